@@ -1,0 +1,52 @@
+import got, { type Got } from 'got';
+
+/** How the JSON Event authenticates: Basic (Qualtrics username + API token) or the X-API-TOKEN header. */
+export type QualtricsAuth =
+  | { readonly kind: 'basic'; readonly username: string; readonly apiToken: string }
+  | { readonly kind: 'header'; readonly apiToken: string };
+
+export interface QualtricsHttpSenderOptions {
+  /** The JSON Event URL of the workflow. */
+  readonly url: string;
+  readonly auth: QualtricsAuth;
+  /** Whole-request timeout. Default 10 s. */
+  readonly timeoutMs?: number;
+  readonly userAgent?: string;
+}
+
+/** What the endpoint answered. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: string;
+}
+
+export const authorizationHeaders = (auth: QualtricsAuth): Record<string, string> =>
+  auth.kind === 'basic'
+    ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.apiToken}`, 'utf8').toString('base64')}` }
+    : { 'x-api-token': auth.apiToken };
+
+/**
+ * Posts JSON bodies to a Qualtrics workflow's JSON Event URL with got. One attempt per call: retrying,
+ * pacing and ordering belong to the pipeline, which knows what else is in flight. Every answer is
+ * returned (a 4xx or 5xx is not an exception); network errors and timeouts reject.
+ */
+export class QualtricsHttpSender {
+  readonly #client: Got;
+  readonly #url: string;
+
+  constructor({ url, auth, timeoutMs = 10_000, userAgent = 'qualtrics-automations' }: QualtricsHttpSenderOptions) {
+    this.#url = url;
+    this.#client = got.extend({
+      headers: { 'content-type': 'application/json', 'user-agent': userAgent, ...authorizationHeaders(auth) },
+      throwHttpErrors: false,
+      retry: { limit: 0 },
+      followRedirect: false,
+      timeout: { request: timeoutMs },
+    });
+  }
+
+  async send(body: string): Promise<HttpAnswer> {
+    const response = await this.#client.post(this.#url, { body });
+    return { status: response.statusCode, body: response.body };
+  }
+}

@@ -1,0 +1,79 @@
+import * as t from 'io-ts';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { Observable, type OperatorFunction } from 'rxjs';
+import { struct } from './model/codecs.js';
+import { formatErrors } from './model/decode-errors.js';
+import { defineOperator } from './model/define.js';
+import { settle, type Envelope } from './model/envelope.js';
+import { excluded, Reasons } from './model/outcome.js';
+import { Profile } from './model/profile.js';
+
+/** `decode` takes no options; the codec is here so it is defined like every other operator. */
+export const DecodeOptions = struct('DecodeOptions', {});
+export type DecodeOptions = t.TypeOf<typeof DecodeOptions>;
+
+const textOf = (message: unknown): string | undefined => {
+  if (typeof message === 'string') return message;
+  if (Buffer.isBuffer(message)) return message.toString('utf8');
+  if (message instanceof ArrayBuffer) return Buffer.from(message).toString('utf8');
+  if (Array.isArray(message) && message.every((part) => Buffer.isBuffer(part))) return Buffer.concat(message).toString('utf8');
+  return undefined;
+};
+
+/**
+ * Turns each raw message into one envelope per profile it holds (a message may carry one profile
+ * object or an array of them).
+ *
+ * Bad input costs only itself: a message that is not JSON is excluded as `invalid-json`; an element that
+ * is not a profile is excluded as `invalid-profile` with the path of what was wrong
+ * (`$[2].identityMap.Email[0].id: expected NonEmptyString, got 42`), and its siblings go on.
+ *
+ * @example
+ * messages$.pipe(decode(), qualify({ audiences: ['a1'], statuses: ['realized', 'exited'] }))
+ */
+export const decode = (): OperatorFunction<Envelope, Envelope> => (source) =>
+  new Observable<Envelope>((subscriber) =>
+    source.subscribe({
+      next(envelope) {
+        const text = textOf(envelope.message);
+        let parsed: unknown = envelope.message;
+        if (text !== undefined) {
+          try {
+            parsed = JSON.parse(text);
+          } catch (error) {
+            settle(envelope, excluded(Reasons.invalidJson, `decoding message: ${(error as Error).message}`));
+            return;
+          }
+        }
+        if (Array.isArray(parsed) && parsed.length === 0) {
+          settle(envelope, excluded(Reasons.emptyMessage, 'decoding message: an empty list holds no profile'));
+          return;
+        }
+        const parts = Array.isArray(parsed) ? parsed : [parsed];
+        const tickets = Array.isArray(parsed) ? envelope.ticket.split(parts.length) : [envelope.ticket];
+        parts.forEach((part, index) => {
+          const root = Array.isArray(parsed) ? `$[${index}]` : '$';
+          const origin = Array.isArray(parsed)
+            ? { ...envelope.origin, position: `${envelope.origin.position}#${index}` }
+            : envelope.origin;
+          const decoded = Profile.decode(part);
+          const partEnvelope: Envelope = { ...envelope, origin, ticket: tickets[index]!, message: undefined };
+          if (isLeft(decoded)) {
+            const problems = formatErrors(decoded.left, root).join('; ');
+            settle(partEnvelope, excluded(Reasons.invalidProfile, `decoding profile at ${problems}`));
+            return;
+          }
+          subscriber.next({ ...partEnvelope, profile: decoded.right });
+        });
+      },
+      error: (error: unknown) => subscriber.error(error),
+      complete: () => subscriber.complete(),
+    }),
+  );
+
+export const decodeOperator = defineOperator({
+  name: 'decode',
+  summary: 'parse raw messages into profile envelopes (one per profile)',
+  options: DecodeOptions,
+  create: () => decode(),
+});

@@ -1,0 +1,127 @@
+import * as t from 'io-ts';
+import { EMPTY, ReplaySubject, catchError, defer, mergeMap, of, take, timer, type Observable, type OperatorFunction } from 'rxjs';
+import { integerIn, struct, withDefault } from './model/codecs.js';
+import { defineOperator, type OperatorContext } from './model/define.js';
+import { identityKey, settle, type Envelope } from './model/envelope.js';
+import { duplicate, failed, Reasons, type Outcome } from './model/outcome.js';
+import { fingerprint } from './model/payload.js';
+import { fromMaybePromise, isPromiseLike, type DedupeStore } from './model/ports.js';
+
+const DAY = 24 * 60 * 60;
+
+export const DedupeOptions = struct('DedupeOptions', {
+  /** How long a delivered payload is remembered. Default: 7 days. */
+  ttlSeconds: withDefault(integerIn(1, 365 * DAY), 7 * DAY),
+  /** How long a payload in flight is held before another process may send it (a crashed sender's lease expires). */
+  leaseSeconds: withDefault(integerIn(1, DAY), 300),
+  /** How often to look again at a payload another process is sending. */
+  pollMs: withDefault(integerIn(10, 60_000), 250),
+});
+export type DedupeOptions = t.TypeOf<typeof DedupeOptions>;
+
+/** The dedupe key of an envelope: its identity and the content of its payload. */
+export const dedupeKeyOf = (envelope: Envelope): string | undefined =>
+  envelope.identity && `${identityKey(envelope.identity)}:${fingerprint(envelope.payload)}`;
+
+/**
+ * Lets a payload through only if the same payload was not already delivered for the same identity.
+ *
+ * A payload is marked sent only after the destination accepted it: it is leased while in flight and
+ * committed when its envelope settles as delivered; any other outcome releases the lease, so a failure
+ * never suppresses a later send. An identical update arriving while the first is in flight waits for
+ * that outcome: a duplicate if it was delivered, sent itself if not. A lease held by another process is
+ * looked at again every `pollMs` until it is committed or expires.
+ *
+ * @example
+ * profiles$.pipe(dedupe({ ttlSeconds: 604800, leaseSeconds: 300, pollMs: 250 }, { dedupeStore, sender, scheduler }))
+ */
+export const dedupe =
+  (options: DedupeOptions, { dedupeStore, scheduler }: Pick<OperatorContext, 'dedupeStore' | 'scheduler'>): OperatorFunction<Envelope, Envelope> =>
+  (source) => {
+    // Payloads this process is sending now; each emits once: true if delivered, false if not.
+    const sending = new Map<string, ReplaySubject<boolean>>();
+
+    const release = (key: string, lease: ReplaySubject<boolean>, sent: boolean): void => {
+      if (sending.get(key) === lease) sending.delete(key);
+      lease.next(sent);
+      lease.complete();
+    };
+
+    const finishWith = (store: DedupeStore, key: string, lease: ReplaySubject<boolean>) => (outcome: Outcome) => {
+      const sent = outcome.kind === 'delivered';
+      let stored;
+      try {
+        stored = sent ? store.commit(key, options.ttlSeconds * 1000) : store.release(key);
+      } catch (error) {
+        release(key, lease, sent);
+        throw error;
+      }
+      if (!isPromiseLike(stored)) {
+        release(key, lease, sent);
+        return outcome;
+      }
+      return Promise.resolve(stored).then(
+        () => (release(key, lease, sent), outcome),
+        (error: unknown) => {
+          release(key, lease, sent);
+          throw error;
+        },
+      );
+    };
+
+    const admit = (envelope: Envelope, key: string): Observable<Envelope> =>
+      defer(() => {
+        const holder = sending.get(key);
+        if (holder) {
+          return holder.pipe(
+            take(1),
+            mergeMap((sent) => {
+              if (!sent) return admit(envelope, key);
+              settle(envelope, duplicate('the same payload was delivered while this one waited'));
+              return EMPTY;
+            }),
+          );
+        }
+        const lease = new ReplaySubject<boolean>(1);
+        sending.set(key, lease);
+        return fromMaybePromise(dedupeStore.acquire(key, options.leaseSeconds * 1000)).pipe(
+          mergeMap((result) => {
+            switch (result) {
+              case 'acquired':
+                return of({ ...envelope, ticket: envelope.ticket.withHook(finishWith(dedupeStore, key, lease)) });
+              case 'committed':
+                release(key, lease, true);
+                settle(envelope, duplicate('the same payload was already delivered for this identity'));
+                return EMPTY;
+              case 'leased':
+                // Another process is sending it: look again later, and let local waiters look too.
+                release(key, lease, false);
+                return timer(options.pollMs, scheduler).pipe(mergeMap(() => admit(envelope, key)));
+            }
+          }),
+          catchError((error: unknown) => {
+            release(key, lease, false);
+            settle(envelope, failed(Reasons.dedupeUnavailable, { detail: `dedupe store: ${(error as Error).message}` }));
+            return EMPTY;
+          }),
+        );
+      });
+
+    return source.pipe(
+      mergeMap((envelope) => {
+        const key = dedupeKeyOf(envelope);
+        if (key === undefined) {
+          settle(envelope, failed(Reasons.operatorError, { detail: 'dedupe: the envelope has no identity; selectIdentity must run first' }));
+          return EMPTY;
+        }
+        return admit(envelope, key);
+      }),
+    );
+  };
+
+export const dedupeOperator = defineOperator({
+  name: 'dedupe',
+  summary: 'send a payload once per identity; marked sent only after the destination accepted it',
+  options: DedupeOptions,
+  create: (options, context) => dedupe(options, context),
+});

@@ -1,0 +1,170 @@
+import * as t from 'io-ts';
+import { isLeft } from 'fp-ts/lib/Either.js';
+
+/**
+ * Small io-ts combinators shared by the config and the operators' options. Every codec here is the one
+ * source of its type; messages are written for the person who has to fix the input.
+ */
+
+/**
+ * A leaf codec whose failure reads as one sentence (`expected an https URL, got "htp://x"`) instead
+ * of the codec's type name. Only for leaves: it replaces any nested errors.
+ */
+export const withMessage = <A, O>(codec: t.Type<A, O>, message: (value: unknown) => string): t.Type<A, O> =>
+  new t.Type<A, O>(
+    codec.name,
+    (u): u is A => codec.is(u),
+    (u, c) => {
+      const decoded = codec.validate(u, c);
+      return isLeft(decoded) ? t.failure(u, c, message(u)) : decoded;
+    },
+    (a) => codec.encode(a),
+  );
+
+export interface NonEmptyStringBrand {
+  readonly NonEmptyString: unique symbol;
+}
+/** A string with at least one character that is not white space. */
+export const NonEmptyString = withMessage(
+  t.brand(t.string, (s): s is t.Branded<string, NonEmptyStringBrand> => s.trim().length > 0, 'NonEmptyString'),
+  (u) => `expected a non-empty string, got ${describe(u)}`,
+);
+export type NonEmptyString = t.TypeOf<typeof NonEmptyString>;
+
+/** A value that may be left out, in which case `fallback` is used. */
+export const withDefault = <C extends t.Mixed>(codec: C, fallback: t.TypeOf<C>): t.Type<t.TypeOf<C>, t.OutputOf<C>> =>
+  new t.Type<t.TypeOf<C>, t.OutputOf<C>>(
+    codec.name,
+    (u): u is t.TypeOf<C> => codec.is(u),
+    (u, c) => (u === undefined ? t.success(fallback) : codec.validate(u, c)),
+    (a) => codec.encode(a),
+  );
+
+/** An array with at least one element. */
+export const nonEmptyArray = <C extends t.Mixed>(item: C, name = `non-empty list of ${item.name}`): t.Type<Array<t.TypeOf<C>>, Array<t.OutputOf<C>>> => {
+  const array = t.array(item);
+  return new t.Type<Array<t.TypeOf<C>>, Array<t.OutputOf<C>>>(
+    name,
+    (u): u is Array<t.TypeOf<C>> => array.is(u) && u.length > 0,
+    (u, c) => {
+      const decoded = array.validate(u, c);
+      if (isLeft(decoded)) return decoded;
+      return decoded.right.length > 0 ? decoded : t.failure(u, c, 'expected at least one entry, got an empty list');
+    },
+    (a) => array.encode(a),
+  );
+};
+
+/** An integer in [min, max]. */
+export const integerIn = (min: number, max: number): t.Type<number> =>
+  new t.Type<number>(
+    `integer from ${min} to ${max}`,
+    (u): u is number => Number.isInteger(u) && (u as number) >= min && (u as number) <= max,
+    (u, c) =>
+      Number.isInteger(u) && (u as number) >= min && (u as number) <= max
+        ? t.success(u as number)
+        : t.failure(u, c, `expected an integer from ${min} to ${max}, got ${JSON.stringify(u)}`),
+    t.identity,
+  );
+
+type RequiredOf<R extends t.Props> = { [K in keyof R]: t.TypeOf<R[K]> };
+type OptionalOf<O extends t.Props> = { [K in keyof O]?: t.TypeOf<O[K]> };
+type Flatten<T> = { [K in keyof T]: T[K] };
+export type StructOf<R extends t.Props, O extends t.Props> = Flatten<RequiredOf<R> & OptionalOf<O>>;
+
+/**
+ * An object with required and optional keys. Closed by default: a key that is neither is an error
+ * ("unknown key"), so a typo in a config is reported instead of silently ignored. `open: true` keeps
+ * unknown keys (a profile carries any XDM attributes).
+ */
+export const struct = <R extends t.Props, O extends t.Props = Record<never, never>>(
+  name: string,
+  required: R,
+  optional: O = {} as O,
+  { open = false }: { open?: boolean } = {},
+): t.Type<StructOf<R, O>, unknown> => {
+  const known = new Set([...Object.keys(required), ...Object.keys(optional)]);
+  const validate = (u: unknown, c: t.Context): t.Validation<StructOf<R, O>> => {
+    if (!t.UnknownRecord.is(u)) return t.failure(u, c, `expected an object (${name}), got ${describe(u)}`);
+    const errors: t.ValidationError[] = [];
+    const result: Record<string, unknown> = { ...u };
+    const check = (key: string, codec: t.Mixed, present: boolean): void => {
+      if (!present) return;
+      const decoded = codec.validate(u[key], t.appendContext(c, key, codec, u[key]));
+      if (isLeft(decoded)) errors.push(...decoded.left);
+      else if (decoded.right !== undefined) result[key] = decoded.right;
+    };
+    for (const [key, codec] of Object.entries(required)) check(key, codec, true);
+    for (const [key, codec] of Object.entries(optional)) check(key, codec, u[key] !== undefined);
+    if (!open) {
+      for (const key of Object.keys(u)) {
+        if (known.has(key)) continue;
+        errors.push({
+          value: u[key],
+          context: t.appendContext(c, key, t.unknown, u[key]),
+          message: `unknown key (expected one of: ${[...known].join(', ')})`,
+        });
+      }
+    }
+    return errors.length > 0 ? t.failures(errors) : t.success(result as StructOf<R, O>);
+  };
+  return new t.Type<StructOf<R, O>, unknown>(
+    name,
+    (u): u is StructOf<R, O> => !isLeft(validate(u, [])),
+    validate,
+    t.identity,
+  );
+};
+
+/** One problem found by a cross-field check: where (relative to the checked value) and what. */
+export interface Problem {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+/**
+ * A codec with checks that span several fields (the URL is https unless `allowAnyHost`, say). Each
+ * problem is reported at its own path, like any decoding error.
+ */
+export const refine = <A, O>(codec: t.Type<A, O>, check: (value: A) => readonly Problem[]): t.Type<A, O> =>
+  new t.Type<A, O>(
+    codec.name,
+    (u): u is A => codec.is(u) && check(u).length === 0,
+    (u, c) => {
+      const decoded = codec.validate(u, c);
+      if (isLeft(decoded)) return decoded;
+      const problems = check(decoded.right);
+      if (problems.length === 0) return decoded;
+      return t.failures(
+        problems.map((problem) => {
+          let context = c;
+          let value: unknown = u;
+          for (const key of problem.path) {
+            value = t.UnknownRecord.is(value) || Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+            context = t.appendContext(context, String(key), t.unknown, value);
+          }
+          return { value, context, message: problem.message };
+        }),
+      );
+    },
+    (a) => codec.encode(a),
+  );
+
+/** A check for `refine`: no two items of a list share a key (`audience "a1" is listed twice`). */
+export const distinctBy =
+  <A>(keyOf: (item: A) => string, what: string) =>
+  (items: readonly A[]): Problem[] =>
+    items.flatMap((item, index) =>
+      items.findIndex((other) => keyOf(other) === keyOf(item)) < index
+        ? [{ path: [index], message: `${what} ${JSON.stringify(keyOf(item))} is listed twice` }]
+        : [],
+    );
+
+/** A short, readable rendering of a bad value for an error message. */
+export const describe = (value: unknown): string => {
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : `a list of ${value.length}`;
+  if (typeof value === 'object' && value !== null) return 'an object';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+};

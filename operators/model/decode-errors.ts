@@ -1,0 +1,44 @@
+import type * as t from 'io-ts';
+import { describe } from './codecs.js';
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
+/** Types whose context entries do not stand for a step into the value. */
+const TRANSPARENT = new Set(['IntersectionType', 'UnionType', 'RefinementType', 'ExactType']);
+
+interface Tagged {
+  readonly _tag?: string;
+}
+
+/** `identityMap.Email[0].id` for a decoding context; `root` is put in front (`$` for a profile). */
+export const pathOf = (context: t.Context, root = ''): string => {
+  let path = root;
+  for (let i = 1; i < context.length; i++) {
+    const parent = context[i - 1]!;
+    const entry = context[i]!;
+    if (TRANSPARENT.has((parent.type as Tagged)._tag ?? '')) continue;
+    // Wrapping codecs (nonEmptyArray, say) hide the array type, so look at the value itself.
+    if (Array.isArray(parent.actual)) path += `[${entry.key}]`;
+    else if (IDENTIFIER.test(entry.key)) path += path === '' ? entry.key : `.${entry.key}`;
+    else path += `[${JSON.stringify(entry.key)}]`;
+  }
+  return path;
+};
+
+const messageOf = (error: t.ValidationError): string => {
+  if (error.message) return error.message;
+  const expected = error.context[error.context.length - 1]?.type.name ?? 'a valid value';
+  if (error.value === undefined) return `missing (expected ${expected})`;
+  return `expected ${expected}, got ${describe(error.value)}`;
+};
+
+/**
+ * Turns io-ts errors into one readable line each: `destination.url: expected an https URL, got "htp://x"`.
+ * Errors are values until here, at the edge, where they become text once. Identical lines are merged.
+ */
+export const formatErrors = (errors: t.Errors, root = ''): string[] => {
+  const lines = errors.map((error) => {
+    const path = pathOf(error.context, root);
+    return `${path === '' ? '(top level)' : path}: ${messageOf(error)}`;
+  });
+  return [...new Set(lines)];
+};

@@ -1,0 +1,8 @@
+/** A JSON value, as it travels inside a payload. */
+export type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
+
+/** A JSON object: the shape of every payload sent to Qualtrics. */
+export type JsonObject = { readonly [key: string]: Json };
+
+export const isJsonObject = (value: unknown): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);

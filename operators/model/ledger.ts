@@ -1,0 +1,120 @@
+import { BehaviorSubject, Subject, filter, firstValueFrom, map, type Observable } from 'rxjs';
+import type { Outcome } from './outcome.js';
+
+/** Where an envelope came from: the source's name and its position there (sequence number or stream id). */
+export interface Origin {
+  readonly source: string;
+  readonly position: string;
+}
+
+/** Which identity an envelope was selected for (set by `selectIdentity`). */
+export interface IdentityRef {
+  readonly namespace: string;
+  readonly target: 'email' | 'external_id';
+  readonly id: string;
+}
+
+/** One final outcome with what it was for: the ledger's unit of account, and what history and metrics see. */
+export interface Settlement {
+  readonly outcome: Outcome;
+  readonly origin: Origin;
+  readonly identity?: IdentityRef;
+  readonly at: number;
+}
+
+/** Counts by outcome. `received - settled = inFlight` at every moment. */
+export interface LedgerCounts {
+  readonly received: number;
+  readonly delivered: number;
+  readonly duplicate: number;
+  readonly excluded: Readonly<Record<string, number>>;
+  readonly failed: Readonly<Record<string, number>>;
+  readonly settled: number;
+  readonly inFlight: number;
+}
+
+const sum = (counts: Readonly<Record<string, number>>): number =>
+  Object.values(counts).reduce((total, n) => total + n, 0);
+
+/**
+ * The pipeline's books: every envelope is counted once when received and once when settled, so a lost
+ * envelope shows as a count that never returns to zero in flight. The in-flight count is also the
+ * backpressure credit the sources watch.
+ */
+export class Ledger {
+  #received = 0;
+  #delivered = 0;
+  #duplicate = 0;
+  readonly #excluded: Record<string, number> = {};
+  readonly #failed: Record<string, number> = {};
+  readonly #settlements = new Subject<Settlement>();
+  readonly #inFlight = new BehaviorSubject(0);
+  readonly #hookErrors = new Subject<unknown>();
+
+  /** Every settlement, as it happens. */
+  readonly settlements$: Observable<Settlement> = this.#settlements.asObservable();
+  /** The number of envelopes received and not yet settled; emits on every change. */
+  readonly inFlight$: Observable<number> = this.#inFlight.asObservable();
+  /** Errors thrown by settlement hooks (a store that failed to commit, say): the outcome still counts. */
+  readonly hookErrors$: Observable<unknown> = this.#hookErrors.asObservable();
+
+  /** Count `n` newly received envelopes. */
+  receive(n = 1): void {
+    this.#received += n;
+    this.#inFlight.next(this.#inFlight.value + n);
+  }
+
+  /** Count one final outcome. Called by tickets only, exactly once per received envelope. */
+  record(settlement: Settlement): void {
+    const { outcome } = settlement;
+    switch (outcome.kind) {
+      case 'delivered':
+        this.#delivered += 1;
+        break;
+      case 'duplicate':
+        this.#duplicate += 1;
+        break;
+      case 'excluded':
+        this.#excluded[outcome.reason] = (this.#excluded[outcome.reason] ?? 0) + 1;
+        break;
+      case 'failed':
+        this.#failed[outcome.reason] = (this.#failed[outcome.reason] ?? 0) + 1;
+        break;
+    }
+    this.#inFlight.next(this.#inFlight.value - 1);
+    this.#settlements.next(settlement);
+  }
+
+  reportHookError(error: unknown): void {
+    this.#hookErrors.next(error);
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.value;
+  }
+
+  counts(): LedgerCounts {
+    const excluded = { ...this.#excluded };
+    const failed = { ...this.#failed };
+    const settled = this.#delivered + this.#duplicate + sum(excluded) + sum(failed);
+    return {
+      received: this.#received,
+      delivered: this.#delivered,
+      duplicate: this.#duplicate,
+      excluded,
+      failed,
+      settled,
+      inFlight: this.#received - settled,
+    };
+  }
+
+  /** Resolves once nothing is in flight and at least `received` envelopes were received. */
+  whenSettled(received = 0): Promise<LedgerCounts> {
+    return firstValueFrom(
+      this.#inFlight.pipe(
+        filter((inFlight) => inFlight === 0 && this.#received >= received),
+        map(() => this.counts()),
+      ),
+    );
+  }
+}

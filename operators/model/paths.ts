@@ -1,0 +1,31 @@
+import type { Json, JsonObject } from './json.js';
+
+/**
+ * Dotted paths (`person.name.firstName`) into profiles and payloads. A numeric segment indexes an array
+ * when reading (`emails.0.address`); writing always nests objects.
+ */
+export type DottedPath = string;
+
+export const segmentsOf = (path: DottedPath): string[] => path.split('.');
+
+/** The value at `path`, or `undefined` when any step is missing. */
+export const getPath = (value: unknown, path: DottedPath): unknown => {
+  let current: unknown = value;
+  for (const segment of segmentsOf(path)) {
+    if (Array.isArray(current) && /^\d+$/.test(segment)) current = current[Number(segment)];
+    else if (typeof current === 'object' && current !== null && Object.hasOwn(current, segment))
+      current = (current as Record<string, unknown>)[segment];
+    else return undefined;
+  }
+  return current;
+};
+
+/** A copy of `target` with `value` placed at `path`, creating the objects on the way. */
+export const setPath = (target: JsonObject, path: DottedPath, value: Json): JsonObject => {
+  const [head, ...rest] = segmentsOf(path);
+  if (head === undefined) return target;
+  if (rest.length === 0) return { ...target, [head]: value };
+  const existing = target[head];
+  const child: JsonObject = typeof existing === 'object' && existing !== null && !Array.isArray(existing) ? (existing as JsonObject) : {};
+  return { ...target, [head]: setPath(child, rest.join('.'), value) };
+};

@@ -1,0 +1,67 @@
+import * as t from 'io-ts';
+import type { OperatorFunction } from 'rxjs';
+import { describe, refine, struct, withMessage, type Problem } from './model/codecs.js';
+import { defineOperator, perEnvelope } from './model/define.js';
+import type { Envelope } from './model/envelope.js';
+import type { Json } from './model/json.js';
+import { getPath, setPath } from './model/paths.js';
+import { RESERVED_KEYS } from './model/payload.js';
+
+export interface DottedPathBrand {
+  readonly DottedPath: unique symbol;
+}
+/** `person.name.firstName`: names separated by dots, no empty segment. */
+export const DottedPath = withMessage(
+  t.brand(t.string, (s): s is t.Branded<string, DottedPathBrand> => /^[^.\s]+(\.[^.\s]+)*$/.test(s), 'DottedPath'),
+  (u) => `expected a dotted path like person.name.firstName, got ${describe(u)}`,
+);
+export type DottedPath = t.TypeOf<typeof DottedPath>;
+
+/** One mapped attribute: where to read it in the profile, where to put it in the payload. */
+export const AttributeMapping = struct('AttributeMapping', { source: DottedPath, target: DottedPath });
+export type AttributeMapping = t.TypeOf<typeof AttributeMapping>;
+
+/** Same path, or one inside the other: both cannot be written. */
+const overlaps = (a: string, b: string): boolean => a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
+
+const targetProblems = (mappings: readonly AttributeMapping[]): Problem[] =>
+  mappings.flatMap(({ target }, index) => {
+    const head = target.split('.')[0]!;
+    if ((RESERVED_KEYS as readonly string[]).includes(head))
+      return [{ path: [index, 'target'], message: `"${head}" is filled by the pipeline itself; choose another target` }];
+    const clash = mappings.findIndex((other, j) => j < index && overlaps(other.target, target));
+    if (clash >= 0)
+      return [{ path: [index, 'target'], message: `"${target}" overlaps attributes[${clash}].target "${mappings[clash]!.target}"` }];
+    return [];
+  });
+
+/** Attribute mappings whose targets neither repeat nor nest inside each other, nor use a reserved key. */
+export const AttributeMappings = refine(t.array(AttributeMapping, 'list of {source, target}'), targetProblems);
+
+export const ProjectAttributesOptions = struct('ProjectAttributesOptions', { attributes: AttributeMappings });
+export type ProjectAttributesOptions = t.TypeOf<typeof ProjectAttributesOptions>;
+
+/**
+ * Copies each mapped attribute from the profile into the payload at its target path (dotted targets
+ * nest: `person.name.firstName` becomes `{"person": {"name": {"firstName": ...}}}`). A source the
+ * profile does not have is left out; `null` is a value and is sent.
+ *
+ * @example
+ * profiles$.pipe(projectAttributes({ attributes: [{ source: 'person.name.firstName', target: 'firstName' }] }))
+ */
+export const projectAttributes = (options: ProjectAttributesOptions): OperatorFunction<Envelope, Envelope> =>
+  perEnvelope('projectAttributes', (envelope) => {
+    let payload = envelope.payload;
+    for (const { source, target } of options.attributes) {
+      const value = getPath(envelope.profile, source);
+      if (value !== undefined) payload = setPath(payload, target, value as Json);
+    }
+    return { ...envelope, payload };
+  });
+
+export const projectAttributesOperator = defineOperator({
+  name: 'projectAttributes',
+  summary: 'copy mapped profile attributes to their target paths in the payload',
+  options: ProjectAttributesOptions,
+  create: (options) => projectAttributes(options),
+});

@@ -1,0 +1,64 @@
+import * as t from 'io-ts';
+import type { OperatorFunction } from 'rxjs';
+import { distinctBy, NonEmptyString, nonEmptyArray, refine, struct, withDefault } from './model/codecs.js';
+import { defineOperator, perEnvelope } from './model/define.js';
+import type { Envelope } from './model/envelope.js';
+import type { JsonObject } from './model/json.js';
+import { excluded, Reasons } from './model/outcome.js';
+
+/** Audience membership statuses Adobe sends: entered, left, and (older feeds) still in. */
+export const Status = t.keyof({ realized: null, exited: null, existing: null }, 'realized | exited | existing');
+export type Status = t.TypeOf<typeof Status>;
+
+export const DEFAULT_STATUSES: Status[] = ['realized', 'exited'];
+
+/** A mapped audience: its id in `segmentMembership.ups`, and a name for people. */
+export const Audience = struct('Audience', { id: NonEmptyString }, { name: t.string });
+export type Audience = t.TypeOf<typeof Audience>;
+
+export const Audiences = refine(nonEmptyArray(Audience, 'non-empty list of {id, name?}'), distinctBy((a) => a.id, 'audience'));
+
+export const QualifyOptions = struct('QualifyOptions', {
+  /** The mapped audiences, in the order their memberships appear in the payload. */
+  audiences: Audiences,
+  /** Which statuses qualify a membership to be sent. Default: realized and exited. */
+  statuses: withDefault(nonEmptyArray(Status), DEFAULT_STATUSES),
+});
+export type QualifyOptions = t.TypeOf<typeof QualifyOptions>;
+
+/**
+ * Keeps a profile only if at least one mapped audience has a listed status, and puts exactly those
+ * memberships in `payload.segmentMembership.ups` (`{lastQualificationTime, status}` each). Unmapped
+ * audiences are never sent. A profile with none left is excluded as `not-qualified`.
+ *
+ * @example
+ * profiles$.pipe(qualify({ audiences: [{ id: 'a1' }], statuses: ['realized', 'exited'] }))
+ */
+export const qualify = (options: QualifyOptions): OperatorFunction<Envelope, Envelope> => {
+  const statuses = new Set<string>(options.statuses);
+  const wanted = `${options.statuses.join(' or ')}`;
+  return perEnvelope('qualify', (envelope) => {
+    const ups = envelope.profile?.segmentMembership?.ups ?? {};
+    const qualified: Record<string, JsonObject> = {};
+    for (const { id } of options.audiences) {
+      const membership = Object.hasOwn(ups, id) ? ups[id] : undefined;
+      if (!membership || !statuses.has(membership.status)) continue;
+      qualified[id] =
+        membership.lastQualificationTime === undefined
+          ? { status: membership.status }
+          : { lastQualificationTime: membership.lastQualificationTime, status: membership.status };
+    }
+    if (Object.keys(qualified).length === 0) {
+      const seen = Object.keys(ups).length;
+      return excluded(Reasons.notQualified, `no mapped audience is ${wanted} (the profile lists ${seen} audience${seen === 1 ? '' : 's'})`);
+    }
+    return { ...envelope, payload: { ...envelope.payload, segmentMembership: { ups: qualified } } };
+  });
+};
+
+export const qualifyOperator = defineOperator({
+  name: 'qualify',
+  summary: 'keep profiles in a mapped audience with a listed status',
+  options: QualifyOptions,
+  create: (options) => qualify(options),
+});

@@ -1,0 +1,89 @@
+import * as t from 'io-ts';
+import { describe, NonEmptyString, nonEmptyArray, refine, struct, withDefault, withMessage, type Problem } from '../../operators/model/codecs.js';
+import { Audiences, DEFAULT_STATUSES, Status } from '../../operators/qualify.js';
+import { IdentityMappings } from '../../operators/select-identity.js';
+import { AttributeMappings } from '../../operators/project-attributes.js';
+import { SecretString } from './secret.js';
+
+/**
+ * The config file's codec: the one definition of what a config may hold and of its TypeScript type.
+ * Keys are closed (a typo is an error, not a silently ignored setting) and every default lives here.
+ */
+
+const urlWith = (protocols: readonly string[], what: string): t.Type<string> =>
+  withMessage(
+    new t.Type<string>(
+      what,
+      (u): u is string => typeof u === 'string',
+      (u, c) => {
+        if (typeof u !== 'string' || !URL.canParse(u)) return t.failure(u, c);
+        return protocols.includes(new URL(u).protocol) ? t.success(u) : t.failure(u, c);
+      },
+      t.identity,
+    ),
+    (u) => `expected ${what}, got ${describe(u)}`,
+  );
+
+export const WebSocketUrl = urlWith(['ws:', 'wss:'], 'a ws:// or wss:// URL');
+export const HttpUrl = urlWith(['http:', 'https:'], 'an http(s) URL');
+export const RedisUrl = urlWith(['redis:', 'rediss:'], 'a redis:// or rediss:// URL');
+
+export const WebSocketSourceConfig = struct(
+  'source.websocket',
+  { url: WebSocketUrl },
+  { headers: t.record(t.string, SecretString, 'map of header name -> value') },
+);
+
+export const SourceConfig = struct('source', { websocket: WebSocketSourceConfig });
+
+export const AuthMode = t.keyof({ basic: null, header: null }, 'basic | header');
+
+const QUALTRICS_HOST = /(^|\.)qualtrics\.com$/i;
+
+/** The URL must be https on a qualtrics.com host unless `allowAnyHost`; Basic auth needs a username. */
+const destinationProblems = (d: { url: string; auth: 'basic' | 'header'; allowAnyHost: boolean; username?: string }): Problem[] => {
+  const problems: Problem[] = [];
+  const url = new URL(d.url);
+  if (!d.allowAnyHost) {
+    if (url.protocol !== 'https:') problems.push({ path: ['url'], message: `expected an https URL, got ${JSON.stringify(d.url)}` });
+    else if (!QUALTRICS_HOST.test(url.hostname))
+      problems.push({
+        path: ['url'],
+        message: `expected a host under qualtrics.com, got ${JSON.stringify(url.hostname)} (set destination.allowAnyHost: true to send elsewhere)`,
+      });
+  }
+  if (d.auth === 'basic' && d.username === undefined)
+    problems.push({ path: ['username'], message: 'missing (auth: basic sends your Qualtrics username with the API token)' });
+  return problems;
+};
+
+export const DestinationConfig = refine(
+  struct(
+    'destination',
+    {
+      url: HttpUrl,
+      apiToken: SecretString,
+      auth: withDefault(AuthMode, 'basic'),
+      allowAnyHost: withDefault(t.boolean, false),
+    },
+    { username: NonEmptyString },
+  ),
+  destinationProblems,
+);
+
+export const RedisConfig = struct('redis', { url: RedisUrl });
+
+export const Config = struct(
+  'config',
+  {
+    name: NonEmptyString,
+    source: SourceConfig,
+    destination: DestinationConfig,
+    audiences: Audiences,
+    statuses: withDefault(nonEmptyArray(Status), DEFAULT_STATUSES),
+    identities: IdentityMappings,
+    attributes: withDefault(AttributeMappings, []),
+  },
+  { description: t.string, redis: RedisConfig },
+);
+export type Config = t.TypeOf<typeof Config>;

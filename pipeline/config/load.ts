@@ -1,0 +1,48 @@
+import { readFile } from 'node:fs/promises';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { parseDocument } from 'yaml';
+import { formatErrors } from '../../operators/model/decode-errors.js';
+import { Config } from './codec.js';
+import { interpolateEnv } from './interpolate.js';
+
+/** A config that cannot be used, with every problem found, one line each, each naming its path. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+
+  constructor(
+    readonly source: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const joinPath = (path: readonly (string | number)[]): string =>
+  path.reduce<string>((text, key) => (typeof key === 'number' ? `${text}[${key}]` : text === '' ? key : `${text}.${key}`), '');
+
+/**
+ * Parses a config from YAML text: YAML syntax, then `${ENV_VAR}` interpolation, then the codec. Throws a
+ * `ConfigError` listing every problem (`destination.url: expected an https URL, got "htp://x"`).
+ */
+export const parseConfig = (text: string, env: NodeJS.ProcessEnv = process.env, source = 'config'): Config => {
+  const document = parseDocument(text, { prettyErrors: true });
+  if (document.errors.length > 0) throw new ConfigError(source, document.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+  const { value, problems } = interpolateEnv(document.toJS(), env);
+  const interpolationProblems = problems.map((p) => `${joinPath(p.path)}: ${p.message}`);
+  const decoded = Config.decode(value);
+  const decodingProblems = isLeft(decoded) ? formatErrors(decoded.left) : [];
+  const all = [...interpolationProblems, ...decodingProblems];
+  if (all.length > 0 || isLeft(decoded)) throw new ConfigError(source, all);
+  return decoded.right;
+};
+
+/** Reads and parses a config file; see `parseConfig`. */
+export const loadConfig = async (file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> => {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [`cannot read the file: ${(error as Error).message}`]);
+  }
+  return parseConfig(text, env, file);
+};

@@ -1,0 +1,59 @@
+import { Subject, map, takeUntil, type Observable, type OperatorFunction } from 'rxjs';
+import type { InboundMessage } from '../adapters/inbound-message.js';
+import type { Envelope } from '../operators/model/envelope.js';
+import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
+import { Ticket } from '../operators/model/ticket.js';
+import { compose } from './compose.js';
+
+export interface PipelineOptions {
+  /** Names the source in every envelope's origin (`websocket`, `redis:<stream>`). */
+  readonly sourceName: string;
+  readonly source: Observable<InboundMessage>;
+  readonly operators: readonly OperatorFunction<Envelope, Envelope>[];
+  readonly ledger?: Ledger;
+}
+
+export interface RunningPipeline {
+  readonly ledger: Ledger;
+  /** Resolves with the final counts once the source stopped and every envelope is settled. */
+  readonly done: Promise<LedgerCounts>;
+  /** Stops taking input; in-flight envelopes finish. Resolves like `done`. */
+  stop(): Promise<LedgerCounts>;
+}
+
+/** The envelope for a message just received: counted in the ledger at once, acknowledged when settled. */
+export const envelopeOf = (message: InboundMessage, ledger: Ledger, sourceName: string): Envelope => ({
+  origin: { source: sourceName, position: message.position },
+  receivedAt: Date.now(),
+  ticket: Ticket.open(ledger, message.ack),
+  message: message.data,
+  payload: {},
+});
+
+/**
+ * Starts a pipeline: source -> envelopes -> operators. Stopping unsubscribes from the source (a
+ * WebSocket closes, a stream is read no further) and lets everything in flight settle.
+ */
+export const startPipeline = ({ sourceName, source, operators, ledger = new Ledger() }: PipelineOptions): RunningPipeline => {
+  const stop$ = new Subject<void>();
+  const envelopes = source.pipe(
+    takeUntil(stop$),
+    map((message) => envelopeOf(message, ledger, sourceName)),
+  );
+  const done = new Promise<LedgerCounts>((resolve, reject) => {
+    compose(envelopes, operators).subscribe({
+      error: reject,
+      // Settlement hooks (a dedupe commit) may still be running when the stream completes.
+      complete: () => resolve(ledger.whenSettled()),
+    });
+  });
+  return {
+    ledger,
+    done,
+    stop() {
+      stop$.next();
+      stop$.complete();
+      return done;
+    },
+  };
+};
