@@ -84,7 +84,8 @@ export const dedupe =
         }
         const lease = new ReplaySubject<boolean>(1);
         sending.set(key, lease);
-        return fromMaybePromise(dedupeStore.acquire(key, options.leaseSeconds * 1000)).pipe(
+        // Deferred so that a store throwing synchronously is caught below like a rejected promise.
+        return defer(() => fromMaybePromise(dedupeStore.acquire(key, options.leaseSeconds * 1000))).pipe(
           mergeMap((result) => {
             switch (result) {
               case 'acquired':

@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import type { OperatorFunction } from 'rxjs';
-import { describe, refine, struct, withMessage, type Problem } from './model/codecs.js';
+import { refine, struct, withMessage, type Problem } from './model/codecs.js';
 import { defineOperator, perEnvelope } from './model/define.js';
 import type { Envelope } from './model/envelope.js';
 import type { Json } from './model/json.js';
@@ -13,7 +13,7 @@ export interface DottedPathBrand {
 /** `person.name.firstName`: names separated by dots, no empty segment. */
 export const DottedPath = withMessage(
   t.brand(t.string, (s): s is t.Branded<string, DottedPathBrand> => /^[^.\s]+(\.[^.\s]+)*$/.test(s), 'DottedPath'),
-  (u) => `expected a dotted path like person.name.firstName, got ${describe(u)}`,
+  'a dotted path like person.name.firstName',
 );
 export type DottedPath = t.TypeOf<typeof DottedPath>;
 

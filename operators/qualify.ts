@@ -36,7 +36,7 @@ export type QualifyOptions = t.TypeOf<typeof QualifyOptions>;
  */
 export const qualify = (options: QualifyOptions): OperatorFunction<Envelope, Envelope> => {
   const statuses = new Set<string>(options.statuses);
-  const wanted = `${options.statuses.join(' or ')}`;
+  const wanted = options.statuses.join(' or ');
   return perEnvelope('qualify', (envelope) => {
     const ups = envelope.profile?.segmentMembership?.ups ?? {};
     const qualified: Record<string, JsonObject> = {};
@@ -49,8 +49,13 @@ export const qualify = (options: QualifyOptions): OperatorFunction<Envelope, Env
           : { lastQualificationTime: membership.lastQualificationTime, status: membership.status };
     }
     if (Object.keys(qualified).length === 0) {
-      const seen = Object.keys(ups).length;
-      return excluded(Reasons.notQualified, `no mapped audience is ${wanted} (the profile lists ${seen} audience${seen === 1 ? '' : 's'})`);
+      const present = options.audiences.flatMap(({ id }) => (Object.hasOwn(ups, id) ? [`${id} is ${ups[id]!.status}`] : []));
+      return excluded(
+        Reasons.notQualified,
+        present.length > 0
+          ? `mapped audience ${present.join(', ')}; only ${wanted} is sent`
+          : `the profile is in none of the ${options.audiences.length} mapped audience(s)`,
+      );
     }
     return { ...envelope, payload: { ...envelope.payload, segmentMembership: { ups: qualified } } };
   });

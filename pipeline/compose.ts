@@ -1,10 +1,9 @@
-import { isLeft } from 'fp-ts/lib/Either.js';
 import type * as t from 'io-ts';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { decode } from '../operators/decode.js';
 import { dedupe, DedupeOptions } from '../operators/dedupe.js';
 import { emit, EmitOptions } from '../operators/emit.js';
-import { formatErrors } from '../operators/model/decode-errors.js';
+import { decodeOrThrow } from '../operators/model/codecs.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import type { Envelope } from '../operators/model/envelope.js';
 import { projectAttributes } from '../operators/project-attributes.js';
@@ -12,12 +11,8 @@ import { qualify } from '../operators/qualify.js';
 import { selectIdentity } from '../operators/select-identity.js';
 import type { Config } from './config/codec.js';
 
-/** Decodes operator options that have defaults for everything; a failure here is a bug, so it throws. */
-export const defaults = <C extends t.Mixed>(codec: C): t.TypeOf<C> => {
-  const decoded = codec.decode({});
-  if (isLeft(decoded)) throw new Error(`${codec.name}: ${formatErrors(decoded.left).join('; ')}`);
-  return decoded.right;
-};
+/** Operator options with every default (a failure here is a bug, so it throws). */
+const defaults = <A>(codec: t.Type<A, unknown>): A => decodeOrThrow(codec, {});
 
 /** The operator chain a config describes, in the order of DESIGN.md's flow. */
 export const operatorsFor = (config: Config, context: OperatorContext): OperatorFunction<Envelope, Envelope>[] => [

@@ -1,5 +1,8 @@
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
+import { describe, formatErrors } from './decode-errors.js';
+
+export { describe };
 
 /**
  * Small io-ts combinators shared by the config and the operators' options. Every codec here is the one
@@ -7,16 +10,18 @@ import { isLeft } from 'fp-ts/lib/Either.js';
  */
 
 /**
- * A leaf codec whose failure reads as one sentence (`expected an https URL, got "htp://x"`) instead
- * of the codec's type name. Only for leaves: it replaces any nested errors.
+ * A leaf codec whose failure reads as one sentence (`expected an https URL, got "htp://x"`, or
+ * `missing (expected an https URL)`) instead of naming the codec's type. Only for leaves: it replaces
+ * any nested errors. `show` renders the bad value (a secret's codec never echoes it).
  */
-export const withMessage = <A, O>(codec: t.Type<A, O>, message: (value: unknown) => string): t.Type<A, O> =>
+export const withMessage = <A, O>(codec: t.Type<A, O>, expected: string, show: (value: unknown) => string = describe): t.Type<A, O> =>
   new t.Type<A, O>(
     codec.name,
     (u): u is A => codec.is(u),
     (u, c) => {
       const decoded = codec.validate(u, c);
-      return isLeft(decoded) ? t.failure(u, c, message(u)) : decoded;
+      if (!isLeft(decoded)) return decoded;
+      return t.failure(u, c, u === undefined ? `missing (expected ${expected})` : `expected ${expected}, got ${show(u)}`);
     },
     (a) => codec.encode(a),
   );
@@ -27,7 +32,7 @@ export interface NonEmptyStringBrand {
 /** A string with at least one character that is not white space. */
 export const NonEmptyString = withMessage(
   t.brand(t.string, (s): s is t.Branded<string, NonEmptyStringBrand> => s.trim().length > 0, 'NonEmptyString'),
-  (u) => `expected a non-empty string, got ${describe(u)}`,
+  'a non-empty string',
 );
 export type NonEmptyString = t.TypeOf<typeof NonEmptyString>;
 
@@ -57,14 +62,14 @@ export const nonEmptyArray = <C extends t.Mixed>(item: C, name = `non-empty list
 
 /** An integer in [min, max]. */
 export const integerIn = (min: number, max: number): t.Type<number> =>
-  new t.Type<number>(
-    `integer from ${min} to ${max}`,
-    (u): u is number => Number.isInteger(u) && (u as number) >= min && (u as number) <= max,
-    (u, c) =>
-      Number.isInteger(u) && (u as number) >= min && (u as number) <= max
-        ? t.success(u as number)
-        : t.failure(u, c, `expected an integer from ${min} to ${max}, got ${JSON.stringify(u)}`),
-    t.identity,
+  withMessage(
+    new t.Type<number>(
+      `integer from ${min} to ${max}`,
+      (u): u is number => Number.isInteger(u) && (u as number) >= min && (u as number) <= max,
+      (u, c) => (Number.isInteger(u) && (u as number) >= min && (u as number) <= max ? t.success(u as number) : t.failure(u, c)),
+      t.identity,
+    ),
+    `an integer from ${min} to ${max}`,
   );
 
 type RequiredOf<R extends t.Props> = { [K in keyof R]: t.TypeOf<R[K]> };
@@ -85,7 +90,8 @@ export const struct = <R extends t.Props, O extends t.Props = Record<never, neve
 ): t.Type<StructOf<R, O>, unknown> => {
   const known = new Set([...Object.keys(required), ...Object.keys(optional)]);
   const validate = (u: unknown, c: t.Context): t.Validation<StructOf<R, O>> => {
-    if (!t.UnknownRecord.is(u)) return t.failure(u, c, `expected an object (${name}), got ${describe(u)}`);
+    if (!t.UnknownRecord.is(u))
+      return t.failure(u, c, u === undefined && c.length > 1 ? 'missing' : `expected an object (${name}), got ${describe(u)}`);
     const errors: t.ValidationError[] = [];
     const result: Record<string, unknown> = { ...u };
     const check = (key: string, codec: t.Mixed, present: boolean): void => {
@@ -160,11 +166,26 @@ export const distinctBy =
         : [],
     );
 
-/** A short, readable rendering of a bad value for an error message. */
-export const describe = (value: unknown): string => {
-  if (value === undefined) return 'nothing';
-  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : `a list of ${value.length}`;
-  if (typeof value === 'object' && value !== null) return 'an object';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+
+/** Thrown by `decodeOrThrow`: every problem, one line each, at its path. */
+export class DecodeError extends Error {
+  override readonly name = 'DecodeError';
+
+  constructor(
+    readonly what: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${what}: ${problems.join('; ')}`);
+  }
+}
+
+/**
+ * Decodes or throws a `DecodeError`: for options written in code (tests, plug-in authors), where a
+ * bad value is a programming error. Config files go through the pipeline's loader, which collects
+ * every problem instead.
+ */
+export const decodeOrThrow = <A>(codec: t.Type<A, unknown>, value: unknown, what = codec.name): A => {
+  const decoded = codec.decode(value);
+  if (isLeft(decoded)) throw new DecodeError(what, formatErrors(decoded.left));
+  return decoded.right;
 };

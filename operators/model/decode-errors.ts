@@ -1,5 +1,13 @@
 import type * as t from 'io-ts';
-import { describe } from './codecs.js';
+
+/** A short, readable rendering of a bad value for an error message. */
+export const describe = (value: unknown): string => {
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : `a list of ${value.length}`;
+  if (typeof value === 'object' && value !== null) return 'an object';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+};
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
 /** Types whose context entries do not stand for a step into the value. */

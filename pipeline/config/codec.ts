@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { describe, NonEmptyString, nonEmptyArray, refine, struct, withDefault, withMessage, type Problem } from '../../operators/model/codecs.js';
+import { NonEmptyString, nonEmptyArray, refine, struct, withDefault, withMessage, type Problem } from '../../operators/model/codecs.js';
 import { Audiences, DEFAULT_STATUSES, Status } from '../../operators/qualify.js';
 import { IdentityMappings } from '../../operators/select-identity.js';
 import { AttributeMappings } from '../../operators/project-attributes.js';
@@ -21,7 +21,7 @@ const urlWith = (protocols: readonly string[], what: string): t.Type<string> =>
       },
       t.identity,
     ),
-    (u) => `expected ${what}, got ${describe(u)}`,
+    what,
   );
 
 export const WebSocketUrl = urlWith(['ws:', 'wss:'], 'a ws:// or wss:// URL');

@@ -27,6 +27,7 @@ const joinPath = (path: readonly (string | number)[]): string =>
 export const parseConfig = (text: string, env: NodeJS.ProcessEnv = process.env, source = 'config'): Config => {
   const document = parseDocument(text, { prettyErrors: true });
   if (document.errors.length > 0) throw new ConfigError(source, document.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+  if (document.contents === null) throw new ConfigError(source, ['the config is empty']);
   const { value, problems } = interpolateEnv(document.toJS(), env);
   const interpolationProblems = problems.map((p) => `${joinPath(p.path)}: ${p.message}`);
   const decoded = Config.decode(value);

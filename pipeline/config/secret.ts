@@ -41,6 +41,7 @@ export const SecretString = withMessage(
     (u, c) => (typeof u === 'string' && u.length > 0 ? t.success(new Secret(u)) : t.failure(u, c)),
     (secret) => secret.reveal(),
   ),
+  'a non-empty string (a secret)',
   // Never echo the value: it may be a credential pasted in the wrong place.
-  (u) => `expected a non-empty string (a secret), got ${typeof u === 'string' ? 'an empty string' : typeof u === 'object' ? describe(u) : `a ${typeof u}`}`,
+  (u) => (typeof u === 'string' ? 'an empty string' : typeof u === 'object' ? describe(u) : `a ${typeof u}`),
 );

@@ -1,0 +1,151 @@
+import { expect } from 'chai';
+import { map, tap, type OperatorFunction } from 'rxjs';
+import type { TestScheduler } from 'rxjs/testing';
+import { MemoryDedupeStore } from '../../adapters/memory/dedupe-store.js';
+import { dedupe, dedupeKeyOf, DedupeOptions } from '../../operators/dedupe.js';
+import { decodeOrThrow } from '../../operators/model/codecs.js';
+import { settle, type Envelope } from '../../operators/model/envelope.js';
+import type { Ledger } from '../../operators/model/ledger.js';
+import { delivered, failed, type Outcome } from '../../operators/model/outcome.js';
+import type { DedupeStore } from '../../operators/model/ports.js';
+import { Books, profileEnvelope, profileOf, testScheduler } from '../helpers/marbles.js';
+import { behavesLikeAnOperator } from '../helpers/operator-contract.js';
+
+const options = decodeOrThrow(DedupeOptions, { ttlSeconds: 60, leaseSeconds: 1, pollMs: 10 });
+
+const update = (ledger: Ledger, position: string, firstName: string, email = 'ann@example.com'): Envelope => ({
+  ...profileEnvelope(ledger, profileOf({}), position, { identityMap: { Email: [{ id: email }] }, firstName }),
+  identity: { namespace: 'Email', target: 'email', id: email },
+});
+
+/** Plays the destination: settles each envelope `frames` after it arrives, with the outcome `outcomeOf` picks. */
+const destination =
+  (scheduler: TestScheduler, frames: number, outcomeOf: (envelope: Envelope) => Outcome = () => delivered(202)): OperatorFunction<Envelope, string> =>
+  (source) =>
+    source.pipe(
+      tap((envelope) => scheduler.schedule(() => settle(envelope, outcomeOf(envelope)), frames)),
+      map((envelope) => envelope.origin.position),
+    );
+
+describe('dedupe', () => {
+  it('lets a new payload through and remembers it only once it is delivered', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const store = new MemoryDedupeStore({ now: () => scheduler.now() });
+    scheduler.run(({ cold, expectObservable }) => {
+      const first = update(books.ledger, '1', 'Ann');
+      const again = update(books.ledger, '2', 'Ann');
+      const changed = update(books.ledger, '3', 'Annie');
+      const source = cold('a-----b-c|', { a: first, b: again, c: changed });
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 2))).toBe('a-------c|', {
+        a: '1',
+        c: '3',
+      });
+    });
+    expect(books.summary()).to.deep.equal({ '1': 'delivered', '2': 'duplicate', '3': 'delivered' });
+  });
+
+  it('does not remember a failed send: the same payload is sent again later', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const store = new MemoryDedupeStore({ now: () => scheduler.now() });
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('a----b|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ann') });
+      const outcomes = (envelope: Envelope): Outcome => (envelope.origin.position === '1' ? failed('http-500', { status: 500 }) : delivered(202));
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 2, outcomes))).toBe('a----b|', {
+        a: '1',
+        b: '2',
+      });
+    });
+    expect(books.summary()).to.deep.equal({ '1': 'failed:http-500', '2': 'delivered' });
+  });
+
+  it('holds an identical update that arrives while the first is in flight, then calls it a duplicate', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const store = new MemoryDedupeStore({ now: () => scheduler.now() });
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('ab---|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ann') });
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 3))).toBe('a----|', { a: '1' });
+    });
+    expect(books.settled.map(({ frame, origin, outcome }) => [frame, origin.position, outcome.kind])).to.have.deep.members([
+      [3, '1', 'delivered'],
+      [3, '2', 'duplicate'],
+    ]);
+  });
+
+  it('sends the held update itself when the first one fails', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const store = new MemoryDedupeStore({ now: () => scheduler.now() });
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('ab-------|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ann') });
+      const outcomes = (envelope: Envelope): Outcome => (envelope.origin.position === '1' ? failed('http-503') : delivered(202));
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 3, outcomes))).toBe('a--b-----|', {
+        a: '1',
+        b: '2',
+      });
+    });
+    expect(books.summary()).to.deep.equal({ '1': 'failed:http-503', '2': 'delivered' });
+  });
+
+  it('keeps identities apart: the same payload content for another person is sent', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const store = new MemoryDedupeStore({ now: () => scheduler.now() });
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('ab|', { a: update(books.ledger, '1', 'Sam', 'sam@example.com'), b: update(books.ledger, '2', 'Sam', 'SAM@example.org') });
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 1))).toBe('ab|', { a: '1', b: '2' });
+    });
+  });
+
+  it('waits out a lease held by another process, then sends when that lease expires', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const store = new MemoryDedupeStore({ now: () => scheduler.now() });
+    scheduler.run(({ cold, expectObservable }) => {
+      const envelope = update(books.ledger, '1', 'Ann');
+      // Another process (sharing the store) took the lease at frame 0 and died: it expires at frame 1000.
+      expect(store.acquire(dedupeKeyOf(envelope)!, 1000)).to.equal('acquired');
+      const source = cold('a|', { a: envelope });
+      // Looked at every 10 frames; the lease expires at frame 1000, so the send happens at frame 1000.
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 1))).toBe('1000ms (a|)', { a: '1' });
+    });
+    expect(books.summary()).to.deep.equal({ '1': 'delivered' });
+  });
+
+  it('fails an envelope as dedupe-unavailable when the store throws, and goes on', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    let calls = 0;
+    const flaky: DedupeStore = {
+      acquire: () => {
+        calls += 1;
+        if (calls === 1) throw new Error('connection refused');
+        return 'acquired';
+      },
+      commit: () => {},
+      release: () => {},
+    };
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('ab|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ben') });
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: flaky, scheduler }), destination(scheduler, 1))).toBe('-b|', { b: '2' });
+    });
+    expect(books.settled.map(({ outcome }) => outcome)).to.deep.equal([
+      { kind: 'failed', reason: 'dedupe-unavailable', detail: 'dedupe store: connection refused' },
+      { kind: 'delivered', status: 202, attempts: 1 },
+    ]);
+  });
+
+  it('fails an envelope that reaches it without an identity (operators out of order)', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('a|', { a: profileEnvelope(books.ledger, profileOf({})) });
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: new MemoryDedupeStore(), scheduler }))).toBe('-|');
+    });
+    expect(books.summary()).to.deep.equal({ '1': 'failed:operator-error' });
+  });
+
+  behavesLikeAnOperator(() => dedupe(options, { dedupeStore: new MemoryDedupeStore() }));
+});

@@ -1,0 +1,91 @@
+import { expect } from 'chai';
+import { Ledger } from '../../../operators/model/ledger.js';
+import { delivered, duplicate, excluded, failed, type Outcome } from '../../../operators/model/outcome.js';
+import { Ticket, TicketError } from '../../../operators/model/ticket.js';
+
+const at = { origin: { source: 'test', position: '1' } };
+
+describe('Ticket', () => {
+  it('counts a received envelope when opened and its outcome when settled, then tells the source', () => {
+    const ledger = new Ledger();
+    let acknowledged = 0;
+    const ticket = Ticket.open(ledger, () => (acknowledged += 1));
+    expect(ledger.counts()).to.include({ received: 1, inFlight: 1, settled: 0 });
+    ticket.settle(excluded('not-qualified'), at);
+    expect(acknowledged).to.equal(1);
+    expect(ledger.counts()).to.deep.include({ received: 1, inFlight: 0, settled: 1, excluded: { 'not-qualified': 1 } });
+  });
+
+  it('refuses to be settled twice, so a faulty operator is found', () => {
+    const ledger = new Ledger();
+    const ticket = Ticket.open(ledger);
+    ticket.settle(delivered(202), at);
+    expect(() => ticket.settle(delivered(202), at)).to.throw(TicketError, 'ticket already settled');
+    expect(ledger.counts()).to.include({ delivered: 1, settled: 1 });
+  });
+
+  it('splits into parts counted one by one; the source hears once, after the last part', () => {
+    const ledger = new Ledger();
+    let acknowledged = 0;
+    const parts = Ticket.open(ledger, () => (acknowledged += 1)).split(3);
+    expect(ledger.counts()).to.include({ received: 3, inFlight: 3 });
+    parts[0]!.settle(delivered(202), at);
+    parts[2]!.settle(duplicate(), at);
+    expect(acknowledged).to.equal(0);
+    parts[1]!.settle(failed('http-400'), at);
+    expect(acknowledged).to.equal(1);
+    expect(ledger.counts()).to.deep.include({ received: 3, delivered: 1, duplicate: 1, failed: { 'http-400': 1 }, inFlight: 0 });
+  });
+
+  it('cannot be split into nothing, nor settled after a split', () => {
+    const ledger = new Ledger();
+    expect(() => Ticket.open(ledger).split(0)).to.throw(TicketError, 'cannot split a ticket into 0 parts');
+    const ticket = Ticket.open(ledger);
+    ticket.split(2);
+    expect(() => ticket.settle(delivered(202), at)).to.throw(TicketError, 'ticket already split');
+  });
+
+  it('runs hooks before recording, the latest hook first, and records what they return', () => {
+    const ledger = new Ledger();
+    const calls: string[] = [];
+    const original = Ticket.open(ledger);
+    const hooked = original
+      .withHook((outcome) => (calls.push(`outer saw ${outcome.kind}`), outcome))
+      .withHook((outcome) => (calls.push(`inner saw ${outcome.kind}`), duplicate('rewritten')));
+    expect(() => original.settle(delivered(202), at)).to.throw(TicketError, 'ticket already handed-on');
+    hooked.settle(delivered(202), at);
+    expect(calls).to.deep.equal(['inner saw delivered', 'outer saw duplicate']);
+    expect(ledger.counts()).to.include({ duplicate: 1, delivered: 0 });
+  });
+
+  it('waits for an asynchronous hook before recording and acknowledging', async () => {
+    const ledger = new Ledger();
+    let acknowledged = false;
+    let finish!: (outcome: Outcome) => void;
+    const ticket = Ticket.open(ledger, () => (acknowledged = true)).withHook(() => new Promise<Outcome>((resolve) => (finish = resolve)));
+    ticket.settle(delivered(202), at);
+    await Promise.resolve();
+    expect(acknowledged).to.equal(false);
+    expect(ledger.inFlight).to.equal(1);
+    finish(delivered(202));
+    await ledger.whenSettled();
+    expect(acknowledged).to.equal(true);
+  });
+
+  it('still records the outcome when a hook fails, and reports the failure', async () => {
+    const ledger = new Ledger();
+    const errors: unknown[] = [];
+    ledger.hookErrors$.subscribe((error) => errors.push(error));
+    Ticket.open(ledger)
+      .withHook(() => {
+        throw new Error('sync boom');
+      })
+      .settle(delivered(202), at);
+    Ticket.open(ledger)
+      .withHook(() => Promise.reject(new Error('async boom')))
+      .settle(failed('http-500'), at);
+    const counts = await ledger.whenSettled();
+    expect(counts).to.deep.include({ delivered: 1, failed: { 'http-500': 1 }, inFlight: 0 });
+    expect(errors.map((e) => (e as Error).message)).to.deep.equal(['sync boom', 'async boom']);
+  });
+});

@@ -1,0 +1,135 @@
+import { expect } from 'chai';
+import { inspect } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig, parseConfig } from '../../../pipeline/config/load.js';
+import { Secret } from '../../../pipeline/config/secret.js';
+
+const minimal = `
+name: Test
+source: { websocket: { url: "ws://127.0.0.1:1/feed" } }
+destination:
+  url: https://fra1.qualtrics.com/inbound-event/v1/events/json/x
+  username: me@example.com
+  apiToken: \${TOKEN}
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+`;
+
+const problemsOf = (text: string, env: NodeJS.ProcessEnv = { TOKEN: 't0ken' }): readonly string[] => {
+  try {
+    parseConfig(text, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+};
+
+describe('config', () => {
+  it('decodes a minimal config with every default filled in', () => {
+    const config = parseConfig(minimal, { TOKEN: 't0ken' });
+    expect(config.destination.auth).to.equal('basic');
+    expect(config.destination.allowAnyHost).to.equal(false);
+    expect(config.statuses).to.deep.equal(['realized', 'exited']);
+    expect(config.attributes).to.deep.equal([]);
+    expect(config.redis).to.equal(undefined);
+    expect(config.destination.apiToken.reveal()).to.equal('t0ken');
+  });
+
+  it('accepts the complete example config', async () => {
+    const config = await loadConfig('examples/config.yaml', { QUALTRICS_API_TOKEN: 'x', FEED_TOKEN: 'y' });
+    expect(config.name).to.equal('Post-purchase survey');
+    expect(config.source.websocket.headers?.Authorization?.reveal()).to.equal('Bearer y');
+    expect(config.attributes).to.have.length(4);
+  });
+
+  it('keeps secrets out of anything printed', () => {
+    const config = parseConfig(minimal, { TOKEN: 'SUPER-SECRET-VALUE' });
+    for (const printed of [JSON.stringify(config), inspect(config, { depth: 10 }), `${config.destination.apiToken}`, String(new Secret('x'))])
+      expect(printed).not.to.contain('SUPER-SECRET-VALUE');
+  });
+
+  it('interpolates ${VAR} and ${VAR:-fallback} in strings only, and $${ as a literal', () => {
+    const config = parseConfig(minimal.replace('name: Test', () => 'name: "${NAME:-fallback} $${NOT_A_VAR}"'), { TOKEN: 't' });
+    expect(config.name).to.equal('fallback ${NOT_A_VAR}');
+    const injected = parseConfig(minimal, { TOKEN: 'a: b\nc: [' });
+    expect(injected.destination.apiToken.reveal()).to.equal('a: b\nc: [');
+  });
+
+  it('names an unset variable at the path that uses it', () => {
+    expect(problemsOf(minimal, {})).to.deep.equal(['destination.apiToken: environment variable TOKEN is not set']);
+  });
+
+  it('refuses a URL that is not https on qualtrics.com, unless allowAnyHost', () => {
+    expect(problemsOf(minimal.replace('https://fra1.qualtrics.com/inbound-event/v1/events/json/x', 'htp://x'))).to.deep.equal([
+      'destination.url: expected an http(s) URL, got "htp://x"',
+    ]);
+    expect(problemsOf(minimal.replace('https://fra1.qualtrics.com', 'http://fra1.qualtrics.com'))).to.deep.equal([
+      'destination.url: expected an https URL, got "http://fra1.qualtrics.com/inbound-event/v1/events/json/x"',
+    ]);
+    expect(problemsOf(minimal.replace('https://fra1.qualtrics.com', 'https://qualtrics.com.evil.example'))).to.deep.equal([
+      'destination.url: expected a host under qualtrics.com, got "qualtrics.com.evil.example" (set destination.allowAnyHost: true to send elsewhere)',
+    ]);
+    expect(problemsOf(minimal.replace('https://fra1.qualtrics.com', 'http://127.0.0.1:8080').replace('username:', 'allowAnyHost: true\n  username:'))).to.deep.equal([]);
+  });
+
+  it('requires a username with basic auth but not with header auth', () => {
+    const noUser = minimal.replace('  username: me@example.com\n', '');
+    expect(problemsOf(noUser)).to.deep.equal(['destination.username: missing (auth: basic sends your Qualtrics username with the API token)']);
+    expect(problemsOf(noUser.replace('apiToken:', 'auth: header\n  apiToken:'))).to.deep.equal([]);
+  });
+
+  it('reports every problem at once, each at its path: unknown keys, wrong types, missing mappings', () => {
+    const text = `
+name: ""
+source: { websocket: { url: "http://feed", header: {} } }
+destination: { url: "https://x.qualtrics.com/e", username: u, apiToken: "", auth: oauth }
+audiences: []
+identities: [{ source: Email, target: phone }]
+attributes: [{ source: a, target: segmentMembership.x }]
+statuses: [realized, gone]
+extra: 1
+`;
+    expect(problemsOf(text)).to.deep.equal([
+      'name: expected a non-empty string, got ""',
+      'source.websocket.url: expected a ws:// or wss:// URL, got "http://feed"',
+      'source.websocket.header: unknown key (expected one of: url, headers)',
+      'destination.apiToken: expected a non-empty string (a secret), got an empty string',
+      'destination.auth: expected basic | header, got "oauth"',
+      'audiences: expected at least one entry, got an empty list',
+      'statuses[1]: expected realized | exited | existing, got "gone"',
+      'identities[0].target: expected email | external_id, got "phone"',
+      'attributes[0].target: "segmentMembership" is filled by the pipeline itself; choose another target',
+      'extra: unknown key (expected one of: name, source, destination, audiences, statuses, identities, attributes, description, redis)',
+    ]);
+  });
+
+  it('requires the mandatory sections', () => {
+    expect(problemsOf('name: x')).to.deep.equal([
+      'source: missing',
+      'destination: missing',
+      'audiences: missing (expected non-empty list of {id, name?})',
+      'identities: missing (expected non-empty list of {source, target} (at least one identity mapping is mandatory))',
+    ]);
+    expect(problemsOf('# nothing here\n')).to.deep.equal(['the config is empty']);
+    expect(problemsOf('- a list')).to.deep.equal(['(top level): expected an object (config), got a list of 1']);
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const [problem] = problemsOf('name: [unclosed\n');
+    expect(problem).to.match(/^YAML: .*line 2/);
+    expect(problemsOf('name: a\nname: b\n')[0]).to.match(/^YAML: Map keys must be unique/);
+  });
+
+  it('says when the file cannot be read', async () => {
+    const error = await loadConfig('no/such/file.yaml').catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(ConfigError);
+    expect((error as ConfigError).problems[0]).to.match(/^cannot read the file: ENOENT/);
+  });
+
+  it('documents every key of the codec in the example config', () => {
+    const example = readFileSync('examples/config.yaml', 'utf8');
+    for (const key of ['name:', 'description:', 'source:', 'websocket:', 'headers:', 'destination:', 'url:', 'username:', 'apiToken:', 'auth:', 'allowAnyHost:', 'audiences:', 'statuses:', 'identities:', 'attributes:', 'redis:'])
+      expect(example, key).to.contain(key);
+  });
+});
