@@ -17,7 +17,7 @@ export const IdentityMapping = struct('IdentityMapping', { source: NonEmptyStrin
 export type IdentityMapping = t.TypeOf<typeof IdentityMapping>;
 
 export const IdentityMappings = refine(
-  nonEmptyArray(IdentityMapping, 'non-empty list of {source, target} (at least one identity mapping is mandatory)'),
+  nonEmptyArray(IdentityMapping, 'non-empty list of {source, target}; at least one identity mapping is mandatory'),
   distinctBy((m) => m.source, 'identity namespace'),
 );
 

@@ -109,7 +109,7 @@ extra: 1
       'source: missing',
       'destination: missing',
       'audiences: missing (expected non-empty list of {id, name?})',
-      'identities: missing (expected non-empty list of {source, target} (at least one identity mapping is mandatory))',
+      'identities: missing (expected non-empty list of {source, target}; at least one identity mapping is mandatory)',
     ]);
     expect(problemsOf('# nothing here\n')).to.deep.equal(['the config is empty']);
     expect(problemsOf('- a list')).to.deep.equal(['(top level): expected an object (config), got a list of 1']);

@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
+import { finished, runCli, startCli } from '../helpers/cli.js';
+import { eventually, TestWebSocketServer } from '../helpers/ws-server.js';
+
+const writeConfig = (text: string): string => {
+  const file = join(mkdtempSync(join(tmpdir(), 'qa-cli-')), 'config.yaml');
+  writeFileSync(file, text);
+  return file;
+};
+
+describe('command line', function () {
+  this.timeout(30_000);
+
+  it('validate: exits 0 for a good config', async () => {
+    const result = await runCli(['validate', '--config', 'examples/config.yaml'], { QUALTRICS_API_TOKEN: 'x', FEED_TOKEN: 'y' });
+    expect(result.stderr).to.equal('');
+    expect(result.stdout).to.equal(
+      'examples/config.yaml: OK (Post-purchase survey: 2 audience(s), 2 identity mapping(s), 4 attribute(s))\n',
+    );
+    expect(result.code).to.equal(0);
+  });
+
+  it('validate: prints every problem and exits 1', async () => {
+    const file = writeConfig('name: x\nsource: { websocket: { url: "htp://x" } }\ndestination: { url: "htp://x", apiToken: "${TOKEN}" }\n');
+    const result = await runCli(['validate', '--config', file]);
+    expect(result.code).to.equal(1);
+    expect(result.stderr.split('\n')).to.include.members([
+      `${file}: 5 problems:`,
+      '  - destination.apiToken: environment variable TOKEN is not set',
+      '  - source.websocket.url: expected a ws:// or wss:// URL, got "htp://x"',
+      '  - destination.url: expected an http(s) URL, got "htp://x"',
+      '  - audiences: missing (expected non-empty list of {id, name?})',
+    ]);
+  });
+
+  it('run: delivers until SIGTERM, then stops cleanly with exit 0 and never logs a secret', async () => {
+    const feed = await TestWebSocketServer.start();
+    const standIn = await QualtricsStandIn.start({ apiToken: 'cli-secret-token' });
+    try {
+      const file = writeConfig(`
+name: CLI run
+source: { websocket: { url: "${feed.url}", headers: { Authorization: "Bearer \${FEED_TOKEN}" } } }
+destination: { url: "${standIn.url}", apiToken: "\${QUALTRICS_API_TOKEN}", auth: header, allowAnyHost: true }
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+`);
+      const child = startCli(['run', '--config', file], { QUALTRICS_API_TOKEN: 'cli-secret-token', FEED_TOKEN: 'feed-secret-token', LOG_LEVEL: 'debug' });
+      const result = finished(child);
+      const socket = await feed.connection(1);
+      socket.send(JSON.stringify({ identityMap: { Email: [{ id: 'ann@example.com' }] }, segmentMembership: { ups: { a1: { status: 'realized' } } } }));
+      await eventually(() => standIn.runs.length === 1, 10_000, 'a delivery');
+      child.kill('SIGTERM');
+      const { code, stderr } = await result;
+      expect(code).to.equal(0);
+      const lines = stderr.trim().split('\n').map((line) => JSON.parse(line) as { msg: string; counts?: unknown });
+      expect(lines.map((l) => l.msg)).to.include.members(['pipeline started', 'connected to the feed', 'delivered', 'pipeline stopped']);
+      expect(lines.find((l) => l.msg === 'pipeline stopped')!.counts).to.deep.include({ received: 1, delivered: 1, inFlight: 0 });
+      expect(stderr).not.to.contain('cli-secret-token');
+      expect(stderr).not.to.contain('feed-secret-token');
+      expect(stderr).not.to.contain('ann@example.com');
+    } finally {
+      await feed.close();
+      await standIn.close();
+    }
+  });
+
+  it('run: refuses a bad config with its problems and exit 1', async () => {
+    const result = await runCli(['run', '--config', 'no/such.yaml']);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.match(/no\/such\.yaml: 1 problem:\n {2}- cannot read the file: ENOENT/);
+  });
+});
