@@ -1,8 +1,8 @@
 /** One message as a source hands it to the pipeline: the raw data, where it was, how to acknowledge it. */
 export interface InboundMessage {
   readonly data: unknown;
-  /** The message's position in its source: a sequence number, a stream entry id. */
-  readonly position: string;
+  /** The message's position in its source (a stream entry id); absent, the pipeline numbers arrivals. */
+  readonly position?: string;
   /** Called once the message's outcome is final (absent where the source has nothing to acknowledge). */
   readonly ack?: () => void;
 }

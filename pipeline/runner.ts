@@ -2,6 +2,7 @@ import { Subject, map, takeUntil, type Observable, type OperatorFunction } from 
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import type { Envelope } from '../operators/model/envelope.js';
 import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
+import { positionCounter } from '../operators/model/order.js';
 import { Ticket } from '../operators/model/ticket.js';
 import { compose } from './compose.js';
 
@@ -22,8 +23,8 @@ export interface RunningPipeline {
 }
 
 /** The envelope for a message just received: counted in the ledger at once, acknowledged when settled. */
-export const envelopeOf = (message: InboundMessage, ledger: Ledger, sourceName: string): Envelope => ({
-  origin: { source: sourceName, position: message.position },
+export const envelopeOf = (message: InboundMessage, ledger: Ledger, sourceName: string, nextPosition: () => string): Envelope => ({
+  origin: { source: sourceName, position: message.position ?? nextPosition() },
   receivedAt: Date.now(),
   ticket: Ticket.open(ledger, message.ack),
   message: message.data,
@@ -36,9 +37,10 @@ export const envelopeOf = (message: InboundMessage, ledger: Ledger, sourceName: 
  */
 export const startPipeline = ({ sourceName, source, operators, ledger = new Ledger() }: PipelineOptions): RunningPipeline => {
   const stop$ = new Subject<void>();
+  const nextPosition = positionCounter();
   const envelopes = source.pipe(
     takeUntil(stop$),
-    map((message) => envelopeOf(message, ledger, sourceName)),
+    map((message) => envelopeOf(message, ledger, sourceName, nextPosition)),
   );
   const done = new Promise<LedgerCounts>((resolve, reject) => {
     compose(envelopes, operators).subscribe({

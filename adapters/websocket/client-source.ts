@@ -27,9 +27,9 @@ export const backoffDelay = (attempt: number, initialMs: number, maxMs: number, 
 
 /**
  * Connects to a feed as a WebSocket client and emits every message it sends. A dropped connection is
- * reconnected with exponential backoff and jitter until the observable is unsubscribed. Messages carry a
- * sequence number local to this process: a plain feed has no resume point, so what the feed sent while
- * the connection was down is the feed's to resend.
+ * reconnected with exponential backoff and jitter until the observable is unsubscribed. Messages carry no
+ * position of their own (the pipeline numbers them in arrival order). A plain feed has no resume point,
+ * so what the feed sent while the connection was down is the feed's to resend.
  */
 export const webSocketClientSource = ({
   url,
@@ -42,7 +42,6 @@ export const webSocketClientSource = ({
     let socket: WebSocket | undefined;
     let reconnectTimer: NodeJS.Timeout | undefined;
     let attempt = 0;
-    let sequence = 0;
     let stopped = false;
 
     const connect = (): void => {
@@ -53,10 +52,7 @@ export const webSocketClientSource = ({
         attempt = 0;
         onEvent({ type: 'connected' });
       });
-      current.on('message', (data) => {
-        sequence += 1;
-        subscriber.next({ data, position: String(sequence) });
-      });
+      current.on('message', (data) => subscriber.next({ data }));
       current.on('error', (error) => onEvent({ type: 'error', error }));
       current.on('close', (code, reason) => {
         if (stopped) return;

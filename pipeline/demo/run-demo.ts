@@ -4,6 +4,7 @@ import { silentLogger } from '../logger.js';
 import { maskIdentity } from '../mask.js';
 import { startFromConfig } from '../run.js';
 import type { LedgerCounts, Settlement } from '../../operators/model/ledger.js';
+import { compareOrder } from '../../operators/model/order.js';
 import { DemoFeed } from './feed.js';
 import { QualtricsStandIn, type WorkflowRun } from './qualtrics-stand-in.js';
 import { AUDIENCES, envelopeCount, sampleMessages } from './sample-updates.js';
@@ -49,6 +50,12 @@ const total = (counts: Readonly<Record<string, number>>): number => Object.value
 
 /** The demo's report, as printed. Pure, so a test can read it. */
 export const formatDemoReport = (counts: LedgerCounts, settlements: readonly Settlement[], runs: readonly WorkflowRun[], feedUrl: string, eventUrl: string): string => {
+  // Positions are `<ms>-<seq>[#part]`; the report numbers messages as the feed sent them.
+  const messages = [...new Set(settlements.map(({ origin }) => origin.position.split('#')[0]!))].sort((a, b) => compareOrder(a, b) ?? 0);
+  const label = (position: string): string => {
+    const [message, part] = position.split('#');
+    return `msg ${messages.indexOf(message!) + 1}${part === undefined ? '' : `.${Number(part) + 1}`}`;
+  };
   const lines = [
     'qualtrics-automations demo',
     `  feed         ${feedUrl}  (an embedded stand-in for Adobe's profile stream)`,
@@ -68,7 +75,7 @@ export const formatDemoReport = (counts: LedgerCounts, settlements: readonly Set
         if (outcome.kind === 'delivered') return [];
         const reason = outcome.kind === 'duplicate' ? 'duplicate' : `${outcome.kind} ${outcome.reason}`;
         const who = maskIdentity(identity) ?? '-';
-        return [`  #${pad(origin.position, 5)} ${pad(reason, 28)} ${pad(who, 26)} ${outcome.detail ?? ''}`.trimEnd()];
+        return [`  ${pad(label(origin.position), 8)} ${pad(reason, 28)} ${pad(who, 26)} ${outcome.detail ?? ''}`.trimEnd()];
       }),
     '',
     'Run history (as the workflow shows it)',

@@ -31,7 +31,7 @@ export const runOperators = async (
     dedupeStore: new MemoryDedupeStore(),
     sender: { send: (body) => (bodies.push(body), answer(body)) },
   };
-  const envelopes = from(messages.map((data, index) => envelopeOf({ data, position: String(index + 1) }, ledger, 'test')));
+  const envelopes = from(messages.map((data, index) => envelopeOf({ data, position: String(index + 1) }, ledger, 'test', () => 'unused')));
   await lastValueFrom(compose(envelopes, operatorsFor(config, context)).pipe(defaultIfEmpty(undefined)));
   return { counts: await ledger.whenSettled(), settlements, bodies };
 };
