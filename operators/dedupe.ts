@@ -1,5 +1,6 @@
 import * as t from 'io-ts';
-import { EMPTY, ReplaySubject, catchError, defer, mergeMap, of, take, timer, type Observable, type OperatorFunction } from 'rxjs';
+import { randomUUID } from 'node:crypto';
+import { EMPTY, ReplaySubject, catchError, defer, interval, mergeMap, of, take, timer, type Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import { integerIn, struct, withDefault } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, settle, type Envelope } from './model/envelope.js';
@@ -13,7 +14,7 @@ export const DedupeOptions = struct('DedupeOptions', {
   /** How long a delivered payload is remembered. Default: 7 days. */
   ttlSeconds: withDefault(integerIn(1, 365 * DAY), 7 * DAY),
   /** How long a payload in flight is held before another process may send it (a crashed sender's lease expires). */
-  leaseSeconds: withDefault(integerIn(1, DAY), 300),
+  leaseSeconds: withDefault(integerIn(1, DAY), 60),
   /** How often to look again at a payload another process is sending. */
   pollMs: withDefault(integerIn(10, 60_000), 250),
 });
@@ -26,9 +27,10 @@ export const dedupeKeyOf = (envelope: Envelope): string | undefined =>
 /**
  * Lets a payload through only if the same payload was not already delivered for the same identity.
  *
- * A payload is marked sent only after the destination accepted it: it is leased while in flight and
- * committed when its envelope settles as delivered; any other outcome releases the lease, so a failure
- * never suppresses a later send. An identical update arriving while the first is in flight waits for
+ * A payload is marked sent only after the destination accepted it: it is leased while in flight (the
+ * lease renewed every third of `leaseSeconds`, so long retries keep it) and committed when its envelope
+ * settles as delivered; any other outcome releases the lease, so a failure never suppresses a later
+ * send. A process that dies holding a lease stops renewing it, and it lapses after `leaseSeconds`. An identical update arriving while the first is in flight waits for
  * that outcome: a duplicate if it was delivered, sent itself if not. A lease held by another process is
  * looked at again every `pollMs` until it is committed or expires.
  *
@@ -47,11 +49,12 @@ export const dedupe =
       lease.complete();
     };
 
-    const finishWith = (store: DedupeStore, key: string, lease: ReplaySubject<boolean>) => (outcome: Outcome) => {
+    const finishWith = (store: DedupeStore, key: string, token: string, lease: ReplaySubject<boolean>, renewal: Subscription) => (outcome: Outcome) => {
+      renewal.unsubscribe();
       const sent = outcome.kind === 'delivered';
       let stored;
       try {
-        stored = sent ? store.commit(key, options.ttlSeconds * 1000) : store.release(key);
+        stored = sent ? store.commit(key, token, options.ttlSeconds * 1000) : store.release(key, token);
       } catch (error) {
         release(key, lease, sent);
         throw error;
@@ -84,12 +87,20 @@ export const dedupe =
         }
         const lease = new ReplaySubject<boolean>(1);
         sending.set(key, lease);
+        const token = randomUUID();
+        const leaseMs = options.leaseSeconds * 1000;
         // Deferred so that a store throwing synchronously is caught below like a rejected promise.
-        return defer(() => fromMaybePromise(dedupeStore.acquire(key, options.leaseSeconds * 1000))).pipe(
+        return defer(() => fromMaybePromise(dedupeStore.acquire(key, token, leaseMs))).pipe(
           mergeMap((result) => {
             switch (result) {
-              case 'acquired':
-                return of({ ...envelope, ticket: envelope.ticket.withHook(finishWith(dedupeStore, key, lease)) });
+              case 'acquired': {
+                // Retries may outlast one lease: keep it alive until the envelope settles. A failed
+                // renewal only risks a second send by another process once the lease lapses.
+                const renewal = interval(leaseMs / 3, scheduler)
+                  .pipe(mergeMap(() => defer(() => fromMaybePromise(dedupeStore.renew(key, token, leaseMs))).pipe(catchError(() => EMPTY))))
+                  .subscribe();
+                return of({ ...envelope, ticket: envelope.ticket.withHook(finishWith(dedupeStore, key, token, lease, renewal)) });
+              }
               case 'committed':
                 release(key, lease, true);
                 settle(envelope, duplicate('the same payload was already delivered for this identity'));

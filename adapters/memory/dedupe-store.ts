@@ -3,6 +3,7 @@ export type MemoryLeaseResult = 'acquired' | 'committed' | 'leased';
 
 interface Entry {
   readonly state: 'leased' | 'committed';
+  readonly token?: string;
   readonly expiresAt: number;
 }
 
@@ -31,19 +32,30 @@ export class MemoryDedupeStore {
     return this.#entries.size;
   }
 
-  acquire(key: string, leaseMs: number): MemoryLeaseResult {
-    const entry = this.#entries.get(key);
-    if (entry && entry.expiresAt > this.#now()) return entry.state === 'committed' ? 'committed' : 'leased';
-    this.#set(key, { state: 'leased', expiresAt: this.#now() + leaseMs });
+  acquire(key: string, token: string, leaseMs: number): MemoryLeaseResult {
+    const entry = this.#live(key);
+    if (entry) return entry.state === 'committed' ? 'committed' : 'leased';
+    this.#set(key, { state: 'leased', token, expiresAt: this.#now() + leaseMs });
     return 'acquired';
   }
 
-  commit(key: string, ttlMs: number): void {
+  renew(key: string, token: string, leaseMs: number): void {
+    const entry = this.#live(key);
+    if (entry?.state === 'leased' && entry.token === token) this.#set(key, { ...entry, expiresAt: this.#now() + leaseMs });
+  }
+
+  commit(key: string, _token: string, ttlMs: number): void {
     this.#set(key, { state: 'committed', expiresAt: this.#now() + ttlMs });
   }
 
-  release(key: string): void {
-    if (this.#entries.get(key)?.state === 'leased') this.#entries.delete(key);
+  release(key: string, token: string): void {
+    const entry = this.#entries.get(key);
+    if (entry?.state === 'leased' && entry.token === token) this.#entries.delete(key);
+  }
+
+  #live(key: string): Entry | undefined {
+    const entry = this.#entries.get(key);
+    return entry && entry.expiresAt > this.#now() ? entry : undefined;
   }
 
   #set(key: string, entry: Entry): void {

@@ -14,20 +14,75 @@ export type LeaseResult = 'acquired' | 'committed' | 'leased';
 /**
  * Remembers which payloads were sent for which identity. A key is leased while its payload is in flight
  * and committed only once the destination accepted it, so a failure or crash never suppresses a resend.
+ * `token` names the lease holder: only the holder renews or releases it.
  */
 export interface DedupeStore {
   /** Leases `key` for `leaseMs` unless it is committed or leased already. Atomic. */
-  acquire(key: string, leaseMs: number): MaybePromise<LeaseResult>;
+  acquire(key: string, token: string, leaseMs: number): MaybePromise<LeaseResult>;
+  /** Extends our lease while the payload is still in flight (retries may take longer than one lease). */
+  renew(key: string, token: string, leaseMs: number): MaybePromise<void>;
   /** Marks `key` as sent, for `ttlMs`. */
-  commit(key: string, ttlMs: number): MaybePromise<void>;
-  /** Drops the lease on `key` (the send failed) so a later identical update is sent. */
-  release(key: string): MaybePromise<void>;
+  commit(key: string, token: string, ttlMs: number): MaybePromise<void>;
+  /** Drops our lease on `key` (the send failed) so a later identical update is sent. */
+  release(key: string, token: string): MaybePromise<void>;
+}
+
+/**
+ * Remembers, per identity, the position of the latest update delivered, so that an older update
+ * (replayed, retried, redelivered by a stream) is not sent over a newer one.
+ */
+export interface DeliveryLog {
+  lastDelivered(identity: string): MaybePromise<string | undefined>;
+  /** Records `position` unless a later position is already recorded. */
+  recordDelivered(identity: string, position: string): MaybePromise<void>;
+}
+
+/**
+ * Paces requests to the destination. `reserve` either takes a slot now (answers 0) or answers how many
+ * milliseconds to wait before asking again; it never lets a request through over the limit.
+ */
+export interface RateLimiter {
+  reserve(): MaybePromise<number>;
+  /** The destination answered 429: lower the rate for a while (shared by every process using it). */
+  slowDown(): MaybePromise<void>;
+}
+
+/** An envelope that could not be delivered, kept with everything needed to understand and resend it. */
+export interface DeadLetter {
+  readonly at: string;
+  readonly reason: string;
+  readonly status?: number;
+  /** The destination's answer, cut short. */
+  readonly response?: string;
+  readonly attempts: number;
+  /** The exact body that was (or would have been) sent. */
+  readonly payload: string;
+  readonly identity?: string;
+  readonly source: string;
+  readonly position: string;
+}
+
+export interface DeadLetterStore {
+  add(letter: DeadLetter): MaybePromise<void>;
+}
+
+/**
+ * Stops and restarts the intake. Operators close it when sending cannot succeed (the destination
+ * rejects the credentials), so input waits upstream instead of piling up or failing one by one.
+ */
+export interface Valve {
+  /** Closes for `reason` (idempotent); `message` says what to fix. */
+  close(reason: string, message: string): void;
+  /** Reopens what `reason` closed. */
+  open(reason: string): void;
 }
 
 /** What the destination answered. */
 export interface SendResult {
   readonly status: number;
   readonly body: string;
+  /** The `Retry-After` header, as sent (seconds or an HTTP date). */
+  readonly retryAfter?: string;
 }
 
 /** Posts one serialized payload to the Qualtrics JSON Event. Errors (network, timeout) are thrown. */

@@ -106,7 +106,7 @@ describe('dedupe', () => {
     scheduler.run(({ cold, expectObservable }) => {
       const envelope = update(books.ledger, '1', 'Ann');
       // Another process (sharing the store) took the lease at frame 0 and died: it expires at frame 1000.
-      expect(store.acquire(dedupeKeyOf(envelope)!, 1000)).to.equal('acquired');
+      expect(store.acquire(dedupeKeyOf(envelope)!, 'dead-process', 1000)).to.equal('acquired');
       const source = cold('a|', { a: envelope });
       // Looked at every 10 frames; the lease expires at frame 1000, so the send happens at frame 1000.
       expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 1))).toBe('1000ms (a|)', { a: '1' });
@@ -124,6 +124,7 @@ describe('dedupe', () => {
         if (calls === 1) throw new Error('connection refused');
         return 'acquired';
       },
+      renew: () => {},
       commit: () => {},
       release: () => {},
     };

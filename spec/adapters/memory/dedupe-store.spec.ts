@@ -8,43 +8,57 @@ describe('MemoryDedupeStore', () => {
 
   it('leases a new key, refuses a second lease, and reports a committed key', () => {
     const s = store();
-    expect(s.acquire('k', 100)).to.equal('acquired');
-    expect(s.acquire('k', 100)).to.equal('leased');
-    s.commit('k', 1_000);
-    expect(s.acquire('k', 100)).to.equal('committed');
+    expect(s.acquire('k', 't', 100)).to.equal('acquired');
+    expect(s.acquire('k', 't', 100)).to.equal('leased');
+    s.commit('k', 't', 1_000);
+    expect(s.acquire('k', 't', 100)).to.equal('committed');
   });
 
   it('forgets a released lease and an expired one, so the payload can be sent again', () => {
     const s = store();
-    s.acquire('released', 100);
-    s.release('released');
-    expect(s.acquire('released', 100)).to.equal('acquired');
-    s.acquire('expired', 100);
+    s.acquire('released', 't', 100);
+    s.release('released', 't');
+    expect(s.acquire('released', 't', 100)).to.equal('acquired');
+    s.acquire('expired', 't', 100);
     now += 100;
-    expect(s.acquire('expired', 100)).to.equal('acquired');
+    expect(s.acquire('expired', 't', 100)).to.equal('acquired');
+  });
+
+  it('renews and releases only the holder\'s lease', () => {
+    const s = store();
+    s.acquire('k', 'mine', 100);
+    s.release('k', 'theirs');
+    s.renew('k', 'theirs', 10_000);
+    now += 100;
+    expect(s.acquire('k', 'other', 100)).to.equal('acquired');
+    s.renew('k', 'other', 1_000);
+    now += 500;
+    expect(s.acquire('k', 'x', 100)).to.equal('leased');
+    s.release('k', 'other');
+    expect(s.acquire('k', 'x', 100)).to.equal('acquired');
   });
 
   it('remembers a commit for its TTL only; release does not undo a commit', () => {
     const s = store();
-    s.acquire('k', 100);
-    s.commit('k', 500);
-    s.release('k');
+    s.acquire('k', 't', 100);
+    s.commit('k', 't', 500);
+    s.release('k', 't');
     now += 499;
-    expect(s.acquire('k', 100)).to.equal('committed');
+    expect(s.acquire('k', 't', 100)).to.equal('committed');
     now += 1;
-    expect(s.acquire('k', 100)).to.equal('acquired');
+    expect(s.acquire('k', 't', 100)).to.equal('acquired');
   });
 
   it('stays within maxEntries by forgetting the oldest commits, never a lease in flight', () => {
     const s = store(3);
-    s.acquire('lease', 10_000);
+    s.acquire('lease', 't', 10_000);
     for (const key of ['c1', 'c2', 'c3', 'c4']) {
-      s.acquire(key, 100);
-      s.commit(key, 10_000);
+      s.acquire(key, 't', 100);
+      s.commit(key, 't', 10_000);
     }
     expect(s.size).to.equal(3);
-    expect(s.acquire('lease', 100)).to.equal('leased');
-    expect(s.acquire('c4', 100)).to.equal('committed');
-    expect(s.acquire('c1', 100)).to.equal('acquired');
+    expect(s.acquire('lease', 't', 100)).to.equal('leased');
+    expect(s.acquire('c4', 't', 100)).to.equal('committed');
+    expect(s.acquire('c1', 't', 100)).to.equal('acquired');
   });
 });
