@@ -1,4 +1,3 @@
-import type * as t from 'io-ts';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { decode } from '../operators/decode.js';
 import { dedupe, DedupeOptions } from '../operators/dedupe.js';
@@ -11,17 +10,14 @@ import { qualify } from '../operators/qualify.js';
 import { selectIdentity } from '../operators/select-identity.js';
 import type { Config } from './config/codec.js';
 
-/** Operator options with every default (a failure here is a bug, so it throws). */
-const defaults = <A>(codec: t.Type<A, unknown>): A => decodeOrThrow(codec, {});
-
 /** The operator chain a config describes, in the order of DESIGN.md's flow. */
 export const operatorsFor = (config: Config, context: OperatorContext): OperatorFunction<Envelope, Envelope>[] => [
   decode(),
   qualify({ audiences: config.audiences, statuses: config.statuses }),
   selectIdentity({ identities: config.identities }),
   projectAttributes({ attributes: config.attributes }),
-  dedupe(defaults(DedupeOptions), context),
-  emit(defaults(EmitOptions), context),
+  dedupe(decodeOrThrow(DedupeOptions, config.dedupe), context),
+  emit(decodeOrThrow(EmitOptions, { concurrency: config.destination.concurrency, retry: config.destination.retry }), context),
 ];
 
 /** Runs `envelopes` through `operators`, first to last. */

@@ -23,6 +23,10 @@ export const startFromConfig = (config: Config, logger: Logger): Started => {
     else logger.debug(fields, outcome.kind);
   });
   pipeline.ledger.hookErrors$.subscribe((error) => logger.error({ error: (error as Error).message }, 'settling an envelope failed'));
+  wiring.valve.changes$.subscribe((change) => {
+    if (change.kind === 'closed') logger.error({ reason: change.reason, fix: change.message }, `intake paused: ${change.message}`);
+    else logger.info({ reason: change.reason }, 'intake resumed');
+  });
   return {
     pipeline,
     wiring,

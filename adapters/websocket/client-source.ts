@@ -1,4 +1,4 @@
-import { Observable } from 'rxjs';
+import { Observable, of } from 'rxjs';
 import WebSocket from 'ws';
 import type { InboundMessage } from '../inbound-message.js';
 
@@ -17,6 +17,8 @@ export interface WebSocketClientSourceOptions {
   readonly initialReconnectMs?: number;
   readonly maxReconnectMs?: number;
   readonly onEvent?: (event: ConnectionEvent) => void;
+  /** While true, the socket is not read: the feed's sends back up in TCP instead of in this process. */
+  readonly paused$?: Observable<boolean>;
 }
 
 /** Exponential backoff with jitter: a random delay in [half, full] of the doubled base, so a fleet does not reconnect in step. */
@@ -37,12 +39,24 @@ export const webSocketClientSource = ({
   initialReconnectMs = 500,
   maxReconnectMs = 30_000,
   onEvent = () => {},
+  paused$ = of(false),
 }: WebSocketClientSourceOptions): Observable<InboundMessage> =>
   new Observable<InboundMessage>((subscriber) => {
     let socket: WebSocket | undefined;
     let reconnectTimer: NodeJS.Timeout | undefined;
     let attempt = 0;
     let stopped = false;
+    let paused = false;
+
+    const applyPause = (): void => {
+      if (socket?.readyState !== WebSocket.OPEN) return;
+      if (paused && !socket.isPaused) socket.pause();
+      if (!paused && socket.isPaused) socket.resume();
+    };
+    const pauseSubscription = paused$.subscribe((value) => {
+      paused = value;
+      applyPause();
+    });
 
     const connect = (): void => {
       onEvent({ type: 'connecting', attempt });
@@ -50,6 +64,7 @@ export const webSocketClientSource = ({
       socket = current;
       current.on('open', () => {
         attempt = 0;
+        applyPause();
         onEvent({ type: 'connected' });
       });
       current.on('message', (data) => subscriber.next({ data }));
@@ -66,6 +81,7 @@ export const webSocketClientSource = ({
     connect();
     return () => {
       stopped = true;
+      pauseSubscription.unsubscribe();
       clearTimeout(reconnectTimer);
       socket?.close(1000, 'pipeline stopping');
     };

@@ -2,14 +2,20 @@ import type * as t from 'io-ts';
 import { Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { settle, type Envelope } from './envelope.js';
 import { failed, Reasons, type Outcome } from './outcome.js';
-import type { DedupeStore, QualtricsSender } from './ports.js';
+import type { DeadLetterStore, DedupeStore, DeliveryLog, QualtricsSender, RateLimiter, Valve } from './ports.js';
 
 /** The adapters an operator may use, injected by the pipeline. */
 export interface OperatorContext {
   readonly dedupeStore: DedupeStore;
+  readonly deliveryLog: DeliveryLog;
+  readonly rateLimiter: RateLimiter;
   readonly sender: QualtricsSender;
+  readonly deadLetters: DeadLetterStore;
+  readonly valve: Valve;
   /** Time for waits and timers; marble tests pass their TestScheduler. */
   readonly scheduler?: SchedulerLike;
+  /** Randomness for jitter; tests pass a fixed one. */
+  readonly random?: () => number;
 }
 
 /**

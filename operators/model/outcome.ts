@@ -58,6 +58,8 @@ export const Reasons = {
   networkError: 'network-error',
   operatorError: 'operator-error',
   dedupeUnavailable: 'dedupe-unavailable',
+  stale: 'stale',
+  retriesExhausted: 'retries-exhausted',
   shutdown: 'shutdown',
 } as const;
 

@@ -1,5 +1,6 @@
 import * as t from 'io-ts';
-import { NonEmptyString, nonEmptyArray, refine, struct, withDefault, withMessage, type Problem } from '../../operators/model/codecs.js';
+import { decodeOrThrow, integerIn, NonEmptyString, nonEmptyArray, refine, struct, withDefault, withMessage, type Problem } from '../../operators/model/codecs.js';
+import { RetryOptions } from '../../operators/model/retry-policy.js';
 import { Audiences, DEFAULT_STATUSES, Status } from '../../operators/qualify.js';
 import { IdentityMappings } from '../../operators/select-identity.js';
 import { AttributeMappings } from '../../operators/project-attributes.js';
@@ -57,6 +58,12 @@ const destinationProblems = (d: { url: string; auth: 'basic' | 'header'; allowAn
   return problems;
 };
 
+/** Qualtrics' limit for JSON Events: 3,000 requests a minute per brand. */
+export const RateLimitConfig = struct('destination.rateLimit', {
+  requests: withDefault(integerIn(1, 1_000_000), 3000),
+  perSeconds: withDefault(integerIn(1, 86_400), 60),
+});
+
 export const DestinationConfig = refine(
   struct(
     'destination',
@@ -65,13 +72,32 @@ export const DestinationConfig = refine(
       apiToken: SecretString,
       auth: withDefault(AuthMode, 'basic'),
       allowAnyHost: withDefault(t.boolean, false),
+      rateLimit: withDefault(RateLimitConfig, decodeOrThrow(RateLimitConfig, {})),
+      concurrency: withDefault(integerIn(1, 256), 8),
+      timeoutMs: withDefault(integerIn(100, 600_000), 10_000),
+      retry: withDefault(RetryOptions, decodeOrThrow(RetryOptions, {})),
     },
     { username: NonEmptyString },
   ),
   destinationProblems,
 );
 
-export const RedisConfig = struct('redis', { url: RedisUrl });
+export const DedupeConfig = struct('dedupe', {
+  /** How long a delivered payload is remembered per identity. Default 7 days. */
+  ttlSeconds: withDefault(integerIn(1, 365 * 86_400), 7 * 86_400),
+  /** How long a payload in flight is held before another process may send it. */
+  leaseSeconds: withDefault(integerIn(1, 86_400), 60),
+});
+
+/** Keys share one hash tag, so every key of a destination sits in one Redis Cluster slot. */
+const HashTagged = withMessage(
+  new t.Type<string>('prefix', (u): u is string => typeof u === 'string', (u, c) => (typeof u === 'string' && /\{[^{}]+\}/.test(u) ? t.success(u) : t.failure(u, c)), t.identity),
+  'a key prefix with a hash tag, like qa:{checkout-survey}',
+);
+
+export const RedisConfig = struct('redis', { url: RedisUrl }, { prefix: HashTagged });
+
+export const DeadLettersConfig = struct('deadLetters', {}, { file: NonEmptyString });
 
 export const Config = struct(
   'config',
@@ -83,7 +109,12 @@ export const Config = struct(
     statuses: withDefault(nonEmptyArray(Status), DEFAULT_STATUSES),
     identities: IdentityMappings,
     attributes: withDefault(AttributeMappings, []),
+    dedupe: withDefault(DedupeConfig, decodeOrThrow(DedupeConfig, {})),
   },
-  { description: t.string, redis: RedisConfig },
+  {
+    description: t.string,
+    redis: RedisConfig,
+    deadLetters: DeadLettersConfig,
+  },
 );
 export type Config = t.TypeOf<typeof Config>;

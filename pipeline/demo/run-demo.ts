@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { timeout, firstValueFrom, from } from 'rxjs';
 import { parseConfig } from '../config/load.js';
 import { silentLogger } from '../logger.js';
@@ -22,6 +25,8 @@ destination:
   apiToken: \${DEMO_API_TOKEN}
   auth: basic
   allowAnyHost: true          # the stand-in is plain http on 127.0.0.1
+deadLetters:
+  file: \${DEMO_DEAD_LETTERS}
 audiences:
   - id: ${AUDIENCES.checkout.id}
     name: ${AUDIENCES.checkout.name}
@@ -94,13 +99,16 @@ export const runDemo = async (write: (text: string) => void = (text) => process.
   const messages = sampleMessages();
   const feed = await DemoFeed.start({ messages });
   try {
-    const config = parseConfig(DEMO_CONFIG, { DEMO_FEED_URL: feed.url, DEMO_EVENT_URL: standIn.url, DEMO_API_TOKEN }, 'demo config');
+    const deadLetters = join(mkdtempSync(join(tmpdir(), 'qualtrics-automations-demo-')), 'dead-letters.jsonl');
+    const env = { DEMO_FEED_URL: feed.url, DEMO_EVENT_URL: standIn.url, DEMO_API_TOKEN, DEMO_DEAD_LETTERS: deadLetters };
+    const config = parseConfig(DEMO_CONFIG, env, 'demo config');
     const started = startFromConfig(config, silentLogger());
     const settlements: Settlement[] = [];
     started.pipeline.ledger.settlements$.subscribe((settlement) => settlements.push(settlement));
     await firstValueFrom(from(started.pipeline.ledger.whenSettled(envelopeCount(messages))).pipe(timeout(30_000)));
     const counts = await started.stop();
     write(formatDemoReport(counts, settlements, standIn.runs, feed.url, standIn.url));
+    write(`\nDead letters (what failed, kept to inspect and resend): ${deadLetters}\n`);
     return counts.inFlight === 0 && counts.received === envelopeCount(messages) ? 0 : 1;
   } finally {
     await feed.close();

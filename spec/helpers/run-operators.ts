@@ -1,5 +1,4 @@
 import { from, lastValueFrom, defaultIfEmpty, type ObservableInput } from 'rxjs';
-import { MemoryDedupeStore } from '../../adapters/memory/dedupe-store.js';
 import type { OperatorContext } from '../../operators/model/define.js';
 import type { LedgerCounts, Settlement } from '../../operators/model/ledger.js';
 import { Ledger } from '../../operators/model/ledger.js';
@@ -7,6 +6,7 @@ import type { SendResult } from '../../operators/model/ports.js';
 import type { Config } from '../../pipeline/config/codec.js';
 import { compose, operatorsFor } from '../../pipeline/compose.js';
 import { envelopeOf } from '../../pipeline/runner.js';
+import { testContext } from './contexts.js';
 
 export interface OperatorRun {
   readonly counts: LedgerCounts;
@@ -27,10 +27,7 @@ export const runOperators = async (
   const settlements: Settlement[] = [];
   const bodies: string[] = [];
   ledger.settlements$.subscribe((s) => settlements.push(s));
-  const context: OperatorContext = {
-    dedupeStore: new MemoryDedupeStore(),
-    sender: { send: (body) => (bodies.push(body), answer(body)) },
-  };
+  const context: OperatorContext = testContext(undefined, { sender: { send: (body) => (bodies.push(body), answer(body)) } });
   const envelopes = from(messages.map((data, index) => envelopeOf({ data, position: String(index + 1) }, ledger, 'test', () => 'unused')));
   await lastValueFrom(compose(envelopes, operatorsFor(config, context)).pipe(defaultIfEmpty(undefined)));
   return { counts: await ledger.whenSettled(), settlements, bodies };

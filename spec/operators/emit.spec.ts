@@ -1,108 +1,247 @@
 import { expect } from 'chai';
 import type { Observable } from 'rxjs';
-import { emit, EmitOptions } from '../../operators/emit.js';
+import type { TestScheduler } from 'rxjs/testing';
+import { MemoryRateLimiter } from '../../adapters/memory/rate-limiter.js';
+import { DESTINATION_REJECTED, emit, EmitOptions } from '../../operators/emit.js';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
 import type { Envelope } from '../../operators/model/envelope.js';
 import type { Ledger } from '../../operators/model/ledger.js';
 import type { SendResult } from '../../operators/model/ports.js';
+import { testContext } from '../helpers/contexts.js';
 import { Books, profileEnvelope, profileOf, testScheduler } from '../helpers/marbles.js';
 import { behavesLikeAnOperator } from '../helpers/operator-contract.js';
 
-const options = decodeOrThrow(EmitOptions, { concurrency: 2 });
+const options = decodeOrThrow(EmitOptions, { concurrency: 2, retry: { maxAttempts: 3, baseMs: 100, maxMs: 1000 } });
 
-const ready = (ledger: Ledger, position: string, extra: Record<string, string> = {}): Envelope => ({
+const ready = (ledger: Ledger, position: string, extra: Record<string, string> = {}, email = 'ann@example.com'): Envelope => ({
   ...profileEnvelope(ledger, profileOf({}), position, {
     segmentMembership: { ups: { a1: { status: 'realized' } } },
-    identityMap: { Email: [{ id: 'ann@example.com' }] },
+    identityMap: { Email: [{ id: email }] },
     ...extra,
   }),
-  identity: { namespace: 'Email', target: 'email', id: 'ann@example.com' },
+  identity: { namespace: 'Email', target: 'email', id: email },
 });
 
+/** A sender that answers from a script (one marble per call) and records when each call was made. */
+const scripted = (scheduler: TestScheduler, cold: (marbles: string, values: Record<string, SendResult>) => Observable<SendResult>, answers: SendResult[], delay = '-') => {
+  const calls: Array<{ frame: number; body: string }> = [];
+  return {
+    calls,
+    sender: {
+      send: (body: string): Observable<SendResult> => {
+        calls.push({ frame: scheduler.now(), body });
+        const answer = answers[Math.min(calls.length - 1, answers.length - 1)]!;
+        return cold(`${delay}(r|)`, { r: answer });
+      },
+    },
+  };
+};
+
+const ok: SendResult = { status: 202, body: '{}' };
+
 describe('emit', () => {
-  it('posts the serialized payload (attributes, then identityMap, then segmentMembership) and settles 2xx as delivered', () => {
+  it('posts the serialized payload (attributes, identityMap, segmentMembership) and settles 2xx as delivered', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
-    const bodies: string[] = [];
+    let calls: Array<{ frame: number; body: string }> = [];
     scheduler.run(({ cold, expectObservable }) => {
-      const sender = {
-        send: (body: string): Observable<SendResult> => {
-          bodies.push(body);
-          return cold('--(r|)', { r: { status: 202, body: '{}' } });
-        },
-      };
-      const source = cold('a|', { a: ready(books.ledger, '1', { firstName: 'Ann' }) });
-      expectObservable(source.pipe(emit(options, { sender }))).toBe('--|');
+      const script = scripted(scheduler, cold, [ok], '--');
+      calls = script.calls;
+      const source = cold('a|', { a: ready(books.ledger, '1-0', { firstName: 'Ann' }) });
+      expectObservable(source.pipe(emit(options, testContext(scheduler, { sender: script.sender })))).toBe('--|');
     });
-    expect(bodies).to.deep.equal([
+    expect(calls.map((c) => c.body)).to.deep.equal([
       '{"firstName":"Ann","identityMap":{"Email":[{"id":"ann@example.com"}]},"segmentMembership":{"ups":{"a1":{"status":"realized"}}}}',
     ]);
-    expect(books.settled).to.deep.equal([
-      {
-        frame: 2,
-        at: books.settled[0]!.at,
-        origin: { source: 'test', position: '1' },
-        identity: { namespace: 'Email', target: 'email', id: 'ann@example.com' },
-        outcome: { kind: 'delivered', status: 202, attempts: 1 },
-      },
+    expect(books.settled.map(({ frame, outcome }) => ({ frame, outcome }))).to.deep.equal([{ frame: 2, outcome: { kind: 'delivered', status: 202, attempts: 1 } }]);
+  });
+
+  it('retries a 5xx after exponential backoff and delivers', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    let calls: Array<{ frame: number }> = [];
+    scheduler.run(({ cold }) => {
+      const script = scripted(scheduler, cold, [{ status: 503, body: 'busy' }, { status: 500, body: 'oops' }, ok]);
+      calls = script.calls;
+      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, testContext(scheduler, { sender: script.sender }))).subscribe();
+    });
+    // Jitter fixed at its longest: 100 ms after the first failure, 200 after the second.
+    expect(calls.map((c) => c.frame)).to.deep.equal([0, 101, 302]);
+    expect(books.settled.map(({ outcome }) => outcome)).to.deep.equal([{ kind: 'delivered', status: 202, attempts: 3 }]);
+  });
+
+  it('obeys Retry-After on a 429 and slows the rate limiter down', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    let calls: Array<{ frame: number }> = [];
+    const context = testContext(scheduler);
+    scheduler.run(({ cold }) => {
+      const script = scripted(scheduler, cold, [{ status: 429, body: '', retryAfter: '3' }, ok]);
+      calls = script.calls;
+      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+    });
+    expect(calls.map((c) => c.frame)).to.deep.equal([0, 3001]);
+    expect(context.slowDowns).to.deep.equal([1]);
+    expect(books.summary()).to.deep.equal({ '1-0': 'delivered' });
+  });
+
+  it('retries when there is no answer, and dead-letters once attempts run out', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const context = testContext(scheduler);
+    scheduler.run(({ cold }) => {
+      const sender = { send: () => cold<SendResult>('-#', undefined, new Error('socket hang up')) };
+      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender })).subscribe();
+    });
+    expect(books.settled.map(({ frame, outcome }) => ({ frame, outcome }))).to.deep.equal([
+      { frame: 303, outcome: { kind: 'failed', reason: 'retries-exhausted', detail: 'no answer after 3 attempt(s): socket hang up', attempts: 3 } },
+    ]);
+    expect(context.deadLettered).to.have.length(1);
+    expect(context.deadLettered[0]).to.deep.include({ reason: 'retries-exhausted', attempts: 3, identity: 'email:ann@example.com', position: '1-0', source: 'test' });
+  });
+
+  it('dead-letters another 4xx at once, with its status and response body', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const context = testContext(scheduler);
+    let calls: unknown[] = [];
+    scheduler.run(({ cold }) => {
+      const script = scripted(scheduler, cold, [{ status: 400, body: '{"meta":{"error":{"errorMessage":"bad field"}}}' }]);
+      calls = script.calls;
+      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+    });
+    expect(calls).to.have.length(1);
+    const outcome = { kind: 'failed', reason: 'http-400', status: 400, detail: '{"meta":{"error":{"errorMessage":"bad field"}}}', attempts: 1 };
+    expect(books.settled.map((s) => s.outcome)).to.deep.equal([outcome]);
+    expect(context.deadLettered[0]).to.deep.include({
+      reason: 'http-400',
+      status: 400,
+      response: outcome.detail,
+      attempts: 1,
+      payload: '{"identityMap":{"Email":[{"id":"ann@example.com"}]},"segmentMembership":{"ups":{"a1":{"status":"realized"}}}}',
+    });
+  });
+
+  it('closes the valve on 401, retries slowly without using up attempts, and reopens it on success', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const context = testContext(scheduler);
+    const valveStates: Array<[number, boolean]> = [];
+    context.valve.closed$.subscribe((closed) => valveStates.push([scheduler.now(), closed]));
+    let calls: Array<{ frame: number }> = [];
+    scheduler.run(({ cold }) => {
+      const rejected = { status: 401, body: 'invalid credentials' };
+      const script = scripted(scheduler, cold, [rejected, rejected, rejected, rejected, ok]);
+      calls = script.calls;
+      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+    });
+    expect(calls.map((c) => c.frame)).to.deep.equal([0, 1001, 2002, 3003, 4004]);
+    expect(valveStates).to.deep.equal([
+      [0, false],
+      [1, true],
+      [4005, false],
+    ]);
+    expect(books.settled.map((s) => s.outcome)).to.deep.equal([{ kind: 'delivered', status: 202, attempts: 5 }]);
+    expect(context.deadLettered).to.deep.equal([]);
+  });
+
+  it('says what to fix when it closes the valve', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const context = testContext(scheduler);
+    scheduler.run(({ cold }) => {
+      const script = scripted(scheduler, cold, [{ status: 404, body: '' }, ok]);
+      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+      scheduler.schedule(() => expect(context.valve.reasons.get(DESTINATION_REJECTED)).to.match(/no JSON Event at destination\.url \(404\)/), 10);
+    });
+  });
+
+  it('refuses a payload over the size limit without sending it, and dead-letters it', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const context = testContext(scheduler);
+    let sent = 0;
+    scheduler.run(({ cold, expectObservable }) => {
+      const sender = { send: () => (sent += 1, cold('(r|)', { r: ok })) };
+      const source = cold('a|', { a: ready(books.ledger, '1-0', { notes: 'é'.repeat(50_000) }) });
+      expectObservable(source.pipe(emit(options, { ...context, sender }))).toBe('-|');
+    });
+    expect(sent).to.equal(0);
+    expect(books.settled[0]!.outcome).to.deep.equal({ kind: 'failed', reason: 'payload-too-large', detail: '100120 bytes, the limit is 100000', attempts: 0 });
+    expect(context.deadLettered.map((l) => l.reason)).to.deep.equal(['payload-too-large']);
+  });
+
+  it('excludes an update older than the last one delivered for its identity as stale', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const context = testContext(scheduler);
+    context.deliveryLog.recordDelivered('email:ann@example.com', '1700000000000-5');
+    let calls: unknown[] = [];
+    scheduler.run(({ cold }) => {
+      const script = scripted(scheduler, cold, [ok]);
+      calls = script.calls;
+      const older = ready(books.ledger, '1700000000000-4');
+      const newer = ready(books.ledger, '1700000000001-0', { v: '2' });
+      cold('ab|', { a: older, b: newer }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+    });
+    expect(calls).to.have.length(1);
+    expect(books.summary()).to.deep.equal({ '1700000000000-4': 'excluded:stale', '1700000000001-0': 'delivered' });
+    expect(context.deliveryLog.lastDelivered('email:ann@example.com')).to.equal('1700000000001-0');
+  });
+
+  it("holds an identity's next update until its retried one is done, while other identities go on", () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const calls: Array<[number, string]> = [];
+    scheduler.run(({ cold }) => {
+      let annCalls = 0;
+      const sender = {
+        send: (body: string) => {
+          const who = (JSON.parse(body) as { n: string }).n;
+          calls.push([scheduler.now(), who]);
+          const fail = who === 'ann-1' && annCalls++ === 0;
+          return cold('-(r|)', { r: fail ? { status: 500, body: '' } : ok });
+        },
+      };
+      const source = cold('abc|', {
+        a: ready(books.ledger, '1-0', { n: 'ann-1' }),
+        b: ready(books.ledger, '2-0', { n: 'ann-2' }),
+        c: ready(books.ledger, '3-0', { n: 'ben-1' }, 'ben@example.com'),
+      });
+      source.pipe(emit(options, testContext(scheduler, { sender }))).subscribe();
+    });
+    expect(calls).to.deep.equal([
+      [0, 'ann-1'],
+      [2, 'ben-1'],
+      [101, 'ann-1'],
+      [102, 'ann-2'],
     ]);
   });
 
-  it('settles any other status as failed http-<status> with the body, and a network error as network-error', () => {
+  it('waits for the rate limiter before every attempt', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
-    scheduler.run(({ cold, expectObservable }) => {
-      const answers: Record<string, Observable<SendResult>> = {
-        '"1"': cold('-(r|)', { r: { status: 400, body: '{"meta":{"error":"bad"}}' } }),
-        '"2"': cold('-#', undefined, new Error('connect ECONNREFUSED 127.0.0.1:9')),
-        '"3"': cold('-(r|)', { r: { status: 500, body: 'x'.repeat(600) } }),
-      };
-      const sender = { send: (body: string) => answers[JSON.stringify(JSON.parse(body).n)]! };
-      const source = cold('abc|', { a: ready(books.ledger, '1', { n: '1' }), b: ready(books.ledger, '2', { n: '2' }), c: ready(books.ledger, '3', { n: '3' }) });
-      expectObservable(source.pipe(emit(options, { sender }))).toBe('---|');
+    const calls: number[] = [];
+    scheduler.run(({ cold }) => {
+      const limiter = new MemoryRateLimiter({ requests: 2, perSeconds: 1, now: () => scheduler.now() });
+      const sender = { send: () => (calls.push(scheduler.now()), [ok]) };
+      const source = cold('(abcd|)', {
+        a: ready(books.ledger, '1-0', {}, 'a@example.com'),
+        b: ready(books.ledger, '2-0', {}, 'b@example.com'),
+        c: ready(books.ledger, '3-0', {}, 'c@example.com'),
+        d: ready(books.ledger, '4-0', {}, 'd@example.com'),
+      });
+      source.pipe(emit(options, testContext(scheduler, { sender, rateLimiter: limiter }))).subscribe();
     });
-    const outcomes = books.settled.map(({ outcome }) => outcome);
-    expect(outcomes[0]).to.deep.equal({ kind: 'failed', reason: 'http-400', status: 400, detail: '{"meta":{"error":"bad"}}', attempts: 1 });
-    expect(outcomes[1]).to.deep.equal({ kind: 'failed', reason: 'network-error', detail: 'connect ECONNREFUSED 127.0.0.1:9', attempts: 1 });
-    expect(outcomes[2]).to.include({ kind: 'failed', reason: 'http-500', status: 500 });
-    expect((outcomes[2] as { detail: string }).detail).to.have.length(503);
-  });
-
-  it('refuses a payload over the size limit without sending it', () => {
-    const scheduler = testScheduler();
-    const books = new Books(scheduler);
-    let sent = 0;
-    scheduler.run(({ cold, expectObservable }) => {
-      const sender = { send: () => (sent += 1, cold('(r|)', { r: { status: 202, body: '' } })) };
-      const source = cold('a|', { a: ready(books.ledger, '1', { notes: 'é'.repeat(50_000) }) });
-      expectObservable(source.pipe(emit(options, { sender }))).toBe('-|');
-    });
-    expect(sent).to.equal(0);
-    expect(books.settled[0]!.outcome).to.deep.equal({
-      kind: 'failed',
-      reason: 'payload-too-large',
-      detail: '100120 bytes, the limit is 100000',
-      attempts: 0,
-    });
-  });
-
-  it('keeps at most `concurrency` requests in flight', () => {
-    const scheduler = testScheduler();
-    const books = new Books(scheduler);
-    scheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
-      const answer = cold('---(r|)', { r: { status: 202, body: '' } });
-      const source = cold('(abc|)', { a: ready(books.ledger, '1'), b: ready(books.ledger, '2'), c: ready(books.ledger, '3') });
-      expectObservable(source.pipe(emit(options, { sender: { send: () => answer } }))).toBe('------|');
-      expectSubscriptions(answer.subscriptions).toBe(['^--!', '^--!', '---^--!']);
-    });
-    expect(books.settled.map(({ frame }) => frame)).to.deep.equal([3, 3, 6]);
+    // Two a second (window 1,050 ms with its margin), evenly paced at 525 ms.
+    expect(calls).to.deep.equal([0, 525, 1050, 1575]);
   });
 
   it('rejects options outside their bounds', () => {
-    expect(() => decodeOrThrow(EmitOptions, { concurrency: 0, maxPayloadBytes: 200_000 })).to.throw(
-      'EmitOptions: concurrency: expected an integer from 1 to 256, got 0; maxPayloadBytes: expected an integer from 1 to 100000, got 200000',
+    expect(() => decodeOrThrow(EmitOptions, { concurrency: 0, maxPayloadBytes: 200_000, retry: { maxAttempts: 0 } })).to.throw(
+      'EmitOptions: concurrency: expected an integer from 1 to 256, got 0; maxPayloadBytes: expected an integer from 1 to 100000, got 200000; retry.maxAttempts: expected an integer from 1 to 100, got 0',
     );
   });
 
-  behavesLikeAnOperator(() => emit(options, { sender: { send: () => [] } }));
+  behavesLikeAnOperator(() => emit(options, testContext(undefined)));
 });

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { deadLetterFile } from '../helpers/temp.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,7 @@ describe('command line', function () {
 name: CLI run
 source: { websocket: { url: "${feed.url}", headers: { Authorization: "Bearer \${FEED_TOKEN}" } } }
 destination: { url: "${standIn.url}", apiToken: "\${QUALTRICS_API_TOKEN}", auth: header, allowAnyHost: true }
+deadLetters: { file: ${deadLetterFile()} }
 audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]
 `);

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { deadLetterFile } from '../helpers/temp.js';
 import { parseConfig } from '../../pipeline/config/load.js';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { silentLogger } from '../../pipeline/logger.js';
@@ -17,6 +18,7 @@ destination:
   apiToken: \${QUALTRICS_API_TOKEN}
   auth: ${auth}
   allowAnyHost: true
+deadLetters: { file: ${deadLetterFile()} }
 audiences: [{ id: checkout }]
 identities: [{ source: Email, target: email }, { source: CRMID, target: external_id }]
 attributes:
@@ -84,15 +86,33 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
     });
   }
 
-  it('counts a rejected credential as failed http-401, not as delivered', async () => {
+  it('pauses the intake while the destination rejects the credentials, and resumes with nothing lost', async () => {
     feed = await TestWebSocketServer.start();
-    standIn = await QualtricsStandIn.start({ username: 'survey.admin@example.com', apiToken: 'the-right-one' });
-    const started = startFromConfig(parseConfig(configText(feed.url, standIn.url, 'basic'), env), silentLogger());
-    (await feed.connection(1)).send(JSON.stringify(ann));
-    await started.pipeline.ledger.whenSettled(1);
+    let rejecting = true;
+    standIn = await QualtricsStandIn.start({
+      username: 'survey.admin@example.com',
+      apiToken: 'qualtrics-secret',
+      respond: () => (rejecting ? { status: 401, body: { meta: { error: { errorMessage: 'invalid credentials' } } } } : undefined),
+    });
+    const text = configText(feed.url, standIn.url, 'basic').replace('allowAnyHost: true', 'allowAnyHost: true\n  retry: { maxMs: 100 }');
+    const started = startFromConfig(parseConfig(text, env), silentLogger());
+    const socket = await feed.connection(1);
+    socket.send(JSON.stringify(ann));
+    await eventually(() => started.wiring.valve.isClosed, 5_000, 'the intake to pause');
+    expect([...started.wiring.valve.reasons.values()][0]).to.match(/check destination\.username and destination\.apiToken/);
+
+    for (const name of ['Ben', 'Chloé', 'David'])
+      socket.send(JSON.stringify({ ...ann, person: { name: { firstName: name } }, identityMap: { Email: [{ id: `${name.toLowerCase()}@example.com` }] } }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(started.pipeline.ledger.counts().received, 'nothing read while paused').to.equal(1);
+    expect(standIn.requests.length, 'the rejected update is retried slowly').to.be.within(2, 6);
+
+    rejecting = false;
+    await started.pipeline.ledger.whenSettled(4);
+    expect(started.wiring.valve.isClosed).to.equal(false);
     const counts = await started.stop();
-    expect(counts.failed).to.deep.equal({ 'http-401': 1 });
-    expect(standIn.runs).to.deep.equal([]);
+    expect(counts).to.deep.include({ received: 4, delivered: 4, failed: {} });
+    expect(standIn.runs.map((run) => (run.payload as { firstName: string }).firstName)).to.have.members(['Ann', 'Ben', 'Chloé', 'David']);
   });
 
   it('stops taking input when stopped: the feed connection closes and the counts are final', async () => {
