@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import { DeadLetterFile } from '../adapters/file/dead-letter-file.js';
@@ -5,6 +6,11 @@ import { MemoryDedupeStore } from '../adapters/memory/dedupe-store.js';
 import { MemoryDeliveryLog } from '../adapters/memory/delivery-log.js';
 import { MemoryRateLimiter } from '../adapters/memory/rate-limiter.js';
 import { QualtricsHttpSender, type QualtricsAuth } from '../adapters/qualtrics/http-sender.js';
+import { connectRedis } from '../adapters/redis/connection.js';
+import { RedisDeadLetterStream } from '../adapters/redis/dead-letter-stream.js';
+import { RedisDedupeStore } from '../adapters/redis/dedupe-store.js';
+import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
+import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
 import { webSocketClientSource, type ConnectionEvent } from '../adapters/websocket/client-source.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import { compareOrder } from '../operators/model/order.js';
@@ -54,25 +60,58 @@ export const slug = (name: string): string =>
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-|-$/g, '') || 'pipeline';
 
-/** Builds the adapters for a config. Without `redis.url`, the embedded in-memory stores are used. */
+/**
+ * The Redis key prefix of a destination: `redis.prefix`, or one derived from the destination URL, so
+ * that every process sending to the same JSON Event shares its rate limit and dedupe. The hash tag keeps
+ * all of a destination's keys in one Redis Cluster slot.
+ */
+export const redisPrefixOf = (config: Config): string =>
+  config.redis?.prefix ?? `qa:{${createHash('sha256').update(config.destination.url).digest('hex').slice(0, 16)}}`;
+
+type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter' | 'deadLetters'> & { close(): Promise<void> };
+
+const memoryStores = (config: Config): Stores => ({
+  dedupeStore: new MemoryDedupeStore(),
+  deliveryLog: new MemoryDeliveryLog({ compare: compareOrder }),
+  rateLimiter: new MemoryRateLimiter(config.destination.rateLimit),
+  deadLetters: new DeadLetterFile(config.deadLetters?.file ?? `dead-letters/${slug(config.name)}.jsonl`),
+  close: async () => {},
+});
+
+const redisStores = (config: Config, url: string, logger: Logger): Stores => {
+  const redis = connectRedis(url, `qualtrics-automations:${slug(config.name)}`);
+  redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
+  const prefix = redisPrefixOf(config);
+  return {
+    dedupeStore: new RedisDedupeStore(redis, prefix),
+    deliveryLog: new RedisDeliveryLog(redis, prefix, config.dedupe.ttlSeconds * 1000),
+    rateLimiter: new RedisRateLimiter(redis, prefix, config.destination.rateLimit),
+    // A file named in the config still wins: some teams want dead letters on disk.
+    deadLetters: config.deadLetters?.file ? new DeadLetterFile(config.deadLetters.file) : new RedisDeadLetterStream(redis, prefix),
+    close: async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+};
+
+/** Builds the adapters for a config: Redis-backed stores with `redis.url`, embedded in-memory ones without. */
 export const wire = (config: Config, logger: Logger): Wiring => {
   const { websocket } = config.source;
   const { destination } = config;
   const headers = Object.fromEntries(Object.entries(websocket.headers ?? {}).map(([name, value]) => [name, value.reveal()]));
   const valve = new IntakeValve();
+  const { close, ...stores } = config.redis ? redisStores(config, config.redis.url, logger) : memoryStores(config);
   const context: OperatorContext = {
-    dedupeStore: new MemoryDedupeStore(),
-    deliveryLog: new MemoryDeliveryLog({ compare: compareOrder }),
-    rateLimiter: new MemoryRateLimiter(destination.rateLimit),
+    ...stores,
     sender: new QualtricsHttpSender({ url: destination.url, auth: authOf(config), timeoutMs: destination.timeoutMs }),
-    deadLetters: new DeadLetterFile(config.deadLetters?.file ?? `dead-letters/${slug(config.name)}.jsonl`),
     valve,
   };
+  let closed: Promise<void> | undefined;
   return {
     sourceName: 'websocket',
     source: webSocketClientSource({ url: websocket.url, headers, onEvent: logConnection(logger, websocket.url), paused$: valve.closed$ }),
     context,
     valve,
-    close: async () => {},
+    close: () => (closed ??= close()),
   };
 };

@@ -18,6 +18,8 @@ export interface QualtricsHttpSenderOptions {
 export interface HttpAnswer {
   readonly status: number;
   readonly body: string;
+  /** The `Retry-After` header, if any (seconds or an HTTP date), for the caller's retry policy. */
+  readonly retryAfter?: string;
 }
 
 export const authorizationHeaders = (auth: QualtricsAuth): Record<string, string> =>
@@ -47,6 +49,7 @@ export class QualtricsHttpSender {
 
   async send(body: string): Promise<HttpAnswer> {
     const response = await this.#client.post(this.#url, { body });
-    return { status: response.statusCode, body: response.body };
+    const retryAfter = response.headers['retry-after'];
+    return { status: response.statusCode, body: response.body, ...(retryAfter === undefined ? {} : { retryAfter }) };
   }
 }

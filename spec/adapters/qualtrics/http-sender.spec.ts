@@ -29,9 +29,9 @@ describe('QualtricsHttpSender (real local HTTP server)', () => {
   });
 
   it('returns error answers (not exceptions), with their bodies, and does not retry them', async () => {
-    standIn = await QualtricsStandIn.start({ apiToken: 't', respond: () => ({ status: 503, body: { meta: { error: 'busy' } } }) });
+    standIn = await QualtricsStandIn.start({ apiToken: 't', respond: () => ({ status: 503, body: { meta: { error: 'busy' } }, headers: { 'retry-after': '7' } }) });
     const sender = new QualtricsHttpSender({ url: standIn.url, auth: { kind: 'header', apiToken: 'wrong' } });
-    expect(await sender.send('{}')).to.deep.equal({ status: 503, body: '{"meta":{"error":"busy"}}' });
+    expect(await sender.send('{}')).to.deep.equal({ status: 503, body: '{"meta":{"error":"busy"}}', retryAfter: '7' });
     expect(standIn.requests).to.have.length(1);
   });
 

@@ -1,0 +1,49 @@
+import { Redis } from 'ioredis';
+
+export type { Redis };
+
+/**
+ * A Redis connection for the pipeline's stores. Autopipelining batches the commands issued in the same
+ * tick into one round trip, so a store's many small commands do not each cost one. Commands wait in the
+ * offline queue while the connection is down and fail after `maxRetriesPerRequest` reconnect attempts.
+ */
+export const connectRedis = (url: string, connectionName = 'qualtrics-automations'): Redis =>
+  new Redis(url, {
+    enableAutoPipelining: true,
+    connectionName,
+    maxRetriesPerRequest: 3,
+    retryStrategy: (times) => Math.min(times * 200, 5_000),
+  });
+
+/** A Lua script as a function: EVALSHA through ioredis (EVAL on the first call or after a flush). */
+export const luaScript = <R>(redis: Redis, name: string, numberOfKeys: number, lua: string): ((...keysThenArgs: Array<string | number>) => Promise<R>) => {
+  redis.defineCommand(name, { numberOfKeys, lua });
+  const command = (redis as unknown as Record<string, (...args: Array<string | number>) => Promise<R>>)[name]!;
+  return (...args) => command.apply(redis, args);
+};
+
+/**
+ * The key names of one destination. Every key starts with the prefix, whose hash tag (`{...}`) puts
+ * them all in one Redis Cluster slot, so the multi-key scripts below are Cluster-safe.
+ */
+export const keysFor = (prefix: string) => ({
+  sent: (key: string) => `${prefix}:sent:${key}`,
+  last: (identity: string) => `${prefix}:last:${identity}`,
+  rateLog: `${prefix}:rate:log`,
+  rateState: `${prefix}:rate:state`,
+  dead: `${prefix}:dead`,
+});
+
+/** Deletes every key under `prefix` (SCAN, never KEYS or FLUSHALL): for tests and `reset` tooling. */
+export const deleteKeys = async (redis: Redis, prefix: string): Promise<number> => {
+  let deleted = 0;
+  // Escape glob characters: a prefix holds braces and may hold others.
+  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}:*`;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+};

@@ -1,0 +1,26 @@
+import { keysFor, type Redis } from './connection.js';
+
+/** Dead letters kept at most; the oldest go first (approximately: MAXLEN ~ lets Redis trim cheaply). */
+export const DEAD_LETTER_MAX_LENGTH = 1_000_000;
+
+/** Dead letters in the Redis stream `<prefix>:dead`: fields `reason` (to filter on) and `letter` (JSON). */
+export class RedisDeadLetterStream {
+  readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.key = keysFor(prefix).dead;
+  }
+
+  async add(letter: { readonly reason: string }): Promise<void> {
+    await this.redis.xadd(this.key, 'MAXLEN', '~', DEAD_LETTER_MAX_LENGTH, '*', 'reason', letter.reason, 'letter', JSON.stringify(letter));
+  }
+
+  /** Every letter with its stream id, oldest first. */
+  async list(count = 1000): Promise<Array<{ id: string; letter: unknown }>> {
+    const entries = await this.redis.xrange(this.key, '-', '+', 'COUNT', count);
+    return entries.map(([id, fields]) => ({ id, letter: JSON.parse(fields[fields.indexOf('letter') + 1] ?? 'null') as unknown }));
+  }
+}

@@ -1,0 +1,54 @@
+import { keysFor, luaScript, type Redis } from './connection.js';
+
+const ACQUIRE = `
+local value = redis.call('GET', KEYS[1])
+if value == 'committed' then return 'committed' end
+if value then return 'leased' end
+redis.call('SET', KEYS[1], 'lease:' .. ARGV[1], 'PX', ARGV[2])
+return 'acquired'`;
+
+const RENEW = `
+if redis.call('GET', KEYS[1]) == 'lease:' .. ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == 'lease:' .. ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/**
+ * Dedupe shared by every process of a destination. A key is `lease:<token>` while its payload is in
+ * flight (expiring after the lease, so a crashed process cannot hold it) and `committed` for the TTL
+ * once delivered. Each call is one script, atomic, and autopipelined with its neighbours.
+ */
+export class RedisDedupeStore {
+  readonly #keys;
+  readonly #acquire;
+  readonly #renew;
+  readonly #release;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.#keys = keysFor(prefix);
+    this.#acquire = luaScript<'acquired' | 'committed' | 'leased'>(redis, 'qaDedupeAcquire', 1, ACQUIRE);
+    this.#renew = luaScript<number>(redis, 'qaDedupeRenew', 1, RENEW);
+    this.#release = luaScript<number>(redis, 'qaDedupeRelease', 1, RELEASE);
+  }
+
+  acquire(key: string, token: string, leaseMs: number): Promise<'acquired' | 'committed' | 'leased'> {
+    return this.#acquire(this.#keys.sent(key), token, Math.ceil(leaseMs));
+  }
+
+  async renew(key: string, token: string, leaseMs: number): Promise<void> {
+    await this.#renew(this.#keys.sent(key), token, Math.ceil(leaseMs));
+  }
+
+  async commit(key: string, _token: string, ttlMs: number): Promise<void> {
+    await this.redis.set(this.#keys.sent(key), 'committed', 'PX', Math.ceil(ttlMs));
+  }
+
+  async release(key: string, token: string): Promise<void> {
+    await this.#release(this.#keys.sent(key), token);
+  }
+}

@@ -1,0 +1,45 @@
+import { keysFor, luaScript, type Redis } from './connection.js';
+
+// Positions are `<ms>-<seq>[#part]` (see operators/model/order.ts); others are not ordered and always replace.
+const RECORD = `
+local function parse(position)
+  local ms, seq, part = string.match(position, '^(%d+)-(%d+)#?(%d*)$')
+  if not ms then return nil end
+  if part == '' then part = -1 end
+  return { tonumber(ms), tonumber(seq), tonumber(part) }
+end
+local current = redis.call('GET', KEYS[1])
+if current then
+  local a, b = parse(current), parse(ARGV[1])
+  if a and b then
+    for i = 1, 3 do
+      if a[i] > b[i] then return 0 end
+      if a[i] < b[i] then break end
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+
+/** The latest position delivered per identity, shared by every process of a destination. */
+export class RedisDeliveryLog {
+  readonly #keys;
+  readonly #record;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    private readonly ttlMs: number,
+  ) {
+    this.#keys = keysFor(prefix);
+    this.#record = luaScript<number>(redis, 'qaRecordDelivered', 1, RECORD);
+  }
+
+  async lastDelivered(identity: string): Promise<string | undefined> {
+    return (await this.redis.get(this.#keys.last(identity))) ?? undefined;
+  }
+
+  async recordDelivered(identity: string, position: string): Promise<void> {
+    await this.#record(this.#keys.last(identity), position, this.ttlMs);
+  }
+}
