@@ -114,6 +114,26 @@ describe('dedupe', () => {
     expect(books.summary()).to.deep.equal({ '1': 'delivered' });
   });
 
+  it('keeps renewing its lease while the envelope is in flight, and stops once it settles', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const store = new MemoryDedupeStore({ now: () => scheduler.now() });
+    const otherProcess: Array<[number, string]> = [];
+    scheduler.run(({ cold }) => {
+      const envelope = update(books.ledger, '1', 'Ann');
+      const key = dedupeKeyOf(envelope)!;
+      // In flight for 2.5 leases (leaseSeconds 1): without renewal another process could take it at 1000.
+      cold('a|', { a: envelope }).pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 2500, () => failed('http-503'))).subscribe();
+      for (const frame of [999, 2000, 2499, 2501]) scheduler.schedule(() => otherProcess.push([frame, store.acquire(key, 'other', 1000)]), frame);
+    });
+    expect(otherProcess).to.deep.equal([
+      [999, 'leased'],
+      [2000, 'leased'],
+      [2499, 'leased'],
+      [2501, 'acquired'],
+    ]);
+  });
+
   it('fails an envelope as dedupe-unavailable when the store throws, and goes on', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);

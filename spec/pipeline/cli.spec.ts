@@ -70,6 +70,39 @@ identities: [{ source: Email, target: email }]
     }
   });
 
+  it('run: logs one clear error saying what to fix when the destination rejects the credentials', async () => {
+    const feed = await TestWebSocketServer.start();
+    const standIn = await QualtricsStandIn.start({ apiToken: 'the-right-token' });
+    try {
+      const file = writeConfig(`
+name: CLI rejected
+source: { websocket: { url: "${feed.url}" } }
+destination: { url: "${standIn.url}", apiToken: "a-wrong-token", auth: header, allowAnyHost: true, retry: { maxMs: 50 } }
+deadLetters: { file: ${deadLetterFile()} }
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+`);
+      const child = startCli(['run', '--config', file]);
+      const result = finished(child);
+      const socket = await feed.connection(1);
+      for (const id of ['a@example.com', 'b@example.com', 'c@example.com'])
+        socket.send(JSON.stringify({ identityMap: { Email: [{ id }] }, segmentMembership: { ups: { a1: { status: 'realized' } } } }));
+      await eventually(() => standIn.requests.length >= 6, 10_000, 'several rejected attempts');
+      child.kill('SIGKILL');
+      const { stderr } = await result;
+      const paused = stderr.split('\n').filter((line) => line.includes('intake paused'));
+      expect(paused).to.have.length(1);
+      expect(JSON.parse(paused[0]!)).to.include({
+        level: 50,
+        fix: 'the destination rejected the credentials (401): check destination.username and destination.apiToken',
+      });
+      expect(stderr).not.to.contain('a-wrong-token');
+    } finally {
+      await feed.close();
+      await standIn.close();
+    }
+  });
+
   it('run: refuses a bad config with its problems and exit 1', async () => {
     const result = await runCli(['run', '--config', 'no/such.yaml']);
     expect(result.code).to.equal(1);

@@ -30,6 +30,11 @@ describe('config', () => {
     const config = parseConfig(minimal, { TOKEN: 't0ken' });
     expect(config.destination.auth).to.equal('basic');
     expect(config.destination.allowAnyHost).to.equal(false);
+    expect(config.destination.rateLimit).to.deep.equal({ requests: 3000, perSeconds: 60 });
+    expect(config.destination.concurrency).to.equal(8);
+    expect(config.destination.timeoutMs).to.equal(10_000);
+    expect(config.destination.retry).to.deep.equal({ maxAttempts: 10, baseMs: 500, maxMs: 30_000 });
+    expect(config.dedupe).to.deep.equal({ ttlSeconds: 7 * 86_400, leaseSeconds: 60 });
     expect(config.statuses).to.deep.equal(['realized', 'exited']);
     expect(config.attributes).to.deep.equal([]);
     expect(config.redis).to.equal(undefined);
@@ -71,6 +76,15 @@ describe('config', () => {
       'destination.url: expected a host under qualtrics.com, got "qualtrics.com.evil.example" (set destination.allowAnyHost: true to send elsewhere)',
     ]);
     expect(problemsOf(minimal.replace('https://fra1.qualtrics.com', 'http://127.0.0.1:8080').replace('username:', 'allowAnyHost: true\n  username:'))).to.deep.equal([]);
+  });
+
+  it('requires a hash tag in a Redis prefix, so keys stay Cluster-safe', () => {
+    expect(problemsOf(`${minimal}redis: { url: "redis://127.0.0.1:6379", prefix: "qa:checkout" }\n`)).to.deep.equal([
+      'redis.prefix: expected a key prefix with a hash tag, like qa:{checkout-survey}, got "qa:checkout"',
+    ]);
+    expect(problemsOf(`${minimal}redis: { url: "http://127.0.0.1:6379" }\n`)).to.deep.equal([
+      'redis.url: expected a redis:// or rediss:// URL, got "http://127.0.0.1:6379"',
+    ]);
   });
 
   it('requires a username with basic auth but not with header auth', () => {
@@ -129,7 +143,10 @@ extra: 1
 
   it('documents every key of the codec in the example config', () => {
     const example = readFileSync('examples/config.yaml', 'utf8');
-    for (const key of ['name:', 'description:', 'source:', 'websocket:', 'headers:', 'destination:', 'url:', 'username:', 'apiToken:', 'auth:', 'allowAnyHost:', 'audiences:', 'statuses:', 'identities:', 'attributes:', 'redis:'])
+    const keys = ['name:', 'description:', 'source:', 'websocket:', 'headers:', 'destination:', 'url:', 'username:', 'apiToken:', 'auth:', 'allowAnyHost:'];
+    keys.push('rateLimit:', 'requests:', 'perSeconds', 'concurrency:', 'timeoutMs:', 'retry:', 'maxAttempts', 'baseMs', 'maxMs');
+    keys.push('audiences:', 'statuses:', 'identities:', 'attributes:', 'dedupe:', 'ttlSeconds:', 'leaseSeconds:', 'deadLetters:', 'file:', 'redis:', 'prefix:');
+    for (const key of keys)
       expect(example, key).to.contain(key);
   });
 });
