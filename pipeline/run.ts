@@ -4,7 +4,8 @@ import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
 import { wire, type Wiring } from './wire.js';
-import type { LedgerCounts } from '../operators/model/ledger.js';
+import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
+import { CREDIT } from './credit.js';
 
 export interface Started {
   readonly pipeline: RunningPipeline;
@@ -14,9 +15,10 @@ export interface Started {
 }
 
 /** Wires a config's adapters, starts its pipeline and logs every failure (and, at debug, every outcome). */
-export const startFromConfig = (config: Config, logger: Logger): Started => {
-  const wiring = wire(config, logger);
-  const pipeline = startPipeline({ sourceName: wiring.sourceName, source: wiring.source, operators: operatorsFor(config, wiring.context) });
+export const startFromConfig = async (config: Config, logger: Logger): Promise<Started> => {
+  const ledger = new Ledger();
+  const wiring = await wire(config, logger, ledger);
+  const pipeline = startPipeline({ ledger, sourceName: wiring.sourceName, source: wiring.source, operators: operatorsFor(config, wiring.context) });
   pipeline.ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
     if (outcome.kind === 'failed') logger.warn(fields, 'not delivered');
@@ -24,13 +26,16 @@ export const startFromConfig = (config: Config, logger: Logger): Started => {
   });
   pipeline.ledger.hookErrors$.subscribe((error) => logger.error({ error: (error as Error).message }, 'settling an envelope failed'));
   wiring.valve.changes$.subscribe((change) => {
-    if (change.kind === 'closed') logger.error({ reason: change.reason, fix: change.message }, `intake paused: ${change.message}`);
-    else logger.info({ reason: change.reason }, 'intake resumed');
+    // Backpressure is the pipeline working as meant; a rejected destination needs a person.
+    const level = change.reason === CREDIT ? 'debug' : 'error';
+    if (change.kind === 'closed') logger[level]({ reason: change.reason, fix: change.message }, `intake paused: ${change.message}`);
+    else logger[level === 'error' ? 'info' : 'debug']({ reason: change.reason }, 'intake resumed');
   });
   return {
     pipeline,
     wiring,
     stop: async () => {
+      await wiring.closeIntake();
       const counts = await pipeline.stop();
       await wiring.close();
       return counts;
@@ -43,7 +48,7 @@ export const startFromConfig = (config: Config, logger: Logger): Started => {
  * flight settle and resolves with the final counts. A second signal exits at once.
  */
 export const runUntilSignalled = async (config: Config, logger: Logger): Promise<LedgerCounts> => {
-  const started = startFromConfig(config, logger);
+  const started = await startFromConfig(config, logger);
   logger.info({ name: config.name, destination: new URL(config.destination.url).origin }, 'pipeline started');
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info({ signal, inFlight: started.pipeline.ledger.inFlight }, 'stopping: no new input; letting in-flight updates settle');
@@ -51,7 +56,7 @@ export const runUntilSignalled = async (config: Config, logger: Logger): Promise
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(130);
     });
-    void started.pipeline.stop();
+    void started.stop();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

@@ -6,16 +6,18 @@ import { MemoryDedupeStore } from '../adapters/memory/dedupe-store.js';
 import { MemoryDeliveryLog } from '../adapters/memory/delivery-log.js';
 import { MemoryRateLimiter } from '../adapters/memory/rate-limiter.js';
 import { QualtricsHttpSender, type QualtricsAuth } from '../adapters/qualtrics/http-sender.js';
-import { connectRedis } from '../adapters/redis/connection.js';
+import { connectRedis, type Redis } from '../adapters/redis/connection.js';
 import { RedisDeadLetterStream } from '../adapters/redis/dead-letter-stream.js';
 import { RedisDedupeStore } from '../adapters/redis/dedupe-store.js';
 import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
 import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
-import { webSocketClientSource, type ConnectionEvent } from '../adapters/websocket/client-source.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import { compareOrder } from '../operators/model/order.js';
 import { IntakeValve } from './valve.js';
 import type { Config } from './config/codec.js';
+import type { Ledger } from '../operators/model/ledger.js';
+import { applyCredit, capacityOf } from './credit.js';
+import { openIntake } from './intake.js';
 import type { Logger } from './logger.js';
 
 /** The adapters a config asks for, ready to inject. */
@@ -25,6 +27,7 @@ export interface Wiring {
   readonly context: OperatorContext;
   /** Closed by the operators (and the credit) to stop the intake; the source watches it. */
   readonly valve: IntakeValve;
+  closeIntake(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -34,24 +37,6 @@ export const authOf = ({ destination }: Config): QualtricsAuth => {
   if (destination.username === undefined) throw new Error('destination.username is required with auth: basic');
   return { kind: 'basic', username: destination.username, apiToken: destination.apiToken.reveal() };
 };
-
-const logConnection =
-  (logger: Logger, url: string) =>
-  (event: ConnectionEvent): void => {
-    switch (event.type) {
-      case 'connecting':
-        if (event.attempt === 0) logger.info({ url }, 'connecting to the feed');
-        return;
-      case 'connected':
-        logger.info({ url }, 'connected to the feed');
-        return;
-      case 'disconnected':
-        logger.warn({ url, code: event.code, reason: event.reason, retryInMs: event.retryInMs }, 'feed disconnected; reconnecting');
-        return;
-      case 'error':
-        logger.warn({ url, error: event.error.message }, 'feed connection error');
-    }
-  };
 
 /** `Post-purchase survey` -> `post-purchase-survey`: for file names. */
 export const slug = (name: string): string =>
@@ -78,9 +63,7 @@ const memoryStores = (config: Config): Stores => ({
   close: async () => {},
 });
 
-const redisStores = (config: Config, url: string, logger: Logger): Stores => {
-  const redis = connectRedis(url, `qualtrics-automations:${slug(config.name)}`);
-  redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
+const redisStores = (config: Config, redis: Redis): Stores => {
   const prefix = redisPrefixOf(config);
   return {
     dedupeStore: new RedisDedupeStore(redis, prefix),
@@ -88,30 +71,44 @@ const redisStores = (config: Config, url: string, logger: Logger): Stores => {
     rateLimiter: new RedisRateLimiter(redis, prefix, config.destination.rateLimit),
     // A file named in the config still wins: some teams want dead letters on disk.
     deadLetters: config.deadLetters?.file ? new DeadLetterFile(config.deadLetters.file) : new RedisDeadLetterStream(redis, prefix),
-    close: async () => {
-      await redis.quit().catch(() => redis.disconnect());
-    },
+    close: async () => {},
   };
 };
 
-/** Builds the adapters for a config: Redis-backed stores with `redis.url`, embedded in-memory ones without. */
-export const wire = (config: Config, logger: Logger): Wiring => {
-  const { websocket } = config.source;
+/**
+ * Builds the adapters for a config: Redis-backed stores with `redis.url`, embedded in-memory ones
+ * without; the intake (WebSocket, journal or stream) with the credit and the valve that pause it.
+ */
+export const wire = async (config: Config, logger: Logger, ledger: Ledger): Promise<Wiring> => {
   const { destination } = config;
-  const headers = Object.fromEntries(Object.entries(websocket.headers ?? {}).map(([name, value]) => [name, value.reveal()]));
   const valve = new IntakeValve();
-  const { close, ...stores } = config.redis ? redisStores(config, config.redis.url, logger) : memoryStores(config);
+  const credit = applyCredit(ledger, valve, config.pipeline.maxInFlight);
+  let redis: Redis | undefined;
+  if (config.redis) {
+    redis = connectRedis(config.redis.url, `qualtrics-automations:${slug(config.name)}`);
+    redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
+  }
+  const { close: closeStores, ...stores } = redis ? redisStores(config, redis) : memoryStores(config);
   const context: OperatorContext = {
     ...stores,
     sender: new QualtricsHttpSender({ url: destination.url, auth: authOf(config), timeoutMs: destination.timeoutMs }),
     valve,
   };
+  const intake = await openIntake(config, { logger, redis, valve, credit: capacityOf(ledger, valve, config.pipeline.maxInFlight) });
   let closed: Promise<void> | undefined;
   return {
-    sourceName: 'websocket',
-    source: webSocketClientSource({ url: websocket.url, headers, onEvent: logConnection(logger, websocket.url), paused$: valve.closed$ }),
+    sourceName: intake.sourceName,
+    source: intake.source,
     context,
     valve,
-    close: () => (closed ??= close()),
+    /** Stops the intake first (nothing new comes in), then the stores. */
+    closeIntake: () => intake.close(),
+    close: () =>
+      (closed ??= (async () => {
+        credit.unsubscribe();
+        await intake.close();
+        await closeStores();
+        await redis?.quit().catch(() => redis?.disconnect());
+      })()),
   };
 };

@@ -29,13 +29,74 @@ export const WebSocketUrl = urlWith(['ws:', 'wss:'], 'a ws:// or wss:// URL');
 export const HttpUrl = urlWith(['http:', 'https:'], 'an http(s) URL');
 export const RedisUrl = urlWith(['redis:', 'rediss:'], 'a redis:// or rediss:// URL');
 
-export const WebSocketSourceConfig = struct(
-  'source.websocket',
-  { url: WebSocketUrl },
-  { headers: t.record(t.string, SecretString, 'map of header name -> value') },
+/** A feed that can resume: the message field holding its id, and the query parameter to send it back in. */
+export const ResumeConfig = struct('source.websocket.resume', { idField: NonEmptyString, query: NonEmptyString });
+
+const UrlPath = withMessage(
+  new t.Type<string>('path', (u): u is string => typeof u === 'string', (u, c) => (typeof u === 'string' && /^\/\S*$/.test(u) ? t.success(u) : t.failure(u, c)), t.identity),
+  'a path starting with /',
 );
 
-export const SourceConfig = struct('source', { websocket: WebSocketSourceConfig });
+export const ListenConfig = struct('source.websocket.listen', {
+  port: integerIn(0, 65_535),
+  /** Producers send `Authorization: Bearer <token>`. */
+  token: SecretString,
+  host: withDefault(NonEmptyString, '127.0.0.1' as NonEmptyString),
+  path: withDefault(UrlPath, '/'),
+  maxPayloadBytes: withDefault(integerIn(1024, 64 * 1024 * 1024), 1024 * 1024),
+});
+
+/** Connect to a feed (`url`) or let producers connect (`listen`): exactly one. */
+export const WebSocketSourceConfig = refine(
+  struct(
+    'source.websocket',
+    { heartbeatSeconds: withDefault(integerIn(1, 3600), 30) },
+    { url: WebSocketUrl, headers: t.record(t.string, SecretString, 'map of header name -> value'), resume: ResumeConfig, listen: ListenConfig },
+  ),
+  (ws) => {
+    if (ws.url === undefined && ws.listen === undefined) return [{ path: [], message: 'set url (connect to a feed) or listen (let producers connect)' }];
+    if (ws.url !== undefined && ws.listen !== undefined) return [{ path: ['listen'], message: 'set url or listen, not both' }];
+    if (ws.listen !== undefined && (ws.headers !== undefined || ws.resume !== undefined))
+      return [{ path: [ws.headers !== undefined ? 'headers' : 'resume'], message: 'only for a client (url), not with listen' }];
+    return [];
+  },
+);
+
+export const RedisStreamSourceConfig = struct(
+  'source.redisStream',
+  {
+    stream: NonEmptyString,
+    group: NonEmptyString,
+    /** The entry field holding the update's JSON. */
+    field: withDefault(NonEmptyString, 'profile' as NonEmptyString),
+    /** Where a group created now starts: `$` (new entries; use replay for the past) or `0` (all). */
+    startId: withDefault(t.keyof({ $: null, '0': null }, '$ | 0'), '$'),
+    /** Entries another consumer left pending this long are claimed. */
+    claimIdleSeconds: withDefault(integerIn(1, 86_400), 60),
+  },
+  /** Default: `<hostname>-<pid>`, unique per process. */
+  { consumer: NonEmptyString },
+);
+
+export const SourceConfig = refine(struct('source', {}, { websocket: WebSocketSourceConfig, redisStream: RedisStreamSourceConfig }), (source) =>
+  (source.websocket === undefined) === (source.redisStream === undefined) ? [{ path: [], message: 'set exactly one of websocket or redisStream' }] : [],
+);
+
+/** With a WebSocket source: append every update to a stream first, and consume that stream. */
+export const JournalConfig = struct(
+  'journal',
+  {
+    stream: NonEmptyString,
+    group: withDefault(NonEmptyString, 'qualtrics-automations' as NonEmptyString),
+    claimIdleSeconds: withDefault(integerIn(1, 86_400), 60),
+  },
+  { maxLength: integerIn(100, 1_000_000_000), consumer: NonEmptyString },
+);
+
+export const PipelineConfig = struct('pipeline', {
+  /** Envelopes in flight at most: at this high-water mark the intake pauses; below half of it, it resumes. */
+  maxInFlight: withDefault(integerIn(1, 1_000_000), 1000),
+});
 
 export const AuthMode = t.keyof({ basic: null, header: null }, 'basic | header');
 
@@ -99,7 +160,7 @@ export const RedisConfig = struct('redis', { url: RedisUrl }, { prefix: HashTagg
 
 export const DeadLettersConfig = struct('deadLetters', {}, { file: NonEmptyString });
 
-export const Config = struct(
+export const Config = refine(struct(
   'config',
   {
     name: NonEmptyString,
@@ -110,11 +171,19 @@ export const Config = struct(
     identities: IdentityMappings,
     attributes: withDefault(AttributeMappings, []),
     dedupe: withDefault(DedupeConfig, decodeOrThrow(DedupeConfig, {})),
+    pipeline: withDefault(PipelineConfig, decodeOrThrow(PipelineConfig, {})),
   },
   {
     description: t.string,
     redis: RedisConfig,
     deadLetters: DeadLettersConfig,
+    journal: JournalConfig,
   },
-);
+), (config) => {
+  const problems: Problem[] = [];
+  if (config.source.redisStream && !config.redis) problems.push({ path: ['source', 'redisStream'], message: 'needs redis.url' });
+  if (config.journal && !config.redis) problems.push({ path: ['journal'], message: 'needs redis.url' });
+  if (config.journal && !config.source.websocket) problems.push({ path: ['journal'], message: 'journals a WebSocket source; a redisStream source is durable already' });
+  return problems;
+});
 export type Config = t.TypeOf<typeof Config>;

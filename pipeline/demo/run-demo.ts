@@ -102,7 +102,7 @@ export const runDemo = async (write: (text: string) => void = (text) => process.
     const deadLetters = join(mkdtempSync(join(tmpdir(), 'qualtrics-automations-demo-')), 'dead-letters.jsonl');
     const env = { DEMO_FEED_URL: feed.url, DEMO_EVENT_URL: standIn.url, DEMO_API_TOKEN, DEMO_DEAD_LETTERS: deadLetters };
     const config = parseConfig(DEMO_CONFIG, env, 'demo config');
-    const started = startFromConfig(config, silentLogger());
+    const started = await startFromConfig(config, silentLogger());
     const settlements: Settlement[] = [];
     started.pipeline.ledger.settlements$.subscribe((settlement) => settlements.push(settlement));
     await firstValueFrom(from(started.pipeline.ledger.whenSettled(envelopeCount(messages))).pipe(timeout(30_000)));

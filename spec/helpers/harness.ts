@@ -56,7 +56,7 @@ ${topLevel}
 `,
       {},
     );
-    const started = startFromConfig(config, silentLogger());
+    const started = await startFromConfig(config, silentLogger());
     const socket = await feed.connection(1);
     return new Harness(feed, standIn, started, socket);
   }

@@ -49,7 +49,7 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
       standIn = await QualtricsStandIn.start(
         auth === 'basic' ? { username: 'survey.admin@example.com', apiToken: 'qualtrics-secret' } : { apiToken: 'qualtrics-secret' },
       );
-      const started = startFromConfig(parseConfig(configText(feed.url, standIn.url, auth), env), silentLogger());
+      const started = await startFromConfig(parseConfig(configText(feed.url, standIn.url, auth), env), silentLogger());
       const socket = await feed.connection(1);
       expect(feed.connections[0]!.request.headers.authorization).to.equal('Bearer feed-secret');
 
@@ -95,7 +95,7 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
       respond: () => (rejecting ? { status: 401, body: { meta: { error: { errorMessage: 'invalid credentials' } } } } : undefined),
     });
     const text = configText(feed.url, standIn.url, 'basic').replace('allowAnyHost: true', 'allowAnyHost: true\n  retry: { maxMs: 100 }');
-    const started = startFromConfig(parseConfig(text, env), silentLogger());
+    const started = await startFromConfig(parseConfig(text, env), silentLogger());
     const socket = await feed.connection(1);
     socket.send(JSON.stringify(ann));
     await eventually(() => started.wiring.valve.isClosed, 5_000, 'the intake to pause');
@@ -118,7 +118,7 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
   it('stops taking input when stopped: the feed connection closes and the counts are final', async () => {
     feed = await TestWebSocketServer.start();
     standIn = await QualtricsStandIn.start({ username: 'survey.admin@example.com', apiToken: 'qualtrics-secret' });
-    const started = startFromConfig(parseConfig(configText(feed.url, standIn.url, 'basic'), env), silentLogger());
+    const started = await startFromConfig(parseConfig(configText(feed.url, standIn.url, 'basic'), env), silentLogger());
     const socket = await feed.connection(1);
     const closed = new Promise((resolve) => socket.once('close', resolve));
     await eventually(() => socket.readyState === socket.OPEN);

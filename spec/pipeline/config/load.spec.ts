@@ -44,7 +44,7 @@ describe('config', () => {
   it('accepts the complete example config', async () => {
     const config = await loadConfig('examples/config.yaml', { QUALTRICS_API_TOKEN: 'x', FEED_TOKEN: 'y' });
     expect(config.name).to.equal('Post-purchase survey');
-    expect(config.source.websocket.headers?.Authorization?.reveal()).to.equal('Bearer y');
+    expect(config.source.websocket?.headers?.Authorization?.reveal()).to.equal('Bearer y');
     expect(config.attributes).to.have.length(4);
   });
 
@@ -87,6 +87,25 @@ describe('config', () => {
     ]);
   });
 
+  it('takes exactly one source, and checks what each needs', () => {
+    const withSource = (source: string, extra = '') => minimal.replace('source: { websocket: { url: "ws://127.0.0.1:1/feed" } }', () => `source: ${source}`) + extra;
+    const redis = 'redis: { url: "redis://127.0.0.1:6379" }\n';
+    expect(problemsOf(withSource('{}'))).to.deep.equal(['source: set exactly one of websocket or redisStream']);
+    expect(problemsOf(withSource('{ websocket: {} }'))).to.deep.equal(['source.websocket: set url (connect to a feed) or listen (let producers connect)']);
+    expect(problemsOf(withSource('{ websocket: { url: "ws://x", listen: { port: 1, token: t } } }'))).to.deep.equal(['source.websocket.listen: set url or listen, not both']);
+    expect(problemsOf(withSource('{ websocket: { listen: { port: 1, token: t }, headers: {} } }'))).to.deep.equal(['source.websocket.headers: only for a client (url), not with listen']);
+    expect(problemsOf(withSource('{ redisStream: { stream: s } }'))).to.deep.equal(['source.redisStream.group: missing (expected a non-empty string)']);
+    expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }'))).to.deep.equal(['source.redisStream: needs redis.url']);
+    expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }', redis))).to.deep.equal([]);
+    expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }', `${redis}journal: { stream: j }\n`))).to.deep.equal([
+      'journal: journals a WebSocket source; a redisStream source is durable already',
+    ]);
+    expect(problemsOf(`${minimal}journal: { stream: j }\n`)).to.deep.equal(['journal: needs redis.url']);
+    const listen = parseConfig(withSource('{ websocket: { listen: { port: 8080, token: "${TOKEN}" } } }'), { TOKEN: 'tok' });
+    expect(listen.source.websocket?.listen).to.deep.include({ host: '127.0.0.1', path: '/', port: 8080, maxPayloadBytes: 1_048_576 });
+    expect(listen.pipeline.maxInFlight).to.equal(1000);
+  });
+
   it('requires a username with basic auth but not with header auth', () => {
     const noUser = minimal.replace('  username: me@example.com\n', '');
     expect(problemsOf(noUser)).to.deep.equal(['destination.username: missing (auth: basic sends your Qualtrics username with the API token)']);
@@ -107,14 +126,14 @@ extra: 1
     expect(problemsOf(text)).to.deep.equal([
       'name: expected a non-empty string, got ""',
       'source.websocket.url: expected a ws:// or wss:// URL, got "http://feed"',
-      'source.websocket.header: unknown key (expected one of: url, headers)',
+      'source.websocket.header: unknown key (expected one of: heartbeatSeconds, url, headers, resume, listen)',
       'destination.apiToken: expected a non-empty string (a secret), got an empty string',
       'destination.auth: expected basic | header, got "oauth"',
       'audiences: expected at least one entry, got an empty list',
       'statuses[1]: expected realized | exited | existing, got "gone"',
       'identities[0].target: expected email | external_id, got "phone"',
       'attributes[0].target: "segmentMembership" is filled by the pipeline itself; choose another target',
-      'extra: unknown key (expected one of: name, source, destination, audiences, statuses, identities, attributes, dedupe, description, redis, deadLetters)',
+      'extra: unknown key (expected one of: name, source, destination, audiences, statuses, identities, attributes, dedupe, pipeline, description, redis, deadLetters, journal)',
     ]);
   });
 

@@ -1,0 +1,54 @@
+import { Observable, filter, firstValueFrom, race, Subject } from 'rxjs';
+import type { InboundMessage } from '../inbound-message.js';
+import type { Redis } from './connection.js';
+import { fieldOf, nextId, type RawEntry } from './stream-entries.js';
+
+export interface RedisStreamRangeSourceOptions {
+  readonly redis: Redis;
+  readonly stream: string;
+  readonly field: string;
+  /** First id to read (inclusive), `-` for the start of the stream. */
+  readonly from: string;
+  /** Last id to read (inclusive), `+` for the end of the stream as it is when reading reaches it. */
+  readonly to: string;
+  readonly capacity: () => number;
+  readonly capacity$: Observable<unknown>;
+  /** Entries per XRANGE at most. */
+  readonly pageSize?: number;
+}
+
+/**
+ * Reads a range of a stream, oldest first, without a consumer group and without changing anything:
+ * for backfill. Each page is as large as the credit allows; it completes at the end of the range.
+ * Nothing is acknowledged (there is no group), so `ack` is absent.
+ */
+export const redisStreamRangeSource = ({ redis, stream, field, from, to, capacity, capacity$, pageSize = 1000 }: RedisStreamRangeSourceOptions): Observable<InboundMessage> =>
+  new Observable<InboundMessage>((subscriber) => {
+    const stop$ = new Subject<void>();
+    let stopped = false;
+
+    const run = async (): Promise<void> => {
+      let start = from;
+      while (!stopped) {
+        if (capacity() <= 0) await firstValueFrom(race(capacity$.pipe(filter(() => capacity() > 0)), stop$), { defaultValue: undefined });
+        if (stopped) return;
+        const count = Math.min(pageSize, Math.max(1, capacity()));
+        const entries = (await redis.xrange(stream, start, to, 'COUNT', count)) as RawEntry[];
+        for (const [id, fields] of entries) {
+          if (stopped) return;
+          subscriber.next({ data: fieldOf(fields, field), position: id });
+        }
+        if (entries.length < count) break;
+        start = nextId(entries[entries.length - 1]![0]);
+      }
+      if (!stopped) subscriber.complete();
+    };
+
+    run().catch((error: unknown) => {
+      if (!stopped) subscriber.error(error);
+    });
+    return () => {
+      stopped = true;
+      stop$.next();
+    };
+  });
