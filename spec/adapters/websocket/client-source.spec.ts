@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Subscription } from 'rxjs';
+import { BehaviorSubject, type Subscription } from 'rxjs';
 import type { InboundMessage } from '../../../adapters/inbound-message.js';
 import { backoffDelay, webSocketClientSource, type ConnectionEvent } from '../../../adapters/websocket/client-source.js';
 import { eventually, TestWebSocketServer } from '../../helpers/ws-server.js';
@@ -62,6 +62,57 @@ describe('webSocketClientSource (real loopback WebSocket)', () => {
     expect(await closed).to.equal(1000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(server.connections).to.have.length(1);
+  });
+
+  it('drops a connection that stops answering pings, and reconnects', async () => {
+    server = await TestWebSocketServer.start();
+    const events: ConnectionEvent['type'][] = [];
+    subscription = webSocketClientSource({ url: server.url, heartbeatMs: 50, initialReconnectMs: 10, onEvent: (e) => events.push(e.type) }).subscribe();
+    await server.connection(1);
+    // A dead peer: the server stops reading its socket, so pings go unanswered.
+    (server.connections[0]!.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    await server.connection(2);
+    expect(events).to.include('unresponsive');
+  });
+
+  it('does not take a paused connection for a dead one', async () => {
+    server = await TestWebSocketServer.start();
+    const paused$ = new BehaviorSubject(false);
+    const events: ConnectionEvent['type'][] = [];
+    const received: InboundMessage[] = [];
+    subscription = webSocketClientSource({ url: server.url, heartbeatMs: 30, paused$, onEvent: (e) => events.push(e.type) }).subscribe((m) => received.push(m));
+    const socket = await server.connection(1);
+    await eventually(() => events.includes('connected'));
+    paused$.next(true);
+    socket.send('{"while":"paused"}');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(received, 'not read while paused').to.have.length(0);
+    expect(events).not.to.include('unresponsive');
+    paused$.next(false);
+    await eventually(() => received.length === 1);
+    expect(server.connections).to.have.length(1);
+  });
+
+  it('resumes a feed after the last message taken: nothing twice, nothing skipped', async () => {
+    server = await TestWebSocketServer.start();
+    // A resumable feed: numbered messages; `?after=n` starts after n. It drops the first connection after 5.
+    server.server.on('connection', (socket, request) => {
+      const after = Number(new URL(request.url!, 'http://x').searchParams.get('after') ?? 0);
+      const first = server.connections.length === 1;
+      for (let n = after + 1; n <= 12; n += 1) {
+        socket.send(JSON.stringify({ offset: n, identityMap: {} }));
+        if (first && n === 5) {
+          setTimeout(() => socket.terminate(), 20);
+          return;
+        }
+      }
+    });
+    const received: InboundMessage[] = [];
+    subscription = webSocketClientSource({ url: server.url, resume: { idField: 'offset', query: 'after' }, initialReconnectMs: 10 }).subscribe((m) => received.push(m));
+    await eventually(() => received.length >= 12, 3_000, 'twelve messages');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(received.map((m) => (JSON.parse(text(m)) as { offset: number }).offset)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(server.connections[1]!.request.url).to.equal('/feed?after=5');
   });
 
   it('backs off exponentially, capped, with jitter between half and all of the delay', () => {

@@ -1,0 +1,163 @@
+import { expect } from 'chai';
+import { BehaviorSubject, type Subscription } from 'rxjs';
+import type { InboundMessage } from '../../../adapters/inbound-message.js';
+import { StreamJournal } from '../../../adapters/redis/journal.js';
+import { redisStreamGroupSource } from '../../../adapters/redis/stream-group-source.js';
+import { redisStreamRangeSource } from '../../../adapters/redis/stream-range-source.js';
+import type { Redis } from '../../../adapters/redis/connection.js';
+import { RedisFixture } from '../../helpers/redis.js';
+import { eventually } from '../../helpers/ws-server.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('Redis streams (real Redis)', function () {
+  this.timeout(15_000);
+  let fixture: RedisFixture;
+  let redis: Redis;
+  let stream: string;
+  const subscriptions: Subscription[] = [];
+  beforeEach(() => {
+    fixture = new RedisFixture();
+    redis = fixture.connect();
+    stream = `${fixture.prefix}:updates`;
+  });
+  afterEach(async () => {
+    for (const s of subscriptions.splice(0)) s.unsubscribe();
+    await fixture.cleanup();
+  });
+
+  const add = async (count: number, from = 1): Promise<string[]> => {
+    const ids: string[] = [];
+    for (let n = from; n < from + count; n += 1) ids.push((await redis.xadd(stream, '*', 'profile', JSON.stringify({ n })))!);
+    return ids;
+  };
+  const pendingCount = async (group = 'g'): Promise<number> => ((await redis.xpending(stream, group)) as [number])[0];
+
+  /** A consumer with a credit it can be given more of; records what it takes. */
+  const consumer = (name: string, credit: number, claimIdleMs = 60_000) => {
+    const capacity$ = new BehaviorSubject(credit);
+    const taken: InboundMessage[] = [];
+    const subscription = redisStreamGroupSource({
+      redis,
+      stream,
+      group: 'g',
+      consumer: name,
+      field: 'profile',
+      startId: '0',
+      blockMs: 50,
+      claimIdleMs,
+      capacity: () => capacity$.value - taken.filter((m) => !(m as { acked?: boolean }).acked).length,
+      capacity$,
+    }).subscribe((m) => taken.push(m));
+    subscriptions.push(subscription);
+    const ack = (m: InboundMessage) => {
+      (m as { acked?: boolean }).acked = true;
+      m.ack!();
+      capacity$.next(capacity$.value);
+    };
+    return { taken, ack, subscription, capacity$, numbers: () => taken.map((m) => (JSON.parse(String(m.data)) as { n: number }).n) };
+  };
+
+  describe('consumer group source', () => {
+    it('reads no more than its credit, and acknowledges an entry only when told its outcome is final', async () => {
+      const ids = await add(5);
+      const c = consumer('c1', 3);
+      await eventually(() => c.taken.length === 3);
+      await sleep(100);
+      expect(c.numbers()).to.deep.equal([1, 2, 3]);
+      expect(c.taken.map((m) => m.position)).to.deep.equal(ids.slice(0, 3));
+      expect(await pendingCount()).to.equal(3);
+      c.ack(c.taken[1]!);
+      await eventually(() => c.taken.length === 4);
+      expect(await pendingCount()).to.equal(3);
+      for (const m of c.taken.filter((t) => !(t as { acked?: boolean }).acked)) c.ack(m);
+      await eventually(() => c.taken.length === 5);
+      c.ack(c.taken[4]!);
+      await eventually(async () => (await pendingCount()) === 0);
+    });
+
+    it('hands a killed consumer\'s pending entries to another after claimIdleMs', async () => {
+      await add(4);
+      const killed = consumer('killed', 10);
+      await eventually(() => killed.taken.length === 4);
+      killed.subscription.unsubscribe(); // dies without acknowledging anything
+      const survivor = consumer('survivor', 10, 300);
+      await eventually(() => survivor.taken.length === 4, 5_000, 'claimed entries');
+      expect(survivor.numbers()).to.deep.equal([1, 2, 3, 4]);
+      for (const m of survivor.taken) survivor.ack(m);
+      await eventually(async () => (await pendingCount()) === 0);
+    });
+
+    it('takes back its own pending entries first when restarted under the same name', async () => {
+      await add(3);
+      const before = consumer('same', 10);
+      await eventually(() => before.taken.length === 3);
+      before.ack(before.taken[0]!);
+      before.subscription.unsubscribe();
+      await add(1, 4);
+      const after = consumer('same', 10);
+      await eventually(() => after.taken.length === 3);
+      expect(after.numbers()).to.deep.equal([2, 3, 4]);
+    });
+
+    it('keeps its own slow entries from being claimed by others', async () => {
+      await add(2);
+      const slow = consumer('slow', 10, 300);
+      await eventually(() => slow.taken.length === 2);
+      const other = consumer('other', 10, 300);
+      await sleep(900); // three claim intervals: without the re-claims they would have moved
+      expect(other.taken).to.have.length(0);
+      for (const m of slow.taken) slow.ack(m);
+    });
+
+    it('passes an entry without the field on as empty, so it is settled (and acknowledged), not retried', async () => {
+      await redis.xadd(stream, '*', 'other', 'x');
+      const c = consumer('c', 10);
+      await eventually(() => c.taken.length === 1);
+      expect(c.taken[0]!.data).to.equal(undefined);
+    });
+  });
+
+  describe('range source (replay)', () => {
+    it('reads a range in pages as the credit allows, without a group, and completes', async () => {
+      const ids = await add(25);
+      const capacity$ = new BehaviorSubject(10);
+      const taken: InboundMessage[] = [];
+      let completed = false;
+      subscriptions.push(
+        redisStreamRangeSource({ redis, stream, field: 'profile', from: ids[2]!, to: ids[21]!, capacity: () => capacity$.value, capacity$, pageSize: 7 }).subscribe({
+          next: (m) => taken.push(m),
+          complete: () => (completed = true),
+        }),
+      );
+      await eventually(() => completed);
+      expect(taken.map((m) => m.position)).to.deep.equal(ids.slice(2, 22));
+      expect(taken.every((m) => m.ack === undefined)).to.equal(true);
+      expect(await redis.xinfo('GROUPS', stream)).to.deep.equal([]);
+    });
+  });
+
+  describe('journal', () => {
+    it('appends, and past maxLength trims only what the group has acknowledged', async () => {
+      await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
+      for (let n = 0; n < 150; n += 1) await journal.append(JSON.stringify({ n }));
+      const c = consumer('c', 200);
+      await eventually(() => c.taken.length === 150);
+      for (const m of c.taken.slice(0, 120)) c.ack(m);
+      await eventually(async () => (await pendingCount()) === 30);
+      expect(await journal.trim()).to.equal(false);
+      expect(await redis.xlen(stream)).to.equal(30);
+      const [first] = (await redis.xrange(stream, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
+      expect(first![1]).to.deep.equal(['profile', '{"n":120}']);
+    });
+
+    it('is full when unacknowledged entries alone reach maxLength', async () => {
+      await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
+      for (let n = 0; n < 100; n += 1) await journal.append('{}');
+      expect(await journal.trim()).to.equal(true);
+      expect(await redis.xlen(stream)).to.equal(100);
+    });
+  });
+});
