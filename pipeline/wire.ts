@@ -16,7 +16,7 @@ import { compareOrder } from '../operators/model/order.js';
 import { IntakeValve } from './valve.js';
 import type { Config } from './config/codec.js';
 import type { Ledger } from '../operators/model/ledger.js';
-import { applyCredit, capacityOf } from './credit.js';
+import { applyCredit, capacityOf, type Capacity } from './credit.js';
 import { openIntake } from './intake.js';
 import type { Logger } from './logger.js';
 
@@ -53,14 +53,13 @@ export const slug = (name: string): string =>
 export const redisPrefixOf = (config: Config): string =>
   config.redis?.prefix ?? `qa:{${createHash('sha256').update(config.destination.url).digest('hex').slice(0, 16)}}`;
 
-type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter' | 'deadLetters'> & { close(): Promise<void> };
+type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter' | 'deadLetters'>;
 
 const memoryStores = (config: Config): Stores => ({
   dedupeStore: new MemoryDedupeStore(),
   deliveryLog: new MemoryDeliveryLog({ compare: compareOrder }),
   rateLimiter: new MemoryRateLimiter(config.destination.rateLimit),
   deadLetters: new DeadLetterFile(config.deadLetters?.file ?? `dead-letters/${slug(config.name)}.jsonl`),
-  close: async () => {},
 });
 
 const redisStores = (config: Config, redis: Redis): Stores => {
@@ -71,44 +70,61 @@ const redisStores = (config: Config, redis: Redis): Stores => {
     rateLimiter: new RedisRateLimiter(redis, prefix, config.destination.rateLimit),
     // A file named in the config still wins: some teams want dead letters on disk.
     deadLetters: config.deadLetters?.file ? new DeadLetterFile(config.deadLetters.file) : new RedisDeadLetterStream(redis, prefix),
-    close: async () => {},
   };
 };
 
-/**
- * Builds the adapters for a config: Redis-backed stores with `redis.url`, embedded in-memory ones
- * without; the intake (WebSocket, journal or stream) with the credit and the valve that pause it.
- */
-export const wire = async (config: Config, logger: Logger, ledger: Ledger): Promise<Wiring> => {
-  const { destination } = config;
+/** Everything but the intake: the operators' adapters, the valve and the credit. Replay uses it alone. */
+export interface Core {
+  readonly context: OperatorContext;
+  readonly valve: IntakeValve;
+  readonly credit: Capacity;
+  readonly redis: Redis | undefined;
+  close(): Promise<void>;
+}
+
+/** Builds the operators' adapters: Redis-backed with `redis.url`, embedded in-memory without. */
+export const wireCore = (config: Config, logger: Logger, ledger: Ledger): Core => {
   const valve = new IntakeValve();
-  const credit = applyCredit(ledger, valve, config.pipeline.maxInFlight);
+  const creditSubscription = applyCredit(ledger, valve, config.pipeline.maxInFlight);
   let redis: Redis | undefined;
   if (config.redis) {
     redis = connectRedis(config.redis.url, `qualtrics-automations:${slug(config.name)}`);
     redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
   }
-  const { close: closeStores, ...stores } = redis ? redisStores(config, redis) : memoryStores(config);
+  const { destination } = config;
   const context: OperatorContext = {
-    ...stores,
+    ...(redis ? redisStores(config, redis) : memoryStores(config)),
     sender: new QualtricsHttpSender({ url: destination.url, auth: authOf(config), timeoutMs: destination.timeoutMs }),
     valve,
   };
-  const intake = await openIntake(config, { logger, redis, valve, credit: capacityOf(ledger, valve, config.pipeline.maxInFlight) });
+  return {
+    context,
+    valve,
+    credit: capacityOf(ledger, valve, config.pipeline.maxInFlight),
+    redis,
+    close: async () => {
+      creditSubscription.unsubscribe();
+      await redis?.quit().catch(() => redis?.disconnect());
+    },
+  };
+};
+
+/** The core plus the intake (WebSocket, journal or stream) a config describes. */
+export const wire = async (config: Config, logger: Logger, ledger: Ledger): Promise<Wiring> => {
+  const core = wireCore(config, logger, ledger);
+  const intake = await openIntake(config, { logger, redis: core.redis, valve: core.valve, credit: core.credit });
   let closed: Promise<void> | undefined;
   return {
     sourceName: intake.sourceName,
     source: intake.source,
-    context,
-    valve,
-    /** Stops the intake first (nothing new comes in), then the stores. */
+    context: core.context,
+    valve: core.valve,
     closeIntake: () => intake.close(),
+    /** Stops the intake first (nothing new comes in), then the stores. */
     close: () =>
       (closed ??= (async () => {
-        credit.unsubscribe();
         await intake.close();
-        await closeStores();
-        await redis?.quit().catch(() => redis?.disconnect());
+        await core.close();
       })()),
   };
 };

@@ -1,0 +1,154 @@
+import { map, type Observable } from 'rxjs';
+import type { InboundMessage } from '../adapters/inbound-message.js';
+import { nextId, idTime } from '../adapters/redis/stream-entries.js';
+import { redisStreamRangeSource } from '../adapters/redis/stream-range-source.js';
+import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
+import { operatorsFor } from './compose.js';
+import type { Config } from './config/codec.js';
+import type { Logger } from './logger.js';
+import { startPipeline } from './runner.js';
+import { wireCore } from './wire.js';
+
+const STREAM_ID = /^\d+(-\d+)?$/;
+
+/**
+ * A replay bound: a stream id (`1732860000000-0`, or just milliseconds), an ISO time, or nothing
+ * (`-` for the start, `+` for the end). A time becomes the first (`from`) or last (`to`) id of its ms.
+ */
+export const parseBound = (value: string | undefined, side: 'from' | 'to'): string => {
+  if (value === undefined || value === '') return side === 'from' ? '-' : '+';
+  if (STREAM_ID.test(value)) return value;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new Error(`--${side}: expected a stream id (like 1732860000000-0) or an ISO time, got ${JSON.stringify(value)}`);
+  // An id of only milliseconds means the first entry of that ms as a start and the last as an end.
+  return String(ms);
+};
+
+export interface ReplayRequest {
+  readonly stream: string;
+  readonly from: string;
+  readonly to: string;
+  /** The entry field holding the update's JSON. */
+  readonly field: string;
+}
+
+/** Where a replay stands: what it read and what became of it, and where to resume. */
+export interface ReplayProgress {
+  readonly counts: LedgerCounts;
+  readonly read: number;
+  /** Entries in the range, when known (a whole stream: its length). */
+  readonly total: number | undefined;
+  /** 0..1 through the range, by entry time when the total is not known. */
+  readonly fraction: number;
+  /** Entries settled per second, over the run so far. */
+  readonly rate: number;
+  /** Seconds left at that rate, if it can be told. */
+  readonly etaSeconds: number | undefined;
+  readonly lastId: string | undefined;
+  /** The id to pass as `--from` to go on from here: every entry before it is settled. */
+  readonly resumeFrom: string | undefined;
+}
+
+/**
+ * The ids read, in order, and which are settled: the resume point is the first unsettled one (or the
+ * one after the last read, when all are settled).
+ */
+class ResumeTracker {
+  readonly #ids: string[] = [];
+  readonly #settled = new Set<string>();
+  #head = 0;
+
+  read(id: string): void {
+    this.#ids.push(id);
+  }
+
+  settled(id: string): void {
+    this.#settled.add(id);
+    while (this.#head < this.#ids.length && this.#settled.has(this.#ids[this.#head]!)) {
+      this.#settled.delete(this.#ids[this.#head]!);
+      this.#head += 1;
+    }
+  }
+
+  get count(): number {
+    return this.#ids.length;
+  }
+
+  get last(): string | undefined {
+    return this.#ids[this.#ids.length - 1];
+  }
+
+  resumeFrom(): string | undefined {
+    if (this.#head < this.#ids.length) return this.#ids[this.#head];
+    const last = this.last;
+    return last === undefined ? undefined : nextId(last);
+  }
+}
+
+export interface RunningReplay {
+  progress(): ReplayProgress;
+  /** Stops reading; what was read settles. Resolves with the final progress. */
+  stop(): Promise<ReplayProgress>;
+  readonly done: Promise<ReplayProgress>;
+}
+
+/**
+ * Backfill: reads a range of a stream (read-only, no consumer group) through the same operators as
+ * `run`. Dedupe keeps already-delivered payloads from going out again, and the stale-update rule keeps
+ * an old state from overwriting a newer one delivered since. The credit paces the reading.
+ */
+export const startReplay = async (config: Config, request: ReplayRequest, logger: Logger): Promise<RunningReplay> => {
+  if (!config.redis) throw new Error('replay reads a Redis stream: set redis.url in the config');
+  const ledger = new Ledger();
+  const core = wireCore(config, logger, ledger);
+  const redis = core.redis!;
+  const { stream, from, to, field } = request;
+  const wholeStream = from === '-' && to === '+';
+  const total = wholeStream ? await redis.xlen(stream) : undefined;
+  const [first] = (await redis.xrange(stream, from, to, 'COUNT', 1)) as Array<[string, string[]]>;
+  const [last] = (await redis.xrevrange(stream, to, from, 'COUNT', 1)) as Array<[string, string[]]>;
+  const tracker = new ResumeTracker();
+  const startedAt = Date.now();
+
+  const source: Observable<InboundMessage> = redisStreamRangeSource({ redis, stream, field, from, to, ...core.credit }).pipe(
+    map((message) => {
+      const id = message.position!;
+      tracker.read(id);
+      return { ...message, ack: () => tracker.settled(id) };
+    }),
+  );
+  const pipeline = startPipeline({ ledger, sourceName: `replay:${stream}`, source, operators: operatorsFor(config, core.context) });
+
+  const progress = (): ReplayProgress => {
+    const counts = ledger.counts();
+    const elapsed = Math.max(0.001, (Date.now() - startedAt) / 1000);
+    const rate = counts.settled / elapsed;
+    const span = first && last ? idTime(last[0]) - idTime(first[0]) : 0;
+    const byTime = first && tracker.last && span > 0 ? (idTime(tracker.last) - idTime(first[0])) / span : tracker.count > 0 ? 1 : 0;
+    const fraction = total !== undefined ? (total === 0 ? 1 : counts.settled / total) : Math.min(1, byTime);
+    const remaining = total !== undefined ? total - counts.settled : fraction > 0 ? (counts.settled / fraction) * (1 - fraction) : undefined;
+    return {
+      counts,
+      read: tracker.count,
+      total,
+      fraction,
+      rate,
+      etaSeconds: remaining !== undefined && rate > 0 ? remaining / rate : undefined,
+      lastId: tracker.last,
+      resumeFrom: tracker.resumeFrom(),
+    };
+  };
+
+  const done = pipeline.done.then(async () => {
+    await core.close();
+    return progress();
+  });
+  return {
+    progress,
+    done,
+    stop: async () => {
+      await pipeline.stop();
+      return done;
+    },
+  };
+};
