@@ -73,7 +73,7 @@ const openWebSocket = async (
   config: Config,
   logger: Logger,
   paused$: Observable<boolean>,
-  ackWhen: 'received' | 'settled',
+  ackWhen: 'settled' | 'manual',
 ): Promise<{ messages$: Observable<ProducedMessage>; close(): Promise<void> }> => {
   const websocket = config.source.websocket!;
   if (websocket.listen) {
@@ -182,7 +182,7 @@ export const openIntake = async (config: Config, { logger, redis, valve, credit 
   await redis!.xgroup('CREATE', j.stream, j.group, '$', 'MKSTREAM').catch((error: Error) => {
     if (!error.message.startsWith('BUSYGROUP')) throw error;
   });
-  const websocket = await openWebSocket(config, logger, journalValve.closed$, 'received');
+  const websocket = await openWebSocket(config, logger, journalValve.closed$, 'manual');
   const appending = journalWebSocket(websocket.messages$, journal, journalValve, logger);
   const trimming = journal.trimming().subscribe((full) => (full ? journalValve.close('journal-full', `journal ${j.stream} holds ${j.maxLength} unacknowledged entries`) : journalValve.open('journal-full')));
   return {

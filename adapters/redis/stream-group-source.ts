@@ -141,6 +141,8 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
         } catch (error) {
           if (stopped) break;
           onEvent({ type: 'error', error: messageOf(error) });
+          // The stream or the group was deleted under us: make them again rather than fail forever.
+          if (String((error as Error).message).startsWith('NOGROUP')) await ensureGroup().catch(() => {});
           await firstValueFrom(race(timer(1000), stop$), { defaultValue: undefined });
         }
       }

@@ -18,10 +18,10 @@ export interface WebSocketListenOptions {
   readonly onEvent?: (event: ListenEvent) => void;
   /**
    * When the producer asked for acknowledgements (`?ack=1`), when to send `{"ack": n}` for its n-th
-   * message: `received` (default: once the pipeline has it) or `settled` (once its outcome is final).
-   * With a journal, the journal acknowledges after its append instead.
+   * message: `settled` (default: once its outcome is final), or `manual` (whoever takes the message
+   * calls `reply`; the journal does, once the message is appended).
    */
-  readonly ackWhen?: 'received' | 'settled';
+  readonly ackWhen?: 'settled' | 'manual';
 }
 
 export type ListenEvent =
@@ -65,7 +65,7 @@ export class WebSocketListenSource {
   ) {}
 
   static async start(options: WebSocketListenOptions): Promise<WebSocketListenSource> {
-    const { host, port, path, token, maxPayloadBytes, paused$ = of(false), onEvent = () => {}, ackWhen = 'received' } = options;
+    const { host, port, path, token, maxPayloadBytes, paused$ = of(false), onEvent = () => {}, ackWhen = 'settled' } = options;
     const server = createServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket upgrade required\n'));
     const wss = new WebSocketServer({ noServer: true, maxPayload: maxPayloadBytes });
     const producers = new Set<WebSocket>();
@@ -104,8 +104,9 @@ export class WebSocketListenSource {
           ...(reply ? { reply } : {}),
           ...(reply && ackWhen === 'settled' ? { ack: () => reply(true) } : {}),
         };
+        // Nobody to take it (the pipeline is stopping): tell a producer who listens for answers.
+        if (subscribers.size === 0) reply?.(false, 'not taking input');
         for (const deliver of subscribers) deliver(message);
-        if (reply && ackWhen === 'received') reply(true);
       });
       producer.on('error', (error) => onEvent({ type: 'error', error }));
       producer.on('close', (code) => {

@@ -118,7 +118,7 @@ describe('WebSocketListenSource (real loopback WebSocket)', () => {
   });
 
   it('sends no acknowledgements to a producer that did not ask', async () => {
-    await start({ ackWhen: 'received' });
+    await start({ ackWhen: 'manual' });
     const taken: ProducedMessage[] = [];
     subscription = listener.messages$.subscribe((m) => taken.push(m));
     const a = connect(listener.url);
