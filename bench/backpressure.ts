@@ -37,9 +37,14 @@ export interface BackpressureResult {
   readonly exitCode: number | null;
 }
 
+/** Resident memory of a process in MiB (0 once it is gone). */
 const rssOf = (pid: number): number => {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
 };
 
 /** The most messages the producer has handed to its socket and not yet seen flushed. */
@@ -130,7 +135,8 @@ ${redis ? `redis: { url: "${redis.url}", prefix: "${redis.prefix}" }` : ''}
       const sample = { seconds: (Date.now() - started) / 1000, rssMiB: rssOf(child.pid!), produced, delivered };
       samples.push(sample);
       onSample?.(sample);
-      if (delivered >= updates) {
+      // Done, or the pipeline died (out of memory, say): the exit code tells which.
+      if (delivered >= updates || child.exitCode !== null || child.signalCode !== null) {
         clearInterval(timer);
         resolve();
       }
