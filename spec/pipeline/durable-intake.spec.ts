@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
+import type { ChildProcess } from 'node:child_process';
 import { finished, startCli } from '../helpers/cli.js';
 import { API_TOKEN, updateFor } from '../helpers/harness.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
@@ -16,12 +17,20 @@ describe('durable intake: journal and stream consumers across crashes (real proc
   this.timeout(60_000);
   let fixture: RedisFixture;
   let standIn: QualtricsStandIn;
+  const children: ChildProcess[] = [];
+  const cli = (...args: Parameters<typeof startCli>): ChildProcess => {
+    const child = startCli(...args);
+    children.push(child);
+    return child;
+  };
   beforeEach(async () => {
     fixture = new RedisFixture();
     // A slow destination, so a crash finds work in flight.
     standIn = await QualtricsStandIn.start({ apiToken: API_TOKEN, respond: () => new Promise((resolve) => setTimeout(() => resolve(undefined), 15)) });
   });
   afterEach(async () => {
+    // A failed test must not leave a pipeline running (and writing to Redis) after its keys are gone.
+    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await standIn.close();
     await fixture.cleanup();
   });
@@ -49,7 +58,7 @@ ${extra}
     const stream = `${fixture.prefix}:journal`;
     const file = writeConfig(`{ websocket: { url: "${feed.url}" } }`, `journal: { stream: "${stream}", claimIdleSeconds: 1 }\ndedupe: { leaseSeconds: 2 }`);
     try {
-      const first = startCli(['run', '--config', file]);
+      const first = cli(['run', '--config', file]);
       const firstDone = finished(first);
       const socket = await feed.connection(1);
       for (let i = 0; i < 200; i += 1) socket.send(JSON.stringify(updateFor(`p${i}@example.com`)));
@@ -60,7 +69,7 @@ ${extra}
       await firstDone;
       expect(standIn.requests.length).to.be.below(200);
 
-      const second = startCli(['run', '--config', file]);
+      const second = cli(['run', '--config', file]);
       const secondDone = finished(second);
       await eventually(() => new Set(emailsOf(standIn)).size === 200, 30_000, 'every update delivered');
       await eventually(async () => ((await redis.xpending(stream, 'qualtrics-automations')) as [number])[0] === 0, 10_000, 'every entry acknowledged');
@@ -79,7 +88,7 @@ ${extra}
     await redis.xgroup('CREATE', stream, 'workers', '$', 'MKSTREAM');
     // The killed process also held dedupe leases on what it had in flight: they lapse after 2 s.
     const file = writeConfig(`{ redisStream: { stream: "${stream}", group: workers, claimIdleSeconds: 1 } }`, 'dedupe: { leaseSeconds: 2 }');
-    const first = startCli(['run', '--config', file]);
+    const first = cli(['run', '--config', file]);
     const firstDone = finished(first);
     await eventually(async () => ((await redis.xinfo('CONSUMERS', stream, 'workers')) as unknown[]).length === 1, 10_000, 'the first consumer');
     for (let i = 0; i < 100; i += 1) await redis.xadd(stream, '*', 'profile', JSON.stringify(updateFor(`p${i}@example.com`)));
@@ -89,7 +98,7 @@ ${extra}
     const pendingAtKill = ((await redis.xpending(stream, 'workers')) as [number])[0];
     expect(pendingAtKill).to.be.above(0);
 
-    const second = startCli(['run', '--config', file]);
+    const second = cli(['run', '--config', file]);
     const secondDone = finished(second);
     await eventually(() => new Set(emailsOf(standIn)).size === 100, 30_000, 'every update delivered');
     await eventually(async () => ((await redis.xpending(stream, 'workers')) as [number])[0] === 0, 10_000, 'every entry acknowledged');
@@ -103,7 +112,7 @@ ${extra}
     const stream = `${fixture.prefix}:journal`;
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     const file = writeConfig(`{ websocket: { listen: { port: ${port}, path: /ingest, token: "\${INGEST_TOKEN}" } } }`, `journal: { stream: "${stream}" }`);
-    const child = startCli(['run', '--config', file], { INGEST_TOKEN: 'producer-secret' });
+    const child = cli(['run', '--config', file], { INGEST_TOKEN: 'producer-secret' });
     const done = finished(child);
     try {
       const redis = fixture.connect();
