@@ -7,17 +7,8 @@ import { decodeOrThrow } from '../../operators/model/codecs.js';
 import { Profile } from '../../operators/model/profile.js';
 import { Harness, updateFor } from '../helpers/harness.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
+import { busiestWindow } from '../helpers/windows.js';
 
-/** The most arrivals in any window of `windowMs`, as the endpoint measured them. */
-const busiestWindow = (times: readonly number[], windowMs: number): number => {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[j]! > windowMs) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-};
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { MemoryRateLimiter } from '../../../adapters/memory/rate-limiter.js';
 import { windowPlan } from '../../../adapters/rate-limit-plan.js';
+import { busiestWindow } from '../../helpers/windows.js';
 
 /** Asks for `count` slots as fast as allowed, waiting exactly as told; answers the grant times. */
 const drain = (limiter: { reserve(): number }, clock: { now: number }, count: number, events: Record<number, () => void> = {}): number[] => {
@@ -15,15 +16,6 @@ const drain = (limiter: { reserve(): number }, clock: { now: number }, count: nu
   return grants;
 };
 
-/** The most grants in any window of `windowMs` (closed at both ends, the strict reading). */
-const busiestWindow = (grants: readonly number[], windowMs: number): number => {
-  let most = 0;
-  for (let i = 0, j = 0; i < grants.length; i++) {
-    while (grants[i]! - grants[j]! > windowMs) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-};
 
 describe('MemoryRateLimiter', () => {
   it('never grants more than `requests` in any window of `perSeconds`', () => {

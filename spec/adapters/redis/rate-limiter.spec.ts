@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { RedisRateLimiter } from '../../../adapters/redis/rate-limiter.js';
 import { RedisFixture } from '../../helpers/redis.js';
+import { busiestWindow } from '../../helpers/windows.js';
 
 /** Takes `count` slots as fast as the limiter allows, waiting as told; answers the local grant times. */
 const take = async (limiter: RedisRateLimiter, count: number): Promise<number[]> => {
@@ -13,15 +14,6 @@ const take = async (limiter: RedisRateLimiter, count: number): Promise<number[]>
   return grants;
 };
 
-const busiestWindow = (grants: readonly number[], windowMs: number): number => {
-  const sorted = [...grants].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[j]! > windowMs) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-};
 
 describe('RedisRateLimiter (real Redis)', function () {
   this.timeout(20_000);
