@@ -115,6 +115,7 @@ destination:
   rateLimit: { requests: ${ratePerSecond}, perSeconds: 1 }
   concurrency: 16
 pipeline: { maxInFlight: ${maxInFlight} }
+observability: { port: 0 }
 deadLetters: { file: ${join(dir, 'dead.jsonl')} }
 audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]

@@ -11,10 +11,22 @@ import type { Capacity } from './credit.js';
 import type { Logger } from './logger.js';
 import { IntakeValve } from './valve.js';
 
+/** Whether the source can deliver input now, and if not, why: for `/readyz`. */
+export class SourceHealth {
+  connected = false;
+  why = 'not started';
+
+  mark(connected: boolean, why: string): void {
+    this.connected = connected;
+    this.why = why;
+  }
+}
+
 /** Where the pipeline's input comes from, ready to subscribe. */
 export interface Intake {
   readonly sourceName: string;
   readonly source: Observable<InboundMessage>;
+  readonly health: SourceHealth;
   /** Closes what the intake opened (a listening server, the journal's writer). */
   close(): Promise<void>;
 }
@@ -34,15 +46,17 @@ const toBuffer = (data: unknown): Buffer =>
   Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data as Buffer[]) : data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(String(data));
 
 const logConnection =
-  (logger: Logger, url: string) =>
+  (logger: Logger, url: string, health: SourceHealth) =>
   (event: ConnectionEvent): void => {
     switch (event.type) {
       case 'connecting':
         if (event.attempt === 0) logger.info({ url }, 'connecting to the feed');
         return;
       case 'connected':
+        health.mark(true, `connected to ${url}`);
         return logger.info({ url }, 'connected to the feed');
       case 'disconnected':
+        health.mark(false, `disconnected from ${url} (${event.code}); reconnecting`);
         return logger.warn({ url, code: event.code, reason: event.reason, retryInMs: event.retryInMs }, 'feed disconnected; reconnecting');
       case 'unresponsive':
         return logger.warn({ url, silentMs: event.silentMs }, 'feed stopped answering pings; reconnecting');
@@ -52,8 +66,9 @@ const logConnection =
   };
 
 const logListen =
-  (logger: Logger) =>
+  (logger: Logger, health: SourceHealth) =>
   (event: ListenEvent): void => {
+    if (event.type === 'listening') health.mark(true, `listening on ${event.url}`);
     if (event.type === 'listening') logger.info({ url: event.url }, 'listening for producers');
     else if (event.type === 'producer-refused') logger.warn({ status: event.status, why: event.why }, 'producer refused');
     else if (event.type === 'error') logger.warn({ error: event.error.message }, 'producer connection error');
@@ -61,8 +76,9 @@ const logListen =
   };
 
 const logStream =
-  (logger: Logger, stream: string) =>
+  (logger: Logger, stream: string, health: SourceHealth) =>
   (event: StreamSourceEvent): void => {
+    health.mark(event.type !== 'error', event.type === 'error' ? `reading ${stream} failed: ${event.error.message}` : `reading ${stream}`);
     if (event.type === 'error') logger.warn({ stream, error: event.error.message }, 'stream read error; retrying');
     else if (event.type === 'claimed') logger.info({ stream, count: event.count }, 'claimed entries another consumer left pending');
     else logger.info(event, 'consumer group created');
@@ -74,6 +90,7 @@ const openWebSocket = async (
   logger: Logger,
   paused$: Observable<boolean>,
   ackWhen: 'settled' | 'manual',
+  health: SourceHealth,
 ): Promise<{ messages$: Observable<ProducedMessage>; close(): Promise<void> }> => {
   const websocket = config.source.websocket!;
   if (websocket.listen) {
@@ -86,7 +103,7 @@ const openWebSocket = async (
       maxPayloadBytes: listen.maxPayloadBytes,
       paused$,
       ackWhen,
-      onEvent: logListen(logger),
+      onEvent: logListen(logger, health),
     });
     return { messages$: server.messages$, close: () => server.close() };
   }
@@ -98,7 +115,7 @@ const openWebSocket = async (
       headers,
       heartbeatMs: websocket.heartbeatSeconds * 1000,
       ...(websocket.resume ? { resume: websocket.resume } : {}),
-      onEvent: logConnection(logger, url),
+      onEvent: logConnection(logger, url, health),
       paused$,
     }),
     close: async () => {},
@@ -149,6 +166,7 @@ const journalWebSocket = (messages$: Observable<ProducedMessage>, journal: Strea
  * - `source.redisStream`: the pipeline consumes that stream as a consumer group.
  */
 export const openIntake = async (config: Config, { logger, redis, valve, credit }: IntakeContext): Promise<Intake> => {
+  const health = new SourceHealth();
   const groupSource = (stream: string, group: string, field: string, consumer: string | undefined, startId: string, claimIdleSeconds: number) =>
     redisStreamGroupSource({
       redis: redis!,
@@ -159,17 +177,18 @@ export const openIntake = async (config: Config, { logger, redis, valve, credit 
       startId,
       claimIdleMs: claimIdleSeconds * 1000,
       ...credit,
-      onEvent: logStream(logger, stream),
+      onEvent: logStream(logger, stream, health),
     });
 
   if (config.source.redisStream) {
     const s = config.source.redisStream;
-    return { sourceName: `redis:${s.stream}`, source: groupSource(s.stream, s.group, s.field, s.consumer, s.startId, s.claimIdleSeconds), close: async () => {} };
+    health.mark(true, `reading ${s.stream}`);
+    return { sourceName: `redis:${s.stream}`, source: groupSource(s.stream, s.group, s.field, s.consumer, s.startId, s.claimIdleSeconds), health, close: async () => {} };
   }
 
   if (!config.journal) {
-    const websocket = await openWebSocket(config, logger, valve.closed$, 'settled');
-    return { sourceName: 'websocket', source: websocket.messages$, close: () => websocket.close() };
+    const websocket = await openWebSocket(config, logger, valve.closed$, 'settled', health);
+    return { sourceName: 'websocket', source: websocket.messages$, health, close: () => websocket.close() };
   }
 
   const { journal: j } = config;
@@ -182,12 +201,13 @@ export const openIntake = async (config: Config, { logger, redis, valve, credit 
   await redis!.xgroup('CREATE', j.stream, j.group, '$', 'MKSTREAM').catch((error: Error) => {
     if (!error.message.startsWith('BUSYGROUP')) throw error;
   });
-  const websocket = await openWebSocket(config, logger, journalValve.closed$, 'manual');
+  const websocket = await openWebSocket(config, logger, journalValve.closed$, 'manual', health);
   const appending = journalWebSocket(websocket.messages$, journal, journalValve, logger);
   const trimming = journal.trimming().subscribe((full) => (full ? journalValve.close('journal-full', `journal ${j.stream} holds ${j.maxLength} unacknowledged entries`) : journalValve.open('journal-full')));
   return {
     sourceName: `journal:${j.stream}`,
     source: groupSource(j.stream, j.group, 'profile', j.consumer, '$', j.claimIdleSeconds),
+    health,
     close: async () => {
       appending.unsubscribe();
       trimming.unsubscribe();

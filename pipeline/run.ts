@@ -1,15 +1,20 @@
+import { HealthServer, type Check } from '../adapters/metrics/health-server.js';
+import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
 import type { Config } from './config/codec.js';
 import { operatorsFor } from './compose.js';
+import { CREDIT } from './credit.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
+import { PipelineMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
 import { wire, type Wiring } from './wire.js';
-import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
-import { CREDIT } from './credit.js';
 
 export interface Started {
   readonly pipeline: RunningPipeline;
   readonly wiring: Wiring;
+  readonly metrics: PipelineMetrics;
+  /** The checks behind `/readyz`: source connected, Redis connected, intake not paused. */
+  readiness(): Record<string, Check>;
   /** Stops taking input, lets everything in flight settle, closes the adapters. */
   stop(): Promise<LedgerCounts>;
 }
@@ -17,7 +22,11 @@ export interface Started {
 /** Wires a config's adapters, starts its pipeline and logs every failure (and, at debug, every outcome). */
 export const startFromConfig = async (config: Config, logger: Logger): Promise<Started> => {
   const ledger = new Ledger();
-  const wiring = await wire(config, logger, ledger);
+  const metrics = new PipelineMetrics();
+  const wiring = await wire(config, logger, ledger, metrics);
+  const deadLetters = wiring.core.deadLetters;
+  metrics.watchDeadLetters(() => deadLetters.size());
+  metrics.watch(ledger, wiring.valve);
   const pipeline = startPipeline({ ledger, sourceName: wiring.sourceName, source: wiring.source, operators: operatorsFor(config, wiring.context) });
   pipeline.ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
@@ -34,34 +43,62 @@ export const startFromConfig = async (config: Config, logger: Logger): Promise<S
   return {
     pipeline,
     wiring,
+    metrics,
+    readiness: () => {
+      const { redis } = wiring.core;
+      const paused = [...wiring.valve.reasons.entries()].map(([reason, message]) => `${reason}: ${message}`);
+      return {
+        source: { ok: wiring.sourceHealth.connected, detail: wiring.sourceHealth.why },
+        ...(redis ? { redis: { ok: redis.status === 'ready', detail: `connection ${redis.status}` } } : {}),
+        intake: { ok: paused.length === 0, detail: paused.length === 0 ? 'taking input' : `paused (${paused.join('; ')})` },
+      };
+    },
     stop: async () => {
       await wiring.closeIntake();
       const counts = await pipeline.stop();
       await wiring.close();
+      metrics.stop();
       return counts;
     },
   };
 };
 
 /**
- * `qualtrics-automations run`: runs until SIGINT or SIGTERM, then stops taking input, lets what is in
- * flight settle and resolves with the final counts. A second signal exits at once.
+ * `qualtrics-automations run`: serves /metrics, /healthz and /readyz, and runs until SIGINT or SIGTERM.
+ * Then it stops taking input and lets what is in flight settle for up to `shutdownGraceMs`: settled
+ * updates are acknowledged; what is still in flight after that stays pending in its stream for the
+ * next start (from a plain WebSocket it is lost, and logged as such). A second signal exits at once.
  */
 export const runUntilSignalled = async (config: Config, logger: Logger): Promise<LedgerCounts> => {
   const started = await startFromConfig(config, logger);
-  logger.info({ name: config.name, destination: new URL(config.destination.url).origin }, 'pipeline started');
+  const health = await HealthServer.start(config.observability, {
+    metrics: async () => ({ contentType: started.metrics.registry.contentType, body: await started.metrics.registry.metrics() }),
+    readiness: () => started.readiness(),
+  });
+  logger.info({ name: config.name, destination: new URL(config.destination.url).origin, observability: health.url }, 'pipeline started');
+  let graceTimer: NodeJS.Timeout | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
-    logger.info({ signal, inFlight: started.pipeline.ledger.inFlight }, 'stopping: no new input; letting in-flight updates settle');
+    const { inFlight } = started.pipeline.ledger;
+    logger.info({ signal, inFlight, graceMs: config.shutdownGraceMs }, 'stopping: no new input; letting in-flight updates settle');
     process.once(signal, () => {
-      logger.warn({ signal }, 'second signal: exiting now');
+      logger.warn({ signal, inFlight: started.pipeline.ledger.inFlight }, 'second signal: exiting now');
       process.exit(130);
     });
+    graceTimer = setTimeout(() => {
+      const left = started.pipeline.ledger.inFlight;
+      const where = started.wiring.sourceName.startsWith('websocket') ? 'lost (a plain WebSocket cannot take them back)' : 'left pending in the stream for the next start';
+      logger.warn({ inFlight: left, graceMs: config.shutdownGraceMs }, `grace period over: ${left} update(s) not settled, ${where}`);
+      process.exit(0);
+    }, config.shutdownGraceMs);
+    graceTimer.unref();
     void started.stop();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const counts = await started.pipeline.done;
   await started.wiring.close();
+  await health.close();
+  clearTimeout(graceTimer);
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
   logger.info({ counts }, 'pipeline stopped');

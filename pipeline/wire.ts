@@ -17,7 +17,9 @@ import { IntakeValve } from './valve.js';
 import type { Config } from './config/codec.js';
 import type { Ledger } from '../operators/model/ledger.js';
 import { applyCredit, capacityOf, type Capacity } from './credit.js';
-import { openIntake } from './intake.js';
+import { openIntake, type SourceHealth } from './intake.js';
+import type { PipelineMetrics } from './metrics.js';
+import { observeDeadLetters, observeRateLimiter, observeSender } from './observe.js';
 import type { Logger } from './logger.js';
 
 /** The adapters a config asks for, ready to inject. */
@@ -27,6 +29,8 @@ export interface Wiring {
   readonly context: OperatorContext;
   /** Closed by the operators (and the credit) to stop the intake; the source watches it. */
   readonly valve: IntakeValve;
+  readonly core: Core;
+  readonly sourceHealth: SourceHealth;
   closeIntake(): Promise<void>;
   close(): Promise<void>;
 }
@@ -53,7 +57,7 @@ export const slug = (name: string): string =>
 export const redisPrefixOf = (config: Config): string =>
   config.redis?.prefix ?? `qa:{${createHash('sha256').update(config.destination.url).digest('hex').slice(0, 16)}}`;
 
-type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter' | 'deadLetters'>;
+type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter'> & { readonly deadLetters: DeadLetterFile | RedisDeadLetterStream };
 
 const memoryStores = (config: Config): Stores => ({
   dedupeStore: new MemoryDedupeStore(),
@@ -79,11 +83,13 @@ export interface Core {
   readonly valve: IntakeValve;
   readonly credit: Capacity;
   readonly redis: Redis | undefined;
+  /** The dead-letter store as built (not wrapped): for its size and for the dlq commands. */
+  readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;
   close(): Promise<void>;
 }
 
 /** Builds the operators' adapters: Redis-backed with `redis.url`, embedded in-memory without. */
-export const wireCore = (config: Config, logger: Logger, ledger: Ledger): Core => {
+export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics?: PipelineMetrics): Core => {
   const valve = new IntakeValve();
   const creditSubscription = applyCredit(ledger, valve, config.pipeline.maxInFlight);
   let redis: Redis | undefined;
@@ -92,16 +98,23 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger): Core =
     redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
   }
   const { destination } = config;
-  const context: OperatorContext = {
-    ...(redis ? redisStores(config, redis) : memoryStores(config)),
-    sender: new QualtricsHttpSender({ url: destination.url, auth: authOf(config), timeoutMs: destination.timeoutMs }),
-    valve,
-  };
+  const stores = redis ? redisStores(config, redis) : memoryStores(config);
+  const sender = new QualtricsHttpSender({ url: destination.url, auth: authOf(config), timeoutMs: destination.timeoutMs });
+  const context: OperatorContext = metrics
+    ? {
+        ...stores,
+        rateLimiter: observeRateLimiter(stores.rateLimiter, (ms) => metrics.rateLimitWait(ms), () => metrics.slowDowns.inc()),
+        deadLetters: observeDeadLetters(stores.deadLetters, (letter) => metrics.deadLettered.inc({ reason: letter.reason })),
+        sender: observeSender(sender, (attempt) => metrics.attempt(attempt)),
+        valve,
+      }
+    : { ...stores, sender, valve };
   return {
     context,
     valve,
     credit: capacityOf(ledger, valve, config.pipeline.maxInFlight),
     redis,
+    deadLetters: stores.deadLetters,
     close: async () => {
       creditSubscription.unsubscribe();
       await redis?.quit().catch(() => redis?.disconnect());
@@ -110,8 +123,8 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger): Core =
 };
 
 /** The core plus the intake (WebSocket, journal or stream) a config describes. */
-export const wire = async (config: Config, logger: Logger, ledger: Ledger): Promise<Wiring> => {
-  const core = wireCore(config, logger, ledger);
+export const wire = async (config: Config, logger: Logger, ledger: Ledger, metrics?: PipelineMetrics): Promise<Wiring> => {
+  const core = wireCore(config, logger, ledger, metrics);
   const intake = await openIntake(config, { logger, redis: core.redis, valve: core.valve, credit: core.credit });
   let closed: Promise<void> | undefined;
   return {
@@ -119,6 +132,8 @@ export const wire = async (config: Config, logger: Logger, ledger: Ledger): Prom
     source: intake.source,
     context: core.context,
     valve: core.valve,
+    core,
+    sourceHealth: intake.health,
     closeIntake: () => intake.close(),
     /** Stops the intake first (nothing new comes in), then the stores. */
     close: () =>

@@ -23,6 +23,11 @@ export class DeadLetterFile {
     return write;
   }
 
+  /** How many letters the file holds. */
+  async size(): Promise<number> {
+    return (await this.list()).length;
+  }
+
   /** Every letter in the file, oldest first (none if there is no file yet). */
   async list(): Promise<unknown[]> {
     let text: string;

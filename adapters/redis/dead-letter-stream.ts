@@ -18,6 +18,10 @@ export class RedisDeadLetterStream {
     await this.redis.xadd(this.key, 'MAXLEN', '~', DEAD_LETTER_MAX_LENGTH, '*', 'reason', letter.reason, 'letter', JSON.stringify(letter));
   }
 
+  size(): Promise<number> {
+    return this.redis.xlen(this.key);
+  }
+
   /** Every letter with its stream id, oldest first. */
   async list(count = 1000): Promise<Array<{ id: string; letter: unknown }>> {
     const entries = await this.redis.xrange(this.key, '-', '+', 'COUNT', count);

@@ -26,7 +26,7 @@ export interface Envelope {
 
 /** Settles an envelope: it leaves the pipeline with this outcome. */
 export const settle = (envelope: Envelope, outcome: Outcome): void =>
-  envelope.ticket.settle(outcome, { origin: envelope.origin, identity: envelope.identity });
+  envelope.ticket.settle(outcome, { origin: envelope.origin, identity: envelope.identity, receivedAt: envelope.receivedAt });
 
 /** The key that says "the same person" for ordering and dedupe: `email:ann@example.com`. */
 export const identityKey = (identity: IdentityRef): string =>

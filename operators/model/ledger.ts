@@ -18,7 +18,9 @@ export interface IdentityRef {
 export interface Settlement {
   readonly outcome: Outcome;
   readonly origin: Origin;
-  readonly identity?: IdentityRef;
+  readonly identity?: IdentityRef | undefined;
+  /** When it was received and settled (epoch ms). */
+  readonly receivedAt?: number | undefined;
   readonly at: number;
 }
 

@@ -6,6 +6,8 @@ import { isPromiseLike } from './ports.js';
 export interface SettlementContext {
   readonly origin: Origin;
   readonly identity?: IdentityRef;
+  /** When the envelope was received (epoch ms): settled minus received is its time in the pipeline. */
+  readonly receivedAt?: number;
 }
 
 /**
@@ -47,7 +49,7 @@ export class Ticket {
   settle(outcome: Outcome, context: SettlementContext): void {
     this.#take('settled');
     const record = (final: Outcome): void => {
-      this.ledger.record({ outcome: final, origin: context.origin, identity: context.identity, at: Date.now() });
+      this.ledger.record({ outcome: final, origin: context.origin, identity: context.identity, receivedAt: context.receivedAt, at: Date.now() });
       this.onDone();
     };
     if (!this.hook) {

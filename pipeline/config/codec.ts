@@ -93,6 +93,12 @@ export const JournalConfig = struct(
   { maxLength: integerIn(100, 1_000_000_000), consumer: NonEmptyString },
 );
 
+/** Where `run` serves /metrics, /healthz, /readyz and /runs (port 0: any free port). */
+export const ObservabilityConfig = struct('observability', {
+  host: withDefault(NonEmptyString, '127.0.0.1' as NonEmptyString),
+  port: withDefault(integerIn(0, 65_535), 9464),
+});
+
 export const PipelineConfig = struct('pipeline', {
   /** Envelopes in flight at most: at this high-water mark the intake pauses; below half of it, it resumes. */
   maxInFlight: withDefault(integerIn(1, 1_000_000), 1000),
@@ -172,6 +178,9 @@ export const Config = refine(struct(
     attributes: withDefault(AttributeMappings, []),
     dedupe: withDefault(DedupeConfig, decodeOrThrow(DedupeConfig, {})),
     pipeline: withDefault(PipelineConfig, decodeOrThrow(PipelineConfig, {})),
+    observability: withDefault(ObservabilityConfig, decodeOrThrow(ObservabilityConfig, {})),
+    /** On SIGTERM or SIGINT, how long in-flight updates may take to settle before the process exits. */
+    shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
   },
   {
     description: t.string,

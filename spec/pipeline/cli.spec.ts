@@ -47,6 +47,7 @@ name: CLI run
 source: { websocket: { url: "${feed.url}", headers: { Authorization: "Bearer \${FEED_TOKEN}" } } }
 destination: { url: "${standIn.url}", apiToken: "\${QUALTRICS_API_TOKEN}", auth: header, allowAnyHost: true }
 deadLetters: { file: ${deadLetterFile()} }
+observability: { port: 0 }
 audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]
 `);
@@ -79,6 +80,7 @@ name: CLI rejected
 source: { websocket: { url: "${feed.url}" } }
 destination: { url: "${standIn.url}", apiToken: "a-wrong-token", auth: header, allowAnyHost: true, retry: { maxMs: 50 } }
 deadLetters: { file: ${deadLetterFile()} }
+observability: { port: 0 }
 audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]
 `);

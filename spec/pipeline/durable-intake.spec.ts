@@ -47,6 +47,7 @@ audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]
 attributes: [{ source: person.name.firstName, target: firstName }]
 redis: { url: "${REDIS_URL}", prefix: "${fixture.prefix}" }
+observability: { port: 0 }
 ${extra}
 `,
     );

@@ -1,0 +1,78 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One readiness check: whether it passes, and what it found. */
+export interface Check {
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface HealthRoutes {
+  /** The Prometheus exposition. */
+  metrics(): Promise<{ readonly contentType: string; readonly body: string }>;
+  /** Named checks; ready when all pass. */
+  readiness(): Readonly<Record<string, Check>>;
+  /** Recent outcomes (`/runs?failed=1&limit=50`). */
+  runs?(query: URLSearchParams): Promise<unknown>;
+}
+
+export interface HealthServerOptions {
+  readonly host: string;
+  readonly port: number;
+}
+
+const json = (status: number, body: unknown) => ({ status, type: 'application/json', body: `${JSON.stringify(body, null, 2)}\n` });
+
+/**
+ * The operations endpoint: `/metrics` (Prometheus), `/healthz` (the process is alive), `/readyz`
+ * (200 when every check passes, 503 with the failing ones otherwise) and `/runs` (recent outcomes).
+ */
+export class HealthServer {
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
+
+  static async start({ host, port }: HealthServerOptions, routes: HealthRoutes): Promise<HealthServer> {
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://health');
+      const answer = async () => {
+        if (req.method !== 'GET') return { status: 405, type: 'text/plain', body: 'GET only\n' };
+        switch (url.pathname) {
+          case '/metrics': {
+            const { contentType, body } = await routes.metrics();
+            return { status: 200, type: contentType, body };
+          }
+          case '/healthz':
+            return { status: 200, type: 'text/plain', body: 'ok\n' };
+          case '/readyz': {
+            const checks = routes.readiness();
+            const ready = Object.values(checks).every((check) => check.ok);
+            return json(ready ? 200 : 503, { ready, checks });
+          }
+          case '/runs':
+            return routes.runs ? json(200, await routes.runs(url.searchParams)) : json(404, { error: 'no run history here' });
+          default:
+            return { status: 404, type: 'text/plain', body: 'not found: try /metrics, /healthz, /readyz or /runs\n' };
+        }
+      };
+      answer().then(
+        ({ status, type, body }) => res.writeHead(status, { 'content-type': type }).end(body),
+        (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    return new HealthServer(server, `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.closeAllConnections();
+      this.server.close(() => resolve());
+    });
+  }
+}

@@ -1,0 +1,55 @@
+import { performance } from 'node:perf_hooks';
+import { from, tap } from 'rxjs';
+import type { DeadLetter, DeadLetterStore, QualtricsSender, RateLimiter } from '../operators/model/ports.js';
+import { fromMaybePromise } from '../operators/model/ports.js';
+
+/** One request to the destination: its status (or the error instead) and how long it took. */
+export interface AttemptObserved {
+  readonly status?: number;
+  readonly error?: string;
+  readonly seconds: number;
+}
+
+/** A sender that reports every attempt (for the request metrics), and otherwise behaves the same. */
+export const observeSender = (sender: QualtricsSender, onAttempt: (attempt: AttemptObserved) => void): QualtricsSender => ({
+  send: (body) => {
+    const start = performance.now();
+    const seconds = () => (performance.now() - start) / 1000;
+    return from(sender.send(body)).pipe(
+      tap({
+        next: (answer) => onAttempt({ status: answer.status, seconds: seconds() }),
+        error: (error: unknown) => onAttempt({ error: error instanceof Error ? error.message : String(error), seconds: seconds() }),
+      }),
+    );
+  },
+});
+
+/** A rate limiter that reports each wait it imposes (milliseconds) and each slowdown. */
+export const observeRateLimiter = (limiter: RateLimiter, onWait: (ms: number) => void, onSlowDown: () => void): RateLimiter => ({
+  reserve: () => {
+    const answer = limiter.reserve();
+    if (typeof answer === 'number') {
+      if (answer > 0) onWait(answer);
+      return answer;
+    }
+    return Promise.resolve(answer).then((ms) => (ms > 0 && onWait(ms), ms));
+  },
+  slowDown: () => {
+    onSlowDown();
+    return limiter.slowDown();
+  },
+});
+
+/** A dead-letter store that reports each letter once it is stored. */
+export const observeDeadLetters = (store: DeadLetterStore, onAdded: (letter: DeadLetter) => void): DeadLetterStore => ({
+  add: (letter) =>
+    new Promise<void>((resolve, reject) => {
+      fromMaybePromise(store.add(letter)).subscribe({
+        complete: () => {
+          onAdded(letter);
+          resolve();
+        },
+        error: reject,
+      });
+    }),
+});
