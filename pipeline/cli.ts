@@ -7,6 +7,11 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { runDemo } from './demo/run-demo.js';
 import { createLogger } from './logger.js';
 import { runUntilSignalled } from './run.js';
+import type { Config } from './config/codec.js';
+import { historyCommand } from './commands/history.js';
+import { dlqList, dlqRedrive } from './commands/dlq.js';
+import { sendTest } from './commands/send-test.js';
+import { mapOnce } from './compose.js';
 import { parseBound, startReplay } from './replay.js';
 import { showProgress } from './replay-progress.js';
 
@@ -102,6 +107,72 @@ program
     );
     if (stopping && final.resumeFrom) process.stdout.write(`stopped early; resume with: --from ${final.resumeFrom}\n`);
   });
+
+const withConfig =
+  <O extends { config: string }>(action: (config: Config, options: O) => Promise<void>) =>
+  async (options: O): Promise<void> => {
+    let config: Config;
+    try {
+      config = await loadConfig(options.config);
+    } catch (error) {
+      return reportConfigError(error);
+    }
+    try {
+      await action(config, options);
+    } catch (error) {
+      process.stderr.write(`${(error as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  };
+
+program
+  .command('history')
+  .description('show the last outcomes (with Redis: shared; without: from the running process)')
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('--failed', 'only failures')
+  .option('--limit <n>', 'at most this many', '50')
+  .action(
+    withConfig(async (config, options: { config: string; failed?: boolean; limit: string }) => {
+      process.stdout.write(await historyCommand(config, { failed: options.failed === true, limit: Number(options.limit) }));
+    }),
+  );
+
+const dlq = program.command('dlq').description('dead letters: what could not be delivered');
+dlq
+  .command('list')
+  .description('list the dead letters with their reasons')
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .action(
+    withConfig(async (config) => {
+      process.stdout.write(await dlqList(config, createLogger({ name: config.name, level: 'warn' })));
+    }),
+  );
+dlq
+  .command('redrive')
+  .description('send dead letters again (dedupe, rate limit and retries apply); each is removed once its new outcome is final')
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('--reason <code>', 'only letters with this reason (e.g. http-400, retries-exhausted)')
+  .action(
+    withConfig(async (config, options: { config: string; reason?: string }) => {
+      const { counts, removed } = await dlqRedrive(config, createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }), options.reason);
+      const sum = (c: Readonly<Record<string, number>>) => Object.values(c).reduce((a, b) => a + b, 0);
+      process.stdout.write(
+        `redrove ${counts.received} dead letter(s): delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${sum(counts.excluded)}, failed again ${sum(counts.failed)}; removed ${removed}\n`,
+      );
+    }),
+  );
+
+program
+  .command('send-test')
+  .description('post one sample update, mapped from the config, to the real destination and show what came back')
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .action(
+    withConfig(async (config) => {
+      const { ok, report } = await sendTest(config, (profile) => mapOnce(config, profile));
+      process.stdout.write(report);
+      if (!ok) process.exitCode = 1;
+    }),
+  );
 
 program
   .command('demo')

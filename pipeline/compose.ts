@@ -1,4 +1,7 @@
-import type { Observable, OperatorFunction } from 'rxjs';
+import { lastValueFrom, of, toArray, type Observable, type OperatorFunction } from 'rxjs';
+import type { JsonObject } from '../operators/model/json.js';
+import { Ledger } from '../operators/model/ledger.js';
+import { envelopeOf } from './runner.js';
 import { decode } from '../operators/decode.js';
 import { dedupe, DedupeOptions } from '../operators/dedupe.js';
 import { emit, EmitOptions } from '../operators/emit.js';
@@ -23,3 +26,26 @@ export const operatorsFor = (config: Config, context: OperatorContext): Operator
 /** Runs `envelopes` through `operators`, first to last. */
 export const compose = (envelopes: Observable<Envelope>, operators: readonly OperatorFunction<Envelope, Envelope>[]): Observable<Envelope> =>
   operators.reduce((stream, operator) => operator(stream), envelopes);
+
+/**
+ * Maps one raw profile the way the pipeline would, up to (not including) dedupe and emit: the payload,
+ * or why it would not be sent. For `send-test` and declarative tests.
+ */
+export const mapOnce = async (config: Config, raw: unknown): Promise<JsonObject | string> => {
+  const ledger = new Ledger();
+  let why = 'no outcome';
+  ledger.settlements$.subscribe(({ outcome }) => {
+    why = outcome.kind === 'excluded' || outcome.kind === 'failed' ? `${outcome.kind} ${outcome.reason}: ${outcome.detail ?? ''}` : outcome.kind;
+  });
+  const envelope = envelopeOf({ data: raw }, ledger, 'map-once', () => '0-0');
+  const out = await lastValueFrom(
+    of(envelope).pipe(
+      decode(),
+      qualify({ audiences: config.audiences, statuses: config.statuses }),
+      selectIdentity({ identities: config.identities }),
+      projectAttributes({ attributes: config.attributes }),
+      toArray(),
+    ),
+  );
+  return out[0]?.payload ?? why;
+};

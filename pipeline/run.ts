@@ -5,6 +5,7 @@ import { operatorsFor } from './compose.js';
 import { CREDIT } from './credit.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
+import { runEntryOf, selectRuns } from './history.js';
 import { PipelineMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
 import { wire, type Wiring } from './wire.js';
@@ -32,6 +33,10 @@ export const startFromConfig = async (config: Config, logger: Logger): Promise<S
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
     if (outcome.kind === 'failed') logger.warn(fields, 'not delivered');
     else logger.debug(fields, outcome.kind);
+  });
+  const { history } = wiring.core;
+  pipeline.ledger.settlements$.subscribe((settlement) => {
+    Promise.resolve(history.add(runEntryOf(settlement))).catch((error: unknown) => logger.warn({ error: (error as Error).message }, 'recording the run history failed'));
   });
   pipeline.ledger.hookErrors$.subscribe((error) => logger.error({ error: (error as Error).message }, 'settling an envelope failed'));
   wiring.valve.changes$.subscribe((change) => {
@@ -74,6 +79,8 @@ export const runUntilSignalled = async (config: Config, logger: Logger): Promise
   const health = await HealthServer.start(config.observability, {
     metrics: async () => ({ contentType: started.metrics.registry.contentType, body: await started.metrics.registry.metrics() }),
     readiness: () => started.readiness(),
+    runs: async (query) =>
+      selectRuns(await started.wiring.core.history.list(), { failed: query.get('failed') === '1', limit: Number(query.get('limit') ?? 100) }),
   });
   logger.info({ name: config.name, destination: new URL(config.destination.url).origin, observability: health.url }, 'pipeline started');
   let graceTimer: NodeJS.Timeout | undefined;

@@ -19,6 +19,9 @@ import type { Ledger } from '../operators/model/ledger.js';
 import { applyCredit, capacityOf, type Capacity } from './credit.js';
 import { openIntake, type SourceHealth } from './intake.js';
 import type { PipelineMetrics } from './metrics.js';
+import type { HistoryStore, RunEntry } from './history.js';
+import { MemoryHistory } from '../adapters/memory/history.js';
+import { RedisHistory } from '../adapters/redis/history.js';
 import { observeDeadLetters, observeRateLimiter, observeSender } from './observe.js';
 import type { Logger } from './logger.js';
 
@@ -85,6 +88,7 @@ export interface Core {
   readonly redis: Redis | undefined;
   /** The dead-letter store as built (not wrapped): for its size and for the dlq commands. */
   readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;
+  readonly history: HistoryStore;
   close(): Promise<void>;
 }
 
@@ -115,6 +119,7 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
     credit: capacityOf(ledger, valve, config.pipeline.maxInFlight),
     redis,
     deadLetters: stores.deadLetters,
+    history: redis ? new RedisHistory<RunEntry>(redis, redisPrefixOf(config), config.history.size) : new MemoryHistory<RunEntry>(config.history.size),
     close: async () => {
       creditSubscription.unsubscribe();
       await redis?.quit().catch(() => redis?.disconnect());

@@ -1,4 +1,5 @@
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -12,7 +13,8 @@ export class DeadLetterFile {
   constructor(readonly path: string) {}
 
   add(letter: object): Promise<void> {
-    const line = `${JSON.stringify(letter)}\n`;
+    // An id of its own, so `dlq redrive` can remove exactly this line later.
+    const line = `${JSON.stringify({ id: randomUUID(), ...letter })}\n`;
     const write = this.#queue.then(async () => {
       this.#dirReady ??= mkdir(dirname(this.path), { recursive: true });
       await this.#dirReady;
@@ -26,6 +28,22 @@ export class DeadLetterFile {
   /** How many letters the file holds. */
   async size(): Promise<number> {
     return (await this.list()).length;
+  }
+
+  /** Every letter with its id, oldest first (none if there is no file yet). */
+  async entries(): Promise<Array<{ id: string; letter: unknown }>> {
+    return (await this.list()).map((letter, index) => ({ id: String((letter as { id?: unknown }).id ?? `line-${index + 1}`), letter }));
+  }
+
+  /** Removes the letters with these ids; lines appended meanwhile are kept. */
+  async remove(ids: readonly string[]): Promise<void> {
+    const gone = new Set(ids);
+    const write = this.#queue.then(async () => {
+      const kept = (await this.entries()).filter((entry) => !gone.has(entry.id)).map((entry) => JSON.stringify(entry.letter));
+      await writeFile(this.path, kept.length > 0 ? `${kept.join('\n')}\n` : '', 'utf8');
+    });
+    this.#queue = write.catch(() => {});
+    return write;
   }
 
   /** Every letter in the file, oldest first (none if there is no file yet). */

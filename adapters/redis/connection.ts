@@ -32,6 +32,7 @@ export const keysFor = (prefix: string) => ({
   rateLog: `${prefix}:rate:log`,
   rateState: `${prefix}:rate:state`,
   dead: `${prefix}:dead`,
+  history: `${prefix}:history`,
 });
 
 /** Deletes every key under `prefix` (SCAN, never KEYS or FLUSHALL): for tests and `reset` tooling. */

@@ -22,7 +22,17 @@ export class RedisDeadLetterStream {
     return this.redis.xlen(this.key);
   }
 
+  /** Removes the letters with these stream ids. */
+  async remove(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.xdel(this.key, ...ids);
+  }
+
   /** Every letter with its stream id, oldest first. */
+  async entries(): Promise<Array<{ id: string; letter: unknown }>> {
+    return this.list(Number.MAX_SAFE_INTEGER);
+  }
+
+  /** The first `count` letters with their stream ids, oldest first. */
   async list(count = 1000): Promise<Array<{ id: string; letter: unknown }>> {
     const entries = await this.redis.xrange(this.key, '-', '+', 'COUNT', count);
     return entries.map(([id, fields]) => ({ id, letter: JSON.parse(fields[fields.indexOf('letter') + 1] ?? 'null') as unknown }));

@@ -59,6 +59,7 @@ export const Reasons = {
   operatorError: 'operator-error',
   dedupeUnavailable: 'dedupe-unavailable',
   stale: 'stale',
+  invalidDeadLetter: 'invalid-dead-letter',
   retriesExhausted: 'retries-exhausted',
   shutdown: 'shutdown',
 } as const;

@@ -99,6 +99,9 @@ export const ObservabilityConfig = struct('observability', {
   port: withDefault(integerIn(0, 65_535), 9464),
 });
 
+/** The run history: the last `size` outcomes (in Redis when configured, else in this process). */
+export const HistoryConfig = struct('history', { size: withDefault(integerIn(1, 1_000_000), 10_000) });
+
 export const PipelineConfig = struct('pipeline', {
   /** Envelopes in flight at most: at this high-water mark the intake pauses; below half of it, it resumes. */
   maxInFlight: withDefault(integerIn(1, 1_000_000), 1000),
@@ -181,6 +184,7 @@ export const Config = refine(struct(
     observability: withDefault(ObservabilityConfig, decodeOrThrow(ObservabilityConfig, {})),
     /** On SIGTERM or SIGINT, how long in-flight updates may take to settle before the process exits. */
     shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
+    history: withDefault(HistoryConfig, decodeOrThrow(HistoryConfig, {})),
   },
   {
     description: t.string,

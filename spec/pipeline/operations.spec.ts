@@ -89,6 +89,12 @@ observability: { port: ${port} }
       expect(sample(metrics, 'qualtrics_automations_request_duration_seconds_count')).to.equal(3);
       expect(sample(metrics, 'qualtrics_automations_dead_letters')).to.equal(0);
 
+      // Without Redis the run history lives in the process, behind /runs.
+      const runs = JSON.parse((await got(`${base}/runs?limit=3`)).body) as Array<{ outcome: string; identity?: string; reason?: string }>;
+      expect(runs).to.have.length(3);
+      expect(runs.map((r) => r.outcome)).to.include.members(['delivered', 'excluded']);
+      expect(JSON.stringify(runs)).not.to.contain('ann@example.com');
+
       rejecting = true;
       socket.send(JSON.stringify(updateFor('dee@example.com')));
       await eventually(async () => (await got(`${base}/readyz`, { throwHttpErrors: false })).statusCode === 503, 10_000, 'not ready');

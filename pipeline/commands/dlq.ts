@@ -1,0 +1,82 @@
+import { from, map } from 'rxjs';
+import { dedupe, DedupeOptions } from '../../operators/dedupe.js';
+import { emit, EmitOptions } from '../../operators/emit.js';
+import { fromDeadLetter } from '../../operators/from-dead-letter.js';
+import { decodeOrThrow } from '../../operators/model/codecs.js';
+import { Ledger, type LedgerCounts } from '../../operators/model/ledger.js';
+import type { Config } from '../config/codec.js';
+import type { Logger } from '../logger.js';
+import { maskEmail } from '../mask.js';
+import { startPipeline } from '../runner.js';
+import { wireCore } from '../wire.js';
+
+interface Letter {
+  readonly at?: string;
+  readonly reason?: string;
+  readonly status?: number;
+  readonly attempts?: number;
+  readonly identity?: string;
+  readonly response?: string;
+  readonly position?: string;
+}
+
+const maskKey = (key: string | undefined): string => (key?.startsWith('email:') ? `email:${maskEmail(key.slice('email:'.length))}` : (key ?? ''));
+const cut = (text: string | undefined, max = 80): string => (text === undefined ? '' : text.length > max ? `${text.slice(0, max - 3)}...` : text);
+
+/** `dlq list`: every dead letter with its reason, status, attempts, (masked) identity and answer. */
+export const dlqList = async (config: Config, logger: Logger): Promise<string> => {
+  const core = wireCore(config, logger, new Ledger());
+  try {
+    const entries = await core.deadLetters.entries();
+    if (entries.length === 0) return 'no dead letters\n';
+    const lines = entries.map(({ id, letter }) => {
+      const l = letter as Letter;
+      return [id, l.at ?? '', l.reason ?? '', l.status === undefined ? '' : String(l.status), String(l.attempts ?? ''), maskKey(l.identity), cut(l.response)].join('  ');
+    });
+    const byReason = new Map<string, number>();
+    for (const { letter } of entries) byReason.set((letter as Letter).reason ?? '?', (byReason.get((letter as Letter).reason ?? '?') ?? 0) + 1);
+    const summary = [...byReason].map(([reason, n]) => `${reason} ${n}`).join(', ');
+    return `${['id  at  reason  http  attempts  identity  response', ...lines].join('\n')}\n${entries.length} dead letter(s): ${summary}\n`;
+  } finally {
+    await core.close();
+  }
+};
+
+/**
+ * `dlq redrive`: sends dead letters again, exactly as they were, through dedupe, the rate limit,
+ * the retries and the stale-update rule. Each letter is removed once its new outcome is final (a new
+ * failure writes a new letter first), so an interrupted redrive loses nothing.
+ */
+export const dlqRedrive = async (config: Config, logger: Logger, reason?: string): Promise<{ counts: LedgerCounts; removed: number }> => {
+  const ledger = new Ledger();
+  const core = wireCore(config, logger, ledger);
+  try {
+    const entries = (await core.deadLetters.entries()).filter(({ letter }) => reason === undefined || (letter as Letter).reason === reason);
+    let removed = 0;
+    const removals: Array<Promise<void>> = [];
+    const source = from(entries).pipe(
+      map(({ id, letter }) => ({
+        data: letter,
+        position: (letter as Letter).position ?? id,
+        ack: () => {
+          removals.push(
+            core.deadLetters.remove([id]).then(
+              () => void (removed += 1),
+              (error: unknown) => logger.warn({ id, error: (error as Error).message }, 'could not remove a redriven dead letter'),
+            ),
+          );
+        },
+      })),
+    );
+    const operators = [
+      fromDeadLetter(),
+      dedupe(decodeOrThrow(DedupeOptions, config.dedupe), core.context),
+      emit(decodeOrThrow(EmitOptions, { concurrency: config.destination.concurrency, retry: config.destination.retry }), core.context),
+    ];
+    const counts = await startPipeline({ ledger, sourceName: 'dead-letters', source, operators }).done;
+    await Promise.all(removals);
+    return { counts, removed };
+  } finally {
+    await core.close();
+  }
+};

@@ -1,0 +1,61 @@
+import type { Settlement } from '../operators/model/ledger.js';
+import { maskIdentity } from './mask.js';
+
+/** One line of the run history: what became of one update. */
+export interface RunEntry {
+  readonly at: string;
+  /** `Email:a***@example.com`: masked, so the history can be shown and shared. */
+  readonly identity?: string;
+  readonly outcome: 'delivered' | 'excluded' | 'duplicate' | 'failed';
+  readonly reason?: string;
+  readonly attempts?: number;
+  readonly httpStatus?: number;
+  /** From receipt to outcome. */
+  readonly latencyMs?: number;
+  readonly source: string;
+  readonly position: string;
+}
+
+export interface HistoryStore {
+  readonly size: number;
+  add(entry: RunEntry): void | Promise<void>;
+  /** Newest first. */
+  list(): RunEntry[] | Promise<RunEntry[]>;
+}
+
+export const runEntryOf = ({ outcome, origin, identity, receivedAt, at }: Settlement): RunEntry => {
+  const who = maskIdentity(identity);
+  return {
+    at: new Date(at).toISOString(),
+    ...(who === undefined ? {} : { identity: who }),
+    outcome: outcome.kind,
+    ...('reason' in outcome ? { reason: outcome.reason } : {}),
+    ...('attempts' in outcome && outcome.attempts !== undefined ? { attempts: outcome.attempts } : {}),
+    ...('status' in outcome && outcome.status !== undefined ? { httpStatus: outcome.status } : {}),
+    ...(receivedAt === undefined ? {} : { latencyMs: at - receivedAt }),
+    source: origin.source,
+    position: origin.position,
+  };
+};
+
+/** Newest first, only failures when asked, at most `limit`. */
+export const selectRuns = (entries: readonly RunEntry[], { failed = false, limit = 100 }: { failed?: boolean; limit?: number }): RunEntry[] =>
+  entries.filter((entry) => !failed || entry.outcome === 'failed').slice(0, limit);
+
+/** The history as a table for a terminal. */
+export const formatRuns = (entries: readonly RunEntry[]): string => {
+  if (entries.length === 0) return 'no runs recorded\n';
+  const rows = entries.map((e) => [
+    e.at,
+    e.outcome + (e.reason ? ` ${e.reason}` : ''),
+    e.httpStatus === undefined ? '' : String(e.httpStatus),
+    e.attempts === undefined ? '' : String(e.attempts),
+    e.latencyMs === undefined ? '' : `${e.latencyMs} ms`,
+    e.identity ?? '',
+    e.position,
+  ]);
+  const header = ['time', 'outcome', 'http', 'attempts', 'latency', 'identity', 'position'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+};
