@@ -90,9 +90,9 @@ observability: { port: ${port} }
       expect(sample(metrics, 'qualtrics_automations_dead_letters')).to.equal(0);
 
       // Without Redis the run history lives in the process, behind /runs.
-      const runs = JSON.parse((await got(`${base}/runs?limit=3`)).body) as Array<{ outcome: string; identity?: string; reason?: string }>;
-      expect(runs).to.have.length(3);
-      expect(runs.map((r) => r.outcome)).to.include.members(['delivered', 'excluded']);
+      const runs = JSON.parse((await got(`${base}/runs?limit=4`)).body) as Array<{ outcome: string; identity?: string; reason?: string }>;
+      expect(runs).to.have.length(4);
+      expect(runs.map((r) => r.outcome)).to.include.members(['delivered', 'duplicate', 'excluded']);
       expect(JSON.stringify(runs)).not.to.contain('ann@example.com');
 
       rejecting = true;
