@@ -6,6 +6,8 @@ import { CREDIT } from './credit.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
 import { runEntryOf, selectRuns } from './history.js';
+import { AlertMonitor, type AlertEvent } from './alerts.js';
+import got from 'got';
 import { PipelineMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
 import { wire, type Wiring } from './wire.js';
@@ -68,6 +70,19 @@ export const startFromConfig = async (config: Config, logger: Logger): Promise<S
   };
 };
 
+/** Announces an alert in the log and, with `alerts.webhook`, as a JSON POST (failures are logged, not fatal). */
+export const alertNotifier =
+  (config: Config, logger: Logger) =>
+  (event: AlertEvent): void => {
+    if (event.state === 'firing') logger.error({ alert: event.alert, state: event.state }, `alert: ${event.alert}: ${event.summary}`);
+    else logger.info({ alert: event.alert, state: event.state }, `alert resolved: ${event.alert}: ${event.summary}`);
+    const { webhook } = config.alerts;
+    if (!webhook) return;
+    got
+      .post(webhook, { json: event, timeout: { request: 5000 }, retry: { limit: 2, methods: ['POST'] } })
+      .catch((error: unknown) => logger.warn({ alert: event.alert, error: (error as Error).message }, 'could not post the alert to alerts.webhook'));
+  };
+
 /**
  * `qualtrics-automations run`: serves /metrics, /healthz and /readyz, and runs until SIGINT or SIGTERM.
  * Then it stops taking input and lets what is in flight settle for up to `shutdownGraceMs`: settled
@@ -83,6 +98,7 @@ export const runUntilSignalled = async (config: Config, logger: Logger): Promise
       selectRuns(await started.wiring.core.history.list(), { failed: query.get('failed') === '1', limit: Number(query.get('limit') ?? 100) }),
   });
   logger.info({ name: config.name, destination: new URL(config.destination.url).origin, observability: health.url }, 'pipeline started');
+  const alerts = new AlertMonitor(config.alerts, config.name, started.pipeline.ledger, started.wiring.valve, alertNotifier(config, logger)).start();
   let graceTimer: NodeJS.Timeout | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     const { inFlight } = started.pipeline.ledger;
@@ -103,6 +119,7 @@ export const runUntilSignalled = async (config: Config, logger: Logger): Promise
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const counts = await started.pipeline.done;
+  alerts.stop();
   await started.wiring.close();
   await health.close();
   clearTimeout(graceTimer);

@@ -5,6 +5,7 @@ import { Audiences, DEFAULT_STATUSES, Status } from '../../operators/qualify.js'
 import { IdentityMappings } from '../../operators/select-identity.js';
 import { AttributeMappings } from '../../operators/project-attributes.js';
 import { SecretString } from './secret.js';
+import { AlertsConfig } from '../alerts.js';
 
 /**
  * The config file's codec: the one definition of what a config may hold and of its TypeScript type.
@@ -185,6 +186,7 @@ export const Config = refine(struct(
     /** On SIGTERM or SIGINT, how long in-flight updates may take to settle before the process exits. */
     shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
     history: withDefault(HistoryConfig, decodeOrThrow(HistoryConfig, {})),
+    alerts: withDefault(AlertsConfig, decodeOrThrow(AlertsConfig, {})),
   },
   {
     description: t.string,
