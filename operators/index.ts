@@ -12,7 +12,8 @@ export {
 } from './select-identity.js';
 export { projectAttributes, projectAttributesOperator, ProjectAttributesOptions, AttributeMapping, AttributeMappings, DottedPath } from './project-attributes.js';
 export { dedupe, dedupeOperator, DedupeOptions, dedupeKeyOf } from './dedupe.js';
-export { emit, emitOperator, EmitOptions, MAX_PAYLOAD_BYTES } from './emit.js';
+export { emit, emitOperator, EmitOptions, MAX_PAYLOAD_BYTES, DESTINATION_REJECTED } from './emit.js';
+export { fromDeadLetter, fromDeadLetterOperator } from './from-dead-letter.js';
 
 export { defineOperator, perEnvelope, type OperatorDefinition, type OperatorContext, type StepResult } from './model/define.js';
 export { settle, identityKey, type Envelope } from './model/envelope.js';
@@ -22,6 +23,8 @@ export * from './model/outcome.js';
 export { Profile, IdentityEntry, Membership } from './model/profile.js';
 export { serializePayload, fingerprint, RESERVED_KEYS } from './model/payload.js';
 export { formatErrors, pathOf } from './model/decode-errors.js';
-export { struct, refine, withDefault, nonEmptyArray, integerIn, distinctBy, NonEmptyString, describe, type Problem } from './model/codecs.js';
+export { struct, refine, withDefault, withMessage, nonEmptyArray, integerIn, distinctBy, NonEmptyString, describe, decodeOrThrow, DecodeError, type Problem } from './model/codecs.js';
+export { getPath, setPath } from './model/paths.js';
+export { testOperator, type OperatorTestResult, type OperatorTestInput } from './testing.js';
 export type { DedupeStore, LeaseResult, QualtricsSender, SendResult, MaybePromise } from './model/ports.js';
 export type { Json, JsonObject } from './model/json.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from './config/load.js';
@@ -12,6 +12,7 @@ import { historyCommand } from './commands/history.js';
 import { dlqList, dlqRedrive } from './commands/dlq.js';
 import { sendTest } from './commands/send-test.js';
 import { mapOnce } from './compose.js';
+import { loadPlugins } from './plugins.js';
 import { parseBound, startReplay } from './replay.js';
 import { showProgress } from './replay-progress.js';
 
@@ -42,7 +43,7 @@ program
   .action(async ({ config: file }: { config: string }) => {
     try {
       const config = await loadConfig(file);
-      await runUntilSignalled(config, createLogger({ name: config.name }));
+      await runUntilSignalled(config, createLogger({ name: config.name }), dirname(resolve(file)));
     } catch (error) {
       reportConfigError(error);
     }
@@ -55,6 +56,7 @@ program
   .action(async ({ config: file }: { config: string }) => {
     try {
       const config = await loadConfig(file);
+      await loadPlugins(config.operators, dirname(resolve(file)), file);
       process.stdout.write(
         `${file}: OK (${config.name}: ${config.audiences.length} audience(s), ${config.identities.length} identity mapping(s), ${config.attributes.length} attribute(s))\n`,
       );

@@ -12,16 +12,26 @@ import { projectAttributes } from '../operators/project-attributes.js';
 import { qualify } from '../operators/qualify.js';
 import { selectIdentity } from '../operators/select-identity.js';
 import type { Config } from './config/codec.js';
+import type { LoadedPlugin } from './plugins.js';
 
-/** The operator chain a config describes, in the order of DESIGN.md's flow. */
-export const operatorsFor = (config: Config, context: OperatorContext): OperatorFunction<Envelope, Envelope>[] => [
-  decode(),
-  qualify({ audiences: config.audiences, statuses: config.statuses }),
-  selectIdentity({ identities: config.identities }),
-  projectAttributes({ attributes: config.attributes }),
-  dedupe(decodeOrThrow(DedupeOptions, config.dedupe), context),
-  emit(decodeOrThrow(EmitOptions, { concurrency: config.destination.concurrency, retry: config.destination.retry }), context),
-];
+/**
+ * The operator chain a config describes, in the order of DESIGN.md's flow, with each plug-in placed
+ * right after the built-in it names (plug-ins naming the same one keep their config order).
+ */
+export const operatorsFor = (config: Config, context: OperatorContext, plugins: readonly LoadedPlugin[] = []): OperatorFunction<Envelope, Envelope>[] => {
+  const builtIns: Array<[string, OperatorFunction<Envelope, Envelope>]> = [
+    ['decode', decode()],
+    ['qualify', qualify({ audiences: config.audiences, statuses: config.statuses })],
+    ['selectIdentity', selectIdentity({ identities: config.identities })],
+    ['projectAttributes', projectAttributes({ attributes: config.attributes })],
+    ['dedupe', dedupe(decodeOrThrow(DedupeOptions, config.dedupe), context)],
+    ['emit', emit(decodeOrThrow(EmitOptions, { concurrency: config.destination.concurrency, retry: config.destination.retry }), context)],
+  ];
+  return builtIns.flatMap(([name, operator]) => [
+    operator,
+    ...plugins.filter((plugin) => plugin.after === name).map((plugin) => plugin.definition.create(plugin.options, context)),
+  ]);
+};
 
 /** Runs `envelopes` through `operators`, first to last. */
 export const compose = (envelopes: Observable<Envelope>, operators: readonly OperatorFunction<Envelope, Envelope>[]): Observable<Envelope> =>

@@ -7,6 +7,7 @@ import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
 import { runEntryOf, selectRuns } from './history.js';
 import { AlertMonitor, type AlertEvent } from './alerts.js';
+import { loadPlugins } from './plugins.js';
 import got from 'got';
 import { PipelineMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
@@ -23,14 +24,15 @@ export interface Started {
 }
 
 /** Wires a config's adapters, starts its pipeline and logs every failure (and, at debug, every outcome). */
-export const startFromConfig = async (config: Config, logger: Logger): Promise<Started> => {
+export const startFromConfig = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<Started> => {
+  const plugins = await loadPlugins(config.operators, baseDir);
   const ledger = new Ledger();
   const metrics = new PipelineMetrics();
   const wiring = await wire(config, logger, ledger, metrics);
   const deadLetters = wiring.core.deadLetters;
   metrics.watchDeadLetters(() => deadLetters.size());
   metrics.watch(ledger, wiring.valve);
-  const pipeline = startPipeline({ ledger, sourceName: wiring.sourceName, source: wiring.source, operators: operatorsFor(config, wiring.context) });
+  const pipeline = startPipeline({ ledger, sourceName: wiring.sourceName, source: wiring.source, operators: operatorsFor(config, wiring.context, plugins) });
   pipeline.ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
     if (outcome.kind === 'failed') logger.warn(fields, 'not delivered');
@@ -89,8 +91,8 @@ export const alertNotifier =
  * updates are acknowledged; what is still in flight after that stays pending in its stream for the
  * next start (from a plain WebSocket it is lost, and logged as such). A second signal exits at once.
  */
-export const runUntilSignalled = async (config: Config, logger: Logger): Promise<LedgerCounts> => {
-  const started = await startFromConfig(config, logger);
+export const runUntilSignalled = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<LedgerCounts> => {
+  const started = await startFromConfig(config, logger, baseDir);
   const health = await HealthServer.start(config.observability, {
     metrics: async () => ({ contentType: started.metrics.registry.contentType, body: await started.metrics.registry.metrics() }),
     readiness: () => started.readiness(),

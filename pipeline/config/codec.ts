@@ -6,6 +6,7 @@ import { IdentityMappings } from '../../operators/select-identity.js';
 import { AttributeMappings } from '../../operators/project-attributes.js';
 import { SecretString } from './secret.js';
 import { AlertsConfig } from '../alerts.js';
+import { PluginConfig } from '../plugins.js';
 
 /**
  * The config file's codec: the one definition of what a config may hold and of its TypeScript type.
@@ -187,6 +188,8 @@ export const Config = refine(struct(
     shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
     history: withDefault(HistoryConfig, decodeOrThrow(HistoryConfig, {})),
     alerts: withDefault(AlertsConfig, decodeOrThrow(AlertsConfig, {})),
+    /** Plug-in operators, each placed after a built-in one. */
+    operators: withDefault(t.array(PluginConfig), []),
   },
   {
     description: t.string,

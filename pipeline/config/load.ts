@@ -4,18 +4,9 @@ import { parseDocument } from 'yaml';
 import { formatErrors } from '../../operators/model/decode-errors.js';
 import { Config } from './codec.js';
 import { interpolateEnv } from './interpolate.js';
+import { ConfigError } from './errors.js';
 
-/** A config that cannot be used, with every problem found, one line each, each naming its path. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-
-  constructor(
-    readonly source: string,
-    readonly problems: readonly string[],
-  ) {
-    super(`${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-}
+export { ConfigError };
 
 const joinPath = (path: readonly (string | number)[]): string =>
   path.reduce<string>((text, key) => (typeof key === 'number' ? `${text}[${key}]` : text === '' ? key : `${text}.${key}`), '');

@@ -6,6 +6,7 @@ import type { SendResult } from '../../operators/model/ports.js';
 import type { Config } from '../../pipeline/config/codec.js';
 import { compose, operatorsFor } from '../../pipeline/compose.js';
 import { envelopeOf } from '../../pipeline/runner.js';
+import type { LoadedPlugin } from '../../pipeline/plugins.js';
 import { testContext } from './contexts.js';
 
 export interface OperatorRun {
@@ -22,6 +23,7 @@ export const runOperators = async (
   config: Config,
   messages: readonly unknown[],
   answer: (body: string) => ObservableInput<SendResult> = () => [{ status: 202, body: '' }],
+  plugins: readonly LoadedPlugin[] = [],
 ): Promise<OperatorRun> => {
   const ledger = new Ledger();
   const settlements: Settlement[] = [];
@@ -29,6 +31,6 @@ export const runOperators = async (
   ledger.settlements$.subscribe((s) => settlements.push(s));
   const context: OperatorContext = testContext(undefined, { sender: { send: (body) => (bodies.push(body), answer(body)) } });
   const envelopes = from(messages.map((data, index) => envelopeOf({ data, position: String(index + 1) }, ledger, 'test', () => 'unused')));
-  await lastValueFrom(compose(envelopes, operatorsFor(config, context)).pipe(defaultIfEmpty(undefined)));
+  await lastValueFrom(compose(envelopes, operatorsFor(config, context, plugins)).pipe(defaultIfEmpty(undefined)));
   return { counts: await ledger.whenSettled(), settlements, bodies };
 };

@@ -1,0 +1,55 @@
+import { from, lastValueFrom, toArray, type OperatorFunction } from 'rxjs';
+import { decodeOrThrow } from './model/codecs.js';
+import type { OperatorContext, OperatorDefinition } from './model/define.js';
+import type { Envelope } from './model/envelope.js';
+import type { JsonObject } from './model/json.js';
+import { Ledger, type Settlement } from './model/ledger.js';
+import { Profile } from './model/profile.js';
+import { Ticket } from './model/ticket.js';
+
+/** What came out of an operator: the envelopes it passed on, and how it settled the others. */
+export interface OperatorTestResult {
+  readonly passed: readonly Envelope[];
+  readonly settled: readonly Settlement[];
+}
+
+export interface OperatorTestInput {
+  /** The profile, as Adobe sends it. */
+  readonly profile: unknown;
+  /** The payload built so far (what earlier operators put in), if any. */
+  readonly payload?: JsonObject;
+}
+
+/**
+ * Runs an operator definition on a few profiles, the way the pipeline would, and answers what it
+ * passed on and what it settled. Options go through the definition's codec, as from a config file.
+ *
+ * @example
+ * const { passed, settled } = await testOperator(requireConsentOperator, { path: 'consents.marketing.val' }, [
+ *   { profile: { consents: { marketing: { val: 'y' } } } },
+ *   { profile: {} },
+ * ]);
+ * // passed.length === 1; settled[0].outcome.reason === 'no-consent'
+ */
+export const testOperator = async <C extends OperatorDefinition>(
+  definition: C,
+  options: unknown,
+  inputs: readonly OperatorTestInput[],
+  context: Partial<OperatorContext> = {},
+): Promise<OperatorTestResult> => {
+  const ledger = new Ledger();
+  const settled: Settlement[] = [];
+  ledger.settlements$.subscribe((s) => settled.push(s));
+  const envelopes = inputs.map(
+    ({ profile, payload = {} }, index): Envelope => ({
+      origin: { source: 'test', position: `${index + 1}-0` },
+      receivedAt: Date.now(),
+      ticket: Ticket.open(ledger),
+      profile: decodeOrThrow(Profile, profile, 'profile'),
+      payload,
+    }),
+  );
+  const operator: OperatorFunction<Envelope, Envelope> = definition.create(decodeOrThrow(definition.options, options ?? {}, `${definition.name} options`), context as OperatorContext);
+  const passed = await lastValueFrom(from(envelopes).pipe(operator, toArray()));
+  return { passed, settled };
+};

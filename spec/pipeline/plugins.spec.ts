@@ -1,0 +1,88 @@
+import { expect } from 'chai';
+import { resolve } from 'node:path';
+import { testOperator } from '../../operators/testing.js';
+import { ConfigError } from '../../pipeline/config/errors.js';
+import { parseConfig } from '../../pipeline/config/load.js';
+import { loadPlugins, type PluginConfig } from '../../pipeline/plugins.js';
+import { runOperators } from '../helpers/run-operators.js';
+import { runCli } from '../helpers/cli.js';
+import { updateFor } from '../helpers/harness.js';
+
+const FIXTURES = resolve('spec/fixtures/plugins');
+const EXAMPLES = resolve('examples');
+
+const config = (operators: string) =>
+  parseConfig(`
+name: Plug-ins
+source: { websocket: { url: "ws://127.0.0.1:1" } }
+destination: { url: "https://x.qualtrics.com/e", username: u, apiToken: t }
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+attributes: [{ source: person.name.firstName, target: firstName }]
+operators: ${operators}
+`);
+
+const problemsOf = async (plugins: readonly PluginConfig[], baseDir: string): Promise<readonly string[]> => {
+  try {
+    await loadPlugins(plugins, baseDir);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+};
+
+describe('plug-in operators', function () {
+  this.timeout(30_000);
+
+  it('loads a module from a path relative to the config, decodes its options and places it after the named operator', async () => {
+    const c = config('[{ use: ./tag-payload.mjs, after: selectIdentity, with: { field: source, value: cdp-eu } }]');
+    const plugins = await loadPlugins(c.operators, FIXTURES);
+    expect(plugins.map((p) => [p.definition.name, p.after])).to.deep.equal([['tagPayload', 'selectIdentity']]);
+    const { bodies } = await runOperators(c, [JSON.stringify({ ...updateFor('ann@example.com') })], undefined, plugins);
+    // Placed before projectAttributes: the tag comes first in the payload, before the mapped attribute.
+    expect(bodies).to.have.length(1);
+    expect(JSON.parse(bodies[0]!)).to.include({ source: 'cdp-eu', firstName: 'v1' });
+    expect(bodies[0]!.indexOf('"source"')).to.be.below(bodies[0]!.indexOf('"firstName"'));
+  });
+
+  it('loads the example from examples/ and excludes profiles without consent', async () => {
+    const c = config('[{ use: ./plugins/require-consent.mjs, after: selectIdentity }]');
+    const plugins = await loadPlugins(c.operators, EXAMPLES);
+    const consenting = { ...updateFor('ann@example.com'), consents: { marketing: { email: { val: 'y' } } } };
+    const { counts } = await runOperators(c, [JSON.stringify(consenting), JSON.stringify(updateFor('ben@example.com'))], undefined, plugins);
+    expect(counts).to.deep.include({ delivered: 1, excluded: { 'no-consent': 1 } });
+  });
+
+  it('lets a plug-in author test an operator in a few lines', async () => {
+    const { default: requireConsent } = (await import(resolve(EXAMPLES, 'plugins/require-consent.mjs'))) as { default: Parameters<typeof testOperator>[0] };
+    const { passed, settled } = await testOperator(requireConsent, { allowed: ['y', 'yes'] }, [
+      { profile: { consents: { marketing: { email: { val: 'yes' } } } } },
+      { profile: { consents: { marketing: { email: { val: 'n' } } } } },
+    ]);
+    expect(passed).to.have.length(1);
+    expect(settled.map((s) => s.outcome)).to.deep.equal([
+      { kind: 'excluded', reason: 'no-consent', detail: 'consents.marketing.email.val is "n", not one of y, yes' },
+    ]);
+  });
+
+  it('reports a bad plug-in like any config error: options at their path, a missing module, a module without a definition', async () => {
+    const c = config(`
+  - { use: ./tag-payload.mjs, with: { field: 42 } }
+  - { use: ./no-such-file.mjs }
+  - { use: ./not-an-operator.mjs }`);
+    expect(await problemsOf(c.operators, FIXTURES)).to.deep.equal([
+      'operators[0].with.field: expected string, got 42',
+      'operators[0].with.value: missing (expected string)',
+      `operators[1].use: cannot load "./no-such-file.mjs": Cannot find module '${FIXTURES}/no-such-file.mjs' imported from ${resolve('pipeline/plugins.ts')}`,
+      'operators[2].use: "./not-an-operator.mjs" exports no operator definition (a default export or `operator` with name, options and create)',
+    ]);
+    expect(() => config('[{ use: ./tag-payload.mjs, after: emit }]')).to.throw(/operators\[0\]\.after: expected decode \| qualify \| selectIdentity \| projectAttributes \| dedupe, got "emit"/);
+  });
+
+  it('validate loads the plug-ins too', async () => {
+    const result = await runCli(['validate', '--config', 'examples/with-consent.yaml'], { QUALTRICS_API_TOKEN: 'x' });
+    expect(result.stderr).to.equal('');
+    expect(result.code).to.equal(0);
+  });
+});
