@@ -92,7 +92,7 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
     const h = await start({ destination: ['retry: { maxAttempts: 2, baseMs: 10, maxMs: 20 }'], respond: () => ({ status: 500, body: 'down' }) });
     h.send(updateFor('ann@example.com'));
     await h.started.pipeline.ledger.whenSettled(1);
-    const file = (h.started.wiring.context.deadLetters as unknown as { path: string }).path;
+    const file = (h.started.wiring.core.deadLetters as { path: string }).path;
     const letters = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as object);
     expect(letters).to.have.length(1);
     expect(letters[0]).to.deep.include({ reason: 'retries-exhausted', status: 500, attempts: 2 });
