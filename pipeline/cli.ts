@@ -12,6 +12,8 @@ import { historyCommand } from './commands/history.js';
 import { dlqList, dlqRedrive } from './commands/dlq.js';
 import { sendTest } from './commands/send-test.js';
 import { mapOnce } from './compose.js';
+import { formatResults, runTestFiles } from './commands/test-cases.js';
+import { offlineContext } from './wire.js';
 import { loadPlugins } from './plugins.js';
 import { parseBound, startReplay } from './replay.js';
 import { showProgress } from './replay-progress.js';
@@ -169,12 +171,27 @@ program
   .description('post one sample update, mapped from the config, to the real destination and show what came back')
   .requiredOption('-c, --config <file>', 'YAML config file')
   .action(
-    withConfig(async (config) => {
-      const { ok, report } = await sendTest(config, (profile) => mapOnce(config, profile));
+    withConfig(async (config, options) => {
+      const plugins = await loadPlugins(config.operators, dirname(resolve(options.config)), options.config);
+      const { ok, report } = await sendTest(config, (profile) => mapOnce(config, profile, offlineContext(config), plugins));
       process.stdout.write(report);
       if (!ok) process.exitCode = 1;
     }),
   );
+
+program
+  .command('test')
+  .description('run declarative pipeline tests (YAML cases: a config, input profiles, expected payloads or exclusions), with no network')
+  .argument('<files...>', 'test files')
+  .action(async (files: string[]) => {
+    try {
+      const results = await runTestFiles(files);
+      process.stdout.write(formatResults(results));
+      if (results.some((r) => !r.passed)) process.exitCode = 1;
+    } catch (error) {
+      reportConfigError(error);
+    }
+  });
 
 program
   .command('demo')

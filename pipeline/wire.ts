@@ -80,6 +80,17 @@ const redisStores = (config: Config, redis: Redis): Stores => {
   };
 };
 
+/** Adapters that keep everything in memory and send nothing: for commands that only map (send-test's sample, test). */
+export const offlineContext = (config: Config): OperatorContext => ({
+  ...memoryStores(config),
+  sender: {
+    send: () => {
+      throw new Error('nothing is sent from here');
+    },
+  },
+  valve: new IntakeValve(),
+});
+
 /** Everything but the intake: the operators' adapters, the valve and the credit. Replay uses it alone. */
 export interface Core {
   readonly context: OperatorContext;
