@@ -23,3 +23,21 @@ export const finished = (child: ChildProcess): Promise<CliResult> => {
 };
 
 export const runCli = (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => finished(startCli(args, env));
+
+/**
+ * Starts CLIs and remembers them, so a test's `afterEach` can kill whatever a failed test left running
+ * (a pipeline outliving its test would write into keys the fixture already deleted).
+ */
+export class CliProcesses {
+  readonly #children: ChildProcess[] = [];
+
+  start(args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+    const child = startCli(args, env);
+    this.#children.push(child);
+    return child;
+  }
+
+  killAll(): void {
+    for (const child of this.#children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}

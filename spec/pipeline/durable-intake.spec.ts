@@ -3,8 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
-import type { ChildProcess } from 'node:child_process';
-import { finished, startCli } from '../helpers/cli.js';
+import { CliProcesses, finished } from '../helpers/cli.js';
 import { API_TOKEN, updateFor } from '../helpers/harness.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { tempDir } from '../helpers/temp.js';
@@ -17,20 +16,15 @@ describe('durable intake: journal and stream consumers across crashes (real proc
   this.timeout(60_000);
   let fixture: RedisFixture;
   let standIn: QualtricsStandIn;
-  const children: ChildProcess[] = [];
-  const cli = (...args: Parameters<typeof startCli>): ChildProcess => {
-    const child = startCli(...args);
-    children.push(child);
-    return child;
-  };
+  const processes = new CliProcesses();
+  const cli = (args: readonly string[], env?: NodeJS.ProcessEnv) => processes.start(args, env);
   beforeEach(async () => {
     fixture = new RedisFixture();
     // A slow destination, so a crash finds work in flight.
     standIn = await QualtricsStandIn.start({ apiToken: API_TOKEN, respond: () => new Promise((resolve) => setTimeout(() => resolve(undefined), 15)) });
   });
   afterEach(async () => {
-    // A failed test must not leave a pipeline running (and writing to Redis) after its keys are gone.
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    processes.killAll();
     await standIn.close();
     await fixture.cleanup();
   });

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import got from 'got';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
-import { finished, startCli } from '../helpers/cli.js';
+import { CliProcesses, finished } from '../helpers/cli.js';
 import { API_TOKEN, updateFor } from '../helpers/harness.js';
 import { freePort } from '../helpers/ports.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
@@ -21,14 +20,10 @@ describe('operating it: metrics, health and shutdown (real processes)', function
   this.timeout(60_000);
   let standIn: QualtricsStandIn;
   let fixture: RedisFixture;
-  const children: ChildProcess[] = [];
-  const cli = (...args: Parameters<typeof startCli>): ChildProcess => {
-    const child = startCli(...args);
-    children.push(child);
-    return child;
-  };
+  const processes = new CliProcesses();
+  const cli = (args: readonly string[], env?: NodeJS.ProcessEnv) => processes.start(args, env);
   afterEach(async () => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    processes.killAll();
     await standIn?.close();
     await fixture?.cleanup();
   });
