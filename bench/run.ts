@@ -1,5 +1,6 @@
 import { connectRedis, deleteKeys } from '../adapters/redis/connection.js';
 import { runBackpressure } from './backpressure.js';
+import { runThroughput } from './throughput.js';
 
 /**
  * `npm run bench [-- backpressure --updates N --rate R]`: runs a benchmark and prints its numbers.
@@ -41,8 +42,19 @@ const backpressure = async (): Promise<void> => {
   );
 };
 
+const throughput = async (): Promise<void> => {
+  const updates = option('updates', 100_000);
+  await runThroughput(Math.min(updates, 5_000)); // warm-up: let V8 compile the hot paths
+  const result = await runThroughput(updates);
+  console.log(
+    `throughput: ${result.updates} updates through every operator (in-memory stores, a destination answering at once) in ${result.seconds.toFixed(2)} s: ` +
+      `${Math.round(result.perSecond)} updates/s; delivered ${result.delivered}`,
+  );
+};
+
 // Usage: npm run bench -- backpressure [--updates N] [--rate R] [--redis] [--max-heap MiB]
-const benches: Record<string, () => Promise<void>> = { backpressure };
+//        npm run bench -- throughput [--updates N]
+const benches: Record<string, () => Promise<void>> = { backpressure, throughput };
 const name = args[0] && !args[0].startsWith('--') ? args[0] : 'backpressure';
 const bench = benches[name];
 if (!bench) {
