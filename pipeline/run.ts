@@ -19,7 +19,7 @@ export interface Started {
   readonly metrics: PipelineMetrics;
   /** The checks behind `/readyz`: source connected, Redis connected, intake not paused. */
   readiness(): Record<string, Check>;
-  /** Stops taking input, lets everything in flight settle, closes the adapters. */
+  /** Stops taking input, lets everything in flight settle, closes the adapters. Runs once; later calls share it. */
   stop(): Promise<LedgerCounts>;
 }
 
@@ -39,8 +39,15 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
     else logger.debug(fields, outcome.kind);
   });
   const { history } = wiring.core;
+  let stopping: Promise<LedgerCounts> | undefined;
+  // Writes still under way when stopping are waited for, so the last outcomes reach the history.
+  const historyWrites = new Set<Promise<void>>();
   pipeline.ledger.settlements$.subscribe((settlement) => {
-    Promise.resolve(history.add(runEntryOf(settlement))).catch((error: unknown) => logger.warn({ error: (error as Error).message }, 'recording the run history failed'));
+    const write = Promise.resolve(history.add(runEntryOf(settlement))).catch((error: unknown) =>
+      logger.warn({ error: (error as Error).message }, 'recording the run history failed'),
+    );
+    historyWrites.add(write);
+    void write.finally(() => historyWrites.delete(write));
   });
   pipeline.ledger.hookErrors$.subscribe((error) => logger.error({ error: (error as Error).message }, 'settling an envelope failed'));
   wiring.valve.changes$.subscribe((change) => {
@@ -62,13 +69,15 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
         intake: { ok: paused.length === 0, detail: paused.length === 0 ? 'taking input' : `paused (${paused.join('; ')})` },
       };
     },
-    stop: async () => {
-      await wiring.closeIntake();
-      const counts = await pipeline.stop();
-      await wiring.close();
-      metrics.stop();
-      return counts;
-    },
+    stop: () =>
+      (stopping ??= (async () => {
+        await wiring.closeIntake();
+        const counts = await pipeline.stop();
+        await Promise.all(historyWrites);
+        await wiring.close();
+        metrics.stop();
+        return counts;
+      })()),
   };
 };
 
@@ -120,9 +129,10 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const counts = await started.pipeline.done;
+  await started.pipeline.done;
+  // The same stop() the signal started (it is run once), or, if the source ended by itself, a first one.
+  const counts = await started.stop();
   alerts.stop();
-  await started.wiring.close();
   await health.close();
   clearTimeout(graceTimer);
   process.removeListener('SIGINT', onSignal);

@@ -50,11 +50,24 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
     let stopped = false;
     const timers: Subscription[] = [];
 
+    /**
+     * Entries a read returned after the stop: never seen by the pipeline, so nothing was done with
+     * them. Marking them long idle lets the next consumer claim them at once, not after claimIdleMs.
+     */
+    const release = (ids: readonly string[]): void => {
+      if (ids.length === 0) return;
+      redis.xclaim(stream, group, consumer, 0, ...ids, 'IDLE', claimIdleMs * 1000, 'JUSTID').catch(() => {});
+    };
+
     const emit = (entries: readonly RawEntry[] | null | undefined): number => {
       let taken = 0;
+      if (stopped) {
+        release((entries ?? []).map(([id]) => id).filter((id) => !inFlight.has(id)));
+        return 0;
+      }
       for (const [id, fields] of entries ?? []) {
         // An entry this process already holds (re-claimed, or read again) is not taken twice.
-        if (inFlight.has(id) || stopped) continue;
+        if (inFlight.has(id)) continue;
         inFlight.add(id);
         taken += 1;
         subscriber.next({
@@ -156,7 +169,8 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       stopped = true;
       stop$.next();
       for (const t of timers) t.unsubscribe();
-      // A blocked XREADGROUP would hold a quit; the entries it might return stay undelivered in the group.
-      reader.disconnect();
+      // QUIT waits for a read in flight (at most blockMs), so its entries are not lost in transit: they
+      // reach `emit`, which releases them.
+      reader.quit().catch(() => reader.disconnect());
     };
   });
