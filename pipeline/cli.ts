@@ -34,84 +34,6 @@ const reportConfigError = (error: unknown): void => {
   process.exitCode = 1;
 };
 
-export const program = new Command('qualtrics-automations')
-  .description('Activate Adobe Experience Platform profile updates to a Qualtrics workflow JSON Event.')
-  .version(packageVersion());
-
-program
-  .command('run')
-  .description('run the pipeline until SIGINT or SIGTERM')
-  .requiredOption('-c, --config <file>', 'YAML config file')
-  .action(async ({ config: file }: { config: string }) => {
-    try {
-      const config = await loadConfig(file);
-      await runUntilSignalled(config, createLogger({ name: config.name }), dirname(resolve(file)));
-    } catch (error) {
-      reportConfigError(error);
-    }
-  });
-
-program
-  .command('validate')
-  .description('check a config file; print every problem and exit 1, or exit 0')
-  .requiredOption('-c, --config <file>', 'YAML config file')
-  .action(async ({ config: file }: { config: string }) => {
-    try {
-      const config = await loadConfig(file);
-      await loadPlugins(config.operators, dirname(resolve(file)), file);
-      process.stdout.write(
-        `${file}: OK (${config.name}: ${config.audiences.length} audience(s), ${config.identities.length} identity mapping(s), ${config.attributes.length} attribute(s))\n`,
-      );
-    } catch (error) {
-      reportConfigError(error);
-    }
-  });
-
-program
-  .command('replay')
-  .description('backfill: send a range of a Redis stream through the pipeline (dedupe and the stale rule keep what was delivered)')
-  .requiredOption('-c, --config <file>', 'YAML config file')
-  .requiredOption('--stream <key>', 'the stream to read')
-  .option('--from <id|time>', 'first entry: a stream id or an ISO time (default: the start)')
-  .option('--to <id|time>', 'last entry: a stream id or an ISO time (default: the end)')
-  .option('--field <name>', 'the entry field holding the update (default: source.redisStream.field, else profile)')
-  .action(async (options: { config: string; stream: string; from?: string; to?: string; field?: string }) => {
-    let config;
-    try {
-      config = await loadConfig(options.config);
-    } catch (error) {
-      return reportConfigError(error);
-    }
-    const from = parseBound(options.from, 'from');
-    const to = parseBound(options.to, 'to');
-    const field = options.field ?? config.source.redisStream?.field ?? 'profile';
-    const replay = await startReplay(config, { stream: options.stream, from, to, field }, createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }));
-    const display = showProgress(process.stderr, () => replay.progress());
-    let stopping = false;
-    const onSignal = (): void => {
-      if (stopping) {
-        const now = replay.progress();
-        process.stdout.write(`\ninterrupted; resume with: --from ${now.resumeFrom ?? from}\n`);
-        process.exit(130);
-      }
-      stopping = true;
-      display.note('stopping: letting what was read settle (Ctrl-C again to quit at once)');
-      void replay.stop();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    const final = await replay.done;
-    display.stop(final);
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    const { counts } = final;
-    const sum = (c: Readonly<Record<string, number>>) => Object.values(c).reduce((a, b) => a + b, 0);
-    process.stdout.write(
-      `replayed ${final.read} entries of ${options.stream}: delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${sum(counts.excluded)}, failed ${sum(counts.failed)}\n`,
-    );
-    if (stopping && final.resumeFrom) process.stdout.write(`stopped early; resume with: --from ${final.resumeFrom}\n`);
-  });
-
 const withConfig =
   <O extends { config: string }>(action: (config: Config, options: O) => Promise<void>) =>
   async (options: O): Promise<void> => {
@@ -124,10 +46,79 @@ const withConfig =
     try {
       await action(config, options);
     } catch (error) {
+      // A plug-in's problems are config problems too; anything else is printed as it is.
       process.stderr.write(`${(error as Error).message}\n`);
       process.exitCode = 1;
     }
   };
+
+export const program = new Command('qualtrics-automations')
+  .description('Activate Adobe Experience Platform profile updates to a Qualtrics workflow JSON Event.')
+  .version(packageVersion());
+
+program
+  .command('run')
+  .description('run the pipeline until SIGINT or SIGTERM')
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .action(
+    withConfig(async (config, { config: file }: { config: string }) => {
+      await runUntilSignalled(config, createLogger({ name: config.name }), dirname(resolve(file)));
+    }),
+  );
+
+program
+  .command('validate')
+  .description('check a config file; print every problem and exit 1, or exit 0')
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .action(
+    withConfig(async (config, { config: file }: { config: string }) => {
+      await loadPlugins(config.operators, dirname(resolve(file)), file);
+      process.stdout.write(
+        `${file}: OK (${config.name}: ${config.audiences.length} audience(s), ${config.identities.length} identity mapping(s), ${config.attributes.length} attribute(s))\n`,
+      );
+    }),
+  );
+
+program
+  .command('replay')
+  .description('backfill: send a range of a Redis stream through the pipeline (dedupe and the stale rule keep what was delivered)')
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .requiredOption('--stream <key>', 'the stream to read')
+  .option('--from <id|time>', 'first entry: a stream id or an ISO time (default: the start)')
+  .option('--to <id|time>', 'last entry: a stream id or an ISO time (default: the end)')
+  .option('--field <name>', 'the entry field holding the update (default: source.redisStream.field, else profile)')
+  .action(
+    withConfig(async (config, options: { config: string; stream: string; from?: string; to?: string; field?: string }) => {
+      const from = parseBound(options.from, 'from');
+      const to = parseBound(options.to, 'to');
+      const field = options.field ?? config.source.redisStream?.field ?? 'profile';
+      const replay = await startReplay(config, { stream: options.stream, from, to, field }, createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }));
+      const display = showProgress(process.stderr, () => replay.progress());
+      let stopping = false;
+      const onSignal = (): void => {
+        if (stopping) {
+          const now = replay.progress();
+          process.stdout.write(`\ninterrupted; resume with: --from ${now.resumeFrom ?? from}\n`);
+          process.exit(130);
+        }
+        stopping = true;
+        display.note('stopping: letting what was read settle (Ctrl-C again to quit at once)');
+        void replay.stop();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const final = await replay.done;
+      display.stop(final);
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      const { counts } = final;
+      const sum = (c: Readonly<Record<string, number>>) => Object.values(c).reduce((a, b) => a + b, 0);
+      process.stdout.write(
+        `replayed ${final.read} entries of ${options.stream}: delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${sum(counts.excluded)}, failed ${sum(counts.failed)}\n`,
+      );
+      if (stopping && final.resumeFrom) process.stdout.write(`stopped early; resume with: --from ${final.resumeFrom}\n`);
+    }),
+  );
 
 program
   .command('history')
