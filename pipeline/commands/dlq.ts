@@ -20,6 +20,8 @@ interface Letter {
   readonly position?: string;
 }
 
+const REMOVE_BATCH = 100;
+
 const maskKey = (key: string | undefined): string => (key?.startsWith('email:') ? `email:${maskEmail(key.slice('email:'.length))}` : (key ?? ''));
 const cut = (text: string | undefined, max = 80): string => (text === undefined ? '' : text.length > max ? `${text.slice(0, max - 3)}...` : text);
 
@@ -45,26 +47,36 @@ export const dlqList = async (config: Config, logger: Logger): Promise<string> =
 /**
  * `dlq redrive`: sends dead letters again, exactly as they were, through dedupe, the rate limit,
  * the retries and the stale-update rule. Each letter is removed once its new outcome is final (a new
- * failure writes a new letter first), so an interrupted redrive loses nothing.
+ * failure writes a new letter first), in batches, so an interrupted redrive loses nothing.
  */
 export const dlqRedrive = async (config: Config, logger: Logger, reason?: string): Promise<{ counts: LedgerCounts; removed: number }> => {
   const ledger = new Ledger();
   const core = wireCore(config, logger, ledger);
   try {
     const entries = (await core.deadLetters.entries()).filter(({ letter }) => reason === undefined || (letter as Letter).reason === reason);
+    // Removed in batches once their new outcome is final: an interrupted redrive leaves at most one
+    // batch of letters that were already redriven, and sending those again is caught by dedupe.
     let removed = 0;
+    let batch: string[] = [];
     const removals: Array<Promise<void>> = [];
+    const flush = (): void => {
+      if (batch.length === 0) return;
+      const ids = batch;
+      batch = [];
+      removals.push(
+        core.deadLetters.remove(ids).then(
+          () => void (removed += ids.length),
+          (error: unknown) => logger.warn({ ids, error: (error as Error).message }, 'could not remove redriven dead letters'),
+        ),
+      );
+    };
     const source = from(entries).pipe(
       map(({ id, letter }) => ({
         data: letter,
         position: (letter as Letter).position ?? id,
         ack: () => {
-          removals.push(
-            core.deadLetters.remove([id]).then(
-              () => void (removed += 1),
-              (error: unknown) => logger.warn({ id, error: (error as Error).message }, 'could not remove a redriven dead letter'),
-            ),
-          );
+          batch.push(id);
+          if (batch.length >= REMOVE_BATCH) flush();
         },
       })),
     );
@@ -74,6 +86,7 @@ export const dlqRedrive = async (config: Config, logger: Logger, reason?: string
       emit(decodeOrThrow(EmitOptions, { concurrency: config.destination.concurrency, retry: config.destination.retry }), core.context),
     ];
     const counts = await startPipeline({ ledger, sourceName: 'dead-letters', source, operators }).done;
+    flush();
     await Promise.all(removals);
     return { counts, removed };
   } finally {
