@@ -20,7 +20,7 @@ describe('durable intake: journal and stream consumers across crashes (real proc
   const cli = (args: readonly string[], env?: NodeJS.ProcessEnv) => processes.start(args, env);
   beforeEach(async () => {
     fixture = new RedisFixture();
-    // A slow destination, so a crash finds work in flight.
+    // A slow destination (and a rate limit in the config), so a crash always finds work left.
     standIn = await QualtricsStandIn.start({ apiToken: API_TOKEN, respond: () => new Promise((resolve) => setTimeout(() => resolve(undefined), 15)) });
   });
   afterEach(async () => {
@@ -36,7 +36,7 @@ describe('durable intake: journal and stream consumers across crashes (real proc
       `
 name: Durable
 source: ${source}
-destination: { url: "${standIn.url}", apiToken: ${API_TOKEN}, auth: header, allowAnyHost: true, concurrency: 4 }
+destination: { url: "${standIn.url}", apiToken: ${API_TOKEN}, auth: header, allowAnyHost: true, concurrency: 4, rateLimit: { requests: 40, perSeconds: 1 } }
 audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]
 attributes: [{ source: person.name.firstName, target: firstName }]
