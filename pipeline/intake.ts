@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { EMPTY, catchError, defer, from, mergeMap, Observable, retry, timer, type Subscription } from 'rxjs';
+import { EMPTY, catchError, defer, from, mergeMap, Observable, retry, Subject, timer, type Subscription } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import type { Redis } from '../adapters/redis/connection.js';
 import { StreamJournal } from '../adapters/redis/journal.js';
@@ -9,7 +9,7 @@ import { WebSocketListenSource, type ListenEvent, type ProducedMessage } from '.
 import type { Config } from './config/codec.js';
 import type { Capacity } from './credit.js';
 import type { Logger } from './logger.js';
-import { IntakeValve } from './valve.js';
+import { IntakeValve, type ValveChange } from './valve.js';
 
 /** Whether the source can deliver input now, and if not, why: for `/readyz`. */
 export class SourceHealth {
@@ -27,6 +27,8 @@ export interface Intake {
   readonly sourceName: string;
   readonly source: Observable<InboundMessage>;
   readonly health: SourceHealth;
+  /** Pauses of the WebSocket intake in front of a journal (journal full, Redis down), for metrics. */
+  readonly journalChanges$: Observable<ValveChange>;
   /** Closes what the intake opened (a listening server, the journal's writer). */
   close(): Promise<void>;
 }
@@ -129,7 +131,13 @@ const JOURNAL_BACKLOG = 1000;
  * answers producers that asked for acknowledgements once their message is appended. A failing append
  * is retried every second with the intake paused; the producer hears nothing until it succeeds.
  */
-const journalWebSocket = (messages$: Observable<ProducedMessage>, journal: StreamJournal, journalValve: IntakeValve, logger: Logger): Subscription => {
+const journalWebSocket = (
+  messages$: Observable<ProducedMessage>,
+  journal: StreamJournal,
+  journalValve: IntakeValve,
+  logger: Logger,
+  trimNow: () => void,
+): Subscription => {
   let pending = 0;
   return messages$
     .pipe(
@@ -148,6 +156,11 @@ const journalWebSocket = (messages$: Observable<ProducedMessage>, journal: Strea
             pending -= 1;
             if (pending < JOURNAL_BACKLOG / 2) journalValve.open('journal-backlog');
             journalValve.open('journal-unavailable');
+            // Checked on every append, not only at the next trim: the journal must not run far past maxLength.
+            if (journal.full) {
+              journalValve.close('journal-full', `the journal holds ${journal.maxLength} entries the pipeline has not finished`);
+              trimNow();
+            }
             message.reply?.(true);
             return EMPTY;
           }),
@@ -167,6 +180,8 @@ const journalWebSocket = (messages$: Observable<ProducedMessage>, journal: Strea
  */
 export const openIntake = async (config: Config, { logger, redis, valve, credit }: IntakeContext): Promise<Intake> => {
   const health = new SourceHealth();
+  const valveChanges = new Subject<ValveChange>();
+  const journalChanges$ = valveChanges.asObservable();
   const groupSource = (stream: string, group: string, field: string, consumer: string | undefined, startId: string, claimIdleSeconds: number) =>
     redisStreamGroupSource({
       redis: redis!,
@@ -183,16 +198,23 @@ export const openIntake = async (config: Config, { logger, redis, valve, credit 
   if (config.source.redisStream) {
     const s = config.source.redisStream;
     health.mark(true, `reading ${s.stream}`);
-    return { sourceName: `redis:${s.stream}`, source: groupSource(s.stream, s.group, s.field, s.consumer, s.startId, s.claimIdleSeconds), health, close: async () => {} };
+    return {
+      sourceName: `redis:${s.stream}`,
+      source: groupSource(s.stream, s.group, s.field, s.consumer, s.startId, s.claimIdleSeconds),
+      health,
+      journalChanges$,
+      close: async () => {},
+    };
   }
 
   if (!config.journal) {
     const websocket = await openWebSocket(config, logger, valve.closed$, 'settled', health);
-    return { sourceName: 'websocket', source: websocket.messages$, health, close: () => websocket.close() };
+    return { sourceName: 'websocket', source: websocket.messages$, health, journalChanges$, close: () => websocket.close() };
   }
 
   const { journal: j } = config;
   const journalValve = new IntakeValve();
+  journalValve.changes$.subscribe((change) => valveChanges.next(change));
   journalValve.changes$.subscribe((change) =>
     change.kind === 'closed' ? logger.warn({ reason: change.reason }, `WebSocket intake paused: ${change.message}`) : logger.info({ reason: change.reason }, 'WebSocket intake resumed'),
   );
@@ -202,12 +224,23 @@ export const openIntake = async (config: Config, { logger, redis, valve, credit 
     if (!error.message.startsWith('BUSYGROUP')) throw error;
   });
   const websocket = await openWebSocket(config, logger, journalValve.closed$, 'manual', health);
-  const appending = journalWebSocket(websocket.messages$, journal, journalValve, logger);
-  const trimming = journal.trimming().subscribe((full) => (full ? journalValve.close('journal-full', `journal ${j.stream} holds ${j.maxLength} unacknowledged entries`) : journalValve.open('journal-full')));
+  const afterTrim = (full: boolean): void =>
+    full ? journalValve.close('journal-full', `the journal holds ${j.maxLength} entries the pipeline has not finished`) : journalValve.open('journal-full');
+  let trimInProgress: Promise<unknown> | undefined;
+  // A full journal is trimmed at once (what was acknowledged goes), not only on the next tick.
+  const trimNow = (): void => {
+    trimInProgress ??= journal
+      .trim()
+      .then(afterTrim, () => {})
+      .finally(() => (trimInProgress = undefined));
+  };
+  const appending = journalWebSocket(websocket.messages$, journal, journalValve, logger, trimNow);
+  const trimming = journal.trimming().subscribe(afterTrim);
   return {
     sourceName: `journal:${j.stream}`,
     source: groupSource(j.stream, j.group, 'profile', j.consumer, '$', j.claimIdleSeconds),
     health,
+    journalChanges$,
     close: async () => {
       appending.unsubscribe();
       trimming.unsubscribe();

@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Subscription } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import type { Ledger } from '../operators/model/ledger.js';
 import type { AttemptObserved } from './observe.js';
-import type { IntakeValve } from './valve.js';
+import type { IntakeValve, ValveChange } from './valve.js';
 
 const PREFIX = 'qualtrics_automations_';
 
@@ -53,8 +53,9 @@ export class PipelineMetrics {
     return this;
   }
 
-  /** Counts what the ledger and the valve report, from now on. */
-  watch(ledger: Ledger, valve: IntakeValve): this {
+  /** Counts what the ledger and the valves report, from now on. */
+  watch(ledger: Ledger, valve: IntakeValve, journalChanges$?: Observable<ValveChange>): this {
+    if (journalChanges$) this.#subscriptions.push(journalChanges$.subscribe((change) => this.paused.set({ reason: change.reason }, change.kind === 'closed' ? 1 : 0)));
     this.#subscriptions.push(
       ledger.inFlight$.subscribe((n) => this.inFlight.set(n)),
       ledger.settlements$.subscribe(({ outcome }) => {

@@ -31,7 +31,7 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
   const wiring = await wire(config, logger, ledger, metrics);
   const deadLetters = wiring.core.deadLetters;
   metrics.watchDeadLetters(() => deadLetters.size());
-  metrics.watch(ledger, wiring.valve);
+  metrics.watch(ledger, wiring.valve, wiring.journalChanges$);
   const pipeline = startPipeline({ ledger, sourceName: wiring.sourceName, source: wiring.source, operators: operatorsFor(config, wiring.context, plugins) });
   pipeline.ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };

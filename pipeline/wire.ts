@@ -13,7 +13,7 @@ import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
 import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import { compareOrder } from '../operators/model/order.js';
-import { IntakeValve } from './valve.js';
+import { IntakeValve, type ValveChange } from './valve.js';
 import type { Config } from './config/codec.js';
 import type { Ledger } from '../operators/model/ledger.js';
 import { applyCredit, capacityOf, type Capacity } from './credit.js';
@@ -34,6 +34,7 @@ export interface Wiring {
   readonly valve: IntakeValve;
   readonly core: Core;
   readonly sourceHealth: SourceHealth;
+  readonly journalChanges$: Observable<ValveChange>;
   closeIntake(): Promise<void>;
   close(): Promise<void>;
 }
@@ -150,6 +151,7 @@ export const wire = async (config: Config, logger: Logger, ledger: Ledger, metri
     valve: core.valve,
     core,
     sourceHealth: intake.health,
+    journalChanges$: intake.journalChanges$,
     closeIntake: () => intake.close(),
     /** Stops the intake first (nothing new comes in), then the stores. */
     close: () =>

@@ -16,23 +16,30 @@ export interface StreamJournalOptions {
  * The durable intake: every update received over a WebSocket is appended (XADD) here first, and the
  * pipeline consumes the stream as a consumer group, so a crash or restart loses nothing received.
  *
- * Trimming never loses work: past `maxLength`, only entries the group has acknowledged are removed
+ * Trimming never loses work: at `maxLength`, only entries the group has acknowledged are removed
  * (XTRIM MINID up to its oldest pending or undelivered entry). If the unacknowledged entries alone
  * reach `maxLength`, `full` is true and the intake should wait for the pipeline to catch up.
  */
 export class StreamJournal {
-  #full = false;
+  /** The stream's length as last measured, plus what was appended since: known without a round trip. */
+  #length = 0;
 
   constructor(private readonly options: StreamJournalOptions) {}
 
+  get maxLength(): number | undefined {
+    return this.options.maxLength;
+  }
+
+  /** At or over `maxLength` (as far as this process knows): the intake should wait. */
   get full(): boolean {
-    return this.#full;
+    return this.options.maxLength !== undefined && this.#length >= this.options.maxLength;
   }
 
   /** Appends one received message; resolves with its entry id once Redis has it. */
   async append(data: string | Buffer): Promise<string> {
     const { redis, stream, field } = this.options;
     const id = await redis.xadd(stream, '*', field, data);
+    this.#length += 1;
     return id!;
   }
 
@@ -41,14 +48,14 @@ export class StreamJournal {
    * still full. Without `maxLength` the journal is kept whole (it is also the history replay reads).
    */
   async trim(): Promise<boolean> {
-    const { redis, stream, group, maxLength } = this.options;
-    if (maxLength === undefined) return (this.#full = false);
-    if ((await redis.xlen(stream)) > maxLength) {
+    const { redis, stream, maxLength } = this.options;
+    if (maxLength === undefined) return false;
+    if ((await redis.xlen(stream)) >= maxLength) {
       const safe = await this.#oldestUnacknowledged();
       if (safe) await redis.xtrim(stream, 'MINID', safe);
     }
-    this.#full = (await redis.xlen(stream)) >= maxLength;
-    return this.#full;
+    this.#length = await redis.xlen(stream);
+    return this.full;
   }
 
   /** Trims every `everyMs` while subscribed; emits whether the journal is full after each pass. */

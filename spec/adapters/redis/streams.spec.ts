@@ -156,8 +156,21 @@ describe('Redis streams (real Redis)', function () {
       await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
       const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
       for (let n = 0; n < 100; n += 1) await journal.append('{}');
+      expect(journal.full, 'known from the appends, before any trim').to.equal(true);
       expect(await journal.trim()).to.equal(true);
       expect(await redis.xlen(stream)).to.equal(100);
+    });
+
+    it('is no longer full once what it holds is acknowledged, even at exactly maxLength', async () => {
+      await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
+      for (let n = 0; n < 100; n += 1) await journal.append(JSON.stringify({ n }));
+      const c = consumer('c', 200);
+      await eventually(() => c.taken.length === 100);
+      for (const m of c.taken) c.ack(m);
+      await eventually(async () => (await pendingCount()) === 0);
+      expect(await journal.trim()).to.equal(false);
+      expect(await redis.xlen(stream)).to.equal(0);
     });
   });
 });
