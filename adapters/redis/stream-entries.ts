@@ -1,3 +1,5 @@
+import { filter, firstValueFrom, race, type Observable } from 'rxjs';
+
 /** A stream entry as ioredis returns it: `[id, [field, value, field, value, ...]]`. */
 export type RawEntry = [id: string, fields: string[]];
 
@@ -15,3 +17,9 @@ export const nextId = (id: string): string => {
 
 /** Milliseconds of a stream id. */
 export const idTime = (id: string): number => Number(id.split('-')[0]);
+
+/** Resolves once `capacity()` is above 0 (checked whenever `capacity$` emits), or when `stop$` emits. */
+export const untilCapacity = async (capacity: () => number, capacity$: Observable<unknown>, stop$: Observable<unknown>): Promise<void> => {
+  if (capacity() > 0) return;
+  await firstValueFrom(race(capacity$.pipe(filter(() => capacity() > 0)), stop$), { defaultValue: undefined });
+};

@@ -1,7 +1,7 @@
-import { Observable, filter, firstValueFrom, race, Subject, timer, type Subscription } from 'rxjs';
+import { Observable, firstValueFrom, race, Subject, timer, type Subscription } from 'rxjs';
 import type { InboundMessage } from '../inbound-message.js';
 import type { Redis } from './connection.js';
-import { fieldOf, type RawEntry } from './stream-entries.js';
+import { fieldOf, untilCapacity, type RawEntry } from './stream-entries.js';
 
 export type StreamSourceEvent =
   | { readonly type: 'group-created'; readonly stream: string; readonly group: string; readonly startId: string }
@@ -91,10 +91,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       }
     };
 
-    const waitForCapacity = async (): Promise<void> => {
-      if (capacity() > 0) return;
-      await firstValueFrom(race(capacity$.pipe(filter(() => capacity() > 0)), stop$), { defaultValue: undefined });
-    };
+    const waitForCapacity = (): Promise<void> => untilCapacity(capacity, capacity$, stop$);
 
     const readNew = async (): Promise<void> => {
       const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', Math.max(1, capacity()), 'BLOCK', blockMs, 'STREAMS', stream, '>')) as Array<

@@ -1,7 +1,7 @@
-import { Observable, filter, firstValueFrom, race, Subject } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import type { InboundMessage } from '../inbound-message.js';
 import type { Redis } from './connection.js';
-import { fieldOf, nextId, type RawEntry } from './stream-entries.js';
+import { fieldOf, nextId, untilCapacity, type RawEntry } from './stream-entries.js';
 
 export interface RedisStreamRangeSourceOptions {
   readonly redis: Redis;
@@ -30,7 +30,7 @@ export const redisStreamRangeSource = ({ redis, stream, field, from, to, capacit
     const run = async (): Promise<void> => {
       let start = from;
       while (!stopped) {
-        if (capacity() <= 0) await firstValueFrom(race(capacity$.pipe(filter(() => capacity() > 0)), stop$), { defaultValue: undefined });
+        await untilCapacity(capacity, capacity$, stop$);
         if (stopped) return;
         const count = Math.min(pageSize, Math.max(1, capacity()));
         const entries = (await redis.xrange(stream, start, to, 'COUNT', count)) as RawEntry[];
