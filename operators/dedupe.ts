@@ -1,12 +1,27 @@
 import * as t from 'io-ts';
 import { randomUUID } from 'node:crypto';
-import { EMPTY, ReplaySubject, catchError, defer, interval, mergeMap, of, take, timer, type Observable, type OperatorFunction, type Subscription } from 'rxjs';
+import {
+  EMPTY,
+  ReplaySubject,
+  catchError,
+  defer,
+  finalize,
+  interval,
+  lastValueFrom,
+  mergeMap,
+  of,
+  take,
+  type Observable,
+  type OperatorFunction,
+  type Subscription,
+} from 'rxjs';
 import { integerIn, struct, withDefault } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, settle, type Envelope } from './model/envelope.js';
 import { duplicate, failed, Reasons, type Outcome } from './model/outcome.js';
 import { fingerprint } from './model/payload.js';
-import { fromMaybePromise, isPromiseLike, type DedupeStore } from './model/ports.js';
+import { fromMaybePromise, isPromiseLike, type MaybePromise } from './model/ports.js';
+import { pause, unlessStopped, untilAnswered } from './model/waits.js';
 
 const DAY = 24 * 60 * 60;
 
@@ -38,35 +53,60 @@ export const dedupeKeyOf = (envelope: Envelope): string | undefined =>
  * profiles$.pipe(dedupe({ ttlSeconds: 604800, leaseSeconds: 300, pollMs: 250 }, { dedupeStore, sender, scheduler }))
  */
 export const dedupe =
-  (options: DedupeOptions, { dedupeStore, scheduler }: Pick<OperatorContext, 'dedupeStore' | 'scheduler'>): OperatorFunction<Envelope, Envelope> =>
+  (
+    options: DedupeOptions,
+    context: Pick<OperatorContext, 'dedupeStore' | 'scheduler' | 'valve' | 'stopping$' | 'random'>,
+  ): OperatorFunction<Envelope, Envelope> =>
   (source) => {
+    const { dedupeStore, scheduler } = context;
     // Payloads this process is sending now; each emits once: true if delivered, false if not.
     const sending = new Map<string, ReplaySubject<boolean>>();
 
-    const release = (key: string, lease: ReplaySubject<boolean>, sent: boolean): void => {
+    const handOver = (key: string, lease: ReplaySubject<boolean>, sent: boolean): void => {
       if (sending.get(key) === lease) sending.delete(key);
       lease.next(sent);
       lease.complete();
     };
 
-    const finishWith = (store: DedupeStore, key: string, token: string, lease: ReplaySubject<boolean>, renewal: Subscription) => (outcome: Outcome) => {
+    /**
+     * A delivered payload must be committed, or a later identical update would go out again: while the
+     * store does not answer, the commit is retried (and the intake paused). A release may fail
+     * quietly: the lease lapses by itself after `leaseSeconds`.
+     */
+    const record = (key: string, token: string, sent: boolean): MaybePromise<void> => {
+      if (!sent) {
+        try {
+          const released = dedupeStore.release(key, token);
+          return isPromiseLike(released) ? Promise.resolve(released).catch(() => undefined) : released;
+        } catch {
+          return undefined;
+        }
+      }
+      const commit = () => dedupeStore.commit(key, token, options.ttlSeconds * 1000);
+      const retried = () =>
+        lastValueFrom(untilAnswered(undefined, 'the dedupe store', commit, context), { defaultValue: STOPPED }).then((result) => {
+          if (result === STOPPED) throw new Error(`dedupe: stopped before the store recorded the delivery of ${key}`);
+        });
+      try {
+        const committed = commit();
+        return isPromiseLike(committed) ? Promise.resolve(committed).catch(retried) : committed;
+      } catch {
+        return retried();
+      }
+    };
+
+    const finishWith = (key: string, token: string, lease: ReplaySubject<boolean>, renewal: Subscription) => (outcome: Outcome) => {
       renewal.unsubscribe();
       const sent = outcome.kind === 'delivered';
-      let stored;
-      try {
-        stored = sent ? store.commit(key, token, options.ttlSeconds * 1000) : store.release(key, token);
-      } catch (error) {
-        release(key, lease, sent);
-        throw error;
-      }
-      if (!isPromiseLike(stored)) {
-        release(key, lease, sent);
+      const recorded = record(key, token, sent);
+      if (!isPromiseLike(recorded)) {
+        handOver(key, lease, sent);
         return outcome;
       }
-      return Promise.resolve(stored).then(
-        () => (release(key, lease, sent), outcome),
+      return Promise.resolve(recorded).then(
+        () => (handOver(key, lease, sent), outcome),
         (error: unknown) => {
-          release(key, lease, sent);
+          handOver(key, lease, sent);
           throw error;
         },
       );
@@ -76,8 +116,7 @@ export const dedupe =
       defer(() => {
         const holder = sending.get(key);
         if (holder) {
-          return holder.pipe(
-            take(1),
+          return unlessStopped(envelope, holder.pipe(take(1)), context).pipe(
             mergeMap((sent) => {
               if (!sent) return admit(envelope, key);
               settle(envelope, duplicate('the same payload was delivered while this one waited'));
@@ -89,9 +128,10 @@ export const dedupe =
         sending.set(key, lease);
         const token = randomUUID();
         const leaseMs = options.leaseSeconds * 1000;
-        // Deferred so that a store throwing synchronously is caught below like a rejected promise.
-        return defer(() => fromMaybePromise(dedupeStore.acquire(key, token, leaseMs))).pipe(
+        let answered = false;
+        return untilAnswered(envelope, 'the dedupe store', () => dedupeStore.acquire(key, token, leaseMs), context).pipe(
           mergeMap((result) => {
+            answered = true;
             switch (result) {
               case 'acquired': {
                 // Retries may outlast one lease: keep it alive until the envelope settles. A failed
@@ -99,23 +139,20 @@ export const dedupe =
                 const renewal = interval(leaseMs / 3, scheduler)
                   .pipe(mergeMap(() => defer(() => fromMaybePromise(dedupeStore.renew(key, token, leaseMs))).pipe(catchError(() => EMPTY))))
                   .subscribe();
-                return of({ ...envelope, ticket: envelope.ticket.withHook(finishWith(dedupeStore, key, token, lease, renewal)) });
+                return of({ ...envelope, ticket: envelope.ticket.withHook(finishWith(key, token, lease, renewal)) });
               }
               case 'committed':
-                release(key, lease, true);
+                handOver(key, lease, true);
                 settle(envelope, duplicate('the same payload was already delivered for this identity'));
                 return EMPTY;
               case 'leased':
                 // Another process is sending it: look again later, and let local waiters look too.
-                release(key, lease, false);
-                return timer(options.pollMs, scheduler).pipe(mergeMap(() => admit(envelope, key)));
+                handOver(key, lease, false);
+                return pause(envelope, options.pollMs, context).pipe(mergeMap(() => admit(envelope, key)));
             }
           }),
-          catchError((error: unknown) => {
-            release(key, lease, false);
-            settle(envelope, failed(Reasons.dedupeUnavailable, { detail: `dedupe store: ${(error as Error).message}` }));
-            return EMPTY;
-          }),
+          // Stopped before the store answered: the envelope was released; let local waiters go too.
+          finalize(() => answered || handOver(key, lease, false)),
         );
       });
 
@@ -130,6 +167,9 @@ export const dedupe =
       }),
     );
   };
+
+/** Marks a wait that ended because the pipeline stopped. */
+const STOPPED = Symbol('stopped');
 
 export const dedupeOperator = defineOperator({
   name: 'dedupe',

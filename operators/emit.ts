@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { EMPTY, catchError, defer, from, map, mergeMap, of, timer, type Observable, type OperatorFunction } from 'rxjs';
+import { EMPTY, catchError, defer, from, map, mergeMap, of, type Observable, type OperatorFunction } from 'rxjs';
 import { decodeOrThrow, integerIn, struct, withDefault } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, settle, type Envelope } from './model/envelope.js';
@@ -8,16 +8,15 @@ import { compareOrder } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
 import { serializePayload } from './model/payload.js';
 import { fromMaybePromise } from './model/ports.js';
-import { judge, RetryOptions, type AttemptResult } from './model/retry-policy.js';
+import { CircuitBreaker } from './model/circuit-breaker.js';
+import { describeResult, isDestinationFailure, judge, RetryOptions, type AttemptResult } from './model/retry-policy.js';
+import { pause, unlessStopped, untilAnswered } from './model/waits.js';
 
 /** Qualtrics refuses JSON Event payloads over 100 KB; counted in bytes of UTF-8, 100,000 to stay safe. */
 export const MAX_PAYLOAD_BYTES = 100_000;
 
 /** What the valve is closed for while the destination rejects the credentials or the URL. */
 export const DESTINATION_REJECTED = 'destination-rejected';
-
-/** How long to wait before asking a rate limiter that failed to answer (Redis down) again. */
-const LIMITER_UNAVAILABLE_WAIT_MS = 1000;
 
 export const EmitOptions = struct('EmitOptions', {
   /** Requests in flight at once; one identity never has more than one. */
@@ -28,7 +27,10 @@ export const EmitOptions = struct('EmitOptions', {
 });
 export type EmitOptions = t.TypeOf<typeof EmitOptions>;
 
-type EmitContext = Pick<OperatorContext, 'sender' | 'rateLimiter' | 'deliveryLog' | 'deadLetters' | 'valve' | 'scheduler' | 'random'>;
+type EmitContext = Pick<
+  OperatorContext,
+  'sender' | 'rateLimiter' | 'deliveryLog' | 'deadLetters' | 'valve' | 'scheduler' | 'random' | 'stopping$'
+>;
 
 /** One lane per identity; an envelope without one (a plug-in's) gets a lane of its own. */
 const laneOf = (envelope: Envelope): string =>
@@ -48,47 +50,54 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
  *   `Retry-After`; a 429 also slows the rate limiter. 401, 403, 404: the valve closes (intake stops)
  *   and the update is retried every `retry.maxMs` until the destination accepts it, which reopens it.
  *   Other answers, too-large payloads and exhausted retries: dead-lettered, then `failed`.
+ * - A destination that is down for everyone (`retry.downAfter` different updates failing in a row)
+ *   opens a circuit breaker: the intake pauses, attempts stop counting, one probe retries (see
+ *   `CircuitBreaker`), and `maxAttempts` applies only to failures particular to one update.
+ * - Our own outages (the rate limiter's or the dead letters' store not answering) pause the intake
+ *   and wait; they never fail an update. When the pipeline stops, every wait ends and its update is
+ *   released to its source; only requests already sent finish.
  *
  * @example
  * profiles$.pipe(emit(decodeOrThrow(EmitOptions, { concurrency: 8 }), context)).subscribe()
  */
 export const emit =
-  (options: EmitOptions, { sender, rateLimiter, deliveryLog, deadLetters, valve, scheduler, random = Math.random }: EmitContext): OperatorFunction<Envelope, Envelope> =>
+  (options: EmitOptions, context: EmitContext): OperatorFunction<Envelope, Envelope> =>
   (source) => {
+    const { sender, rateLimiter, deliveryLog, deadLetters, valve, scheduler, random = Math.random } = context;
     const now = (): number => scheduler?.now() ?? Date.now();
+    const breaker = new CircuitBreaker(options.retry, valve, scheduler, random);
 
-    const waitTurn = (): Observable<void> =>
-      defer(() => fromMaybePromise(rateLimiter.reserve())).pipe(
-        // Never send unpaced: if the limiter cannot answer, wait and ask again.
-        catchError(() => of(LIMITER_UNAVAILABLE_WAIT_MS)),
-        mergeMap((wait) => (wait <= 0 ? of(undefined) : timer(wait, scheduler).pipe(mergeMap(waitTurn)))),
-      );
+    /** The breaker's permit, then a slot from the rate limiter (asked again after each wait it names). */
+    const waitTurn = (envelope: Envelope): Observable<unknown> => {
+      const slot = (): Observable<unknown> =>
+        untilAnswered(envelope, 'the rate limiter', () => rateLimiter.reserve(), context).pipe(
+          mergeMap((wait) => (wait <= 0 ? of(undefined) : pause(envelope, wait, context).pipe(mergeMap(slot)))),
+        );
+      return unlessStopped(envelope, breaker.permit(), context).pipe(mergeMap(slot));
+    };
 
     const finish = (envelope: Envelope, outcome: Outcome): Observable<never> => {
       settle(envelope, outcome);
       return EMPTY;
     };
 
-    const deadLetter = (envelope: Envelope, body: string, outcome: Outcome & { kind: 'failed' }): Observable<never> =>
-      defer(() =>
-        fromMaybePromise(
-          deadLetters.add({
-            at: new Date(now()).toISOString(),
-            reason: outcome.reason,
-            ...(outcome.status === undefined ? {} : { status: outcome.status }),
-            ...(outcome.detail === undefined ? {} : { response: outcome.detail }),
-            attempts: outcome.attempts ?? 0,
-            payload: body,
-            ...(envelope.identity ? { identity: identityKey(envelope.identity) } : {}),
-            source: envelope.origin.source,
-            position: envelope.origin.position,
-          }),
-        ),
-      ).pipe(
-        map(() => outcome),
-        catchError((error: unknown) => of({ ...outcome, detail: `${outcome.detail ?? ''} (not dead-lettered: ${messageOf(error)})`.trim() })),
-        mergeMap((final) => finish(envelope, final)),
+    /** Stores the letter (waiting while its store does not answer: a letter is never dropped), then settles. */
+    const deadLetter = (envelope: Envelope, body: string, outcome: Outcome & { kind: 'failed' }): Observable<never> => {
+      const letter = {
+        at: new Date(now()).toISOString(),
+        reason: outcome.reason,
+        ...(outcome.status === undefined ? {} : { status: outcome.status }),
+        ...(outcome.detail === undefined ? {} : { response: outcome.detail }),
+        attempts: outcome.attempts ?? 0,
+        payload: body,
+        ...(envelope.identity ? { identity: identityKey(envelope.identity) } : {}),
+        source: envelope.origin.source,
+        position: envelope.origin.position,
+      };
+      return untilAnswered(envelope, 'the dead-letter store', () => deadLetters.add(letter), context).pipe(
+        mergeMap(() => finish(envelope, outcome)),
       );
+    };
 
     const isStale = (envelope: Envelope): Observable<boolean> => {
       const { identity, origin } = envelope;
@@ -102,19 +111,27 @@ export const emit =
 
     const recordDelivery = (envelope: Envelope): Observable<unknown> =>
       envelope.identity
-        ? defer(() => fromMaybePromise(deliveryLog.recordDelivered(identityKey(envelope.identity!), envelope.origin.position))).pipe(catchError(() => of(undefined)))
+        ? defer(() => fromMaybePromise(deliveryLog.recordDelivered(identityKey(envelope.identity!), envelope.origin.position))).pipe(
+            catchError(() => of(undefined)),
+          )
         : of(undefined);
+
+    const send = (body: string): Observable<AttemptResult> =>
+      defer(() => from(sender.send(body))).pipe(
+        map((answer): AttemptResult => ({ kind: 'answer', answer })),
+        catchError((error: unknown) => of<AttemptResult>({ kind: 'no-answer', error: messageOf(error) })),
+      );
 
     /** Attempt number `total`; `counted` attempts count toward `maxAttempts` (paused ones do not). */
     const attempt = (envelope: Envelope, body: string, total: number, counted: number): Observable<never> =>
-      waitTurn().pipe(
-        mergeMap(() =>
-          defer(() => from(sender.send(body))).pipe(
-            map((answer): AttemptResult => ({ kind: 'answer', answer })),
-            catchError((error: unknown) => of<AttemptResult>({ kind: 'no-answer', error: messageOf(error) })),
-          ),
-        ),
+      waitTurn(envelope).pipe(
+        // The request itself is not raced with a stop: once sent, its answer is waited for.
+        mergeMap(() => send(body)),
         mergeMap((result) => {
+          if (isDestinationFailure(result)) breaker.failed(laneOf(envelope), describeResult(result));
+          else breaker.answered();
+          // Down for everyone: try again when the breaker lets it, without spending an attempt.
+          if (isDestinationFailure(result) && breaker.isOpen) return attempt(envelope, body, total + 1, counted);
           const verdict = judge(result, counted, options.retry, now(), random);
           switch (verdict.kind) {
             case 'delivered':
@@ -122,16 +139,14 @@ export const emit =
               return recordDelivery(envelope).pipe(mergeMap(() => finish(envelope, delivered(verdict.status, total))));
             case 'retry':
               if (verdict.slowDown) void Promise.resolve(rateLimiter.slowDown()).catch(() => {});
-              return timer(verdict.delayMs, scheduler).pipe(mergeMap(() => attempt(envelope, body, total + 1, counted + 1)));
+              return pause(envelope, verdict.delayMs, context).pipe(mergeMap(() => attempt(envelope, body, total + 1, counted + 1)));
             case 'misconfigured':
               valve.close(DESTINATION_REJECTED, verdict.message);
-              return timer(verdict.delayMs, scheduler).pipe(mergeMap(() => attempt(envelope, body, total + 1, counted)));
-            case 'give-up':
-              return deadLetter(
-                envelope,
-                body,
-                failed(verdict.reason, { ...(verdict.status === undefined ? {} : { status: verdict.status }), detail: verdict.detail, attempts: total }),
-              );
+              return pause(envelope, verdict.delayMs, context).pipe(mergeMap(() => attempt(envelope, body, total + 1, counted)));
+            case 'give-up': {
+              const status = verdict.status === undefined ? {} : { status: verdict.status };
+              return deadLetter(envelope, body, failed(verdict.reason, { ...status, detail: verdict.detail, attempts: total }));
+            }
           }
         }),
       );
@@ -140,11 +155,15 @@ export const emit =
       defer(() => {
         const body = serializePayload(envelope.payload);
         const bytes = Buffer.byteLength(body);
-        if (bytes > options.maxPayloadBytes)
-          return deadLetter(envelope, body, failed(Reasons.payloadTooLarge, { detail: `${bytes} bytes, the limit is ${options.maxPayloadBytes}`, attempts: 0 }));
+        if (bytes > options.maxPayloadBytes) {
+          const detail = `${bytes} bytes, the limit is ${options.maxPayloadBytes}`;
+          return deadLetter(envelope, body, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
+        }
         return isStale(envelope).pipe(
           mergeMap((stale) =>
-            stale ? finish(envelope, excluded(Reasons.stale, 'a later update for this identity was already delivered')) : attempt(envelope, body, 1, 1),
+            stale
+              ? finish(envelope, excluded(Reasons.stale, 'a later update for this identity was already delivered'))
+              : attempt(envelope, body, 1, 1),
           ),
         );
       });

@@ -3,6 +3,8 @@ import type { Subscription } from 'rxjs';
 import { integerIn, struct, withDefault } from '../operators/model/codecs.js';
 import type { Ledger } from '../operators/model/ledger.js';
 import { DESTINATION_REJECTED } from '../operators/emit.js';
+import { DESTINATION_DOWN } from '../operators/model/circuit-breaker.js';
+import { STORE_UNAVAILABLE } from '../operators/model/waits.js';
 import type { IntakeValve } from './valve.js';
 
 const Ratio = new t.Type<number>(
@@ -35,7 +37,26 @@ export const AlertsConfig = struct(
 );
 export type AlertsConfig = t.TypeOf<typeof AlertsConfig>;
 
-export type AlertName = 'activation-skipped-rate-exceeded' | 'delivery-failing' | 'destination-rejected-credentials' | 'stalled';
+export type AlertName =
+  | 'activation-skipped-rate-exceeded'
+  | 'delivery-failing'
+  | 'destination-rejected-credentials'
+  | 'destination-down'
+  | 'store-unavailable'
+  | 'stalled';
+
+/** Pauses of the intake that need a person: each raises its alert while it holds. */
+const PAUSE_ALERTS: ReadonlyMap<string, AlertName> = new Map<string, AlertName>([
+  [DESTINATION_REJECTED, 'destination-rejected-credentials'],
+  [DESTINATION_DOWN, 'destination-down'],
+  [STORE_UNAVAILABLE, 'store-unavailable'],
+]);
+
+const PAUSE_CLEARED: Readonly<Record<string, string>> = {
+  'destination-rejected-credentials': 'the destination accepts the credentials again',
+  'destination-down': 'the destination answers again',
+  'store-unavailable': 'the stores answer again',
+};
 
 /** What is announced: an alert starting (`firing`) or clearing (`resolved`). */
 export interface AlertEvent {
@@ -59,7 +80,8 @@ export class AlertMonitor {
   readonly #stamps: Stamp[] = [];
   readonly #firing = new Set<AlertName>();
   readonly #subscriptions: Subscription[] = [];
-  #rejected: string | undefined;
+  /** Why each pause alert holds, while it does. */
+  readonly #paused = new Map<AlertName, string>();
   /** The first update received since the last delivery: how long the pipeline has taken input without delivering. */
   #waitingSince: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -84,8 +106,10 @@ export class AlertMonitor {
         received = now;
       }),
       valve.changes$.subscribe((change) => {
-        if (change.reason !== DESTINATION_REJECTED) return;
-        this.#rejected = change.kind === 'closed' ? change.message : undefined;
+        const alert = PAUSE_ALERTS.get(change.reason);
+        if (alert === undefined) return;
+        if (change.kind === 'closed') this.#paused.set(alert, change.message);
+        else this.#paused.delete(alert);
         this.check();
       }),
     );
@@ -123,7 +147,10 @@ export class AlertMonitor {
       `${(rate * 100).toFixed(1)} % of ${settled} updates skipped (excluded or failed) ${window}; the threshold is ${(this.config.skippedRate * 100).toFixed(1)} %`,
     );
     this.#set('delivery-failing', failed >= this.config.failures, `${failed} updates failed ${window}; the threshold is ${this.config.failures}`);
-    this.#set('destination-rejected-credentials', this.#rejected !== undefined, this.#rejected ?? 'the destination accepts the credentials again');
+    for (const alert of PAUSE_ALERTS.values()) {
+      const why = this.#paused.get(alert);
+      this.#set(alert, why !== undefined, why ?? PAUSE_CLEARED[alert] ?? 'cleared');
+    }
     const waitingFor = this.#waitingSince === undefined ? 0 : now - this.#waitingSince;
     this.#set(
       'stalled',

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { ConfigError, loadConfig } from './config/load.js';
 import { runDemo } from './demo/run-demo.js';
 import { createLogger } from './logger.js';
-import { runUntilSignalled } from './run.js';
+import { runUntilSignalled, ExitCode } from './commands/run.js';
 import type { Config } from './config/codec.js';
 import { historyCommand } from './commands/history.js';
 import { dlqList, dlqRedrive } from './commands/dlq.js';
@@ -62,7 +62,17 @@ program
   .requiredOption('-c, --config <file>', 'YAML config file')
   .action(
     withConfig(async (config, { config: file }: { config: string }) => {
-      await runUntilSignalled(config, createLogger({ name: config.name }), dirname(resolve(file)));
+      const logger = createLogger({ name: config.name });
+      try {
+        process.exitCode = await runUntilSignalled(config, logger, dirname(resolve(file)));
+      } catch (error) {
+        // One line that says what failed; everything the pipeline opened is closed by now.
+        const message = (error as Error).message;
+        logger.fatal({ error: message }, `run failed: ${message}`);
+        process.exitCode = ExitCode.failed;
+      }
+      // A connection that will not close must not keep a finished process alive.
+      setTimeout(() => process.exit(), 5_000).unref();
     }),
   );
 

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { EMPTY, catchError, defer, from, mergeMap, Observable, retry, Subject, timer, type Subscription } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import type { Redis } from '../adapters/redis/connection.js';
 import { StreamJournal } from '../adapters/redis/journal.js';
@@ -9,7 +9,10 @@ import { WebSocketListenSource, type ListenEvent, type ProducedMessage } from '.
 import type { Config } from './config/codec.js';
 import type { Capacity } from './credit.js';
 import type { Logger } from './logger.js';
-import { IntakeValve, type ValveChange } from './valve.js';
+import { IntakeValve } from './valve.js';
+import { JournalWriter } from './intake/journal-writer.js';
+import { bindOrExplain } from './start-error.js';
+import type { DeadLetterStore } from '../operators/model/ports.js';
 
 /** Whether the source can deliver input now, and if not, why: for `/readyz`. */
 export class SourceHealth {
@@ -26,11 +29,25 @@ export class SourceHealth {
 export interface Intake {
   readonly sourceName: string;
   readonly source: Observable<InboundMessage>;
+  /** Whether what is in flight stays in the source when the process stops (a stream: yes; a plain WebSocket: no). */
+  readonly durable: boolean;
   readonly health: SourceHealth;
-  /** Pauses of the WebSocket intake in front of a journal (journal full, Redis down), for metrics. */
-  readonly journalChanges$: Observable<ValveChange>;
-  /** Closes what the intake opened (a listening server, the journal's writer). */
-  close(): Promise<void>;
+  /** Pauses of the WebSocket intake in front of a journal (journal full, Redis down): for metrics and readiness. */
+  readonly pauses: IntakeValve;
+  /**
+   * Closes what the intake opened (a listening server, the journal's writer). Resolves with the number
+   * of messages received and lost in closing (taken from a plain feed, not yet journaled).
+   */
+  close(): Promise<number>;
+}
+
+/** What a consumer-group source of a config needs beyond its stream, group and field. */
+interface GroupSettings {
+  readonly consumer?: string | undefined;
+  readonly startId: string;
+  readonly claimIdleSeconds: number;
+  readonly maxDeliveries: number;
+  readonly deleteAcknowledged: boolean;
 }
 
 export interface IntakeContext {
@@ -39,13 +56,12 @@ export interface IntakeContext {
   /** The pipeline's valve (credit, destination): gates what the pipeline takes in. */
   readonly valve: IntakeValve;
   readonly credit: Capacity;
+  /** Where poison stream entries go. */
+  readonly deadLetters: DeadLetterStore;
 }
 
 /** A consumer name unique to this process, stable for its life. */
 export const defaultConsumer = (): string => `${hostname()}-${process.pid}`;
-
-const toBuffer = (data: unknown): Buffer =>
-  Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data as Buffer[]) : data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(String(data));
 
 const logConnection =
   (logger: Logger, url: string, health: SourceHealth) =>
@@ -80,10 +96,27 @@ const logListen =
 const logStream =
   (logger: Logger, stream: string, health: SourceHealth) =>
   (event: StreamSourceEvent): void => {
-    health.mark(event.type !== 'error', event.type === 'error' ? `reading ${stream} failed: ${event.error.message}` : `reading ${stream}`);
-    if (event.type === 'error') logger.warn({ stream, error: event.error.message }, 'stream read error; retrying');
-    else if (event.type === 'claimed') logger.info({ stream, count: event.count }, 'claimed entries another consumer left pending');
-    else logger.info(event, 'consumer group created');
+    switch (event.type) {
+      case 'reading':
+        health.mark(true, `reading ${stream}`);
+        return logger.info({ stream }, 'reading the stream');
+      case 'outage':
+        health.mark(false, `Redis unreachable while reading ${stream} (${event.error.message}); retrying`);
+        return logger.warn({ stream, error: event.error.message, retryInMs: event.retryInMs }, 'Redis unreachable; retrying');
+      case 'error':
+        return logger.warn({ stream, error: event.error.message }, 'stream command failed');
+      case 'claimed':
+        return logger.info({ stream, count: event.count }, 'claimed entries another consumer left pending');
+      case 'poison':
+        return logger.error(
+          { stream, id: event.id, deliveries: event.deliveries },
+          'entry handed out too often without an outcome: dead-lettered as poison',
+        );
+      case 'consumer-removed':
+        return logger.info({ stream, consumer: event.consumer }, 'removed a consumer that left the group');
+      case 'group-created':
+        return logger.info(event, 'consumer group created');
+    }
   };
 
 /** The raw WebSocket input (client or listen), paused by `paused$`, and how to close it. */
@@ -97,7 +130,8 @@ const openWebSocket = async (
   const websocket = config.source.websocket!;
   if (websocket.listen) {
     const { listen } = websocket;
-    const server = await WebSocketListenSource.start({
+    const address = { host: listen.host, port: listen.port };
+    const server = await bindOrExplain('source.websocket.listen.port', address, () => WebSocketListenSource.start({
       host: listen.host,
       port: listen.port,
       path: listen.path,
@@ -106,7 +140,7 @@ const openWebSocket = async (
       paused$,
       ackWhen,
       onEvent: logListen(logger, health),
-    });
+    }));
     return { messages$: server.messages$, close: () => server.close() };
   }
   const url = websocket.url!;
@@ -124,127 +158,86 @@ const openWebSocket = async (
   };
 };
 
-const JOURNAL_BACKLOG = 1000;
-
-/**
- * Appends every WebSocket message to the journal, in arrival order (autopipelined XADDs keep it), and
- * answers producers that asked for acknowledgements once their message is appended. A failing append
- * is retried every second with the intake paused; the producer hears nothing until it succeeds.
- */
-const journalWebSocket = (
-  messages$: Observable<ProducedMessage>,
-  journal: StreamJournal,
-  journalValve: IntakeValve,
-  logger: Logger,
-  trimNow: () => void,
-): Subscription => {
-  let pending = 0;
-  return messages$
-    .pipe(
-      mergeMap((message) => {
-        pending += 1;
-        if (pending >= JOURNAL_BACKLOG) journalValve.close('journal-backlog', `${pending} appends waiting for Redis`);
-        return defer(() => from(journal.append(toBuffer(message.data)))).pipe(
-          retry({
-            delay: (error: Error) => {
-              journalValve.close('journal-unavailable', `appending to the journal failed: ${error.message}`);
-              logger.warn({ error: error.message }, 'journal append failed; retrying');
-              return timer(1000);
-            },
-          }),
-          mergeMap(() => {
-            pending -= 1;
-            if (pending < JOURNAL_BACKLOG / 2) journalValve.open('journal-backlog');
-            journalValve.open('journal-unavailable');
-            // Checked on every append, not only at the next trim: the journal must not run far past maxLength.
-            if (journal.full) {
-              journalValve.close('journal-full', `the journal holds ${journal.maxLength} entries the pipeline has not finished`);
-              trimNow();
-            }
-            message.reply?.(true);
-            return EMPTY;
-          }),
-          catchError(() => EMPTY),
-        );
-      }),
-    )
-    .subscribe();
-};
-
 /**
  * Builds the intake a config describes:
  * - `source.websocket` alone: the pipeline reads the WebSocket, paused by its valve.
  * - with `journal`: the WebSocket is appended to the journal stream (paused only when the journal
- *   is full or Redis is down), and the pipeline consumes the journal as a consumer group.
+ *   is full, Redis refuses appends, or appends back up), and the pipeline consumes the journal as a
+ *   consumer group.
  * - `source.redisStream`: the pipeline consumes that stream as a consumer group.
+ * Nothing here waits for Redis: an outage at start is waited out by the sources, and shows in `health`.
  */
-export const openIntake = async (config: Config, { logger, redis, valve, credit }: IntakeContext): Promise<Intake> => {
+export const openIntake = async (config: Config, { logger, redis, valve, credit, deadLetters }: IntakeContext): Promise<Intake> => {
   const health = new SourceHealth();
-  const valveChanges = new Subject<ValveChange>();
-  const journalChanges$ = valveChanges.asObservable();
-  const groupSource = (stream: string, group: string, field: string, consumer: string | undefined, startId: string, claimIdleSeconds: number) =>
+  const pauses = new IntakeValve();
+  pauses.changes$.subscribe((change) =>
+    change.kind === 'closed'
+      ? logger.warn({ reason: change.reason }, `WebSocket intake paused: ${change.message}`)
+      : logger.info({ reason: change.reason }, 'WebSocket intake resumed'),
+  );
+  const groupSource = (sourceName: string, stream: string, group: string, field: string, settings: GroupSettings) =>
     redisStreamGroupSource({
       redis: redis!,
       stream,
       group,
-      consumer: consumer ?? defaultConsumer(),
+      consumer: settings.consumer ?? defaultConsumer(),
       field,
-      startId,
-      claimIdleMs: claimIdleSeconds * 1000,
+      startId: settings.startId,
+      claimIdleMs: settings.claimIdleSeconds * 1000,
+      maxDeliveries: settings.maxDeliveries,
+      deleteAcknowledged: settings.deleteAcknowledged,
+      onPoison: (entry) =>
+        Promise.resolve(
+          deadLetters.add({
+            at: new Date().toISOString(),
+            reason: 'poison',
+            response: `handed out ${entry.deliveries} times without an outcome`,
+            attempts: entry.deliveries,
+            payload: entry.data ?? '',
+            source: sourceName,
+            position: entry.id,
+          }),
+        ),
       ...credit,
       onEvent: logStream(logger, stream, health),
     });
 
   if (config.source.redisStream) {
     const s = config.source.redisStream;
-    health.mark(true, `reading ${s.stream}`);
+    const sourceName = `redis:${s.stream}`;
+    health.mark(false, `connecting to Redis to read ${s.stream}`);
     return {
-      sourceName: `redis:${s.stream}`,
-      source: groupSource(s.stream, s.group, s.field, s.consumer, s.startId, s.claimIdleSeconds),
+      sourceName,
+      durable: true,
+      source: groupSource(sourceName, s.stream, s.group, s.field, { ...s, deleteAcknowledged: false }),
       health,
-      journalChanges$,
-      close: async () => {},
+      pauses,
+      close: async () => 0,
     };
   }
 
   if (!config.journal) {
     const websocket = await openWebSocket(config, logger, valve.closed$, 'settled', health);
-    return { sourceName: 'websocket', source: websocket.messages$, health, journalChanges$, close: () => websocket.close() };
+    return { sourceName: 'websocket', durable: false, source: websocket.messages$, health, pauses, close: () => websocket.close().then(() => 0) };
   }
 
   const { journal: j } = config;
-  const journalValve = new IntakeValve();
-  journalValve.changes$.subscribe((change) => valveChanges.next(change));
-  journalValve.changes$.subscribe((change) =>
-    change.kind === 'closed' ? logger.warn({ reason: change.reason }, `WebSocket intake paused: ${change.message}`) : logger.info({ reason: change.reason }, 'WebSocket intake resumed'),
-  );
   const journal = new StreamJournal({ redis: redis!, stream: j.stream, group: j.group, field: 'profile', ...(j.maxLength ? { maxLength: j.maxLength } : {}) });
-  // The group must exist before the first append, so nothing appended is missed (a new group starts at `$`).
-  await redis!.xgroup('CREATE', j.stream, j.group, '$', 'MKSTREAM').catch((error: Error) => {
-    if (!error.message.startsWith('BUSYGROUP')) throw error;
-  });
-  const websocket = await openWebSocket(config, logger, journalValve.closed$, 'manual', health);
-  const afterTrim = (full: boolean): void =>
-    full ? journalValve.close('journal-full', `the journal holds ${j.maxLength} entries the pipeline has not finished`) : journalValve.open('journal-full');
-  let trimInProgress: Promise<unknown> | undefined;
-  // A full journal is trimmed at once (what was acknowledged goes), not only on the next tick.
-  const trimNow = (): void => {
-    trimInProgress ??= journal
-      .trim()
-      .then(afterTrim, () => {})
-      .finally(() => (trimInProgress = undefined));
-  };
-  const appending = journalWebSocket(websocket.messages$, journal, journalValve, logger, trimNow);
-  const trimming = journal.trimming().subscribe(afterTrim);
+  const writer = new JournalWriter(journal, pauses, logger);
+  const websocket = await openWebSocket(config, logger, pauses.closed$, 'manual', health);
+  const appending = websocket.messages$.subscribe((message) => writer.write(message));
+  const sourceName = `journal:${j.stream}`;
   return {
-    sourceName: `journal:${j.stream}`,
-    source: groupSource(j.stream, j.group, 'profile', j.consumer, '$', j.claimIdleSeconds),
+    sourceName,
+    durable: true,
+    // With maxLength the journal holds only what is still to do: each entry goes once acknowledged.
+    source: groupSource(sourceName, j.stream, j.group, 'profile', { ...j, startId: '$', deleteAcknowledged: j.maxLength !== undefined }),
     health,
-    journalChanges$,
+    pauses,
     close: async () => {
       appending.unsubscribe();
-      trimming.unsubscribe();
       await websocket.close();
+      return writer.close();
     },
   };
 };

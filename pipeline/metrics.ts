@@ -40,14 +40,26 @@ export class PipelineMetrics {
   readonly slowDowns = new Counter({ name: `${PREFIX}rate_limit_slowdowns_total`, help: 'Times a 429 slowed the rate down.', registers: [this.registry] });
   readonly deadLettered = new Counter({ name: `${PREFIX}dead_letters_total`, help: 'Updates written to the dead letters since start.', labelNames: ['reason'], registers: [this.registry] });
 
-  /** Reports the dead-letter store's size at each scrape. */
-  watchDeadLetters(size: () => Promise<number>): this {
+  /**
+   * Reports the dead-letter store's size at each scrape. A scrape never waits on a store that is down:
+   * past `answerWithinMs` it reports the last size it knew (NaN if none), and the late answer is kept
+   * for the next scrape.
+   */
+  watchDeadLetters(size: () => Promise<number>, answerWithinMs = 250): this {
+    let known = Number.NaN;
     new Gauge({
       name: `${PREFIX}dead_letters`,
-      help: 'Dead letters kept (stream length, or lines in the file).',
+      help: 'Dead letters kept (stream length, or letters in the file).',
       registers: [this.registry],
       async collect() {
-        this.set(await size().catch(() => Number.NaN));
+        const asked = size().then(
+          (n) => (known = n),
+          () => known,
+        );
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<number>((resolve) => (timer = setTimeout(() => resolve(known), answerWithinMs)));
+        this.set(await Promise.race([asked, late]));
+        clearTimeout(timer);
       },
     });
     return this;

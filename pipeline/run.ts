@@ -1,12 +1,12 @@
-import { HealthServer, type Check } from '../adapters/metrics/health-server.js';
+import type { Check } from '../adapters/metrics/health-server.js';
 import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
 import type { Config } from './config/codec.js';
 import { operatorsFor } from './compose.js';
 import { CREDIT } from './credit.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
-import { runEntryOf, selectRuns } from './history.js';
-import { AlertMonitor, type AlertEvent } from './alerts.js';
+import { runEntryOf } from './history.js';
+import type { AlertEvent } from './alerts.js';
 import { loadPlugins } from './plugins.js';
 import got from 'got';
 import { PipelineMetrics } from './metrics.js';
@@ -19,9 +19,24 @@ export interface Started {
   readonly metrics: PipelineMetrics;
   /** The checks behind `/readyz`: source connected, Redis connected, intake not paused. */
   readiness(): Record<string, Check>;
-  /** Stops taking input, lets everything in flight settle, closes the adapters. Runs once; later calls share it. */
-  stop(): Promise<LedgerCounts>;
+  /**
+   * Stops taking input, ends every wait (what waited is released to its source), lets requests already
+   * sent finish, closes the adapters. Runs once; later calls share it.
+   */
+  stop(): Promise<Stopped>;
 }
+
+/** How a pipeline stopped: its final counts, and what of them its source cannot give back. */
+export interface Stopped {
+  readonly counts: LedgerCounts;
+  /** Messages received and lost while closing the intake (from a plain feed, not yet journaled). */
+  readonly lostInClosing: number;
+  /** Released updates stay in a durable source for the next start; from any other they are lost. */
+  readonly durable: boolean;
+}
+
+/** How many received updates a stop lost: released ones from a source that cannot give them back. */
+export const lostBy = ({ counts, lostInClosing, durable }: Stopped): number => lostInClosing + (durable ? 0 : counts.released + counts.inFlight);
 
 /** Wires a config's adapters, starts its pipeline and logs every failure (and, at debug, every outcome). */
 export const startFromConfig = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<Started> => {
@@ -31,7 +46,7 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
   const wiring = await wire(config, logger, ledger, metrics);
   const deadLetters = wiring.core.deadLetters;
   metrics.watchDeadLetters(() => deadLetters.size());
-  metrics.watch(ledger, wiring.valve, wiring.journalChanges$);
+  metrics.watch(ledger, wiring.valve, wiring.intakePauses.changes$);
   const pipeline = startPipeline({ ledger, sourceName: wiring.sourceName, source: wiring.source, operators: operatorsFor(config, wiring.context, plugins) });
   pipeline.ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
@@ -39,7 +54,7 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
     else logger.debug(fields, outcome.kind);
   });
   const { history } = wiring.core;
-  let stopping: Promise<LedgerCounts> | undefined;
+  let stopping: Promise<Stopped> | undefined;
   // Writes still under way when stopping are waited for, so the last outcomes reach the history.
   const historyWrites = new Set<Promise<void>>();
   pipeline.ledger.settlements$.subscribe((settlement) => {
@@ -62,7 +77,9 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
     metrics,
     readiness: () => {
       const { redis } = wiring.core;
-      const paused = [...wiring.valve.reasons.entries()].map(([reason, message]) => `${reason}: ${message}`);
+      // The pipeline's own pauses and the WebSocket intake's in front of a journal: either stops input.
+      const reasons = [...wiring.valve.reasons.entries(), ...wiring.intakePauses.reasons.entries()];
+      const paused = reasons.map(([reason, message]) => `${reason}: ${message}`);
       return {
         source: { ok: wiring.sourceHealth.connected, detail: wiring.sourceHealth.why },
         ...(redis ? { redis: { ok: redis.status === 'ready', detail: `connection ${redis.status}` } } : {}),
@@ -71,12 +88,16 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
     },
     stop: () =>
       (stopping ??= (async () => {
-        await wiring.closeIntake();
-        const counts = await pipeline.stop();
+        const lostInClosing = await wiring.closeIntake();
+        const stopped = pipeline.stop();
+        // Every wait ends now; only requests already sent take their time (the grace period).
+        wiring.core.stop();
+        // A source that failed has torn the chain down already: count what there is.
+        const counts = await stopped.catch(() => ledger.counts());
         await Promise.all(historyWrites);
         await wiring.close();
         metrics.stop();
-        return counts;
+        return { counts, lostInClosing, durable: wiring.durable };
       })()),
   };
 };
@@ -93,50 +114,3 @@ export const alertNotifier =
       .post(webhook, { json: event, timeout: { request: 5000 }, retry: { limit: 2, methods: ['POST'] } })
       .catch((error: unknown) => logger.warn({ alert: event.alert, error: (error as Error).message }, 'could not post the alert to alerts.webhook'));
   };
-
-/**
- * `qualtrics-automations run`: serves /metrics, /healthz and /readyz, and runs until SIGINT or SIGTERM.
- * Then it stops taking input and lets what is in flight settle for up to `shutdownGraceMs`: settled
- * updates are acknowledged; what is still in flight after that stays pending in its stream for the
- * next start (from a plain WebSocket it is lost, and logged as such). A second signal exits at once.
- */
-export const runUntilSignalled = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<LedgerCounts> => {
-  const started = await startFromConfig(config, logger, baseDir);
-  const health = await HealthServer.start(config.observability, {
-    metrics: async () => ({ contentType: started.metrics.registry.contentType, body: await started.metrics.registry.metrics() }),
-    readiness: () => started.readiness(),
-    runs: async (query) =>
-      selectRuns(await started.wiring.core.history.list(), { failed: query.get('failed') === '1', limit: Number(query.get('limit') ?? 100) }),
-  });
-  logger.info({ name: config.name, destination: new URL(config.destination.url).origin, observability: health.url }, 'pipeline started');
-  const alerts = new AlertMonitor(config.alerts, config.name, started.pipeline.ledger, started.wiring.valve, alertNotifier(config, logger)).start();
-  let graceTimer: NodeJS.Timeout | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    const { inFlight } = started.pipeline.ledger;
-    logger.info({ signal, inFlight, graceMs: config.shutdownGraceMs }, 'stopping: no new input; letting in-flight updates settle');
-    process.once(signal, () => {
-      logger.warn({ signal, inFlight: started.pipeline.ledger.inFlight }, 'second signal: exiting now');
-      process.exit(130);
-    });
-    graceTimer = setTimeout(() => {
-      const left = started.pipeline.ledger.inFlight;
-      const where = started.wiring.sourceName.startsWith('websocket') ? 'lost (a plain WebSocket cannot take them back)' : 'left pending in the stream for the next start';
-      logger.warn({ inFlight: left, graceMs: config.shutdownGraceMs }, `grace period over: ${left} update(s) not settled, ${where}`);
-      process.exit(0);
-    }, config.shutdownGraceMs);
-    graceTimer.unref();
-    void started.stop();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  await started.pipeline.done;
-  // The same stop() the signal started (it is run once), or, if the source ended by itself, a first one.
-  const counts = await started.stop();
-  alerts.stop();
-  await health.close();
-  clearTimeout(graceTimer);
-  process.removeListener('SIGINT', onSignal);
-  process.removeListener('SIGTERM', onSignal);
-  logger.info({ counts }, 'pipeline stopped');
-  return counts;
-};

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Observable } from 'rxjs';
+import { ReplaySubject, type Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import { DeadLetterFile } from '../adapters/file/dead-letter-file.js';
 import { MemoryDedupeStore } from '../adapters/memory/dedupe-store.js';
@@ -13,7 +13,7 @@ import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
 import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import { compareOrder } from '../operators/model/order.js';
-import { IntakeValve, type ValveChange } from './valve.js';
+import { IntakeValve } from './valve.js';
 import type { Config } from './config/codec.js';
 import type { Ledger } from '../operators/model/ledger.js';
 import { applyCredit, capacityOf, type Capacity } from './credit.js';
@@ -34,8 +34,12 @@ export interface Wiring {
   readonly valve: IntakeValve;
   readonly core: Core;
   readonly sourceHealth: SourceHealth;
-  readonly journalChanges$: Observable<ValveChange>;
-  closeIntake(): Promise<void>;
+  /** Whether what is in flight stays in the source when the process stops. */
+  readonly durable: boolean;
+  /** The WebSocket intake's own pauses in front of a journal (journal full, Redis refusing appends). */
+  readonly intakePauses: IntakeValve;
+  /** Stops taking input; resolves with how many received messages were lost in closing (see `Intake.close`). */
+  closeIntake(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -101,21 +105,26 @@ export interface Core {
   /** The dead-letter store as built (not wrapped): for its size and for the dlq commands. */
   readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;
   readonly history: HistoryStore;
+  /** Ends every wait of the operators (see `OperatorContext.stopping$`); requests already sent finish. */
+  stop(): void;
   close(): Promise<void>;
 }
 
 /** Builds the operators' adapters: Redis-backed with `redis.url`, embedded in-memory without. */
 export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics?: PipelineMetrics): Core => {
   const valve = new IntakeValve();
+  const stopping = new ReplaySubject<void>(1);
   const creditSubscription = applyCredit(ledger, valve, config.pipeline.maxInFlight);
   let redis: Redis | undefined;
   if (config.redis) {
     redis = connectRedis(config.redis.url, `qualtrics-automations:${slug(config.name)}`);
-    redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
+    // ioredis reports each failed reconnect here; without a listener it prints outside the structured log.
+    redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'Redis connection error'));
   }
   const { destination } = config;
   const stores = redis ? redisStores(config, redis) : memoryStores(config);
   const sender = new QualtricsHttpSender({ url: destination.url, auth: authOf(config), timeoutMs: destination.timeoutMs });
+  const stopping$ = stopping.asObservable();
   const context: OperatorContext = metrics
     ? {
         ...stores,
@@ -123,8 +132,9 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
         deadLetters: observeDeadLetters(stores.deadLetters, (letter) => metrics.deadLettered.inc({ reason: letter.reason })),
         sender: observeSender(sender, (attempt) => metrics.attempt(attempt)),
         valve,
+        stopping$,
       }
-    : { ...stores, sender, valve };
+    : { ...stores, sender, valve, stopping$ };
   return {
     context,
     valve,
@@ -132,9 +142,15 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
     redis,
     deadLetters: stores.deadLetters,
     history: redis ? new RedisHistory<RunEntry>(redis, redisPrefixOf(config), config.history.size) : new MemoryHistory<RunEntry>(config.history.size),
+    stop: () => {
+      stopping.next();
+      stopping.complete();
+    },
     close: async () => {
       creditSubscription.unsubscribe();
-      await redis?.quit().catch(() => redis?.disconnect());
+      // QUIT would wait in the offline queue for a Redis that is down: only a ready connection says goodbye.
+      if (redis?.status === 'ready') await redis.quit().catch(() => redis?.disconnect());
+      else redis?.disconnect();
     },
   };
 };
@@ -142,8 +158,16 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
 /** The core plus the intake (WebSocket, journal or stream) a config describes. */
 export const wire = async (config: Config, logger: Logger, ledger: Ledger, metrics?: PipelineMetrics): Promise<Wiring> => {
   const core = wireCore(config, logger, ledger, metrics);
-  const intake = await openIntake(config, { logger, redis: core.redis, valve: core.valve, credit: core.credit });
+  let intake;
+  try {
+    intake = await openIntake(config, { logger, redis: core.redis, valve: core.valve, credit: core.credit, deadLetters: core.context.deadLetters });
+  } catch (error) {
+    await core.close();
+    throw error;
+  }
   let closed: Promise<void> | undefined;
+  let intakeClosed: Promise<number> | undefined;
+  const closeIntake = (): Promise<number> => (intakeClosed ??= intake.close());
   return {
     sourceName: intake.sourceName,
     source: intake.source,
@@ -151,12 +175,13 @@ export const wire = async (config: Config, logger: Logger, ledger: Ledger, metri
     valve: core.valve,
     core,
     sourceHealth: intake.health,
-    journalChanges$: intake.journalChanges$,
-    closeIntake: () => intake.close(),
+    durable: intake.durable,
+    intakePauses: intake.pauses,
+    closeIntake,
     /** Stops the intake first (nothing new comes in), then the stores. */
     close: () =>
       (closed ??= (async () => {
-        await intake.close();
+        await closeIntake();
         await core.close();
       })()),
   };

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { RedisVersionError } from './errors.js';
 
 export type { Redis };
 
@@ -15,10 +16,29 @@ export const connectRedis = (url: string, connectionName = 'qualtrics-automation
     retryStrategy: (times) => Math.min(times * 200, 5_000),
   });
 
+/** The oldest Redis with everything the stream sources use (XAUTOCLAIM came in 6.2). */
+export const MIN_REDIS_VERSION = [6, 2] as const;
+
+/** Checks the server's version (INFO server) once the connection answers; rejects if it is older than 6.2. */
+export const requireStreamsVersion = async (redis: Redis): Promise<void> => {
+  const info = await redis.info('server');
+  const version = /^redis_version:(\d+)\.(\d+)/m.exec(info);
+  if (!version) return;
+  const [major, minor] = [Number(version[1]), Number(version[2])];
+  const [needMajor, needMinor] = MIN_REDIS_VERSION;
+  if (major > needMajor || (major === needMajor && minor >= needMinor)) return;
+  throw new RedisVersionError(`Redis ${major}.${minor} is too old: the stream sources need ${needMajor}.${needMinor} or newer (XAUTOCLAIM)`);
+};
+
 /** A Lua script as a function: EVALSHA through ioredis (EVAL on the first call or after a flush). */
-export const luaScript = <R>(redis: Redis, name: string, numberOfKeys: number, lua: string): ((...keysThenArgs: Array<string | number>) => Promise<R>) => {
+export const luaScript = <R>(
+  redis: Redis,
+  name: string,
+  numberOfKeys: number,
+  lua: string,
+): ((...keysThenArgs: Array<string | number | Buffer>) => Promise<R>) => {
   redis.defineCommand(name, { numberOfKeys, lua });
-  const command = (redis as unknown as Record<string, (...args: Array<string | number>) => Promise<R>>)[name]!;
+  const command = (redis as unknown as Record<string, (...args: Array<string | number | Buffer>) => Promise<R>>)[name]!;
   return (...args) => command.apply(redis, args);
 };
 

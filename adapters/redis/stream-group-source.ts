@@ -1,12 +1,25 @@
 import { Observable, firstValueFrom, race, Subject, timer, type Subscription } from 'rxjs';
+import { backoffDelay } from '../backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
-import type { Redis } from './connection.js';
+import { requireStreamsVersion, type Redis } from './connection.js';
+import { asError, isRedisOutage } from './errors.js';
 import { fieldOf, untilCapacity, type RawEntry } from './stream-entries.js';
 
 export type StreamSourceEvent =
   | { readonly type: 'group-created'; readonly stream: string; readonly group: string; readonly startId: string }
+  | { readonly type: 'reading' }
   | { readonly type: 'claimed'; readonly count: number }
+  | { readonly type: 'poison'; readonly id: string; readonly deliveries: number }
+  | { readonly type: 'consumer-removed'; readonly consumer: string }
+  | { readonly type: 'outage'; readonly error: Error; readonly retryInMs: number }
   | { readonly type: 'error'; readonly error: Error };
+
+/** An entry handed out too often without an outcome: it is dead-lettered instead of handed out again. */
+export interface PoisonEntry {
+  readonly id: string;
+  readonly data: string | undefined;
+  readonly deliveries: number;
+}
 
 export interface RedisStreamGroupSourceOptions {
   /** The shared (autopipelined) connection: XACK, XAUTOCLAIM, XCLAIM. Reads block on a duplicate of it. */
@@ -25,30 +38,71 @@ export interface RedisStreamGroupSourceOptions {
   readonly blockMs?: number;
   /** Entries another consumer left pending this long are claimed. */
   readonly claimIdleMs?: number;
+  /** An entry handed out more often than this without an outcome goes to `onPoison`. Default 5. */
+  readonly maxDeliveries?: number;
+  /** Stores a poison entry (the dead letters); the entry is acknowledged once this resolves. */
+  readonly onPoison?: (entry: PoisonEntry) => Promise<void>;
+  /** Consumers with nothing pending, idle this long, are removed from the group. Default one hour. */
+  readonly forgetConsumersAfterMs?: number;
+  /** Delete an entry once acknowledged (a journal whose size should follow what is pending). */
+  readonly deleteAcknowledged?: boolean;
   readonly onEvent?: (event: StreamSourceEvent) => void;
 }
 
-const messageOf = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+/** Waits after an outage: doubling from 250 ms to 5 s, so a Redis that comes back is used again soon. */
+const outageDelay = (attempt: number): number => backoffDelay(attempt, 250, 5_000);
 
 /**
  * Reads a Redis stream as one consumer of a consumer group: at-least-once. An entry is acknowledged
  * (XACK) only once its envelope's outcome is final; until then it stays pending in the group.
  *
- * - Reads take at most `capacity()` entries (XREADGROUP COUNT), and none while it is 0.
+ * - Reads take at most `capacity()` entries (XREADGROUP COUNT), and none while it is 0. Reads and
+ *   claims run one after another in one loop, so together they never take more than the credit left.
  * - On start it first takes back its own pending entries (a restart under the same consumer name).
  * - On start and every half `claimIdleMs`, entries other consumers left pending longer than
  *   `claimIdleMs` are claimed (XAUTOCLAIM): a crashed consumer's work is finished by the others.
+ *   An entry handed out more than `maxDeliveries` times is poison: dead-lettered, then acknowledged.
  * - Its own entries in flight are re-claimed every third of `claimIdleMs` (XCLAIM JUSTID), which
  *   resets their idle time, so a slow destination does not make others claim them.
+ * - Redis unreachable (at start or later) is an outage: reported, waited out with backoff, and never
+ *   the end of the source. Only an error waiting cannot mend (a key of another type, no permission,
+ *   a Redis older than 6.2) ends the observable with an error.
  */
 export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): Observable<InboundMessage> =>
   new Observable<InboundMessage>((subscriber) => {
-    const { redis, stream, group, consumer, field, startId, capacity, capacity$, blockMs = 1000, claimIdleMs = 60_000, onEvent = () => {} } = options;
+    const { redis, stream, group, consumer, field, startId, capacity, capacity$, onEvent = () => {} } = options;
+    const { blockMs = 1000, claimIdleMs = 60_000, maxDeliveries = 5, deleteAcknowledged = false } = options;
+    const { forgetConsumersAfterMs = 3_600_000, onPoison } = options;
     const reader = redis.duplicate();
+    // The reader reconnects by itself; its failures show as failed reads, reported below.
+    reader.on('error', () => {});
     const inFlight = new Set<string>();
     const stop$ = new Subject<void>();
     let stopped = false;
+    let reading = false;
     const timers: Subscription[] = [];
+
+    const sleep = (ms: number): Promise<unknown> => firstValueFrom(race(timer(ms), stop$), { defaultValue: undefined });
+
+    /**
+     * Runs `step` until it succeeds, waiting out outages with backoff. An error waiting cannot mend is
+     * thrown on, and ends the source.
+     */
+    const untilDone = async <T>(step: () => Promise<T>): Promise<T | undefined> => {
+      for (let attempt = 0; !stopped; attempt += 1) {
+        try {
+          return await step();
+        } catch (error) {
+          if (stopped) return undefined;
+          if (!isRedisOutage(error)) throw error;
+          reading = false;
+          const retryInMs = outageDelay(attempt);
+          onEvent({ type: 'outage', error: asError(error), retryInMs });
+          await sleep(retryInMs);
+        }
+      }
+      return undefined;
+    };
 
     /**
      * Entries a read returned after the stop: never seen by the pipeline, so nothing was done with
@@ -57,6 +111,15 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
     const release = (ids: readonly string[]): void => {
       if (ids.length === 0) return;
       redis.xclaim(stream, group, consumer, 0, ...ids, 'IDLE', claimIdleMs * 1000, 'JUSTID').catch(() => {});
+    };
+
+    const acknowledge = (id: string): void => {
+      inFlight.delete(id);
+      const done = deleteAcknowledged
+        ? redis.multi().xack(stream, group, id).xdel(stream, id).exec()
+        : redis.xack(stream, group, id);
+      // A lost XACK leaves the entry pending: it is handed out again and dedupe stops a second send.
+      done.catch((error: unknown) => onEvent({ type: 'error', error: asError(error) }));
     };
 
     const emit = (entries: readonly RawEntry[] | null | undefined): number => {
@@ -70,16 +133,36 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
         if (inFlight.has(id)) continue;
         inFlight.add(id);
         taken += 1;
-        subscriber.next({
-          data: fields === null ? undefined : fieldOf(fields, field),
-          position: id,
-          ack: () => {
-            inFlight.delete(id);
-            redis.xack(stream, group, id).catch((error: unknown) => onEvent({ type: 'error', error: messageOf(error) }));
-          },
-        });
+        subscriber.next({ data: fields === null ? undefined : fieldOf(fields, field), position: id, ack: () => acknowledge(id) });
       }
       return taken;
+    };
+
+    /** How often each entry was handed out (XPENDING of the range they span, for this consumer). */
+    const deliveriesOf = async (entries: readonly RawEntry[]): Promise<Map<string, number>> => {
+      if (entries.length === 0) return new Map();
+      const first = entries[0]![0];
+      const last = entries[entries.length - 1]![0];
+      const rows = (await redis.xpending(stream, group, first, last, entries.length, consumer)) as Array<[string, string, number, number]>;
+      return new Map(rows.map(([id, , , count]) => [id, count]));
+    };
+
+    /** Hands entries taken back from a crash on, except poison ones, which are dead-lettered. */
+    const emitTakenBack = async (entries: readonly RawEntry[]): Promise<number> => {
+      const deliveries = await deliveriesOf(entries);
+      const healthy: RawEntry[] = [];
+      for (const entry of entries) {
+        const [id, fields] = entry;
+        const count = deliveries.get(id) ?? 1;
+        if (count <= maxDeliveries || !onPoison || inFlight.has(id)) {
+          healthy.push(entry);
+          continue;
+        }
+        onEvent({ type: 'poison', id, deliveries: count });
+        await onPoison({ id, data: fields === null ? undefined : fieldOf(fields, field), deliveries: count });
+        await redis.xack(stream, group, id);
+      }
+      return emit(healthy);
     };
 
     const ensureGroup = async (): Promise<void> => {
@@ -94,9 +177,12 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
     const waitForCapacity = (): Promise<void> => untilCapacity(capacity, capacity$, stop$);
 
     const readNew = async (): Promise<void> => {
-      const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', Math.max(1, capacity()), 'BLOCK', blockMs, 'STREAMS', stream, '>')) as Array<
+      const count = Math.max(1, capacity());
+      const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')) as Array<
         [string, RawEntry[]]
       > | null;
+      if (!reading) onEvent({ type: 'reading' });
+      reading = true;
       emit(reply?.[0]?.[1]);
     };
 
@@ -105,12 +191,13 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       let after = '0';
       while (!stopped) {
         await waitForCapacity();
-        const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', Math.max(1, capacity()), 'STREAMS', stream, after)) as Array<
+        const count = Math.max(1, capacity());
+        const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, after)) as Array<
           [string, RawEntry[]]
         > | null;
         const entries = reply?.[0]?.[1] ?? [];
         if (entries.length === 0) return;
-        emit(entries);
+        await emitTakenBack(entries);
         after = entries[entries.length - 1]![0];
       }
     };
@@ -122,10 +209,23 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
         const count = capacity();
         if (count <= 0) break;
         const [next, entries] = (await redis.xautoclaim(stream, group, consumer, claimIdleMs, cursor, 'COUNT', count)) as [string, RawEntry[]];
-        claimed += emit(entries);
+        claimed += await emitTakenBack(entries);
         cursor = next;
       } while (cursor !== '0-0' && !stopped);
       if (claimed > 0) onEvent({ type: 'claimed', count: claimed });
+    };
+
+    /** Consumers that left (nothing pending, idle long): removed, so the group does not collect them for months. */
+    const forgetLeftConsumers = async (): Promise<void> => {
+      const consumers = (await redis.xinfo('CONSUMERS', stream, group)) as Array<Array<string | number>>;
+      for (const fields of consumers) {
+        const info = Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]]));
+        const name = String(info.name);
+        if (name === consumer || Number(info.pending) !== 0 || Number(info.idle) < forgetConsumersAfterMs) continue;
+        // DELCONSUMER drops the consumer's pending entries with it: only ever one that holds none.
+        await redis.xgroup('DELCONSUMER', stream, group, name);
+        onEvent({ type: 'consumer-removed', consumer: name });
+      }
     };
 
     const keepOwnEntries = async (): Promise<void> => {
@@ -133,33 +233,44 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       for (let i = 0; i < ids.length; i += 1000) await redis.xclaim(stream, group, consumer, 0, ...ids.slice(i, i + 1000), 'JUSTID');
     };
 
-    const guarded = (work: () => Promise<void>) => () => {
-      if (!stopped) work().catch((error: unknown) => onEvent({ type: 'error', error: messageOf(error) }));
-    };
-
     const run = async (): Promise<void> => {
-      await ensureGroup();
-      await readOwnPending();
-      await claim();
-      timers.push(timer(claimIdleMs / 2, claimIdleMs / 2).subscribe(guarded(claim)));
-      timers.push(timer(claimIdleMs / 3, claimIdleMs / 3).subscribe(guarded(keepOwnEntries)));
+      await untilDone(() => requireStreamsVersion(redis));
+      await untilDone(ensureGroup);
+      await untilDone(readOwnPending);
+      timers.push(
+        timer(claimIdleMs / 3, claimIdleMs / 3).subscribe(() => {
+          if (!stopped) keepOwnEntries().catch((error: unknown) => onEvent({ type: 'error', error: asError(error) }));
+        }),
+      );
+      let claimDue = 0;
+      let forgetDue = 0;
       while (!stopped) {
         await waitForCapacity();
         if (stopped) break;
-        try {
-          await readNew();
-        } catch (error) {
-          if (stopped) break;
-          onEvent({ type: 'error', error: messageOf(error) });
-          // The stream or the group was deleted under us: make them again rather than fail forever.
-          if (String((error as Error).message).startsWith('NOGROUP')) await ensureGroup().catch(() => {});
-          await firstValueFrom(race(timer(1000), stop$), { defaultValue: undefined });
+        // Claims run here, between reads, never beside one: together they stay within the credit.
+        if (Date.now() >= claimDue) {
+          await untilDone(claim);
+          claimDue = Date.now() + claimIdleMs / 2;
         }
+        if (Date.now() >= forgetDue) {
+          await untilDone(forgetLeftConsumers);
+          forgetDue = Date.now() + Math.min(forgetConsumersAfterMs, 600_000);
+        }
+        await untilDone(async () => {
+          try {
+            await readNew();
+          } catch (error) {
+            // The stream or the group was deleted under us: make them again rather than fail forever.
+            if (!String((error as Error).message).startsWith('NOGROUP')) throw error;
+            onEvent({ type: 'error', error: asError(error) });
+            await ensureGroup();
+          }
+        });
       }
     };
 
     run().catch((error: unknown) => {
-      if (!stopped) subscriber.error(messageOf(error));
+      if (!stopped) subscriber.error(asError(error));
     });
 
     return () => {

@@ -1,5 +1,6 @@
 import { Observable, of } from 'rxjs';
 import WebSocket from 'ws';
+import { backoffDelay } from '../backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
 
 /** What the connection is doing, for logs and readiness. */
@@ -33,11 +34,7 @@ export interface WebSocketClientSourceOptions {
   readonly paused$?: Observable<boolean>;
 }
 
-/** Exponential backoff with jitter: a random delay in [half, full] of the doubled base, so a fleet does not reconnect in step. */
-export const backoffDelay = (attempt: number, initialMs: number, maxMs: number, random = Math.random): number => {
-  const full = Math.min(maxMs, initialMs * 2 ** attempt);
-  return Math.round(full / 2 + (random() * full) / 2);
-};
+export { backoffDelay };
 
 /** The id a resumable feed put in a message, if any (a message that is not a JSON object has none). */
 const idOf = (data: WebSocket.RawData, field: string): string | undefined => {

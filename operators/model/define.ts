@@ -16,6 +16,11 @@ export interface OperatorContext {
   readonly scheduler?: SchedulerLike;
   /** Randomness for jitter; tests pass a fixed one. */
   readonly random?: () => number;
+  /**
+   * Emits once the pipeline stops (and at once to later subscribers): every wait ends, and an envelope
+   * that was waiting is released unsettled (its source keeps it). Requests already sent still finish.
+   */
+  readonly stopping$?: Observable<unknown>;
 }
 
 /**

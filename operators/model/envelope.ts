@@ -28,6 +28,9 @@ export interface Envelope {
 export const settle = (envelope: Envelope, outcome: Outcome): void =>
   envelope.ticket.settle(outcome, { origin: envelope.origin, identity: envelope.identity, receivedAt: envelope.receivedAt });
 
+/** Hands an envelope back unsettled: the pipeline is stopping and its source keeps it for the next start. */
+export const release = (envelope: Envelope): void => envelope.ticket.release();
+
 /** The key that says "the same person" for ordering and dedupe: `email:ann@example.com`. */
 export const identityKey = (identity: IdentityRef): string =>
   `${identity.target}:${identity.target === 'email' ? identity.id.toLowerCase() : identity.id}`;

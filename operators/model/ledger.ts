@@ -24,7 +24,7 @@ export interface Settlement {
   readonly at: number;
 }
 
-/** Counts by outcome. `received - settled = inFlight` at every moment. */
+/** Counts by outcome. `received - settled - released = inFlight` at every moment. */
 export interface LedgerCounts {
   readonly received: number;
   readonly delivered: number;
@@ -32,6 +32,11 @@ export interface LedgerCounts {
   readonly excluded: Readonly<Record<string, number>>;
   readonly failed: Readonly<Record<string, number>>;
   readonly settled: number;
+  /**
+   * Handed back to the source unsettled when the pipeline stopped: a stream keeps them pending for the
+   * next start; from a plain WebSocket they are lost (and the process says so).
+   */
+  readonly released: number;
   readonly inFlight: number;
 }
 
@@ -47,6 +52,7 @@ export class Ledger {
   #received = 0;
   #delivered = 0;
   #duplicate = 0;
+  #released = 0;
   readonly #excluded: Record<string, number> = {};
   readonly #failed: Record<string, number> = {};
   readonly #settlements = new Subject<Settlement>();
@@ -87,6 +93,12 @@ export class Ledger {
     this.#settlements.next(settlement);
   }
 
+  /** Count one envelope handed back unsettled (the pipeline is stopping). Called by tickets only. */
+  release(): void {
+    this.#released += 1;
+    this.#inFlight.next(this.#inFlight.value - 1);
+  }
+
   reportHookError(error: unknown): void {
     this.#hookErrors.next(error);
   }
@@ -106,11 +118,12 @@ export class Ledger {
       excluded,
       failed,
       settled,
-      inFlight: this.#received - settled,
+      released: this.#released,
+      inFlight: this.#received - settled - this.#released,
     };
   }
 
-  /** Resolves once nothing is in flight and at least `received` envelopes were received. */
+  /** Resolves once nothing is in flight (settled or released) and at least `received` envelopes were received. */
   whenSettled(received = 0): Promise<LedgerCounts> {
     return firstValueFrom(
       this.#inFlight.pipe(

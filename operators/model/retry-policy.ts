@@ -10,14 +10,29 @@ export const RetryOptions = struct('RetryOptions', {
   baseMs: withDefault(integerIn(1, 600_000), 500),
   /** No wait is longer (a `Retry-After` may be, up to `MAX_RETRY_AFTER_MS`); also the pace of retries while paused. */
   maxMs: withDefault(integerIn(1, 3_600_000), 30_000),
+  /**
+   * Failed attempts in a row (no answer, 5xx, 408), of this many different updates, that mean the
+   * destination is down: the intake pauses and one probe retries, without spending anyone's attempts.
+   */
+  downAfter: withDefault(integerIn(2, 10_000), 5),
 });
 export type RetryOptions = t.TypeOf<typeof RetryOptions>;
+
+const cut = (text: string, max = 500): string => (text.length > max ? `${text.slice(0, max)}...` : text);
 
 /** A `Retry-After` longer than this is capped: a typo on the server should not park an update for days. */
 export const MAX_RETRY_AFTER_MS = 15 * 60_000;
 
 /** What one attempt came to: an answer, or no answer at all (refused, reset, timed out). */
 export type AttemptResult = { readonly kind: 'answer'; readonly answer: SendResult } | { readonly kind: 'no-answer'; readonly error: string };
+
+/** No answer, or an answer that says the destination itself is failing (5xx, 408): what a breaker counts. */
+export const isDestinationFailure = (result: AttemptResult): boolean =>
+  result.kind === 'no-answer' || result.answer.status >= 500 || result.answer.status === 408;
+
+/** A one-line account of an attempt's result, for messages. */
+export const describeResult = (result: AttemptResult): string =>
+  result.kind === 'no-answer' ? `no answer: ${cut(result.error, 120)}` : `HTTP ${result.answer.status}`;
 
 /** What to do next, and why. */
 export type Verdict =
@@ -45,11 +60,10 @@ export const parseRetryAfter = (value: string | undefined, now: number): number 
 
 /** Exponential backoff with jitter: between half and all of `baseMs * 2^(attempt-1)`, capped at `maxMs`. */
 export const backoffMs = (attempt: number, { baseMs, maxMs }: Pick<RetryOptions, 'baseMs' | 'maxMs'>, random: () => number): number => {
-  const full = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  // The exponent is capped so the arithmetic stays finite however many attempts there were.
+  const full = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(0, attempt - 1), 30));
   return Math.round(full / 2 + (random() * full) / 2);
 };
-
-const cut = (text: string, max = 500): string => (text.length > max ? `${text.slice(0, max)}...` : text);
 
 /**
  * Judges attempt number `attempt` (1-based): 2xx is delivered; 408, 429, 5xx and no answer are retried

@@ -1,5 +1,5 @@
 import type { IdentityRef, Ledger, Origin } from './ledger.js';
-import type { Outcome } from './outcome.js';
+import { failed, Reasons, type Outcome } from './outcome.js';
 import { isPromiseLike } from './ports.js';
 
 /** What a ticket is settled for, recorded with the outcome. */
@@ -20,7 +20,7 @@ export class TicketError extends Error {
   override readonly name = 'TicketError';
 }
 
-type TicketState = 'open' | 'settled' | 'split' | 'handed-on';
+type TicketState = 'open' | 'settled' | 'released' | 'split' | 'handed-on';
 
 /**
  * The right and the duty to settle one envelope, exactly once. Settling records the outcome in the
@@ -72,6 +72,30 @@ export class Ticket {
       this.ledger.reportHookError(error);
       record(outcome);
     });
+  }
+
+  /**
+   * Hands the envelope back unsettled because the pipeline is stopping: the source is not told it is
+   * done (a stream keeps the entry pending for the next start), and the hooks run as for a failure, so
+   * what they hold (a dedupe lease) is let go at once rather than when it lapses.
+   */
+  release(): void {
+    this.#take('released');
+    const done = (): void => this.ledger.release();
+    if (!this.hook) return done();
+    try {
+      const hooked = this.hook(failed(Reasons.shutdown, { detail: 'the pipeline stopped before this update was settled' }));
+      if (isPromiseLike(hooked)) {
+        hooked.then(done, (error: unknown) => {
+          this.ledger.reportHookError(error);
+          done();
+        });
+        return;
+      }
+    } catch (error) {
+      this.ledger.reportHookError(error);
+    }
+    done();
   }
 
   /**

@@ -75,6 +75,8 @@ export const RedisStreamSourceConfig = struct(
     startId: withDefault(t.keyof({ $: null, '0': null }, '$ | 0'), '$'),
     /** Entries another consumer left pending this long are claimed. */
     claimIdleSeconds: withDefault(integerIn(1, 86_400), 60),
+    /** An entry handed out more often than this without an outcome is dead-lettered as `poison`. */
+    maxDeliveries: withDefault(integerIn(1, 1000), 5),
   },
   /** Default: `<hostname>-<pid>`, unique per process. */
   { consumer: NonEmptyString },
@@ -91,6 +93,7 @@ export const JournalConfig = struct(
     stream: NonEmptyString,
     group: withDefault(NonEmptyString, 'qualtrics-automations' as NonEmptyString),
     claimIdleSeconds: withDefault(integerIn(1, 86_400), 60),
+    maxDeliveries: withDefault(integerIn(1, 1000), 5),
   },
   { maxLength: integerIn(100, 1_000_000_000), consumer: NonEmptyString },
 );

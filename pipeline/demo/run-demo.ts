@@ -106,7 +106,7 @@ export const runDemo = async (write: (text: string) => void = (text) => process.
     const settlements: Settlement[] = [];
     started.pipeline.ledger.settlements$.subscribe((settlement) => settlements.push(settlement));
     await firstValueFrom(from(started.pipeline.ledger.whenSettled(envelopeCount(messages))).pipe(timeout(30_000)));
-    const counts = await started.stop();
+    const { counts } = await started.stop();
     write(formatDemoReport(counts, settlements, standIn.runs, feed.url, standIn.url));
     write(`\nDead letters (what failed, kept to inspect and resend): ${deadLetters}\n`);
     return counts.inFlight === 0 && counts.received === envelopeCount(messages) ? 0 : 1;

@@ -8,6 +8,7 @@ import { settle, type Envelope } from '../../operators/model/envelope.js';
 import type { Ledger } from '../../operators/model/ledger.js';
 import { delivered, failed, type Outcome } from '../../operators/model/outcome.js';
 import type { DedupeStore } from '../../operators/model/ports.js';
+import { IntakeValve } from '../../pipeline/valve.js';
 import { Books, profileEnvelope, profileOf, testScheduler } from '../helpers/marbles.js';
 import { behavesLikeAnOperator } from '../helpers/operator-contract.js';
 
@@ -37,7 +38,7 @@ describe('dedupe', () => {
       const again = update(books.ledger, '2', 'Ann');
       const changed = update(books.ledger, '3', 'Annie');
       const source = cold('a-----b-c|', { a: first, b: again, c: changed });
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 2))).toBe('a-------c|', {
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 2))).toBe('a-------c|', {
         a: '1',
         c: '3',
       });
@@ -52,7 +53,7 @@ describe('dedupe', () => {
     scheduler.run(({ cold, expectObservable }) => {
       const source = cold('a----b|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ann') });
       const outcomes = (envelope: Envelope): Outcome => (envelope.origin.position === '1' ? failed('http-500', { status: 500 }) : delivered(202));
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 2, outcomes))).toBe('a----b|', {
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 2, outcomes))).toBe('a----b|', {
         a: '1',
         b: '2',
       });
@@ -66,7 +67,7 @@ describe('dedupe', () => {
     const store = new MemoryDedupeStore({ now: () => scheduler.now() });
     scheduler.run(({ cold, expectObservable }) => {
       const source = cold('ab---|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ann') });
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 3))).toBe('a----|', { a: '1' });
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 3))).toBe('a----|', { a: '1' });
     });
     expect(books.settled.map(({ frame, origin, outcome }) => [frame, origin.position, outcome.kind])).to.have.deep.members([
       [3, '1', 'delivered'],
@@ -81,7 +82,7 @@ describe('dedupe', () => {
     scheduler.run(({ cold, expectObservable }) => {
       const source = cold('ab-------|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ann') });
       const outcomes = (envelope: Envelope): Outcome => (envelope.origin.position === '1' ? failed('http-503') : delivered(202));
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 3, outcomes))).toBe('a--b-----|', {
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 3, outcomes))).toBe('a--b-----|', {
         a: '1',
         b: '2',
       });
@@ -95,7 +96,7 @@ describe('dedupe', () => {
     const store = new MemoryDedupeStore({ now: () => scheduler.now() });
     scheduler.run(({ cold, expectObservable }) => {
       const source = cold('ab|', { a: update(books.ledger, '1', 'Sam', 'sam@example.com'), b: update(books.ledger, '2', 'Sam', 'SAM@example.org') });
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 1))).toBe('ab|', { a: '1', b: '2' });
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 1))).toBe('ab|', { a: '1', b: '2' });
     });
   });
 
@@ -109,7 +110,7 @@ describe('dedupe', () => {
       expect(store.acquire(dedupeKeyOf(envelope)!, 'dead-process', 1000)).to.equal('acquired');
       const source = cold('a|', { a: envelope });
       // Looked at every 10 frames; the lease expires at frame 1000, so the send happens at frame 1000.
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 1))).toBe('1000ms (a|)', { a: '1' });
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 1))).toBe('1000ms (a|)', { a: '1' });
     });
     expect(books.summary()).to.deep.equal({ '1': 'delivered' });
   });
@@ -123,7 +124,7 @@ describe('dedupe', () => {
       const envelope = update(books.ledger, '1', 'Ann');
       const key = dedupeKeyOf(envelope)!;
       // In flight for 2.5 leases (leaseSeconds 1): without renewal another process could take it at 1000.
-      cold('a|', { a: envelope }).pipe(dedupe(options, { dedupeStore: store, scheduler }), destination(scheduler, 2500, () => failed('http-503'))).subscribe();
+      cold('a|', { a: envelope }).pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 2500, () => failed('http-503'))).subscribe();
       for (const frame of [999, 2000, 2499, 2501]) scheduler.schedule(() => otherProcess.push([frame, store.acquire(key, 'other', 1000)]), frame);
     });
     expect(otherProcess).to.deep.equal([
@@ -134,14 +135,17 @@ describe('dedupe', () => {
     ]);
   });
 
-  it('fails an envelope as dedupe-unavailable when the store throws, and goes on', () => {
+  it('waits while the store does not answer, with the intake paused, and sends once it answers: nothing fails', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
+    const valve = new IntakeValve();
+    const pauses: Array<[number, string]> = [];
+    valve.changes$.subscribe((change) => pauses.push([scheduler.now(), change.kind]));
     let calls = 0;
     const flaky: DedupeStore = {
       acquire: () => {
         calls += 1;
-        if (calls === 1) throw new Error('connection refused');
+        if (calls <= 2) throw new Error('connection refused');
         return 'acquired';
       },
       renew: () => {},
@@ -149,13 +153,37 @@ describe('dedupe', () => {
       release: () => {},
     };
     scheduler.run(({ cold, expectObservable }) => {
-      const source = cold('ab|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ben') });
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: flaky, scheduler }), destination(scheduler, 1))).toBe('-b|', { b: '2' });
+      const source = cold('a|', { a: update(books.ledger, '1', 'Ann') });
+      const context = { dedupeStore: flaky, scheduler, valve, random: () => 1 };
+      // Backoff from 250 ms, doubling: asked at 0, 250 and 750.
+      expectObservable(source.pipe(dedupe(options, context), destination(scheduler, 1))).toBe('750ms (a|)', { a: '1' });
     });
-    expect(books.settled.map(({ outcome }) => outcome)).to.deep.equal([
-      { kind: 'failed', reason: 'dedupe-unavailable', detail: 'dedupe store: connection refused' },
-      { kind: 'delivered', status: 202, attempts: 1 },
+    expect(books.summary()).to.deep.equal({ '1': 'delivered' });
+    expect(pauses).to.deep.equal([
+      [0, 'closed'],
+      [750, 'opened'],
     ]);
+  });
+
+  it('releases an envelope waiting for the store when the pipeline stops: unsettled, for the next start', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const down: DedupeStore = {
+      acquire: () => {
+        throw new Error('connection refused');
+      },
+      renew: () => {},
+      commit: () => {},
+      release: () => {},
+    };
+    scheduler.run(({ cold, hot, expectObservable }) => {
+      const source = cold('a-|', { a: update(books.ledger, '1', 'Ann') });
+      const stopping$ = hot('---s', { s: true });
+      const context = { dedupeStore: down, scheduler, valve: new IntakeValve(), stopping$, random: () => 1 };
+      expectObservable(source.pipe(dedupe(options, context), destination(scheduler, 1))).toBe('---|');
+    });
+    expect(books.settled).to.deep.equal([]);
+    expect(books.ledger.counts()).to.include({ received: 1, released: 1, inFlight: 0 });
   });
 
   it('fails an envelope that reaches it without an identity (operators out of order)', () => {
@@ -163,10 +191,10 @@ describe('dedupe', () => {
     const books = new Books(scheduler);
     scheduler.run(({ cold, expectObservable }) => {
       const source = cold('a|', { a: profileEnvelope(books.ledger, profileOf({})) });
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: new MemoryDedupeStore(), scheduler }))).toBe('-|');
+      expectObservable(source.pipe(dedupe(options, { dedupeStore: new MemoryDedupeStore(), scheduler, valve: new IntakeValve() }))).toBe('-|');
     });
     expect(books.summary()).to.deep.equal({ '1': 'failed:operator-error' });
   });
 
-  behavesLikeAnOperator(() => dedupe(options, { dedupeStore: new MemoryDedupeStore() }));
+  behavesLikeAnOperator(() => dedupe(options, { dedupeStore: new MemoryDedupeStore(), valve: new IntakeValve() }));
 });

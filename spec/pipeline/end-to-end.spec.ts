@@ -57,7 +57,7 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
       socket.send('not json');
       socket.send(JSON.stringify([{ ...ann, segmentMembership: { ups: {} } }, ann]));
       await started.pipeline.ledger.whenSettled(4);
-      const counts = await started.stop();
+      const { counts } = await started.stop();
 
       expect(counts).to.deep.equal({
         received: 4,
@@ -66,6 +66,7 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
         excluded: { 'invalid-json': 1, 'not-qualified': 1 },
         failed: {},
         settled: 4,
+        released: 0,
         inFlight: 0,
       });
       expect(standIn.requests).to.have.length(1);
@@ -110,7 +111,7 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
     rejecting = false;
     await started.pipeline.ledger.whenSettled(4);
     expect(started.wiring.valve.isClosed).to.equal(false);
-    const counts = await started.stop();
+    const { counts } = await started.stop();
     expect(counts).to.deep.include({ received: 4, delivered: 4, failed: {} });
     expect(standIn.runs.map((run) => (run.payload as { firstName: string }).firstName)).to.have.members(['Ann', 'Ben', 'Chloé', 'David']);
   });
@@ -122,7 +123,7 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
     const socket = await feed.connection(1);
     const closed = new Promise((resolve) => socket.once('close', resolve));
     await eventually(() => socket.readyState === socket.OPEN);
-    const counts = await started.stop();
+    const { counts } = await started.stop();
     await closed;
     expect(counts.received).to.equal(0);
   });

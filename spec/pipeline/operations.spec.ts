@@ -134,7 +134,7 @@ ${extra}`;
       first.kill('SIGTERM');
       const { code, stderr } = await firstDone;
       expect(code).to.equal(0);
-      expect(stderr).to.contain('letting in-flight updates settle');
+      expect(stderr).to.contain('stopping: no new input');
       expect(stderr).not.to.contain('grace period over');
       // Only a read racing the stop can leave entries pending (unseen, so unsent); the next start claims them.
       expect(((await redis.xpending(stream, 'workers')) as [number])[0], 'at most one read batch left pending').to.be.at.most(20);
@@ -152,21 +152,23 @@ ${extra}`;
       expect(emails, 'nothing sent twice').to.have.length(150);
     });
 
-    it('after shutdownGraceMs exits 0 anyway, leaving what could not settle pending in the stream', async () => {
+    it('on SIGTERM during a 401 pause: ends the pause at once, exits 0, and leaves the held updates pending', async () => {
       fixture = new RedisFixture();
       standIn = await QualtricsStandIn.start({ apiToken: API_TOKEN, respond: () => ({ status: 401 }) });
       const redis = fixture.connect();
       const stream = `${fixture.prefix}:updates`;
       for (let i = 0; i < 5; i += 1) await redis.xadd(stream, '*', 'profile', JSON.stringify(updateFor(`p${i}@example.com`)));
-      const first = cli(['run', '--config', writeConfig(streamConfig(stream, 'shutdownGraceMs: 500'))]);
+      // A grace period far longer than the test: a pause must not use it, only requests on the wire may.
+      const first = cli(['run', '--config', writeConfig(streamConfig(stream, 'shutdownGraceMs: 60000'))]);
       const done = finished(first);
       await eventually(() => standIn.requests.length >= 5, 20_000, 'attempts');
       const signalledAt = Date.now();
       first.kill('SIGTERM');
       const { code, stderr } = await done;
       expect(code).to.equal(0);
-      expect(Date.now() - signalledAt).to.be.below(5_000);
-      expect(stderr).to.match(/grace period over: 5 update\(s\) not settled, left pending in the stream for the next start/);
+      expect(Date.now() - signalledAt, 'well within the 60 s grace').to.be.below(15_000);
+      expect(stderr).not.to.contain('grace period over');
+      expect(stderr).to.match(/pipeline stopped; 5 update\(s\) left pending in the stream for the next start/);
       expect(((await redis.xpending(stream, 'workers')) as [number])[0]).to.equal(5);
     });
   });

@@ -138,39 +138,57 @@ describe('Redis streams (real Redis)', function () {
   });
 
   describe('journal', () => {
-    it('appends, and past maxLength trims only what the group has acknowledged', async () => {
-      await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
-      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
-      for (let n = 0; n < 150; n += 1) await journal.append(JSON.stringify({ n }));
-      const c = consumer('c', 200);
-      await eventually(() => c.taken.length === 150);
-      for (const m of c.taken.slice(0, 120)) c.ack(m);
-      await eventually(async () => (await pendingCount()) === 30);
-      expect(await journal.trim()).to.equal(false);
-      expect(await redis.xlen(stream)).to.equal(30);
-      const [first] = (await redis.xrange(stream, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
-      expect(first![1]).to.deep.equal(['profile', '{"n":120}']);
+    const journalConsumer = (name: string, credit: number) => {
+      const capacity$ = new BehaviorSubject(credit);
+      const taken: InboundMessage[] = [];
+      subscriptions.push(
+        redisStreamGroupSource({
+          redis,
+          stream,
+          group: 'g',
+          consumer: name,
+          field: 'profile',
+          startId: '$',
+          blockMs: 50,
+          deleteAcknowledged: true,
+          capacity: () => capacity$.value,
+          capacity$,
+        }).subscribe((m) => taken.push(m)),
+      );
+      return taken;
+    };
+
+    it('creates its group with the stream, so a consumer starting later still reads the first entry', async () => {
+      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile' });
+      const { appended, ids } = await journal.append(['{"n":1}', '{"n":2}']);
+      expect(appended).to.equal(2);
+      const taken = journalConsumer('c', 10);
+      await eventually(() => taken.length === 2);
+      expect(taken.map((m) => m.position)).to.deep.equal(ids);
     });
 
-    it('is full when unacknowledged entries alone reach maxLength', async () => {
-      await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+    it('appends a batch in order up to maxLength and refuses the rest, never past it', async () => {
       const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
-      for (let n = 0; n < 100; n += 1) await journal.append('{}');
-      expect(journal.full, 'known from the appends, before any trim').to.equal(true);
-      expect(await journal.trim()).to.equal(true);
+      const first = await journal.append(Array.from({ length: 60 }, (_, n) => JSON.stringify({ n })));
+      expect(first).to.deep.include({ appended: 60, full: false });
+      const second = await journal.append(Array.from({ length: 60 }, (_, n) => JSON.stringify({ n: 60 + n })));
+      expect(second).to.deep.include({ appended: 40, full: true });
       expect(await redis.xlen(stream)).to.equal(100);
+      const entries = (await redis.xrange(stream, '-', '+')) as Array<[string, string[]]>;
+      expect(entries.map(([, fields]) => (JSON.parse(fields[1]!) as { n: number }).n)).to.deep.equal(Array.from({ length: 100 }, (_, n) => n));
     });
 
-    it('is no longer full once what it holds is acknowledged, even at exactly maxLength', async () => {
-      await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+    it('holds only what is pending: an acknowledged entry is deleted, so room comes back as work is done', async () => {
       const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
-      for (let n = 0; n < 100; n += 1) await journal.append(JSON.stringify({ n }));
-      const c = consumer('c', 200);
-      await eventually(() => c.taken.length === 100);
-      for (const m of c.taken) c.ack(m);
-      await eventually(async () => (await pendingCount()) === 0);
-      expect(await journal.trim()).to.equal(false);
-      expect(await redis.xlen(stream)).to.equal(0);
+      const taken = journalConsumer('c', 200);
+      await journal.append(Array.from({ length: 100 }, (_, n) => JSON.stringify({ n })));
+      expect((await journal.append(['{"n":100}'])).full).to.equal(true);
+      await eventually(() => taken.length === 100);
+      // One slow entry (the first) stays pending; everything after it is done.
+      for (const m of taken.slice(1)) m.ack!();
+      await eventually(async () => (await journal.length()) === 1);
+      expect(((await redis.xpending(stream, 'g')) as [number])[0]).to.equal(1);
+      expect(await journal.append(Array.from({ length: 99 }, () => '{}'))).to.deep.include({ appended: 99, full: false });
     });
   });
 });

@@ -1,0 +1,105 @@
+import { Observable, Subject, defer, filter, of, startWith, take, tap, timer, type SchedulerLike, type Subscription } from 'rxjs';
+import type { Valve } from './ports.js';
+import { backoffMs } from './retry-policy.js';
+
+/** What the valve is closed for while the destination is down (no answer, or 5xx/408, for everyone). */
+export const DESTINATION_DOWN = 'destination-down';
+
+export interface CircuitBreakerOptions {
+  /** Failed attempts in a row, of this many different identities, that mean the destination is down. */
+  readonly downAfter: number;
+  /** The first probe waits about this long; each next one twice as long, up to `maxMs`. */
+  readonly baseMs: number;
+  readonly maxMs: number;
+}
+
+/**
+ * Tells a destination that is down from an update that fails. One identity failing again and again is
+ * that update's trouble, and its own attempts run out. But when `downAfter` different identities fail in
+ * a row (no answer, 5xx, 408), with no answer between, the destination itself is down: the breaker opens,
+ * the intake pauses (`destination-down`), and attempts stop: updates in flight wait, without spending
+ * their attempts, while one probe at a time tries again with backoff. The first answer (any status that
+ * is not a failure of the destination) closes it: the intake resumes and the waiting updates go on.
+ */
+export class CircuitBreaker {
+  readonly #failing = new Set<string>();
+  readonly #changes = new Subject<void>();
+  #open = false;
+  #probing = false;
+  #probes = 0;
+  #nextProbeAt = 0;
+  #wake: Subscription | undefined;
+
+  constructor(
+    private readonly options: CircuitBreakerOptions,
+    private readonly valve: Valve,
+    private readonly scheduler: SchedulerLike | undefined,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  /**
+   * Waits until an attempt may be made: at once while the breaker is closed; while it is open, until it
+   * closes or this attempt is the next probe.
+   */
+  permit(): Observable<void> {
+    return defer(() => {
+      if (!this.#open) return of(undefined);
+      return this.#changes.pipe(
+        startWith(undefined),
+        filter(() => !this.#open || (!this.#probing && this.#now() >= this.#nextProbeAt)),
+        take(1),
+        tap(() => {
+          if (this.#open) this.#probing = true;
+        }),
+      );
+    });
+  }
+
+  /** The destination answered (any status that is not a failure of the destination itself). */
+  answered(): void {
+    this.#failing.clear();
+    this.#probing = false;
+    if (!this.#open) return;
+    this.#open = false;
+    this.#probes = 0;
+    this.#wake?.unsubscribe();
+    this.valve.open(DESTINATION_DOWN);
+    this.#changes.next();
+  }
+
+  /** An attempt for identity `lane` got no answer, or a 5xx or 408; `why` says which. */
+  failed(lane: string, why: string): void {
+    if (this.#open) {
+      if (!this.#probing) return;
+      // The probe failed: the next one waits longer.
+      this.#probing = false;
+      this.#scheduleProbe();
+      return;
+    }
+    this.#failing.add(lane);
+    if (this.#failing.size < this.options.downAfter) return;
+    this.#open = true;
+    this.#failing.clear();
+    this.valve.close(
+      DESTINATION_DOWN,
+      `the destination failed for ${this.options.downAfter} different updates in a row (last: ${why}); updates wait and one probe retries`,
+    );
+    this.#scheduleProbe();
+  }
+
+  #scheduleProbe(): void {
+    this.#probes += 1;
+    const delay = backoffMs(this.#probes, this.options, this.random);
+    this.#nextProbeAt = this.#now() + delay;
+    this.#wake?.unsubscribe();
+    this.#wake = timer(delay, this.scheduler).subscribe(() => this.#changes.next());
+  }
+
+  #now(): number {
+    return this.scheduler?.now() ?? Date.now();
+  }
+}

@@ -1,0 +1,71 @@
+import { EMPTY, NEVER, Observable, catchError, defer, map, mergeMap, race, take, timer, type SchedulerLike } from 'rxjs';
+import { release, type Envelope } from './envelope.js';
+import { fromMaybePromise, type MaybePromise, type Valve } from './ports.js';
+import { backoffMs } from './retry-policy.js';
+
+/** What the valve is closed for while a store the pipeline needs (Redis) does not answer. */
+export const STORE_UNAVAILABLE = 'store-unavailable';
+
+/** Backoff while a store is down: from 250 ms, doubling, to 5 s, so a store that is back is used soon. */
+const OUTAGE_BACKOFF = { baseMs: 250, maxMs: 5_000 } as const;
+
+export interface WaitContext {
+  readonly scheduler?: SchedulerLike | undefined;
+  readonly stopping$?: Observable<unknown> | undefined;
+}
+
+/**
+ * `wait$`, unless the pipeline stops first: then the `envelope` waiting (if any) is released unsettled
+ * (its source keeps it for the next start) and the result completes empty. Every wait an operator
+ * makes (a backoff, a rate-limit slot, a paused destination, a store outage) goes through here, so a
+ * stop ends them all at once and only requests on the wire use the grace period.
+ */
+export const unlessStopped = <T>(envelope: Envelope | undefined, wait$: Observable<T>, { stopping$ = NEVER }: WaitContext): Observable<T> =>
+  race(
+    // First, so that a pipeline already stopped wins over a wait that would end at once.
+    stopping$.pipe(
+      take(1),
+      mergeMap(() => {
+        if (envelope) release(envelope);
+        return EMPTY;
+      }),
+    ),
+    wait$,
+  );
+
+/** Waits `ms`, unless the pipeline stops first (see `unlessStopped`). */
+export const pause = (envelope: Envelope | undefined, ms: number, context: WaitContext): Observable<unknown> =>
+  unlessStopped(envelope, timer(ms, context.scheduler), context);
+
+export interface OutageContext extends WaitContext {
+  readonly valve: Valve;
+  readonly random?: (() => number) | undefined;
+}
+
+/**
+ * Asks a store (`call`) until it answers. A store that fails is an outage of ours, never the update's
+ * fault: the intake pauses (`store-unavailable`, naming `what` and the error), the caller waits with
+ * backoff, and the first answer reopens the intake. Nothing is failed or dead-lettered for it. If the
+ * pipeline stops meanwhile, the `envelope` waiting (if any) is released and the result completes empty.
+ */
+export const untilAnswered = <T>(
+  envelope: Envelope | undefined,
+  what: string,
+  call: () => MaybePromise<T>,
+  context: OutageContext,
+): Observable<T> => {
+  const { valve, random = Math.random } = context;
+  const ask = (attempt: number): Observable<T> =>
+    defer(() => fromMaybePromise(call())).pipe(
+      map((answer) => {
+        valve.open(STORE_UNAVAILABLE);
+        return answer;
+      }),
+      catchError((error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        valve.close(STORE_UNAVAILABLE, `${what} does not answer (${message}); updates wait until it does`);
+        return pause(envelope, backoffMs(attempt, OUTAGE_BACKOFF, random), context).pipe(mergeMap(() => ask(attempt + 1)));
+      }),
+    );
+  return ask(1);
+};

@@ -1,0 +1,133 @@
+import { backoffDelay } from '../../adapters/backoff.js';
+import type { StreamJournal } from '../../adapters/redis/journal.js';
+import type { ProducedMessage } from '../../adapters/websocket/listen-source.js';
+import type { Logger } from '../logger.js';
+import type { IntakeValve } from '../valve.js';
+
+/** Why the WebSocket intake in front of a journal is paused. */
+export const JournalPause = {
+  full: 'journal-full',
+  unavailable: 'journal-unavailable',
+  backlog: 'journal-backlog',
+} as const;
+
+export interface JournalWriterOptions {
+  /** Messages per append script at most. */
+  readonly batchSize?: number;
+  /** Messages waiting to be appended at which the intake pauses (it resumes below half). */
+  readonly backlog?: number;
+  /** How often to try again while the journal is full. */
+  readonly fullRetryMs?: number;
+}
+
+const toBuffer = (data: unknown): Buffer =>
+  Buffer.isBuffer(data)
+    ? data
+    : Array.isArray(data)
+      ? Buffer.concat(data as Buffer[])
+      : data instanceof ArrayBuffer
+        ? Buffer.from(data)
+        : Buffer.from(String(data));
+
+/** Waits after a failed append: doubling from 250 ms to 5 s. */
+const outageDelay = (attempt: number): number => backoffDelay(attempt, 250, 5_000);
+
+/**
+ * Appends WebSocket messages to the journal strictly in arrival order. Messages queue here and go out
+ * in batches, one batch at a time: a batch that fails (Redis down) or does not fit (journal full) is
+ * tried again, from its first message not yet appended, before anything after it. A producer that
+ * asked for acknowledgements hears `ack` once its message is appended, not before.
+ *
+ * The valve pauses the WebSocket while the journal is full, while Redis refuses appends, and while too
+ * many messages wait here; each reason clears by itself when it no longer holds.
+ */
+export class JournalWriter {
+  readonly #queue: ProducedMessage[] = [];
+  readonly #batchSize: number;
+  readonly #backlog: number;
+  readonly #fullRetryMs: number;
+  #pumping: Promise<void> | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+
+  constructor(
+    private readonly journal: StreamJournal,
+    private readonly valve: IntakeValve,
+    private readonly logger: Logger,
+    { batchSize = 500, backlog = 1000, fullRetryMs = 200 }: JournalWriterOptions = {},
+  ) {
+    this.#batchSize = batchSize;
+    this.#backlog = backlog;
+    this.#fullRetryMs = fullRetryMs;
+  }
+
+  /** Messages received and not yet appended. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
+  write(message: ProducedMessage): void {
+    if (this.#closed) {
+      message.reply?.(false, 'not taking input');
+      return;
+    }
+    this.#queue.push(message);
+    if (this.#queue.length >= this.#backlog) {
+      this.valve.close(JournalPause.backlog, `${this.#queue.length} messages waiting to be appended to the journal`);
+    }
+    this.#pumping ??= this.#pump().finally(() => (this.#pumping = undefined));
+  }
+
+  /**
+   * Stops appending. Messages not yet appended are refused to producers that listen for answers (they
+   * resend them); the others are lost, and their count is returned so the caller can say so.
+   */
+  async close(): Promise<number> {
+    this.#closed = true;
+    this.#wake?.();
+    await this.#pumping;
+    const left = this.#queue.splice(0);
+    for (const message of left) message.reply?.(false, 'not taking input');
+    return left.filter((message) => message.reply === undefined).length;
+  }
+
+  async #pump(): Promise<void> {
+    let failures = 0;
+    while (this.#queue.length > 0 && !this.#closed) {
+      const batch = this.#queue.slice(0, this.#batchSize);
+      let wait = 0;
+      try {
+        const { appended, full } = await this.journal.append(batch.map((message) => toBuffer(message.data)));
+        failures = 0;
+        this.valve.open(JournalPause.unavailable);
+        for (const message of this.#queue.splice(0, appended)) message.reply?.(true);
+        if (this.#queue.length < this.#backlog / 2) this.valve.open(JournalPause.backlog);
+        if (full) {
+          const limit = this.journal.maxLength ?? 0;
+          this.valve.close(JournalPause.full, `the journal holds ${limit} entries the pipeline has not finished`);
+          wait = this.#fullRetryMs;
+        } else {
+          this.valve.open(JournalPause.full);
+        }
+      } catch (error) {
+        wait = outageDelay(failures);
+        failures += 1;
+        const message = (error as Error).message;
+        this.valve.close(JournalPause.unavailable, `appending to the journal failed: ${message}`);
+        this.logger.warn({ error: message, retryInMs: wait, waiting: this.#queue.length }, 'journal append failed; retrying');
+      }
+      if (wait > 0) await this.#sleep(wait);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+}
