@@ -5,4 +5,6 @@ export interface InboundMessage {
   readonly position?: string;
   /** Called once the message's outcome is final (absent where the source has nothing to acknowledge). */
   readonly ack?: () => void;
+  /** From a journal: each profile's place in its person's line (`[key, seq]`, one per profile, or null). */
+  readonly turns?: ReadonlyArray<{ readonly key: string; readonly seq: number } | null>;
 }

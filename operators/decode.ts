@@ -57,7 +57,9 @@ export const decode = (): OperatorFunction<Envelope, Envelope> => (source) =>
             ? { ...envelope.origin, position: `${envelope.origin.position}#${index}` }
             : envelope.origin;
           const decoded = Profile.decode(part);
-          const partEnvelope: Envelope = { ...envelope, origin, ticket: tickets[index]!, message: undefined };
+          const turn = envelope.turns?.[index] ?? undefined;
+          const { turns: _whole, ...rest } = envelope;
+          const partEnvelope: Envelope = { ...rest, origin, ticket: tickets[index]!, message: undefined, ...(turn ? { turn } : {}) };
           if (isLeft(decoded)) {
             const problems = formatErrors(decoded.left, root).join('; ');
             settle(partEnvelope, excluded(Reasons.invalidProfile, `decoding profile at ${problems}`));

@@ -4,7 +4,7 @@ import { decodeOrThrow, integerIn, struct, withDefault } from './model/codecs.js
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, settle, type Envelope } from './model/envelope.js';
 import { laneMap } from './model/lanes.js';
-import { compareOrder } from './model/order.js';
+import { compareStreamPositions, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
 import { serializePayload } from './model/payload.js';
 import { fromMaybePromise } from './model/ports.js';
@@ -100,21 +100,22 @@ export const emit =
     };
 
     const isStale = (envelope: Envelope): Observable<boolean> => {
-      const { identity, origin } = envelope;
-      if (!identity) return of(false);
+      const { identity } = envelope;
+      const position = streamPositionOf(envelope.origin);
+      if (!identity || position === undefined) return of(false);
       return defer(() => fromMaybePromise(deliveryLog.lastDelivered(identityKey(identity)))).pipe(
-        map((last) => last !== undefined && (compareOrder(last, origin.position) ?? 0) > 0),
+        map((last) => last !== undefined && (compareStreamPositions(last, position) ?? 0) > 0),
         // The log is a safeguard, not a gate: if it cannot answer, send (dedupe still stops repeats).
         catchError(() => of(false)),
       );
     };
 
-    const recordDelivery = (envelope: Envelope): Observable<unknown> =>
-      envelope.identity
-        ? defer(() => fromMaybePromise(deliveryLog.recordDelivered(identityKey(envelope.identity!), envelope.origin.position))).pipe(
-            catchError(() => of(undefined)),
-          )
-        : of(undefined);
+    const recordDelivery = (envelope: Envelope): Observable<unknown> => {
+      const { identity } = envelope;
+      const position = streamPositionOf(envelope.origin);
+      if (!identity || position === undefined) return of(undefined);
+      return defer(() => fromMaybePromise(deliveryLog.recordDelivered(identityKey(identity), position))).pipe(catchError(() => of(undefined)));
+    };
 
     const send = (body: string): Observable<AttemptResult> =>
       defer(() => from(sender.send(body))).pipe(

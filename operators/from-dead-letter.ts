@@ -13,7 +13,7 @@ import { excluded, Reasons } from './model/outcome.js';
 export const RedrivableLetter = struct(
   'dead letter',
   { payload: NonEmptyString },
-  { identity: t.string },
+  { identity: t.string, source: t.string },
   { open: true },
 );
 
@@ -40,7 +40,10 @@ export const fromDeadLetter = (): OperatorFunction<Envelope, Envelope> =>
     const payload: unknown = JSON.parse(decoded.right.payload);
     if (!isJsonObject(payload)) return excluded(Reasons.invalidDeadLetter, 'payload: expected a JSON object');
     const identity = identityFromKey(decoded.right.identity);
-    return { ...envelope, message: undefined, payload, ...(identity ? { identity } : {}) };
+    // The letter's own source: its position is comparable with that stream's, so the stale rule applies.
+    const { source } = decoded.right;
+    const origin = source === undefined ? envelope.origin : { ...envelope.origin, source };
+    return { ...envelope, origin, message: undefined, payload, ...(identity ? { identity } : {}) };
   });
 
 export const fromDeadLetterOperator = defineOperator({

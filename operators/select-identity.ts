@@ -41,6 +41,42 @@ export const rejectionOf = (id: string, target: IdentityTarget): string | undefi
   return undefined;
 };
 
+/** What a profile's `identityMap` offers under a mapping: the ids to send, the identity chosen, what was refused. */
+export interface IdentityChoice {
+  /** Every usable id of each mapped namespace, under the namespace's own name. */
+  readonly sent: Readonly<Record<string, Json>>;
+  /** The identity that orders and dedupes the update; absent when no mapped namespace has a usable id. */
+  readonly chosen?: IdentityRef;
+  /** Why ids were left out (`identityMap.Email[0] is a SHA-256 hash...`), without the ids themselves. */
+  readonly rejected: readonly string[];
+}
+
+/**
+ * The identity choice itself, for `selectIdentity` and for whoever must know the identity before the
+ * pipeline runs (the journal numbers each person's updates as it appends them).
+ */
+export const chooseIdentity = (identityMap: Readonly<Record<string, readonly IdentityEntry[]>>, identities: readonly IdentityMapping[]): IdentityChoice => {
+  const sent: Record<string, Json> = {};
+  const rejected: string[] = [];
+  let chosen: IdentityRef | undefined;
+  for (const { source, target } of identities) {
+    const entries: readonly IdentityEntry[] = Object.hasOwn(identityMap, source) ? (identityMap[source] ?? []) : [];
+    const usable: Array<{ readonly id: string; readonly primary?: boolean }> = [];
+    for (const [index, entry] of entries.entries()) {
+      const id = entry.id.trim();
+      const why = rejectionOf(id, target);
+      // The id itself stays out of the reason: reasons end up in logs and history.
+      if (why) rejected.push(`identityMap.${source}[${index}] ${why}`);
+      else usable.push({ ...entry, id });
+    }
+    if (usable.length === 0) continue;
+    sent[source] = usable.map(({ id }) => ({ id }));
+    const preferred = usable.find((entry) => entry.primary === true) ?? usable[0]!;
+    chosen ??= { namespace: source, target, id: preferred.id };
+  }
+  return chosen ? { sent, chosen, rejected } : { sent, rejected };
+};
+
 /**
  * Puts every usable id of each mapped namespace in `payload.identityMap` under the namespace's own name
  * (`{"Email": [{"id": "ann@example.com"}]}`) and picks the identity that orders and dedupes the update:
@@ -52,25 +88,7 @@ export const rejectionOf = (id: string, target: IdentityTarget): string | undefi
  */
 export const selectIdentity = (options: SelectIdentityOptions): OperatorFunction<Envelope, Envelope> =>
   perEnvelope('selectIdentity', (envelope) => {
-    const identityMap = envelope.profile?.identityMap ?? {};
-    const sent: Record<string, Json> = {};
-    const rejected: string[] = [];
-    let chosen: IdentityRef | undefined;
-    for (const { source, target } of options.identities) {
-      const entries: readonly IdentityEntry[] = Object.hasOwn(identityMap, source) ? (identityMap[source] ?? []) : [];
-      const usable: Array<{ readonly id: string; readonly primary?: boolean }> = [];
-      for (const [index, entry] of entries.entries()) {
-        const id = entry.id.trim();
-        const why = rejectionOf(id, target);
-        // The id itself stays out of the reason: reasons end up in logs and history.
-        if (why) rejected.push(`identityMap.${source}[${index}] ${why}`);
-        else usable.push({ ...entry, id });
-      }
-      if (usable.length === 0) continue;
-      sent[source] = usable.map(({ id }) => ({ id }));
-      const preferred = usable.find((entry) => entry.primary === true) ?? usable[0]!;
-      chosen ??= { namespace: source, target, id: preferred.id };
-    }
+    const { sent, chosen, rejected } = chooseIdentity(envelope.profile?.identityMap ?? {}, options.identities);
     if (!chosen) {
       const mapped = options.identities.map((m) => m.source).join(', ');
       const detail = rejected.length > 0 ? rejected.join('; ') : `the profile has no id in ${mapped}`;

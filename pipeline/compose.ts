@@ -10,6 +10,7 @@ import type { OperatorContext } from '../operators/model/define.js';
 import type { Envelope } from '../operators/model/envelope.js';
 import { projectAttributes } from '../operators/project-attributes.js';
 import { qualify } from '../operators/qualify.js';
+import { keepOrder, KeepOrderOptions } from '../operators/keep-order.js';
 import { selectIdentity } from '../operators/select-identity.js';
 import type { Config } from './config/codec.js';
 import type { LoadedPlugin } from './plugins.js';
@@ -37,6 +38,8 @@ export const operatorsFor = (config: Config, context: OperatorContext, plugins: 
   withPlugins(
     [
       ...mappingBuiltIns(config),
+      // Not a place for plug-ins: it only holds an update back until its person's earlier ones are done.
+      ['keepOrder', keepOrder(decodeOrThrow(KeepOrderOptions, {}), context)],
       ['dedupe', dedupe(decodeOrThrow(DedupeOptions, config.dedupe), context)],
       ['emit', emit(decodeOrThrow(EmitOptions, { concurrency: config.destination.concurrency, retry: config.destination.retry }), context)],
     ],

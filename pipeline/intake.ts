@@ -11,6 +11,8 @@ import type { Capacity } from './credit.js';
 import type { Logger } from './logger.js';
 import { IntakeValve } from './valve.js';
 import { JournalWriter } from './intake/journal-writer.js';
+import { identityKeysOf } from './intake/identity-keys.js';
+import type { RedisTurnBook } from '../adapters/redis/turn-book.js';
 import { bindOrExplain } from './start-error.js';
 import type { DeadLetterStore } from '../operators/model/ports.js';
 
@@ -58,6 +60,8 @@ export interface IntakeContext {
   readonly credit: Capacity;
   /** Where poison stream entries go. */
   readonly deadLetters: DeadLetterStore;
+  /** People's lines in Redis: the journal numbers each person's updates, the source finishes them. */
+  readonly turnBook: RedisTurnBook | undefined;
 }
 
 /** A consumer name unique to this process, stable for its life. */
@@ -167,7 +171,7 @@ const openWebSocket = async (
  * - `source.redisStream`: the pipeline consumes that stream as a consumer group.
  * Nothing here waits for Redis: an outage at start is waited out by the sources, and shows in `health`.
  */
-export const openIntake = async (config: Config, { logger, redis, valve, credit, deadLetters }: IntakeContext): Promise<Intake> => {
+export const openIntake = async (config: Config, { logger, redis, valve, credit, deadLetters, turnBook }: IntakeContext): Promise<Intake> => {
   const health = new SourceHealth();
   const pauses = new IntakeValve();
   pauses.changes$.subscribe((change) =>
@@ -186,6 +190,7 @@ export const openIntake = async (config: Config, { logger, redis, valve, credit,
       claimIdleMs: settings.claimIdleSeconds * 1000,
       maxDeliveries: settings.maxDeliveries,
       deleteAcknowledged: settings.deleteAcknowledged,
+      ...(turnBook ? { turnBook } : {}),
       onPoison: (entry) =>
         Promise.resolve(
           deadLetters.add({
@@ -222,8 +227,15 @@ export const openIntake = async (config: Config, { logger, redis, valve, credit,
   }
 
   const { journal: j } = config;
-  const journal = new StreamJournal({ redis: redis!, stream: j.stream, group: j.group, field: 'profile', ...(j.maxLength ? { maxLength: j.maxLength } : {}) });
-  const writer = new JournalWriter(journal, pauses, logger);
+  const journal = new StreamJournal({
+    redis: redis!,
+    stream: j.stream,
+    group: j.group,
+    field: 'profile',
+    ...(j.maxLength ? { maxLength: j.maxLength } : {}),
+    ...(turnBook ? { linePrefix: turnBook.linePrefix } : {}),
+  });
+  const writer = new JournalWriter(journal, pauses, logger, { keysOf: identityKeysOf(config.identities) });
   const websocket = await openWebSocket(config, logger, pauses.closed$, 'manual', health);
   const appending = websocket.messages$.subscribe((message) => writer.write(message));
   const sourceName = `journal:${j.stream}`;

@@ -28,6 +28,7 @@ export const envelopeOf = (message: InboundMessage, ledger: Ledger, sourceName: 
   receivedAt: Date.now(),
   ticket: Ticket.open(ledger, message.ack),
   message: message.data,
+  ...(message.turns ? { turns: message.turns } : {}),
   payload: {},
 });
 

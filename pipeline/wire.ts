@@ -11,8 +11,9 @@ import { RedisDeadLetterStream } from '../adapters/redis/dead-letter-stream.js';
 import { RedisDedupeStore } from '../adapters/redis/dedupe-store.js';
 import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
 import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
+import { RedisTurnBook } from '../adapters/redis/turn-book.js';
 import type { OperatorContext } from '../operators/model/define.js';
-import { compareOrder } from '../operators/model/order.js';
+import { compareStreamPositions } from '../operators/model/order.js';
 import { IntakeValve } from './valve.js';
 import type { Config } from './config/codec.js';
 import type { Ledger } from '../operators/model/ledger.js';
@@ -69,7 +70,7 @@ type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter
 
 const memoryStores = (config: Config): Stores => ({
   dedupeStore: new MemoryDedupeStore(),
-  deliveryLog: new MemoryDeliveryLog({ compare: compareOrder }),
+  deliveryLog: new MemoryDeliveryLog({ compare: compareStreamPositions }),
   rateLimiter: new MemoryRateLimiter(config.destination.rateLimit),
   deadLetters: new DeadLetterFile(config.deadLetters?.file ?? `dead-letters/${slug(config.name)}.jsonl`),
 });
@@ -102,6 +103,8 @@ export interface Core {
   readonly valve: IntakeValve;
   readonly credit: Capacity;
   readonly redis: Redis | undefined;
+  /** People's lines (per-person order across processes), with Redis. */
+  readonly turnBook: RedisTurnBook | undefined;
   /** The dead-letter store as built (not wrapped): for its size and for the dlq commands. */
   readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;
   readonly history: HistoryStore;
@@ -123,6 +126,7 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
   }
   const { destination } = config;
   const stores = redis ? redisStores(config, redis) : memoryStores(config);
+  const turnBook = redis ? new RedisTurnBook(redis, redisPrefixOf(config)) : undefined;
   const sender = new QualtricsHttpSender({ url: destination.url, auth: authOf(config), timeoutMs: destination.timeoutMs });
   const stopping$ = stopping.asObservable();
   const context: OperatorContext = metrics
@@ -133,13 +137,15 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
         sender: observeSender(sender, (attempt) => metrics.attempt(attempt)),
         valve,
         stopping$,
+        ...(turnBook ? { turnBook } : {}),
       }
-    : { ...stores, sender, valve, stopping$ };
+    : { ...stores, sender, valve, stopping$, ...(turnBook ? { turnBook } : {}) };
   return {
     context,
     valve,
     credit: capacityOf(ledger, valve, config.pipeline.maxInFlight),
     redis,
+    turnBook,
     deadLetters: stores.deadLetters,
     history: redis ? new RedisHistory<RunEntry>(redis, redisPrefixOf(config), config.history.size) : new MemoryHistory<RunEntry>(config.history.size),
     stop: () => {
@@ -160,7 +166,8 @@ export const wire = async (config: Config, logger: Logger, ledger: Ledger, metri
   const core = wireCore(config, logger, ledger, metrics);
   let intake;
   try {
-    intake = await openIntake(config, { logger, redis: core.redis, valve: core.valve, credit: core.credit, deadLetters: core.context.deadLetters });
+    const { redis, valve, credit, turnBook } = core;
+    intake = await openIntake(config, { logger, redis, valve, credit, deadLetters: core.context.deadLetters, turnBook });
   } catch (error) {
     await core.close();
     throw error;

@@ -1,17 +1,18 @@
 import { keysFor, luaScript, type Redis } from './connection.js';
 
-// Positions are `<ms>-<seq>[#part]` (see operators/model/order.ts); others are not ordered and always replace.
+// Positions are `<stream>@<ms>-<seq>[#part]` (see operators/model/order.ts streamPositionOf): only
+// positions of the same stream are ordered; any other replaces.
 const RECORD = `
 local function parse(position)
-  local ms, seq, part = string.match(position, '^(%d+)-(%d+)#?(%d*)$')
+  local stream, ms, seq, part = string.match(position, '^(.*)@(%d+)-(%d+)#?(%d*)$')
   if not ms then return nil end
   if part == '' then part = -1 end
-  return { tonumber(ms), tonumber(seq), tonumber(part) }
+  return { tonumber(ms), tonumber(seq), tonumber(part), stream }
 end
 local current = redis.call('GET', KEYS[1])
 if current then
   local a, b = parse(current), parse(ARGV[1])
-  if a and b then
+  if a and b and a[4] == b[4] then
     for i = 1, 3 do
       if a[i] > b[i] then return 0 end
       if a[i] < b[i] then break end

@@ -1,4 +1,5 @@
 import { luaScript, type Redis } from './connection.js';
+import { TURN_TTL_SECONDS } from './turn-book.js';
 
 export interface StreamJournalOptions {
   readonly redis: Redis;
@@ -11,6 +12,17 @@ export interface StreamJournalOptions {
    * acknowledges (`deleteAcknowledged`), so the stream's length is what is still to do.
    */
   readonly maxLength?: number;
+  /**
+   * Where people's lines are kept (`RedisTurnBook.linePrefix`): with it, each appended profile that has
+   * a key is numbered in its line, and the entry carries the numbers in the field `turns`.
+   */
+  readonly linePrefix?: string;
+}
+
+/** A message to append, and the identity key of each profile it holds (null: none), if known. */
+export interface JournalMessage {
+  readonly data: string | Buffer;
+  readonly keys?: ReadonlyArray<string | null> | undefined;
 }
 
 /** What one append of a batch came to: how many of its messages (from the first) are in the journal. */
@@ -22,20 +34,37 @@ export interface AppendResult {
   readonly full: boolean;
 }
 
-// KEYS: stream. ARGV: group, field, maxLength (0: none), then one message per argument.
+// KEYS: stream. ARGV: group, field, maxLength (0: none), line prefix ('' : none), line ttl, then per
+// message its data and its profiles' identity keys as JSON ('' when unknown).
 // One script per batch: the batch lands in order, all or up to the first that does not fit, and the
-// length check and the appends are one atomic step, so `maxLength` is never overshot, even by
-// several processes appending at once.
+// length check, the numbering in each person's line and the appends are one atomic step, so
+// `maxLength` is never overshot and a line's numbers follow the stream's order, even with several
+// processes appending at once.
 const APPEND = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '$', 'MKSTREAM')
 end
 local maxLength = tonumber(ARGV[3])
-local room = #ARGV - 3
+local room = (#ARGV - 5) / 2
 if maxLength > 0 then room = math.min(room, maxLength - redis.call('XLEN', KEYS[1])) end
 local ids = {}
 for i = 1, room do
-  ids[i] = redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[3 + i])
+  local data, keys = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+  if ARGV[4] == '' or keys == '' then
+    ids[i] = redis.call('XADD', KEYS[1], '*', ARGV[2], data)
+  else
+    local turns = {}
+    for j, key in ipairs(cjson.decode(keys)) do
+      if key == cjson.null then
+        turns[j] = cjson.null
+      else
+        local line = ARGV[4] .. key
+        turns[j] = { key, redis.call('HINCRBY', line, 'next', 1) }
+        redis.call('EXPIRE', line, ARGV[5])
+      end
+    end
+    ids[i] = redis.call('XADD', KEYS[1], '*', ARGV[2], data, 'turns', cjson.encode(turns))
+  end
 end
 return ids`;
 
@@ -59,10 +88,12 @@ export class StreamJournal {
   }
 
   /** Appends messages in order, as many as fit; see `AppendResult`. */
-  async append(messages: ReadonlyArray<string | Buffer>): Promise<AppendResult> {
-    const { stream, group, field, maxLength = 0 } = this.options;
+  async append(messages: ReadonlyArray<JournalMessage>): Promise<AppendResult> {
+    const { stream, group, field, maxLength = 0, linePrefix = '' } = this.options;
     if (messages.length === 0) return { appended: 0, ids: [], full: false };
-    const ids = await this.#append(stream, group, field, maxLength, ...messages);
+    // An empty list of keys would encode as a Lua table `{}`, not a list: leave such messages unnumbered.
+    const args = messages.flatMap(({ data, keys }) => [data, keys && keys.length > 0 ? JSON.stringify(keys) : '']);
+    const ids = await this.#append(stream, group, field, maxLength, linePrefix, TURN_TTL_SECONDS, ...args);
     return { appended: ids.length, ids, full: ids.length < messages.length };
   }
 

@@ -1,7 +1,10 @@
 import { Observable, firstValueFrom, race, Subject, timer, type Subscription } from 'rxjs';
 import { backoffDelay } from '../backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
 import { requireStreamsVersion, type Redis } from './connection.js';
+import type { LineTurn, RedisTurnBook } from './turn-book.js';
 import { asError, isRedisOutage } from './errors.js';
 import { fieldOf, untilCapacity, type RawEntry } from './stream-entries.js';
 
@@ -46,8 +49,33 @@ export interface RedisStreamGroupSourceOptions {
   readonly forgetConsumersAfterMs?: number;
   /** Delete an entry once acknowledged (a journal whose size should follow what is pending). */
   readonly deleteAcknowledged?: boolean;
+  /**
+   * People's lines (a journal numbers each person's updates): entries' turns are finished in the same
+   * step as their acknowledgement, and claims may also take the credit of updates waiting their turn,
+   * so a crashed consumer's entries, which others wait for, are always claimed.
+   */
+  readonly turnBook?: RedisTurnBook;
   readonly onEvent?: (event: StreamSourceEvent) => void;
 }
+
+type Turns = ReadonlyArray<LineTurn | null>;
+
+/** `turns` as the journal writes it: a JSON list of `[key, seq]` or null, one per profile. */
+const TurnsField = t.array(t.union([t.null, t.tuple([t.string, t.number])]));
+
+/** An entry's turns, or undefined when it has none (or they cannot be read: then it waits for nobody). */
+const turnsOf = (fields: readonly string[] | null): Turns | undefined => {
+  const raw = fields === null ? undefined : fieldOf(fields, 'turns');
+  if (raw === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const decoded = TurnsField.decode(parsed);
+  return isLeft(decoded) ? undefined : decoded.right.map((turn) => (turn ? { key: turn[0], seq: turn[1] } : null));
+};
 
 /** Waits after an outage: doubling from 250 ms to 5 s, so a Redis that comes back is used again soon. */
 const outageDelay = (attempt: number): number => backoffDelay(attempt, 250, 5_000);
@@ -72,7 +100,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
   new Observable<InboundMessage>((subscriber) => {
     const { redis, stream, group, consumer, field, startId, capacity, capacity$, onEvent = () => {} } = options;
     const { blockMs = 1000, claimIdleMs = 60_000, maxDeliveries = 5, deleteAcknowledged = false } = options;
-    const { forgetConsumersAfterMs = 3_600_000, onPoison } = options;
+    const { forgetConsumersAfterMs = 3_600_000, onPoison, turnBook } = options;
     const reader = redis.duplicate();
     // The reader reconnects by itself; its failures show as failed reads, reported below.
     reader.on('error', () => {});
@@ -113,13 +141,10 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       redis.xclaim(stream, group, consumer, 0, ...ids, 'IDLE', claimIdleMs * 1000, 'JUSTID').catch(() => {});
     };
 
-    const acknowledge = (id: string): void => {
+    const acknowledge = (id: string, turns: Turns | undefined): Promise<unknown> => {
       inFlight.delete(id);
-      const done = deleteAcknowledged
-        ? redis.multi().xack(stream, group, id).xdel(stream, id).exec()
-        : redis.xack(stream, group, id);
-      // A lost XACK leaves the entry pending: it is handed out again and dedupe stops a second send.
-      done.catch((error: unknown) => onEvent({ type: 'error', error: asError(error) }));
+      if (turnBook && turns) return turnBook.finishThenAck(stream, group, id, deleteAcknowledged, turns);
+      return deleteAcknowledged ? redis.multi().xack(stream, group, id).xdel(stream, id).exec() : redis.xack(stream, group, id);
     };
 
     const emit = (entries: readonly RawEntry[] | null | undefined): number => {
@@ -133,7 +158,10 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
         if (inFlight.has(id)) continue;
         inFlight.add(id);
         taken += 1;
-        subscriber.next({ data: fields === null ? undefined : fieldOf(fields, field), position: id, ack: () => acknowledge(id) });
+        const turns = turnsOf(fields);
+        // A lost XACK leaves the entry pending: it is handed out again and dedupe stops a second send.
+        const ack = (): void => void acknowledge(id, turns).catch((error: unknown) => onEvent({ type: 'error', error: asError(error) }));
+        subscriber.next({ data: fields === null ? undefined : fieldOf(fields, field), position: id, ack, ...(turns ? { turns } : {}) });
       }
       return taken;
     };
@@ -160,7 +188,8 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
         }
         onEvent({ type: 'poison', id, deliveries: count });
         await onPoison({ id, data: fields === null ? undefined : fieldOf(fields, field), deliveries: count });
-        await redis.xack(stream, group, id);
+        // Its turns are finished too: the person's later updates must not wait for a dead letter.
+        await acknowledge(id, turnsOf(fields));
       }
       return emit(healthy);
     };
@@ -206,7 +235,8 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       let cursor = '0-0';
       let claimed = 0;
       do {
-        const count = capacity();
+        // Updates waiting their turn may wait for exactly these entries: their credit is lent to claims.
+        const count = capacity() + (turnBook?.waitingCount ?? 0);
         if (count <= 0) break;
         const [next, entries] = (await redis.xautoclaim(stream, group, consumer, claimIdleMs, cursor, 'COUNT', count)) as [string, RawEntry[]];
         claimed += await emitTakenBack(entries);

@@ -2,7 +2,7 @@ import type * as t from 'io-ts';
 import { Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { settle, type Envelope } from './envelope.js';
 import { failed, Reasons, type Outcome } from './outcome.js';
-import type { DeadLetterStore, DedupeStore, DeliveryLog, QualtricsSender, RateLimiter, Valve } from './ports.js';
+import type { DeadLetterStore, DedupeStore, DeliveryLog, QualtricsSender, RateLimiter, TurnBook, Valve } from './ports.js';
 
 /** The adapters an operator may use, injected by the pipeline. */
 export interface OperatorContext {
@@ -12,6 +12,8 @@ export interface OperatorContext {
   readonly sender: QualtricsSender;
   readonly deadLetters: DeadLetterStore;
   readonly valve: Valve;
+  /** Per-person order across processes (with a journal in Redis); absent, `keepOrder` lets everything by. */
+  readonly turnBook?: TurnBook;
   /** Time for waits and timers; marble tests pass their TestScheduler. */
   readonly scheduler?: SchedulerLike;
   /** Randomness for jitter; tests pass a fixed one. */

@@ -3,6 +3,7 @@ import type { JsonObject } from './json.js';
 import type { Outcome } from './outcome.js';
 import type { Profile } from './profile.js';
 import type { Ticket } from './ticket.js';
+import type { Turn, Turns } from './turns.js';
 
 /**
  * What flows through the pipeline: one profile update, the payload being built from it, where it came
@@ -13,6 +14,8 @@ import type { Ticket } from './ticket.js';
  * - `profile`: the decoded profile (`decode`)
  * - `payload`: `segmentMembership` (`qualify`), `identityMap` (`selectIdentity`), attributes (`projectAttributes`)
  * - `identity`: the identity that orders and dedupes this update (`selectIdentity`)
+ * - `turns`: the message's places in its people's lines, from a journal (set by the source); `turn`: this
+ *   profile's own (`decode`), which `keepOrder` waits for
  */
 export interface Envelope {
   readonly origin: Origin;
@@ -21,6 +24,8 @@ export interface Envelope {
   readonly message?: unknown;
   readonly profile?: Profile;
   readonly identity?: IdentityRef;
+  readonly turns?: Turns;
+  readonly turn?: Turn;
   readonly payload: JsonObject;
 }
 

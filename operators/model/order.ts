@@ -42,3 +42,28 @@ export const positionCounter = (now: () => number = Date.now): (() => string) =>
     return `${ms}-${sequence}`;
   };
 };
+
+/** The sources whose positions are entry ids of a Redis stream: `redis:<key>`, `journal:<key>`, `replay:<key>`. */
+const STREAM_SOURCE = /^(?:redis|journal|replay):(.+)$/;
+
+/**
+ * Where an update stands in its stream (`<stream>@<id>`), for the stale-update rule; undefined for an
+ * update from no stream. Ids of one stream come from one clock (the Redis server's) whoever reads them;
+ * positions a process numbers itself (a plain WebSocket) come from its own clock, which no other
+ * process shares, so they are never compared across processes.
+ */
+export const streamPositionOf = (origin: { readonly source: string; readonly position: string }): string | undefined => {
+  const stream = STREAM_SOURCE.exec(origin.source)?.[1];
+  return stream !== undefined && isOrdered(origin.position) ? `${stream}@${origin.position}` : undefined;
+};
+
+/** Orders two stream positions of the same stream; `undefined` for different streams or other shapes. */
+export const compareStreamPositions = (a: string, b: string): number | undefined => {
+  const at = (position: string): [string, string] | undefined => {
+    const split = position.lastIndexOf('@');
+    return split < 0 ? undefined : [position.slice(0, split), position.slice(split + 1)];
+  };
+  const [pa, pb] = [at(a), at(b)];
+  if (!pa || !pb || pa[0] !== pb[0]) return undefined;
+  return compareOrder(pa[1], pb[1]);
+};

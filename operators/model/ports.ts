@@ -77,6 +77,19 @@ export interface Valve {
   open(reason: string): void;
 }
 
+/**
+ * Where each person's line stands (see `Turn`): how many of their journaled updates are finished, in
+ * order. `keepOrder` waits on it; the journal's source records each finish as it acknowledges.
+ */
+export interface TurnBook {
+  /** The highest `seq` such that it and every earlier update of `key` are finished (0 when none). */
+  finishedUpTo(key: string): MaybePromise<number>;
+  /** Emits a key whenever this process finished one of its updates, so waiters look again at once. */
+  readonly finished$: Observable<string>;
+  /** Counts updates waiting for their turn: claims of a crashed consumer's entries may use their credit. */
+  waiting(delta: number): void;
+}
+
 /** What the destination answered. */
 export interface SendResult {
   readonly status: number;

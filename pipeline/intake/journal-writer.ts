@@ -18,6 +18,8 @@ export interface JournalWriterOptions {
   readonly backlog?: number;
   /** How often to try again while the journal is full. */
   readonly fullRetryMs?: number;
+  /** The identity key of each profile in a message (null: none), so the journal can number people's lines. */
+  readonly keysOf?: (data: Buffer) => ReadonlyArray<string | null> | undefined;
 }
 
 const toBuffer = (data: unknown): Buffer =>
@@ -46,6 +48,7 @@ export class JournalWriter {
   readonly #batchSize: number;
   readonly #backlog: number;
   readonly #fullRetryMs: number;
+  readonly #keysOf: JournalWriterOptions['keysOf'];
   #pumping: Promise<void> | undefined;
   #closed = false;
   #wake: (() => void) | undefined;
@@ -54,8 +57,9 @@ export class JournalWriter {
     private readonly journal: StreamJournal,
     private readonly valve: IntakeValve,
     private readonly logger: Logger,
-    { batchSize = 500, backlog = 1000, fullRetryMs = 200 }: JournalWriterOptions = {},
+    { batchSize = 500, backlog = 1000, fullRetryMs = 200, keysOf }: JournalWriterOptions = {},
   ) {
+    this.#keysOf = keysOf;
     this.#batchSize = batchSize;
     this.#backlog = backlog;
     this.#fullRetryMs = fullRetryMs;
@@ -97,7 +101,12 @@ export class JournalWriter {
       const batch = this.#queue.slice(0, this.#batchSize);
       let wait = 0;
       try {
-        const { appended, full } = await this.journal.append(batch.map((message) => toBuffer(message.data)));
+        const { appended, full } = await this.journal.append(
+          batch.map((message) => {
+            const data = toBuffer(message.data);
+            return { data, keys: this.#keysOf?.(data) };
+          }),
+        );
         failures = 0;
         this.valve.open(JournalPause.unavailable);
         for (const message of this.#queue.splice(0, appended)) message.reply?.(true);

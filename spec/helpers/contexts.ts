@@ -3,7 +3,7 @@ import { MemoryDedupeStore } from '../../adapters/memory/dedupe-store.js';
 import { MemoryDeliveryLog } from '../../adapters/memory/delivery-log.js';
 import { MemoryRateLimiter } from '../../adapters/memory/rate-limiter.js';
 import type { OperatorContext } from '../../operators/model/define.js';
-import { compareOrder } from '../../operators/model/order.js';
+import { compareStreamPositions } from '../../operators/model/order.js';
 import type { DeadLetter } from '../../operators/model/ports.js';
 import { IntakeValve } from '../../pipeline/valve.js';
 
@@ -24,7 +24,7 @@ export const testContext = (scheduler: SchedulerLike | undefined, overrides: Par
   const limiter = new MemoryRateLimiter({ requests: 1_000_000, perSeconds: 1, now });
   return {
     dedupeStore: new MemoryDedupeStore({ now }),
-    deliveryLog: new MemoryDeliveryLog({ compare: compareOrder }),
+    deliveryLog: new MemoryDeliveryLog({ compare: compareStreamPositions }),
     rateLimiter: { reserve: () => limiter.reserve(), slowDown: () => (slowDowns.push(now()), limiter.slowDown()) },
     sender: { send: () => [{ status: 202, body: '' }] },
     deadLetters: { add: (letter) => void deadLettered.push(letter) },

@@ -171,22 +171,32 @@ describe('emit', () => {
     expect(context.deadLettered.map((l) => l.reason)).to.deep.equal(['payload-too-large']);
   });
 
-  it('excludes an update older than the last one delivered for its identity as stale', () => {
+  it('excludes an update older than the last one delivered for its identity, in the same stream, as stale', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     const context = testContext(scheduler);
-    context.deliveryLog.recordDelivered('email:ann@example.com', '1700000000000-5');
+    context.deliveryLog.recordDelivered('email:ann@example.com', 'updates@1700000000000-5');
     let calls: unknown[] = [];
+    const fromStream = (envelope: Envelope, stream: string): Envelope => ({ ...envelope, origin: { ...envelope.origin, source: stream } });
     scheduler.run(({ cold }) => {
       const script = scripted(scheduler, cold, [ok]);
       calls = script.calls;
-      const older = ready(books.ledger, '1700000000000-4');
-      const newer = ready(books.ledger, '1700000000001-0', { v: '2' });
-      cold('ab|', { a: older, b: newer }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+      const older = fromStream(ready(books.ledger, '1700000000000-4'), 'replay:updates');
+      const newer = fromStream(ready(books.ledger, '1700000000001-0', { v: '2' }), 'redis:updates');
+      // Another stream's ids come from elsewhere: never compared with this one's.
+      const otherStream = fromStream(ready(books.ledger, '1600000000000-0', { v: '3' }), 'redis:elsewhere');
+      // A plain WebSocket numbers arrivals on this process's own clock: never compared either.
+      const websocket = fromStream(ready(books.ledger, '1500000000000-0', { v: '4' }), 'websocket');
+      cold('abcd|', { a: older, b: newer, c: otherStream, d: websocket }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
     });
-    expect(calls).to.have.length(1);
-    expect(books.summary()).to.deep.equal({ '1700000000000-4': 'excluded:stale', '1700000000001-0': 'delivered' });
-    expect(context.deliveryLog.lastDelivered('email:ann@example.com')).to.equal('1700000000001-0');
+    expect(calls).to.have.length(3);
+    expect(books.summary()).to.deep.equal({
+      '1700000000000-4': 'excluded:stale',
+      '1700000000001-0': 'delivered',
+      '1600000000000-0': 'delivered',
+      '1500000000000-0': 'delivered',
+    });
+    expect(context.deliveryLog.lastDelivered('email:ann@example.com')).to.equal('elsewhere@1600000000000-0');
   });
 
   it("holds an identity's next update until its retried one is done, while other identities go on", () => {

@@ -146,7 +146,7 @@ ${body}
     expect(status).to.equal(503);
     expect(body.checks.intake!.ok).to.equal(false);
     const redis = fixture.connect();
-    expect(await redis.xlen(stream), 'never past maxLength').to.equal(100);
+    expect(await redis.xlen(stream), 'never past maxLength').to.be.within(1, 100);
     answering = true;
     for (const release of held.splice(0)) release();
     await eventually(() => new Set(standIn!.requests.map((r) => r.body.toString())).size === 150, 20_000, 'all 150 delivered');

@@ -64,14 +64,17 @@ describe('Redis stores (real Redis)', () => {
     it('keeps the latest position per identity, whatever order they are recorded in', async () => {
       const log = new RedisDeliveryLog(fixture.connect(), fixture.prefix, 60_000);
       expect(await log.lastDelivered('email:a@example.com')).to.equal(undefined);
-      await log.recordDelivered('email:a@example.com', '1700000000000-5');
-      await log.recordDelivered('email:a@example.com', '1700000000000-4');
-      await log.recordDelivered('email:a@example.com', '999-0');
-      expect(await log.lastDelivered('email:a@example.com')).to.equal('1700000000000-5');
-      await log.recordDelivered('email:a@example.com', '1700000000000-5#1');
-      expect(await log.lastDelivered('email:a@example.com')).to.equal('1700000000000-5#1');
-      await log.recordDelivered('email:a@example.com', '1700000000001-0');
-      expect(await log.lastDelivered('email:a@example.com')).to.equal('1700000000001-0');
+      await log.recordDelivered('email:a@example.com', 's@1700000000000-5');
+      await log.recordDelivered('email:a@example.com', 's@1700000000000-4');
+      await log.recordDelivered('email:a@example.com', 's@999-0');
+      expect(await log.lastDelivered('email:a@example.com')).to.equal('s@1700000000000-5');
+      await log.recordDelivered('email:a@example.com', 's@1700000000000-5#1');
+      expect(await log.lastDelivered('email:a@example.com')).to.equal('s@1700000000000-5#1');
+      await log.recordDelivered('email:a@example.com', 's@1700000000001-0');
+      expect(await log.lastDelivered('email:a@example.com')).to.equal('s@1700000000001-0');
+      // Another stream's position is not ordered against this one's: it replaces.
+      await log.recordDelivered('email:a@example.com', 'other@5-0');
+      expect(await log.lastDelivered('email:a@example.com')).to.equal('other@5-0');
       expect(await log.lastDelivered('email:b@example.com')).to.equal(undefined);
     });
   });

@@ -160,7 +160,7 @@ describe('Redis streams (real Redis)', function () {
 
     it('creates its group with the stream, so a consumer starting later still reads the first entry', async () => {
       const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile' });
-      const { appended, ids } = await journal.append(['{"n":1}', '{"n":2}']);
+      const { appended, ids } = await journal.append([{ data: '{"n":1}' }, { data: '{"n":2}' }]);
       expect(appended).to.equal(2);
       const taken = journalConsumer('c', 10);
       await eventually(() => taken.length === 2);
@@ -169,9 +169,9 @@ describe('Redis streams (real Redis)', function () {
 
     it('appends a batch in order up to maxLength and refuses the rest, never past it', async () => {
       const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
-      const first = await journal.append(Array.from({ length: 60 }, (_, n) => JSON.stringify({ n })));
+      const first = await journal.append(Array.from({ length: 60 }, (_, n) => ({ data: JSON.stringify({ n }) })));
       expect(first).to.deep.include({ appended: 60, full: false });
-      const second = await journal.append(Array.from({ length: 60 }, (_, n) => JSON.stringify({ n: 60 + n })));
+      const second = await journal.append(Array.from({ length: 60 }, (_, n) => ({ data: JSON.stringify({ n: 60 + n }) })));
       expect(second).to.deep.include({ appended: 40, full: true });
       expect(await redis.xlen(stream)).to.equal(100);
       const entries = (await redis.xrange(stream, '-', '+')) as Array<[string, string[]]>;
@@ -181,14 +181,14 @@ describe('Redis streams (real Redis)', function () {
     it('holds only what is pending: an acknowledged entry is deleted, so room comes back as work is done', async () => {
       const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
       const taken = journalConsumer('c', 200);
-      await journal.append(Array.from({ length: 100 }, (_, n) => JSON.stringify({ n })));
-      expect((await journal.append(['{"n":100}'])).full).to.equal(true);
+      await journal.append(Array.from({ length: 100 }, (_, n) => ({ data: JSON.stringify({ n }) })));
+      expect((await journal.append([{ data: '{"n":100}' }])).full).to.equal(true);
       await eventually(() => taken.length === 100);
       // One slow entry (the first) stays pending; everything after it is done.
       for (const m of taken.slice(1)) m.ack!();
       await eventually(async () => (await journal.length()) === 1);
       expect(((await redis.xpending(stream, 'g')) as [number])[0]).to.equal(1);
-      expect(await journal.append(Array.from({ length: 99 }, () => '{}'))).to.deep.include({ appended: 99, full: false });
+      expect(await journal.append(Array.from({ length: 99 }, () => ({ data: '{}' })))).to.deep.include({ appended: 99, full: false });
     });
   });
 });
