@@ -1,0 +1,119 @@
+import * as t from 'io-ts';
+import { ExpiryIndex } from './expiry-index.js';
+import { storageKey, type StateStore } from './state-store.js';
+
+/** What the embedded store answers; the same words as the operators' `LeaseResult`. */
+export type EmbeddedLeaseResult = 'acquired' | 'committed' | 'leased';
+
+/** A dedupe mark as stored: a lease held by `token` while its payload is in flight, or a commit. */
+const DedupeMark = t.union([
+  t.type({ state: t.literal('leased'), token: t.string, expiresAt: t.number }),
+  t.type({ state: t.literal('committed'), expiresAt: t.number }),
+]);
+type DedupeMark = t.TypeOf<typeof DedupeMark>;
+
+/** A stored mark, or undefined for nothing or something unreadable (then it is as if unmarked). */
+const markOf = (value: unknown): DedupeMark | undefined => (DedupeMark.is(value) ? value : undefined);
+const expiresAtOf = (value: unknown): number | undefined => markOf(value)?.expiresAt;
+
+export interface EmbeddedDedupeStoreOptions {
+  readonly now?: () => number;
+}
+
+/**
+ * Dedupe marks on disk, for a process without Redis: committed marks survive a restart, so restarting
+ * does not send everyone's survey again. Same semantics as the Redis and in-memory stores: a key is
+ * leased while its payload is in flight (expiring after `leaseMs`) and committed for `ttlMs` once the
+ * destination accepted it; only the lease holder renews or releases.
+ *
+ * Leases are stored too, with their expiry, so two processes on one state directory (`run` and a
+ * `dlq redrive`) never send the same payload at once. A lease left by a process that crashed lapses
+ * after `leaseMs`, exactly like a Redis lease; it is not cleared on open, since another live process
+ * may hold it.
+ *
+ * Answers and bounds:
+ * - `acquire` answers `committed` / `leased` synchronously from a read (LMDB reads are a memory
+ *   lookup): a repeat costs no write. Only taking a lease writes, in an asynchronous `transaction`: it
+ *   reads the mark again under LMDB's single-writer lock, which every process of the directory shares,
+ *   so two acquirers, here or elsewhere, never both get `acquired`. Asynchronous rather than
+ *   `transactionSync`, because a synchronous commit waits for the disk on the event loop (about 4 ms
+ *   each, measured), while the transactions of one event turn share one commit.
+ * - Every write also removes up to 100 expired marks (oldest first, from an index by expiry time), so
+ *   the store holds about what is live: no timer, and nothing grows without bound.
+ * - An unreadable stored mark counts as no mark: at worst that payload is sent once more.
+ */
+export class EmbeddedDedupeStore {
+  readonly #state: StateStore;
+  readonly #index: ExpiryIndex;
+  readonly #now: () => number;
+
+  constructor(state: StateStore, { now = Date.now }: EmbeddedDedupeStoreOptions = {}) {
+    this.#state = state;
+    this.#index = new ExpiryIndex(state.dedupe, state.dedupeExpiry);
+    this.#now = now;
+  }
+
+  /** Marks stored, live or expired but not yet swept. */
+  get size(): number {
+    return this.#state.dedupe.getCount();
+  }
+
+  acquire(key: string, token: string, leaseMs: number): EmbeddedLeaseResult | Promise<EmbeddedLeaseResult> {
+    const stored = storageKey(key);
+    const seen = this.#live(stored);
+    if (seen) return seen.state;
+    return this.#write((now) => {
+      // Read again inside the write transaction: the read above may be a moment old.
+      const mark = this.#live(stored, now);
+      if (mark) return mark.state;
+      this.#put(stored, { state: 'leased', token, expiresAt: now + leaseMs });
+      return 'acquired';
+    });
+  }
+
+  async renew(key: string, token: string, leaseMs: number): Promise<void> {
+    const stored = storageKey(key);
+    await this.#write((now) => {
+      const mark = this.#live(stored, now);
+      if (mark?.state === 'leased' && mark.token === token) this.#put(stored, { ...mark, expiresAt: now + leaseMs });
+    });
+  }
+
+  async commit(key: string, _token: string, ttlMs: number): Promise<void> {
+    const stored = storageKey(key);
+    await this.#write((now) => this.#put(stored, { state: 'committed', expiresAt: now + ttlMs }));
+  }
+
+  async release(key: string, token: string): Promise<void> {
+    const stored = storageKey(key);
+    await this.#write((now) => {
+      const mark = this.#live(stored, now);
+      if (mark?.state === 'leased' && mark.token === token) this.#index.remove(stored, mark.expiresAt);
+    });
+  }
+
+  /** Removes every expired mark now (writes remove some as they go); answers how many. */
+  sweep(): Promise<number> {
+    return this.#state.dedupe.transaction(() => this.#index.sweepAll(this.#now(), expiresAtOf));
+  }
+
+  /** Runs `change` in one write transaction, then removes some of what has expired. */
+  #write<R>(change: (now: number) => R): Promise<R> {
+    return this.#state.dedupe.transaction(() => {
+      const now = this.#now();
+      const result = change(now);
+      this.#index.sweep(now, expiresAtOf);
+      return result;
+    });
+  }
+
+  #live(stored: string, now = this.#now()): DedupeMark | undefined {
+    const mark = markOf(this.#state.dedupe.get(stored));
+    return mark && mark.expiresAt > now ? mark : undefined;
+  }
+
+  #put(stored: string, mark: DedupeMark): void {
+    const previous = markOf(this.#state.dedupe.get(stored));
+    this.#index.put(stored, mark, mark.expiresAt, previous?.expiresAt);
+  }
+}

@@ -1,0 +1,67 @@
+import type { Database, Key } from 'lmdb';
+
+/** Expired entries removed at most per write, so one write never stalls on a large backlog. */
+export const SWEEP_BATCH = 100;
+
+const isIndexKey = (key: unknown): key is [number, string] =>
+  Array.isArray(key) && key.length === 2 && typeof key[0] === 'number' && typeof key[1] === 'string';
+
+/**
+ * Keeps a database of entries with an expiry time bounded: beside it, an index keyed `[expiresAt, key]`
+ * (LMDB orders array keys element by element, so the index reads oldest first), and a sweep that
+ * removes what has expired. Every method must run inside a write transaction of the same environment:
+ * the entry and its index line change together, in every process.
+ */
+export class ExpiryIndex {
+  constructor(
+    private readonly entries: Database<unknown, string>,
+    private readonly index: Database<null, Key>,
+  ) {}
+
+  /** Stores `value` under `key`, expiring at `expiresAt`; `previousExpiresAt` is the entry's old expiry. */
+  put(key: string, value: unknown, expiresAt: number, previousExpiresAt: number | undefined): void {
+    if (previousExpiresAt !== undefined && previousExpiresAt !== expiresAt) this.index.remove([previousExpiresAt, key]);
+    this.entries.put(key, value);
+    this.index.put([expiresAt, key], null);
+  }
+
+  remove(key: string, expiresAt: number | undefined): void {
+    this.entries.remove(key);
+    if (expiresAt !== undefined) this.index.remove([expiresAt, key]);
+  }
+
+  /**
+   * Removes up to `limit` entries that expired at or before `now`, oldest first; answers how many.
+   * Called by every write, so expired entries go at least as fast as new ones come: the store stays
+   * about as large as what is live, without a timer to stop.
+   */
+  sweep(now: number, expiresAtOf: (value: unknown) => number | undefined, limit = SWEEP_BATCH): number {
+    const due: Key[] = [];
+    // Collected first: removing entries while a cursor walks them is not something to rely on.
+    for (const key of this.index.getKeys({ limit })) {
+      if (isIndexKey(key) && key[0] > now) break;
+      due.push(key);
+    }
+    for (const indexKey of due) {
+      this.index.remove(indexKey);
+      if (!isIndexKey(indexKey)) continue;
+      const value = this.entries.get(indexKey[1]);
+      if (value === undefined) continue;
+      // Not if it was renewed meanwhile (it has a later index line of its own); yes if it is unreadable.
+      const expiresAt = expiresAtOf(value);
+      if (expiresAt === undefined || expiresAt <= now) this.entries.remove(indexKey[1]);
+    }
+    return due.length;
+  }
+
+  /** Removes everything that expired at or before `now`, batch after batch; answers how many. */
+  sweepAll(now: number, expiresAtOf: (value: unknown) => number | undefined): number {
+    let swept = 0;
+    let batch: number;
+    do {
+      batch = this.sweep(now, expiresAtOf);
+      swept += batch;
+    } while (batch === SWEEP_BATCH);
+    return swept;
+  }
+}
