@@ -1,20 +1,29 @@
+import * as t from 'io-ts';
+import { struct } from '../operators/model/codecs.js';
 import type { Settlement } from '../operators/model/ledger.js';
 import { maskIdentity } from './mask.js';
 
-/** One line of the run history: what became of one update. */
-export interface RunEntry {
-  readonly at: string;
-  /** `Email:a***@example.com`: masked, so the history can be shown and shared. */
-  readonly identity?: string;
-  readonly outcome: 'delivered' | 'excluded' | 'duplicate' | 'failed';
-  readonly reason?: string;
-  readonly attempts?: number;
-  readonly httpStatus?: number;
-  /** From receipt to outcome. */
-  readonly latencyMs?: number;
-  readonly source: string;
-  readonly position: string;
-}
+/** One line of the run history: what became of one update. Decoded when read back from a store. */
+export const RunEntry = struct(
+  'RunEntry',
+  {
+    at: t.string,
+    outcome: t.keyof({ delivered: null, excluded: null, duplicate: null, failed: null }),
+    source: t.string,
+    position: t.string,
+  },
+  {
+    /** `Email:a***@example.com`: masked, so the history can be shown and shared. */
+    identity: t.string,
+    reason: t.string,
+    attempts: t.number,
+    httpStatus: t.number,
+    /** From receipt to outcome. */
+    latencyMs: t.number,
+  },
+  { open: true },
+);
+export type RunEntry = t.TypeOf<typeof RunEntry>;
 
 export interface HistoryStore {
   readonly size: number;

@@ -20,8 +20,12 @@ import type { Ledger } from '../operators/model/ledger.js';
 import { applyCredit, capacityOf, type Capacity } from './credit.js';
 import { openIntake, type SourceHealth } from './intake.js';
 import type { PipelineMetrics } from './metrics.js';
-import type { HistoryStore, RunEntry } from './history.js';
-import { MemoryHistory } from '../adapters/memory/history.js';
+import { RunEntry, type HistoryStore } from './history.js';
+import { EmbeddedDedupeStore } from '../adapters/embedded/dedupe-store.js';
+import { EmbeddedDeliveryLog } from '../adapters/embedded/delivery-log.js';
+import { EmbeddedHistory } from '../adapters/embedded/history.js';
+import { openStateStore, type StateStore } from '../adapters/embedded/state-store.js';
+import { defaultDeadLetterFile, slug, stateDirOf } from './config/paths.js';
 import { RedisHistory } from '../adapters/redis/history.js';
 import { observeDeadLetters, observeRateLimiter, observeSender } from './observe.js';
 import type { Logger } from './logger.js';
@@ -51,12 +55,7 @@ export const authOf = ({ destination }: Config): QualtricsAuth => {
   return { kind: 'basic', username: destination.username, apiToken: destination.apiToken.reveal() };
 };
 
-/** `Post-purchase survey` -> `post-purchase-survey`: for file names. */
-export const slug = (name: string): string =>
-  name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-|-$/g, '') || 'pipeline';
+export { slug };
 
 /**
  * The Redis key prefix of a destination: `redis.prefix`, or one derived from the destination URL, so
@@ -68,11 +67,23 @@ export const redisPrefixOf = (config: Config): string =>
 
 type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter'> & { readonly deadLetters: DeadLetterFile | RedisDeadLetterStream };
 
+const deadLetterFileOf = (config: Config): DeadLetterFile => new DeadLetterFile(config.deadLetters?.file ?? defaultDeadLetterFile(config));
+
+/** Stores in memory only: for commands that map without sending (nothing of theirs must be remembered). */
 const memoryStores = (config: Config): Stores => ({
   dedupeStore: new MemoryDedupeStore(),
   deliveryLog: new MemoryDeliveryLog({ compare: compareStreamPositions }),
   rateLimiter: new MemoryRateLimiter(config.destination.rateLimit),
-  deadLetters: new DeadLetterFile(config.deadLetters?.file ?? `dead-letters/${slug(config.name)}.jsonl`),
+  deadLetters: deadLetterFileOf(config),
+});
+
+/** One process without Redis: dedupe marks and the delivery log on disk, so a restart sends nobody's survey twice. */
+const embeddedStores = (config: Config, state: StateStore): Stores => ({
+  dedupeStore: new EmbeddedDedupeStore(state),
+  deliveryLog: new EmbeddedDeliveryLog(state, { compare: compareStreamPositions, ttlMs: config.dedupe.ttlSeconds * 1000 }),
+  // The limit's window starts afresh on a restart; pacing still spreads the first requests out.
+  rateLimiter: new MemoryRateLimiter(config.destination.rateLimit),
+  deadLetters: deadLetterFileOf(config),
 });
 
 const redisStores = (config: Config, redis: Redis): Stores => {
@@ -96,6 +107,14 @@ export const offlineContext = (config: Config): OperatorContext => ({
   },
   valve: new IntakeValve(),
 });
+
+/** The run history: in Redis, shared by every process; without, in the embedded store (kept across restarts). */
+export const historyOf = (config: Config, redis: Redis | undefined, state: StateStore | undefined): HistoryStore => {
+  const { size } = config.history;
+  if (redis) return new RedisHistory<RunEntry>(redis, redisPrefixOf(config), size);
+  if (state) return new EmbeddedHistory<RunEntry>(state, { size, isEntry: RunEntry.is });
+  throw new Error('the run history needs redis.url or the embedded state store');
+};
 
 /** Everything but the intake: the operators' adapters, the valve and the credit. Replay uses it alone. */
 export interface Core {
@@ -125,7 +144,8 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
     redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'Redis connection error'));
   }
   const { destination } = config;
-  const stores = redis ? redisStores(config, redis) : memoryStores(config);
+  const state = redis ? undefined : openStateStore(stateDirOf(config));
+  const stores = redis ? redisStores(config, redis) : embeddedStores(config, state!);
   const turnBook = redis ? new RedisTurnBook(redis, redisPrefixOf(config)) : undefined;
   const sender = new QualtricsHttpSender({ url: destination.url, auth: authOf(config), timeoutMs: destination.timeoutMs });
   const stopping$ = stopping.asObservable();
@@ -147,7 +167,7 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
     redis,
     turnBook,
     deadLetters: stores.deadLetters,
-    history: redis ? new RedisHistory<RunEntry>(redis, redisPrefixOf(config), config.history.size) : new MemoryHistory<RunEntry>(config.history.size),
+    history: historyOf(config, redis, state),
     stop: () => {
       stopping.next();
       stopping.complete();
@@ -157,6 +177,7 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
       // QUIT would wait in the offline queue for a Redis that is down: only a ready connection says goodbye.
       if (redis?.status === 'ready') await redis.quit().catch(() => redis?.disconnect());
       else redis?.disconnect();
+      await state?.close();
     },
   };
 };

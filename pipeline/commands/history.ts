@@ -1,32 +1,21 @@
-import got from 'got';
+import { openStateStore } from '../../adapters/embedded/state-store.js';
 import { connectRedis } from '../../adapters/redis/connection.js';
-import { RedisHistory } from '../../adapters/redis/history.js';
 import type { Config } from '../config/codec.js';
-import { formatRuns, selectRuns, type RunEntry } from '../history.js';
-import { redisPrefixOf } from '../wire.js';
+import { stateDirOf } from '../config/paths.js';
+import { formatRuns, selectRuns } from '../history.js';
+import { historyOf } from '../wire.js';
 
 /**
- * `qualtrics-automations history`: the last outcomes. With Redis they are read from the shared list;
- * without, from the running process's `/runs` (the history lives in its memory).
+ * `qualtrics-automations history`: the last outcomes, from where `run` keeps them: the shared list in
+ * Redis, or the embedded store on disk (readable while `run` writes, and after it stopped).
  */
 export const historyCommand = async (config: Config, query: { failed: boolean; limit: number }): Promise<string> => {
-  let entries: RunEntry[];
-  if (config.redis) {
-    const redis = connectRedis(config.redis.url);
-    try {
-      entries = await new RedisHistory<RunEntry>(redis, redisPrefixOf(config), config.history.size).list();
-    } finally {
-      await redis.quit();
-    }
-  } else {
-    const { host, port } = config.observability;
-    if (port === 0) throw new Error('the history lives in the running process; give observability.port a fixed port (or use redis) to read it');
-    const url = `http://${host}:${port}/runs?limit=${config.history.size}`;
-    try {
-      entries = await got(url, { timeout: { request: 5000 }, retry: { limit: 0 } }).json<RunEntry[]>();
-    } catch (error) {
-      throw new Error(`could not read the history from the running pipeline at ${url}: ${(error as Error).message}`);
-    }
+  const redis = config.redis ? connectRedis(config.redis.url) : undefined;
+  const state = redis ? undefined : openStateStore(stateDirOf(config));
+  try {
+    return formatRuns(selectRuns(await historyOf(config, redis, state).list(), query));
+  } finally {
+    await redis?.quit();
+    await state?.close();
   }
-  return formatRuns(selectRuns(entries, query));
 };

@@ -174,6 +174,9 @@ export const RedisConfig = struct('redis', { url: RedisUrl }, { prefix: HashTagg
 
 export const DeadLettersConfig = struct('deadLetters', {}, { file: NonEmptyString });
 
+/** Without Redis: where dedupe marks, the delivery log and the run history are kept on disk (a folder per pipeline). */
+export const StateConfig = struct('state', { dir: withDefault(NonEmptyString, '.qualtrics-automations' as NonEmptyString) });
+
 export const Config = refine(struct(
   'config',
   {
@@ -193,6 +196,7 @@ export const Config = refine(struct(
     alerts: withDefault(AlertsConfig, decodeOrThrow(AlertsConfig, {})),
     /** Plug-in operators, each placed after a built-in one. */
     operators: withDefault(t.array(PluginConfig), []),
+    state: withDefault(StateConfig, decodeOrThrow(StateConfig, {})),
   },
   {
     description: t.string,

@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { anchorPaths } from './paths.js';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { parseDocument } from 'yaml';
 import { formatErrors } from '../../operators/model/decode-errors.js';
@@ -28,7 +30,7 @@ export const parseConfig = (text: string, env: NodeJS.ProcessEnv = process.env, 
   return decoded.right;
 };
 
-/** Reads and parses a config file; see `parseConfig`. */
+/** Reads and parses a config file (see `parseConfig`); its relative paths are taken from the file's directory. */
 export const loadConfig = async (file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> => {
   let text: string;
   try {
@@ -36,5 +38,5 @@ export const loadConfig = async (file: string, env: NodeJS.ProcessEnv = process.
   } catch (error) {
     throw new ConfigError(file, [`cannot read the file: ${(error as Error).message}`]);
   }
-  return parseConfig(text, env, file);
+  return anchorPaths(parseConfig(text, env, file), dirname(resolve(file)));
 };

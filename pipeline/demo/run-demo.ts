@@ -27,6 +27,8 @@ destination:
   allowAnyHost: true          # the stand-in is plain http on 127.0.0.1
 deadLetters:
   file: \${DEMO_DEAD_LETTERS}
+state:
+  dir: \${DEMO_STATE}
 audiences:
   - id: ${AUDIENCES.checkout.id}
     name: ${AUDIENCES.checkout.name}
@@ -99,8 +101,10 @@ export const runDemo = async (write: (text: string) => void = (text) => process.
   const messages = sampleMessages();
   const feed = await DemoFeed.start({ messages });
   try {
-    const deadLetters = join(mkdtempSync(join(tmpdir(), 'qualtrics-automations-demo-')), 'dead-letters.jsonl');
-    const env = { DEMO_FEED_URL: feed.url, DEMO_EVENT_URL: standIn.url, DEMO_API_TOKEN, DEMO_DEAD_LETTERS: deadLetters };
+    // A fresh place each time: the demo's repeat must be caught within the run, not by a previous one.
+    const dir = mkdtempSync(join(tmpdir(), 'qualtrics-automations-demo-'));
+    const deadLetters = join(dir, 'dead-letters.jsonl');
+    const env = { DEMO_FEED_URL: feed.url, DEMO_EVENT_URL: standIn.url, DEMO_API_TOKEN, DEMO_DEAD_LETTERS: deadLetters, DEMO_STATE: join(dir, 'state') };
     const config = parseConfig(DEMO_CONFIG, env, 'demo config');
     const started = await startFromConfig(config, silentLogger());
     const settlements: Settlement[] = [];

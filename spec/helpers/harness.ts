@@ -3,7 +3,7 @@ import { parseConfig } from '../../pipeline/config/load.js';
 import { QualtricsStandIn, type QualtricsStandInOptions } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { silentLogger } from '../../pipeline/logger.js';
 import { startFromConfig, type Started } from '../../pipeline/run.js';
-import { deadLetterFile } from './temp.js';
+import { deadLetterFile, tempDir } from './temp.js';
 import { TestWebSocketServer } from './ws-server.js';
 
 export const API_TOKEN = 'harness-api-token';
@@ -51,7 +51,7 @@ ${destination.map((line) => `  ${line}`).join('\n')}
 audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]
 attributes: [{ source: person.name.firstName, target: firstName }]
-${topLevel.includes('redis:') ? '' : `deadLetters: { file: ${deadLetterFile()} }`}
+${topLevel.includes('redis:') ? '' : `deadLetters: { file: ${deadLetterFile()} }\nstate: { dir: ${tempDir()} }`}
 ${topLevel}
 `,
       {},

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { deadLetterFile } from '../helpers/temp.js';
+import { deadLetterFile, tempDir } from '../helpers/temp.js';
 import { parseConfig } from '../../pipeline/config/load.js';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { silentLogger } from '../../pipeline/logger.js';
@@ -19,6 +19,7 @@ destination:
   auth: ${auth}
   allowAnyHost: true
 deadLetters: { file: ${deadLetterFile()} }
+state: { dir: ${tempDir()} }
 audiences: [{ id: checkout }]
 identities: [{ source: Email, target: email }, { source: CRMID, target: external_id }]
 attributes:

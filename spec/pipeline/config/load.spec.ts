@@ -133,7 +133,7 @@ extra: 1
       'statuses[1]: expected realized | exited | existing, got "gone"',
       'identities[0].target: expected email | external_id, got "phone"',
       'attributes[0].target: "segmentMembership" is filled by the pipeline itself; choose another target',
-      'extra: unknown key (expected one of: name, source, destination, audiences, statuses, identities, attributes, dedupe, pipeline, observability, shutdownGraceMs, history, alerts, operators, description, redis, deadLetters, journal)',
+      'extra: unknown key (expected one of: name, source, destination, audiences, statuses, identities, attributes, dedupe, pipeline, observability, shutdownGraceMs, history, alerts, operators, state, description, redis, deadLetters, journal)',
     ]);
   });
 
