@@ -45,9 +45,11 @@ export const dedupeKeyOf = (envelope: Envelope): string | undefined =>
  * A payload is marked sent only after the destination accepted it: it is leased while in flight (the
  * lease renewed every third of `leaseSeconds`, so long retries keep it) and committed when its envelope
  * settles as delivered; any other outcome releases the lease, so a failure never suppresses a later
- * send. A process that dies holding a lease stops renewing it, and it lapses after `leaseSeconds`. An identical update arriving while the first is in flight waits for
- * that outcome: a duplicate if it was delivered, sent itself if not. A lease held by another process is
- * looked at again every `pollMs` until it is committed or expires.
+ * send. A process that dies holding a lease stops renewing it, and it lapses after `leaseSeconds`. An
+ * identical update arriving while the first is in flight waits for that outcome: a duplicate if it was
+ * delivered, sent itself if not. A lease held by another process is looked at again every `pollMs`
+ * until it is committed or expires. While the store does not answer, the envelope waits (the intake
+ * paused as `store-unavailable`); when the pipeline stops, a waiting envelope is released.
  *
  * @example
  * profiles$.pipe(dedupe({ ttlSeconds: 604800, leaseSeconds: 300, pollMs: 250 }, { dedupeStore, sender, scheduler }))
@@ -84,9 +86,11 @@ export const dedupe =
       }
       const commit = () => dedupeStore.commit(key, token, options.ttlSeconds * 1000);
       const retried = () =>
-        lastValueFrom(untilAnswered(undefined, 'the dedupe store', commit, context), { defaultValue: STOPPED }).then((result) => {
-          if (result === STOPPED) throw new Error(`dedupe: stopped before the store recorded the delivery of ${key}`);
-        });
+        lastValueFrom(untilAnswered(undefined, 'the dedupe store', commit, context), { defaultValue: STOPPED }).then(
+          (result) => {
+            if (result === STOPPED) throw new Error(`dedupe: stopped before the store recorded the delivery of ${key}`);
+          },
+        );
       try {
         const committed = commit();
         return isPromiseLike(committed) ? Promise.resolve(committed).catch(retried) : committed;
@@ -95,22 +99,23 @@ export const dedupe =
       }
     };
 
-    const finishWith = (key: string, token: string, lease: ReplaySubject<boolean>, renewal: Subscription) => (outcome: Outcome) => {
-      renewal.unsubscribe();
-      const sent = outcome.kind === 'delivered';
-      const recorded = record(key, token, sent);
-      if (!isPromiseLike(recorded)) {
-        handOver(key, lease, sent);
-        return outcome;
-      }
-      return Promise.resolve(recorded).then(
-        () => (handOver(key, lease, sent), outcome),
-        (error: unknown) => {
+    const finishWith =
+      (key: string, token: string, lease: ReplaySubject<boolean>, renewal: Subscription) => (outcome: Outcome) => {
+        renewal.unsubscribe();
+        const sent = outcome.kind === 'delivered';
+        const recorded = record(key, token, sent);
+        if (!isPromiseLike(recorded)) {
           handOver(key, lease, sent);
-          throw error;
-        },
-      );
-    };
+          return outcome;
+        }
+        return Promise.resolve(recorded).then(
+          () => (handOver(key, lease, sent), outcome),
+          (error: unknown) => {
+            handOver(key, lease, sent);
+            throw error;
+          },
+        );
+      };
 
     const admit = (envelope: Envelope, key: string): Observable<Envelope> =>
       defer(() => {
@@ -129,7 +134,12 @@ export const dedupe =
         const token = randomUUID();
         const leaseMs = options.leaseSeconds * 1000;
         let answered = false;
-        return untilAnswered(envelope, 'the dedupe store', () => dedupeStore.acquire(key, token, leaseMs), context).pipe(
+        return untilAnswered(
+          envelope,
+          'the dedupe store',
+          () => dedupeStore.acquire(key, token, leaseMs),
+          context,
+        ).pipe(
           mergeMap((result) => {
             answered = true;
             switch (result) {
@@ -137,7 +147,13 @@ export const dedupe =
                 // Retries may outlast one lease: keep it alive until the envelope settles. A failed
                 // renewal only risks a second send by another process once the lease lapses.
                 const renewal = interval(leaseMs / 3, scheduler)
-                  .pipe(mergeMap(() => defer(() => fromMaybePromise(dedupeStore.renew(key, token, leaseMs))).pipe(catchError(() => EMPTY))))
+                  .pipe(
+                    mergeMap(() =>
+                      defer(() => fromMaybePromise(dedupeStore.renew(key, token, leaseMs))).pipe(
+                        catchError(() => EMPTY),
+                      ),
+                    ),
+                  )
                   .subscribe();
                 return of({ ...envelope, ticket: envelope.ticket.withHook(finishWith(key, token, lease, renewal)) });
               }
@@ -160,7 +176,12 @@ export const dedupe =
       mergeMap((envelope) => {
         const key = dedupeKeyOf(envelope);
         if (key === undefined) {
-          settle(envelope, failed(Reasons.operatorError, { detail: 'dedupe: the envelope has no identity; selectIdentity must run first' }));
+          settle(
+            envelope,
+            failed(Reasons.operatorError, {
+              detail: 'dedupe: the envelope has no identity; selectIdentity must run first',
+            }),
+          );
           return EMPTY;
         }
         return admit(envelope, key);

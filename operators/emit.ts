@@ -114,7 +114,9 @@ export const emit =
       const { identity } = envelope;
       const position = streamPositionOf(envelope.origin);
       if (!identity || position === undefined) return of(undefined);
-      return defer(() => fromMaybePromise(deliveryLog.recordDelivered(identityKey(identity), position))).pipe(catchError(() => of(undefined)));
+      return defer(() => fromMaybePromise(deliveryLog.recordDelivered(identityKey(identity), position))).pipe(
+        catchError(() => of(undefined)),
+      );
     };
 
     const send = (body: string): Observable<AttemptResult> =>
@@ -140,13 +142,21 @@ export const emit =
               return recordDelivery(envelope).pipe(mergeMap(() => finish(envelope, delivered(verdict.status, total))));
             case 'retry':
               if (verdict.slowDown) void Promise.resolve(rateLimiter.slowDown()).catch(() => {});
-              return pause(envelope, verdict.delayMs, context).pipe(mergeMap(() => attempt(envelope, body, total + 1, counted + 1)));
+              return pause(envelope, verdict.delayMs, context).pipe(
+                mergeMap(() => attempt(envelope, body, total + 1, counted + 1)),
+              );
             case 'misconfigured':
               valve.close(DESTINATION_REJECTED, verdict.message);
-              return pause(envelope, verdict.delayMs, context).pipe(mergeMap(() => attempt(envelope, body, total + 1, counted)));
+              return pause(envelope, verdict.delayMs, context).pipe(
+                mergeMap(() => attempt(envelope, body, total + 1, counted)),
+              );
             case 'give-up': {
               const status = verdict.status === undefined ? {} : { status: verdict.status };
-              return deadLetter(envelope, body, failed(verdict.reason, { ...status, detail: verdict.detail, attempts: total }));
+              return deadLetter(
+                envelope,
+                body,
+                failed(verdict.reason, { ...status, detail: verdict.detail, attempts: total }),
+              );
             }
           }
         }),

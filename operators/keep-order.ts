@@ -40,7 +40,10 @@ export const keepOrder =
         mergeMap((finished) => {
           if (finished >= turn.seq - 1) return of(envelope);
           // A finish here wakes the wait at once; one elsewhere is seen at the next look.
-          const lookAgain = merge(timer(options.pollMs, scheduler), turnBook.finished$.pipe(filter((key) => key === turn.key))).pipe(take(1));
+          const lookAgain = merge(
+            timer(options.pollMs, scheduler),
+            turnBook.finished$.pipe(filter((key) => key === turn.key)),
+          ).pipe(take(1));
           return unlessStopped(envelope, lookAgain, context).pipe(mergeMap(() => whenDue(envelope, turn)));
         }),
       );

@@ -55,7 +55,10 @@ export interface IdentityChoice {
  * The identity choice itself, for `selectIdentity` and for whoever must know the identity before the
  * pipeline runs (the journal numbers each person's updates as it appends them).
  */
-export const chooseIdentity = (identityMap: Readonly<Record<string, readonly IdentityEntry[]>>, identities: readonly IdentityMapping[]): IdentityChoice => {
+export const chooseIdentity = (
+  identityMap: Readonly<Record<string, readonly IdentityEntry[]>>,
+  identities: readonly IdentityMapping[],
+): IdentityChoice => {
   const sent: Record<string, Json> = {};
   const rejected: string[] = [];
   let chosen: IdentityRef | undefined;

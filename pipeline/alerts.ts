@@ -10,7 +10,10 @@ import type { IntakeValve } from './valve.js';
 const Ratio = new t.Type<number>(
   'a ratio from 0 to 1',
   (u): u is number => typeof u === 'number' && u >= 0 && u <= 1,
-  (u, c) => (typeof u === 'number' && u >= 0 && u <= 1 ? t.success(u) : t.failure(u, c, `expected a ratio from 0 to 1 (0.01 is 1 %), got ${JSON.stringify(u)}`)),
+  (u, c) =>
+    typeof u === 'number' && u >= 0 && u <= 1
+      ? t.success(u)
+      : t.failure(u, c, `expected a ratio from 0 to 1 (0.01 is 1 %), got ${JSON.stringify(u)}`),
   t.identity,
 );
 
@@ -146,7 +149,11 @@ export class AlertMonitor {
       settled >= this.config.minVolume && rate > this.config.skippedRate,
       `${(rate * 100).toFixed(1)} % of ${settled} updates skipped (excluded or failed) ${window}; the threshold is ${(this.config.skippedRate * 100).toFixed(1)} %`,
     );
-    this.#set('delivery-failing', failed >= this.config.failures, `${failed} updates failed ${window}; the threshold is ${this.config.failures}`);
+    this.#set(
+      'delivery-failing',
+      failed >= this.config.failures,
+      `${failed} updates failed ${window}; the threshold is ${this.config.failures}`,
+    );
     for (const alert of PAUSE_ALERTS.values()) {
       const why = this.#paused.get(alert);
       this.#set(alert, why !== undefined, why ?? PAUSE_CLEARED[alert] ?? 'cleared');
@@ -163,6 +170,12 @@ export class AlertMonitor {
     if (on === this.#firing.has(alert)) return;
     if (on) this.#firing.add(alert);
     else this.#firing.delete(alert);
-    this.notify({ alert, state: on ? 'firing' : 'resolved', at: new Date(this.now()).toISOString(), pipeline: this.pipeline, summary });
+    this.notify({
+      alert,
+      state: on ? 'firing' : 'resolved',
+      at: new Date(this.now()).toISOString(),
+      pipeline: this.pipeline,
+      summary,
+    });
   }
 }

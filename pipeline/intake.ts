@@ -79,7 +79,10 @@ const logConnection =
         return logger.info({ url }, 'connected to the feed');
       case 'disconnected':
         health.mark(false, `disconnected from ${url} (${event.code}); reconnecting`);
-        return logger.warn({ url, code: event.code, reason: event.reason, retryInMs: event.retryInMs }, 'feed disconnected; reconnecting');
+        return logger.warn(
+          { url, code: event.code, reason: event.reason, retryInMs: event.retryInMs },
+          'feed disconnected; reconnecting',
+        );
       case 'unresponsive':
         return logger.warn({ url, silentMs: event.silentMs }, 'feed stopped answering pings; reconnecting');
       case 'error':
@@ -92,7 +95,8 @@ const logListen =
   (event: ListenEvent): void => {
     if (event.type === 'listening') health.mark(true, `listening on ${event.url}`);
     if (event.type === 'listening') logger.info({ url: event.url }, 'listening for producers');
-    else if (event.type === 'producer-refused') logger.warn({ status: event.status, why: event.why }, 'producer refused');
+    else if (event.type === 'producer-refused')
+      logger.warn({ status: event.status, why: event.why }, 'producer refused');
     else if (event.type === 'error') logger.warn({ error: event.error.message }, 'producer connection error');
     else logger.info(event, event.type === 'producer-connected' ? 'producer connected' : 'producer disconnected');
   };
@@ -106,7 +110,10 @@ const logStream =
         return logger.info({ stream }, 'reading the stream');
       case 'outage':
         health.mark(false, `Redis unreachable while reading ${stream} (${event.error.message}); retrying`);
-        return logger.warn({ stream, error: event.error.message, retryInMs: event.retryInMs }, 'Redis unreachable; retrying');
+        return logger.warn(
+          { stream, error: event.error.message, retryInMs: event.retryInMs },
+          'Redis unreachable; retrying',
+        );
       case 'error':
         return logger.warn({ stream, error: event.error.message }, 'stream command failed');
       case 'claimed':
@@ -135,20 +142,24 @@ const openWebSocket = async (
   if (websocket.listen) {
     const { listen } = websocket;
     const address = { host: listen.host, port: listen.port };
-    const server = await bindOrExplain('source.websocket.listen.port', address, () => WebSocketListenSource.start({
-      host: listen.host,
-      port: listen.port,
-      path: listen.path,
-      token: listen.token.reveal(),
-      maxPayloadBytes: listen.maxPayloadBytes,
-      paused$,
-      ackWhen,
-      onEvent: logListen(logger, health),
-    }));
+    const server = await bindOrExplain('source.websocket.listen.port', address, () =>
+      WebSocketListenSource.start({
+        host: listen.host,
+        port: listen.port,
+        path: listen.path,
+        token: listen.token.reveal(),
+        maxPayloadBytes: listen.maxPayloadBytes,
+        paused$,
+        ackWhen,
+        onEvent: logListen(logger, health),
+      }),
+    );
     return { messages$: server.messages$, close: () => server.close() };
   }
   const url = websocket.url!;
-  const headers = Object.fromEntries(Object.entries(websocket.headers ?? {}).map(([name, value]) => [name, value.reveal()]));
+  const headers = Object.fromEntries(
+    Object.entries(websocket.headers ?? {}).map(([name, value]) => [name, value.reveal()]),
+  );
   return {
     messages$: webSocketClientSource({
       url,
@@ -171,7 +182,10 @@ const openWebSocket = async (
  * - `source.redisStream`: the pipeline consumes that stream as a consumer group.
  * Nothing here waits for Redis: an outage at start is waited out by the sources, and shows in `health`.
  */
-export const openIntake = async (config: Config, { logger, redis, valve, credit, deadLetters, turnBook }: IntakeContext): Promise<Intake> => {
+export const openIntake = async (
+  config: Config,
+  { logger, redis, valve, credit, deadLetters, turnBook }: IntakeContext,
+): Promise<Intake> => {
   const health = new SourceHealth();
   const pauses = new IntakeValve();
   pauses.changes$.subscribe((change) =>
@@ -223,7 +237,14 @@ export const openIntake = async (config: Config, { logger, redis, valve, credit,
 
   if (!config.journal) {
     const websocket = await openWebSocket(config, logger, valve.closed$, 'settled', health);
-    return { sourceName: 'websocket', durable: false, source: websocket.messages$, health, pauses, close: () => websocket.close().then(() => 0) };
+    return {
+      sourceName: 'websocket',
+      durable: false,
+      source: websocket.messages$,
+      health,
+      pauses,
+      close: () => websocket.close().then(() => 0),
+    };
   }
 
   const { journal: j } = config;
@@ -243,7 +264,11 @@ export const openIntake = async (config: Config, { logger, redis, valve, credit,
     sourceName,
     durable: true,
     // With maxLength the journal holds only what is still to do: each entry goes once acknowledged.
-    source: groupSource(sourceName, j.stream, j.group, 'profile', { ...j, startId: '$', deleteAcknowledged: j.maxLength !== undefined }),
+    source: groupSource(sourceName, j.stream, j.group, 'profile', {
+      ...j,
+      startId: '$',
+      deleteAcknowledged: j.maxLength !== undefined,
+    }),
     health,
     pauses,
     close: async () => {

@@ -36,7 +36,8 @@ export interface Stopped {
 }
 
 /** How many received updates a stop lost: released ones from a source that cannot give them back. */
-export const lostBy = ({ counts, lostInClosing, durable }: Stopped): number => lostInClosing + (durable ? 0 : counts.released + counts.inFlight);
+export const lostBy = ({ counts, lostInClosing, durable }: Stopped): number =>
+  lostInClosing + (durable ? 0 : counts.released + counts.inFlight);
 
 /** Wires a config's adapters, starts its pipeline and logs every failure (and, at debug, every outcome). */
 export const startFromConfig = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<Started> => {
@@ -47,7 +48,12 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
   const deadLetters = wiring.core.deadLetters;
   metrics.watchDeadLetters(() => deadLetters.size());
   metrics.watch(ledger, wiring.valve, wiring.intakePauses.changes$);
-  const pipeline = startPipeline({ ledger, sourceName: wiring.sourceName, source: wiring.source, operators: operatorsFor(config, wiring.context, plugins) });
+  const pipeline = startPipeline({
+    ledger,
+    sourceName: wiring.sourceName,
+    source: wiring.source,
+    operators: operatorsFor(config, wiring.context, plugins),
+  });
   pipeline.ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
     if (outcome.kind === 'failed') logger.warn(fields, 'not delivered');
@@ -64,11 +70,14 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
     historyWrites.add(write);
     void write.finally(() => historyWrites.delete(write));
   });
-  pipeline.ledger.hookErrors$.subscribe((error) => logger.error({ error: (error as Error).message }, 'settling an envelope failed'));
+  pipeline.ledger.hookErrors$.subscribe((error) =>
+    logger.error({ error: (error as Error).message }, 'settling an envelope failed'),
+  );
   wiring.valve.changes$.subscribe((change) => {
     // Backpressure is the pipeline working as meant; a rejected destination needs a person.
     const level = change.reason === CREDIT ? 'debug' : 'error';
-    if (change.kind === 'closed') logger[level]({ reason: change.reason, fix: change.message }, `intake paused: ${change.message}`);
+    if (change.kind === 'closed')
+      logger[level]({ reason: change.reason, fix: change.message }, `intake paused: ${change.message}`);
     else logger[level === 'error' ? 'info' : 'debug']({ reason: change.reason }, 'intake resumed');
   });
   return {
@@ -83,7 +92,10 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
       return {
         source: { ok: wiring.sourceHealth.connected, detail: wiring.sourceHealth.why },
         ...(redis ? { redis: { ok: redis.status === 'ready', detail: `connection ${redis.status}` } } : {}),
-        intake: { ok: paused.length === 0, detail: paused.length === 0 ? 'taking input' : `paused (${paused.join('; ')})` },
+        intake: {
+          ok: paused.length === 0,
+          detail: paused.length === 0 ? 'taking input' : `paused (${paused.join('; ')})`,
+        },
       };
     },
     stop: () =>
@@ -106,11 +118,17 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
 export const alertNotifier =
   (config: Config, logger: Logger) =>
   (event: AlertEvent): void => {
-    if (event.state === 'firing') logger.error({ alert: event.alert, state: event.state }, `alert: ${event.alert}: ${event.summary}`);
+    if (event.state === 'firing')
+      logger.error({ alert: event.alert, state: event.state }, `alert: ${event.alert}: ${event.summary}`);
     else logger.info({ alert: event.alert, state: event.state }, `alert resolved: ${event.alert}: ${event.summary}`);
     const { webhook } = config.alerts;
     if (!webhook) return;
     got
       .post(webhook, { json: event, timeout: { request: 5000 }, retry: { limit: 2, methods: ['POST'] } })
-      .catch((error: unknown) => logger.warn({ alert: event.alert, error: (error as Error).message }, 'could not post the alert to alerts.webhook'));
+      .catch((error: unknown) =>
+        logger.warn(
+          { alert: event.alert, error: (error as Error).message },
+          'could not post the alert to alerts.webhook',
+        ),
+      );
   };

@@ -14,7 +14,11 @@ export class StartError extends Error {
 }
 
 /** Binds a server; a failure to bind becomes a `StartError` naming the config key that chose the address. */
-export const bindOrExplain = async <T>(key: string, address: { host: string; port: number }, bind: () => Promise<T>): Promise<T> => {
+export const bindOrExplain = async <T>(
+  key: string,
+  address: { host: string; port: number },
+  bind: () => Promise<T>,
+): Promise<T> => {
   try {
     return await bind();
   } catch (error) {

@@ -65,9 +65,12 @@ export { slug };
 export const redisPrefixOf = (config: Config): string =>
   config.redis?.prefix ?? `qa:{${createHash('sha256').update(config.destination.url).digest('hex').slice(0, 16)}}`;
 
-type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter'> & { readonly deadLetters: DeadLetterFile | RedisDeadLetterStream };
+type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter'> & {
+  readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;
+};
 
-const deadLetterFileOf = (config: Config): DeadLetterFile => new DeadLetterFile(config.deadLetters?.file ?? defaultDeadLetterFile(config));
+const deadLetterFileOf = (config: Config): DeadLetterFile =>
+  new DeadLetterFile(config.deadLetters?.file ?? defaultDeadLetterFile(config));
 
 /** Stores in memory only: for commands that map without sending (nothing of theirs must be remembered). */
 const memoryStores = (config: Config): Stores => ({
@@ -80,7 +83,10 @@ const memoryStores = (config: Config): Stores => ({
 /** One process without Redis: dedupe marks and the delivery log on disk, so a restart sends nobody's survey twice. */
 const embeddedStores = (config: Config, state: StateStore): Stores => ({
   dedupeStore: new EmbeddedDedupeStore(state),
-  deliveryLog: new EmbeddedDeliveryLog(state, { compare: compareStreamPositions, ttlMs: config.dedupe.ttlSeconds * 1000 }),
+  deliveryLog: new EmbeddedDeliveryLog(state, {
+    compare: compareStreamPositions,
+    ttlMs: config.dedupe.ttlSeconds * 1000,
+  }),
   // The limit's window starts afresh on a restart; pacing still spreads the first requests out.
   rateLimiter: new MemoryRateLimiter(config.destination.rateLimit),
   deadLetters: deadLetterFileOf(config),
@@ -93,7 +99,9 @@ const redisStores = (config: Config, redis: Redis): Stores => {
     deliveryLog: new RedisDeliveryLog(redis, prefix, config.dedupe.ttlSeconds * 1000),
     rateLimiter: new RedisRateLimiter(redis, prefix, config.destination.rateLimit),
     // A file named in the config still wins: some teams want dead letters on disk.
-    deadLetters: config.deadLetters?.file ? new DeadLetterFile(config.deadLetters.file) : new RedisDeadLetterStream(redis, prefix),
+    deadLetters: config.deadLetters?.file
+      ? new DeadLetterFile(config.deadLetters.file)
+      : new RedisDeadLetterStream(redis, prefix),
   };
 };
 
@@ -147,13 +155,23 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
   const state = redis ? undefined : openStateStore(stateDirOf(config));
   const stores = redis ? redisStores(config, redis) : embeddedStores(config, state!);
   const turnBook = redis ? new RedisTurnBook(redis, redisPrefixOf(config)) : undefined;
-  const sender = new QualtricsHttpSender({ url: destination.url, auth: authOf(config), timeoutMs: destination.timeoutMs });
+  const sender = new QualtricsHttpSender({
+    url: destination.url,
+    auth: authOf(config),
+    timeoutMs: destination.timeoutMs,
+  });
   const stopping$ = stopping.asObservable();
   const context: OperatorContext = metrics
     ? {
         ...stores,
-        rateLimiter: observeRateLimiter(stores.rateLimiter, (ms) => metrics.rateLimitWait(ms), () => metrics.slowDowns.inc()),
-        deadLetters: observeDeadLetters(stores.deadLetters, (letter) => metrics.deadLettered.inc({ reason: letter.reason })),
+        rateLimiter: observeRateLimiter(
+          stores.rateLimiter,
+          (ms) => metrics.rateLimitWait(ms),
+          () => metrics.slowDowns.inc(),
+        ),
+        deadLetters: observeDeadLetters(stores.deadLetters, (letter) =>
+          metrics.deadLettered.inc({ reason: letter.reason }),
+        ),
         sender: observeSender(sender, (attempt) => metrics.attempt(attempt)),
         valve,
         stopping$,
@@ -183,12 +201,24 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
 };
 
 /** The core plus the intake (WebSocket, journal or stream) a config describes. */
-export const wire = async (config: Config, logger: Logger, ledger: Ledger, metrics?: PipelineMetrics): Promise<Wiring> => {
+export const wire = async (
+  config: Config,
+  logger: Logger,
+  ledger: Ledger,
+  metrics?: PipelineMetrics,
+): Promise<Wiring> => {
   const core = wireCore(config, logger, ledger, metrics);
   let intake;
   try {
     const { redis, valve, credit, turnBook } = core;
-    intake = await openIntake(config, { logger, redis, valve, credit, deadLetters: core.context.deadLetters, turnBook });
+    intake = await openIntake(config, {
+      logger,
+      redis,
+      valve,
+      credit,
+      deadLetters: core.context.deadLetters,
+      turnBook,
+    });
   } catch (error) {
     await core.close();
     throw error;

@@ -27,7 +27,9 @@ export const requireStreamsVersion = async (redis: Redis): Promise<void> => {
   const [major, minor] = [Number(version[1]), Number(version[2])];
   const [needMajor, needMinor] = MIN_REDIS_VERSION;
   if (major > needMajor || (major === needMajor && minor >= needMinor)) return;
-  throw new RedisVersionError(`Redis ${major}.${minor} is too old: the stream sources need ${needMajor}.${needMinor} or newer (XAUTOCLAIM)`);
+  throw new RedisVersionError(
+    `Redis ${major}.${minor} is too old: the stream sources need ${needMajor}.${needMinor} or newer (XAUTOCLAIM)`,
+  );
 };
 
 /** A Lua script as a function: EVALSHA through ioredis (EVAL on the first call or after a flush). */

@@ -144,7 +144,9 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
     const acknowledge = (id: string, turns: Turns | undefined): Promise<unknown> => {
       inFlight.delete(id);
       if (turnBook && turns) return turnBook.finishThenAck(stream, group, id, deleteAcknowledged, turns);
-      return deleteAcknowledged ? redis.multi().xack(stream, group, id).xdel(stream, id).exec() : redis.xack(stream, group, id);
+      return deleteAcknowledged
+        ? redis.multi().xack(stream, group, id).xdel(stream, id).exec()
+        : redis.xack(stream, group, id);
     };
 
     const emit = (entries: readonly RawEntry[] | null | undefined): number => {
@@ -160,8 +162,14 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
         taken += 1;
         const turns = turnsOf(fields);
         // A lost XACK leaves the entry pending: it is handed out again and dedupe stops a second send.
-        const ack = (): void => void acknowledge(id, turns).catch((error: unknown) => onEvent({ type: 'error', error: asError(error) }));
-        subscriber.next({ data: fields === null ? undefined : fieldOf(fields, field), position: id, ack, ...(turns ? { turns } : {}) });
+        const ack = (): void =>
+          void acknowledge(id, turns).catch((error: unknown) => onEvent({ type: 'error', error: asError(error) }));
+        subscriber.next({
+          data: fields === null ? undefined : fieldOf(fields, field),
+          position: id,
+          ack,
+          ...(turns ? { turns } : {}),
+        });
       }
       return taken;
     };
@@ -171,7 +179,9 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       if (entries.length === 0) return new Map();
       const first = entries[0]![0];
       const last = entries[entries.length - 1]![0];
-      const rows = (await redis.xpending(stream, group, first, last, entries.length, consumer)) as Array<[string, string, number, number]>;
+      const rows = (await redis.xpending(stream, group, first, last, entries.length, consumer)) as Array<
+        [string, string, number, number]
+      >;
       return new Map(rows.map(([id, , , count]) => [id, count]));
     };
 
@@ -207,9 +217,18 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
 
     const readNew = async (): Promise<void> => {
       const count = Math.max(1, capacity());
-      const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')) as Array<
-        [string, RawEntry[]]
-      > | null;
+      const reply = (await reader.xreadgroup(
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        count,
+        'BLOCK',
+        blockMs,
+        'STREAMS',
+        stream,
+        '>',
+      )) as Array<[string, RawEntry[]]> | null;
       if (!reading) onEvent({ type: 'reading' });
       reading = true;
       emit(reply?.[0]?.[1]);
@@ -221,9 +240,16 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       while (!stopped) {
         await waitForCapacity();
         const count = Math.max(1, capacity());
-        const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, after)) as Array<
-          [string, RawEntry[]]
-        > | null;
+        const reply = (await reader.xreadgroup(
+          'GROUP',
+          group,
+          consumer,
+          'COUNT',
+          count,
+          'STREAMS',
+          stream,
+          after,
+        )) as Array<[string, RawEntry[]]> | null;
         const entries = reply?.[0]?.[1] ?? [];
         if (entries.length === 0) return;
         await emitTakenBack(entries);
@@ -238,7 +264,15 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
         // Updates waiting their turn may wait for exactly these entries: their credit is lent to claims.
         const count = capacity() + (turnBook?.waitingCount ?? 0);
         if (count <= 0) break;
-        const [next, entries] = (await redis.xautoclaim(stream, group, consumer, claimIdleMs, cursor, 'COUNT', count)) as [string, RawEntry[]];
+        const [next, entries] = (await redis.xautoclaim(
+          stream,
+          group,
+          consumer,
+          claimIdleMs,
+          cursor,
+          'COUNT',
+          count,
+        )) as [string, RawEntry[]];
         claimed += await emitTakenBack(entries);
         cursor = next;
       } while (cursor !== '0-0' && !stopped);
@@ -249,7 +283,9 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
     const forgetLeftConsumers = async (): Promise<void> => {
       const consumers = (await redis.xinfo('CONSUMERS', stream, group)) as Array<Array<string | number>>;
       for (const fields of consumers) {
-        const info = Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]]));
+        const info = Object.fromEntries(
+          Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]]),
+        );
         const name = String(info.name);
         if (name === consumer || Number(info.pending) !== 0 || Number(info.idle) < forgetConsumersAfterMs) continue;
         // DELCONSUMER drops the consumer's pending entries with it: only ever one that holds none.
@@ -260,7 +296,8 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
 
     const keepOwnEntries = async (): Promise<void> => {
       const ids = [...inFlight];
-      for (let i = 0; i < ids.length; i += 1000) await redis.xclaim(stream, group, consumer, 0, ...ids.slice(i, i + 1000), 'JUSTID');
+      for (let i = 0; i < ids.length; i += 1000)
+        await redis.xclaim(stream, group, consumer, 0, ...ids.slice(i, i + 1000), 'JUSTID');
     };
 
     const run = async (): Promise<void> => {

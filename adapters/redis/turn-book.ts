@@ -70,7 +70,13 @@ export class RedisTurnBook {
   }
 
   /** Finishes an entry's turns and acknowledges it (and deletes it, for a journal), in one step. */
-  async finishThenAck(stream: string, group: string, id: string, deleteEntry: boolean, turns: ReadonlyArray<LineTurn | null>): Promise<void> {
+  async finishThenAck(
+    stream: string,
+    group: string,
+    id: string,
+    deleteEntry: boolean,
+    turns: ReadonlyArray<LineTurn | null>,
+  ): Promise<void> {
     const pairs = turns.flatMap((turn) => (turn ? [turn.key, turn.seq] : []));
     await this.#finishThenAck(stream, group, id, deleteEntry ? 1 : 0, this.linePrefix, TURN_TTL_SECONDS, ...pairs);
     for (const turn of turns) if (turn) this.#finished.next(turn.key);

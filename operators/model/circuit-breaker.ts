@@ -1,4 +1,16 @@
-import { Observable, Subject, defer, filter, of, startWith, take, tap, timer, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  Observable,
+  Subject,
+  defer,
+  filter,
+  of,
+  startWith,
+  take,
+  tap,
+  timer,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import type { Valve } from './ports.js';
 import { backoffMs } from './retry-policy.js';
 
@@ -84,10 +96,9 @@ export class CircuitBreaker {
     if (this.#failing.size < this.options.downAfter) return;
     this.#open = true;
     this.#failing.clear();
-    this.valve.close(
-      DESTINATION_DOWN,
-      `the destination failed for ${this.options.downAfter} different updates in a row (last: ${why}); updates wait and one probe retries`,
-    );
+    const { downAfter } = this.options;
+    const message = `the destination failed for ${downAfter} different updates in a row (last: ${why})`;
+    this.valve.close(DESTINATION_DOWN, `${message}; updates wait and one probe retries`);
     this.#scheduleProbe();
   }
 

@@ -2,7 +2,15 @@ import type * as t from 'io-ts';
 import { Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { settle, type Envelope } from './envelope.js';
 import { failed, Reasons, type Outcome } from './outcome.js';
-import type { DeadLetterStore, DedupeStore, DeliveryLog, QualtricsSender, RateLimiter, TurnBook, Valve } from './ports.js';
+import type {
+  DeadLetterStore,
+  DedupeStore,
+  DeliveryLog,
+  QualtricsSender,
+  RateLimiter,
+  TurnBook,
+  Valve,
+} from './ports.js';
 
 /** The adapters an operator may use, injected by the pipeline. */
 export interface OperatorContext {
@@ -37,7 +45,8 @@ export interface OperatorDefinition<C extends t.Mixed = t.Mixed> {
   create(options: t.TypeOf<C>, context: OperatorContext): OperatorFunction<Envelope, Envelope>;
 }
 
-export const defineOperator = <C extends t.Mixed>(definition: OperatorDefinition<C>): OperatorDefinition<C> => definition;
+export const defineOperator = <C extends t.Mixed>(definition: OperatorDefinition<C>): OperatorDefinition<C> =>
+  definition;
 
 /** What a per-envelope step returns: the envelope to pass on, or the outcome to settle it with. */
 export type StepResult = Envelope | Outcome;

@@ -52,7 +52,10 @@ const STREAM_SOURCE = /^(?:redis|journal|replay):(.+)$/;
  * positions a process numbers itself (a plain WebSocket) come from its own clock, which no other
  * process shares, so they are never compared across processes.
  */
-export const streamPositionOf = (origin: { readonly source: string; readonly position: string }): string | undefined => {
+export const streamPositionOf = (origin: {
+  readonly source: string;
+  readonly position: string;
+}): string | undefined => {
   const stream = STREAM_SOURCE.exec(origin.source)?.[1];
   return stream !== undefined && isOrdered(origin.position) ? `${stream}@${origin.position}` : undefined;
 };

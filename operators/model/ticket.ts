@@ -49,7 +49,13 @@ export class Ticket {
   settle(outcome: Outcome, context: SettlementContext): void {
     this.#take('settled');
     const record = (final: Outcome): void => {
-      this.ledger.record({ outcome: final, origin: context.origin, identity: context.identity, receivedAt: context.receivedAt, at: Date.now() });
+      this.ledger.record({
+        outcome: final,
+        origin: context.origin,
+        identity: context.identity,
+        receivedAt: context.receivedAt,
+        at: Date.now(),
+      });
       this.onDone();
     };
     if (!this.hook) {
@@ -84,7 +90,9 @@ export class Ticket {
     const done = (): void => this.ledger.release();
     if (!this.hook) return done();
     try {
-      const hooked = this.hook(failed(Reasons.shutdown, { detail: 'the pipeline stopped before this update was settled' }));
+      const hooked = this.hook(
+        failed(Reasons.shutdown, { detail: 'the pipeline stopped before this update was settled' }),
+      );
       if (isPromiseLike(hooked)) {
         hooked.then(done, (error: unknown) => {
           this.ledger.reportHookError(error);

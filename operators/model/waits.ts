@@ -1,4 +1,16 @@
-import { EMPTY, NEVER, Observable, catchError, defer, map, mergeMap, race, take, timer, type SchedulerLike } from 'rxjs';
+import {
+  EMPTY,
+  NEVER,
+  Observable,
+  catchError,
+  defer,
+  map,
+  mergeMap,
+  race,
+  take,
+  timer,
+  type SchedulerLike,
+} from 'rxjs';
 import { release, type Envelope } from './envelope.js';
 import { fromMaybePromise, type MaybePromise, type Valve } from './ports.js';
 import { backoffMs } from './retry-policy.js';
@@ -20,7 +32,11 @@ export interface WaitContext {
  * makes (a backoff, a rate-limit slot, a paused destination, a store outage) goes through here, so a
  * stop ends them all at once and only requests on the wire use the grace period.
  */
-export const unlessStopped = <T>(envelope: Envelope | undefined, wait$: Observable<T>, { stopping$ = NEVER }: WaitContext): Observable<T> =>
+export const unlessStopped = <T>(
+  envelope: Envelope | undefined,
+  wait$: Observable<T>,
+  { stopping$ = NEVER }: WaitContext,
+): Observable<T> =>
   race(
     // First, so that a pipeline already stopped wins over a wait that would end at once.
     stopping$.pipe(
@@ -64,7 +80,9 @@ export const untilAnswered = <T>(
       catchError((error: unknown) => {
         const message = error instanceof Error ? error.message : String(error);
         valve.close(STORE_UNAVAILABLE, `${what} does not answer (${message}); updates wait until it does`);
-        return pause(envelope, backoffMs(attempt, OUTAGE_BACKOFF, random), context).pipe(mergeMap(() => ask(attempt + 1)));
+        return pause(envelope, backoffMs(attempt, OUTAGE_BACKOFF, random), context).pipe(
+          mergeMap(() => ask(attempt + 1)),
+        );
       }),
     );
   return ask(1);

@@ -41,7 +41,10 @@ const routesOf = (started: () => Started | undefined): HealthRoutes => ({
 export const runUntilSignalled = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<number> => {
   let started: Started | undefined;
   const health = await bindOrExplain('observability.port', config.observability, () =>
-    HealthServer.start(config.observability, routesOf(() => started)),
+    HealthServer.start(
+      config.observability,
+      routesOf(() => started),
+    ),
   );
   try {
     started = await startFromConfig(config, logger, baseDir);
@@ -53,12 +56,21 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   const origin = new URL(config.destination.url).origin;
   logger.info({ name: config.name, destination: origin, observability: health.url }, 'pipeline started');
   const notify = alertNotifier(config, logger);
-  const alerts = new AlertMonitor(config.alerts, config.name, running.pipeline.ledger, running.wiring.valve, notify).start();
+  const alerts = new AlertMonitor(
+    config.alerts,
+    config.name,
+    running.pipeline.ledger,
+    running.wiring.valve,
+    notify,
+  ).start();
 
   let graceTimer: NodeJS.Timeout | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     const { inFlight } = running.pipeline.ledger;
-    logger.info({ signal, inFlight, graceMs: config.shutdownGraceMs }, 'stopping: no new input; waits end; requests sent may finish');
+    logger.info(
+      { signal, inFlight, graceMs: config.shutdownGraceMs },
+      'stopping: no new input; waits end; requests sent may finish',
+    );
     process.once(signal, () => {
       logger.warn({ signal, inFlight: running.pipeline.ledger.inFlight }, 'second signal: exiting now');
       process.exit(ExitCode.interrupted);
@@ -66,11 +78,17 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
     graceTimer = setTimeout(() => {
       const counts = running.pipeline.ledger.counts();
       if (running.wiring.durable) {
-        logger.warn({ counts }, `grace period over: ${counts.inFlight} update(s) still on the wire, left pending in the stream`);
+        logger.warn(
+          { counts },
+          `grace period over: ${counts.inFlight} update(s) still on the wire, left pending in the stream`,
+        );
         process.exit(ExitCode.ok);
       }
       const lost = counts.inFlight + counts.released;
-      logger.error({ counts, lost }, `grace period over: ${lost} update(s) lost (a plain WebSocket cannot take them back)`);
+      logger.error(
+        { counts, lost },
+        `grace period over: ${lost} update(s) lost (a plain WebSocket cannot take them back)`,
+      );
       process.exit(ExitCode.lost);
     }, config.shutdownGraceMs);
     graceTimer.unref();
@@ -93,10 +111,14 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   const { counts } = stopped;
   const lost = lostBy(stopped);
   if (lost > 0) {
-    logger.error({ counts, lost }, `pipeline stopped: ${lost} update(s) lost (a plain WebSocket cannot take them back)`);
+    logger.error(
+      { counts, lost },
+      `pipeline stopped: ${lost} update(s) lost (a plain WebSocket cannot take them back)`,
+    );
     return ExitCode.lost;
   }
-  const left = counts.released > 0 ? `; ${counts.released} update(s) left pending in the stream for the next start` : '';
+  const left =
+    counts.released > 0 ? `; ${counts.released} update(s) left pending in the stream for the next start` : '';
   logger.info({ counts }, `pipeline stopped${left}`);
   return ExitCode.ok;
 };

@@ -1,5 +1,15 @@
 import * as t from 'io-ts';
-import { decodeOrThrow, integerIn, NonEmptyString, nonEmptyArray, refine, struct, withDefault, withMessage, type Problem } from '../../operators/model/codecs.js';
+import {
+  decodeOrThrow,
+  integerIn,
+  NonEmptyString,
+  nonEmptyArray,
+  refine,
+  struct,
+  withDefault,
+  withMessage,
+  type Problem,
+} from '../../operators/model/codecs.js';
 import { RetryOptions } from '../../operators/model/retry-policy.js';
 import { Audiences, DEFAULT_STATUSES, Status } from '../../operators/qualify.js';
 import { IdentityMappings } from '../../operators/select-identity.js';
@@ -35,7 +45,12 @@ export const RedisUrl = urlWith(['redis:', 'rediss:'], 'a redis:// or rediss:// 
 export const ResumeConfig = struct('source.websocket.resume', { idField: NonEmptyString, query: NonEmptyString });
 
 const UrlPath = withMessage(
-  new t.Type<string>('path', (u): u is string => typeof u === 'string', (u, c) => (typeof u === 'string' && /^\/\S*$/.test(u) ? t.success(u) : t.failure(u, c)), t.identity),
+  new t.Type<string>(
+    'path',
+    (u): u is string => typeof u === 'string',
+    (u, c) => (typeof u === 'string' && /^\/\S*$/.test(u) ? t.success(u) : t.failure(u, c)),
+    t.identity,
+  ),
   'a path starting with /',
 );
 
@@ -53,13 +68,25 @@ export const WebSocketSourceConfig = refine(
   struct(
     'source.websocket',
     { heartbeatSeconds: withDefault(integerIn(1, 3600), 30) },
-    { url: WebSocketUrl, headers: t.record(t.string, SecretString, 'map of header name -> value'), resume: ResumeConfig, listen: ListenConfig },
+    {
+      url: WebSocketUrl,
+      headers: t.record(t.string, SecretString, 'map of header name -> value'),
+      resume: ResumeConfig,
+      listen: ListenConfig,
+    },
   ),
   (ws) => {
-    if (ws.url === undefined && ws.listen === undefined) return [{ path: [], message: 'set url (connect to a feed) or listen (let producers connect)' }];
-    if (ws.url !== undefined && ws.listen !== undefined) return [{ path: ['listen'], message: 'set url or listen, not both' }];
+    if (ws.url === undefined && ws.listen === undefined)
+      return [{ path: [], message: 'set url (connect to a feed) or listen (let producers connect)' }];
+    if (ws.url !== undefined && ws.listen !== undefined)
+      return [{ path: ['listen'], message: 'set url or listen, not both' }];
     if (ws.listen !== undefined && (ws.headers !== undefined || ws.resume !== undefined))
-      return [{ path: [ws.headers !== undefined ? 'headers' : 'resume'], message: 'only for a client (url), not with listen' }];
+      return [
+        {
+          path: [ws.headers !== undefined ? 'headers' : 'resume'],
+          message: 'only for a client (url), not with listen',
+        },
+      ];
     return [];
   },
 );
@@ -82,8 +109,12 @@ export const RedisStreamSourceConfig = struct(
   { consumer: NonEmptyString },
 );
 
-export const SourceConfig = refine(struct('source', {}, { websocket: WebSocketSourceConfig, redisStream: RedisStreamSourceConfig }), (source) =>
-  (source.websocket === undefined) === (source.redisStream === undefined) ? [{ path: [], message: 'set exactly one of websocket or redisStream' }] : [],
+export const SourceConfig = refine(
+  struct('source', {}, { websocket: WebSocketSourceConfig, redisStream: RedisStreamSourceConfig }),
+  (source) =>
+    (source.websocket === undefined) === (source.redisStream === undefined)
+      ? [{ path: [], message: 'set exactly one of websocket or redisStream' }]
+      : [],
 );
 
 /** With a WebSocket source: append every update to a stream first, and consume that stream. */
@@ -117,11 +148,17 @@ export const AuthMode = t.keyof({ basic: null, header: null }, 'basic | header')
 const QUALTRICS_HOST = /(^|\.)qualtrics\.com$/i;
 
 /** The URL must be https on a qualtrics.com host unless `allowAnyHost`; Basic auth needs a username. */
-const destinationProblems = (d: { url: string; auth: 'basic' | 'header'; allowAnyHost: boolean; username?: string }): Problem[] => {
+const destinationProblems = (d: {
+  url: string;
+  auth: 'basic' | 'header';
+  allowAnyHost: boolean;
+  username?: string;
+}): Problem[] => {
   const problems: Problem[] = [];
   const url = new URL(d.url);
   if (!d.allowAnyHost) {
-    if (url.protocol !== 'https:') problems.push({ path: ['url'], message: `expected an https URL, got ${JSON.stringify(d.url)}` });
+    if (url.protocol !== 'https:')
+      problems.push({ path: ['url'], message: `expected an https URL, got ${JSON.stringify(d.url)}` });
     else if (!QUALTRICS_HOST.test(url.hostname))
       problems.push({
         path: ['url'],
@@ -129,7 +166,10 @@ const destinationProblems = (d: { url: string; auth: 'basic' | 'header'; allowAn
       });
   }
   if (d.auth === 'basic' && d.username === undefined)
-    problems.push({ path: ['username'], message: 'missing (auth: basic sends your Qualtrics username with the API token)' });
+    problems.push({
+      path: ['username'],
+      message: 'missing (auth: basic sends your Qualtrics username with the API token)',
+    });
   return problems;
 };
 
@@ -166,7 +206,12 @@ export const DedupeConfig = struct('dedupe', {
 
 /** Keys share one hash tag, so every key of a destination sits in one Redis Cluster slot. */
 const HashTagged = withMessage(
-  new t.Type<string>('prefix', (u): u is string => typeof u === 'string', (u, c) => (typeof u === 'string' && /\{[^{}]+\}/.test(u) ? t.success(u) : t.failure(u, c)), t.identity),
+  new t.Type<string>(
+    'prefix',
+    (u): u is string => typeof u === 'string',
+    (u, c) => (typeof u === 'string' && /\{[^{}]+\}/.test(u) ? t.success(u) : t.failure(u, c)),
+    t.identity,
+  ),
   'a key prefix with a hash tag, like qa:{checkout-survey}',
 );
 
@@ -175,40 +220,50 @@ export const RedisConfig = struct('redis', { url: RedisUrl }, { prefix: HashTagg
 export const DeadLettersConfig = struct('deadLetters', {}, { file: NonEmptyString });
 
 /** Without Redis: where dedupe marks, the delivery log and the run history are kept on disk (a folder per pipeline). */
-export const StateConfig = struct('state', { dir: withDefault(NonEmptyString, '.qualtrics-automations' as NonEmptyString) });
-
-export const Config = refine(struct(
-  'config',
-  {
-    name: NonEmptyString,
-    source: SourceConfig,
-    destination: DestinationConfig,
-    audiences: Audiences,
-    statuses: withDefault(nonEmptyArray(Status), DEFAULT_STATUSES),
-    identities: IdentityMappings,
-    attributes: withDefault(AttributeMappings, []),
-    dedupe: withDefault(DedupeConfig, decodeOrThrow(DedupeConfig, {})),
-    pipeline: withDefault(PipelineConfig, decodeOrThrow(PipelineConfig, {})),
-    observability: withDefault(ObservabilityConfig, decodeOrThrow(ObservabilityConfig, {})),
-    /** On SIGTERM or SIGINT, how long in-flight updates may take to settle before the process exits. */
-    shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
-    history: withDefault(HistoryConfig, decodeOrThrow(HistoryConfig, {})),
-    alerts: withDefault(AlertsConfig, decodeOrThrow(AlertsConfig, {})),
-    /** Plug-in operators, each placed after a built-in one. */
-    operators: withDefault(t.array(PluginConfig), []),
-    state: withDefault(StateConfig, decodeOrThrow(StateConfig, {})),
-  },
-  {
-    description: t.string,
-    redis: RedisConfig,
-    deadLetters: DeadLettersConfig,
-    journal: JournalConfig,
-  },
-), (config) => {
-  const problems: Problem[] = [];
-  if (config.source.redisStream && !config.redis) problems.push({ path: ['source', 'redisStream'], message: 'needs redis.url' });
-  if (config.journal && !config.redis) problems.push({ path: ['journal'], message: 'needs redis.url' });
-  if (config.journal && !config.source.websocket) problems.push({ path: ['journal'], message: 'journals a WebSocket source; a redisStream source is durable already' });
-  return problems;
+export const StateConfig = struct('state', {
+  dir: withDefault(NonEmptyString, '.qualtrics-automations' as NonEmptyString),
 });
+
+export const Config = refine(
+  struct(
+    'config',
+    {
+      name: NonEmptyString,
+      source: SourceConfig,
+      destination: DestinationConfig,
+      audiences: Audiences,
+      statuses: withDefault(nonEmptyArray(Status), DEFAULT_STATUSES),
+      identities: IdentityMappings,
+      attributes: withDefault(AttributeMappings, []),
+      dedupe: withDefault(DedupeConfig, decodeOrThrow(DedupeConfig, {})),
+      pipeline: withDefault(PipelineConfig, decodeOrThrow(PipelineConfig, {})),
+      observability: withDefault(ObservabilityConfig, decodeOrThrow(ObservabilityConfig, {})),
+      /** On SIGTERM or SIGINT, how long in-flight updates may take to settle before the process exits. */
+      shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
+      history: withDefault(HistoryConfig, decodeOrThrow(HistoryConfig, {})),
+      alerts: withDefault(AlertsConfig, decodeOrThrow(AlertsConfig, {})),
+      /** Plug-in operators, each placed after a built-in one. */
+      operators: withDefault(t.array(PluginConfig), []),
+      state: withDefault(StateConfig, decodeOrThrow(StateConfig, {})),
+    },
+    {
+      description: t.string,
+      redis: RedisConfig,
+      deadLetters: DeadLettersConfig,
+      journal: JournalConfig,
+    },
+  ),
+  (config) => {
+    const problems: Problem[] = [];
+    if (config.source.redisStream && !config.redis)
+      problems.push({ path: ['source', 'redisStream'], message: 'needs redis.url' });
+    if (config.journal && !config.redis) problems.push({ path: ['journal'], message: 'needs redis.url' });
+    if (config.journal && !config.source.websocket)
+      problems.push({
+        path: ['journal'],
+        message: 'journals a WebSocket source; a redisStream source is durable already',
+      });
+    return problems;
+  },
+);
 export type Config = t.TypeOf<typeof Config>;

@@ -21,7 +21,8 @@ export const stateDirOf = (config: Config): string => join(config.state.dir, slu
  */
 export const anchorPaths = (config: Config, baseDir: string): Config => {
   // A resolved non-empty path is non-empty still.
-  const anchored = (path: string): NonEmptyString => (isAbsolute(path) ? path : resolve(baseDir, path)) as NonEmptyString;
+  const anchored = (path: string): NonEmptyString =>
+    (isAbsolute(path) ? path : resolve(baseDir, path)) as NonEmptyString;
   // Without Redis, dead letters go to a file even when none is named: anchor the default too.
   const deadLetterFile = config.deadLetters?.file ?? (config.redis ? undefined : defaultDeadLetterFile(config));
   return {

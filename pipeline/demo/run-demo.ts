@@ -56,9 +56,17 @@ const byReason = (counts: Readonly<Record<string, number>>): string =>
 const total = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
 /** The demo's report, as printed. Pure, so a test can read it. */
-export const formatDemoReport = (counts: LedgerCounts, settlements: readonly Settlement[], runs: readonly WorkflowRun[], feedUrl: string, eventUrl: string): string => {
+export const formatDemoReport = (
+  counts: LedgerCounts,
+  settlements: readonly Settlement[],
+  runs: readonly WorkflowRun[],
+  feedUrl: string,
+  eventUrl: string,
+): string => {
   // Positions are `<ms>-<seq>[#part]`; the report numbers messages as the feed sent them.
-  const messages = [...new Set(settlements.map(({ origin }) => origin.position.split('#')[0]!))].sort((a, b) => compareOrder(a, b) ?? 0);
+  const messages = [...new Set(settlements.map(({ origin }) => origin.position.split('#')[0]!))].sort(
+    (a, b) => compareOrder(a, b) ?? 0,
+  );
   const label = (position: string): string => {
     const [message, part] = position.split('#');
     return `msg ${messages.indexOf(message!) + 1}${part === undefined ? '' : `.${Number(part) + 1}`}`;
@@ -77,16 +85,20 @@ export const formatDemoReport = (counts: LedgerCounts, settlements: readonly Set
     `  in flight  ${pad(counts.inFlight, 4)} ${counts.inFlight === 0 ? '(every update accounted for)' : '(NOT all accounted for)'}`,
     '',
     'Not delivered, and why',
-    ...settlements
-      .flatMap(({ outcome, origin, identity }) => {
-        if (outcome.kind === 'delivered') return [];
-        const reason = outcome.kind === 'duplicate' ? 'duplicate' : `${outcome.kind} ${outcome.reason}`;
-        const who = maskIdentity(identity) ?? '-';
-        return [`  ${pad(label(origin.position), 8)} ${pad(reason, 28)} ${pad(who, 26)} ${outcome.detail ?? ''}`.trimEnd()];
-      }),
+    ...settlements.flatMap(({ outcome, origin, identity }) => {
+      if (outcome.kind === 'delivered') return [];
+      const reason = outcome.kind === 'duplicate' ? 'duplicate' : `${outcome.kind} ${outcome.reason}`;
+      const who = maskIdentity(identity) ?? '-';
+      return [
+        `  ${pad(label(origin.position), 8)} ${pad(reason, 28)} ${pad(who, 26)} ${outcome.detail ?? ''}`.trimEnd(),
+      ];
+    }),
     '',
     'Run history (as the workflow shows it)',
-    ...runs.map((run) => `  run ${pad(run.number, 3)} ${pad(run.status, 10)} ${run.at.toISOString()}  ${JSON.stringify(run.payload)}`),
+    ...runs.map(
+      (run) =>
+        `  run ${pad(run.number, 3)} ${pad(run.status, 10)} ${run.at.toISOString()}  ${JSON.stringify(run.payload)}`,
+    ),
   ];
   return `${lines.join('\n')}\n`;
 };
@@ -96,7 +108,9 @@ export const formatDemoReport = (counts: LedgerCounts, settlements: readonly Set
  * activates them to a local endpoint that behaves like a Qualtrics JSON Event, and the report shows
  * what became of each. Resolves with the exit code: 0 when every update is accounted for.
  */
-export const runDemo = async (write: (text: string) => void = (text) => process.stdout.write(text)): Promise<number> => {
+export const runDemo = async (
+  write: (text: string) => void = (text) => process.stdout.write(text),
+): Promise<number> => {
   const standIn = await QualtricsStandIn.start({ username: 'demo.user@example.com', apiToken: DEMO_API_TOKEN });
   const messages = sampleMessages();
   const feed = await DemoFeed.start({ messages });
@@ -104,7 +118,13 @@ export const runDemo = async (write: (text: string) => void = (text) => process.
     // A fresh place each time: the demo's repeat must be caught within the run, not by a previous one.
     const dir = mkdtempSync(join(tmpdir(), 'qualtrics-automations-demo-'));
     const deadLetters = join(dir, 'dead-letters.jsonl');
-    const env = { DEMO_FEED_URL: feed.url, DEMO_EVENT_URL: standIn.url, DEMO_API_TOKEN, DEMO_DEAD_LETTERS: deadLetters, DEMO_STATE: join(dir, 'state') };
+    const env = {
+      DEMO_FEED_URL: feed.url,
+      DEMO_EVENT_URL: standIn.url,
+      DEMO_API_TOKEN,
+      DEMO_DEAD_LETTERS: deadLetters,
+      DEMO_STATE: join(dir, 'state'),
+    };
     const config = parseConfig(DEMO_CONFIG, env, 'demo config');
     const started = await startFromConfig(config, silentLogger());
     const settlements: Settlement[] = [];

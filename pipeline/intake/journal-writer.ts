@@ -123,7 +123,10 @@ export class JournalWriter {
         failures += 1;
         const message = (error as Error).message;
         this.valve.close(JournalPause.unavailable, `appending to the journal failed: ${message}`);
-        this.logger.warn({ error: message, retryInMs: wait, waiting: this.#queue.length }, 'journal append failed; retrying');
+        this.logger.warn(
+          { error: message, retryInMs: wait, waiting: this.#queue.length },
+          'journal append failed; retrying',
+        );
       }
       if (wait > 0) await this.#sleep(wait);
     }

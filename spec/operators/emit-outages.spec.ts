@@ -10,7 +10,10 @@ import { STORE_UNAVAILABLE } from '../../operators/model/waits.js';
 import { testContext } from '../helpers/contexts.js';
 import { Books, profileEnvelope, profileOf, testScheduler } from '../helpers/marbles.js';
 
-const options = decodeOrThrow(EmitOptions, { concurrency: 4, retry: { maxAttempts: 3, baseMs: 100, maxMs: 1000, downAfter: 3 } });
+const options = decodeOrThrow(EmitOptions, {
+  concurrency: 4,
+  retry: { maxAttempts: 3, baseMs: 100, maxMs: 1000, downAfter: 3 },
+});
 
 const ready = (ledger: Ledger, position: string, email: string): Envelope => ({
   ...profileEnvelope(ledger, profileOf({}), position, {
@@ -41,7 +44,10 @@ describe('emit under outages', () => {
       scheduler.run(({ cold }) => {
         const sender = {
           send: (body: string): Observable<SendResult> => {
-            calls.push([scheduler.now(), (JSON.parse(body) as { identityMap: { Email: Array<{ id: string }> } }).identityMap.Email[0]!.id]);
+            calls.push([
+              scheduler.now(),
+              (JSON.parse(body) as { identityMap: { Email: Array<{ id: string }> } }).identityMap.Email[0]!.id,
+            ]);
             // Down until 5 s, then up.
             return cold('-(r|)', { r: scheduler.now() < 5000 ? down : ok });
           },
@@ -59,7 +65,8 @@ describe('emit under outages', () => {
       // While open, one probe at a time, with backoff (100, 200, 400, 800, then 1000 ms with the jitter at its longest).
       const probes = calls.slice(3);
       const sentBefore5s = probes.filter(([frame]) => frame < 5000);
-      for (let i = 1; i < sentBefore5s.length; i += 1) expect(sentBefore5s[i]![0] - sentBefore5s[i - 1]![0]).to.be.at.least(100);
+      for (let i = 1; i < sentBefore5s.length; i += 1)
+        expect(sentBefore5s[i]![0] - sentBefore5s[i - 1]![0]).to.be.at.least(100);
       // Every update is delivered: none ran out of its 3 attempts, however many probes failed.
       expect(books.summary()).to.deep.equal({ '1-0': 'delivered', '2-0': 'delivered', '3-0': 'delivered' });
       expect(context.deadLettered).to.deep.equal([]);
@@ -83,7 +90,11 @@ describe('emit under outages', () => {
         source.pipe(emit(options, { ...context, sender })).subscribe();
       });
       expect(downChanges).to.deep.equal([]);
-      expect(books.summary()).to.deep.include({ '1-0': 'failed:retries-exhausted', '2-0': 'delivered', '4-0': 'delivered' });
+      expect(books.summary()).to.deep.include({
+        '1-0': 'failed:retries-exhausted',
+        '2-0': 'delivered',
+        '4-0': 'delivered',
+      });
       expect(context.deadLettered.map((letter) => letter.position)).to.deep.equal(['1-0']);
     });
   });
@@ -106,7 +117,9 @@ describe('emit under outages', () => {
       const storeChanges = watch(context, () => scheduler.now(), STORE_UNAVAILABLE);
       scheduler.run(({ cold }) => {
         const sender = { send: () => cold('-(r|)', { r: { status: 400, body: 'bad' } }) };
-        cold('a|', { a: ready(books.ledger, '1-0', 'ann@example.com') }).pipe(emit(options, { ...context, sender })).subscribe();
+        cold('a|', { a: ready(books.ledger, '1-0', 'ann@example.com') })
+          .pipe(emit(options, { ...context, sender }))
+          .subscribe();
       });
       expect(stored).to.deep.equal(['http-400']);
       // Backoff from 250 ms: asked at 1, 251 and 751.
@@ -135,7 +148,9 @@ describe('emit under outages', () => {
       const sent: number[] = [];
       scheduler.run(({ cold }) => {
         const sender = { send: () => (sent.push(scheduler.now()), cold('-(r|)', { r: ok })) };
-        cold('a|', { a: ready(books.ledger, '1-0', 'ann@example.com') }).pipe(emit(options, { ...context, sender })).subscribe();
+        cold('a|', { a: ready(books.ledger, '1-0', 'ann@example.com') })
+          .pipe(emit(options, { ...context, sender }))
+          .subscribe();
       });
       // Asked again after 250 ms of backoff; nothing went out before the limiter answered.
       expect(sent).to.deep.equal([250]);

@@ -72,7 +72,10 @@ describe('keepOrder', () => {
       const plain = profileEnvelope(books.ledger, profileOf({}), 'plain');
       const turned = inLine(books.ledger, 'turned', 'email:ann', 5);
       const source = cold('ab|', { a: plain, b: turned });
-      expectObservable(source.pipe(keepOrder(options, { valve: new IntakeValve(), scheduler }))).toBe('ab|', { a: plain, b: turned });
+      expectObservable(source.pipe(keepOrder(options, { valve: new IntakeValve(), scheduler }))).toBe('ab|', {
+        a: plain,
+        b: turned,
+      });
     });
   });
 
@@ -82,7 +85,9 @@ describe('keepOrder', () => {
     scheduler.run(({ cold, hot, expectObservable }) => {
       const source = cold('a|', { a: inLine(books.ledger, 'ann-2', 'email:ann', 2) });
       const stopping$ = hot('-----s', { s: true }).pipe(shareReplay(1));
-      expectObservable(source.pipe(keepOrder(options, { turnBook: new Lines(), valve: new IntakeValve(), scheduler, stopping$ }))).toBe('-----|');
+      expectObservable(
+        source.pipe(keepOrder(options, { turnBook: new Lines(), valve: new IntakeValve(), scheduler, stopping$ })),
+      ).toBe('-----|');
     });
     expect(books.ledger.counts()).to.include({ received: 1, released: 1, inFlight: 0 });
   });

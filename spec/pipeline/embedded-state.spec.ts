@@ -19,7 +19,10 @@ describe('without Redis: the embedded state survives a restart (real processes)'
   });
 
   it('does not send the same surveys again after a restart, keeps files beside the config, and shows the history after it stopped', async () => {
-    standIn = await QualtricsStandIn.start({ apiToken: API_TOKEN, respond: (r) => (r.body.includes('bad@') ? { status: 400 } : undefined) });
+    standIn = await QualtricsStandIn.start({
+      apiToken: API_TOKEN,
+      respond: (r) => (r.body.includes('bad@') ? { status: 400 } : undefined),
+    });
     feed = await TestWebSocketServer.start();
     const dir = tempDir();
     const file = join(dir, 'config.yaml');

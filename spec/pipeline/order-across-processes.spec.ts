@@ -35,7 +35,9 @@ class AckedProducer {
     await eventually(
       () =>
         new Promise<boolean>((resolve) => {
-          const socket = new WebSocket(`ws://127.0.0.1:${port}/?ack=1`, { headers: { authorization: 'Bearer producer-secret' } });
+          const socket = new WebSocket(`ws://127.0.0.1:${port}/?ack=1`, {
+            headers: { authorization: 'Bearer producer-secret' },
+          });
           socket.once('open', () => ((producer = new AckedProducer(socket)), resolve(true)));
           socket.once('error', () => resolve(false));
         }),
@@ -117,7 +119,8 @@ observability: { port: 0 }
       statuses.set(email, [...(statuses.get(email) ?? []), body.segmentMembership.ups.a1.status]);
     }
     expect(standIn.requests, 'nothing sent twice').to.have.length(PEOPLE * 2);
-    for (let i = 0; i < PEOPLE; i += 1) expect(statuses.get(`p${i}@example.com`), `p${i}`).to.deep.equal(['realized', 'exited']);
+    for (let i = 0; i < PEOPLE; i += 1)
+      expect(statuses.get(`p${i}@example.com`), `p${i}`).to.deep.equal(['realized', 'exited']);
 
     for (const producer of producers) producer.close();
     for (const child of children) child.kill('SIGTERM');

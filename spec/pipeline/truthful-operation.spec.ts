@@ -78,7 +78,9 @@ ${body}
     standIn = await QualtricsStandIn.start({ apiToken: API_TOKEN });
     feed = await TestWebSocketServer.start();
     const port = await takenPort();
-    const file = writeConfig(`source: { websocket: { url: "${feed.url}" } }\ndeadLetters: { file: ${deadLetterFile()} }\nobservability: { port: ${port} }`);
+    const file = writeConfig(
+      `source: { websocket: { url: "${feed.url}" } }\ndeadLetters: { file: ${deadLetterFile()} }\nobservability: { port: ${port} }`,
+    );
     const { code, stderr } = await finished(processes.start(['run', '--config', file]));
     expect(code).to.equal(1);
     const fatal = logLines(stderr).filter((line) => line.level === FATAL);
@@ -97,10 +99,14 @@ ${body}
     );
     const { code, stderr } = await finished(processes.start(['run', '--config', file]));
     expect(code).to.equal(1);
-    expect(logLines(stderr).find((line) => line.level === FATAL)!.msg).to.match(/source\.websocket\.listen\.port: .* is in use/);
+    expect(logLines(stderr).find((line) => line.level === FATAL)!.msg).to.match(
+      /source\.websocket\.listen\.port: .* is in use/,
+    );
     // The observability server it had bound is closed again: the port is free.
     const probe = createServer();
-    await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(observability, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) =>
+      probe.once('error', reject).listen(observability, '127.0.0.1', resolve),
+    );
     await new Promise((resolve) => probe.close(resolve));
   });
 
@@ -141,7 +147,11 @@ ${body}
     const socket = await feed.connection(1);
     await eventually(async () => (await readyz(port)).status === 200, 10_000, 'ready');
     for (let i = 0; i < 150; i += 1) socket.send(JSON.stringify(updateFor(`p${i}@example.com`)));
-    await eventually(async () => (await readyz(port)).body.checks.intake?.detail.includes('journal-full') === true, 10_000, 'journal full');
+    await eventually(
+      async () => (await readyz(port)).body.checks.intake?.detail.includes('journal-full') === true,
+      10_000,
+      'journal full',
+    );
     const { status, body } = await readyz(port);
     expect(status).to.equal(503);
     expect(body.checks.intake!.ok).to.equal(false);
@@ -149,7 +159,11 @@ ${body}
     expect(await redis.xlen(stream), 'never past maxLength').to.be.within(1, 100);
     answering = true;
     for (const release of held.splice(0)) release();
-    await eventually(() => new Set(standIn!.requests.map((r) => r.body.toString())).size === 150, 20_000, 'all 150 delivered');
+    await eventually(
+      () => new Set(standIn!.requests.map((r) => r.body.toString())).size === 150,
+      20_000,
+      'all 150 delivered',
+    );
     await eventually(async () => (await readyz(port)).status === 200, 10_000, 'ready again');
     await eventually(async () => (await redis.xlen(stream)) === 0, 10_000, 'the journal drained to what is pending');
     child.kill('SIGTERM');
