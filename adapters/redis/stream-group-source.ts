@@ -215,23 +215,25 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
 
     const waitForCapacity = (): Promise<void> => untilCapacity(capacity, capacity$, stop$);
 
-    const readNew = async (): Promise<void> => {
+    /**
+     * XREADGROUP for as many entries as the credit allows: new ones (`>`, blocking up to `blockMs`), or
+     * this consumer's own pending ones after `after`.
+     */
+    const readGroup = async (after: string): Promise<RawEntry[]> => {
       const count = Math.max(1, capacity());
-      const reply = (await reader.xreadgroup(
-        'GROUP',
-        group,
-        consumer,
-        'COUNT',
-        count,
-        'BLOCK',
-        blockMs,
-        'STREAMS',
-        stream,
-        '>',
-      )) as Array<[string, RawEntry[]]> | null;
+      const reply = (
+        after === '>'
+          ? await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, after)
+          : await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, after)
+      ) as Array<[string, RawEntry[]]> | null;
+      return reply?.[0]?.[1] ?? [];
+    };
+
+    const readNew = async (): Promise<void> => {
+      const entries = await readGroup('>');
       if (!reading) onEvent({ type: 'reading' });
       reading = true;
-      emit(reply?.[0]?.[1]);
+      emit(entries);
     };
 
     /** Entries this consumer name read before a restart and never acknowledged, oldest first. */
@@ -239,18 +241,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       let after = '0';
       while (!stopped) {
         await waitForCapacity();
-        const count = Math.max(1, capacity());
-        const reply = (await reader.xreadgroup(
-          'GROUP',
-          group,
-          consumer,
-          'COUNT',
-          count,
-          'STREAMS',
-          stream,
-          after,
-        )) as Array<[string, RawEntry[]]> | null;
-        const entries = reply?.[0]?.[1] ?? [];
+        const entries = await readGroup(after);
         if (entries.length === 0) return;
         await emitTakenBack(entries);
         after = entries[entries.length - 1]![0];
