@@ -223,7 +223,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       const count = Math.max(1, capacity());
       const reply = (
         after === '>'
-          ? await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, after)
+          ? await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')
           : await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, after)
       ) as Array<[string, RawEntry[]]> | null;
       return reply?.[0]?.[1] ?? [];
