@@ -22,6 +22,15 @@ export const finished = (child: ChildProcess): Promise<CliResult> => {
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 };
 
+/** What a started CLI has written so far, read live (`finished` gives it all only at exit). */
+export const liveOutput = (child: ChildProcess): { stdout: () => string; stderr: () => string } => {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  return { stdout: () => stdout, stderr: () => stderr };
+};
+
 export const runCli = (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => finished(startCli(args, env));
 
 /**
