@@ -165,7 +165,9 @@ ${extra}`;
       first.kill('SIGTERM');
       const { code, stderr } = await done;
       expect(code).to.equal(0);
-      expect(Date.now() - signalledAt).to.be.below(5_000);
+      // It exits at all (the destination never accepts: without the grace period it would wait forever),
+      // soon after the 0.5 s grace. The bound leaves a loaded machine many seconds for closing connections.
+      expect(Date.now() - signalledAt).to.be.below(15_000);
       expect(stderr).to.match(/grace period over: 5 update\(s\) not settled, left pending in the stream for the next start/);
       expect(((await redis.xpending(stream, 'workers')) as [number])[0]).to.equal(5);
     });
