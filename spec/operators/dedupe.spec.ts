@@ -94,10 +94,36 @@ describe('dedupe', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     const store = new MemoryDedupeStore({ now: () => scheduler.now() });
-    scheduler.run(({ cold, expectObservable }) => {
-      const source = cold('ab|', { a: update(books.ledger, '1', 'Sam', 'sam@example.com'), b: update(books.ledger, '2', 'Sam', 'SAM@example.org') });
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 1))).toBe('ab|', { a: '1', b: '2' });
+    // Byte for byte the same payload (no identity in it, as a plug-in might build), for two people: only the
+    // identity in the dedupe key tells them apart.
+    const samePayloadFor = (position: string, email: string): Envelope => ({
+      ...profileEnvelope(books.ledger, profileOf({}), position, { firstName: 'Sam' }),
+      identity: { namespace: 'Email', target: 'email', id: email },
     });
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('a-b-c|', {
+        a: samePayloadFor('1', 'sam@example.com'),
+        b: samePayloadFor('2', 'sam@example.org'),
+        c: samePayloadFor('3', 'sam@example.com'),
+      });
+      const deduped = source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 1));
+      expectObservable(deduped).toBe('a-b--|', { a: '1', b: '2' });
+    });
+    expect(books.summary()).to.deep.equal({ '1': 'delivered', '2': 'delivered', '3': 'duplicate' });
+  });
+
+  it('keys a payload by identity and content, whatever the order of its keys', () => {
+    const ledger = new Books().ledger;
+    const envelope = (payload: Record<string, string>, id = 'sam@example.com'): Envelope => ({
+      ...profileEnvelope(ledger, profileOf({}), '1', payload),
+      identity: { namespace: 'Email', target: 'email', id },
+    });
+    const key = dedupeKeyOf(envelope({ a: '1', b: '2' }))!;
+    expect(key.startsWith('email:sam@example.com:')).to.equal(true);
+    expect(dedupeKeyOf(envelope({ b: '2', a: '1' }))).to.equal(key);
+    expect(dedupeKeyOf(envelope({ a: '1', b: '3' }))).to.not.equal(key);
+    expect(dedupeKeyOf(envelope({ a: '1', b: '2' }, 'ann@example.com'))).to.not.equal(key);
+    expect(dedupeKeyOf(profileEnvelope(ledger, profileOf({})))).to.equal(undefined);
   });
 
   it('waits out a lease held by another process, then sends when that lease expires', () => {

@@ -6,6 +6,7 @@ import { DESTINATION_REJECTED, emit, EmitOptions } from '../../operators/emit.js
 import { decodeOrThrow } from '../../operators/model/codecs.js';
 import type { Envelope } from '../../operators/model/envelope.js';
 import type { Ledger } from '../../operators/model/ledger.js';
+import { serializePayload } from '../../operators/model/payload.js';
 import type { SendResult } from '../../operators/model/ports.js';
 import { testContext } from '../helpers/contexts.js';
 import { Books, profileEnvelope, profileOf, testScheduler } from '../helpers/marbles.js';
@@ -154,6 +155,89 @@ describe('emit', () => {
       cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
       scheduler.schedule(() => expect(context.valve.reasons.get(DESTINATION_REJECTED)).to.match(/no JSON Event at destination\.url \(404\)/), 10);
     });
+  });
+
+  it('pauses on 403 as on 401: the valve closes, nothing is dead-lettered, the update goes once allowed', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const context = testContext(scheduler);
+    const valveStates: Array<[number, boolean]> = [];
+    context.valve.closed$.subscribe((closed) => valveStates.push([scheduler.now(), closed]));
+    let calls: Array<{ frame: number }> = [];
+    scheduler.run(({ cold }) => {
+      const forbidden = { status: 403, body: 'forbidden' };
+      const script = scripted(scheduler, cold, [forbidden, forbidden, forbidden, forbidden, ok]);
+      calls = script.calls;
+      const source = cold('a|', { a: ready(books.ledger, '1-0') });
+      source.pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+      const reason = () => context.valve.reasons.get(DESTINATION_REJECTED);
+      scheduler.schedule(() => expect(reason()).to.match(/refused access \(403\)/), 10);
+    });
+    // Four 403s with maxAttempts 3: a dead-lettering policy would have given up at the third.
+    expect(calls.map((c) => c.frame)).to.deep.equal([0, 1001, 2002, 3003, 4004]);
+    expect(valveStates).to.deep.equal([
+      [0, false],
+      [1, true],
+      [4005, false],
+    ]);
+    expect(books.settled.map((s) => s.outcome)).to.deep.equal([{ kind: 'delivered', status: 202, attempts: 5 }]);
+    expect(context.deadLettered).to.deep.equal([]);
+  });
+
+  it('obeys a Retry-After given as an HTTP date, measured on its own clock', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    let calls: Array<{ frame: number }> = [];
+    scheduler.run(({ cold }) => {
+      // The virtual clock starts at 0 (1970-01-01T00:00:00Z): this date is 90 s away.
+      const retryAfter = 'Thu, 01 Jan 1970 00:01:30 GMT';
+      const script = scripted(scheduler, cold, [{ status: 503, body: '', retryAfter }, ok], '-');
+      calls = script.calls;
+      const source = cold('a|', { a: ready(books.ledger, '1-0') });
+      source.pipe(emit(options, testContext(scheduler, { sender: script.sender }))).subscribe();
+    });
+    // Answered at frame 1, so the date is 89,999 ms later; then the retry is sent.
+    expect(calls.map((c) => c.frame)).to.deep.equal([0, 90_000]);
+    expect(books.summary()).to.deep.equal({ '1-0': 'delivered' });
+  });
+
+  it('caps a Retry-After at 15 minutes, in seconds or as a date', () => {
+    for (const retryAfter of ['86400', 'Fri, 02 Jan 1970 00:00:00 GMT']) {
+      const scheduler = testScheduler();
+      const books = new Books(scheduler);
+      let calls: Array<{ frame: number }> = [];
+      scheduler.run(({ cold }) => {
+        const script = scripted(scheduler, cold, [{ status: 429, body: '', retryAfter }, ok]);
+        calls = script.calls;
+        const source = cold('a|', { a: ready(books.ledger, '1-0') });
+        source.pipe(emit(options, testContext(scheduler, { sender: script.sender }))).subscribe();
+      });
+      expect(calls.map((c) => c.frame), retryAfter).to.deep.equal([0, 900_001]);
+      expect(books.summary()).to.deep.equal({ '1-0': 'delivered' });
+    }
+  });
+
+  it('sends a payload of exactly 100,000 bytes and refuses one of 100,001', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const context = testContext(scheduler);
+    const sized = (position: string, bytes: number, email: string): Envelope => {
+      const envelope = ready(books.ledger, position, { notes: '' }, email);
+      const padding = bytes - Buffer.byteLength(serializePayload(envelope.payload));
+      return { ...envelope, payload: { ...envelope.payload, notes: 'x'.repeat(padding) } };
+    };
+    const sent: number[] = [];
+    scheduler.run(({ cold }) => {
+      const sender = { send: (body: string) => (sent.push(Buffer.byteLength(body)), cold('(r|)', { r: ok })) };
+      const source = cold('ab|', {
+        a: sized('1-0', 100_000, 'a@example.com'),
+        b: sized('2-0', 100_001, 'b@example.com'),
+      });
+      source.pipe(emit(options, { ...context, sender })).subscribe();
+    });
+    expect(sent).to.deep.equal([100_000]);
+    expect(books.summary()).to.deep.equal({ '1-0': 'delivered', '2-0': 'failed:payload-too-large' });
+    expect(books.settled[1]!.outcome).to.deep.include({ detail: '100001 bytes, the limit is 100000' });
   });
 
   it('refuses a payload over the size limit without sending it, and dead-letters it', () => {

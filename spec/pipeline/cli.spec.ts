@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
-import { finished, runCli, startCli } from '../helpers/cli.js';
+import { CliProcesses, finished } from '../helpers/cli.js';
 import { eventually, TestWebSocketServer } from '../helpers/ws-server.js';
 
 const writeConfig = (text: string): string => {
@@ -15,6 +15,11 @@ const writeConfig = (text: string): string => {
 
 describe('command line', function () {
   this.timeout(30_000);
+  // Every child is killed after its test, passed or failed: a failed assertion must not leave one running.
+  const processes = new CliProcesses();
+  afterEach(() => processes.killAll());
+  const runCli = (args: readonly string[], env?: NodeJS.ProcessEnv) => processes.run(args, env);
+  const startCli = (args: readonly string[], env?: NodeJS.ProcessEnv) => processes.start(args, env);
 
   it('validate: exits 0 for a good config', async () => {
     const result = await runCli(['validate', '--config', 'examples/config.yaml'], { QUALTRICS_API_TOKEN: 'x', FEED_TOKEN: 'y' });

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
-import { runCli } from '../helpers/cli.js';
+import { CliProcesses } from '../helpers/cli.js';
 import { API_TOKEN, Harness, updateFor } from '../helpers/harness.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { tempDir } from '../helpers/temp.js';
@@ -11,7 +11,13 @@ describe('history, dead letters and send-test commands (real Redis, real endpoin
   this.timeout(60_000);
   let fixture: RedisFixture;
   beforeEach(() => (fixture = new RedisFixture()));
-  afterEach(() => fixture.cleanup());
+  // Children first: a command still running after a failed test must not outlive the keys it uses.
+  const processes = new CliProcesses();
+  afterEach(async () => {
+    processes.killAll();
+    await fixture.cleanup();
+  });
+  const runCli = (args: readonly string[], env?: NodeJS.ProcessEnv) => processes.run(args, env);
 
   it('history shows the last outcomes with masked identities; dlq lists and redrives a dead letter, removing it after delivery', async () => {
     let rejectBad = true;

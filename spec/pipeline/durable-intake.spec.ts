@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
-import { CliProcesses, finished } from '../helpers/cli.js';
+import { CliProcesses, finished, liveOutput } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 import { API_TOKEN, updateFor } from '../helpers/harness.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { tempDir } from '../helpers/temp.js';
@@ -104,40 +105,62 @@ ${extra}
   });
 
   it('acknowledges a listen-mode producer only after its message is journaled', async () => {
+    const redis = fixture.connect();
     const stream = `${fixture.prefix}:journal`;
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const file = writeConfig(`{ websocket: { listen: { port: ${port}, path: /ingest, token: "\${INGEST_TOKEN}" } } }`, `journal: { stream: "${stream}" }`);
+    // A journal nothing can be appended to until the test allows it: a stream whose last id is the
+    // largest there is refuses XADD *, while reading it (the journal's consumer group) still works.
+    await redis.xgroup('CREATE', stream, 'qualtrics-automations', '$', 'MKSTREAM');
+    await redis.xsetid(stream, '18446744073709551615-18446744073709551615');
+    const port = await freePort();
+    const file = writeConfig(
+      `{ websocket: { listen: { port: ${port}, path: /ingest, token: "\${INGEST_TOKEN}" } } }`,
+      `journal: { stream: "${stream}" }`,
+    );
     const child = cli(['run', '--config', file], { INGEST_TOKEN: 'producer-secret' });
-    const done = finished(child);
+    const output = liveOutput(child);
+    let producer: WebSocket | undefined;
+    await eventually(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const attempt = new WebSocket(`ws://127.0.0.1:${port}/ingest?ack=1`, {
+            headers: { authorization: 'Bearer producer-secret' },
+          });
+          attempt.once('open', () => ((producer = attempt), resolve(true)));
+          attempt.once('error', () => resolve(false));
+        }),
+      10_000,
+      'the listener',
+    );
+    const replies: Array<{ ack?: number; nack?: number; journaled: number }> = [];
+    const checks: Array<Promise<void>> = [];
+    producer!.on('message', (data) => {
+      const reply = JSON.parse(String(data)) as { ack?: number; nack?: number };
+      checks.push(redis.xlen(stream).then((journaled) => void replies.push({ ...reply, journaled })));
+    });
     try {
-      const redis = fixture.connect();
-      let producer: WebSocket | undefined;
-      await eventually(
-        () =>
-          new Promise<boolean>((resolve) => {
-            const attempt = new WebSocket(`ws://127.0.0.1:${port}/ingest?ack=1`, { headers: { authorization: 'Bearer producer-secret' } });
-            attempt.once('open', () => ((producer = attempt), resolve(true)));
-            attempt.once('error', () => resolve(false));
-          }),
-        10_000,
-        'the listener',
-      );
-      const acks: Array<{ ack: number; journaled: number }> = [];
-      const checks: Array<Promise<void>> = [];
-      producer!.on('message', (data) => {
-        const { ack } = JSON.parse(String(data)) as { ack: number };
-        checks.push(redis.xlen(stream).then((journaled) => void acks.push({ ack, journaled })));
-      });
-      for (let i = 1; i <= 5; i += 1) producer!.send(JSON.stringify(updateFor(`p${i}@example.com`)));
-      await eventually(() => acks.length === 5, 10_000, 'five acknowledgements');
+      producer!.send(JSON.stringify(updateFor('p1@example.com')));
+      // The pipeline tried to append message 1 and Redis refused: only now could an early ack have been
+      // sent, and it would have been sent before this line was written.
+      await eventually(() => output.stderr().includes('journal append failed'), 10_000, 'a refused append');
+      // So it is already in this process' socket buffer: a few turns of the event loop read it. The wait
+      // is for our own event loop, not for the child, which is why a loaded machine does not change it.
+      for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setTimeout(resolve, 50));
       await Promise.all(checks);
-      expect(acks.map((a) => a.ack)).to.deep.equal([1, 2, 3, 4, 5]);
-      for (const { ack, journaled } of acks) expect(journaled, `ack ${ack}`).to.be.at.least(ack);
+      expect(replies, 'replies while the journal refused appends').to.deep.equal([]);
+
+      // Appends allowed again: the retried append succeeds, and then message 1 is acknowledged.
+      await redis.xsetid(stream, '0-1');
+      await eventually(() => replies.length === 1, 10_000, 'the first acknowledgement');
+      for (let i = 2; i <= 5; i += 1) producer!.send(JSON.stringify(updateFor(`p${i}@example.com`)));
+      await eventually(() => replies.length === 5, 10_000, 'five acknowledgements');
+      await Promise.all(checks);
+      expect(replies.map((r) => r.ack)).to.deep.equal([1, 2, 3, 4, 5]);
+      for (const { ack, journaled } of replies) expect(journaled, `ack ${ack}`).to.be.at.least(ack!);
       producer!.close();
       await eventually(() => standIn.requests.length === 5, 10_000, 'five deliveries');
     } finally {
-      child.kill('SIGTERM');
-      await done;
+      producer?.close();
     }
   });
 });

@@ -105,9 +105,14 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
 
     for (const name of ['Ben', 'Chloé', 'David'])
       socket.send(JSON.stringify({ ...ann, person: { name: { firstName: name } }, identityMap: { Email: [{ id: `${name.toLowerCase()}@example.com` }] } }));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Three more retries of the rejected update, paced by the pipeline's own timers: by then an intake
+    // that did not pause would have read the three updates sent before them, however slow this machine.
+    const sentAt = standIn.requests.length;
+    await eventually(() => standIn.requests.length >= sentAt + 3, 5_000, 'three retries');
     expect(started.pipeline.ledger.counts().received, 'nothing read while paused').to.equal(1);
-    expect(standIn.requests.length, 'the rejected update is retried slowly').to.be.within(2, 6);
+    // Retried slowly, every retry.maxMs (100 ms) with jitter (half to all of it): never faster than that.
+    const times = standIn.requests.map((request) => request.at);
+    for (let i = 1; i < times.length; i += 1) expect(times[i]! - times[i - 1]!, `retry ${i}`).to.be.at.least(45);
 
     rejecting = false;
     await started.pipeline.ledger.whenSettled(4);

@@ -1,11 +1,13 @@
 import { expect } from 'chai';
-import { resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { testOperator } from '../../operators/testing.js';
 import { ConfigError } from '../../pipeline/config/errors.js';
 import { parseConfig } from '../../pipeline/config/load.js';
 import { loadPlugins, type PluginConfig } from '../../pipeline/plugins.js';
 import { runOperators } from '../helpers/run-operators.js';
-import { runCli } from '../helpers/cli.js';
+import { CliProcesses, finished } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 import { updateFor } from '../helpers/harness.js';
 
 const FIXTURES = resolve('spec/fixtures/plugins');
@@ -80,9 +82,48 @@ describe('plug-in operators', function () {
     expect(() => config('[{ use: ./tag-payload.mjs, after: emit }]')).to.throw(/operators\[0\]\.after: expected decode \| qualify \| selectIdentity \| projectAttributes \| dedupe, got "emit"/);
   });
 
-  it('validate loads the plug-ins too', async () => {
-    const result = await runCli(['validate', '--config', 'examples/with-consent.yaml'], { QUALTRICS_API_TOKEN: 'x' });
-    expect(result.stderr).to.equal('');
-    expect(result.code).to.equal(0);
+  describe('validate loads the plug-ins too', () => {
+    const processes = new CliProcesses();
+    afterEach(() => processes.killAll());
+    const validate = (file: string) =>
+      finished(processes.start(['validate', '--config', file], { QUALTRICS_API_TOKEN: 'x' }));
+    /** A config in a directory of its own with the given `operators:` (`TAG` is the fixture plug-in's path). */
+    const configWith = (operators: string): string => {
+      const file = join(tempDir(), 'config.yaml');
+      writeFileSync(
+        file,
+        `name: Plug-ins
+source: { websocket: { url: "ws://127.0.0.1:1" } }
+destination: { url: "https://x.qualtrics.com/e", username: u, apiToken: t }
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+operators: ${operators.replaceAll('TAG', join(FIXTURES, 'tag-payload.mjs'))}
+`,
+      );
+      return file;
+    };
+
+    it('accepts the example with its plug-in', async () => {
+      const result = await validate('examples/with-consent.yaml');
+      expect(result.stderr).to.equal('');
+      expect(result.stdout).to.contain('examples/with-consent.yaml: OK');
+      expect(result.code).to.equal(0);
+    });
+
+    // Only loading a plug-in finds these: the config itself is well formed (a path, an operator name).
+    it("refuses a plug-in's bad options, at their path, and a module that cannot load", async () => {
+      const config = configWith('[{ use: "TAG", with: { field: 42, value: x } }, { use: ./missing.mjs }]');
+      const result = await validate(config);
+      expect(result.code).to.equal(1);
+      expect(result.stdout).to.equal('');
+      expect(result.stderr).to.contain('operators[0].with.field: expected string, got 42');
+      expect(result.stderr).to.contain('operators[1].use: cannot load "./missing.mjs"');
+    });
+
+    it('accepts the same plug-in with good options', async () => {
+      const result = await validate(configWith('[{ use: "TAG", with: { field: source, value: x } }]'));
+      expect(result.stderr).to.equal('');
+      expect(result.code).to.equal(0);
+    });
   });
 });

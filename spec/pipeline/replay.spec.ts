@@ -4,7 +4,7 @@ import { parseConfig } from '../../pipeline/config/load.js';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { silentLogger } from '../../pipeline/logger.js';
 import { parseBound, startReplay } from '../../pipeline/replay.js';
-import { finished, startCli } from '../helpers/cli.js';
+import { CliProcesses, finished } from '../helpers/cli.js';
 import { API_TOKEN, updateFor } from '../helpers/harness.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { tempDir } from '../helpers/temp.js';
@@ -52,7 +52,10 @@ describe('replay (real Redis, real local endpoint)', function () {
     fixture = new RedisFixture();
     standIn = await QualtricsStandIn.start({ apiToken: API_TOKEN });
   });
+  const processes = new CliProcesses();
+  const startCli = (args: readonly string[]) => processes.start(args);
   afterEach(async () => {
+    processes.killAll();
     await standIn.close();
     await fixture.cleanup();
   });

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
-import { finished, runCli, startCli } from '../helpers/cli.js';
+import { CliProcesses, finished } from '../helpers/cli.js';
 import { updateFor } from '../helpers/harness.js';
 import { freePort } from '../helpers/ports.js';
 import { deadLetterFile, tempDir } from '../helpers/temp.js';
@@ -18,6 +18,10 @@ const SECRETS = [API_TOKEN, FEED_TOKEN, INGEST_TOKEN, Buffer.from(`${USERNAME}:$
 
 describe('secrets never appear in logs or messages (every command, debug level)', function () {
   this.timeout(60_000);
+  const processes = new CliProcesses();
+  afterEach(() => processes.killAll());
+  const runCli = (args: readonly string[], env?: NodeJS.ProcessEnv) => processes.run(args, env);
+  const startCli = (args: readonly string[], env?: NodeJS.ProcessEnv) => processes.start(args, env);
 
   it('finds none of the API token, the Authorization header, the feed or ingest tokens in any output', async () => {
     const rejecting = await QualtricsStandIn.start({ username: USERNAME, apiToken: 'not-the-configured-one' });

@@ -1,8 +1,11 @@
 import { expect } from 'chai';
-import { runCli } from '../helpers/cli.js';
+import { CliProcesses } from '../helpers/cli.js';
 
 describe('declarative pipeline tests (qualtrics-automations test)', function () {
   this.timeout(30_000);
+  const processes = new CliProcesses();
+  afterEach(() => processes.killAll());
+  const runCli = (args: readonly string[]) => processes.run(args);
 
   it('runs the example cases, all passing, with no network and no secrets set', async () => {
     const { code, stdout, stderr } = await runCli(['test', 'examples/config.test.yaml']);

@@ -54,6 +54,83 @@ describe('MemoryRateLimiter', () => {
     expect(gap(recovered)).to.be.closeTo(gap(before), gap(before) * 0.05);
   });
 
+  // Pacing alone lets `burst + requests - 1` through in one window after an idle spell (the burst at once,
+  // then one per window / requests): only the sliding log holds it to `requests`. These tests count the
+  // grants in the limiter's own window (perSeconds plus its margin), where the log is what binds.
+  describe('the sliding log, with pacing out of the way', () => {
+    /** The most grants in any half-open window of `windowMs` (the log forgets a grant exactly windowMs later). */
+    const busiestIn = (grants: readonly number[], windowMs: number): number => busiestWindow(grants, windowMs - 1);
+
+    it('holds exactly `requests` in every window of its own, once a burst is in play (property)', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 120, max: 1200 }), fc.integer({ min: 1, max: 90 }), (requests, perSeconds) => {
+          const plan = windowPlan(requests, perSeconds);
+          expect(plan.burst).to.be.at.least(2);
+          const clock = { now: 5_000_000 };
+          const limiter = new MemoryRateLimiter({ requests, perSeconds, now: () => clock.now });
+          const grants = drain(limiter, clock, requests * 3);
+          expect(busiestIn(grants, plan.windowMs)).to.equal(requests);
+        }),
+        { numRuns: 60 },
+      );
+    });
+
+    it('after an idle gap shorter than the window, grants only as many as have left the window', () => {
+      const clock = { now: 0 };
+      const limiter = new MemoryRateLimiter({ requests: 600, perSeconds: 60, now: () => clock.now });
+      const plan = windowPlan(600, 60);
+      const first = drain(limiter, clock, 600);
+      // Idle long enough for pacing to give back its whole burst, not long enough to empty the window:
+      // pacing alone would grant now, the log says wait for the oldest grant to leave.
+      clock.now = first[0]! + plan.windowMs - 1;
+      expect(limiter.reserve()).to.equal(1);
+      clock.now += 1;
+      const next = drain(limiter, clock, plan.burst);
+      // The first burst leaves the window all at once; pacing would allow the same burst, so both agree here.
+      expect(next.every((t) => t === first[0]! + plan.windowMs)).to.equal(true);
+      // One more: the window holds 600 again, so it waits for the next grant to leave, not for the pace.
+      const waited = limiter.reserve();
+      expect(clock.now + waited).to.equal(first[plan.burst]! + plan.windowMs);
+    });
+
+    it('after a 429 with a full window, waits until the window holds less than the lowered limit', () => {
+      const clock = { now: 0 };
+      const limiter = new MemoryRateLimiter({ requests: 600, perSeconds: 60, now: () => clock.now });
+      const plan = windowPlan(600, 60);
+      const grants = drain(limiter, clock, 600);
+      const slowedAt = clock.now;
+      limiter.slowDown();
+      const [next] = drain(limiter, clock, 1);
+      // The limit is 420 now: the 181st grant must leave the window first (18 s later); pacing alone
+      // would have waited one slowed interval (146 ms).
+      expect(next).to.equal(grants[600 - 420]! + plan.windowMs);
+      expect(next! - slowedAt).to.be.above(plan.recoveryMs);
+    });
+
+    it('through idle gaps and repeated 429s, never more than `requests` in a window of its own (property)', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 120, max: 600 }),
+          fc.array(fc.record({ at: fc.nat({ max: 1_500 }), idleMs: fc.nat({ max: 70_000 }), slowDown: fc.boolean() }), {
+            maxLength: 12,
+          }),
+          (requests, events) => {
+            const plan = windowPlan(requests, 60);
+            const clock = { now: 0 };
+            const limiter = new MemoryRateLimiter({ requests, perSeconds: 60, now: () => clock.now });
+            const actions: Record<number, () => void> = {};
+            for (const { at, idleMs, slowDown } of events) {
+              actions[at] = () => (slowDown ? limiter.slowDown() : (clock.now += idleMs));
+            }
+            const grants = drain(limiter, clock, 1_500, actions);
+            expect(busiestIn(grants, plan.windowMs)).to.be.at.most(requests);
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+  });
+
   it('keeps to the window while slowed down, never below a tenth of the limit', () => {
     const clock = { now: 0 };
     const limiter = new MemoryRateLimiter({ requests: 100, perSeconds: 10, now: () => clock.now });

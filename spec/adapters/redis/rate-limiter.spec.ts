@@ -1,19 +1,40 @@
 import { expect } from 'chai';
+import { keysFor, type Redis } from '../../../adapters/redis/connection.js';
 import { RedisRateLimiter } from '../../../adapters/redis/rate-limiter.js';
+import { windowPlan } from '../../../adapters/rate-limit-plan.js';
 import { RedisFixture } from '../../helpers/redis.js';
 import { busiestWindow } from '../../helpers/windows.js';
 
-/** Takes `count` slots as fast as the limiter allows, waiting as told; answers the local grant times. */
-const take = async (limiter: RedisRateLimiter, count: number): Promise<number[]> => {
-  const grants: number[] = [];
-  while (grants.length < count) {
+/** Takes `count` slots as fast as the limiter allows, waiting as told; calls `granted` after each. */
+const take = async (limiter: RedisRateLimiter, count: number, granted: () => Promise<void>): Promise<void> => {
+  for (let n = 0; n < count;) {
     const wait = await limiter.reserve();
-    if (wait === 0) grants.push(Date.now());
-    else await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    else {
+      n += 1;
+      await granted();
+    }
   }
-  return grants;
 };
 
+/** Redis' clock, which the limiter runs on, in milliseconds. */
+const redisNow = async (redis: Redis): Promise<number> => {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+};
+
+/** The grants in the shared log (the last window's), as Redis recorded them: member -> time on its clock. */
+const loggedGrants = async (redis: Redis, prefix: string): Promise<Map<string, number>> => {
+  const flat = await redis.zrange(keysFor(prefix).rateLog, '0', '-1', 'WITHSCORES');
+  return new Map(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, Number(flat[2 * i + 1])]));
+};
+
+/** `count` grants another process made a second ago, written into the shared log directly. */
+const grantedElsewhere = async (redis: Redis, prefix: string, count: number): Promise<void> => {
+  const at = (await redisNow(redis)) - 1000;
+  const members = Array.from({ length: count }, (_, i) => [String(at), `elsewhere-${i}`]).flat();
+  await redis.zadd(keysFor(prefix).rateLog, ...members);
+};
 
 describe('RedisRateLimiter (real Redis)', function () {
   this.timeout(20_000);
@@ -23,23 +44,72 @@ describe('RedisRateLimiter (real Redis)', function () {
 
   it('shares one limit between processes: together they never exceed it in any window', async () => {
     const options = { requests: 10, perSeconds: 1 };
+    const redis = fixture.connect();
     const a = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
     const b = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
-    const [fromA, fromB] = await Promise.all([take(a, 15), take(b, 15)]);
-    const all = [...fromA, ...fromB];
-    expect(busiestWindow(all, 1000)).to.be.at.most(10);
-    // And it is not needlessly slow: 30 grants at 10 a second (plus the margin) take about 3 s.
-    expect(Math.max(...all) - Math.min(...all)).to.be.within(2_500, 5_000);
+    // Every grant as Redis logged it, read after each grant (the log itself keeps only the last window).
+    const grants = new Map<string, number>();
+    const collect = async () => {
+      for (const [member, at] of await loggedGrants(redis, fixture.prefix)) grants.set(member, at);
+    };
+    const started = Date.now();
+    await Promise.all([take(a, 15, collect), take(b, 15, collect)]);
+    // Counted on Redis' clock, in the limiter's own window (1 s and its 50 ms margin): however slowly this
+    // machine runs the two loops, no such window may hold more than 10.
+    expect(grants.size).to.equal(30);
+    expect(busiestWindow([...grants.values()], windowPlan(10, 1).windowMs - 1)).to.be.at.most(10);
+    // Nor needlessly slow: 30 grants at 10 a second take about 3 s. A loaded machine only adds its own
+    // delays (each wait is a timer plus a round trip), far below this bound.
+    expect(Date.now() - started).to.be.below(15_000);
   });
 
-  it('slows every process down after a 429', async () => {
-    const options = { requests: 20, perSeconds: 1 };
-    const a = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
-    const b = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
-    const before = await take(b, 6);
-    await a.slowDown();
-    const after = await take(b, 6);
-    const gap = (grants: number[]) => (grants[grants.length - 1]! - grants[0]!) / (grants.length - 1);
-    expect(gap(after) / gap(before)).to.be.within(1.15, 2.2);
+  describe('the sliding log, with pacing out of the way', () => {
+    // 120 a minute: a burst of 2, one request every 510 ms, a window of 61.2 s. A fresh state lets pacing
+    // grant at once, so whether a request waits is decided by the log alone, by count.
+    const options = { requests: 120, perSeconds: 60 };
+    const plan = windowPlan(120, 60);
+
+    it('grants while the window holds fewer than `requests`, and not at `requests`', async () => {
+      const redis = fixture.connect();
+      const limiter = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
+      await grantedElsewhere(redis, fixture.prefix, 119);
+      expect(await limiter.reserve()).to.equal(0);
+      // 120 in the window now; pacing would still allow the second request of its burst.
+      const wait = await limiter.reserve();
+      // It waits for the oldest grant (a second old) to leave the window: about a window less a second.
+      expect(wait)
+        .to.be.above(plan.windowMs / 2)
+        .and.at.most(plan.windowMs - 1000);
+      expect((await loggedGrants(redis, fixture.prefix)).size).to.equal(120);
+    });
+
+    it('holds a process to the limit another process lowered after a 429', async () => {
+      const redis = fixture.connect();
+      const a = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
+      const b = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
+      await a.slowDown();
+      // 70 % of 120 is 84: with 83 in the window b may send one, then no more.
+      await grantedElsewhere(redis, fixture.prefix, 83);
+      expect(await b.reserve()).to.equal(0);
+      expect(await b.reserve()).to.be.above(plan.windowMs / 2);
+    });
+
+    it('counts two 429s within a second as one', async () => {
+      const redis = fixture.connect();
+      const limiter = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
+      await limiter.slowDown();
+      await limiter.slowDown();
+      // Still 84 (not 58): 83 in the window leave room for one.
+      await grantedElsewhere(redis, fixture.prefix, 83);
+      expect(await limiter.reserve()).to.equal(0);
+    });
+
+    it('without a 429, the same 84 in the window leave room', async () => {
+      const redis = fixture.connect();
+      const limiter = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
+      await grantedElsewhere(redis, fixture.prefix, 84);
+      expect(await limiter.reserve()).to.equal(0);
+      expect(await limiter.reserve()).to.equal(0);
+    });
   });
 });

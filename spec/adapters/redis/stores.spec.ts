@@ -3,8 +3,8 @@ import { RedisDeadLetterStream } from '../../../adapters/redis/dead-letter-strea
 import { RedisDedupeStore } from '../../../adapters/redis/dedupe-store.js';
 import { RedisDeliveryLog } from '../../../adapters/redis/delivery-log.js';
 import { RedisFixture } from '../../helpers/redis.js';
+import { eventually } from '../../helpers/ws-server.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Redis stores (real Redis)', () => {
   let fixture: RedisFixture;
@@ -34,15 +34,21 @@ describe('Redis stores (real Redis)', () => {
     });
 
     it('lets a lease lapse unless renewed by its holder', async () => {
-      const store = new RedisDedupeStore(fixture.connect(), fixture.prefix);
-      await store.acquire('lapsing', 'a', 100);
-      await store.acquire('renewed', 'a', 100);
-      await sleep(60);
-      await store.renew('renewed', 'a', 300);
-      await store.renew('lapsing', 'someone-else', 300);
-      await sleep(80);
-      expect(await store.acquire('lapsing', 'b', 100)).to.equal('acquired');
+      const redis = fixture.connect();
+      const store = new RedisDedupeStore(redis, fixture.prefix);
+      await store.acquire('lapsing', 'a', 200);
+      await store.acquire('renewed', 'a', 200);
+      await store.renew('renewed', 'a', 60_000);
+      await store.renew('lapsing', 'someone-else', 60_000);
+      // Decided on the keys' own expiry, not on how long these steps took: only the holder's renewal counts.
+      expect(await redis.pttl(`${fixture.prefix}:sent:renewed`)).to.be.above(30_000);
+      expect(await redis.pttl(`${fixture.prefix}:sent:lapsing`)).to.be.at.most(200);
+      // The unrenewed lease lapses (Redis expires it) and another process may take it, while the renewed
+      // one, a minute long, is still held: no fixed sleep to outlast.
+      const takenOver = async () => (await store.acquire('lapsing', 'b', 60_000)) === 'acquired';
+      await eventually(takenOver, 10_000, 'the lapsed lease');
       expect(await store.acquire('renewed', 'b', 100)).to.equal('leased');
+      expect(await store.acquire('lapsing', 'c', 100)).to.equal('leased');
     });
 
     it('autopipelines: a burst of acquires costs a handful of round trips, not one each', async () => {

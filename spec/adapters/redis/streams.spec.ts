@@ -8,7 +8,6 @@ import type { Redis } from '../../../adapters/redis/connection.js';
 import { RedisFixture } from '../../helpers/redis.js';
 import { eventually } from '../../helpers/ws-server.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Redis streams (real Redis)', function () {
   this.timeout(15_000);
@@ -34,11 +33,11 @@ describe('Redis streams (real Redis)', function () {
   const pendingCount = async (group = 'g'): Promise<number> => ((await redis.xpending(stream, group)) as [number])[0];
 
   /** A consumer with a credit it can be given more of; records what it takes. */
-  const consumer = (name: string, credit: number, claimIdleMs = 60_000) => {
+  const consumer = (name: string, credit: number, claimIdleMs = 60_000, connection = redis) => {
     const capacity$ = new BehaviorSubject(credit);
     const taken: InboundMessage[] = [];
     const subscription = redisStreamGroupSource({
-      redis,
+      redis: connection,
       stream,
       group: 'g',
       consumer: name,
@@ -63,7 +62,9 @@ describe('Redis streams (real Redis)', function () {
       const ids = await add(5);
       const c = consumer('c1', 3);
       await eventually(() => c.taken.length === 3);
-      await sleep(100);
+      // Redis itself says what was read: an entry read is pending until acknowledged. Three, not five,
+      // whenever this runs; and below, each unit of credit given back lets exactly one more in.
+      expect(await pendingCount()).to.equal(3);
       expect(c.numbers()).to.deep.equal([1, 2, 3]);
       expect(c.taken.map((m) => m.position)).to.deep.equal(ids.slice(0, 3));
       expect(await pendingCount()).to.equal(3);
@@ -102,11 +103,25 @@ describe('Redis streams (real Redis)', function () {
 
     it('keeps its own slow entries from being claimed by others', async () => {
       await add(2);
-      const slow = consumer('slow', 10, 300);
+      // 'slow' re-claims its entries every 0.5 s (a third of its claimIdleMs), so they are never idle for
+      // much longer. The other claims entries idle for 1.2 s, every 0.6 s: only a 0.7 s stall of this
+      // process could let it. And it would claim them before 'slow' itself (at 1.5 s) takes back its own.
+      const slow = consumer('slow', 10, 1_500);
       await eventually(() => slow.taken.length === 2);
-      const other = consumer('other', 10, 300);
-      await sleep(900); // three claim intervals: without the re-claims they would have moved
+      // The other consumer's claim attempts, counted: its fifth comes 2.4 s after it started, by its own
+      // timers, long after entries nobody re-claimed would have been claimable (1.2 s).
+      const otherConnection = fixture.connect();
+      let claimAttempts = 0;
+      const xautoclaim = otherConnection.xautoclaim.bind(otherConnection);
+      otherConnection.xautoclaim = ((...args: Parameters<typeof xautoclaim>) => {
+        claimAttempts += 1;
+        return xautoclaim(...args);
+      }) as typeof xautoclaim;
+      const other = consumer('other', 10, 1_200, otherConnection);
+      await eventually(() => claimAttempts >= 5, 10_000, 'five claim attempts by the other consumer');
       expect(other.taken).to.have.length(0);
+      const [, , , holders] = (await redis.xpending(stream, 'g')) as [number, string, string, Array<[string, string]>];
+      expect(holders).to.deep.equal([['slow', '2']]);
       for (const m of slow.taken) slow.ack(m);
     });
 

@@ -54,14 +54,25 @@ describe('webSocketClientSource (real loopback WebSocket)', () => {
   it('closes the connection when unsubscribed, and does not reconnect', async () => {
     server = await TestWebSocketServer.start();
     let connected = false;
-    const sub = webSocketClientSource({ url: server.url, initialReconnectMs: 10, onEvent: (e) => (connected ||= e.type === 'connected') }).subscribe();
+    const sub = webSocketClientSource({
+      url: server.url,
+      initialReconnectMs: 10,
+      onEvent: (e) => (connected ||= e.type === 'connected'),
+    }).subscribe();
     const socket = await server.connection(1);
     await eventually(() => connected);
+    // A twin that stays subscribed, with a longer reconnect delay (25 to 50 ms against 5 to 10): once the
+    // feed drops it and it is back, the unsubscribed source would have been back first, however slowly
+    // this machine runs. No fixed sleep decides it.
+    const twin = webSocketClientSource({ url: `${server.url}?twin=1`, initialReconnectMs: 50 }).subscribe();
+    subscription = twin;
+    const twinSocket = await server.connection(2);
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
     sub.unsubscribe();
+    twinSocket.terminate();
     expect(await closed).to.equal(1000);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(server.connections).to.have.length(1);
+    await server.connection(3);
+    expect(server.connections.map((c) => c.request.url)).to.deep.equal(['/feed', '/feed?twin=1', '/feed?twin=1']);
   });
 
   it('drops a connection that stops answering pings, and reconnects', async () => {
@@ -80,22 +91,35 @@ describe('webSocketClientSource (real loopback WebSocket)', () => {
     const paused$ = new BehaviorSubject(false);
     const events: ConnectionEvent['type'][] = [];
     const received: InboundMessage[] = [];
-    subscription = webSocketClientSource({ url: server.url, heartbeatMs: 30, paused$, onEvent: (e) => events.push(e.type) }).subscribe((m) => received.push(m));
+    subscription = webSocketClientSource({
+      url: server.url,
+      heartbeatMs: 30,
+      paused$,
+      onEvent: (e) => events.push(e.type),
+    }).subscribe((m) => received.push(m));
     const socket = await server.connection(1);
     await eventually(() => events.includes('connected'));
+    // A twin with the same heartbeat that is never paused: its pings, counted at the server, say how many
+    // heartbeats went by on this machine's own timers (a silent connection is dropped after two).
+    const twin = webSocketClientSource({ url: `${server.url}?twin=1`, heartbeatMs: 30 }).subscribe();
+    const twinSocket = await server.connection(2);
     paused$.next(true);
     socket.send('{"while":"paused"}');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    let pings = 0;
+    twinSocket.on('ping', () => (pings += 1));
+    await eventually(() => pings >= 5, 5_000, 'five heartbeats of the twin');
+    twin.unsubscribe();
     expect(received, 'not read while paused').to.have.length(0);
     expect(events).not.to.include('unresponsive');
     paused$.next(false);
     await eventually(() => received.length === 1);
-    expect(server.connections).to.have.length(1);
+    expect(server.connections).to.have.length(2);
   });
 
   it('resumes a feed after the last message taken: nothing twice, nothing skipped', async () => {
     server = await TestWebSocketServer.start();
     // A resumable feed: numbered messages; `?after=n` starts after n. It drops the first connection after 5.
+    // After 12 it sends an end marker: whatever came before it on that connection has arrived by then.
     server.server.on('connection', (socket, request) => {
       const after = Number(new URL(request.url!, 'http://x').searchParams.get('after') ?? 0);
       const first = server.connections.length === 1;
@@ -106,13 +130,18 @@ describe('webSocketClientSource (real loopback WebSocket)', () => {
           return;
         }
       }
+      socket.send(JSON.stringify({ offset: 13, end: true }));
     });
     const received: InboundMessage[] = [];
-    subscription = webSocketClientSource({ url: server.url, resume: { idField: 'offset', query: 'after' }, initialReconnectMs: 10 }).subscribe((m) => received.push(m));
-    await eventually(() => received.length >= 12, 3_000, 'twelve messages');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(received.map((m) => (JSON.parse(text(m)) as { offset: number }).offset)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-    expect(server.connections[1]!.request.url).to.equal('/feed?after=5');
+    subscription = webSocketClientSource({
+      url: server.url,
+      resume: { idField: 'offset', query: 'after' },
+      initialReconnectMs: 10,
+    }).subscribe((m) => received.push(m));
+    const offsets = () => received.map((m) => (JSON.parse(text(m)) as { offset: number }).offset);
+    await eventually(() => offsets().includes(13), 3_000, 'the end marker');
+    expect(offsets()).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(server.connections.map((c) => c.request.url)).to.deep.equal(['/feed', '/feed?after=5']);
   });
 
   it('backs off exponentially, capped, with jitter between half and all of the delay', () => {

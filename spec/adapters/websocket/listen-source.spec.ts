@@ -85,18 +85,37 @@ describe('WebSocketListenSource (real loopback WebSocket)', () => {
     await start();
     const received: string[] = [];
     subscription = listener.messages$.subscribe((m) => received.push(String(m.data)));
-    const a = connect(listener.url);
-    await opened(a);
-    paused$.next(true);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    for (let i = 0; i < 5; i += 1) a.send(`{"n":${i}}`);
-    const late = connect(listener.url);
-    await opened(late);
-    late.send('{"late":true}');
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    expect(received).to.deep.equal([]);
-    paused$.next(false);
-    await eventually(() => received.length === 6);
+    // A twin listener that is never paused gets the same messages from the same kind of producers: once it
+    // has read them all, this one would have too if pausing did not hold, however fast this machine is.
+    const twin = await WebSocketListenSource.start({
+      host: '127.0.0.1',
+      port: 0,
+      path: '/profiles',
+      token: TOKEN,
+      maxPayloadBytes: 1024,
+    });
+    const twinReceived: string[] = [];
+    const twinSubscription = twin.messages$.subscribe((m) => twinReceived.push(String(m.data)));
+    try {
+      const [a, twinA] = [connect(listener.url), connect(twin.url)];
+      await Promise.all([opened(a), opened(twinA)]);
+      paused$.next(true);
+      for (let i = 0; i < 5; i += 1) {
+        a.send(`{"n":${i}}`);
+        twinA.send(`{"n":${i}}`);
+      }
+      const [late, twinLate] = [connect(listener.url), connect(twin.url)];
+      await Promise.all([opened(late), opened(twinLate)]);
+      late.send('{"late":true}');
+      twinLate.send('{"late":true}');
+      await eventually(() => twinReceived.length === 6, 5_000, 'the twin to read all six');
+      expect(received).to.deep.equal([]);
+      paused$.next(false);
+      await eventually(() => received.length === 6);
+    } finally {
+      twinSubscription.unsubscribe();
+      await twin.close();
+    }
   });
 
   it('acknowledges each message by its number on the connection when the producer asks (?ack=1)', async () => {
@@ -127,7 +146,11 @@ describe('WebSocketListenSource (real loopback WebSocket)', () => {
     await opened(a);
     a.send('{"n":1}');
     await eventually(() => taken.length === 1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // A ping after the message: the server's pong follows anything it sent in answer to the message on
+    // this connection, so once the pong is here, so would an acknowledgement be.
+    const pong = new Promise((resolve) => a.once('pong', resolve));
+    a.ping();
+    await pong;
     expect(taken[0]!.reply).to.equal(undefined);
     expect(replies).to.deep.equal([]);
   });

@@ -20,12 +20,13 @@ describe('laneMap', () => {
     const scheduler = testScheduler();
     scheduler.run(({ cold }) => {
       const work = (value: string): Observable<string> => cold('---(x|)', { x: value });
-      const source = cold('(ab)c|', { a: 'a1', b: 'b1', c: 'a2' }); // a1, b1 at 0; a2 at 4; complete at 5
+      // a1 at 0; b1 and a2 at 1, while a1 is still running (until 3): a2 must wait for it, b1 need not.
+      const source = cold('a(bc)|', { a: 'a1', b: 'b1', c: 'a2' });
       expect(timeline(scheduler, source.pipe(laneMap(keyOf, work, 8)))).to.deep.equal([
         [3, 'a1'],
-        [3, 'b1'],
-        [7, 'a2'],
-        [7, 'done'],
+        [4, 'b1'],
+        [6, 'a2'],
+        [6, 'done'],
       ]);
     });
   });
