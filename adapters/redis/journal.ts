@@ -32,10 +32,13 @@ export interface AppendResult {
   readonly ids: readonly string[];
   /** The journal holds `maxLength` entries: the rest of the batch must wait. */
   readonly full: boolean;
+  /** Why Redis refused the next message of the batch, if it did (the ones before it are appended). */
+  readonly refused?: string;
 }
 
 // KEYS: stream. ARGV: group, field, maxLength (0: none), line prefix ('' : none), line ttl, then per
-// message its data and its profiles' identity keys as JSON ('' when unknown).
+// message its data and its profiles' identity keys as JSON ('' when unknown). Answers the ids appended
+// and the error that stopped the batch, if one did (the messages before it are in, numbered).
 // One script per batch: the batch lands in order, all or up to the first that does not fit, and the
 // length check, the numbering in each person's line and the appends are one atomic step, so
 // `maxLength` is never overshot and a line's numbers follow the stream's order, even with several
@@ -50,23 +53,31 @@ if maxLength > 0 then room = math.min(room, maxLength - redis.call('XLEN', KEYS[
 local ids = {}
 for i = 1, room do
   local data, keys = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+  local added
   if ARGV[4] == '' or keys == '' then
-    ids[i] = redis.call('XADD', KEYS[1], '*', ARGV[2], data)
+    added = redis.pcall('XADD', KEYS[1], '*', ARGV[2], data)
   else
-    local turns = {}
+    local turns, lines = {}, {}
     for j, key in ipairs(cjson.decode(keys)) do
       if key == cjson.null then
         turns[j] = cjson.null
       else
         local line = ARGV[4] .. key
         turns[j] = { key, redis.call('HINCRBY', line, 'next', 1) }
+        lines[#lines + 1] = line
         redis.call('EXPIRE', line, ARGV[5])
       end
     end
-    ids[i] = redis.call('XADD', KEYS[1], '*', ARGV[2], data, 'turns', cjson.encode(turns))
+    added = redis.pcall('XADD', KEYS[1], '*', ARGV[2], data, 'turns', cjson.encode(turns))
+    -- A number given to an update that is not in the journal would hold its person's line forever.
+    if type(added) == 'table' and added.err then
+      for _, line in ipairs(lines) do redis.call('HINCRBY', line, 'next', -1) end
+    end
   end
+  if type(added) == 'table' and added.err then return { ids, added.err } end
+  ids[i] = added
 end
-return ids`;
+return { ids, false }`;
 
 /**
  * The durable intake: every update received over a WebSocket is appended (XADD) here first, and the
@@ -77,10 +88,10 @@ return ids`;
  * Without it, the journal is kept whole (it is also the history `replay` reads).
  */
 export class StreamJournal {
-  readonly #append: (...keysThenArgs: Array<string | number | Buffer>) => Promise<string[]>;
+  readonly #append: (...keysThenArgs: Array<string | number | Buffer>) => Promise<[string[], string | null]>;
 
   constructor(private readonly options: StreamJournalOptions) {
-    this.#append = luaScript<string[]>(options.redis, 'qaJournalAppend', 1, APPEND);
+    this.#append = luaScript<[string[], string | null]>(options.redis, 'qaJournalAppend', 1, APPEND);
   }
 
   get maxLength(): number | undefined {
@@ -93,7 +104,8 @@ export class StreamJournal {
     if (messages.length === 0) return { appended: 0, ids: [], full: false };
     // An empty list of keys would encode as a Lua table `{}`, not a list: leave such messages unnumbered.
     const args = messages.flatMap(({ data, keys }) => [data, keys && keys.length > 0 ? JSON.stringify(keys) : '']);
-    const ids = await this.#append(stream, group, field, maxLength, linePrefix, TURN_TTL_SECONDS, ...args);
+    const [ids, refused] = await this.#append(stream, group, field, maxLength, linePrefix, TURN_TTL_SECONDS, ...args);
+    if (refused) return { appended: ids.length, ids, full: false, refused };
     return { appended: ids.length, ids, full: ids.length < messages.length };
   }
 

@@ -57,7 +57,6 @@ export const Reasons = {
   payloadTooLarge: 'payload-too-large',
   networkError: 'network-error',
   operatorError: 'operator-error',
-  dedupeUnavailable: 'dedupe-unavailable',
   stale: 'stale',
   invalidDeadLetter: 'invalid-dead-letter',
   retriesExhausted: 'retries-exhausted',

@@ -99,18 +99,32 @@ export class JournalWriter {
     let failures = 0;
     while (this.#queue.length > 0 && !this.#closed) {
       const batch = this.#queue.slice(0, this.#batchSize);
-      let wait = 0;
+      let refused: string | undefined;
+      let full = false;
       try {
-        const { appended, full } = await this.journal.append(
+        const result = await this.journal.append(
           batch.map((message) => {
             const data = toBuffer(message.data);
             return { data, keys: this.#keysOf?.(data) };
           }),
         );
+        // Whatever went in is safe, and said so, even when Redis refused what came after it.
+        for (const message of this.#queue.splice(0, result.appended)) message.reply?.(true);
+        if (this.#queue.length < this.#backlog / 2) this.valve.open(JournalPause.backlog);
+        ({ refused, full } = result);
+      } catch (error) {
+        refused = (error as Error).message;
+      }
+      let wait = 0;
+      if (refused !== undefined) {
+        wait = outageDelay(failures);
+        failures += 1;
+        this.valve.close(JournalPause.unavailable, `appending to the journal failed: ${refused}`);
+        const waiting = this.#queue.length;
+        this.logger.warn({ error: refused, retryInMs: wait, waiting }, 'journal append failed; retrying');
+      } else {
         failures = 0;
         this.valve.open(JournalPause.unavailable);
-        for (const message of this.#queue.splice(0, appended)) message.reply?.(true);
-        if (this.#queue.length < this.#backlog / 2) this.valve.open(JournalPause.backlog);
         if (full) {
           const limit = this.journal.maxLength ?? 0;
           this.valve.close(JournalPause.full, `the journal holds ${limit} entries the pipeline has not finished`);
@@ -118,15 +132,6 @@ export class JournalWriter {
         } else {
           this.valve.open(JournalPause.full);
         }
-      } catch (error) {
-        wait = outageDelay(failures);
-        failures += 1;
-        const message = (error as Error).message;
-        this.valve.close(JournalPause.unavailable, `appending to the journal failed: ${message}`);
-        this.logger.warn(
-          { error: message, retryInMs: wait, waiting: this.#queue.length },
-          'journal append failed; retrying',
-        );
       }
       if (wait > 0) await this.#sleep(wait);
     }

@@ -98,6 +98,7 @@ describe('accounting: every received envelope ends in exactly one outcome', () =
       excluded: { 'invalid-json': 1, 'invalid-profile': 1, 'missing-identity': 1, 'not-qualified': 2 },
       failed: { 'payload-too-large': 1 },
       settled: 11,
+      released: 0,
       inFlight: 0,
     });
     expect(envelopeCount(messages)).to.equal(11);

@@ -193,6 +193,26 @@ describe('Redis streams (real Redis)', function () {
       expect(entries.map(([, fields]) => (JSON.parse(fields[1]!) as { n: number }).n)).to.deep.equal(Array.from({ length: 100 }, (_, n) => n));
     });
 
+    it("numbers each person's updates in append order, and a refused append leaves no number behind", async () => {
+      const linePrefix = `${fixture.prefix}:line:`;
+      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', linePrefix });
+      const { ids } = await journal.append([{ data: '{}', keys: ['email:ann', null] }, { data: '{}', keys: ['email:ann'] }]);
+      // A stream that cannot take another id refuses the next append, after the script numbered it.
+      await redis.xsetid(stream, '18446744073709551615-18446744073709551615');
+      const refused = await journal.append([{ data: '{}', keys: ['email:ann'] }]);
+      expect(refused).to.deep.include({ appended: 0 });
+      expect(refused.refused).to.match(/exhausted the last possible ID/);
+      await redis.xsetid(stream, ids[1]!);
+      await journal.append([{ data: '{}', keys: ['email:ann', 'email:ben'] }]);
+      const entries = (await redis.xrange(stream, '-', '+')) as Array<[string, string[]]>;
+      expect(entries.map(([, fields]) => fields[3])).to.deep.equal([
+        '[["email:ann",1],null]',
+        '[["email:ann",2]]',
+        // 3, not 4: the refused one gave its number back, or Ann's line would wait for it forever.
+        '[["email:ann",3],["email:ben",1]]',
+      ]);
+    });
+
     it('holds only what is pending: an acknowledged entry is deleted, so room comes back as work is done', async () => {
       const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
       const taken = journalConsumer('c', 200);
