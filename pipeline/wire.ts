@@ -154,7 +154,7 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
   const { destination } = config;
   const state = redis ? undefined : openStateStore(stateDirOf(config));
   const stores = redis ? redisStores(config, redis) : embeddedStores(config, state!);
-  const turnBook = redis ? new RedisTurnBook(redis, redisPrefixOf(config)) : undefined;
+  const turnBook = redis ? new RedisTurnBook(redis, redisPrefixOf(config), config.journal?.stream) : undefined;
   const sender = new QualtricsHttpSender({
     url: destination.url,
     auth: authOf(config),

@@ -63,15 +63,21 @@ for i = 1, room do
         turns[j] = cjson.null
       else
         local line = ARGV[4] .. key
-        turns[j] = { key, redis.call('HINCRBY', line, 'next', 1) }
-        lines[#lines + 1] = line
+        local seq = redis.call('HINCRBY', line, 'next', 1)
+        turns[j] = { key, seq }
+        lines[#lines + 1] = { line, seq }
         redis.call('EXPIRE', line, ARGV[5])
       end
     end
     added = redis.pcall('XADD', KEYS[1], '*', ARGV[2], data, 'turns', cjson.encode(turns))
     -- A number given to an update that is not in the journal would hold its person's line forever.
-    if type(added) == 'table' and added.err then
-      for _, line in ipairs(lines) do redis.call('HINCRBY', line, 'next', -1) end
+    for _, numbered in ipairs(lines) do
+      if type(added) == 'table' and added.err then
+        redis.call('HINCRBY', numbered[1], 'next', -1)
+      else
+        -- Which entry holds the number: if that entry is ever lost, the line can be told so.
+        redis.call('HSET', numbered[1], 'e' .. numbered[2], added)
+      end
     end
   end
   if type(added) == 'table' and added.err then return { ids, added.err } end

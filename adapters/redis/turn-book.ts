@@ -10,16 +10,12 @@ export interface LineTurn {
   readonly seq: number;
 }
 
-// KEYS: stream. ARGV: group, id, delete (1|0), line prefix, ttl, then key, seq, key, seq...
-// Finishing and acknowledging are one atomic step: a crash can never leave an entry acknowledged with
-// its turns unfinished (its line would wait forever) or finished and still pending.
-// A line's hash holds `done` (every seq up to it is finished) and `f<seq>` for seqs finished early
-// (an update excluded before its turn came); `done` moves over those as the gap closes.
-const FINISH_THEN_ACK = `
-for i = 6, #ARGV, 2 do
-  local line = ARGV[4] .. ARGV[i]
-  local seq = tonumber(ARGV[i + 1])
+// Marks `seq` of `line` finished: `done` (every seq up to it is finished) moves on, over any seq that
+// finished early (`f<seq>`, an update excluded before its turn came); the seq's entry id (`e<seq>`) goes.
+const FINISH = `
+local function finish(line, seq, ttl)
   local done = tonumber(redis.call('HGET', line, 'done') or '0')
+  redis.call('HDEL', line, 'e' .. seq)
   if seq == done + 1 then
     done = seq
     while redis.call('HDEL', line, 'f' .. (done + 1)) == 1 do done = done + 1 end
@@ -27,10 +23,25 @@ for i = 6, #ARGV, 2 do
   elseif seq > done + 1 then
     redis.call('HSET', line, 'f' .. seq, 1)
   end
-  redis.call('EXPIRE', line, ARGV[5])
-end
+  redis.call('EXPIRE', line, ttl)
+end`;
+
+// KEYS: stream. ARGV: group, id, delete (1|0), line prefix, ttl, then key, seq, key, seq...
+// Finishing and acknowledging are one atomic step: a crash can never leave an entry acknowledged with
+// its turns unfinished (its line would wait forever) or finished and still pending.
+const FINISH_THEN_ACK = `${FINISH}
+for i = 6, #ARGV, 2 do finish(ARGV[4] .. ARGV[i], tonumber(ARGV[i + 1]), ARGV[5]) end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+return 1`;
+
+// KEYS: stream, line. ARGV: ttl. The next turn of a line whose journal entry is gone (deleted by hand,
+// trimmed by someone) can never be finished by a consumer: finish it here, or the line waits forever.
+const SKIP_LOST = `${FINISH}
+local next = tonumber(redis.call('HGET', KEYS[2], 'done') or '0') + 1
+local id = redis.call('HGET', KEYS[2], 'e' .. next)
+if not id or #redis.call('XRANGE', KEYS[1], id, id) > 0 then return 0 end
+finish(KEYS[2], next, ARGV[1])
 return 1`;
 
 /**
@@ -42,14 +53,18 @@ export class RedisTurnBook {
   readonly linePrefix: string;
   readonly #finished = new Subject<string>();
   readonly #finishThenAck;
+  readonly #skipLost;
   #waiting = 0;
 
+  /** `journal`: the stream whose entries the lines number (to tell an entry that is gone). */
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    private readonly journal: string | undefined,
   ) {
     this.linePrefix = `${prefix}:line:`;
     this.#finishThenAck = luaScript<number>(redis, 'qaFinishThenAck', 1, FINISH_THEN_ACK);
+    this.#skipLost = luaScript<number>(redis, 'qaSkipLostTurn', 2, SKIP_LOST);
   }
 
   get finished$(): Observable<string> {
@@ -67,6 +82,14 @@ export class RedisTurnBook {
 
   async finishedUpTo(key: string): Promise<number> {
     return Number((await this.redis.hget(this.linePrefix + key, 'done')) ?? 0);
+  }
+
+  /** Finishes the next turn of `key`'s line if its journal entry no longer exists; true if it did. */
+  async skipLost(key: string): Promise<boolean> {
+    if (this.journal === undefined) return false;
+    const skipped = (await this.#skipLost(this.journal, this.linePrefix + key, TURN_TTL_SECONDS)) === 1;
+    if (skipped) this.#finished.next(key);
+    return skipped;
   }
 
   /** Finishes an entry's turns and acknowledges it (and deletes it, for a journal), in one step. */

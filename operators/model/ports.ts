@@ -84,6 +84,11 @@ export interface Valve {
 export interface TurnBook {
   /** The highest `seq` such that it and every earlier update of `key` are finished (0 when none). */
   finishedUpTo(key: string): MaybePromise<number>;
+  /**
+   * Finishes the next turn of `key`'s line if the update holding it is gone from the journal (deleted
+   * by hand): no consumer could ever finish it. Answers whether it did.
+   */
+  skipLost(key: string): MaybePromise<boolean>;
   /** Emits a key whenever this process finished one of its updates, so waiters look again at once. */
   readonly finished$: Observable<string>;
   /** Counts updates waiting for their turn: claims of a crashed consumer's entries may use their credit. */

@@ -18,6 +18,9 @@ class Lines implements TurnBook {
   readonly finished$ = this.finished.asObservable();
   waits = 0;
   mostWaiting = 0;
+  /** Keys whose next turn's entry is gone from the journal. */
+  readonly lost = new Set<string>();
+  skips: string[] = [];
 
   finishedUpTo(key: string): number {
     return this.done.get(key) ?? 0;
@@ -26,6 +29,13 @@ class Lines implements TurnBook {
   finish(key: string, seq: number): void {
     this.done.set(key, seq);
     this.finished.next(key);
+  }
+
+  skipLost(key: string): boolean {
+    this.skips.push(key);
+    if (!this.lost.delete(key)) return false;
+    this.finish(key, this.finishedUpTo(key) + 1);
+    return true;
   }
 
   waiting(delta: number): void {
@@ -63,6 +73,26 @@ describe('keepOrder', () => {
     });
     expect(lines.waits, 'nobody left waiting').to.equal(0);
     expect(lines.mostWaiting).to.equal(2);
+  });
+
+  it('finishes, after lostAfterMs, an earlier turn whose journal entry is gone, so the line goes on', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const lines = new Lines();
+    lines.lost.add('email:ann');
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('a|', { a: inLine(books.ledger, 'ann-2', 'email:ann', 2) });
+      const waiting = source.pipe(
+        keepOrder(decodeOrThrow(KeepOrderOptions, { pollMs: 10, lostAfterMs: 100 }), {
+          turnBook: lines,
+          valve: new IntakeValve(),
+          scheduler,
+        }),
+        map((envelope) => envelope.origin.position),
+      );
+      expectObservable(waiting).toBe('100ms (a|)', { a: 'ann-2' });
+    });
+    expect(lines.skips).to.deep.equal(['email:ann']);
   });
 
   it('lets updates without a turn (no journal, or no identity) pass at once, and everything when there is no book', () => {

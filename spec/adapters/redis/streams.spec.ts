@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { BehaviorSubject, type Subscription } from 'rxjs';
 import type { InboundMessage } from '../../../adapters/inbound-message.js';
 import { StreamJournal } from '../../../adapters/redis/journal.js';
+import { RedisTurnBook } from '../../../adapters/redis/turn-book.js';
 import { redisStreamGroupSource } from '../../../adapters/redis/stream-group-source.js';
 import { redisStreamRangeSource } from '../../../adapters/redis/stream-range-source.js';
 import type { Redis } from '../../../adapters/redis/connection.js';
@@ -211,6 +212,20 @@ describe('Redis streams (real Redis)', function () {
         // 3, not 4: the refused one gave its number back, or Ann's line would wait for it forever.
         '[["email:ann",3],["email:ben",1]]',
       ]);
+    });
+
+    it("finishes a line's next turn whose entry was deleted by hand, and only that", async () => {
+      const book = new RedisTurnBook(redis, fixture.prefix, stream);
+      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', linePrefix: book.linePrefix });
+      const { ids } = await journal.append([{ data: '{}', keys: ['email:ann'] }, { data: '{}', keys: ['email:ann'] }]);
+      expect(await book.skipLost('email:ann'), 'the first entry is there').to.equal(false);
+      await redis.xdel(stream, ids[0]!);
+      expect(await book.skipLost('email:ann')).to.equal(true);
+      expect(await book.finishedUpTo('email:ann')).to.equal(1);
+      expect(await book.skipLost('email:ann'), 'the second entry is there').to.equal(false);
+      await book.finishThenAck(stream, 'g', ids[1]!, false, [{ key: 'email:ann', seq: 2 }]);
+      expect(await book.finishedUpTo('email:ann')).to.equal(2);
+      expect(await redis.hkeys(`${book.linePrefix}email:ann`)).to.have.members(['next', 'done']);
     });
 
     it('holds only what is pending: an acknowledged entry is deleted, so room comes back as work is done', async () => {
