@@ -24,6 +24,9 @@ export default {
       'spec/adapters/memory',
       'spec/adapters/redis/rate-limiter.spec.ts',
       'spec/adapters/redis/stores.spec.ts',
+      // The whole operator chain in memory, built from the definitions as the pipeline builds it.
+      'spec/pipeline/accounting.spec.ts',
+      'spec/pipeline/golden-payload.spec.ts',
     ],
   },
   coverageAnalysis: 'perTest',

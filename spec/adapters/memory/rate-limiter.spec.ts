@@ -1,11 +1,16 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { MemoryRateLimiter } from '../../../adapters/memory/rate-limiter.js';
-import { windowPlan } from '../../../adapters/rate-limit-plan.js';
+import { slowedFactor, windowPlan } from '../../../adapters/rate-limit-plan.js';
 import { busiestWindow } from '../../helpers/windows.js';
 
 /** Asks for `count` slots as fast as allowed, waiting exactly as told; answers the grant times. */
-const drain = (limiter: { reserve(): number }, clock: { now: number }, count: number, events: Record<number, () => void> = {}): number[] => {
+const drain = (
+  limiter: { reserve(): number },
+  clock: { now: number },
+  count: number,
+  events: Record<number, () => void> = {},
+): number[] => {
   const grants: number[] = [];
   while (grants.length < count) {
     events[grants.length]?.();
@@ -16,13 +21,43 @@ const drain = (limiter: { reserve(): number }, clock: { now: number }, count: nu
   return grants;
 };
 
+describe('rate limit plan', () => {
+  it('derives the window, burst and recovery from the limit', () => {
+    expect(windowPlan(3000, 60)).to.deep.equal({
+      requests: 3000,
+      windowMs: 61_200,
+      burst: 50,
+      recoveryMs: 10_000,
+      recoveryStep: 0.1,
+      slowdownFactor: 0.7,
+      minFactor: 0.1,
+      slowdownEveryMs: 1000,
+    });
+    // Small windows: a margin of at least 50 ms, a recovery step of at least a second, a burst of one.
+    expect(windowPlan(10, 1)).to.deep.include({ windowMs: 1050, burst: 1, recoveryMs: 1000 });
+    expect(windowPlan(119, 2)).to.deep.include({ windowMs: 2050, burst: 1, recoveryMs: 1000 });
+    expect(windowPlan(120, 7)).to.deep.include({ windowMs: 7140, burst: 2, recoveryMs: 1167 });
+  });
+
+  it('slows down by 30 % at most once a second, never below a tenth', () => {
+    const plan = windowPlan(100, 10);
+    expect(slowedFactor(1, -Infinity, 5000, plan)).to.deep.equal({ factor: 0.7, at: 5000 });
+    expect(slowedFactor(0.7, 5000, 5999, plan)).to.deep.equal({ factor: 0.7, at: 5000 });
+    expect(slowedFactor(0.7, 5000, 6000, plan)).to.deep.equal({ factor: 0.7 * 0.7, at: 6000 });
+    expect(slowedFactor(0.12, 5000, 9000, plan)).to.deep.equal({ factor: 0.1, at: 9000 });
+  });
+});
 
 describe('MemoryRateLimiter', () => {
   it('never grants more than `requests` in any window of `perSeconds`', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 120 }), (requests, perSeconds) => {
         const clock = { now: 1_000_000 };
-        const grants = drain(new MemoryRateLimiter({ requests, perSeconds, now: () => clock.now }), clock, requests * 3);
+        const grants = drain(
+          new MemoryRateLimiter({ requests, perSeconds, now: () => clock.now }),
+          clock,
+          requests * 3,
+        );
         expect(busiestWindow(grants, perSeconds * 1000)).to.be.at.most(requests);
       }),
       { numRuns: 100 },

@@ -1,7 +1,19 @@
 import { expect } from 'chai';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { decodeOrThrow, describe as describeValue, nonEmptyArray, NonEmptyString, refine, struct, withDefault } from '../../../operators/model/codecs.js';
+import {
+  DecodeError,
+  decodeOrThrow,
+  describe as describeValue,
+  distinctBy,
+  integerIn,
+  nonEmptyArray,
+  NonEmptyString,
+  refine,
+  struct,
+  withDefault,
+  withMessage,
+} from '../../../operators/model/codecs.js';
 import { formatErrors } from '../../../operators/model/decode-errors.js';
 
 const problemsOf = (codec: t.Decoder<unknown, unknown>, value: unknown): string[] => {
@@ -10,7 +22,11 @@ const problemsOf = (codec: t.Decoder<unknown, unknown>, value: unknown): string[
 };
 
 const Inner = struct('Inner', { id: NonEmptyString }, { note: t.string });
-const Outer = struct('Outer', { items: nonEmptyArray(Inner), mode: withDefault(t.keyof({ a: null, b: null }), 'a') }, { map: t.record(t.string, t.number) });
+const Outer = struct(
+  'Outer',
+  { items: nonEmptyArray(Inner), mode: withDefault(t.keyof({ a: null, b: null }), 'a') },
+  { map: t.record(t.string, t.number) },
+);
 
 describe('codecs and error paths', () => {
   it('decode a valid value and fill defaults', () => {
@@ -18,7 +34,14 @@ describe('codecs and error paths', () => {
   });
 
   it('report unknown keys, missing keys and wrong types with their paths, all at once', () => {
-    expect(problemsOf(Outer, { items: [{ id: 'x' }, { note: 1, idd: 'y' }], mode: 'c', extra: true, map: { 'odd key': 'x' } })).to.deep.equal([
+    expect(
+      problemsOf(Outer, {
+        items: [{ id: 'x' }, { note: 1, idd: 'y' }],
+        mode: 'c',
+        extra: true,
+        map: { 'odd key': 'x' },
+      }),
+    ).to.deep.equal([
       'items[1].id: missing (expected a non-empty string)',
       'items[1].note: expected string, got 1',
       'items[1].idd: unknown key (expected one of: id, note)',
@@ -39,9 +62,18 @@ describe('codecs and error paths', () => {
   });
 
   it('report cross-field problems at their own paths', () => {
-    const Range = refine(struct('Range', { from: t.number, to: t.number }), (r) => (r.from > r.to ? [{ path: ['to'], message: 'must not be before from' }] : []));
+    const Range = refine(struct('Range', { from: t.number, to: t.number }), (r) =>
+      r.from > r.to ? [{ path: ['to'], message: 'must not be before from' }] : [],
+    );
     const Holder = struct('Holder', { ranges: t.array(Range) });
-    expect(problemsOf(Holder, { ranges: [{ from: 1, to: 2 }, { from: 3, to: 1 }] })).to.deep.equal(['ranges[1].to: must not be before from']);
+    expect(
+      problemsOf(Holder, {
+        ranges: [
+          { from: 1, to: 2 },
+          { from: 3, to: 1 },
+        ],
+      }),
+    ).to.deep.equal(['ranges[1].to: must not be before from']);
   });
 
   it('describe bad values briefly', () => {
@@ -49,5 +81,116 @@ describe('codecs and error paths', () => {
     expect(describeValue([1, 2])).to.equal('a list of 2');
     expect(describeValue({ a: 1 })).to.equal('an object');
     expect(describeValue('x'.repeat(100))).to.have.length(60);
+  });
+
+  // `is` and `encode` are what io-ts combinators (unions, arrays of these) call on them: each must agree
+  // with `decode`, not only decode alone.
+  describe('is and encode agree with decode', () => {
+    it('NonEmptyString and withMessage', () => {
+      expect([
+        NonEmptyString.is('x'),
+        NonEmptyString.is(' '),
+        NonEmptyString.is(''),
+        NonEmptyString.is(3),
+      ]).to.deep.equal([true, false, false, false]);
+      expect(problemsOf(NonEmptyString, '  ')).to.deep.equal(['(top level): expected a non-empty string, got "  "']);
+      expect(problemsOf(NonEmptyString, undefined)).to.deep.equal([
+        '(top level): missing (expected a non-empty string)',
+      ]);
+      const Shown = withMessage(t.number, 'a count', () => 'something else');
+      expect(problemsOf(Shown, 'x')).to.deep.equal(['(top level): expected a count, got something else']);
+      expect(Shown.name).to.equal('number');
+      expect(Shown.encode(3)).to.equal(3);
+      expect(NonEmptyString.encode(decodeOrThrow(NonEmptyString, 'y'))).to.equal('y');
+    });
+
+    it('withDefault', () => {
+      const Mode = withDefault(t.keyof({ a: null }), 'a');
+      expect([Mode.is('a'), Mode.is('b'), Mode.is(undefined)]).to.deep.equal([true, false, false]);
+      expect(Mode.encode('a')).to.equal('a');
+      expect(Mode.name).to.equal('"a"');
+    });
+
+    it('nonEmptyArray', () => {
+      const List = nonEmptyArray(t.number);
+      expect(List.name).to.equal('non-empty list of number');
+      expect(nonEmptyArray(t.number, 'numbers').name).to.equal('numbers');
+      expect([List.is([1]), List.is([]), List.is(['x']), List.is('x')]).to.deep.equal([true, false, false, false]);
+      expect(List.encode([1, 2])).to.deep.equal([1, 2]);
+      expect(problemsOf(List, ['x'])).to.deep.equal(['[0]: expected number, got "x"']);
+    });
+
+    it('integerIn', () => {
+      const Small = integerIn(1, 3);
+      expect(Small.name).to.equal('integer from 1 to 3');
+      expect([0, 1, 2, 3, 4, 1.5, '2'].map((u) => Small.is(u))).to.deep.equal([
+        false,
+        true,
+        true,
+        true,
+        false,
+        false,
+        false,
+      ]);
+      expect([0, 1, 3, 4].map((u) => problemsOf(Small, u).length)).to.deep.equal([1, 0, 0, 1]);
+      expect(problemsOf(Small, 4)).to.deep.equal(['(top level): expected an integer from 1 to 3, got 4']);
+    });
+
+    it('struct, closed and open', () => {
+      expect([
+        Inner.is({ id: 'x' }),
+        Inner.is({ id: '' }),
+        Inner.is({ id: 'x', other: 1 }),
+        Inner.is('x'),
+      ]).to.deep.equal([true, false, false, false]);
+      expect(Inner.encode({ id: decodeOrThrow(NonEmptyString, 'x') })).to.deep.equal({ id: 'x' });
+      // Missing where a key holds it; at the top level, named.
+      expect(problemsOf(struct('Holder', { inner: Inner }), {})).to.deep.equal(['inner: missing']);
+      expect(problemsOf(Inner, undefined)).to.deep.equal(['(top level): expected an object (Inner), got nothing']);
+      // An optional key present as undefined is left out, not decoded.
+      expect(decodeOrThrow(Inner, { id: 'x', note: undefined })).to.deep.equal({ id: 'x', note: undefined });
+      expect(decodeOrThrow(struct('D', {}, { n: withDefault(t.number, 5) }), {})).to.deep.equal({});
+    });
+
+    it('refine, with problems at a path into lists and missing values', () => {
+      const Pair = refine(t.array(t.number), (list) =>
+        list.length === 2 ? [] : [{ path: [5, 'x'], message: 'expected a pair' }],
+      );
+      expect([Pair.is([1, 2]), Pair.is([1]), Pair.is(['a', 'b'])]).to.deep.equal([true, false, false]);
+      expect(Pair.encode([1, 2])).to.deep.equal([1, 2]);
+      expect(problemsOf(Pair, [1])).to.deep.equal(['[5].x: expected a pair']);
+      const decoded = Pair.decode([1]);
+      expect(isLeft(decoded) && decoded.left[0]!.value).to.equal(undefined);
+      const Named = refine(struct('Named', { list: t.array(t.string) }), () => [{ path: ['list', 0], message: 'bad' }]);
+      const named = Named.decode({ list: ['first'] });
+      expect(isLeft(named) && named.left[0]!.value).to.equal('first');
+    });
+
+    it('distinctBy names every repeat after the first, by its index', () => {
+      const check = distinctBy((item: { id: string }) => item.id, 'audience');
+      expect(check([{ id: 'a' }, { id: 'b' }, { id: 'a' }, { id: 'a' }])).to.deep.equal([
+        { path: [2], message: 'audience "a" is listed twice' },
+        { path: [3], message: 'audience "a" is listed twice' },
+      ]);
+      expect(check([{ id: 'a' }, { id: 'b' }])).to.deep.equal([]);
+    });
+
+    it('decodeOrThrow throws a DecodeError naming what and every problem', () => {
+      try {
+        decodeOrThrow(Inner, { note: 1 }, 'the inner thing');
+        expect.fail('expected a DecodeError');
+      } catch (error) {
+        expect(error).to.be.instanceOf(DecodeError);
+        expect(error).to.include({ name: 'DecodeError', what: 'the inner thing' });
+        expect((error as DecodeError).problems).to.deep.equal([
+          'id: missing (expected a non-empty string)',
+          'note: expected string, got 1',
+        ]);
+        expect((error as Error).message).to.equal(
+          'the inner thing: id: missing (expected a non-empty string); note: expected string, got 1',
+        );
+      }
+      expect(() => decodeOrThrow(Inner, 3)).to.throw(DecodeError, /^Inner: /);
+    });
   });
 });
