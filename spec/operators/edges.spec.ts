@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { IntakeValve } from '../../pipeline/valve.js';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { of, type Observable } from 'rxjs';
@@ -189,7 +190,7 @@ describe('dedupe at its edges', () => {
           a: update(books.ledger, '1'),
           b: update(books.ledger, '2'),
           c: update(books.ledger, '3'),
-        }).pipe(dedupe(options, { dedupeStore: store, scheduler })),
+        }).pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() })),
       );
     });
     expect(books.settled.map(({ frame, origin, outcome }) => [frame, origin.position, outcome])).to.have.deep.members([
@@ -209,7 +210,7 @@ describe('dedupe at its edges', () => {
       release: () => {},
     };
     of(update(books.ledger, '1'), update(books.ledger, '2'))
-      .pipe(dedupe(options, { dedupeStore: store }))
+      .pipe(dedupe(options, { dedupeStore: store, valve: new IntakeValve() }))
       .subscribe();
     await books.ledger.whenSettled(2);
     expect(books.settled.map(({ origin, outcome }) => [origin.position, outcome])).to.have.deep.members([
@@ -229,7 +230,7 @@ describe('dedupe at its edges', () => {
         5,
       )(
         cold('(ab)|', { a: update(books.ledger, '1'), b: update(books.ledger, '2') }).pipe(
-          dedupe(options, { dedupeStore, scheduler }),
+          dedupe(options, { dedupeStore, scheduler, valve: new IntakeValve() }),
         ),
       );
     });
@@ -241,7 +242,7 @@ describe('dedupe at its edges', () => {
     ]);
   });
 
-  it('after a store failure, an identical waiting update tries the store itself', () => {
+  it('after a store failure, waits and asks again; an identical update behind it is a duplicate once delivered', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     const memory = new MemoryDedupeStore({ now: () => scheduler.now() });
@@ -262,13 +263,14 @@ describe('dedupe at its edges', () => {
         2,
       )(
         cold('(ab)|', { a: update(books.ledger, '1'), b: update(books.ledger, '2') }).pipe(
-          dedupe(options, { dedupeStore: flaky, scheduler }),
+          dedupe(options, { dedupeStore: flaky, scheduler, valve: new IntakeValve(), random: () => 1 }),
         ),
       );
     });
-    expect(books.settled.map(({ frame, origin, outcome }) => [frame, origin.position, outcome.kind])).to.deep.equal([
-      [0, '1', 'failed'],
-      [2, '2', 'delivered'],
+    // Our outage is not the update's fault: asked again after 250 ms of backoff, then sent.
+    expect(books.settled.map(({ frame, origin, outcome }) => [frame, origin.position, outcome.kind])).to.have.deep.members([
+      [252, '1', 'delivered'],
+      [252, '2', 'duplicate'],
     ]);
   });
 
@@ -298,7 +300,7 @@ describe('dedupe at its edges', () => {
     const envelope = update(books.ledger, '1');
     const passed = await new Promise<Envelope>((resolve) => {
       const subscription = messageStream(envelope)
-        .pipe(dedupe(fast, { dedupeStore: slow }))
+        .pipe(dedupe(fast, { dedupeStore: slow, valve: new IntakeValve() }))
         .subscribe((e) => {
           resolve(e);
           subscription.unsubscribe();
@@ -374,11 +376,15 @@ describe('emit at its edges', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     const context = testContext(scheduler);
-    context.deliveryLog.recordDelivered('email:ann@example.com', '5-0');
+    context.deliveryLog.recordDelivered('email:ann@example.com', 'updates@5-0');
+    const fromStream = (envelope: Envelope): Envelope => ({
+      ...envelope,
+      origin: { ...envelope.origin, source: 'redis:updates' },
+    });
     scheduler.run(({ cold }) => {
       cold('ab|', {
-        a: ready(books.ledger, '5-0', 'ann@example.com'),
-        b: ready(books.ledger, '4-9', 'ann@example.com'),
+        a: fromStream(ready(books.ledger, '5-0', 'ann@example.com')),
+        b: fromStream(ready(books.ledger, '4-9', 'ann@example.com')),
       })
         .pipe(emit(options, context))
         .subscribe();
@@ -389,7 +395,7 @@ describe('emit at its edges', () => {
     ]);
   });
 
-  it('waits a second and asks again when the rate limiter cannot answer', () => {
+  it('waits (backoff from 250 ms) and asks again when the rate limiter cannot answer', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     const calls: number[] = [];
@@ -408,7 +414,7 @@ describe('emit at its edges', () => {
         .pipe(emit(options, testContext(scheduler, { sender, rateLimiter })))
         .subscribe();
     });
-    expect(calls).to.deep.equal([1000]);
+    expect(calls).to.deep.equal([250]);
   });
 
   it('slows the rate down on a 429 only, and dead-letters exactly what it knows', () => {
@@ -443,12 +449,16 @@ describe('emit at its edges', () => {
     ]);
   });
 
-  it('fails the update with why, when even the dead letter cannot be written', () => {
+  it('never drops a dead letter: while its store fails, the update waits (intake paused), then fails once stored', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
+    let tries = 0;
+    const stored: string[] = [];
     const deadLetters = {
-      add: () => {
-        throw new Error('disk full');
+      add: (letter: { readonly reason: string }) => {
+        tries += 1;
+        if (tries <= 2) throw new Error('disk full');
+        stored.push(letter.reason);
       },
     };
     scheduler.run(({ cold }) => {
@@ -457,8 +467,9 @@ describe('emit at its edges', () => {
         .pipe(emit(options, testContext(scheduler, { sender, deadLetters })))
         .subscribe();
     });
-    expect(books.settled.map((s) => s.outcome)).to.deep.equal([
-      { kind: 'failed', reason: 'http-400', status: 400, detail: 'bad (not dead-lettered: disk full)', attempts: 1 },
+    expect(stored).to.deep.equal(['http-400']);
+    expect(books.settled.map((s) => [s.frame, s.outcome])).to.deep.equal([
+      [750, { kind: 'failed', reason: 'http-400', status: 400, detail: 'bad', attempts: 1 }],
     ]);
   });
 });
