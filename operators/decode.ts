@@ -12,6 +12,49 @@ import { Profile } from './model/profile.js';
 export const DecodeOptions = struct('DecodeOptions', {});
 export type DecodeOptions = t.TypeOf<typeof DecodeOptions>;
 
+/**
+ * Deeper than any profile Adobe sends (XDM nests a handful of levels), and far shallower than the
+ * recursion that serializing and fingerprinting a payload survive (thousands of levels): a mapped
+ * attribute nested 50,000 levels deep overflowed the stack in dedupe's fingerprint and ended the
+ * whole pipeline (found by spec/adapters/websocket/hostile-input.spec.ts). JSON.parse itself does not
+ * recurse, so the limit is checked here, once, before any operator walks the value.
+ */
+const MAX_PROFILE_DEPTH = 100;
+
+interface Visit {
+  readonly value: unknown;
+  readonly depth: number;
+  readonly parent?: Visit;
+  readonly step?: string;
+}
+
+/**
+ * The path of the first value nested more than `max` levels below `root`, or undefined. Iterative, so
+ * that checking depth cannot itself overflow; paths are built only for the value reported.
+ */
+const tooDeep = (value: unknown, root: string, max: number): string | undefined => {
+  const stack: Visit[] = [{ value, depth: 0 }];
+  for (let visit = stack.pop(); visit !== undefined; visit = stack.pop()) {
+    const current = visit.value;
+    if (typeof current !== 'object' || current === null) continue;
+    if (visit.depth >= max) {
+      const steps: string[] = [];
+      for (let at: Visit | undefined = visit; at?.step !== undefined; at = at.parent) steps.unshift(at.step);
+      return `${root}${steps.slice(0, 8).join('')}${steps.length > 8 ? '...' : ''}`;
+    }
+    const depth = visit.depth + 1;
+    const parent = visit;
+    if (Array.isArray(current)) {
+      current.forEach((item: unknown, i) => stack.push({ value: item, depth, parent, step: `[${i}]` }));
+    } else {
+      for (const [key, item] of Object.entries(current)) {
+        stack.push({ value: item, depth, parent, step: `.${key.slice(0, 60)}` });
+      }
+    }
+  }
+  return undefined;
+};
+
 const textOf = (message: unknown): string | undefined => {
   if (typeof message === 'string') return message;
   if (Buffer.isBuffer(message)) return message.toString('utf8');
@@ -56,10 +99,23 @@ export const decode = (): OperatorFunction<Envelope, Envelope> => (source) =>
           const origin = Array.isArray(parsed)
             ? { ...envelope.origin, position: `${envelope.origin.position}#${index}` }
             : envelope.origin;
+          // Each part keeps its own place in its person's line; the message's list of them stays behind.
+          const { turns, ...whole } = envelope;
+          const turn = turns?.[index] ?? undefined;
+          const partEnvelope: Envelope = {
+            ...whole,
+            origin,
+            ticket: tickets[index]!,
+            message: undefined,
+            ...(turn ? { turn } : {}),
+          };
+          const deepAt = tooDeep(part, root, MAX_PROFILE_DEPTH);
+          if (deepAt !== undefined) {
+            const problem = `${deepAt}: nested deeper than ${MAX_PROFILE_DEPTH} levels`;
+            settle(partEnvelope, excluded(Reasons.invalidProfile, `decoding profile at ${problem}`));
+            return;
+          }
           const decoded = Profile.decode(part);
-          const turn = envelope.turns?.[index] ?? undefined;
-          const { turns: _whole, ...rest } = envelope;
-          const partEnvelope: Envelope = { ...rest, origin, ticket: tickets[index]!, message: undefined, ...(turn ? { turn } : {}) };
           if (isLeft(decoded)) {
             const problems = formatErrors(decoded.left, root).join('; ');
             settle(partEnvelope, excluded(Reasons.invalidProfile, `decoding profile at ${problems}`));

@@ -112,4 +112,17 @@ describe('MemoryDedupeStore', () => {
     expect(s.size).to.equal(2);
     expect(s.acquire('b', 'u', 100)).to.equal('leased');
   });
+
+  it('makes room by forgetting only as many commits as it must', () => {
+    const s = store(3);
+    s.acquire('lease', 't', 10_000);
+    for (const key of ['c1', 'c2']) {
+      s.acquire(key, 't', 100);
+      s.commit(key, 't', 10_000);
+    }
+    s.acquire('c3', 't', 100);
+    expect(s.size).to.equal(3);
+    expect(s.acquire('c2', 'u', 100)).to.equal('committed');
+    expect(s.acquire('c1', 'u', 100)).to.equal('acquired');
+  });
 });

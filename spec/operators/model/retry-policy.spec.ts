@@ -39,7 +39,8 @@ describe('retry policy', () => {
       );
       expect(messages).to.deep.equal([
         'the destination rejected the credentials (401): check destination.username and destination.apiToken',
-        'the destination refused access (403): check that the API token belongs to a user who may trigger this workflow',
+        'the destination refused access (403): ' +
+          'check that the API token belongs to a user who may trigger this workflow',
         'no JSON Event at destination.url (404): check the URL and that the workflow is enabled',
       ]);
     });
@@ -133,6 +134,9 @@ describe('retry policy', () => {
       expect(parseRetryAfter(undefined, NOW)).to.equal(undefined);
       expect(parseRetryAfter('', NOW)).to.equal(undefined);
       expect(parseRetryAfter('later', NOW)).to.equal(undefined);
+      // Digits with anything around them are not delta seconds (nor a date).
+      expect(parseRetryAfter('x5', NOW)).to.equal(undefined);
+      expect(parseRetryAfter('5x', NOW)).to.equal(undefined);
     });
   });
 
@@ -155,7 +159,8 @@ describe('retry policy', () => {
   it('decodes its options with defaults and bounds', () => {
     expect(decodeOrThrow(RetryOptions, {})).to.deep.equal({ maxAttempts: 10, baseMs: 500, maxMs: 30_000, downAfter: 5 });
     expect(() => decodeOrThrow(RetryOptions, { maxAttempts: 101, baseMs: 0, maxMs: 3_600_001 })).to.throw(
-      'maxAttempts: expected an integer from 1 to 100, got 101; baseMs: expected an integer from 1 to 600000, got 0; ' +
+      'RetryOptions: maxAttempts: expected an integer from 1 to 100, got 101; ' +
+        'baseMs: expected an integer from 1 to 600000, got 0; ' +
         'maxMs: expected an integer from 1 to 3600000, got 3600001',
     );
   });
