@@ -92,7 +92,7 @@ describe('built-in operator definitions', () => {
     expect(decodeOrThrow(emitOperator.options, {})).to.deep.equal({
       concurrency: 8,
       maxPayloadBytes: 100_000,
-      retry: { maxAttempts: 10, baseMs: 500, maxMs: 30_000 },
+      retry: { maxAttempts: 10, baseMs: 500, maxMs: 30_000, downAfter: 5 },
     });
   });
 
