@@ -11,6 +11,7 @@ export {
   rejectionOf,
 } from './select-identity.js';
 export { projectAttributes, projectAttributesOperator, ProjectAttributesOptions, AttributeMapping, AttributeMappings, DottedPath } from './project-attributes.js';
+export { keepOrder, keepOrderOperator, KeepOrderOptions } from './keep-order.js';
 export { dedupe, dedupeOperator, DedupeOptions, dedupeKeyOf } from './dedupe.js';
 export { emit, emitOperator, EmitOptions, MAX_PAYLOAD_BYTES, DESTINATION_REJECTED } from './emit.js';
 export { fromDeadLetter, fromDeadLetterOperator } from './from-dead-letter.js';
@@ -26,5 +27,8 @@ export { formatErrors, pathOf } from './model/decode-errors.js';
 export { struct, refine, withDefault, withMessage, nonEmptyArray, integerIn, distinctBy, NonEmptyString, describe, decodeOrThrow, DecodeError, type Problem } from './model/codecs.js';
 export { getPath, setPath } from './model/paths.js';
 export { testOperator, type OperatorTestResult, type OperatorTestInput } from './testing.js';
-export type { DedupeStore, LeaseResult, QualtricsSender, SendResult, MaybePromise } from './model/ports.js';
+export type { DedupeStore, LeaseResult, QualtricsSender, SendResult, MaybePromise, TurnBook } from './model/ports.js';
+export { DESTINATION_DOWN } from './model/circuit-breaker.js';
+export { STORE_UNAVAILABLE } from './model/waits.js';
+export type { Turn, Turns } from './model/turns.js';
 export type { Json, JsonObject } from './model/json.js';
