@@ -50,7 +50,7 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
  *   `Retry-After`; a 429 also slows the rate limiter. 401, 403, 404: the valve closes (intake stops)
  *   and the update is retried every `retry.maxMs` until the destination accepts it, which reopens it.
  *   Other answers, too-large payloads and exhausted retries: dead-lettered, then `failed`.
- * - A destination that is down for everyone (`retry.downAfter` different updates failing in a row)
+ * - A destination that is down for everyone (`retry.downAfter` attempts failing in a row, for more than one update)
  *   opens a circuit breaker: the intake pauses, attempts stop counting, one probe retries (see
  *   `CircuitBreaker`), and `maxAttempts` applies only to failures particular to one update.
  * - Our own outages (the rate limiter's or the dead letters' store not answering) pause the intake

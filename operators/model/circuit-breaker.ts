@@ -18,7 +18,7 @@ import { backoffMs } from './retry-policy.js';
 export const DESTINATION_DOWN = 'destination-down';
 
 export interface CircuitBreakerOptions {
-  /** Failed attempts in a row, of this many different identities, that mean the destination is down. */
+  /** Failed attempts in a row, of at least two identities, that mean the destination is down. */
   readonly downAfter: number;
   /** The first probe waits about this long; each next one twice as long, up to `maxMs`. */
   readonly baseMs: number;
@@ -27,14 +27,17 @@ export interface CircuitBreakerOptions {
 
 /**
  * Tells a destination that is down from an update that fails. One identity failing again and again is
- * that update's trouble, and its own attempts run out. But when `downAfter` different identities fail in
- * a row (no answer, 5xx, 408), with no answer between, the destination itself is down: the breaker opens,
+ * that update's trouble, and its own attempts run out. But when `downAfter` attempts in a row fail (no
+ * answer, 5xx, 408), with no answer between, and they were for more than one identity, the destination
+ * itself is down: the breaker opens,
  * the intake pauses (`destination-down`), and attempts stop: updates in flight wait, without spending
  * their attempts, while one probe at a time tries again with backoff. The first answer (any status that
  * is not a failure of the destination) closes it: the intake resumes and the waiting updates go on.
  */
 export class CircuitBreaker {
+  /** The identities of the failures in a row so far, and how many there were. */
   readonly #failing = new Set<string>();
+  #failures = 0;
   readonly #changes = new Subject<void>();
   #open = false;
   #probing = false;
@@ -74,6 +77,7 @@ export class CircuitBreaker {
   /** The destination answered (any status that is not a failure of the destination itself). */
   answered(): void {
     this.#failing.clear();
+    this.#failures = 0;
     this.#probing = false;
     if (!this.#open) return;
     this.#open = false;
@@ -93,11 +97,14 @@ export class CircuitBreaker {
       return;
     }
     this.#failing.add(lane);
-    if (this.#failing.size < this.options.downAfter) return;
+    this.#failures += 1;
+    // Counted in attempts, not people, so it opens before `concurrency` updates spend all of theirs.
+    if (this.#failures < this.options.downAfter || this.#failing.size < 2) return;
     this.#open = true;
     this.#failing.clear();
+    this.#failures = 0;
     const { downAfter } = this.options;
-    const message = `the destination failed for ${downAfter} different updates in a row (last: ${why})`;
+    const message = `the destination failed ${downAfter} times in a row, for several updates (last: ${why})`;
     this.valve.close(DESTINATION_DOWN, `${message}; updates wait and one probe retries`);
     this.#scheduleProbe();
   }

@@ -11,8 +11,8 @@ export const RetryOptions = struct('RetryOptions', {
   /** No wait is longer (a `Retry-After` may be, up to `MAX_RETRY_AFTER_MS`); also the pace of retries while paused. */
   maxMs: withDefault(integerIn(1, 3_600_000), 30_000),
   /**
-   * Failed attempts in a row (no answer, 5xx, 408), of this many different updates, that mean the
-   * destination is down: the intake pauses and one probe retries, without spending anyone's attempts.
+   * Failed attempts in a row (no answer, 5xx, 408), for more than one update, that mean the destination
+   * is down: the intake pauses and one probe retries, without spending anyone's attempts.
    */
   downAfter: withDefault(integerIn(2, 10_000), 5),
 });
