@@ -13,6 +13,8 @@ import { IntakeValve } from './valve.js';
 import { JournalWriter } from './intake/journal-writer.js';
 import { identityKeysOf } from './intake/identity-keys.js';
 import type { RedisTurnBook } from '../adapters/redis/turn-book.js';
+import { streamRelay } from '../adapters/redis/stream-relay.js';
+import { redisPrefixOf } from './config/paths.js';
 import { bindOrExplain } from './start-error.js';
 import type { DeadLetterStore } from '../operators/model/ports.js';
 
@@ -221,7 +223,7 @@ export const openIntake = async (
       onEvent: logStream(logger, stream, health),
     });
 
-  if (config.source.redisStream) {
+  if (config.source.redisStream && !config.journal) {
     const s = config.source.redisStream;
     const sourceName = `redis:${s.stream}`;
     health.mark(false, `connecting to Redis to read ${s.stream}`);
@@ -257,8 +259,10 @@ export const openIntake = async (
     ...(turnBook ? { linePrefix: turnBook.linePrefix } : {}),
   });
   const writer = new JournalWriter(journal, pauses, logger, { keysOf: identityKeysOf(config.identities) });
-  const websocket = await openWebSocket(config, logger, pauses.closed$, 'manual', health);
-  const appending = websocket.messages$.subscribe((message) => writer.write(message));
+  const input = config.source.redisStream
+    ? relayInto(config.source.redisStream, redis!, redisPrefixOf(config), pauses, logger)
+    : await openWebSocket(config, logger, pauses.closed$, 'manual', health);
+  const appending = input.messages$.subscribe((message) => writer.write(message));
   const sourceName = `journal:${j.stream}`;
   return {
     sourceName,
@@ -273,8 +277,37 @@ export const openIntake = async (
     pauses,
     close: async () => {
       appending.unsubscribe();
-      await websocket.close();
+      await input.close();
       return writer.close();
     },
   };
 };
+
+/** A Redis stream the program does not write, relayed into the journal by one process at a time. */
+const relayInto = (
+  source: NonNullable<Config['source']['redisStream']>,
+  redis: Redis,
+  prefix: string,
+  pauses: IntakeValve,
+  logger: Logger,
+): { messages$: Observable<ProducedMessage>; close(): Promise<void> } => ({
+  messages$: streamRelay({
+    redis,
+    stream: source.stream,
+    group: source.group,
+    field: source.field,
+    startId: source.startId,
+    lockKey: `${prefix}:relay:${source.stream}`,
+    paused$: pauses.closed$,
+    onEvent: (event) => {
+      if (event.type === 'outage')
+        logger.warn({ stream: source.stream, error: event.error.message }, 'relay: Redis unreachable');
+      else
+        logger.info(
+          { stream: source.stream },
+          event.type === 'leading' ? 'relaying the stream into the journal' : 'another process relays the stream',
+        );
+    },
+  }),
+  close: async () => {},
+});

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { ReplaySubject, type Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import { DeadLetterFile } from '../adapters/file/dead-letter-file.js';
@@ -25,7 +24,7 @@ import { EmbeddedDedupeStore } from '../adapters/embedded/dedupe-store.js';
 import { EmbeddedDeliveryLog } from '../adapters/embedded/delivery-log.js';
 import { EmbeddedHistory } from '../adapters/embedded/history.js';
 import { openStateStore, type StateStore } from '../adapters/embedded/state-store.js';
-import { defaultDeadLetterFile, slug, stateDirOf } from './config/paths.js';
+import { defaultDeadLetterFile, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
 import { RedisHistory } from '../adapters/redis/history.js';
 import { observeDeadLetters, observeRateLimiter, observeSender } from './observe.js';
 import type { Logger } from './logger.js';
@@ -57,13 +56,7 @@ export const authOf = ({ destination }: Config): QualtricsAuth => {
 
 export { slug };
 
-/**
- * The Redis key prefix of a destination: `redis.prefix`, or one derived from the destination URL, so
- * that every process sending to the same JSON Event shares its rate limit and dedupe. The hash tag keeps
- * all of a destination's keys in one Redis Cluster slot.
- */
-export const redisPrefixOf = (config: Config): string =>
-  config.redis?.prefix ?? `qa:{${createHash('sha256').update(config.destination.url).digest('hex').slice(0, 16)}}`;
+export { redisPrefixOf };
 
 type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter'> & {
   readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;

@@ -258,11 +258,9 @@ export const Config = refine(
     if (config.source.redisStream && !config.redis)
       problems.push({ path: ['source', 'redisStream'], message: 'needs redis.url' });
     if (config.journal && !config.redis) problems.push({ path: ['journal'], message: 'needs redis.url' });
-    if (config.journal && !config.source.websocket)
-      problems.push({
-        path: ['journal'],
-        message: 'journals a WebSocket source; a redisStream source is durable already',
-      });
+    // A redisStream with a journal is relayed into it, in order, by one process at a time.
+    if (config.journal && config.source.redisStream?.stream === config.journal.stream)
+      problems.push({ path: ['journal', 'stream'], message: 'must differ from source.redisStream.stream' });
     return problems;
   },
 );

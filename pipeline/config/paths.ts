@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { NonEmptyString } from '../../operators/model/codecs.js';
 import type { Config } from './codec.js';
@@ -31,3 +32,11 @@ export const anchorPaths = (config: Config, baseDir: string): Config => {
     ...(deadLetterFile === undefined ? {} : { deadLetters: { ...config.deadLetters, file: anchored(deadLetterFile) } }),
   };
 };
+
+/**
+ * The Redis key prefix of a destination: `redis.prefix`, or one derived from the destination URL, so
+ * that every process sending to the same JSON Event shares its rate limit and dedupe. The hash tag keeps
+ * all of a destination's keys in one Redis Cluster slot.
+ */
+export const redisPrefixOf = (config: Config): string =>
+  config.redis?.prefix ?? `qa:{${createHash('sha256').update(config.destination.url).digest('hex').slice(0, 16)}}`;

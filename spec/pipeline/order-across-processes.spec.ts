@@ -130,4 +130,55 @@ observability: { port: 0 }
       expect(stderr, 'nothing excluded as stale').not.to.contain('"reason":"stale"');
     }
   });
+
+  it('keeps that order for a stream it does not write too, relayed into the journal by one process at a time', async () => {
+    fixture = new RedisFixture();
+    standIn = await QualtricsStandIn.start({
+      apiToken: API_TOKEN,
+      respond: () => new Promise((resolve) => setTimeout(() => resolve(undefined), Math.random() * 40)),
+    });
+    const outside = `${fixture.prefix}:cdp-profiles`;
+    const redis = fixture.connect();
+    const files = Array.from({ length: PROCESSES }, () => {
+      const file = join(tempDir(), 'config.yaml');
+      writeFileSync(
+        file,
+        `
+name: Relayed
+source: { redisStream: { stream: "${outside}", group: cdp, startId: "0" } }
+journal: { stream: "${fixture.prefix}:journal", claimIdleSeconds: 2 }
+destination: { url: "${standIn.url}", apiToken: ${API_TOKEN}, auth: header, allowAnyHost: true, concurrency: 8 }
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+redis: { url: "${REDIS_URL}", prefix: "${fixture.prefix}" }
+observability: { port: 0 }
+`,
+      );
+      return file;
+    });
+    const children = files.map((file) => processes.start(['run', '--config', file]));
+    const exits = children.map((child) => finished(child));
+    for (let i = 0; i < PEOPLE; i += 1) {
+      await redis.xadd(outside, '*', 'profile', JSON.stringify(membership(`p${i}@example.com`, 'realized')));
+    }
+    for (let i = 0; i < PEOPLE; i += 1) {
+      await redis.xadd(outside, '*', 'profile', JSON.stringify(membership(`p${i}@example.com`, 'exited')));
+    }
+    await eventually(() => standIn.requests.length >= PEOPLE * 2, 30_000, 'every update delivered');
+    const statuses = new Map<string, string[]>();
+    for (const request of standIn.requests) {
+      const body = JSON.parse(request.body.toString('utf8')) as {
+        identityMap: { Email: Array<{ id: string }> };
+        segmentMembership: { ups: { a1: { status: string } } };
+      };
+      const email = body.identityMap.Email[0]!.id;
+      statuses.set(email, [...(statuses.get(email) ?? []), body.segmentMembership.ups.a1.status]);
+    }
+    expect(standIn.requests, 'nothing sent twice').to.have.length(PEOPLE * 2);
+    for (let i = 0; i < PEOPLE; i += 1)
+      expect(statuses.get(`p${i}@example.com`), `p${i}`).to.deep.equal(['realized', 'exited']);
+    await eventually(async () => ((await redis.xpending(outside, 'cdp')) as [number])[0] === 0, 10_000, 'relayed all');
+    for (const child of children) child.kill('SIGTERM');
+    for (const { code } of await Promise.all(exits)) expect(code).to.equal(0);
+  });
 });
