@@ -144,6 +144,8 @@ export const webSocketClientSource = ({
       pauseSubscription.unsubscribe();
       clearTimeout(reconnectTimer);
       clearInterval(heartbeat);
+      // A paused socket never reads the feed's answer to our close frame, and ws would wait 30 s for it.
+      if (socket?.isPaused) socket.resume();
       socket?.close(1000, 'pipeline stopping');
     };
   });

@@ -142,7 +142,11 @@ export class WebSocketListenSource {
 
   /** Stops listening and closes every producer's connection (1001: going away). */
   close(): Promise<void> {
-    for (const producer of this.wss.clients) producer.close(1001, 'pipeline stopping');
+    for (const producer of this.wss.clients) {
+      // A paused socket never reads the producer's answer to our close frame, and ws would wait 30 s for it.
+      if (producer.isPaused) producer.resume();
+      producer.close(1001, 'pipeline stopping');
+    }
     return new Promise((resolve) => {
       this.wss.close();
       this.server.close(() => resolve());
