@@ -108,17 +108,16 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   process.removeListener('SIGTERM', onSignal);
   if (failure !== undefined) throw failure;
 
+  // One message whatever happened, for whoever parses the log; what it came to is in the fields.
   const { counts } = stopped;
   const lost = lostBy(stopped);
   if (lost > 0) {
-    logger.error(
-      { counts, lost },
-      `pipeline stopped: ${lost} update(s) lost (a plain WebSocket cannot take them back)`,
-    );
+    const detail = `${lost} update(s) lost (a plain WebSocket cannot take them back)`;
+    logger.error({ counts, lost, detail }, 'pipeline stopped');
     return ExitCode.lost;
   }
-  const left =
-    counts.released > 0 ? `; ${counts.released} update(s) left pending in the stream for the next start` : '';
-  logger.info({ counts }, `pipeline stopped${left}`);
+  const left = counts.released;
+  const detail = left > 0 ? `${left} update(s) left pending in the stream for the next start` : 'every update settled';
+  logger.info({ counts, detail }, 'pipeline stopped');
   return ExitCode.ok;
 };

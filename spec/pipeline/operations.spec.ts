@@ -168,7 +168,7 @@ ${extra}`;
       expect(code).to.equal(0);
       expect(Date.now() - signalledAt, 'well within the 60 s grace').to.be.below(15_000);
       expect(stderr).not.to.contain('grace period over');
-      expect(stderr).to.match(/pipeline stopped; 5 update\(s\) left pending in the stream for the next start/);
+      expect(stderr).to.match(/"detail":"5 update\(s\) left pending in the stream for the next start","msg":"pipeline stopped"/);
       expect(((await redis.xpending(stream, 'workers')) as [number])[0]).to.equal(5);
     });
   });
