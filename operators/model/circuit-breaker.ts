@@ -42,7 +42,8 @@ export class CircuitBreaker {
   #open = false;
   #probing = false;
   #probes = 0;
-  #nextProbeAt = 0;
+  /** Set when the backoff before the next probe is over (by the timer itself: clocks may disagree by a ms). */
+  #probeDue = false;
   #wake: Subscription | undefined;
 
   constructor(
@@ -65,10 +66,12 @@ export class CircuitBreaker {
       if (!this.#open) return of(undefined);
       return this.#changes.pipe(
         startWith(undefined),
-        filter(() => !this.#open || (!this.#probing && this.#now() >= this.#nextProbeAt)),
+        filter(() => !this.#open || (!this.#probing && this.#probeDue)),
         take(1),
         tap(() => {
-          if (this.#open) this.#probing = true;
+          if (!this.#open) return;
+          this.#probing = true;
+          this.#probeDue = false;
         }),
       );
     });
@@ -112,12 +115,11 @@ export class CircuitBreaker {
   #scheduleProbe(): void {
     this.#probes += 1;
     const delay = backoffMs(this.#probes, this.options, this.random);
-    this.#nextProbeAt = this.#now() + delay;
+    this.#probeDue = false;
     this.#wake?.unsubscribe();
-    this.#wake = timer(delay, this.scheduler).subscribe(() => this.#changes.next());
-  }
-
-  #now(): number {
-    return this.scheduler?.now() ?? Date.now();
+    this.#wake = timer(delay, this.scheduler).subscribe(() => {
+      this.#probeDue = true;
+      this.#changes.next();
+    });
   }
 }

@@ -13,7 +13,8 @@ import { freePort } from '../helpers/ports.js';
  * group, with no kill at all, dropped 2 of 401 payloads as `stale`: a person's `realized` and then
  * `exited` went to different consumers, `exited` was sent first and `realized` was never sent. Must:
  * per-identity order holds across any number of processes sharing a stream or a journal, and no update
- * is dropped because another process overtook it.
+ * is dropped because another process overtook it. A stream the program does not write is relayed into
+ * the journal (source.redisStream with a journal), where each person's updates are numbered in order.
  */
 
 const PEOPLE = 200;
@@ -88,8 +89,8 @@ describe('fault: three consumers in one group keep per-identity order (issue #8 
   const s = scenario();
 
   it(
-    `redisStream read by ${PROCESSES} processes in one group, realized then exited for ${PEOPLE} people: each ` +
-      'person gets realized then exited, none dropped as stale, nothing twice, the shared limit held; all exit 0',
+    `redisStream relayed into a journal shared by ${PROCESSES} processes, realized then exited for ${PEOPLE} ` +
+      'people: each person gets realized then exited, none dropped as stale, nothing twice, the limit held; all exit 0',
     async () => {
       const musts = new Musts();
       const redis = await s.redis();
@@ -105,13 +106,15 @@ describe('fault: three consumers in one group keep per-identity order (issue #8 
           destination: [LIMIT, 'concurrency: 8'],
           redisUrl: redis.url,
           prefix: s.prefix,
-          extra: ['pipeline: { maxInFlight: 20 }'],
+          extra: ['pipeline: { maxInFlight: 20 }', `journal: { stream: "${s.prefix}:journal", claimIdleSeconds: 2 }`],
         });
       const runs = await Promise.all(Array.from({ length: PROCESSES }, () => FaultRun.start(configFile)));
       await until(
-        async () => ((await client.xinfo('CONSUMERS', stream, 'workers')) as unknown[]).length === PROCESSES,
+        async () =>
+          ((await client.xinfo('CONSUMERS', `${s.prefix}:journal`, JOURNAL_GROUP).catch(() => [])) as unknown[])
+            .length === PROCESSES,
         20_000,
-        `${PROCESSES} consumers in the group`,
+        `${PROCESSES} consumers of the journal`,
       );
 
       // Appended a few at a time while the three read, so one person's two updates land in different reads.
@@ -122,7 +125,16 @@ describe('fault: three consumers in one group keep per-identity order (issue #8 
       }
       const all = people.flat();
       await musts.checkAsync('every update settled', () =>
-        deliveredOrSettled(endpoint, { settled: () => drained(client, stream, 'workers') }, all.length, 40_000),
+        deliveredOrSettled(
+          endpoint,
+          {
+            // Relayed out of the stream, and settled out of the journal.
+            settled: async () =>
+              (await drained(client, stream, 'workers')) && drained(client, `${s.prefix}:journal`, JOURNAL_GROUP),
+          },
+          all.length,
+          40_000,
+        ),
       );
       checkOrder(musts, endpoint, people);
       checkDelivery(musts, { expected: all, endpoint, rateLimit: RATE });

@@ -141,7 +141,7 @@ describe('fault: stopping (issue #8 point 4, SIGTERM under load, SIGKILL with th
         expect(exit.ms).to.be.below(AT_ONCE_MS),
       );
       musts.check('a log line says how many were lost (20)', () => {
-        const lines = run.at(LEVEL.warn).filter((l) => /lost/i.test(l.msg));
+        const lines = run.at(LEVEL.warn).filter((l) => /lost/i.test(JSON.stringify(l)));
         expect(lines.map((l) => JSON.stringify(l)).join('\n')).to.match(/\b20\b/);
       });
       musts.check('every error in the structured log', () => checkStructuredLogs(run));

@@ -25,6 +25,8 @@ export interface FinalCounts {
   readonly excluded: Readonly<Record<string, number>>;
   readonly failed: Readonly<Record<string, number>>;
   readonly settled: number;
+  /** Handed back unsettled at the stop: a stream keeps them pending for the next start. */
+  readonly released: number;
   readonly inFlight: number;
 }
 
