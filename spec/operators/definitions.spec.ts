@@ -270,8 +270,9 @@ describe('fromDeadLetter', () => {
         c: messageEnvelope(books.ledger, { payload: '[1]' }, '3'),
         d: messageEnvelope(books.ledger, 'text', '4'),
         e: messageEnvelope(books.ledger, { payload: '{}', identity: 3 }, '5'),
+        f: messageEnvelope(books.ledger, { payload: 1, identity: 2 }, '6'),
       };
-      expectObservable(cold('abcde|', envelopes).pipe(fromDeadLetter())).toBe('-----|');
+      expectObservable(cold('abcdef|', envelopes).pipe(fromDeadLetter())).toBe('------|');
     });
     expect(books.settled.map((s) => s.outcome)).to.deep.equal([
       excluded('invalid-dead-letter', 'payload: missing (expected a non-empty string)'),
@@ -279,6 +280,7 @@ describe('fromDeadLetter', () => {
       excluded('invalid-dead-letter', 'payload: expected a JSON object'),
       excluded('invalid-dead-letter', '(top level): expected an object (dead letter), got "text"'),
       excluded('invalid-dead-letter', 'identity: expected string, got 3'),
+      excluded('invalid-dead-letter', 'payload: expected a non-empty string, got 1; identity: expected string, got 2'),
     ]);
   });
 

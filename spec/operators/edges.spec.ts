@@ -274,6 +274,75 @@ describe('dedupe at its edges', () => {
     ]);
   });
 
+  /** Runs updates through dedupe over `store` to a destination that delivers each a few ms later. */
+  const throughDedupe = async (store: DedupeStore, count: number) => {
+    const books = new Books();
+    const hookErrors: unknown[] = [];
+    books.ledger.hookErrors$.subscribe((error) => hookErrors.push(error));
+    const fast = decodeOrThrow(DedupeOptions, { leaseSeconds: 60, pollMs: 10 });
+    of(...Array.from({ length: count }, (_, i) => update(books.ledger, String(i + 1))))
+      .pipe(dedupe(fast, { dedupeStore: store }))
+      .subscribe((envelope) => setTimeout(() => settle(envelope, delivered(202)), 5));
+    await books.ledger.whenSettled(count);
+    return { settled: books.settled.map(({ origin, outcome }) => [origin.position, outcome.kind]), hookErrors };
+  };
+  /** A store that answers asynchronously, as Redis does, with `first` for its first acquire. */
+  const asyncStore = (first: () => Promise<'leased'>): DedupeStore => {
+    const memory = new MemoryDedupeStore();
+    let calls = 0;
+    return {
+      acquire: (key, token, leaseMs) =>
+        (calls += 1) === 1 ? first() : Promise.resolve(memory.acquire(key, token, leaseMs)),
+      renew: (key, token, leaseMs) => Promise.resolve(memory.renew(key, token, leaseMs)),
+      commit: (key, token, ttlMs) => Promise.resolve(memory.commit(key, token, ttlMs)),
+      release: (key, token) => Promise.resolve(memory.release(key, token)),
+    };
+  };
+
+  it('when another process holds the lease, a local waiter tries for itself: nothing counts as sent yet', async () => {
+    const { settled } = await throughDedupe(
+      asyncStore(() => Promise.resolve('leased')),
+      2,
+    );
+    // The waiter ('2') is let go when the first hears "leased", takes the lease, and is delivered; the
+    // first, polling, then finds it committed. Nobody is a duplicate of something not yet delivered.
+    expect(settled).to.deep.equal([
+      ['2', 'delivered'],
+      ['1', 'duplicate'],
+    ]);
+  });
+
+  it('when the store fails, a local waiter tries for itself instead of counting as a duplicate', async () => {
+    const { settled } = await throughDedupe(
+      asyncStore(() => Promise.reject(new Error('connection refused'))),
+      2,
+    );
+    expect(settled).to.deep.equal([
+      ['1', 'failed'],
+      ['2', 'delivered'],
+    ]);
+  });
+
+  it('reports a commit that fails, synchronously or not, and still counts the delivery', async () => {
+    for (const commit of [
+      () => {
+        throw new Error('commit failed');
+      },
+      () => Promise.reject(new Error('commit failed')),
+    ]) {
+      const memory = new MemoryDedupeStore();
+      const store: DedupeStore = {
+        acquire: (key, token, leaseMs) => memory.acquire(key, token, leaseMs),
+        renew: () => {},
+        commit,
+        release: () => {},
+      };
+      const { settled, hookErrors } = await throughDedupe(store, 1);
+      expect(settled).to.deep.equal([['1', 'delivered']]);
+      expect(hookErrors.map((error) => (error as Error).message)).to.deep.equal(['commit failed']);
+    }
+  });
+
   it('keeps going when renewing the lease fails, and waits for an asynchronous commit before counting', async () => {
     const memory = new MemoryDedupeStore();
     let commits = 0;
