@@ -3,7 +3,7 @@ import { BehaviorSubject, type Subscription } from 'rxjs';
 import type { InboundMessage } from '../../../adapters/inbound-message.js';
 import { StreamJournal } from '../../../adapters/redis/journal.js';
 import { RedisTurnBook } from '../../../adapters/redis/turn-book.js';
-import { redisStreamGroupSource } from '../../../adapters/redis/stream-group-source.js';
+import { redisStreamGroupSource, type PoisonEntry } from '../../../adapters/redis/stream-group-source.js';
 import { redisStreamRangeSource } from '../../../adapters/redis/stream-range-source.js';
 import type { Redis } from '../../../adapters/redis/connection.js';
 import { RedisFixture } from '../../helpers/redis.js';
@@ -124,6 +124,66 @@ describe('Redis streams (real Redis)', function () {
       const [, , , holders] = (await redis.xpending(stream, 'g')) as [number, string, string, Array<[string, string]>];
       expect(holders).to.deep.equal([['slow', '2']]);
       for (const m of slow.taken) slow.ack(m);
+    });
+
+    it('dead-letters an entry handed out more than maxDeliveries times as poison, instead of handing it out again', async () => {
+      const [poison, healthy] = await add(2);
+      await redis.xgroup('CREATE', stream, 'g', '0');
+      // Crashed consumers took both; the first was handed out again and again (each XCLAIM counts one).
+      await redis.xreadgroup('GROUP', 'g', 'crashed', 'COUNT', 2, 'STREAMS', stream, '>');
+      for (let i = 0; i < 5; i += 1) await redis.xclaim(stream, 'g', 'crashed', 0, poison!);
+      const letters: PoisonEntry[] = [];
+      const taken: InboundMessage[] = [];
+      const capacity$ = new BehaviorSubject(10);
+      subscriptions.push(
+        redisStreamGroupSource({
+          redis,
+          stream,
+          group: 'g',
+          consumer: 'survivor',
+          field: 'profile',
+          startId: '0',
+          blockMs: 50,
+          claimIdleMs: 50,
+          maxDeliveries: 5,
+          onPoison: async (entry) => void letters.push(entry),
+          capacity: () => capacity$.value,
+          capacity$,
+        }).subscribe((m) => taken.push(m)),
+      );
+      await eventually(() => letters.length === 1 && taken.length === 1, 5_000, 'the poison letter and the healthy entry');
+      expect(letters[0]).to.deep.include({ id: poison, data: '{"n":1}', deliveries: 7 });
+      expect(taken.map((m) => m.position)).to.deep.equal([healthy]);
+      // The poison entry is acknowledged once dead-lettered; the healthy one is pending until its outcome.
+      await eventually(async () => (await pendingCount()) === 1, 5_000, 'the poison entry acknowledged');
+    });
+
+    it('removes consumers that left the group with nothing pending, and keeps those that hold entries', async () => {
+      await add(1);
+      await redis.xgroup('CREATE', stream, 'g', '0');
+      await redis.xgroup('CREATECONSUMER', stream, 'g', 'left');
+      await redis.xreadgroup('GROUP', 'g', 'holding', 'COUNT', 1, 'STREAMS', stream, '>');
+      const events: string[] = [];
+      subscriptions.push(
+        redisStreamGroupSource({
+          redis,
+          stream,
+          group: 'g',
+          consumer: 'me',
+          field: 'profile',
+          startId: '0',
+          blockMs: 50,
+          forgetConsumersAfterMs: 1,
+          onEvent: (event) => event.type === 'consumer-removed' && void events.push(event.consumer),
+          capacity: () => 0,
+          capacity$: new BehaviorSubject(0),
+        }).subscribe(),
+      );
+      await eventually(() => events.length === 1, 5_000, 'a consumer removed');
+      expect(events).to.deep.equal(['left']);
+      const names = ((await redis.xinfo('CONSUMERS', stream, 'g')) as string[][]).map((fields) => fields[1]);
+      expect(names).to.include('holding');
+      expect(names).not.to.include('left');
     });
 
     it('passes an entry without the field on as empty, so it is settled (and acknowledged), not retried', async () => {

@@ -97,8 +97,10 @@ describe('config', () => {
     expect(problemsOf(withSource('{ redisStream: { stream: s } }'))).to.deep.equal(['source.redisStream.group: missing (expected a non-empty string)']);
     expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }'))).to.deep.equal(['source.redisStream: needs redis.url']);
     expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }', redis))).to.deep.equal([]);
-    expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }', `${redis}journal: { stream: j }\n`))).to.deep.equal([
-      'journal: journals a WebSocket source; a redisStream source is durable already',
+    // A stream the program does not write may be relayed into a journal (another stream).
+    expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }', `${redis}journal: { stream: j }\n`))).to.deep.equal([]);
+    expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }', `${redis}journal: { stream: s }\n`))).to.deep.equal([
+      'journal.stream: must differ from source.redisStream.stream',
     ]);
     expect(problemsOf(`${minimal}journal: { stream: j }\n`)).to.deep.equal(['journal: needs redis.url']);
     const listen = parseConfig(withSource('{ websocket: { listen: { port: 8080, token: "${TOKEN}" } } }'), { TOKEN: 'tok' });
