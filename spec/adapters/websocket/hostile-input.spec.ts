@@ -360,6 +360,7 @@ attributes: [{ source: person.name.firstName, target: firstName }]
 pipeline: { maxInFlight: ${MAX_IN_FLIGHT} }
 history: { size: 100 }
 deadLetters: { file: ${join(directory, 'dead-letters.jsonl')} }
+state: { dir: ${join(directory, 'state')} }
 `,
       {},
     );
