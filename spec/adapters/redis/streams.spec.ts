@@ -175,8 +175,8 @@ describe('Redis streams (real Redis)', function () {
           blockMs: 50,
           forgetConsumersAfterMs: 1,
           onEvent: (event) => event.type === 'consumer-removed' && void events.push(event.consumer),
-          capacity: () => 0,
-          capacity$: new BehaviorSubject(0),
+          capacity: () => 10,
+          capacity$: new BehaviorSubject(10),
         }).subscribe(),
       );
       await eventually(() => events.length === 1, 5_000, 'a consumer removed');
