@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { QualtricsHttpSender } from '../../adapters/qualtrics/http-sender.js';
 import { createLogger, type Logger } from '../../pipeline/logger.js';
@@ -37,7 +37,10 @@ const gotErrorFrom = async (auth: ConstructorParameters<typeof QualtricsHttpSend
 
 /** The error got rejects with when the endpoint accepts the connection and never answers (a timeout). */
 const gotTimeoutError = async (): Promise<Error> => {
-  const silent = createServer(() => {});
+  // It keeps the connection and never reads it: destroyed at the end, or the closed connection would
+  // stay half-open here (nothing reads its end) and keep mocha from exiting.
+  const connections: Socket[] = [];
+  const silent = createServer((socket) => void connections.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const { port } = silent.address() as { port: number };
   const sender = new QualtricsHttpSender({
@@ -51,7 +54,8 @@ const gotTimeoutError = async (): Promise<Error> => {
   } catch (error) {
     return error as Error;
   } finally {
-    silent.close();
+    for (const connection of connections) connection.destroy();
+    await new Promise((resolve) => silent.close(resolve));
   }
 };
 
