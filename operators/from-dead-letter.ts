@@ -37,7 +37,13 @@ export const fromDeadLetter = (): OperatorFunction<Envelope, Envelope> =>
   perEnvelope('fromDeadLetter', (envelope) => {
     const decoded = RedrivableLetter.decode(envelope.message);
     if (isLeft(decoded)) return excluded(Reasons.invalidDeadLetter, formatErrors(decoded.left).join('; '));
-    const payload: unknown = JSON.parse(decoded.right.payload);
+    let payload: unknown;
+    try {
+      payload = JSON.parse(decoded.right.payload);
+    } catch (error) {
+      // The letter itself is what cannot be read: excluded as such, not an operator's failure.
+      return excluded(Reasons.invalidDeadLetter, `payload: not JSON (${(error as Error).message})`);
+    }
     if (!isJsonObject(payload)) return excluded(Reasons.invalidDeadLetter, 'payload: expected a JSON object');
     const identity = identityFromKey(decoded.right.identity);
     // The letter's own source: its position is comparable with that stream's, so the stale rule applies.

@@ -284,10 +284,8 @@ describe('fromDeadLetter', () => {
     ]);
   });
 
-  // Documented ("a letter that cannot be read is excluded as invalid-dead-letter"), not what happens:
-  // JSON.parse throws inside the step, which perEnvelope settles as failed (operator-error). A runtime
-  // bug reported to the owners of operators/; skipped so that `npm test` stays green.
-  it.skip('excludes a letter whose payload is not JSON as invalid-dead-letter (runtime bug: operator-error)', () => {
+  // Once a runtime bug: JSON.parse threw inside the step, which perEnvelope settled as operator-error.
+  it('excludes a letter whose payload is not JSON as invalid-dead-letter', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     scheduler.run(({ cold }) => {
