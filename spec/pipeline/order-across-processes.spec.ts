@@ -18,6 +18,22 @@ const membership = (email: string, status: 'realized' | 'exited'): object => ({
   segmentMembership: { ups: { a1: { status, lastQualificationTime: '2026-11-29T09:00:00Z' } } },
 });
 
+/** Each person's statuses arrived once each, `realized` before `exited`: nothing twice, nothing dropped. */
+const expectEachInOrder = (standIn: QualtricsStandIn): void => {
+  const statuses = new Map<string, string[]>();
+  for (const request of standIn.requests) {
+    const body = JSON.parse(request.body.toString('utf8')) as {
+      identityMap: { Email: Array<{ id: string }> };
+      segmentMembership: { ups: { a1: { status: string } } };
+    };
+    const email = body.identityMap.Email[0]!.id;
+    statuses.set(email, [...(statuses.get(email) ?? []), body.segmentMembership.ups.a1.status]);
+  }
+  expect(standIn.requests, 'nothing sent twice').to.have.length(PEOPLE * 2);
+  for (let i = 0; i < PEOPLE; i += 1)
+    expect(statuses.get(`p${i}@example.com`), `p${i}`).to.deep.equal(['realized', 'exited']);
+};
+
 /** A producer connection that waits for each message's acknowledgement (it is journaled then). */
 class AckedProducer {
   #sent = 0;
@@ -109,18 +125,7 @@ observability: { port: 0 }
     );
     await eventually(() => standIn.requests.length >= PEOPLE * 2, 30_000, 'every update delivered');
 
-    const statuses = new Map<string, string[]>();
-    for (const request of standIn.requests) {
-      const body = JSON.parse(request.body.toString('utf8')) as {
-        identityMap: { Email: Array<{ id: string }> };
-        segmentMembership: { ups: { a1: { status: string } } };
-      };
-      const email = body.identityMap.Email[0]!.id;
-      statuses.set(email, [...(statuses.get(email) ?? []), body.segmentMembership.ups.a1.status]);
-    }
-    expect(standIn.requests, 'nothing sent twice').to.have.length(PEOPLE * 2);
-    for (let i = 0; i < PEOPLE; i += 1)
-      expect(statuses.get(`p${i}@example.com`), `p${i}`).to.deep.equal(['realized', 'exited']);
+    expectEachInOrder(standIn);
 
     for (const producer of producers) producer.close();
     for (const child of children) child.kill('SIGTERM');
@@ -165,18 +170,7 @@ observability: { port: 0 }
       await redis.xadd(outside, '*', 'profile', JSON.stringify(membership(`p${i}@example.com`, 'exited')));
     }
     await eventually(() => standIn.requests.length >= PEOPLE * 2, 30_000, 'every update delivered');
-    const statuses = new Map<string, string[]>();
-    for (const request of standIn.requests) {
-      const body = JSON.parse(request.body.toString('utf8')) as {
-        identityMap: { Email: Array<{ id: string }> };
-        segmentMembership: { ups: { a1: { status: string } } };
-      };
-      const email = body.identityMap.Email[0]!.id;
-      statuses.set(email, [...(statuses.get(email) ?? []), body.segmentMembership.ups.a1.status]);
-    }
-    expect(standIn.requests, 'nothing sent twice').to.have.length(PEOPLE * 2);
-    for (let i = 0; i < PEOPLE; i += 1)
-      expect(statuses.get(`p${i}@example.com`), `p${i}`).to.deep.equal(['realized', 'exited']);
+    expectEachInOrder(standIn);
     await eventually(async () => ((await redis.xpending(outside, 'cdp')) as [number])[0] === 0, 10_000, 'relayed all');
     for (const child of children) child.kill('SIGTERM');
     for (const { code } of await Promise.all(exits)) expect(code).to.equal(0);

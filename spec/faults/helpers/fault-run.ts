@@ -1,3 +1,4 @@
+import type { LedgerCounts } from '../../../operators/model/ledger.js';
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -18,17 +19,8 @@ export interface LogLine {
 }
 
 /** The final counts `run` logs when it stops (`pipeline stopped`). */
-export interface FinalCounts {
-  readonly received: number;
-  readonly delivered: number;
-  readonly duplicate: number;
-  readonly excluded: Readonly<Record<string, number>>;
-  readonly failed: Readonly<Record<string, number>>;
-  readonly settled: number;
-  /** Handed back unsettled at the stop: a stream keeps them pending for the next start. */
-  readonly released: number;
-  readonly inFlight: number;
-}
+/** What a process logs as its final counts (`pipeline stopped`): the ledger's counts, as JSON. */
+export type FinalCounts = LedgerCounts;
 
 export interface Exit {
   readonly code: number | null;
