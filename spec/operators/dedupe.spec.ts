@@ -21,7 +21,11 @@ const update = (ledger: Ledger, position: string, firstName: string, email = 'an
 
 /** Plays the destination: settles each envelope `frames` after it arrives, with the outcome `outcomeOf` picks. */
 const destination =
-  (scheduler: TestScheduler, frames: number, outcomeOf: (envelope: Envelope) => Outcome = () => delivered(202)): OperatorFunction<Envelope, string> =>
+  (
+    scheduler: TestScheduler,
+    frames: number,
+    outcomeOf: (envelope: Envelope) => Outcome = () => delivered(202),
+  ): OperatorFunction<Envelope, string> =>
   (source) =>
     source.pipe(
       tap((envelope) => scheduler.schedule(() => settle(envelope, outcomeOf(envelope)), frames)),
@@ -38,7 +42,12 @@ describe('dedupe', () => {
       const again = update(books.ledger, '2', 'Ann');
       const changed = update(books.ledger, '3', 'Annie');
       const source = cold('a-----b-c|', { a: first, b: again, c: changed });
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 2))).toBe('a-------c|', {
+      expectObservable(
+        source.pipe(
+          dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }),
+          destination(scheduler, 2),
+        ),
+      ).toBe('a-------c|', {
         a: '1',
         c: '3',
       });
@@ -52,8 +61,14 @@ describe('dedupe', () => {
     const store = new MemoryDedupeStore({ now: () => scheduler.now() });
     scheduler.run(({ cold, expectObservable }) => {
       const source = cold('a----b|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ann') });
-      const outcomes = (envelope: Envelope): Outcome => (envelope.origin.position === '1' ? failed('http-500', { status: 500 }) : delivered(202));
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 2, outcomes))).toBe('a----b|', {
+      const outcomes = (envelope: Envelope): Outcome =>
+        envelope.origin.position === '1' ? failed('http-500', { status: 500 }) : delivered(202);
+      expectObservable(
+        source.pipe(
+          dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }),
+          destination(scheduler, 2, outcomes),
+        ),
+      ).toBe('a----b|', {
         a: '1',
         b: '2',
       });
@@ -67,9 +82,16 @@ describe('dedupe', () => {
     const store = new MemoryDedupeStore({ now: () => scheduler.now() });
     scheduler.run(({ cold, expectObservable }) => {
       const source = cold('ab---|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ann') });
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 3))).toBe('a----|', { a: '1' });
+      expectObservable(
+        source.pipe(
+          dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }),
+          destination(scheduler, 3),
+        ),
+      ).toBe('a----|', { a: '1' });
     });
-    expect(books.settled.map(({ frame, origin, outcome }) => [frame, origin.position, outcome.kind])).to.have.deep.members([
+    expect(
+      books.settled.map(({ frame, origin, outcome }) => [frame, origin.position, outcome.kind]),
+    ).to.have.deep.members([
       [3, '1', 'delivered'],
       [3, '2', 'duplicate'],
     ]);
@@ -81,8 +103,14 @@ describe('dedupe', () => {
     const store = new MemoryDedupeStore({ now: () => scheduler.now() });
     scheduler.run(({ cold, expectObservable }) => {
       const source = cold('ab-------|', { a: update(books.ledger, '1', 'Ann'), b: update(books.ledger, '2', 'Ann') });
-      const outcomes = (envelope: Envelope): Outcome => (envelope.origin.position === '1' ? failed('http-503') : delivered(202));
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 3, outcomes))).toBe('a--b-----|', {
+      const outcomes = (envelope: Envelope): Outcome =>
+        envelope.origin.position === '1' ? failed('http-503') : delivered(202);
+      expectObservable(
+        source.pipe(
+          dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }),
+          destination(scheduler, 3, outcomes),
+        ),
+      ).toBe('a--b-----|', {
         a: '1',
         b: '2',
       });
@@ -106,7 +134,10 @@ describe('dedupe', () => {
         b: samePayloadFor('2', 'sam@example.org'),
         c: samePayloadFor('3', 'sam@example.com'),
       });
-      const deduped = source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 1));
+      const deduped = source.pipe(
+        dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }),
+        destination(scheduler, 1),
+      );
       expectObservable(deduped).toBe('a-b--|', { a: '1', b: '2' });
     });
     expect(books.summary()).to.deep.equal({ '1': 'delivered', '2': 'delivered', '3': 'duplicate' });
@@ -136,7 +167,12 @@ describe('dedupe', () => {
       expect(store.acquire(dedupeKeyOf(envelope)!, 'dead-process', 1000)).to.equal('acquired');
       const source = cold('a|', { a: envelope });
       // Looked at every 10 frames; the lease expires at frame 1000, so the send happens at frame 1000.
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 1))).toBe('1000ms (a|)', { a: '1' });
+      expectObservable(
+        source.pipe(
+          dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }),
+          destination(scheduler, 1),
+        ),
+      ).toBe('1000ms (a|)', { a: '1' });
     });
     expect(books.summary()).to.deep.equal({ '1': 'delivered' });
   });
@@ -150,8 +186,14 @@ describe('dedupe', () => {
       const envelope = update(books.ledger, '1', 'Ann');
       const key = dedupeKeyOf(envelope)!;
       // In flight for 2.5 leases (leaseSeconds 1): without renewal another process could take it at 1000.
-      cold('a|', { a: envelope }).pipe(dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }), destination(scheduler, 2500, () => failed('http-503'))).subscribe();
-      for (const frame of [999, 2000, 2499, 2501]) scheduler.schedule(() => otherProcess.push([frame, store.acquire(key, 'other', 1000)]), frame);
+      cold('a|', { a: envelope })
+        .pipe(
+          dedupe(options, { dedupeStore: store, scheduler, valve: new IntakeValve() }),
+          destination(scheduler, 2500, () => failed('http-503')),
+        )
+        .subscribe();
+      for (const frame of [999, 2000, 2499, 2501])
+        scheduler.schedule(() => otherProcess.push([frame, store.acquire(key, 'other', 1000)]), frame);
     });
     expect(otherProcess).to.deep.equal([
       [999, 'leased'],
@@ -217,7 +259,9 @@ describe('dedupe', () => {
     const books = new Books(scheduler);
     scheduler.run(({ cold, expectObservable }) => {
       const source = cold('a|', { a: profileEnvelope(books.ledger, profileOf({})) });
-      expectObservable(source.pipe(dedupe(options, { dedupeStore: new MemoryDedupeStore(), scheduler, valve: new IntakeValve() }))).toBe('-|');
+      expectObservable(
+        source.pipe(dedupe(options, { dedupeStore: new MemoryDedupeStore(), scheduler, valve: new IntakeValve() })),
+      ).toBe('-|');
     });
     expect(books.summary()).to.deep.equal({ '1': 'failed:operator-error' });
   });

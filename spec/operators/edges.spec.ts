@@ -268,7 +268,9 @@ describe('dedupe at its edges', () => {
       );
     });
     // Our outage is not the update's fault: asked again after 250 ms of backoff, then sent.
-    expect(books.settled.map(({ frame, origin, outcome }) => [frame, origin.position, outcome.kind])).to.have.deep.members([
+    expect(
+      books.settled.map(({ frame, origin, outcome }) => [frame, origin.position, outcome.kind]),
+    ).to.have.deep.members([
       [252, '1', 'delivered'],
       [252, '2', 'duplicate'],
     ]);

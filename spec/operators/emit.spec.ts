@@ -14,7 +14,12 @@ import { behavesLikeAnOperator } from '../helpers/operator-contract.js';
 
 const options = decodeOrThrow(EmitOptions, { concurrency: 2, retry: { maxAttempts: 3, baseMs: 100, maxMs: 1000 } });
 
-const ready = (ledger: Ledger, position: string, extra: Record<string, string> = {}, email = 'ann@example.com'): Envelope => ({
+const ready = (
+  ledger: Ledger,
+  position: string,
+  extra: Record<string, string> = {},
+  email = 'ann@example.com',
+): Envelope => ({
   ...profileEnvelope(ledger, profileOf({}), position, {
     segmentMembership: { ups: { a1: { status: 'realized' } } },
     identityMap: { Email: [{ id: email }] },
@@ -24,7 +29,12 @@ const ready = (ledger: Ledger, position: string, extra: Record<string, string> =
 });
 
 /** A sender that answers from a script (one marble per call) and records when each call was made. */
-const scripted = (scheduler: TestScheduler, cold: (marbles: string, values: Record<string, SendResult>) => Observable<SendResult>, answers: SendResult[], delay = '-') => {
+const scripted = (
+  scheduler: TestScheduler,
+  cold: (marbles: string, values: Record<string, SendResult>) => Observable<SendResult>,
+  answers: SendResult[],
+  delay = '-',
+) => {
   const calls: Array<{ frame: number; body: string }> = [];
   return {
     calls,
@@ -54,7 +64,9 @@ describe('emit', () => {
     expect(calls.map((c) => c.body)).to.deep.equal([
       '{"firstName":"Ann","identityMap":{"Email":[{"id":"ann@example.com"}]},"segmentMembership":{"ups":{"a1":{"status":"realized"}}}}',
     ]);
-    expect(books.settled.map(({ frame, outcome }) => ({ frame, outcome }))).to.deep.equal([{ frame: 2, outcome: { kind: 'delivered', status: 202, attempts: 1 } }]);
+    expect(books.settled.map(({ frame, outcome }) => ({ frame, outcome }))).to.deep.equal([
+      { frame: 2, outcome: { kind: 'delivered', status: 202, attempts: 1 } },
+    ]);
   });
 
   it('retries a 5xx after exponential backoff and delivers', () => {
@@ -64,11 +76,15 @@ describe('emit', () => {
     scheduler.run(({ cold }) => {
       const script = scripted(scheduler, cold, [{ status: 503, body: 'busy' }, { status: 500, body: 'oops' }, ok]);
       calls = script.calls;
-      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, testContext(scheduler, { sender: script.sender }))).subscribe();
+      cold('a|', { a: ready(books.ledger, '1-0') })
+        .pipe(emit(options, testContext(scheduler, { sender: script.sender })))
+        .subscribe();
     });
     // Jitter fixed at its longest: 100 ms after the first failure, 200 after the second.
     expect(calls.map((c) => c.frame)).to.deep.equal([0, 101, 302]);
-    expect(books.settled.map(({ outcome }) => outcome)).to.deep.equal([{ kind: 'delivered', status: 202, attempts: 3 }]);
+    expect(books.settled.map(({ outcome }) => outcome)).to.deep.equal([
+      { kind: 'delivered', status: 202, attempts: 3 },
+    ]);
   });
 
   it('obeys Retry-After on a 429 and slows the rate limiter down', () => {
@@ -79,7 +95,9 @@ describe('emit', () => {
     scheduler.run(({ cold }) => {
       const script = scripted(scheduler, cold, [{ status: 429, body: '', retryAfter: '3' }, ok]);
       calls = script.calls;
-      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+      cold('a|', { a: ready(books.ledger, '1-0') })
+        .pipe(emit(options, { ...context, sender: script.sender }))
+        .subscribe();
     });
     expect(calls.map((c) => c.frame)).to.deep.equal([0, 3001]);
     expect(context.slowDowns).to.deep.equal([1]);
@@ -92,13 +110,29 @@ describe('emit', () => {
     const context = testContext(scheduler);
     scheduler.run(({ cold }) => {
       const sender = { send: () => cold<SendResult>('-#', undefined, new Error('socket hang up')) };
-      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender })).subscribe();
+      cold('a|', { a: ready(books.ledger, '1-0') })
+        .pipe(emit(options, { ...context, sender }))
+        .subscribe();
     });
     expect(books.settled.map(({ frame, outcome }) => ({ frame, outcome }))).to.deep.equal([
-      { frame: 303, outcome: { kind: 'failed', reason: 'retries-exhausted', detail: 'no answer after 3 attempt(s): socket hang up', attempts: 3 } },
+      {
+        frame: 303,
+        outcome: {
+          kind: 'failed',
+          reason: 'retries-exhausted',
+          detail: 'no answer after 3 attempt(s): socket hang up',
+          attempts: 3,
+        },
+      },
     ]);
     expect(context.deadLettered).to.have.length(1);
-    expect(context.deadLettered[0]).to.deep.include({ reason: 'retries-exhausted', attempts: 3, identity: 'email:ann@example.com', position: '1-0', source: 'test' });
+    expect(context.deadLettered[0]).to.deep.include({
+      reason: 'retries-exhausted',
+      attempts: 3,
+      identity: 'email:ann@example.com',
+      position: '1-0',
+      source: 'test',
+    });
   });
 
   it('dead-letters another 4xx at once, with its status and response body', () => {
@@ -107,19 +141,30 @@ describe('emit', () => {
     const context = testContext(scheduler);
     let calls: unknown[] = [];
     scheduler.run(({ cold }) => {
-      const script = scripted(scheduler, cold, [{ status: 400, body: '{"meta":{"error":{"errorMessage":"bad field"}}}' }]);
+      const script = scripted(scheduler, cold, [
+        { status: 400, body: '{"meta":{"error":{"errorMessage":"bad field"}}}' },
+      ]);
       calls = script.calls;
-      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+      cold('a|', { a: ready(books.ledger, '1-0') })
+        .pipe(emit(options, { ...context, sender: script.sender }))
+        .subscribe();
     });
     expect(calls).to.have.length(1);
-    const outcome = { kind: 'failed', reason: 'http-400', status: 400, detail: '{"meta":{"error":{"errorMessage":"bad field"}}}', attempts: 1 };
+    const outcome = {
+      kind: 'failed',
+      reason: 'http-400',
+      status: 400,
+      detail: '{"meta":{"error":{"errorMessage":"bad field"}}}',
+      attempts: 1,
+    };
     expect(books.settled.map((s) => s.outcome)).to.deep.equal([outcome]);
     expect(context.deadLettered[0]).to.deep.include({
       reason: 'http-400',
       status: 400,
       response: outcome.detail,
       attempts: 1,
-      payload: '{"identityMap":{"Email":[{"id":"ann@example.com"}]},"segmentMembership":{"ups":{"a1":{"status":"realized"}}}}',
+      payload:
+        '{"identityMap":{"Email":[{"id":"ann@example.com"}]},"segmentMembership":{"ups":{"a1":{"status":"realized"}}}}',
     });
   });
 
@@ -134,7 +179,9 @@ describe('emit', () => {
       const rejected = { status: 401, body: 'invalid credentials' };
       const script = scripted(scheduler, cold, [rejected, rejected, rejected, rejected, ok]);
       calls = script.calls;
-      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+      cold('a|', { a: ready(books.ledger, '1-0') })
+        .pipe(emit(options, { ...context, sender: script.sender }))
+        .subscribe();
     });
     expect(calls.map((c) => c.frame)).to.deep.equal([0, 1001, 2002, 3003, 4004]);
     expect(valveStates).to.deep.equal([
@@ -152,8 +199,14 @@ describe('emit', () => {
     const context = testContext(scheduler);
     scheduler.run(({ cold }) => {
       const script = scripted(scheduler, cold, [{ status: 404, body: '' }, ok]);
-      cold('a|', { a: ready(books.ledger, '1-0') }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
-      scheduler.schedule(() => expect(context.valve.reasons.get(DESTINATION_REJECTED)).to.match(/no JSON Event at destination\.url \(404\)/), 10);
+      cold('a|', { a: ready(books.ledger, '1-0') })
+        .pipe(emit(options, { ...context, sender: script.sender }))
+        .subscribe();
+      scheduler.schedule(
+        () =>
+          expect(context.valve.reasons.get(DESTINATION_REJECTED)).to.match(/no JSON Event at destination\.url \(404\)/),
+        10,
+      );
     });
   });
 
@@ -212,7 +265,10 @@ describe('emit', () => {
         const source = cold('a|', { a: ready(books.ledger, '1-0') });
         source.pipe(emit(options, testContext(scheduler, { sender: script.sender }))).subscribe();
       });
-      expect(calls.map((c) => c.frame), retryAfter).to.deep.equal([0, 900_001]);
+      expect(
+        calls.map((c) => c.frame),
+        retryAfter,
+      ).to.deep.equal([0, 900_001]);
       expect(books.summary()).to.deep.equal({ '1-0': 'delivered' });
     }
   });
@@ -246,12 +302,17 @@ describe('emit', () => {
     const context = testContext(scheduler);
     let sent = 0;
     scheduler.run(({ cold, expectObservable }) => {
-      const sender = { send: () => (sent += 1, cold('(r|)', { r: ok })) };
+      const sender = { send: () => ((sent += 1), cold('(r|)', { r: ok })) };
       const source = cold('a|', { a: ready(books.ledger, '1-0', { notes: 'é'.repeat(50_000) }) });
       expectObservable(source.pipe(emit(options, { ...context, sender }))).toBe('-|');
     });
     expect(sent).to.equal(0);
-    expect(books.settled[0]!.outcome).to.deep.equal({ kind: 'failed', reason: 'payload-too-large', detail: '100120 bytes, the limit is 100000', attempts: 0 });
+    expect(books.settled[0]!.outcome).to.deep.equal({
+      kind: 'failed',
+      reason: 'payload-too-large',
+      detail: '100120 bytes, the limit is 100000',
+      attempts: 0,
+    });
     expect(context.deadLettered.map((l) => l.reason)).to.deep.equal(['payload-too-large']);
   });
 
@@ -261,7 +322,10 @@ describe('emit', () => {
     const context = testContext(scheduler);
     context.deliveryLog.recordDelivered('email:ann@example.com', 'updates@1700000000000-5');
     let calls: unknown[] = [];
-    const fromStream = (envelope: Envelope, stream: string): Envelope => ({ ...envelope, origin: { ...envelope.origin, source: stream } });
+    const fromStream = (envelope: Envelope, stream: string): Envelope => ({
+      ...envelope,
+      origin: { ...envelope.origin, source: stream },
+    });
     scheduler.run(({ cold }) => {
       const script = scripted(scheduler, cold, [ok]);
       calls = script.calls;
@@ -271,7 +335,9 @@ describe('emit', () => {
       const otherStream = fromStream(ready(books.ledger, '1600000000000-0', { v: '3' }), 'redis:elsewhere');
       // A plain WebSocket numbers arrivals on this process's own clock: never compared either.
       const websocket = fromStream(ready(books.ledger, '1500000000000-0', { v: '4' }), 'websocket');
-      cold('abcd|', { a: older, b: newer, c: otherStream, d: websocket }).pipe(emit(options, { ...context, sender: script.sender })).subscribe();
+      cold('abcd|', { a: older, b: newer, c: otherStream, d: websocket })
+        .pipe(emit(options, { ...context, sender: script.sender }))
+        .subscribe();
     });
     expect(calls).to.have.length(3);
     expect(books.summary()).to.deep.equal({
@@ -332,7 +398,9 @@ describe('emit', () => {
   });
 
   it('rejects options outside their bounds', () => {
-    expect(() => decodeOrThrow(EmitOptions, { concurrency: 0, maxPayloadBytes: 200_000, retry: { maxAttempts: 0 } })).to.throw(
+    expect(() =>
+      decodeOrThrow(EmitOptions, { concurrency: 0, maxPayloadBytes: 200_000, retry: { maxAttempts: 0 } }),
+    ).to.throw(
       'EmitOptions: concurrency: expected an integer from 1 to 256, got 0; maxPayloadBytes: expected an integer from 1 to 100000, got 200000; retry.maxAttempts: expected an integer from 1 to 100, got 0',
     );
   });

@@ -41,7 +41,7 @@ describe('operating it: metrics, health and shutdown (real processes)', function
       apiToken: API_TOKEN,
       respond: (request) => {
         if (rejecting) return { status: 401 };
-        if (!failedOnce && request.body.includes('ben@')) return (failedOnce = true), { status: 503 };
+        if (!failedOnce && request.body.includes('ben@')) return ((failedOnce = true), { status: 503 });
         return undefined;
       },
     });
@@ -61,7 +61,11 @@ observability: { port: ${port} }
     try {
       const socket = await feed.connection(1);
       const base = `http://127.0.0.1:${port}`;
-      await eventually(async () => (await got(`${base}/readyz`, { throwHttpErrors: false })).statusCode === 200, 10_000, 'ready');
+      await eventually(
+        async () => (await got(`${base}/readyz`, { throwHttpErrors: false })).statusCode === 200,
+        10_000,
+        'ready',
+      );
       expect((await got(`${base}/healthz`)).body).to.equal('ok\n');
 
       socket.send(JSON.stringify(updateFor('ann@example.com')));
@@ -70,7 +74,11 @@ observability: { port: ${port} }
       socket.send('{"broken":');
       socket.send(JSON.stringify({ ...updateFor('cy@example.com'), segmentMembership: { ups: {} } }));
       await eventually(() => standIn.runs.length === 2, 10_000, 'two deliveries');
-      await eventually(async () => sample((await got(`${base}/metrics`)).body, 'qualtrics_automations_in_flight') === 0, 10_000, 'all settled');
+      await eventually(
+        async () => sample((await got(`${base}/metrics`)).body, 'qualtrics_automations_in_flight') === 0,
+        10_000,
+        'all settled',
+      );
 
       const metrics = (await got(`${base}/metrics`)).body;
       expect(sample(metrics, 'qualtrics_automations_profiles_received_total')).to.equal(5);
@@ -85,23 +93,42 @@ observability: { port: ${port} }
       expect(sample(metrics, 'qualtrics_automations_dead_letters')).to.equal(0);
 
       // Without Redis the run history lives in the process, behind /runs.
-      const runs = JSON.parse((await got(`${base}/runs?limit=4`)).body) as Array<{ outcome: string; identity?: string; reason?: string }>;
+      const runs = JSON.parse((await got(`${base}/runs?limit=4`)).body) as Array<{
+        outcome: string;
+        identity?: string;
+        reason?: string;
+      }>;
       expect(runs).to.have.length(4);
       expect(runs.map((r) => r.outcome)).to.include.members(['delivered', 'duplicate', 'excluded']);
       expect(JSON.stringify(runs)).not.to.contain('ann@example.com');
 
       rejecting = true;
       socket.send(JSON.stringify(updateFor('dee@example.com')));
-      await eventually(async () => (await got(`${base}/readyz`, { throwHttpErrors: false })).statusCode === 503, 10_000, 'not ready');
-      const readyz = JSON.parse((await got(`${base}/readyz`, { throwHttpErrors: false })).body) as { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> };
+      await eventually(
+        async () => (await got(`${base}/readyz`, { throwHttpErrors: false })).statusCode === 503,
+        10_000,
+        'not ready',
+      );
+      const readyz = JSON.parse((await got(`${base}/readyz`, { throwHttpErrors: false })).body) as {
+        ready: boolean;
+        checks: Record<string, { ok: boolean; detail: string }>;
+      };
       expect(readyz.ready).to.equal(false);
       expect(readyz.checks.source).to.deep.include({ ok: true });
       expect(readyz.checks.intake!.ok).to.equal(false);
-      expect(readyz.checks.intake!.detail).to.match(/destination-rejected: the destination rejected the credentials \(401\)/);
-      expect(sample((await got(`${base}/metrics`)).body, 'qualtrics_automations_paused{reason="destination-rejected"}')).to.equal(1);
+      expect(readyz.checks.intake!.detail).to.match(
+        /destination-rejected: the destination rejected the credentials \(401\)/,
+      );
+      expect(
+        sample((await got(`${base}/metrics`)).body, 'qualtrics_automations_paused{reason="destination-rejected"}'),
+      ).to.equal(1);
       rejecting = false;
       await eventually(() => standIn.runs.length === 3, 10_000, 'the held update delivered');
-      await eventually(async () => (await got(`${base}/readyz`, { throwHttpErrors: false })).statusCode === 200, 10_000, 'ready again');
+      await eventually(
+        async () => (await got(`${base}/readyz`, { throwHttpErrors: false })).statusCode === 200,
+        10_000,
+        'ready again',
+      );
     } finally {
       child.kill('SIGTERM');
       await done;
@@ -126,7 +153,8 @@ ${extra}`;
       standIn = await QualtricsStandIn.start({ apiToken: API_TOKEN });
       const redis = fixture.connect();
       const stream = `${fixture.prefix}:updates`;
-      for (let i = 0; i < 150; i += 1) await redis.xadd(stream, '*', 'profile', JSON.stringify(updateFor(`p${i}@example.com`)));
+      for (let i = 0; i < 150; i += 1)
+        await redis.xadd(stream, '*', 'profile', JSON.stringify(updateFor(`p${i}@example.com`)));
       const file = writeConfig(streamConfig(stream, 'shutdownGraceMs: 30000'));
       const first = cli(['run', '--config', file]);
       const firstDone = finished(first);
@@ -137,7 +165,10 @@ ${extra}`;
       expect(stderr).to.contain('stopping: no new input');
       expect(stderr).not.to.contain('grace period over');
       // Only a read racing the stop can leave entries pending (unseen, so unsent); the next start claims them.
-      expect(((await redis.xpending(stream, 'workers')) as [number])[0], 'at most one read batch left pending').to.be.at.most(20);
+      expect(
+        ((await redis.xpending(stream, 'workers')) as [number])[0],
+        'at most one read batch left pending',
+      ).to.be.at.most(20);
       expect(stderr).not.to.contain('recording the run history failed');
       const deliveredBefore = standIn.requests.length;
       expect(deliveredBefore).to.be.below(150);
@@ -147,7 +178,11 @@ ${extra}`;
       await eventually(() => standIn.requests.length === 150, 20_000, 'the rest delivered');
       second.kill('SIGTERM');
       expect((await secondDone).code).to.equal(0);
-      const emails = standIn.requests.map((r) => (JSON.parse(r.body.toString('utf8')) as { identityMap: { Email: Array<{ id: string }> } }).identityMap.Email[0]!.id);
+      const emails = standIn.requests.map(
+        (r) =>
+          (JSON.parse(r.body.toString('utf8')) as { identityMap: { Email: Array<{ id: string }> } }).identityMap
+            .Email[0]!.id,
+      );
       expect(new Set(emails).size).to.equal(150);
       expect(emails, 'nothing sent twice').to.have.length(150);
     });
@@ -157,7 +192,8 @@ ${extra}`;
       standIn = await QualtricsStandIn.start({ apiToken: API_TOKEN, respond: () => ({ status: 401 }) });
       const redis = fixture.connect();
       const stream = `${fixture.prefix}:updates`;
-      for (let i = 0; i < 5; i += 1) await redis.xadd(stream, '*', 'profile', JSON.stringify(updateFor(`p${i}@example.com`)));
+      for (let i = 0; i < 5; i += 1)
+        await redis.xadd(stream, '*', 'profile', JSON.stringify(updateFor(`p${i}@example.com`)));
       // A grace period far longer than the test: a pause must not use it, only requests on the wire may.
       const first = cli(['run', '--config', writeConfig(streamConfig(stream, 'shutdownGraceMs: 60000'))]);
       const done = finished(first);
@@ -168,7 +204,9 @@ ${extra}`;
       expect(code).to.equal(0);
       expect(Date.now() - signalledAt, 'well within the 60 s grace').to.be.below(15_000);
       expect(stderr).not.to.contain('grace period over');
-      expect(stderr).to.match(/"detail":"5 update\(s\) left pending in the stream for the next start","msg":"pipeline stopped"/);
+      expect(stderr).to.match(
+        /"detail":"5 update\(s\) left pending in the stream for the next start","msg":"pipeline stopped"/,
+      );
       expect(((await redis.xpending(stream, 'workers')) as [number])[0]).to.equal(5);
     });
   });

@@ -184,6 +184,8 @@ ${body}
     child.kill('SIGTERM');
     const { code, stderr } = await done;
     expect(code).to.equal(3);
-    expect(stderr).to.match(/"detail":"3 update\(s\) lost \(a plain WebSocket cannot take them back\)","msg":"pipeline stopped"/);
+    expect(stderr).to.match(
+      /"detail":"3 update\(s\) lost \(a plain WebSocket cannot take them back\)","msg":"pipeline stopped"/,
+    );
   });
 });

@@ -9,7 +9,6 @@ import type { Redis } from '../../../adapters/redis/connection.js';
 import { RedisFixture } from '../../helpers/redis.js';
 import { eventually } from '../../helpers/ws-server.js';
 
-
 describe('Redis streams (real Redis)', function () {
   this.timeout(15_000);
   let fixture: RedisFixture;
@@ -28,7 +27,8 @@ describe('Redis streams (real Redis)', function () {
 
   const add = async (count: number, from = 1): Promise<string[]> => {
     const ids: string[] = [];
-    for (let n = from; n < from + count; n += 1) ids.push((await redis.xadd(stream, '*', 'profile', JSON.stringify({ n })))!);
+    for (let n = from; n < from + count; n += 1)
+      ids.push((await redis.xadd(stream, '*', 'profile', JSON.stringify({ n })))!);
     return ids;
   };
   const pendingCount = async (group = 'g'): Promise<number> => ((await redis.xpending(stream, group)) as [number])[0];
@@ -55,7 +55,13 @@ describe('Redis streams (real Redis)', function () {
       m.ack!();
       capacity$.next(capacity$.value);
     };
-    return { taken, ack, subscription, capacity$, numbers: () => taken.map((m) => (JSON.parse(String(m.data)) as { n: number }).n) };
+    return {
+      taken,
+      ack,
+      subscription,
+      capacity$,
+      numbers: () => taken.map((m) => (JSON.parse(String(m.data)) as { n: number }).n),
+    };
   };
 
   describe('consumer group source', () => {
@@ -78,7 +84,7 @@ describe('Redis streams (real Redis)', function () {
       await eventually(async () => (await pendingCount()) === 0);
     });
 
-    it('hands a killed consumer\'s pending entries to another after claimIdleMs', async () => {
+    it("hands a killed consumer's pending entries to another after claimIdleMs", async () => {
       await add(4);
       const killed = consumer('killed', 10);
       await eventually(() => killed.taken.length === 4);
@@ -151,7 +157,11 @@ describe('Redis streams (real Redis)', function () {
           capacity$,
         }).subscribe((m) => taken.push(m)),
       );
-      await eventually(() => letters.length === 1 && taken.length === 1, 5_000, 'the poison letter and the healthy entry');
+      await eventually(
+        () => letters.length === 1 && taken.length === 1,
+        5_000,
+        'the poison letter and the healthy entry',
+      );
       expect(letters[0]).to.deep.include({ id: poison, data: '{"n":1}', deliveries: 7 });
       expect(taken.map((m) => m.position)).to.deep.equal([healthy]);
       // The poison entry is acknowledged once dead-lettered; the healthy one is pending until its outcome.
@@ -201,7 +211,16 @@ describe('Redis streams (real Redis)', function () {
       const taken: InboundMessage[] = [];
       let completed = false;
       subscriptions.push(
-        redisStreamRangeSource({ redis, stream, field: 'profile', from: ids[2]!, to: ids[21]!, capacity: () => capacity$.value, capacity$, pageSize: 7 }).subscribe({
+        redisStreamRangeSource({
+          redis,
+          stream,
+          field: 'profile',
+          from: ids[2]!,
+          to: ids[21]!,
+          capacity: () => capacity$.value,
+          capacity$,
+          pageSize: 7,
+        }).subscribe({
           next: (m) => taken.push(m),
           complete: () => (completed = true),
         }),
@@ -247,17 +266,24 @@ describe('Redis streams (real Redis)', function () {
       const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
       const first = await journal.append(Array.from({ length: 60 }, (_, n) => ({ data: JSON.stringify({ n }) })));
       expect(first).to.deep.include({ appended: 60, full: false });
-      const second = await journal.append(Array.from({ length: 60 }, (_, n) => ({ data: JSON.stringify({ n: 60 + n }) })));
+      const second = await journal.append(
+        Array.from({ length: 60 }, (_, n) => ({ data: JSON.stringify({ n: 60 + n }) })),
+      );
       expect(second).to.deep.include({ appended: 40, full: true });
       expect(await redis.xlen(stream)).to.equal(100);
       const entries = (await redis.xrange(stream, '-', '+')) as Array<[string, string[]]>;
-      expect(entries.map(([, fields]) => (JSON.parse(fields[1]!) as { n: number }).n)).to.deep.equal(Array.from({ length: 100 }, (_, n) => n));
+      expect(entries.map(([, fields]) => (JSON.parse(fields[1]!) as { n: number }).n)).to.deep.equal(
+        Array.from({ length: 100 }, (_, n) => n),
+      );
     });
 
     it("numbers each person's updates in append order, and a refused append leaves no number behind", async () => {
       const linePrefix = `${fixture.prefix}:line:`;
       const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', linePrefix });
-      const { ids } = await journal.append([{ data: '{}', keys: ['email:ann', null] }, { data: '{}', keys: ['email:ann'] }]);
+      const { ids } = await journal.append([
+        { data: '{}', keys: ['email:ann', null] },
+        { data: '{}', keys: ['email:ann'] },
+      ]);
       // A stream that cannot take another id refuses the next append, after the script numbered it.
       await redis.xsetid(stream, '18446744073709551615-18446744073709551615');
       const refused = await journal.append([{ data: '{}', keys: ['email:ann'] }]);
@@ -277,7 +303,10 @@ describe('Redis streams (real Redis)', function () {
     it("finishes a line's next turn whose entry was deleted by hand, and only that", async () => {
       const book = new RedisTurnBook(redis, fixture.prefix, stream);
       const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', linePrefix: book.linePrefix });
-      const { ids } = await journal.append([{ data: '{}', keys: ['email:ann'] }, { data: '{}', keys: ['email:ann'] }]);
+      const { ids } = await journal.append([
+        { data: '{}', keys: ['email:ann'] },
+        { data: '{}', keys: ['email:ann'] },
+      ]);
       expect(await book.skipLost('email:ann'), 'the first entry is there').to.equal(false);
       await redis.xdel(stream, ids[0]!);
       expect(await book.skipLost('email:ann')).to.equal(true);
@@ -298,7 +327,10 @@ describe('Redis streams (real Redis)', function () {
       for (const m of taken.slice(1)) m.ack!();
       await eventually(async () => (await journal.length()) === 1);
       expect(((await redis.xpending(stream, 'g')) as [number])[0]).to.equal(1);
-      expect(await journal.append(Array.from({ length: 99 }, () => ({ data: '{}' })))).to.deep.include({ appended: 99, full: false });
+      expect(await journal.append(Array.from({ length: 99 }, () => ({ data: '{}' })))).to.deep.include({
+        appended: 99,
+        full: false,
+      });
     });
   });
 });

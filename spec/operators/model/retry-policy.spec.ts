@@ -157,7 +157,12 @@ describe('retry policy', () => {
   });
 
   it('decodes its options with defaults and bounds', () => {
-    expect(decodeOrThrow(RetryOptions, {})).to.deep.equal({ maxAttempts: 10, baseMs: 500, maxMs: 30_000, downAfter: 5 });
+    expect(decodeOrThrow(RetryOptions, {})).to.deep.equal({
+      maxAttempts: 10,
+      baseMs: 500,
+      maxMs: 30_000,
+      downAfter: 5,
+    });
     expect(() => decodeOrThrow(RetryOptions, { maxAttempts: 101, baseMs: 0, maxMs: 3_600_001 })).to.throw(
       'RetryOptions: maxAttempts: expected an integer from 1 to 100, got 101; ' +
         'baseMs: expected an integer from 1 to 600000, got 0; ' +

@@ -50,12 +50,20 @@ describe('config', () => {
 
   it('keeps secrets out of anything printed', () => {
     const config = parseConfig(minimal, { TOKEN: 'SUPER-SECRET-VALUE' });
-    for (const printed of [JSON.stringify(config), inspect(config, { depth: 10 }), `${config.destination.apiToken}`, String(new Secret('x'))])
+    for (const printed of [
+      JSON.stringify(config),
+      inspect(config, { depth: 10 }),
+      `${config.destination.apiToken}`,
+      String(new Secret('x')),
+    ])
       expect(printed).not.to.contain('SUPER-SECRET-VALUE');
   });
 
   it('interpolates ${VAR} and ${VAR:-fallback} in strings only, and $${ as a literal', () => {
-    const config = parseConfig(minimal.replace('name: Test', () => 'name: "${NAME:-fallback} $${NOT_A_VAR}"'), { TOKEN: 't' });
+    const config = parseConfig(
+      minimal.replace('name: Test', () => 'name: "${NAME:-fallback} $${NOT_A_VAR}"'),
+      { TOKEN: 't' },
+    );
     expect(config.name).to.equal('fallback ${NOT_A_VAR}');
     const injected = parseConfig(minimal, { TOKEN: 'a: b\nc: [' });
     expect(injected.destination.apiToken.reveal()).to.equal('a: b\nc: [');
@@ -66,16 +74,24 @@ describe('config', () => {
   });
 
   it('refuses a URL that is not https on qualtrics.com, unless allowAnyHost', () => {
-    expect(problemsOf(minimal.replace('https://fra1.qualtrics.com/inbound-event/v1/events/json/x', 'htp://x'))).to.deep.equal([
-      'destination.url: expected an http(s) URL, got "htp://x"',
-    ]);
+    expect(
+      problemsOf(minimal.replace('https://fra1.qualtrics.com/inbound-event/v1/events/json/x', 'htp://x')),
+    ).to.deep.equal(['destination.url: expected an http(s) URL, got "htp://x"']);
     expect(problemsOf(minimal.replace('https://fra1.qualtrics.com', 'http://fra1.qualtrics.com'))).to.deep.equal([
       'destination.url: expected an https URL, got "http://fra1.qualtrics.com/inbound-event/v1/events/json/x"',
     ]);
-    expect(problemsOf(minimal.replace('https://fra1.qualtrics.com', 'https://qualtrics.com.evil.example'))).to.deep.equal([
+    expect(
+      problemsOf(minimal.replace('https://fra1.qualtrics.com', 'https://qualtrics.com.evil.example')),
+    ).to.deep.equal([
       'destination.url: expected a host under qualtrics.com, got "qualtrics.com.evil.example" (set destination.allowAnyHost: true to send elsewhere)',
     ]);
-    expect(problemsOf(minimal.replace('https://fra1.qualtrics.com', 'http://127.0.0.1:8080').replace('username:', 'allowAnyHost: true\n  username:'))).to.deep.equal([]);
+    expect(
+      problemsOf(
+        minimal
+          .replace('https://fra1.qualtrics.com', 'http://127.0.0.1:8080')
+          .replace('username:', 'allowAnyHost: true\n  username:'),
+      ),
+    ).to.deep.equal([]);
   });
 
   it('requires a hash tag in a Redis prefix, so keys stay Cluster-safe', () => {
@@ -88,29 +104,51 @@ describe('config', () => {
   });
 
   it('takes exactly one source, and checks what each needs', () => {
-    const withSource = (source: string, extra = '') => minimal.replace('source: { websocket: { url: "ws://127.0.0.1:1/feed" } }', () => `source: ${source}`) + extra;
+    const withSource = (source: string, extra = '') =>
+      minimal.replace('source: { websocket: { url: "ws://127.0.0.1:1/feed" } }', () => `source: ${source}`) + extra;
     const redis = 'redis: { url: "redis://127.0.0.1:6379" }\n';
     expect(problemsOf(withSource('{}'))).to.deep.equal(['source: set exactly one of websocket or redisStream']);
-    expect(problemsOf(withSource('{ websocket: {} }'))).to.deep.equal(['source.websocket: set url (connect to a feed) or listen (let producers connect)']);
-    expect(problemsOf(withSource('{ websocket: { url: "ws://x", listen: { port: 1, token: t } } }'))).to.deep.equal(['source.websocket.listen: set url or listen, not both']);
-    expect(problemsOf(withSource('{ websocket: { listen: { port: 1, token: t }, headers: {} } }'))).to.deep.equal(['source.websocket.headers: only for a client (url), not with listen']);
-    expect(problemsOf(withSource('{ redisStream: { stream: s } }'))).to.deep.equal(['source.redisStream.group: missing (expected a non-empty string)']);
-    expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }'))).to.deep.equal(['source.redisStream: needs redis.url']);
+    expect(problemsOf(withSource('{ websocket: {} }'))).to.deep.equal([
+      'source.websocket: set url (connect to a feed) or listen (let producers connect)',
+    ]);
+    expect(problemsOf(withSource('{ websocket: { url: "ws://x", listen: { port: 1, token: t } } }'))).to.deep.equal([
+      'source.websocket.listen: set url or listen, not both',
+    ]);
+    expect(problemsOf(withSource('{ websocket: { listen: { port: 1, token: t }, headers: {} } }'))).to.deep.equal([
+      'source.websocket.headers: only for a client (url), not with listen',
+    ]);
+    expect(problemsOf(withSource('{ redisStream: { stream: s } }'))).to.deep.equal([
+      'source.redisStream.group: missing (expected a non-empty string)',
+    ]);
+    expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }'))).to.deep.equal([
+      'source.redisStream: needs redis.url',
+    ]);
     expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }', redis))).to.deep.equal([]);
     // A stream the program does not write may be relayed into a journal (another stream).
-    expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }', `${redis}journal: { stream: j }\n`))).to.deep.equal([]);
-    expect(problemsOf(withSource('{ redisStream: { stream: s, group: g } }', `${redis}journal: { stream: s }\n`))).to.deep.equal([
-      'journal.stream: must differ from source.redisStream.stream',
-    ]);
+    expect(
+      problemsOf(withSource('{ redisStream: { stream: s, group: g } }', `${redis}journal: { stream: j }\n`)),
+    ).to.deep.equal([]);
+    expect(
+      problemsOf(withSource('{ redisStream: { stream: s, group: g } }', `${redis}journal: { stream: s }\n`)),
+    ).to.deep.equal(['journal.stream: must differ from source.redisStream.stream']);
     expect(problemsOf(`${minimal}journal: { stream: j }\n`)).to.deep.equal(['journal: needs redis.url']);
-    const listen = parseConfig(withSource('{ websocket: { listen: { port: 8080, token: "${TOKEN}" } } }'), { TOKEN: 'tok' });
-    expect(listen.source.websocket?.listen).to.deep.include({ host: '127.0.0.1', path: '/', port: 8080, maxPayloadBytes: 1_048_576 });
+    const listen = parseConfig(withSource('{ websocket: { listen: { port: 8080, token: "${TOKEN}" } } }'), {
+      TOKEN: 'tok',
+    });
+    expect(listen.source.websocket?.listen).to.deep.include({
+      host: '127.0.0.1',
+      path: '/',
+      port: 8080,
+      maxPayloadBytes: 1_048_576,
+    });
     expect(listen.pipeline.maxInFlight).to.equal(1000);
   });
 
   it('requires a username with basic auth but not with header auth', () => {
     const noUser = minimal.replace('  username: me@example.com\n', '');
-    expect(problemsOf(noUser)).to.deep.equal(['destination.username: missing (auth: basic sends your Qualtrics username with the API token)']);
+    expect(problemsOf(noUser)).to.deep.equal([
+      'destination.username: missing (auth: basic sends your Qualtrics username with the API token)',
+    ]);
     expect(problemsOf(noUser.replace('apiToken:', 'auth: header\n  apiToken:'))).to.deep.equal([]);
   });
 
@@ -164,10 +202,43 @@ extra: 1
 
   it('documents every key of the codec in the example config', () => {
     const example = readFileSync('examples/config.yaml', 'utf8');
-    const keys = ['name:', 'description:', 'source:', 'websocket:', 'headers:', 'destination:', 'url:', 'username:', 'apiToken:', 'auth:', 'allowAnyHost:'];
-    keys.push('rateLimit:', 'requests:', 'perSeconds', 'concurrency:', 'timeoutMs:', 'retry:', 'maxAttempts', 'baseMs', 'maxMs');
-    keys.push('audiences:', 'statuses:', 'identities:', 'attributes:', 'dedupe:', 'ttlSeconds:', 'leaseSeconds:', 'deadLetters:', 'file:', 'redis:', 'prefix:');
-    for (const key of keys)
-      expect(example, key).to.contain(key);
+    const keys = [
+      'name:',
+      'description:',
+      'source:',
+      'websocket:',
+      'headers:',
+      'destination:',
+      'url:',
+      'username:',
+      'apiToken:',
+      'auth:',
+      'allowAnyHost:',
+    ];
+    keys.push(
+      'rateLimit:',
+      'requests:',
+      'perSeconds',
+      'concurrency:',
+      'timeoutMs:',
+      'retry:',
+      'maxAttempts',
+      'baseMs',
+      'maxMs',
+    );
+    keys.push(
+      'audiences:',
+      'statuses:',
+      'identities:',
+      'attributes:',
+      'dedupe:',
+      'ttlSeconds:',
+      'leaseSeconds:',
+      'deadLetters:',
+      'file:',
+      'redis:',
+      'prefix:',
+    );
+    for (const key of keys) expect(example, key).to.contain(key);
   });
 });
