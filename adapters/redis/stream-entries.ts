@@ -1,4 +1,5 @@
 import { filter, firstValueFrom, race, type Observable } from 'rxjs';
+import type { Redis } from './connection.js';
 
 /** A stream entry as ioredis returns it: `[id, [field, value, field, value, ...]]`. */
 export type RawEntry = [id: string, fields: string[]];
@@ -22,4 +23,30 @@ export const idTime = (id: string): number => Number(id.split('-')[0]);
 export const untilCapacity = async (capacity: () => number, capacity$: Observable<unknown>, stop$: Observable<unknown>): Promise<void> => {
   if (capacity() > 0) return;
   await firstValueFrom(race(capacity$.pipe(filter(() => capacity() > 0)), stop$), { defaultValue: undefined });
+};
+
+/** Where a consumer reads: the stream, its group and the consumer's own name in it. */
+export interface GroupReader {
+  readonly stream: string;
+  readonly group: string;
+  readonly consumer: string;
+}
+
+/**
+ * XREADGROUP of up to `count` entries: new ones (`after` is `>`), waiting up to `blockMs` for one, or the
+ * consumer's own pending ones after `after` (which never blocks: pending entries are there or not).
+ */
+export const readGroup = async (
+  reader: Redis,
+  { stream, group, consumer }: GroupReader,
+  after: string,
+  count: number,
+  blockMs: number,
+): Promise<RawEntry[]> => {
+  const reply = (
+    after === '>'
+      ? await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')
+      : await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, after)
+  ) as Array<[string, RawEntry[]]> | null;
+  return reply?.[0]?.[1] ?? [];
 };

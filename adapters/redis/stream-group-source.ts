@@ -1,12 +1,12 @@
 import { Observable, firstValueFrom, race, Subject, timer, type Subscription } from 'rxjs';
-import { backoffDelay } from '../backoff.js';
+import { backoffMs, STORE_OUTAGE_BACKOFF } from '../../operators/model/backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { requireStreamsVersion, type Redis } from './connection.js';
 import type { LineTurn, RedisTurnBook } from './turn-book.js';
 import { asError, isRedisOutage } from './errors.js';
-import { fieldOf, untilCapacity, type RawEntry } from './stream-entries.js';
+import { fieldOf, readGroup, untilCapacity, type RawEntry } from './stream-entries.js';
 
 export type StreamSourceEvent =
   | { readonly type: 'group-created'; readonly stream: string; readonly group: string; readonly startId: string }
@@ -78,7 +78,6 @@ const turnsOf = (fields: readonly string[] | null): Turns | undefined => {
 };
 
 /** Waits after an outage: doubling from 250 ms to 5 s, so a Redis that comes back is used again soon. */
-const outageDelay = (attempt: number): number => backoffDelay(attempt, 250, 5_000);
 
 /**
  * Reads a Redis stream as one consumer of a consumer group: at-least-once. An entry is acknowledged
@@ -117,14 +116,14 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
      * thrown on, and ends the source.
      */
     const untilDone = async <T>(step: () => Promise<T>): Promise<T | undefined> => {
-      for (let attempt = 0; !stopped; attempt += 1) {
+      for (let attempt = 1; !stopped; attempt += 1) {
         try {
           return await step();
         } catch (error) {
           if (stopped) return undefined;
           if (!isRedisOutage(error)) throw error;
           reading = false;
-          const retryInMs = outageDelay(attempt);
+          const retryInMs = backoffMs(attempt, STORE_OUTAGE_BACKOFF);
           onEvent({ type: 'outage', error: asError(error), retryInMs });
           await sleep(retryInMs);
         }
@@ -215,22 +214,12 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
 
     const waitForCapacity = (): Promise<void> => untilCapacity(capacity, capacity$, stop$);
 
-    /**
-     * XREADGROUP for as many entries as the credit allows: new ones (`>`, blocking up to `blockMs`), or
-     * this consumer's own pending ones after `after`.
-     */
-    const readGroup = async (after: string): Promise<RawEntry[]> => {
-      const count = Math.max(1, capacity());
-      const reply = (
-        after === '>'
-          ? await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')
-          : await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, after)
-      ) as Array<[string, RawEntry[]]> | null;
-      return reply?.[0]?.[1] ?? [];
-    };
+    /** As many entries as the credit allows (at least one, since a read happens only with credit). */
+    const readOwn = (after: string): Promise<RawEntry[]> =>
+      readGroup(reader, { stream, group, consumer }, after, Math.max(1, capacity()), blockMs);
 
     const readNew = async (): Promise<void> => {
-      const entries = await readGroup('>');
+      const entries = await readOwn('>');
       if (!reading) onEvent({ type: 'reading' });
       reading = true;
       emit(entries);
@@ -241,7 +230,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       let after = '0';
       while (!stopped) {
         await waitForCapacity();
-        const entries = await readGroup(after);
+        const entries = await readOwn(after);
         if (entries.length === 0) return;
         await emitTakenBack(entries);
         after = entries[entries.length - 1]![0];

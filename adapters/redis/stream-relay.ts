@@ -1,9 +1,9 @@
 import { Observable, firstValueFrom, filter, race, Subject, timer, type Subscription } from 'rxjs';
-import { backoffDelay } from '../backoff.js';
+import { backoffMs, STORE_OUTAGE_BACKOFF } from '../../operators/model/backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
 import { luaScript, type Redis } from './connection.js';
 import { asError, isRedisOutage } from './errors.js';
-import { fieldOf, type RawEntry } from './stream-entries.js';
+import { fieldOf, readGroup, type RawEntry } from './stream-entries.js';
 
 /** A message relayed from a stream: `reply(true)` once it is safe elsewhere acknowledges it in the stream. */
 export interface RelayedMessage extends InboundMessage {
@@ -72,25 +72,8 @@ export const streamRelay = (options: StreamRelayOptions): Observable<RelayedMess
     const unpaused = (): Promise<unknown> =>
       firstValueFrom(race(paused$.pipe(filter((value) => !value)), stop$), { defaultValue: undefined });
 
-    const read = async (after: string): Promise<RawEntry[]> => {
-      const reply = (
-        after === '>'
-          ? await reader.xreadgroup(
-              'GROUP',
-              group,
-              RELAY_CONSUMER,
-              'COUNT',
-              batch,
-              'BLOCK',
-              1000,
-              'STREAMS',
-              stream,
-              '>',
-            )
-          : await reader.xreadgroup('GROUP', group, RELAY_CONSUMER, 'COUNT', batch, 'STREAMS', stream, after)
-      ) as Array<[string, RawEntry[]]> | null;
-      return reply?.[0]?.[1] ?? [];
-    };
+    const read = (after: string): Promise<RawEntry[]> =>
+      readGroup(reader, { stream, group, consumer: RELAY_CONSUMER }, after, batch, 1000);
 
     const relay = (entries: readonly RawEntry[]): void => {
       for (const [id, fields] of entries) {
@@ -131,8 +114,8 @@ export const streamRelay = (options: StreamRelayOptions): Observable<RelayedMess
         } catch (error) {
           if (stopped) break;
           if (!isRedisOutage(error)) throw error;
-          const retryInMs = backoffDelay(failures, 250, 5_000);
           failures += 1;
+          const retryInMs = backoffMs(failures, STORE_OUTAGE_BACKOFF);
           leading = false;
           onEvent({ type: 'outage', error: asError(error), retryInMs });
           await sleep(retryInMs);

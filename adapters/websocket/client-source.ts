@@ -1,6 +1,6 @@
 import { Observable, of } from 'rxjs';
 import WebSocket from 'ws';
-import { backoffDelay } from '../backoff.js';
+import { backoffMs } from '../../operators/model/backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
 
 /** What the connection is doing, for logs and readiness. */
@@ -33,8 +33,6 @@ export interface WebSocketClientSourceOptions {
   /** While true, the socket is not read: the feed's sends back up in TCP instead of in this process. */
   readonly paused$?: Observable<boolean>;
 }
-
-export { backoffDelay };
 
 /** The id a resumable feed put in a message, if any (a message that is not a JSON object has none). */
 const idOf = (data: WebSocket.RawData, field: string): string | undefined => {
@@ -131,8 +129,8 @@ export const webSocketClientSource = ({
       current.on('close', (code, reason) => {
         clearInterval(heartbeat);
         if (stopped) return;
-        const retryInMs = backoffDelay(attempt, initialReconnectMs, maxReconnectMs);
         attempt += 1;
+        const retryInMs = backoffMs(attempt, { baseMs: initialReconnectMs, maxMs: maxReconnectMs });
         onEvent({ type: 'disconnected', code, reason: reason.toString('utf8'), retryInMs });
         reconnectTimer = setTimeout(connect, retryInMs);
       });

@@ -12,7 +12,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import type { Valve } from './ports.js';
-import { backoffMs } from './retry-policy.js';
+import { backoffMs } from './backoff.js';
 
 /** What the valve is closed for while the destination is down (no answer, or 5xx/408, for everyone). */
 export const DESTINATION_DOWN = 'destination-down';

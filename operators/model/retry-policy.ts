@@ -1,3 +1,4 @@
+import { backoffMs } from './backoff.js';
 import * as t from 'io-ts';
 import { integerIn, struct, withDefault } from './codecs.js';
 import { httpReason } from './outcome.js';
@@ -56,13 +57,6 @@ export const parseRetryAfter = (value: string | undefined, now: number): number 
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
   return Math.min(Math.max(0, date - now), MAX_RETRY_AFTER_MS);
-};
-
-/** Exponential backoff with jitter: between half and all of `baseMs * 2^(attempt-1)`, capped at `maxMs`. */
-export const backoffMs = (attempt: number, { baseMs, maxMs }: Pick<RetryOptions, 'baseMs' | 'maxMs'>, random: () => number): number => {
-  // The exponent is capped so the arithmetic stays finite however many attempts there were.
-  const full = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(0, attempt - 1), 30));
-  return Math.round(full / 2 + (random() * full) / 2);
 };
 
 /**

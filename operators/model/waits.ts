@@ -13,13 +13,10 @@ import {
 } from 'rxjs';
 import { release, type Envelope } from './envelope.js';
 import { fromMaybePromise, type MaybePromise, type Valve } from './ports.js';
-import { backoffMs } from './retry-policy.js';
+import { backoffMs, STORE_OUTAGE_BACKOFF } from './backoff.js';
 
 /** What the valve is closed for while a store the pipeline needs (Redis) does not answer. */
 export const STORE_UNAVAILABLE = 'store-unavailable';
-
-/** Backoff while a store is down: from 250 ms, doubling, to 5 s, so a store that is back is used soon. */
-const OUTAGE_BACKOFF = { baseMs: 250, maxMs: 5_000 } as const;
 
 export interface WaitContext {
   readonly scheduler?: SchedulerLike | undefined;
@@ -80,7 +77,7 @@ export const untilAnswered = <T>(
       catchError((error: unknown) => {
         const message = error instanceof Error ? error.message : String(error);
         valve.close(STORE_UNAVAILABLE, `${what} does not answer (${message}); updates wait until it does`);
-        return pause(envelope, backoffMs(attempt, OUTAGE_BACKOFF, random), context).pipe(
+        return pause(envelope, backoffMs(attempt, STORE_OUTAGE_BACKOFF, random), context).pipe(
           mergeMap(() => ask(attempt + 1)),
         );
       }),

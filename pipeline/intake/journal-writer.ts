@@ -1,4 +1,4 @@
-import { backoffDelay } from '../../adapters/backoff.js';
+import { backoffMs, STORE_OUTAGE_BACKOFF } from '../../operators/model/backoff.js';
 import type { StreamJournal } from '../../adapters/redis/journal.js';
 import type { ProducedMessage } from '../../adapters/websocket/listen-source.js';
 import type { Logger } from '../logger.js';
@@ -30,9 +30,6 @@ const toBuffer = (data: unknown): Buffer =>
       : data instanceof ArrayBuffer
         ? Buffer.from(data)
         : Buffer.from(String(data));
-
-/** Waits after a failed append: doubling from 250 ms to 5 s. */
-const outageDelay = (attempt: number): number => backoffDelay(attempt, 250, 5_000);
 
 /**
  * Appends WebSocket messages to the journal strictly in arrival order. Messages queue here and go out
@@ -117,8 +114,8 @@ export class JournalWriter {
       }
       let wait = 0;
       if (refused !== undefined) {
-        wait = outageDelay(failures);
         failures += 1;
+        wait = backoffMs(failures, STORE_OUTAGE_BACKOFF);
         this.valve.close(JournalPause.unavailable, `appending to the journal failed: ${refused}`);
         const waiting = this.#queue.length;
         this.logger.warn({ error: refused, retryInMs: wait, waiting }, 'journal append failed; retrying');

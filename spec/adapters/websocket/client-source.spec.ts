@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { BehaviorSubject, type Subscription } from 'rxjs';
 import type { InboundMessage } from '../../../adapters/inbound-message.js';
-import { backoffDelay, webSocketClientSource, type ConnectionEvent } from '../../../adapters/websocket/client-source.js';
+import { webSocketClientSource, type ConnectionEvent } from '../../../adapters/websocket/client-source.js';
 import { eventually, TestWebSocketServer } from '../../helpers/ws-server.js';
 
 const text = (message: InboundMessage): string => (message.data as Buffer).toString('utf8');
@@ -144,11 +144,4 @@ describe('webSocketClientSource (real loopback WebSocket)', () => {
     expect(server.connections.map((c) => c.request.url)).to.deep.equal(['/feed', '/feed?after=5']);
   });
 
-  it('backs off exponentially, capped, with jitter between half and all of the delay', () => {
-    expect(backoffDelay(0, 100, 1_000, () => 0)).to.equal(50);
-    expect(backoffDelay(0, 100, 1_000, () => 1)).to.equal(100);
-    expect(backoffDelay(3, 100, 1_000, () => 1)).to.equal(800);
-    expect(backoffDelay(10, 100, 1_000, () => 1)).to.equal(1_000);
-    expect(backoffDelay(10, 100, 1_000, () => 0)).to.equal(500);
-  });
 });

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { decodeOrThrow } from '../../../operators/model/codecs.js';
 import {
-  backoffMs,
   judge,
   MAX_RETRY_AFTER_MS,
   parseRetryAfter,
@@ -137,22 +136,6 @@ describe('retry policy', () => {
       // Digits with anything around them are not delta seconds (nor a date).
       expect(parseRetryAfter('x5', NOW)).to.equal(undefined);
       expect(parseRetryAfter('5x', NOW)).to.equal(undefined);
-    });
-  });
-
-  describe('backoffMs', () => {
-    it('doubles from baseMs, between half and all of it, capped at maxMs', () => {
-      const plan = { baseMs: 100, maxMs: 1000 };
-      expect([1, 2, 3, 4, 5, 6].map((attempt) => backoffMs(attempt, plan, longest))).to.deep.equal([
-        100, 200, 400, 800, 1000, 1000,
-      ]);
-      expect([1, 2, 3, 4, 5].map((attempt) => backoffMs(attempt, plan, shortest))).to.deep.equal([
-        50, 100, 200, 400, 500,
-      ]);
-      expect(backoffMs(3, plan, () => 0.5)).to.equal(300);
-      // Attempt 0 (or less) waits like the first; a huge attempt number is capped, not infinite.
-      expect(backoffMs(0, plan, longest)).to.equal(100);
-      expect(backoffMs(Number.MAX_SAFE_INTEGER, plan, longest)).to.equal(1000);
     });
   });
 
