@@ -5,7 +5,7 @@ import { MemoryDeliveryLog } from '../adapters/memory/delivery-log.js';
 import { MemoryRateLimiter } from '../adapters/memory/rate-limiter.js';
 import { Ledger } from '../operators/model/ledger.js';
 import { compareOrder, positionCounter } from '../operators/model/order.js';
-import { compose, operatorsFor } from '../pipeline/compose.js';
+import { chainOf, compose } from '../pipeline/chain.js';
 import { parseConfig } from '../pipeline/config/load.js';
 import { envelopeOf } from '../pipeline/runner.js';
 import { IntakeValve } from '../pipeline/valve.js';
@@ -50,7 +50,7 @@ attributes: [{ source: person.name.firstName, target: firstName }, { source: loy
   const nextPosition = positionCounter();
   const start = performance.now();
   const envelopes = from(messages.map((data) => envelopeOf({ data }, ledger, 'bench', nextPosition)));
-  await lastValueFrom(compose(envelopes, operatorsFor(config, context)).pipe(defaultIfEmpty(undefined)));
+  await lastValueFrom(compose(envelopes, chainOf(config), context).pipe(defaultIfEmpty(undefined)));
   const counts = await ledger.whenSettled();
   const seconds = (performance.now() - start) / 1000;
   return { updates, seconds, perSecond: updates / seconds, delivered: counts.delivered };

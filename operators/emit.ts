@@ -1,8 +1,9 @@
 import * as t from 'io-ts';
 import { EMPTY, catchError, defer, from, map, mergeMap, of, type Observable, type OperatorFunction } from 'rxjs';
-import { decodeOrThrow, integerIn, struct, withDefault } from './model/codecs.js';
+import { decodeOrThrow, integerIn, struct, withDefault, withDefaults } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
-import { identityKey, settle, type Envelope } from './model/envelope.js';
+import { identityKey, laneKeyOf, settle, type Envelope } from './model/envelope.js';
+import { messageOf } from './model/errors.js';
 import { laneMap } from './model/lanes.js';
 import { compareStreamPositions, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
@@ -23,7 +24,7 @@ export const EmitOptions = struct('EmitOptions', {
   concurrency: withDefault(integerIn(1, 256), 8),
   /** Payloads larger than this are failed as `payload-too-large` and not sent. */
   maxPayloadBytes: withDefault(integerIn(1, MAX_PAYLOAD_BYTES), MAX_PAYLOAD_BYTES),
-  retry: withDefault(RetryOptions, decodeOrThrow(RetryOptions, {})),
+  retry: withDefaults(RetryOptions),
 });
 export type EmitOptions = t.TypeOf<typeof EmitOptions>;
 
@@ -32,11 +33,6 @@ type EmitContext = Pick<
   'sender' | 'rateLimiter' | 'deliveryLog' | 'deadLetters' | 'valve' | 'scheduler' | 'random' | 'stopping$'
 >;
 
-/** One lane per identity; an envelope without one (a plug-in's) gets a lane of its own. */
-const laneOf = (envelope: Envelope): string =>
-  envelope.identity ? identityKey(envelope.identity) : `position:${envelope.origin.source}:${envelope.origin.position}`;
-
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
  * The sink: posts each payload (serialized as on the connector page) to the Qualtrics JSON Event and
@@ -131,7 +127,7 @@ export const emit =
         // The request itself is not raced with a stop: once sent, its answer is waited for.
         mergeMap(() => send(body)),
         mergeMap((result) => {
-          if (isDestinationFailure(result)) breaker.failed(laneOf(envelope), describeResult(result));
+          if (isDestinationFailure(result)) breaker.failed(laneKeyOf(envelope), describeResult(result));
           else breaker.answered();
           // Down for everyone: try again when the breaker lets it, without spending an attempt.
           if (isDestinationFailure(result) && breaker.isOpen) return attempt(envelope, body, total + 1, counted);
@@ -179,7 +175,7 @@ export const emit =
         );
       });
 
-    return source.pipe(laneMap(laneOf, deliver, options.concurrency));
+    return source.pipe(laneMap(laneKeyOf, deliver, options.concurrency));
   };
 
 export const emitOperator = defineOperator({

@@ -3,10 +3,11 @@ import { isLeft } from 'fp-ts/lib/Either.js';
 import type { OperatorFunction } from 'rxjs';
 import { NonEmptyString, struct } from './model/codecs.js';
 import { formatErrors } from './model/decode-errors.js';
-import { defineOperator, perEnvelope } from './model/define.js';
+import { defineOperator } from './model/define.js';
+import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
 import { isJsonObject } from './model/json.js';
-import type { IdentityRef } from './model/ledger.js';
+import type { IdentityRef } from './model/envelope.js';
 import { excluded, Reasons } from './model/outcome.js';
 
 /** What a dead letter must hold to be sent again: the exact payload, and whose it was. */

@@ -1,34 +1,37 @@
-/** The operators' public API: the envelope model, the built-in operators, and what a plug-in needs. */
-export { decode, decodeOperator, DecodeOptions } from './decode.js';
-export { qualify, qualifyOperator, QualifyOptions, Audience, Audiences, Status, DEFAULT_STATUSES } from './qualify.js';
+/**
+ * The public API, `import ... from 'qualtrics-automations'`: what a plug-in author needs, and nothing
+ * of the pipeline's internals (the ledger, tickets, fingerprints, the built-in operators). The list is
+ * checked by spec/package/exports.spec.ts; a change to it is a change to the package's contract.
+ */
+export { defineOperator, type OperatorDefinition, type OperatorContext } from './model/define.js';
+export { perEnvelope, perEnvelopeAsync, type StepResult, type AsyncStepOptions } from './model/per-envelope.js';
+export { settle, type Envelope, type IdentityRef, type Origin } from './model/envelope.js';
 export {
-  selectIdentity,
-  selectIdentityOperator,
-  SelectIdentityOptions,
-  IdentityMapping,
-  IdentityMappings,
-  IdentityTarget,
-  rejectionOf,
-} from './select-identity.js';
-export { projectAttributes, projectAttributesOperator, ProjectAttributesOptions, AttributeMapping, AttributeMappings, DottedPath } from './project-attributes.js';
-export { keepOrder, keepOrderOperator, KeepOrderOptions } from './keep-order.js';
-export { dedupe, dedupeOperator, DedupeOptions, dedupeKeyOf } from './dedupe.js';
-export { emit, emitOperator, EmitOptions, MAX_PAYLOAD_BYTES, DESTINATION_REJECTED } from './emit.js';
-export { fromDeadLetter, fromDeadLetterOperator } from './from-dead-letter.js';
-
-export { defineOperator, perEnvelope, type OperatorDefinition, type OperatorContext, type StepResult } from './model/define.js';
-export { settle, identityKey, type Envelope } from './model/envelope.js';
-export { Ledger, type LedgerCounts, type Settlement, type Origin, type IdentityRef } from './model/ledger.js';
-export { Ticket, TicketError, type SettleHook } from './model/ticket.js';
-export * from './model/outcome.js';
-export { Profile, IdentityEntry, Membership } from './model/profile.js';
-export { serializePayload, fingerprint, RESERVED_KEYS } from './model/payload.js';
-export { formatErrors, pathOf } from './model/decode-errors.js';
-export { struct, refine, withDefault, withMessage, nonEmptyArray, integerIn, distinctBy, NonEmptyString, describe, decodeOrThrow, DecodeError, type Problem } from './model/codecs.js';
-export { getPath, setPath } from './model/paths.js';
-export { testOperator, type OperatorTestResult, type OperatorTestInput } from './testing.js';
-export type { DedupeStore, LeaseResult, QualtricsSender, SendResult, MaybePromise, TurnBook } from './model/ports.js';
-export { DESTINATION_DOWN } from './model/circuit-breaker.js';
-export { STORE_UNAVAILABLE } from './model/waits.js';
-export type { Turn, Turns } from './model/turns.js';
+  delivered,
+  duplicate,
+  excluded,
+  failed,
+  Reasons,
+  type Outcome,
+  type Delivered,
+  type Duplicate,
+  type Excluded,
+  type Failed,
+} from './model/outcome.js';
+export type { Profile } from './model/profile.js';
 export type { Json, JsonObject } from './model/json.js';
+export {
+  struct,
+  refine,
+  withDefault,
+  withDefaults,
+  withMessage,
+  nonEmptyArray,
+  integerIn,
+  distinctBy,
+  NonEmptyString,
+  decodeOrThrow,
+  DecodeError,
+  type Problem,
+} from './model/codecs.js';
+export { getPath, setPath } from './model/paths.js';

@@ -1,7 +1,8 @@
 import * as t from 'io-ts';
 import type { OperatorFunction } from 'rxjs';
-import { refine, struct, withMessage, type Problem } from './model/codecs.js';
-import { defineOperator, perEnvelope } from './model/define.js';
+import { refine, struct, withDefault, withMessage, type Problem } from './model/codecs.js';
+import { defineOperator } from './model/define.js';
+import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
 import type { Json } from './model/json.js';
 import { getPath, setPath } from './model/paths.js';
@@ -38,7 +39,10 @@ const targetProblems = (mappings: readonly AttributeMapping[]): Problem[] =>
 /** Attribute mappings whose targets neither repeat nor nest inside each other, nor use a reserved key. */
 export const AttributeMappings = refine(t.array(AttributeMapping, 'list of {source, target}'), targetProblems);
 
-export const ProjectAttributesOptions = struct('ProjectAttributesOptions', { attributes: AttributeMappings });
+export const ProjectAttributesOptions = struct('ProjectAttributesOptions', {
+  /** Profile attributes to send, each at its target key. Default: none (only memberships and the identity). */
+  attributes: withDefault(AttributeMappings, []),
+});
 export type ProjectAttributesOptions = t.TypeOf<typeof ProjectAttributesOptions>;
 
 /**

@@ -1,7 +1,8 @@
 import * as t from 'io-ts';
 import type { OperatorFunction } from 'rxjs';
 import { distinctBy, NonEmptyString, nonEmptyArray, refine, struct, withDefault } from './model/codecs.js';
-import { defineOperator, perEnvelope } from './model/define.js';
+import { defineOperator } from './model/define.js';
+import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
 import type { JsonObject } from './model/json.js';
 import { excluded, Reasons } from './model/outcome.js';

@@ -1,10 +1,11 @@
 import * as t from 'io-ts';
 import type { OperatorFunction } from 'rxjs';
 import { distinctBy, NonEmptyString, nonEmptyArray, refine, struct } from './model/codecs.js';
-import { defineOperator, perEnvelope } from './model/define.js';
+import { defineOperator } from './model/define.js';
+import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
 import type { Json } from './model/json.js';
-import type { IdentityRef } from './model/ledger.js';
+import type { IdentityRef } from './model/envelope.js';
 import { excluded, Reasons } from './model/outcome.js';
 import type { IdentityEntry } from './model/profile.js';
 

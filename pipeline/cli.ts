@@ -11,10 +11,10 @@ import type { Config } from './config/codec.js';
 import { historyCommand } from './commands/history.js';
 import { dlqList, dlqRedrive } from './commands/dlq.js';
 import { sendTest } from './commands/send-test.js';
-import { mapOnce } from './compose.js';
+import { describeChain, loadChain } from './chain.js';
+import { mapOnce } from './map-message.js';
 import { formatResults, runTestFiles } from './commands/test-cases.js';
 import { offlineContext } from './wire.js';
-import { loadPlugins } from './plugins.js';
 import { parseBound, startReplay } from './replay.js';
 import { showProgress } from './replay-progress.js';
 
@@ -82,9 +82,10 @@ program
   .requiredOption('-c, --config <file>', 'YAML config file')
   .action(
     withConfig(async (config, { config: file }: { config: string }) => {
-      await loadPlugins(config.operators, dirname(resolve(file)), file);
+      const chain = await loadChain(config, dirname(resolve(file)), file);
       process.stdout.write(
-        `${file}: OK (${config.name}: ${config.audiences.length} audience(s), ${config.identities.length} identity mapping(s), ${config.attributes.length} attribute(s))\n`,
+        `${file}: OK (${config.name}: ${config.audiences.length} audience(s), ${config.identities.length} identity mapping(s), ${config.attributes.length} attribute(s))\n` +
+          `operators, in the order they run:\n${describeChain(chain).join('\n')}\n`,
       );
     }),
   );
@@ -102,7 +103,8 @@ program
       const from = parseBound(options.from, 'from');
       const to = parseBound(options.to, 'to');
       const field = options.field ?? config.source.redisStream?.field ?? 'profile';
-      const replay = await startReplay(config, { stream: options.stream, from, to, field }, createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }));
+      const chain = await loadChain(config, dirname(resolve(options.config)), options.config);
+      const replay = await startReplay(config, chain, { stream: options.stream, from, to, field }, createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }));
       const display = showProgress(process.stderr, () => replay.progress());
       let stopping = false;
       const onSignal = (): void => {
@@ -173,8 +175,8 @@ program
   .requiredOption('-c, --config <file>', 'YAML config file')
   .action(
     withConfig(async (config, options) => {
-      const plugins = await loadPlugins(config.operators, dirname(resolve(options.config)), options.config);
-      const { ok, report } = await sendTest(config, (profile) => mapOnce(config, profile, offlineContext(config), plugins));
+      const chain = await loadChain(config, dirname(resolve(options.config)), options.config);
+      const { ok, report } = await sendTest(config, (profile) => mapOnce(chain, profile, offlineContext(config)));
       process.stdout.write(report);
       if (!ok) process.exitCode = 1;
     }),

@@ -1,4 +1,4 @@
-import type { IdentityRef } from '../operators/model/ledger.js';
+import type { IdentityRef } from '../operators/model/envelope.js';
 
 /** `a***@example.com`: enough to recognise a person in a log or history, not enough to copy the address. */
 export const maskEmail = (email: string): string => {

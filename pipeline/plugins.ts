@@ -3,14 +3,17 @@ import * as t from 'io-ts';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NonEmptyString, struct, withDefault } from '../operators/model/codecs.js';
+import { PLUGIN_PLACES, type PluginPlace } from '../operators/built-ins.js';
+import { integerIn, NonEmptyString, struct, withDefault, withMessage } from '../operators/model/codecs.js';
 import { formatErrors } from '../operators/model/decode-errors.js';
 import type { OperatorDefinition } from '../operators/model/define.js';
 import { ConfigError } from './config/errors.js';
 
-/** The built-in operators a plug-in may follow (`emit` is the sink: nothing comes after it). */
-export const BuiltIn = t.keyof({ decode: null, qualify: null, selectIdentity: null, projectAttributes: null, dedupe: null }, 'decode | qualify | selectIdentity | projectAttributes | dedupe');
-export type BuiltIn = t.TypeOf<typeof BuiltIn>;
+/** Where a plug-in may go: after one of `PLUGIN_PLACES` (why not after `dedupe` is said there). */
+const PluginPlace = withMessage(
+  t.keyof(Object.fromEntries(PLUGIN_PLACES.map((place) => [place, null])) as Record<PluginPlace, null>),
+  `one of ${PLUGIN_PLACES.join(', ')} (not after dedupe: its fingerprint must be of exactly what emit sends)`,
+);
 
 /** `operators: [{ use, with, after }]`: a module exporting an operator definition, its options, its place. */
 export const PluginConfig = struct(
@@ -18,7 +21,9 @@ export const PluginConfig = struct(
   {
     /** A path (relative to the config file) or a package name. */
     use: NonEmptyString,
-    after: withDefault(BuiltIn, 'projectAttributes'),
+    after: withDefault(PluginPlace, 'projectAttributes'),
+    /** An update the plug-in neither passes on nor settles within this time is failed `operator-dropped`. */
+    timeoutSeconds: withDefault(integerIn(1, 86_400), 60),
   },
   { with: t.unknown },
 );
@@ -26,9 +31,12 @@ export type PluginConfig = t.TypeOf<typeof PluginConfig>;
 
 /** A plug-in loaded and its options decoded: ready to be placed in the chain. */
 export interface LoadedPlugin {
-  readonly after: BuiltIn;
+  /** The module it came from, as the config names it. */
+  readonly use: string;
+  readonly after: PluginPlace;
   readonly definition: OperatorDefinition;
   readonly options: unknown;
+  readonly timeoutMs: number;
 }
 
 const isDefinition = (value: unknown): value is OperatorDefinition => {
@@ -66,7 +74,13 @@ export const loadPlugins = async (plugins: readonly PluginConfig[], baseDir: str
       problems.push(...formatErrors(options.left, `${at}.with`).map((line) => line.replace(`${at}.with: `, `${at}.with: `)));
       continue;
     }
-    loaded.push({ after: plugin.after, definition, options: options.right });
+    loaded.push({
+      use: plugin.use,
+      after: plugin.after,
+      definition,
+      options: options.right,
+      timeoutMs: plugin.timeoutSeconds * 1000,
+    });
   }
   if (problems.length > 0) throw new ConfigError(source, problems);
   return loaded;

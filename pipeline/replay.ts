@@ -3,7 +3,7 @@ import type { InboundMessage } from '../adapters/inbound-message.js';
 import { nextId, idTime } from '../adapters/redis/stream-entries.js';
 import { redisStreamRangeSource } from '../adapters/redis/stream-range-source.js';
 import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
-import { operatorsFor } from './compose.js';
+import type { ChainLink } from './chain.js';
 import type { Config } from './config/codec.js';
 import type { Logger } from './logger.js';
 import { startPipeline } from './runner.js';
@@ -97,7 +97,12 @@ export interface RunningReplay {
  * `run`. Dedupe keeps already-delivered payloads from going out again, and the stale-update rule keeps
  * an old state from overwriting a newer one delivered since. The credit paces the reading.
  */
-export const startReplay = async (config: Config, request: ReplayRequest, logger: Logger): Promise<RunningReplay> => {
+export const startReplay = async (
+  config: Config,
+  chain: readonly ChainLink[],
+  request: ReplayRequest,
+  logger: Logger,
+): Promise<RunningReplay> => {
   if (!config.redis) throw new Error('replay reads a Redis stream: set redis.url in the config');
   const ledger = new Ledger();
   const core = wireCore(config, logger, ledger);
@@ -117,7 +122,7 @@ export const startReplay = async (config: Config, request: ReplayRequest, logger
       return { ...message, ack: () => tracker.settled(id) };
     }),
   );
-  const pipeline = startPipeline({ ledger, sourceName: `replay:${stream}`, source, operators: operatorsFor(config, core.context) });
+  const pipeline = startPipeline({ ledger, sourceName: `replay:${stream}`, source, chain, context: core.context });
 
   const progress = (): ReplayProgress => {
     const counts = ledger.counts();

@@ -1,13 +1,13 @@
+import { messageOf } from '../operators/model/errors.js';
 import type { Check } from '../adapters/metrics/health-server.js';
 import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
 import type { Config } from './config/codec.js';
-import { operatorsFor } from './compose.js';
+import { loadChain } from './chain.js';
 import { CREDIT } from './credit.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
 import { runEntryOf } from './history.js';
 import type { AlertEvent } from './alerts.js';
-import { loadPlugins } from './plugins.js';
 import got from 'got';
 import { PipelineMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
@@ -41,7 +41,7 @@ export const lostBy = ({ counts, lostInClosing, durable }: Stopped): number =>
 
 /** Wires a config's adapters, starts its pipeline and logs every failure (and, at debug, every outcome). */
 export const startFromConfig = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<Started> => {
-  const plugins = await loadPlugins(config.operators, baseDir);
+  const chain = await loadChain(config, baseDir);
   const ledger = new Ledger();
   const metrics = new PipelineMetrics();
   const wiring = await wire(config, logger, ledger, metrics);
@@ -52,7 +52,8 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
     ledger,
     sourceName: wiring.sourceName,
     source: wiring.source,
-    operators: operatorsFor(config, wiring.context, plugins),
+    chain,
+    context: wiring.context,
   });
   pipeline.ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
@@ -71,7 +72,7 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
     void write.finally(() => historyWrites.delete(write));
   });
   pipeline.ledger.hookErrors$.subscribe((error) =>
-    logger.error({ error: (error as Error).message }, 'settling an envelope failed'),
+    logger.error({ error: messageOf(error) }, `operator fault: ${messageOf(error)}`),
   );
   wiring.valve.changes$.subscribe((change) => {
     // Backpressure is the pipeline working as meant; a rejected destination needs a person.

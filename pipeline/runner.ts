@@ -1,16 +1,19 @@
-import { Subject, map, takeUntil, type Observable, type OperatorFunction } from 'rxjs';
+import { Subject, map, takeUntil, type Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import type { Envelope } from '../operators/model/envelope.js';
 import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
 import { positionCounter } from '../operators/model/order.js';
 import { Ticket } from '../operators/model/ticket.js';
-import { compose } from './compose.js';
+import type { OperatorContext } from '../operators/model/define.js';
+import { compose, type ChainLink } from './chain.js';
 
 export interface PipelineOptions {
   /** Names the source in every envelope's origin (`websocket`, `redis:<stream>`). */
   readonly sourceName: string;
   readonly source: Observable<InboundMessage>;
-  readonly operators: readonly OperatorFunction<Envelope, Envelope>[];
+  /** The operators to run, made for `context`. */
+  readonly chain: readonly ChainLink[];
+  readonly context: OperatorContext;
   readonly ledger?: Ledger;
 }
 
@@ -36,7 +39,7 @@ export const envelopeOf = (message: InboundMessage, ledger: Ledger, sourceName: 
  * Starts a pipeline: source -> envelopes -> operators. Stopping unsubscribes from the source (a
  * WebSocket closes, a stream is read no further) and lets everything in flight settle.
  */
-export const startPipeline = ({ sourceName, source, operators, ledger = new Ledger() }: PipelineOptions): RunningPipeline => {
+export const startPipeline = ({ sourceName, source, chain, context, ledger = new Ledger() }: PipelineOptions): RunningPipeline => {
   const stop$ = new Subject<void>();
   const nextPosition = positionCounter();
   const envelopes = source.pipe(
@@ -44,7 +47,7 @@ export const startPipeline = ({ sourceName, source, operators, ledger = new Ledg
     map((message) => envelopeOf(message, ledger, sourceName, nextPosition)),
   );
   const done = new Promise<LedgerCounts>((resolve, reject) => {
-    compose(envelopes, operators).subscribe({
+    compose(envelopes, chain, context).subscribe({
       error: reject,
       // Settlement hooks (a dedupe commit) may still be running when the stream completes.
       complete: () => resolve(ledger.whenSettled()),

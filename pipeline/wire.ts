@@ -154,6 +154,8 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
     timeoutMs: destination.timeoutMs,
   });
   const stopping$ = stopping.asObservable();
+  // Faults that are no one update's outcome reach the log with the settling errors.
+  const report = (error: Error): void => ledger.reportHookError(error);
   const context: OperatorContext = metrics
     ? {
         ...stores,
@@ -168,9 +170,10 @@ export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics
         sender: observeSender(sender, (attempt) => metrics.attempt(attempt)),
         valve,
         stopping$,
+        report,
         ...(turnBook ? { turnBook } : {}),
       }
-    : { ...stores, sender, valve, stopping$, ...(turnBook ? { turnBook } : {}) };
+    : { ...stores, sender, valve, stopping$, report, ...(turnBook ? { turnBook } : {}) };
   return {
     context,
     valve,

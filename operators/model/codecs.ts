@@ -82,12 +82,19 @@ export type StructOf<R extends t.Props, O extends t.Props> = Flatten<RequiredOf<
  * ("unknown key"), so a typo in a config is reported instead of silently ignored. `open: true` keeps
  * unknown keys (a profile carries any XDM attributes).
  */
+/** A `struct` codec, carrying its keys so a larger codec can take them over (`...EmitOptions.required`). */
+export interface StructCodec<R extends t.Props = t.Props, O extends t.Props = t.Props>
+  extends t.Type<StructOf<R, O>, unknown> {
+  readonly required: R;
+  readonly optional: O;
+}
+
 export const struct = <R extends t.Props, O extends t.Props = Record<never, never>>(
   name: string,
   required: R,
   optional: O = {} as O,
   { open = false }: { open?: boolean } = {},
-): t.Type<StructOf<R, O>, unknown> => {
+): StructCodec<R, O> => {
   const known = new Set([...Object.keys(required), ...Object.keys(optional)]);
   const validate = (u: unknown, c: t.Context): t.Validation<StructOf<R, O>> => {
     if (!t.UnknownRecord.is(u))
@@ -114,13 +121,32 @@ export const struct = <R extends t.Props, O extends t.Props = Record<never, neve
     }
     return errors.length > 0 ? t.failures(errors) : t.success(result as StructOf<R, O>);
   };
-  return new t.Type<StructOf<R, O>, unknown>(
+  const codec = new t.Type<StructOf<R, O>, unknown>(
     name,
     (u): u is StructOf<R, O> => !isLeft(validate(u, [])),
     validate,
     t.identity,
   );
+  return Object.assign(codec, { required, optional });
 };
+
+/**
+ * The part of an already decoded `value` that `codec` describes: a section a larger codec took over
+ * (`pick(QualifyOptions, config)` is `{ audiences, statuses }`). Nothing is decoded again.
+ */
+export const pick = <R extends t.Props, O extends t.Props>(
+  codec: StructCodec<R, O>,
+  value: StructOf<R, O>,
+): StructOf<R, O> => {
+  const section: Record<string, unknown> = {};
+  for (const key of [...Object.keys(codec.required), ...Object.keys(codec.optional)])
+    if ((value as Record<string, unknown>)[key] !== undefined) section[key] = (value as Record<string, unknown>)[key];
+  return section as StructOf<R, O>;
+};
+
+/** A section that may be left out entirely, then taking every default its codec declares. */
+export const withDefaults = <A>(codec: t.Type<A, unknown>): t.Type<A, unknown> =>
+  withDefault(codec, decodeOrThrow(codec, {}));
 
 /** One problem found by a cross-field check: where (relative to the checked value) and what. */
 export interface Problem {

@@ -1,7 +1,6 @@
 import type * as t from 'io-ts';
-import { Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
-import { settle, type Envelope } from './envelope.js';
-import { failed, Reasons, type Outcome } from './outcome.js';
+import type { Observable, OperatorFunction, SchedulerLike } from 'rxjs';
+import type { Envelope } from './envelope.js';
 import type {
   DeadLetterStore,
   DedupeStore,
@@ -31,52 +30,22 @@ export interface OperatorContext {
    * that was waiting is released unsettled (its source keeps it). Requests already sent still finish.
    */
   readonly stopping$?: Observable<unknown>;
+  /** Faults that are no one update's outcome (a plug-in passing on what it was not given): logged. */
+  readonly report?: (error: Error) => void;
 }
 
 /**
  * An operator as the pipeline knows it: a name, an options codec (decoded from config, errors reported
  * at their path) and a factory. Built-ins and plug-ins are defined the same way.
  */
-export interface OperatorDefinition<C extends t.Mixed = t.Mixed> {
-  readonly name: string;
+export interface OperatorDefinition<C extends t.Mixed = t.Mixed, N extends string = string> {
+  readonly name: N;
   /** One line for `--help` and error messages. */
   readonly summary: string;
   readonly options: C;
   create(options: t.TypeOf<C>, context: OperatorContext): OperatorFunction<Envelope, Envelope>;
 }
 
-export const defineOperator = <C extends t.Mixed>(definition: OperatorDefinition<C>): OperatorDefinition<C> =>
-  definition;
-
-/** What a per-envelope step returns: the envelope to pass on, or the outcome to settle it with. */
-export type StepResult = Envelope | Outcome;
-
-const isEnvelope = (result: StepResult): result is Envelope => 'ticket' in result;
-
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
-
-/**
- * An operator from a synchronous step. An outcome settles the envelope and drops it from the stream; a
- * throw settles it as failed (`operator-error`) naming the operator, and the stream goes on, so one bad
- * profile costs no other data.
- */
-export const perEnvelope =
-  (name: string, step: (envelope: Envelope) => StepResult): OperatorFunction<Envelope, Envelope> =>
-  (source) =>
-    new Observable<Envelope>((subscriber) =>
-      source.subscribe({
-        next(envelope) {
-          let result: StepResult;
-          try {
-            result = step(envelope);
-          } catch (error) {
-            settle(envelope, failed(Reasons.operatorError, { detail: `${name}: ${messageOf(error)}` }));
-            return;
-          }
-          if (isEnvelope(result)) subscriber.next(result);
-          else settle(envelope, result);
-        },
-        error: (error: unknown) => subscriber.error(error),
-        complete: () => subscriber.complete(),
-      }),
-    );
+export const defineOperator = <C extends t.Mixed, const N extends string>(
+  definition: OperatorDefinition<C, N>,
+): OperatorDefinition<C, N> => definition;

@@ -1,9 +1,21 @@
-import type { IdentityRef, Origin } from './ledger.js';
 import type { JsonObject } from './json.js';
 import type { Outcome } from './outcome.js';
 import type { Profile } from './profile.js';
 import type { Ticket } from './ticket.js';
 import type { Turn, Turns } from './turns.js';
+
+/** Where an envelope came from: the source's name and its position there (sequence number or stream id). */
+export interface Origin {
+  readonly source: string;
+  readonly position: string;
+}
+
+/** Which identity an envelope was selected for (set by `selectIdentity`). */
+export interface IdentityRef {
+  readonly namespace: string;
+  readonly target: 'email' | 'external_id';
+  readonly id: string;
+}
 
 /**
  * What flows through the pipeline: one profile update, the payload being built from it, where it came
@@ -39,3 +51,10 @@ export const release = (envelope: Envelope): void => envelope.ticket.release();
 /** The key that says "the same person" for ordering and dedupe: `email:ann@example.com`. */
 export const identityKey = (identity: IdentityRef): string =>
   `${identity.target}:${identity.target === 'email' ? identity.id.toLowerCase() : identity.id}`;
+
+/**
+ * The lane an envelope runs in where one person's updates must go one at a time: its identity, or, for
+ * an envelope without one yet, a lane of its own.
+ */
+export const laneKeyOf = (envelope: Envelope): string =>
+  envelope.identity ? identityKey(envelope.identity) : `position:${envelope.origin.source}:${envelope.origin.position}`;

@@ -1,18 +1,6 @@
 import { BehaviorSubject, Subject, filter, firstValueFrom, map, type Observable } from 'rxjs';
+import type { IdentityRef, Origin } from './envelope.js';
 import type { Outcome } from './outcome.js';
-
-/** Where an envelope came from: the source's name and its position there (sequence number or stream id). */
-export interface Origin {
-  readonly source: string;
-  readonly position: string;
-}
-
-/** Which identity an envelope was selected for (set by `selectIdentity`). */
-export interface IdentityRef {
-  readonly namespace: string;
-  readonly target: 'email' | 'external_id';
-  readonly id: string;
-}
 
 /** One final outcome with what it was for: the ledger's unit of account, and what history and metrics see. */
 export interface Settlement {

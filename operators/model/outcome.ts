@@ -57,6 +57,8 @@ export const Reasons = {
   payloadTooLarge: 'payload-too-large',
   networkError: 'network-error',
   operatorError: 'operator-error',
+  /** A plug-in neither passed the update on nor settled it (in time, or before its stream ended). */
+  operatorDropped: 'operator-dropped',
   stale: 'stale',
   invalidDeadLetter: 'invalid-dead-letter',
   retriesExhausted: 'retries-exhausted',

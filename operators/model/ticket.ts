@@ -1,4 +1,5 @@
-import type { IdentityRef, Ledger, Origin } from './ledger.js';
+import type { IdentityRef, Origin } from './envelope.js';
+import type { Ledger } from './ledger.js';
 import { failed, Reasons, type Outcome } from './outcome.js';
 import { isPromiseLike } from './ports.js';
 
@@ -34,6 +35,8 @@ export class Ticket {
     private readonly ledger: Ledger,
     private readonly onDone: () => void,
     private readonly hook: SettleHook | undefined,
+    /** Set on a ticket handed to a plug-in: misuse is reported here instead of thrown (see `forPlugin`). */
+    private readonly onMisuse?: (error: TicketError) => void,
   ) {}
 
   /** A ticket for one newly received message; `onDone` runs once it is settled (acknowledge the source). */
@@ -47,7 +50,7 @@ export class Ticket {
   }
 
   settle(outcome: Outcome, context: SettlementContext): void {
-    this.#take('settled');
+    if (!this.#take('settled')) return;
     const record = (final: Outcome): void => {
       this.ledger.record({
         outcome: final,
@@ -86,7 +89,7 @@ export class Ticket {
    * what they hold (a dedupe lease) is let go at once rather than when it lapses.
    */
   release(): void {
-    this.#take('released');
+    if (!this.#take('released')) return;
     const done = (): void => this.ledger.release();
     if (!this.hook) return done();
     try {
@@ -112,7 +115,7 @@ export class Ticket {
    */
   split(count: number): Ticket[] {
     if (!Number.isInteger(count) || count < 1) throw new TicketError(`cannot split a ticket into ${count} parts`);
-    this.#take('split');
+    if (!this.#take('split')) throw new TicketError('a ticket that is no longer open cannot be split');
     this.ledger.receive(count - 1);
     let remaining = count;
     const partDone = (): void => {
@@ -127,19 +130,38 @@ export class Ticket {
    * first (the operator nearest the sink sees the outcome first). This ticket can no longer be settled.
    */
   withHook(hook: SettleHook): Ticket {
-    this.#take('handed-on');
-    const previous = this.hook;
-    const composed: SettleHook = previous
-      ? (outcome) => {
-          const first = hook(outcome);
-          return isPromiseLike(first) ? Promise.resolve(first).then(previous) : previous(first);
-        }
-      : hook;
-    return new Ticket(this.ledger, this.onDone, composed);
+    if (!this.#take('handed-on')) throw new TicketError('a ticket that is no longer open cannot take a hook');
+    return new Ticket(this.ledger, this.onDone, this.#composed(hook));
   }
 
-  #take(next: TicketState): void {
-    if (this.#state !== 'open') throw new TicketError(`ticket already ${this.#state}, cannot be ${next}`);
-    this.#state = next;
+  /**
+   * Like `withHook`, for the ticket a plug-in is given: its misuse (a second settle, a settle after it
+   * was passed on) is reported to `onMisuse` and otherwise ignored, rather than thrown into the
+   * plug-in, where a throw could end its stream. The pipeline's guard decides what misuse costs.
+   */
+  forPlugin(hook: SettleHook, onMisuse: (error: TicketError) => void): Ticket {
+    if (!this.#take('handed-on')) throw new TicketError('a ticket that is no longer open cannot be handed to a plug-in');
+    return new Ticket(this.ledger, this.onDone, this.#composed(hook), onMisuse);
+  }
+
+  #composed(hook: SettleHook): SettleHook {
+    const previous = this.hook;
+    if (!previous) return hook;
+    return (outcome) => {
+      const first = hook(outcome);
+      return isPromiseLike(first) ? Promise.resolve(first).then(previous) : previous(first);
+    };
+  }
+
+  /** Moves an open ticket to `next`; anything else is misuse: thrown, or reported for a plug-in's ticket. */
+  #take(next: TicketState): boolean {
+    if (this.#state === 'open') {
+      this.#state = next;
+      return true;
+    }
+    const error = new TicketError(`ticket already ${this.#state}, cannot be ${next}`);
+    if (!this.onMisuse) throw error;
+    this.onMisuse(error);
+    return false;
   }
 }

@@ -1,12 +1,10 @@
 import { from, map } from 'rxjs';
-import { dedupe, DedupeOptions } from '../../operators/dedupe.js';
-import { emit, EmitOptions } from '../../operators/emit.js';
-import { fromDeadLetter } from '../../operators/from-dead-letter.js';
-import { decodeOrThrow } from '../../operators/model/codecs.js';
+import { fromDeadLetterOperator } from '../../operators/from-dead-letter.js';
 import { Ledger, type LedgerCounts } from '../../operators/model/ledger.js';
 import type { Config } from '../config/codec.js';
 import type { Logger } from '../logger.js';
 import { maskEmail } from '../mask.js';
+import { chainOf, sendingPart, type ChainLink } from '../chain.js';
 import { startPipeline } from '../runner.js';
 import { wireCore } from '../wire.js';
 
@@ -80,12 +78,10 @@ export const dlqRedrive = async (config: Config, logger: Logger, reason?: string
         },
       })),
     );
-    const operators = [
-      fromDeadLetter(),
-      dedupe(decodeOrThrow(DedupeOptions, config.dedupe), core.context),
-      emit(decodeOrThrow(EmitOptions, { concurrency: config.destination.concurrency, retry: config.destination.retry }), core.context),
-    ];
-    const counts = await startPipeline({ ledger, sourceName: 'dead-letters', source, operators }).done;
+    // A letter holds the payload as it was mapped: it goes straight to dedupe and emit, as configured.
+    const redrive: ChainLink = { ...fromDeadLetterOperator, create: (context) => fromDeadLetterOperator.create({}, context) };
+    const chain = [redrive, ...sendingPart(chainOf(config))];
+    const counts = await startPipeline({ ledger, sourceName: 'dead-letters', source, chain, context: core.context }).done;
     flush();
     await Promise.all(removals);
     return { counts, removed };

@@ -6,10 +6,10 @@ import * as t from 'io-ts';
 import { parseDocument } from 'yaml';
 import { NonEmptyString, nonEmptyArray, struct } from '../../operators/model/codecs.js';
 import { formatErrors } from '../../operators/model/decode-errors.js';
-import { mapMessage } from '../compose.js';
+import { loadChain } from '../chain.js';
+import { mapMessage } from '../map-message.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig, parseConfig } from '../config/load.js';
-import { loadPlugins } from '../plugins.js';
 import { offlineContext } from '../wire.js';
 
 /** What a case expects: the exact payload sent, or an exclusion (reason, and optionally part of its detail). */
@@ -39,7 +39,7 @@ const loadTestFile = async (file: string) => {
   const { config: configRef, cases } = decoded.right;
   const config = typeof configRef === 'string' ? await loadConfig(resolve(base, configRef), offlineEnv) : parseConfig(JSON.stringify(configRef), offlineEnv, `${file} (config)`);
   const configDir = typeof configRef === 'string' ? dirname(resolve(base, configRef)) : base;
-  return { config, cases, plugins: await loadPlugins(config.operators, configDir, file) };
+  return { config, cases, chain: await loadChain(config, configDir, file) };
 };
 
 /**
@@ -50,11 +50,11 @@ const loadTestFile = async (file: string) => {
 export const runTestFiles = async (files: readonly string[]): Promise<CaseResult[]> => {
   const results: CaseResult[] = [];
   for (const file of files) {
-    const { config, cases, plugins } = await loadTestFile(file);
+    const { config, cases, chain } = await loadTestFile(file);
     const context = offlineContext(config);
     for (const testCase of cases) {
       const raw = testCase.message ?? JSON.stringify(testCase.input ?? null);
-      const { payloads, settlements } = await mapMessage(config, raw, context, plugins);
+      const { payloads, settlements } = await mapMessage(chain, raw, context);
       const { expect } = testCase;
       const outcome = settlements[0]?.outcome;
       const got = payloads[0] !== undefined ? `payload ${JSON.stringify(payloads[0])}` : outcome ? `${outcome.kind} ${'reason' in outcome ? outcome.reason : ''}: ${'detail' in outcome ? (outcome.detail ?? '') : ''}` : 'nothing';

@@ -1,19 +1,19 @@
 import * as t from 'io-ts';
 import {
-  decodeOrThrow,
   integerIn,
   NonEmptyString,
-  nonEmptyArray,
   refine,
   struct,
   withDefault,
+  withDefaults,
   withMessage,
   type Problem,
 } from '../../operators/model/codecs.js';
-import { RetryOptions } from '../../operators/model/retry-policy.js';
-import { Audiences, DEFAULT_STATUSES, Status } from '../../operators/qualify.js';
-import { IdentityMappings } from '../../operators/select-identity.js';
-import { AttributeMappings } from '../../operators/project-attributes.js';
+import { DedupeOptions } from '../../operators/dedupe.js';
+import { EmitOptions } from '../../operators/emit.js';
+import { QualifyOptions } from '../../operators/qualify.js';
+import { SelectIdentityOptions } from '../../operators/select-identity.js';
+import { ProjectAttributesOptions } from '../../operators/project-attributes.js';
 import { SecretString } from './secret.js';
 import { AlertsConfig } from '../alerts.js';
 import { PluginConfig } from '../plugins.js';
@@ -187,22 +187,15 @@ export const DestinationConfig = refine(
       apiToken: SecretString,
       auth: withDefault(AuthMode, 'basic'),
       allowAnyHost: withDefault(t.boolean, false),
-      rateLimit: withDefault(RateLimitConfig, decodeOrThrow(RateLimitConfig, {})),
-      concurrency: withDefault(integerIn(1, 256), 8),
+      rateLimit: withDefaults(RateLimitConfig),
       timeoutMs: withDefault(integerIn(100, 600_000), 10_000),
-      retry: withDefault(RetryOptions, decodeOrThrow(RetryOptions, {})),
+      // How `emit` sends (concurrency, payload limit, retries): its own options, decoded here by its codec.
+      ...EmitOptions.required,
     },
     { username: NonEmptyString },
   ),
   destinationProblems,
 );
-
-export const DedupeConfig = struct('dedupe', {
-  /** How long a delivered payload is remembered per identity. Default 7 days. */
-  ttlSeconds: withDefault(integerIn(1, 365 * 86_400), 7 * 86_400),
-  /** How long a payload in flight is held before another process may send it. */
-  leaseSeconds: withDefault(integerIn(1, 86_400), 60),
-});
 
 /** Keys share one hash tag, so every key of a destination sits in one Redis Cluster slot. */
 const HashTagged = withMessage(
@@ -231,20 +224,20 @@ export const Config = refine(
       name: NonEmptyString,
       source: SourceConfig,
       destination: DestinationConfig,
-      audiences: Audiences,
-      statuses: withDefault(nonEmptyArray(Status), DEFAULT_STATUSES),
-      identities: IdentityMappings,
-      attributes: withDefault(AttributeMappings, []),
-      dedupe: withDefault(DedupeConfig, decodeOrThrow(DedupeConfig, {})),
-      pipeline: withDefault(PipelineConfig, decodeOrThrow(PipelineConfig, {})),
-      observability: withDefault(ObservabilityConfig, decodeOrThrow(ObservabilityConfig, {})),
+      // The mapping operators' options, taken over from their own codecs: one definition of each key.
+      ...QualifyOptions.required,
+      ...SelectIdentityOptions.required,
+      ...ProjectAttributesOptions.required,
+      dedupe: withDefaults(DedupeOptions),
+      pipeline: withDefaults(PipelineConfig),
+      observability: withDefaults(ObservabilityConfig),
       /** On SIGTERM or SIGINT, how long in-flight updates may take to settle before the process exits. */
       shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
-      history: withDefault(HistoryConfig, decodeOrThrow(HistoryConfig, {})),
-      alerts: withDefault(AlertsConfig, decodeOrThrow(AlertsConfig, {})),
+      history: withDefaults(HistoryConfig),
+      alerts: withDefaults(AlertsConfig),
       /** Plug-in operators, each placed after a built-in one. */
       operators: withDefault(t.array(PluginConfig), []),
-      state: withDefault(StateConfig, decodeOrThrow(StateConfig, {})),
+      state: withDefaults(StateConfig),
     },
     {
       description: t.string,

@@ -4,7 +4,7 @@ import type { LedgerCounts, Settlement } from '../../operators/model/ledger.js';
 import { Ledger } from '../../operators/model/ledger.js';
 import type { SendResult } from '../../operators/model/ports.js';
 import type { Config } from '../../pipeline/config/codec.js';
-import { compose, operatorsFor } from '../../pipeline/compose.js';
+import { chainOf, compose } from '../../pipeline/chain.js';
 import { envelopeOf } from '../../pipeline/runner.js';
 import type { LoadedPlugin } from '../../pipeline/plugins.js';
 import { testContext } from './contexts.js';
@@ -31,6 +31,6 @@ export const runOperators = async (
   ledger.settlements$.subscribe((s) => settlements.push(s));
   const context: OperatorContext = testContext(undefined, { sender: { send: (body) => (bodies.push(body), answer(body)) } });
   const envelopes = from(messages.map((data, index) => envelopeOf({ data, position: String(index + 1) }, ledger, 'test', () => 'unused')));
-  await lastValueFrom(compose(envelopes, operatorsFor(config, context, plugins)).pipe(defaultIfEmpty(undefined)));
+  await lastValueFrom(compose(envelopes, chainOf(config, plugins), context).pipe(defaultIfEmpty(undefined)));
   return { counts: await ledger.whenSettled(), settlements, bodies };
 };

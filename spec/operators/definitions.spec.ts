@@ -1,19 +1,16 @@
 import { expect } from 'chai';
 import * as t from 'io-ts';
 import { MemoryDedupeStore } from '../../adapters/memory/dedupe-store.js';
-import {
-  decodeOperator,
-  dedupeOperator,
-  emitOperator,
-  fromDeadLetter,
-  fromDeadLetterOperator,
-  identityKey,
-  projectAttributesOperator,
-  qualifyOperator,
-  selectIdentityOperator,
-  testOperator,
-  type OperatorDefinition,
-} from '../../operators/index.js';
+import { decodeOperator } from '../../operators/decode.js';
+import { dedupeOperator } from '../../operators/dedupe.js';
+import { emitOperator } from '../../operators/emit.js';
+import { fromDeadLetter, fromDeadLetterOperator } from '../../operators/from-dead-letter.js';
+import { identityKey } from '../../operators/model/envelope.js';
+import type { OperatorDefinition } from '../../operators/model/define.js';
+import { projectAttributesOperator } from '../../operators/project-attributes.js';
+import { qualifyOperator } from '../../operators/qualify.js';
+import { selectIdentityOperator } from '../../operators/select-identity.js';
+import { testOperator } from '../../operators/testing.js';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
 import { isJsonObject } from '../../operators/model/json.js';
 import { excluded } from '../../operators/model/outcome.js';

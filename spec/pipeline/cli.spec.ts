@@ -25,7 +25,18 @@ describe('command line', function () {
     const result = await runCli(['validate', '--config', 'examples/config.yaml'], { QUALTRICS_API_TOKEN: 'x', FEED_TOKEN: 'y' });
     expect(result.stderr).to.equal('');
     expect(result.stdout).to.equal(
-      'examples/config.yaml: OK (Post-purchase survey: 2 audience(s), 2 identity mapping(s), 4 attribute(s))\n',
+      [
+        'examples/config.yaml: OK (Post-purchase survey: 2 audience(s), 2 identity mapping(s), 4 attribute(s))',
+        'operators, in the order they run:',
+        ' 1. decode             parse raw messages into profile envelopes (one per profile)',
+        ' 2. qualify            keep profiles in a mapped audience with a listed status',
+        ' 3. selectIdentity     keep the mapped identities (plain-text emails only) and pick the one that orders and dedupes',
+        ' 4. projectAttributes  copy mapped profile attributes to their target paths in the payload',
+        " 5. keepOrder          let a journaled update go on only when every earlier one of its person's is finished, in any process",
+        ' 6. dedupe             send a payload once per identity; marked sent only after the destination accepted it',
+        ' 7. emit               post each payload to the Qualtrics JSON Event, paced, ordered per identity, retried, and settle it',
+        '',
+      ].join('\n'),
     );
     expect(result.code).to.equal(0);
   });

@@ -56,6 +56,50 @@ describe('plug-in operators', function () {
     expect(counts).to.deep.include({ delivered: 1, excluded: { 'no-consent': 1 } });
   });
 
+  it('runs plug-ins through a guard: one that drops, one that settles twice and one that throws each cost one update', async () => {
+    const c = config(`
+  - { use: ./misbehaving.mjs, after: selectIdentity, with: { mode: drop, email: dropped@example.com } }
+  - { use: ./misbehaving.mjs, after: selectIdentity, with: { mode: twice, email: twice@example.com } }
+  - { use: ./misbehaving.mjs, after: projectAttributes, with: { mode: throw, email: thrown@example.com } }`);
+    const plugins = await loadPlugins(c.operators, FIXTURES);
+    const people = ['ann', 'dropped', 'ben', 'twice', 'cy', 'thrown', 'dee'].map((name) => `${name}@example.com`);
+    const { counts, settlements, bodies } = await runOperators(
+      c,
+      people.map((email) => JSON.stringify(updateFor(email))),
+      undefined,
+      plugins,
+    );
+    const outcomeOf = Object.fromEntries(
+      settlements.map(({ identity, outcome }) => [
+        identity?.id,
+        `${outcome.kind}${'reason' in outcome ? `:${outcome.reason}` : ''}${'detail' in outcome ? ` ${outcome.detail}` : ''}`,
+      ]),
+    );
+    expect(outcomeOf).to.deep.equal({
+      'ann@example.com': 'delivered',
+      'ben@example.com': 'delivered',
+      'cy@example.com': 'delivered',
+      'dee@example.com': 'delivered',
+      'dropped@example.com':
+        'failed:operator-dropped misbehaving: its stream completed without passing this update on or settling it',
+      'twice@example.com':
+        'failed:operator-error misbehaving: settled this update twice (ticket already settled, cannot be settled)',
+      'thrown@example.com': 'failed:operator-error misbehaving: threw: cannot handle thrown@example.com',
+    });
+    expect(bodies).to.have.length(4);
+    // The books add up: every update has exactly one outcome, nothing is left in flight.
+    expect(counts).to.deep.equal({
+      received: 7,
+      delivered: 4,
+      duplicate: 0,
+      excluded: {},
+      failed: { 'operator-dropped': 1, 'operator-error': 2 },
+      settled: 7,
+      released: 0,
+      inFlight: 0,
+    });
+  });
+
   it('lets a plug-in author test an operator in a few lines', async () => {
     const { default: requireConsent } = (await import(resolve(EXAMPLES, 'plugins/require-consent.mjs'))) as { default: Parameters<typeof testOperator>[0] };
     const { passed, settled } = await testOperator(requireConsent, { allowed: ['y', 'yes'] }, [
@@ -79,7 +123,10 @@ describe('plug-in operators', function () {
       `operators[1].use: cannot load "./no-such-file.mjs": Cannot find module '${FIXTURES}/no-such-file.mjs' imported from ${resolve('pipeline/plugins.ts')}`,
       'operators[2].use: "./not-an-operator.mjs" exports no operator definition (a default export or `operator` with name, options and create)',
     ]);
-    expect(() => config('[{ use: ./tag-payload.mjs, after: emit }]')).to.throw(/operators\[0\]\.after: expected decode \| qualify \| selectIdentity \| projectAttributes \| dedupe, got "emit"/);
+    for (const place of ['emit', 'dedupe', 'keepOrder'])
+      expect(() => config(`[{ use: ./tag-payload.mjs, after: ${place} }]`)).to.throw(
+        `operators[0].after: expected one of decode, qualify, selectIdentity, projectAttributes (not after dedupe: its fingerprint must be of exactly what emit sends), got "${place}"`,
+      );
   });
 
   describe('validate loads the plug-ins too', () => {
@@ -107,6 +154,13 @@ operators: ${operators.replaceAll('TAG', join(FIXTURES, 'tag-payload.mjs'))}
       const result = await validate('examples/with-consent.yaml');
       expect(result.stderr).to.equal('');
       expect(result.stdout).to.contain('examples/with-consent.yaml: OK');
+      // The chain it will run, the plug-in in its place.
+      expect(result.stdout.split('\n').slice(3, 7)).to.deep.equal([
+        ' 2. qualify            keep profiles in a mapped audience with a listed status',
+        ' 3. selectIdentity     keep the mapped identities (plain-text emails only) and pick the one that orders and dedupes',
+        ' 4. requireConsent     (plug-in ./plugins/require-consent.mjs) exclude profiles without consent',
+        ' 5. projectAttributes  copy mapped profile attributes to their target paths in the payload',
+      ]);
       expect(result.code).to.equal(0);
     });
 

@@ -1,3 +1,4 @@
+import { chainOf } from '../../pipeline/chain.js';
 import { expect } from 'chai';
 import type { Redis } from '../../adapters/redis/connection.js';
 import { parseConfig } from '../../pipeline/config/load.js';
@@ -74,12 +75,12 @@ describe('replay (real Redis, real local endpoint)', function () {
     const ids = await fill(redis, stream, Array.from({ length: 50_000 }, (_, i) => updateFor(`p${i}@example.com`)));
     const config = parseConfig(configText(standIn.url, fixture.prefix), {});
 
-    const first = await startReplay(config, { stream, from: '-', to: ids[44_999]!, field: 'profile' }, silentLogger());
+    const first = await startReplay(config, chainOf(config), { stream, from: '-', to: ids[44_999]!, field: 'profile' }, silentLogger());
     const earlier = await first.done;
     expect(earlier.counts).to.deep.include({ received: 45_000, delivered: 45_000, inFlight: 0 });
     expect(standIn.requests).to.have.length(45_000);
 
-    const again = await startReplay(config, { stream, from: '-', to: '+', field: 'profile' }, silentLogger());
+    const again = await startReplay(config, chainOf(config), { stream, from: '-', to: '+', field: 'profile' }, silentLogger());
     const final = await again.done;
     expect(final.counts).to.deep.include({ received: 50_000, delivered: 5_000, duplicate: 45_000, inFlight: 0 });
     expect(standIn.requests).to.have.length(50_000);
@@ -93,8 +94,8 @@ describe('replay (real Redis, real local endpoint)', function () {
     // Ann's v1, then v2; v2 was delivered (say, live). Replaying both sends neither.
     const [, v2] = await fill(redis, stream, [updateFor('ann@example.com', 1), updateFor('ann@example.com', 2), updateFor('ben@example.com', 1)]);
     const config = parseConfig(configText(standIn.url, fixture.prefix), {});
-    await (await startReplay(config, { stream, from: v2!, to: v2!, field: 'profile' }, silentLogger())).done;
-    const final = await (await startReplay(config, { stream, from: '-', to: '+', field: 'profile' }, silentLogger())).done;
+    await (await startReplay(config, chainOf(config), { stream, from: v2!, to: v2!, field: 'profile' }, silentLogger())).done;
+    const final = await (await startReplay(config, chainOf(config), { stream, from: '-', to: '+', field: 'profile' }, silentLogger())).done;
     expect(final.counts).to.deep.include({ delivered: 1, duplicate: 1, excluded: { stale: 1 } });
     expect(standIn.runs.map((run) => (run.payload as { firstName: string }).firstName)).to.deep.equal(['v2', 'v1']);
   });

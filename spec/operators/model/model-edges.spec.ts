@@ -10,7 +10,7 @@ import { Profile } from '../../../operators/model/profile.js';
 import { Ticket, TicketError } from '../../../operators/model/ticket.js';
 import { describe as describeValue, formatErrors, pathOf } from '../../../operators/model/decode-errors.js';
 import { map } from 'rxjs';
-import { perEnvelope } from '../../../operators/model/define.js';
+import { perEnvelope } from '../../../operators/model/per-envelope.js';
 import { Books, messageEnvelope, testScheduler } from '../../helpers/marbles.js';
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';

@@ -34,7 +34,8 @@ describe('config', () => {
     expect(config.destination.concurrency).to.equal(8);
     expect(config.destination.timeoutMs).to.equal(10_000);
     expect(config.destination.retry).to.deep.equal({ maxAttempts: 10, baseMs: 500, maxMs: 30_000, downAfter: 5 });
-    expect(config.dedupe).to.deep.equal({ ttlSeconds: 7 * 86_400, leaseSeconds: 60 });
+    expect(config.destination.maxPayloadBytes).to.equal(100_000);
+    expect(config.dedupe).to.deep.equal({ ttlSeconds: 7 * 86_400, leaseSeconds: 60, pollMs: 250 });
     expect(config.statuses).to.deep.equal(['realized', 'exited']);
     expect(config.attributes).to.deep.equal([]);
     expect(config.redis).to.equal(undefined);
