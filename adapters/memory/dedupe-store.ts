@@ -1,74 +1,78 @@
+import { LRUCache } from 'lru-cache';
+
 /** What the in-memory store answers; the same words as the operators' `LeaseResult`. */
 export type MemoryLeaseResult = 'acquired' | 'committed' | 'leased';
 
-interface Entry {
-  readonly state: 'leased' | 'committed';
-  readonly token?: string;
+interface Lease {
+  readonly token: string;
   readonly expiresAt: number;
 }
 
 export interface MemoryDedupeStoreOptions {
-  /** Most keys remembered; past it the oldest committed key is forgotten first. Default 100,000. */
+  /** Most delivered payloads remembered; past it the least recently marked is forgotten. Default 100,000. */
   readonly maxEntries?: number;
   readonly now?: () => number;
 }
 
 /**
- * The embedded dedupe store, for one process without Redis. Bounded: at `maxEntries` it forgets the
- * oldest delivered payloads (which may then be sent once more), never a lease in flight. Answers
- * synchronously, which also makes it the store marble tests use.
+ * The in-memory dedupe store, for tests, `send-test` and `test`. Delivered payloads live in an LRU
+ * cache (lru-cache: O(1) eviction), bounded by `maxEntries`: past it the oldest marks are forgotten
+ * (that payload may then be sent once more). Each mark holds its own expiry, checked against `now`:
+ * exact to the millisecond and right under a virtual clock that starts at 0 (lru-cache's own TTL
+ * treats a start time of 0 as "never stale"). Leases in flight are kept apart and
+ * never evicted; the pipeline's in-flight credit bounds how many there are. Answers synchronously,
+ * which also makes it the store marble tests use.
  */
 export class MemoryDedupeStore {
-  readonly #entries = new Map<string, Entry>();
-  readonly #maxEntries: number;
+  /** Delivered payload key -> when its mark expires (epoch ms). */
+  readonly #committed: LRUCache<string, number>;
+  readonly #leases = new Map<string, Lease>();
   readonly #now: () => number;
 
   constructor({ maxEntries = 100_000, now = Date.now }: MemoryDedupeStoreOptions = {}) {
-    this.#maxEntries = maxEntries;
     this.#now = now;
+    this.#committed = new LRUCache({ max: maxEntries });
   }
 
+  /** Marks and leases held now. */
   get size(): number {
-    return this.#entries.size;
+    return this.#committed.size + this.#leases.size;
   }
 
   acquire(key: string, token: string, leaseMs: number): MemoryLeaseResult {
-    const entry = this.#live(key);
-    if (entry) return entry.state === 'committed' ? 'committed' : 'leased';
-    this.#set(key, { state: 'leased', token, expiresAt: this.#now() + leaseMs });
+    if (this.#liveMark(key)) return 'committed';
+    if (this.#liveLease(key)) return 'leased';
+    this.#leases.set(key, { token, expiresAt: this.#now() + leaseMs });
     return 'acquired';
   }
 
   renew(key: string, token: string, leaseMs: number): void {
-    const entry = this.#live(key);
-    if (entry?.state === 'leased' && entry.token === token) this.#set(key, { ...entry, expiresAt: this.#now() + leaseMs });
+    if (this.#liveLease(key)?.token === token) this.#leases.set(key, { token, expiresAt: this.#now() + leaseMs });
   }
 
   commit(key: string, _token: string, ttlMs: number): void {
-    this.#set(key, { state: 'committed', expiresAt: this.#now() + ttlMs });
+    this.#leases.delete(key);
+    this.#committed.set(key, this.#now() + ttlMs);
   }
 
   release(key: string, token: string): void {
-    const entry = this.#entries.get(key);
-    if (entry?.state === 'leased' && entry.token === token) this.#entries.delete(key);
+    if (this.#leases.get(key)?.token === token) this.#leases.delete(key);
   }
 
-  #live(key: string): Entry | undefined {
-    const entry = this.#entries.get(key);
-    return entry && entry.expiresAt > this.#now() ? entry : undefined;
+  /** Whether the key's payload was delivered within its TTL; a lapsed mark is forgotten here. */
+  #liveMark(key: string): boolean {
+    const expiresAt = this.#committed.peek(key);
+    if (expiresAt === undefined) return false;
+    if (expiresAt > this.#now()) return true;
+    this.#committed.delete(key);
+    return false;
   }
 
-  #set(key: string, entry: Entry): void {
-    // Delete first so the key moves to the end: iteration order is then oldest first.
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
-    if (this.#entries.size <= this.#maxEntries) return;
-    const now = this.#now();
-    for (const [oldKey, old] of this.#entries) {
-      if (old.state === 'committed' || old.expiresAt <= now) {
-        this.#entries.delete(oldKey);
-        if (this.#entries.size <= this.#maxEntries) return;
-      }
-    }
+  /** The key's lease if it has not lapsed; a lapsed one is forgotten here. */
+  #liveLease(key: string): Lease | undefined {
+    const lease = this.#leases.get(key);
+    if (lease === undefined || lease.expiresAt > this.#now()) return lease;
+    this.#leases.delete(key);
+    return undefined;
   }
 }

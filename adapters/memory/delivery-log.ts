@@ -1,3 +1,5 @@
+import { LRUCache } from 'lru-cache';
+
 export interface MemoryDeliveryLogOptions {
   /** Orders two positions: negative if the first came before; `undefined` if they cannot be ordered. */
   readonly compare: (a: string, b: string) => number | undefined;
@@ -5,26 +7,27 @@ export interface MemoryDeliveryLogOptions {
   readonly maxEntries?: number;
 }
 
-/** The embedded record of the latest position delivered per identity, for one process without Redis. */
+/**
+ * The in-memory record of the latest position delivered per identity (tests, `send-test`, `test`):
+ * an LRU cache (lru-cache), so the least recently delivered identity is forgotten first, in O(1).
+ */
 export class MemoryDeliveryLog {
-  readonly #latest = new Map<string, string>();
+  readonly #latest: LRUCache<string, string>;
   readonly #compare: MemoryDeliveryLogOptions['compare'];
-  readonly #maxEntries: number;
 
   constructor({ compare, maxEntries = 100_000 }: MemoryDeliveryLogOptions) {
     this.#compare = compare;
-    this.#maxEntries = maxEntries;
+    this.#latest = new LRUCache({ max: maxEntries });
   }
 
   lastDelivered(identity: string): string | undefined {
-    return this.#latest.get(identity);
+    // A look, not a use: only a delivery makes an identity recent.
+    return this.#latest.peek(identity);
   }
 
   recordDelivered(identity: string, position: string): void {
-    const current = this.#latest.get(identity);
+    const current = this.#latest.peek(identity);
     if (current !== undefined && (this.#compare(current, position) ?? -1) > 0) return;
-    this.#latest.delete(identity);
     this.#latest.set(identity, position);
-    if (this.#latest.size > this.#maxEntries) this.#latest.delete(this.#latest.keys().next().value!);
   }
 }

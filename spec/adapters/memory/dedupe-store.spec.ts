@@ -57,7 +57,8 @@ describe('MemoryDedupeStore', () => {
       s.acquire(key, 't', 100);
       s.commit(key, 't', 10_000);
     }
-    expect(s.size).to.equal(3);
+    // Three marks (c1 forgotten) and the lease.
+    expect(s.size).to.equal(4);
     expect(s.acquire('lease', 't', 100)).to.equal('leased');
     expect(s.acquire('c4', 't', 100)).to.equal('committed');
     expect(s.acquire('c1', 't', 100)).to.equal('acquired');
@@ -87,42 +88,36 @@ describe('MemoryDedupeStore', () => {
     expect(s.acquire('k', 'u', 100)).to.equal('acquired');
   });
 
-  it('at maxEntries forgets an expired lease before a live one', () => {
-    const s = store(2);
-    s.acquire('expired', 't', 100);
-    s.acquire('live', 't', 10_000);
-    now += 100;
-    s.acquire('new', 't', 10_000);
-    expect(s.size).to.equal(2);
-    expect(s.acquire('live', 'u', 100)).to.equal('leased');
-    expect(s.acquire('new', 'u', 100)).to.equal('leased');
-  });
-
-  it('counts a lease as expired from its expiry time on, also when making room', () => {
-    const s = store(1);
+  it('forgets a lapsed lease from its expiry time on, not a millisecond before', () => {
+    const s = store();
     s.acquire('a', 't', 100);
     now += 99;
-    // Full, and the other entry is still live: both are kept, over the bound, rather than one lost in flight.
-    s.acquire('b', 't', 100);
-    expect(s.size).to.equal(2);
     expect(s.acquire('a', 'u', 100)).to.equal('leased');
     now += 1;
-    s.acquire('c', 't', 100);
-    // At its expiry time 'a' goes; 'b' (acquired a millisecond later) stays live.
-    expect(s.size).to.equal(2);
-    expect(s.acquire('b', 'u', 100)).to.equal('leased');
+    expect(s.acquire('a', 'u', 100)).to.equal('acquired');
+    expect(s.size).to.equal(1);
   });
 
-  it('makes room by forgetting only as many commits as it must', () => {
-    const s = store(3);
-    s.acquire('lease', 't', 10_000);
-    for (const key of ['c1', 'c2']) {
-      s.acquire(key, 't', 100);
-      s.commit(key, 't', 10_000);
-    }
-    s.acquire('c3', 't', 100);
-    expect(s.size).to.equal(3);
+  it('makes room by forgetting the least recently marked payload, however often it was looked up', () => {
+    const s = store(2);
+    for (const key of ['c1', 'c2']) s.commit(key, 't', 10_000);
+    // A lookup is not a use: c1 stays the oldest mark.
+    expect(s.acquire('c1', 'u', 100)).to.equal('committed');
+    s.commit('c3', 't', 10_000);
+    expect(s.size).to.equal(2);
     expect(s.acquire('c2', 'u', 100)).to.equal('committed');
+    expect(s.acquire('c3', 'u', 100)).to.equal('committed');
     expect(s.acquire('c1', 'u', 100)).to.equal('acquired');
+  });
+
+  it('counts leases apart from marks: a full store still leases, and a commit turns a lease into a mark', () => {
+    const s = store(1);
+    s.commit('old', 't', 10_000);
+    expect(s.acquire('k', 't', 100)).to.equal('acquired');
+    expect(s.size).to.equal(2);
+    s.commit('k', 't', 10_000);
+    expect(s.size).to.equal(1);
+    expect(s.acquire('k', 'u', 100)).to.equal('committed');
+    expect(s.acquire('old', 'u', 100)).to.equal('acquired');
   });
 });
