@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import { EMPTY, catchError, defer, from, map, mergeMap, of, type Observable, type OperatorFunction } from 'rxjs';
-import { decodeOrThrow, integerIn, struct, withDefault, withDefaults } from './model/codecs.js';
+import { integerIn, struct, withDefault, withDefaults } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, laneKeyOf, settle, type Envelope } from './model/envelope.js';
 import { messageOf } from './model/errors.js';

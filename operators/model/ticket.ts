@@ -6,7 +6,7 @@ import { isPromiseLike } from './ports.js';
 /** What a ticket is settled for, recorded with the outcome. */
 export interface SettlementContext {
   readonly origin: Origin;
-  readonly identity?: IdentityRef;
+  readonly identity?: IdentityRef | undefined;
   /** When the envelope was received (epoch ms): settled minus received is its time in the pipeline. */
   readonly receivedAt?: number;
 }
