@@ -1,3 +1,4 @@
+import { messageOf } from './model/errors.js';
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { Observable, type OperatorFunction } from 'rxjs';
@@ -84,7 +85,7 @@ export const decode = (): OperatorFunction<Envelope, Envelope> => (source) =>
           try {
             parsed = JSON.parse(text);
           } catch (error) {
-            settle(envelope, excluded(Reasons.invalidJson, `decoding message: ${(error as Error).message}`));
+            settle(envelope, excluded(Reasons.invalidJson, `decoding message: ${messageOf(error)}`));
             return;
           }
         }

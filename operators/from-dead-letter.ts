@@ -1,3 +1,4 @@
+import { messageOf } from './model/errors.js';
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import type { OperatorFunction } from 'rxjs';
@@ -43,7 +44,7 @@ export const fromDeadLetter = (): OperatorFunction<Envelope, Envelope> =>
       payload = JSON.parse(decoded.right.payload);
     } catch (error) {
       // The letter itself is what cannot be read: excluded as such, not an operator's failure.
-      return excluded(Reasons.invalidDeadLetter, `payload: not JSON (${(error as Error).message})`);
+      return excluded(Reasons.invalidDeadLetter, `payload: not JSON (${messageOf(error)})`);
     }
     if (!isJsonObject(payload)) return excluded(Reasons.invalidDeadLetter, 'payload: expected a JSON object');
     const identity = identityFromKey(decoded.right.identity);

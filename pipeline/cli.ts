@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { messageOf } from '../operators/model/errors.js';
+import { totalOf } from '../operators/model/ledger.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +49,7 @@ const withConfig =
       await action(config, options);
     } catch (error) {
       // A plug-in's problems are config problems too; anything else is printed as it is.
-      process.stderr.write(`${(error as Error).message}\n`);
+      process.stderr.write(`${messageOf(error)}\n`);
       process.exitCode = 1;
     }
   };
@@ -67,7 +69,7 @@ program
         process.exitCode = await runUntilSignalled(config, logger, dirname(resolve(file)));
       } catch (error) {
         // One line that says what failed; everything the pipeline opened is closed by now.
-        const message = (error as Error).message;
+        const message = messageOf(error);
         logger.fatal({ error: message }, `run failed: ${message}`);
         process.exitCode = ExitCode.failed;
       }
@@ -124,9 +126,8 @@ program
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
       const { counts } = final;
-      const sum = (c: Readonly<Record<string, number>>) => Object.values(c).reduce((a, b) => a + b, 0);
       process.stdout.write(
-        `replayed ${final.read} entries of ${options.stream}: delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${sum(counts.excluded)}, failed ${sum(counts.failed)}\n`,
+        `replayed ${final.read} entries of ${options.stream}: delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed ${totalOf(counts.failed)}\n`,
       );
       if (stopping && final.resumeFrom) process.stdout.write(`stopped early; resume with: --from ${final.resumeFrom}\n`);
     }),
@@ -162,9 +163,8 @@ dlq
   .action(
     withConfig(async (config, options: { config: string; reason?: string }) => {
       const { counts, removed } = await dlqRedrive(config, createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }), options.reason);
-      const sum = (c: Readonly<Record<string, number>>) => Object.values(c).reduce((a, b) => a + b, 0);
       process.stdout.write(
-        `redrove ${counts.received} dead letter(s): delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${sum(counts.excluded)}, failed again ${sum(counts.failed)}; removed ${removed}\n`,
+        `redrove ${counts.received} dead letter(s): delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed again ${totalOf(counts.failed)}; removed ${removed}\n`,
       );
     }),
   );

@@ -6,7 +6,7 @@ import { StreamJournal } from '../adapters/redis/journal.js';
 import { redisStreamGroupSource, type StreamSourceEvent } from '../adapters/redis/stream-group-source.js';
 import { webSocketClientSource, type ConnectionEvent } from '../adapters/websocket/client-source.js';
 import { WebSocketListenSource, type ListenEvent, type ProducedMessage } from '../adapters/websocket/listen-source.js';
-import type { Config } from './config/codec.js';
+import type { Config, WebSocketSourceConfig } from './config/codec.js';
 import type { Capacity } from './credit.js';
 import type { Logger } from './logger.js';
 import { IntakeValve } from './valve.js';
@@ -134,14 +134,13 @@ const logStream =
 
 /** The raw WebSocket input (client or listen), paused by `paused$`, and how to close it. */
 const openWebSocket = async (
-  config: Config,
+  websocket: WebSocketSourceConfig,
   logger: Logger,
   paused$: Observable<boolean>,
   ackWhen: 'settled' | 'manual',
   health: SourceHealth,
 ): Promise<{ messages$: Observable<ProducedMessage>; close(): Promise<void> }> => {
-  const websocket = config.source.websocket!;
-  if (websocket.listen) {
+  if ('listen' in websocket) {
     const { listen } = websocket;
     const address = { host: listen.host, port: listen.port };
     const server = await bindOrExplain('source.websocket.listen.port', address, () =>
@@ -158,7 +157,7 @@ const openWebSocket = async (
     );
     return { messages$: server.messages$, close: () => server.close() };
   }
-  const url = websocket.url!;
+  const { url } = websocket;
   const headers = Object.fromEntries(
     Object.entries(websocket.headers ?? {}).map(([name, value]) => [name, value.reveal()]),
   );
@@ -195,9 +194,14 @@ export const openIntake = async (
       ? logger.warn({ reason: change.reason }, `WebSocket intake paused: ${change.message}`)
       : logger.info({ reason: change.reason }, 'WebSocket intake resumed'),
   );
+  // The config codec refuses a stream or a journal without redis.url; this says so if that ever changes.
+  const needRedis = (what: string): Redis => {
+    if (!redis) throw new Error(`${what} needs redis.url`);
+    return redis;
+  };
   const groupSource = (sourceName: string, stream: string, group: string, field: string, settings: GroupSettings) =>
     redisStreamGroupSource({
-      redis: redis!,
+      redis: needRedis(sourceName),
       stream,
       group,
       consumer: settings.consumer ?? defaultConsumer(),
@@ -223,22 +227,22 @@ export const openIntake = async (
       onEvent: logStream(logger, stream, health),
     });
 
-  if (config.source.redisStream && !config.journal) {
-    const s = config.source.redisStream;
-    const sourceName = `redis:${s.stream}`;
-    health.mark(false, `connecting to Redis to read ${s.stream}`);
-    return {
-      sourceName,
-      durable: true,
-      source: groupSource(sourceName, s.stream, s.group, s.field, { ...s, deleteAcknowledged: false }),
-      health,
-      pauses,
-      close: async () => 0,
-    };
-  }
-
+  const { source } = config;
   if (!config.journal) {
-    const websocket = await openWebSocket(config, logger, valve.closed$, 'settled', health);
+    if (source.redisStream) {
+      const sourceName = `redis:${source.redisStream.stream}`;
+      health.mark(false, `connecting to Redis to read ${source.redisStream.stream}`);
+      const { stream, group, field } = source.redisStream;
+      return {
+        sourceName,
+        durable: true,
+        source: groupSource(sourceName, stream, group, field, { ...source.redisStream, deleteAcknowledged: false }),
+        health,
+        pauses,
+        close: async () => 0,
+      };
+    }
+    const websocket = await openWebSocket(source.websocket, logger, valve.closed$, 'settled', health);
     return {
       sourceName: 'websocket',
       durable: false,
@@ -251,7 +255,7 @@ export const openIntake = async (
 
   const { journal: j } = config;
   const journal = new StreamJournal({
-    redis: redis!,
+    redis: needRedis('journal'),
     stream: j.stream,
     group: j.group,
     field: 'profile',
@@ -259,9 +263,9 @@ export const openIntake = async (
     ...(turnBook ? { linePrefix: turnBook.linePrefix } : {}),
   });
   const writer = new JournalWriter(journal, pauses, logger, { keysOf: identityKeysOf(config.identities) });
-  const input = config.source.redisStream
-    ? relayInto(config.source.redisStream, redis!, redisPrefixOf(config), pauses, logger)
-    : await openWebSocket(config, logger, pauses.closed$, 'manual', health);
+  const input = source.redisStream
+    ? relayInto(source.redisStream, needRedis('source.redisStream'), redisPrefixOf(config), pauses, logger)
+    : await openWebSocket(source.websocket, logger, pauses.closed$, 'manual', health);
   const appending = input.messages$.subscribe((message) => writer.write(message));
   const sourceName = `journal:${j.stream}`;
   return {

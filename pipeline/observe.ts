@@ -1,3 +1,4 @@
+import { messageOf } from '../operators/model/errors.js';
 import { performance } from 'node:perf_hooks';
 import { from, tap } from 'rxjs';
 import type { DeadLetter, DeadLetterStore, QualtricsSender, RateLimiter } from '../operators/model/ports.js';
@@ -18,7 +19,7 @@ export const observeSender = (sender: QualtricsSender, onAttempt: (attempt: Atte
     return from(sender.send(body)).pipe(
       tap({
         next: (answer) => onAttempt({ status: answer.status, seconds: seconds() }),
-        error: (error: unknown) => onAttempt({ error: error instanceof Error ? error.message : String(error), seconds: seconds() }),
+        error: (error: unknown) => onAttempt({ error: messageOf(error), seconds: seconds() }),
       }),
     );
   },

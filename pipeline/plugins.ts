@@ -1,3 +1,4 @@
+import { messageOf } from '../operators/model/errors.js';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { createRequire } from 'node:module';
@@ -61,7 +62,7 @@ export const loadPlugins = async (plugins: readonly PluginConfig[], baseDir: str
     try {
       module = (await import(specifierOf(plugin.use, baseDir))) as Record<string, unknown>;
     } catch (error) {
-      problems.push(`${at}.use: cannot load ${JSON.stringify(plugin.use)}: ${(error as Error).message.split('\n')[0]}`);
+      problems.push(`${at}.use: cannot load ${JSON.stringify(plugin.use)}: ${messageOf(error).split('\n')[0]}`);
       continue;
     }
     const definition = module.default ?? module.operator;

@@ -1,7 +1,7 @@
+import { totalOf } from '../operators/model/ledger.js';
 import cliProgress from 'cli-progress';
 import type { ReplayProgress } from './replay.js';
 
-const sum = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
 const eta = (seconds: number | undefined): string => {
   if (seconds === undefined || !Number.isFinite(seconds)) return '?';
@@ -13,9 +13,9 @@ const eta = (seconds: number | undefined): string => {
 export const progressFields = (p: ReplayProgress) => ({
   read: p.read,
   delivered: p.counts.delivered,
-  excluded: sum(p.counts.excluded),
+  excluded: totalOf(p.counts.excluded),
   duplicates: p.counts.duplicate,
-  failed: sum(p.counts.failed),
+  failed: totalOf(p.counts.failed),
   rate: p.rate.toFixed(0),
   eta: eta(p.etaSeconds),
   at: p.lastId ?? '-',

@@ -66,7 +66,7 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
   const historyWrites = new Set<Promise<void>>();
   pipeline.ledger.settlements$.subscribe((settlement) => {
     const write = Promise.resolve(history.add(runEntryOf(settlement))).catch((error: unknown) =>
-      logger.warn({ error: (error as Error).message }, 'recording the run history failed'),
+      logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
     );
     historyWrites.add(write);
     void write.finally(() => historyWrites.delete(write));
@@ -128,7 +128,7 @@ export const alertNotifier =
       .post(webhook, { json: event, timeout: { request: 5000 }, retry: { limit: 2, methods: ['POST'] } })
       .catch((error: unknown) =>
         logger.warn(
-          { alert: event.alert, error: (error as Error).message },
+          { alert: event.alert, error: messageOf(error) },
           'could not post the alert to alerts.webhook',
         ),
       );

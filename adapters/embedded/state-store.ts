@@ -1,3 +1,4 @@
+import { messageOf } from '../../operators/model/errors.js';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
@@ -35,7 +36,7 @@ export const openStateStore = (dir: string): StateStore => {
     // noSubdir: false, or a directory name with a dot in it would be taken for a file name.
     root = open<unknown, Key>(dir, { noSubdir: false });
   } catch (error) {
-    throw new Error(`opening the state store at ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`opening the state store at ${dir}: ${messageOf(error)}`, { cause: error });
   }
   let closed: Promise<void> | undefined;
   return {

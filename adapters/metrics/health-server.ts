@@ -1,3 +1,4 @@
+import { messageOf } from '../../operators/model/errors.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -58,7 +59,7 @@ export class HealthServer {
       };
       answer().then(
         ({ status, type, body }) => res.writeHead(status, { 'content-type': type }).end(body),
-        (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`),
+        (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${messageOf(error)}\n`),
       );
     });
     await new Promise<void>((resolve, reject) => {

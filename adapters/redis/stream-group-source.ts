@@ -1,3 +1,4 @@
+import { messageOf } from '../../operators/model/errors.js';
 import { Observable, firstValueFrom, race, Subject, timer, type Subscription } from 'rxjs';
 import { backoffMs, STORE_OUTAGE_BACKOFF } from '../../operators/model/backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
@@ -208,7 +209,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
         await redis.xgroup('CREATE', stream, group, startId, 'MKSTREAM');
         onEvent({ type: 'group-created', stream, group, startId });
       } catch (error) {
-        if (!String((error as Error).message).startsWith('BUSYGROUP')) throw error;
+        if (!String(messageOf(error)).startsWith('BUSYGROUP')) throw error;
       }
     };
 
@@ -308,7 +309,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
             await readNew();
           } catch (error) {
             // The stream or the group was deleted under us: make them again rather than fail forever.
-            if (!String((error as Error).message).startsWith('NOGROUP')) throw error;
+            if (!String(messageOf(error)).startsWith('NOGROUP')) throw error;
             onEvent({ type: 'error', error: asError(error) });
             await ensureGroup();
           }

@@ -148,6 +148,69 @@ export const pick = <R extends t.Props, O extends t.Props>(
 export const withDefaults = <A>(codec: t.Type<A, unknown>): t.Type<A, unknown> =>
   withDefault(codec, decodeOrThrow(codec, {}));
 
+/**
+ * Exactly one of several keys, each with its own codec (`source: { websocket } | { redisStream }`). The
+ * type is a union the compiler can narrow (`if (source.websocket)`), so no non-null assertion is needed
+ * where one branch is known; none, two, or an unknown key is an error naming the keys.
+ */
+export type OneOf<B extends t.Props> = {
+  [K in keyof B]: { readonly [P in K]: t.TypeOf<B[K]> } & { readonly [P in Exclude<keyof B, K>]?: undefined };
+}[keyof B];
+
+export const oneOf = <B extends t.Props>(name: string, branches: B): t.Type<OneOf<B>, unknown> => {
+  const keys = Object.keys(branches);
+  const choices = keys.join(' or ');
+  const validate = (u: unknown, c: t.Context): t.Validation<OneOf<B>> => {
+    if (!t.UnknownRecord.is(u))
+      return t.failure(u, c, u === undefined && c.length > 1 ? `missing (set ${choices})` : `expected an object (${name}), got ${describe(u)}`);
+    const unknown = Object.keys(u).filter((key) => !keys.includes(key));
+    if (unknown.length > 0)
+      return t.failures(
+        unknown.map((key) => ({
+          value: u[key],
+          context: t.appendContext(c, key, t.unknown, u[key]),
+          message: `unknown key (expected one of: ${keys.join(', ')})`,
+        })),
+      );
+    const present = keys.filter((key) => u[key] !== undefined);
+    const [key] = present;
+    if (key === undefined || present.length > 1) return t.failure(u, c, `set exactly one of ${choices}`);
+    const codec = branches[key]!;
+    const decoded = codec.validate(u[key], t.appendContext(c, key, codec, u[key]));
+    return isLeft(decoded) ? decoded : t.success({ [key]: decoded.right } as OneOf<B>);
+  };
+  return new t.Type<OneOf<B>, unknown>(name, (u): u is OneOf<B> => !isLeft(validate(u, [])), validate, t.identity);
+};
+
+/**
+ * One of several codecs, the branch chosen by looking at the input (`listen` present: a listening
+ * WebSocket; else a client). `choose` may instead return problems, for inputs that fit no branch, so the
+ * message says what to do rather than listing every branch's failures. The type is the members' union.
+ */
+export const unionBy = <C extends t.Mixed>(
+  name: string,
+  members: readonly C[],
+  choose: (u: Record<string, unknown>) => NoInfer<C> | readonly Problem[],
+): t.Type<t.TypeOf<C>, unknown> => {
+  const validate = (u: unknown, c: t.Context): t.Validation<t.TypeOf<C>> => {
+    if (!t.UnknownRecord.is(u))
+      return t.failure(u, c, u === undefined && c.length > 1 ? 'missing' : `expected an object (${name}), got ${describe(u)}`);
+    const chosen = choose(u);
+    if (!Array.isArray(chosen)) {
+      if (!members.includes(chosen as C)) throw new Error(`${name}: choose returned a codec that is not a member`);
+      return (chosen as C).validate(u, c);
+    }
+    return t.failures(
+      (chosen as readonly Problem[]).map((problem) => ({
+        value: u,
+        context: problem.path.reduce<t.Context>((context, key) => t.appendContext(context, String(key), t.unknown, undefined), c),
+        message: problem.message,
+      })),
+    );
+  };
+  return new t.Type<t.TypeOf<C>, unknown>(name, (u): u is t.TypeOf<C> => !isLeft(validate(u, [])), validate, t.identity);
+};
+
 /** One problem found by a cross-field check: where (relative to the checked value) and what. */
 export interface Problem {
   readonly path: readonly (string | number)[];

@@ -28,7 +28,8 @@ export interface LedgerCounts {
   readonly inFlight: number;
 }
 
-const sum = (counts: Readonly<Record<string, number>>): number =>
+/** The sum of counts by reason (`excluded`, `failed`): how many were excluded, or failed, at all. */
+export const totalOf = (counts: Readonly<Record<string, number>>): number =>
   Object.values(counts).reduce((total, n) => total + n, 0);
 
 /**
@@ -98,7 +99,7 @@ export class Ledger {
   counts(): LedgerCounts {
     const excluded = { ...this.#excluded };
     const failed = { ...this.#failed };
-    const settled = this.#delivered + this.#duplicate + sum(excluded) + sum(failed);
+    const settled = this.#delivered + this.#duplicate + totalOf(excluded) + totalOf(failed);
     return {
       received: this.#received,
       delivered: this.#delivered,

@@ -1,3 +1,4 @@
+import { messageOf } from './errors.js';
 import {
   EMPTY,
   NEVER,
@@ -75,7 +76,7 @@ export const untilAnswered = <T>(
         return answer;
       }),
       catchError((error: unknown) => {
-        const message = error instanceof Error ? error.message : String(error);
+        const message = messageOf(error);
         valve.close(STORE_UNAVAILABLE, `${what} does not answer (${message}); updates wait until it does`);
         return pause(envelope, backoffMs(attempt, STORE_OUTAGE_BACKOFF, random), context).pipe(
           mergeMap(() => ask(attempt + 1)),

@@ -1,3 +1,4 @@
+import { messageOf } from '../../operators/model/errors.js';
 import { from, map } from 'rxjs';
 import { fromDeadLetterOperator } from '../../operators/from-dead-letter.js';
 import { Ledger, type LedgerCounts } from '../../operators/model/ledger.js';
@@ -64,7 +65,7 @@ export const dlqRedrive = async (config: Config, logger: Logger, reason?: string
       removals.push(
         core.deadLetters.remove(ids).then(
           () => void (removed += ids.length),
-          (error: unknown) => logger.warn({ ids, error: (error as Error).message }, 'could not remove redriven dead letters'),
+          (error: unknown) => logger.warn({ ids, error: messageOf(error) }, 'could not remove redriven dead letters'),
         ),
       );
     };

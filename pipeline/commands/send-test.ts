@@ -1,3 +1,4 @@
+import { messageOf } from '../../operators/model/errors.js';
 import got from 'got';
 import { performance } from 'node:perf_hooks';
 import { authorizationHeaders } from '../../adapters/qualtrics/http-sender.js';
@@ -60,7 +61,7 @@ export const sendTest = async (config: Config, map: (profile: JsonObject) => Pro
     lines.push(ok ? 'OK: the destination accepted the event; check the workflow\'s Run history.' : `Not accepted: ${HINTS[response.statusCode] ?? 'see the answer above'}.`);
     return { ok, report: `${lines.join('\n')}\n` };
   } catch (error) {
-    lines.push('Received', `  no answer: ${(error as Error).message}`, '', 'Not accepted: check the URL, the network, and destination.timeoutMs.');
+    lines.push('Received', `  no answer: ${messageOf(error)}`, '', 'Not accepted: check the URL, the network, and destination.timeoutMs.');
     return { ok: false, report: `${lines.join('\n')}\n` };
   }
 };

@@ -4,6 +4,8 @@ import {
   NonEmptyString,
   refine,
   struct,
+  oneOf,
+  unionBy,
   withDefault,
   withDefaults,
   withMessage,
@@ -63,33 +65,29 @@ export const ListenConfig = struct('source.websocket.listen', {
   maxPayloadBytes: withDefault(integerIn(1024, 64 * 1024 * 1024), 1024 * 1024),
 });
 
-/** Connect to a feed (`url`) or let producers connect (`listen`): exactly one. */
-export const WebSocketSourceConfig = refine(
-  struct(
-    'source.websocket',
-    { heartbeatSeconds: withDefault(integerIn(1, 3600), 30) },
-    {
-      url: WebSocketUrl,
-      headers: t.record(t.string, SecretString, 'map of header name -> value'),
-      resume: ResumeConfig,
-      listen: ListenConfig,
-    },
-  ),
-  (ws) => {
-    if (ws.url === undefined && ws.listen === undefined)
-      return [{ path: [], message: 'set url (connect to a feed) or listen (let producers connect)' }];
-    if (ws.url !== undefined && ws.listen !== undefined)
-      return [{ path: ['listen'], message: 'set url or listen, not both' }];
-    if (ws.listen !== undefined && (ws.headers !== undefined || ws.resume !== undefined))
-      return [
-        {
-          path: [ws.headers !== undefined ? 'headers' : 'resume'],
-          message: 'only for a client (url), not with listen',
-        },
-      ];
-    return [];
-  },
+const heartbeatSeconds = withDefault(integerIn(1, 3600), 30);
+
+/** Connect to a feed as a client. */
+export const WebSocketClientConfig = struct(
+  'source.websocket',
+  { url: WebSocketUrl, heartbeatSeconds },
+  { headers: t.record(t.string, SecretString, 'map of header name -> value'), resume: ResumeConfig },
 );
+
+/** Let producers connect. */
+export const WebSocketListenConfig = struct('source.websocket', { listen: ListenConfig, heartbeatSeconds });
+
+/** Connect to a feed (`url`) or let producers connect (`listen`): exactly one. */
+export type WebSocketSourceConfig = t.TypeOf<typeof WebSocketSourceConfig>;
+export const WebSocketSourceConfig = unionBy('source.websocket', [WebSocketClientConfig, WebSocketListenConfig], (ws) => {
+  if (ws.url === undefined && ws.listen === undefined)
+    return [{ path: [], message: 'set url (connect to a feed) or listen (let producers connect)' }];
+  if (ws.listen === undefined) return WebSocketClientConfig;
+  if (ws.url !== undefined) return [{ path: ['listen'], message: 'set url or listen, not both' }];
+  const clientOnly = (['headers', 'resume'] as const).find((key) => ws[key] !== undefined);
+  if (clientOnly !== undefined) return [{ path: [clientOnly], message: 'only for a client (url), not with listen' }];
+  return WebSocketListenConfig;
+});
 
 export const RedisStreamSourceConfig = struct(
   'source.redisStream',
@@ -109,13 +107,7 @@ export const RedisStreamSourceConfig = struct(
   { consumer: NonEmptyString },
 );
 
-export const SourceConfig = refine(
-  struct('source', {}, { websocket: WebSocketSourceConfig, redisStream: RedisStreamSourceConfig }),
-  (source) =>
-    (source.websocket === undefined) === (source.redisStream === undefined)
-      ? [{ path: [], message: 'set exactly one of websocket or redisStream' }]
-      : [],
-);
+export const SourceConfig = oneOf('source', { websocket: WebSocketSourceConfig, redisStream: RedisStreamSourceConfig });
 
 /** With a WebSocket source: append every update to a stream first, and consume that stream. */
 export const JournalConfig = struct(

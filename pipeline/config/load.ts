@@ -1,3 +1,4 @@
+import { messageOf } from '../../operators/model/errors.js';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { anchorPaths } from './paths.js';
@@ -36,7 +37,7 @@ export const loadConfig = async (file: string, env: NodeJS.ProcessEnv = process.
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(file, [`cannot read the file: ${(error as Error).message}`]);
+    throw new ConfigError(file, [`cannot read the file: ${messageOf(error)}`]);
   }
   return anchorPaths(parseConfig(text, env, file), dirname(resolve(file)));
 };

@@ -1,3 +1,4 @@
+import { totalOf } from '../../operators/model/ledger.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +54,6 @@ const byReason = (counts: Readonly<Record<string, number>>): string =>
     .map(([reason, n]) => `${reason} ${n}`)
     .join(', ');
 
-const total = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
 /** The demo's report, as printed. Pure, so a test can read it. */
 export const formatDemoReport = (
@@ -80,8 +80,8 @@ export const formatDemoReport = (
     `  received   ${pad(counts.received, 4)}`,
     `  delivered  ${pad(counts.delivered, 4)}`,
     `  duplicate  ${pad(counts.duplicate, 4)}`,
-    `  excluded   ${pad(total(counts.excluded), 4)} ${byReason(counts.excluded)}`,
-    `  failed     ${pad(total(counts.failed), 4)} ${byReason(counts.failed)}`,
+    `  excluded   ${pad(totalOf(counts.excluded), 4)} ${byReason(counts.excluded)}`,
+    `  failed     ${pad(totalOf(counts.failed), 4)} ${byReason(counts.failed)}`,
     `  in flight  ${pad(counts.inFlight, 4)} ${counts.inFlight === 0 ? '(every update accounted for)' : '(NOT all accounted for)'}`,
     '',
     'Not delivered, and why',

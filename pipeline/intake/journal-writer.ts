@@ -1,3 +1,4 @@
+import { messageOf } from '../../operators/model/errors.js';
 import { backoffMs, STORE_OUTAGE_BACKOFF } from '../../operators/model/backoff.js';
 import type { StreamJournal } from '../../adapters/redis/journal.js';
 import type { ProducedMessage } from '../../adapters/websocket/listen-source.js';
@@ -110,7 +111,7 @@ export class JournalWriter {
         if (this.#queue.length < this.#backlog / 2) this.valve.open(JournalPause.backlog);
         ({ refused, full } = result);
       } catch (error) {
-        refused = (error as Error).message;
+        refused = messageOf(error);
       }
       let wait = 0;
       if (refused !== undefined) {

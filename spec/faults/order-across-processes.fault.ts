@@ -1,3 +1,4 @@
+import { totalOf } from '../../operators/model/ledger.js';
 import { expect } from 'chai';
 import { checkDelivery, checkExit, checkStructuredLogs, Musts } from './helpers/checker.js';
 import { ACCEPT, type Answer, type Arrival, type CountingEndpoint } from './helpers/counting-endpoint.js';
@@ -61,7 +62,6 @@ const checkOrder = (musts: Musts, endpoint: CountingEndpoint, people: readonly P
   });
 };
 
-const sum = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
 /** Stops every run with SIGTERM and checks each exit and the counts they add up to. */
 const endAll = async (musts: Musts, runs: readonly FaultRun[], received: number): Promise<void> => {
@@ -75,7 +75,7 @@ const endAll = async (musts: Musts, runs: readonly FaultRun[], received: number)
   musts.check('one outcome per update across the processes', () => {
     expect(all.reduce((n, c) => n + c.received, 0), 'received in all').to.equal(received);
     expect(all.reduce((n, c) => n + c.inFlight, 0), 'left in flight').to.equal(0);
-    expect(all.reduce((n, c) => n + sum(c.failed), 0), 'failed').to.equal(0);
+    expect(all.reduce((n, c) => n + totalOf(c.failed), 0), 'failed').to.equal(0);
   });
   musts.check('nothing excluded as stale because another process overtook it', () =>
     expect(all.reduce((n, c) => n + (c.excluded.stale ?? 0), 0)).to.equal(0),

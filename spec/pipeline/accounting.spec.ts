@@ -1,3 +1,4 @@
+import { totalOf } from '../../operators/model/ledger.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { throwError, timer, map } from 'rxjs';
@@ -18,8 +19,7 @@ attributes: [{ source: person.name.firstName, target: firstName }, { source: not
   {},
 );
 
-const sum = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((a, b) => a + b, 0);
-const accountedFor = (c: LedgerCounts): number => c.delivered + c.duplicate + sum(c.excluded) + sum(c.failed);
+const accountedFor = (c: LedgerCounts): number => c.delivered + c.duplicate + totalOf(c.excluded) + totalOf(c.failed);
 
 /** The counts by kind and reason, as the settlements themselves say: what the ledger's books must show. */
 type ByKind = Pick<LedgerCounts, 'delivered' | 'duplicate' | 'excluded' | 'failed'>;

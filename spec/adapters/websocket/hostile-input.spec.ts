@@ -1,3 +1,4 @@
+import { totalOf } from '../../../operators/model/ledger.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { isUtf8 } from 'node:buffer';
@@ -327,7 +328,6 @@ class Outcomes {
   }
 }
 
-const sum = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
 describe('hostile input costs only itself (listen-mode WebSocket, property)', function () {
   this.timeout(120_000);
@@ -498,7 +498,7 @@ state: { dir: ${join(directory, 'state')} }
 
     expect(hostileSent, 'hostile messages sent').to.be.at.least(AT_LEAST);
     const counts = pipeline.ledger.counts();
-    expect(counts.delivered + counts.duplicate + sum(counts.excluded) + sum(counts.failed)).to.equal(counts.received);
+    expect(counts.delivered + counts.duplicate + totalOf(counts.excluded) + totalOf(counts.failed)).to.equal(counts.received);
     expect(counts.inFlight).to.equal(0);
     expect(outcomes.settled, 'one settlement per envelope').to.equal(counts.received);
     expect(outcomes.withoutReason, 'exclusions and failures without a reason').to.deep.equal([]);

@@ -1,3 +1,5 @@
+import { messageOf } from '../../../operators/model/errors.js';
+import { totalOf } from '../../../operators/model/ledger.js';
 import { expect } from 'chai';
 import type { CountingEndpoint } from './counting-endpoint.js';
 import type { Exit, FinalCounts, FaultRun, Readiness } from './fault-run.js';
@@ -17,7 +19,6 @@ export interface DeliveryExpectation {
   readonly allowRepeats?: number;
 }
 
-const sum = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
 const preview = (items: readonly string[], max = 5): string =>
   `${items.slice(0, max).join(', ')}${items.length > max ? `, ... (${items.length} in all)` : ''}`;
@@ -70,7 +71,7 @@ export const checkCounts = (
   const c = counts!;
   if (received !== undefined) expect(c.received, 'updates received').to.equal(received);
   // A stop releases what waited (unsettled, pending in the stream for the next start): counted apart.
-  const outcomes = c.delivered + c.duplicate + sum(c.excluded) + sum(c.failed);
+  const outcomes = c.delivered + c.duplicate + totalOf(c.excluded) + totalOf(c.failed);
   expect(outcomes + c.released, 'outcomes + released = received').to.equal(c.received);
   expect(c.inFlight, 'left in flight').to.equal(0);
   expect(c.failed, 'failed outcomes').to.deep.equal(failed);
@@ -99,8 +100,6 @@ export const checkStructuredLogs = (run: FaultRun): void => {
   const first = run.rawLines.slice(0, 2).join(' | ');
   expect(run.rawLines, `${run.rawLines.length} stderr lines not JSON log lines, first: ${first}`).to.deep.equal([]);
 };
-
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
  * The scenario's "musts", each checked on its own: a failing one is recorded and the scenario goes on,

@@ -45,7 +45,7 @@ describe('config', () => {
   it('accepts the complete example config', async () => {
     const config = await loadConfig('examples/config.yaml', { QUALTRICS_API_TOKEN: 'x', FEED_TOKEN: 'y' });
     expect(config.name).to.equal('Post-purchase survey');
-    expect(config.source.websocket?.headers?.Authorization?.reveal()).to.equal('Bearer y');
+    expect((config.source.websocket && 'headers' in config.source.websocket ? config.source.websocket.headers : undefined)?.Authorization?.reveal()).to.equal('Bearer y');
     expect(config.attributes).to.have.length(4);
   });
 
@@ -136,7 +136,7 @@ describe('config', () => {
     const listen = parseConfig(withSource('{ websocket: { listen: { port: 8080, token: "${TOKEN}" } } }'), {
       TOKEN: 'tok',
     });
-    expect(listen.source.websocket?.listen).to.deep.include({
+    expect((listen.source.websocket && 'listen' in listen.source.websocket ? listen.source.websocket.listen : undefined)).to.deep.include({
       host: '127.0.0.1',
       path: '/',
       port: 8080,
@@ -167,7 +167,7 @@ extra: 1
     expect(problemsOf(text)).to.deep.equal([
       'name: expected a non-empty string, got ""',
       'source.websocket.url: expected a ws:// or wss:// URL, got "http://feed"',
-      'source.websocket.header: unknown key (expected one of: heartbeatSeconds, url, headers, resume, listen)',
+      'source.websocket.header: unknown key (expected one of: url, heartbeatSeconds, headers, resume)',
       'destination.apiToken: expected a non-empty string (a secret), got an empty string',
       'destination.auth: expected basic | header, got "oauth"',
       'audiences: expected at least one entry, got an empty list',
@@ -180,7 +180,7 @@ extra: 1
 
   it('requires the mandatory sections', () => {
     expect(problemsOf('name: x')).to.deep.equal([
-      'source: missing',
+      'source: missing (set websocket or redisStream)',
       'destination: missing',
       'audiences: missing (expected non-empty list of {id, name?})',
       'identities: missing (expected non-empty list of {source, target}; at least one identity mapping is mandatory)',
