@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { messageOf } from '../operators/model/errors.js';
+import { decodeOrThrow, NonEmptyString, struct } from '../operators/model/codecs.js';
 import { totalOf } from '../operators/model/ledger.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -20,11 +21,13 @@ import { offlineContext } from './wire.js';
 import { parseBound, startReplay } from './replay.js';
 import { showProgress } from './replay-progress.js';
 
+const PackageJson = struct('package.json', { version: NonEmptyString }, {}, { open: true });
+
 /** The package's version, from the nearest package.json up (this file runs from pipeline/ or dist/pipeline/). */
 const packageVersion = (): string => {
   for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
     const file = join(dir, 'package.json');
-    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+    if (existsSync(file)) return decodeOrThrow(PackageJson, JSON.parse(readFileSync(file, 'utf8')), file).version;
   }
   return 'unknown';
 };

@@ -1,3 +1,4 @@
+import { RawEntries, replyOf } from '../adapters/redis/stream-entries.js';
 import { map, type Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import { nextId, idTime } from '../adapters/redis/stream-entries.js';
@@ -110,8 +111,8 @@ export const startReplay = async (
   const { stream, from, to, field } = request;
   const wholeStream = from === '-' && to === '+';
   const total = wholeStream ? await redis.xlen(stream) : undefined;
-  const [first] = (await redis.xrange(stream, from, to, 'COUNT', 1)) as Array<[string, string[]]>;
-  const [last] = (await redis.xrevrange(stream, to, from, 'COUNT', 1)) as Array<[string, string[]]>;
+  const [first] = replyOf(RawEntries, await redis.xrange(stream, from, to, 'COUNT', 1), 'XRANGE');
+  const [last] = replyOf(RawEntries, await redis.xrevrange(stream, to, from, 'COUNT', 1), 'XREVRANGE');
   const tracker = new ResumeTracker();
   const startedAt = Date.now();
 

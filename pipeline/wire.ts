@@ -112,7 +112,7 @@ export const offlineContext = (config: Config): OperatorContext => ({
 /** The run history: in Redis, shared by every process; without, in the embedded store (kept across restarts). */
 export const historyOf = (config: Config, redis: Redis | undefined, state: StateStore | undefined): HistoryStore => {
   const { size } = config.history;
-  if (redis) return new RedisHistory<RunEntry>(redis, redisPrefixOf(config), size);
+  if (redis) return new RedisHistory<RunEntry>(redis, redisPrefixOf(config), size, RunEntry.is);
   if (state) return new EmbeddedHistory<RunEntry>(state, { size, isEntry: RunEntry.is });
   throw new Error('the run history needs redis.url or the embedded state store');
 };

@@ -1,4 +1,6 @@
+import * as t from 'io-ts';
 import { Redis } from 'ioredis';
+import { decodeOrThrow } from '../../operators/model/codecs.js';
 import { RedisVersionError } from './errors.js';
 
 export type { Redis };
@@ -32,17 +34,27 @@ export const requireStreamsVersion = async (redis: Redis): Promise<void> => {
   );
 };
 
-/** A Lua script as a function: EVALSHA through ioredis (EVAL on the first call or after a flush). */
+/**
+ * A Lua script as a function: EVALSHA through ioredis (EVAL on the first call or after a flush). Its
+ * reply is decoded by `reply`, so a script and its caller that disagree fail loudly, naming the script.
+ */
 export const luaScript = <R>(
   redis: Redis,
   name: string,
   numberOfKeys: number,
   lua: string,
+  reply: t.Type<R, unknown>,
 ): ((...keysThenArgs: Array<string | number | Buffer>) => Promise<R>) => {
   redis.defineCommand(name, { numberOfKeys, lua });
-  const command = (redis as unknown as Record<string, (...args: Array<string | number | Buffer>) => Promise<R>>)[name]!;
-  return (...args) => command.apply(redis, args);
+  const command = (redis as unknown as Record<string, (...args: Array<string | number | Buffer>) => Promise<unknown>>)[
+    name
+  ]!;
+  return async (...args) => decodeOrThrow(reply, await command.apply(redis, args), `the reply of ${name}`);
 };
+
+/** Redis' integer replies (a count, a flag) and its bulk strings, as codecs for script replies. */
+export const IntegerReply = t.number;
+export const OptionalStringReply = t.union([t.string, t.null]);
 
 /**
  * The key names of one destination. Every key starts with the prefix, whose hash tag (`{...}`) puts

@@ -1,4 +1,5 @@
-import { keysFor, luaScript, type Redis } from './connection.js';
+import * as t from 'io-ts';
+import { keysFor, luaScript, type Redis, IntegerReply } from './connection.js';
 
 const ACQUIRE = `
 local value = redis.call('GET', KEYS[1])
@@ -14,6 +15,9 @@ return 0`;
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == 'lease:' .. ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
+
+/** What the acquire script answers, checked: anything else is a script and a caller that disagree. */
+const LeaseReply = t.keyof({ acquired: null, committed: null, leased: null });
 
 /**
  * Dedupe shared by every process of a destination. A key is `lease:<token>` while its payload is in
@@ -31,9 +35,9 @@ export class RedisDedupeStore {
     prefix: string,
   ) {
     this.#keys = keysFor(prefix);
-    this.#acquire = luaScript<'acquired' | 'committed' | 'leased'>(redis, 'qaDedupeAcquire', 1, ACQUIRE);
-    this.#renew = luaScript<number>(redis, 'qaDedupeRenew', 1, RENEW);
-    this.#release = luaScript<number>(redis, 'qaDedupeRelease', 1, RELEASE);
+    this.#acquire = luaScript(redis, 'qaDedupeAcquire', 1, ACQUIRE, LeaseReply);
+    this.#renew = luaScript(redis, 'qaDedupeRenew', 1, RENEW, IntegerReply);
+    this.#release = luaScript(redis, 'qaDedupeRelease', 1, RELEASE, IntegerReply);
   }
 
   acquire(key: string, token: string, leaseMs: number): Promise<'acquired' | 'committed' | 'leased'> {

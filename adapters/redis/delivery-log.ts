@@ -1,4 +1,4 @@
-import { keysFor, luaScript, type Redis } from './connection.js';
+import { keysFor, luaScript, type Redis, IntegerReply } from './connection.js';
 
 // Positions are `<stream>@<ms>-<seq>[#part]` (see operators/model/order.ts streamPositionOf): only
 // positions of the same stream are ordered; any other replaces.
@@ -33,7 +33,7 @@ export class RedisDeliveryLog {
     private readonly ttlMs: number,
   ) {
     this.#keys = keysFor(prefix);
-    this.#record = luaScript<number>(redis, 'qaRecordDelivered', 1, RECORD);
+    this.#record = luaScript(redis, 'qaRecordDelivered', 1, RECORD, IntegerReply);
   }
 
   async lastDelivered(identity: string): Promise<string | undefined> {

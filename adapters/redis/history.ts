@@ -12,6 +12,8 @@ export class RedisHistory<T> {
     private readonly redis: Redis,
     prefix: string,
     readonly size: number,
+    /** Tells an entry from anything else in the list (an older program's format, a hand-made push). */
+    private readonly isEntry: (value: unknown) => value is T,
   ) {
     this.key = keysFor(prefix).history;
   }
@@ -20,8 +22,21 @@ export class RedisHistory<T> {
     await Promise.all([this.redis.lpush(this.key, JSON.stringify(entry)), this.redis.ltrim(this.key, 0, this.size - 1)]);
   }
 
-  /** Newest first. */
+  /** Newest first; what is not an entry is left out. */
   async list(): Promise<T[]> {
-    return (await this.redis.lrange(this.key, 0, this.size - 1)).map((line) => JSON.parse(line) as T);
+    const entries: T[] = [];
+    for (const line of await this.redis.lrange(this.key, 0, this.size - 1)) {
+      const value = parseOrUndefined(line);
+      if (this.isEntry(value)) entries.push(value);
+    }
+    return entries;
   }
 }
+
+const parseOrUndefined = (line: string): unknown => {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+};

@@ -1,4 +1,5 @@
-import { luaScript, type Redis } from './connection.js';
+import * as t from 'io-ts';
+import { luaScript, type Redis, OptionalStringReply } from './connection.js';
 import { TURN_TTL_SECONDS } from './turn-book.js';
 
 export interface StreamJournalOptions {
@@ -85,6 +86,9 @@ for i = 1, room do
 end
 return { ids, false }`;
 
+/** The append script's answer: the ids appended, and why the rest was refused (nil: nothing was). */
+const AppendReply = t.tuple([t.array(t.string), OptionalStringReply]);
+
 /**
  * The durable intake: every update received over a WebSocket is appended (XADD) here first, and the
  * pipeline consumes the stream as a consumer group, so a crash or restart loses nothing received.
@@ -97,7 +101,7 @@ export class StreamJournal {
   readonly #append: (...keysThenArgs: Array<string | number | Buffer>) => Promise<[string[], string | null]>;
 
   constructor(private readonly options: StreamJournalOptions) {
-    this.#append = luaScript<[string[], string | null]>(options.redis, 'qaJournalAppend', 1, APPEND);
+    this.#append = luaScript(options.redis, 'qaJournalAppend', 1, APPEND, AppendReply);
   }
 
   get maxLength(): number | undefined {

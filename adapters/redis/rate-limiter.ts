@@ -1,5 +1,5 @@
 import { windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
-import { keysFor, luaScript, type Redis } from './connection.js';
+import { keysFor, luaScript, type Redis, IntegerReply } from './connection.js';
 
 // The same algorithm as adapters/memory/rate-limiter.ts, on the Redis server's clock (TIME), so every
 // process of a destination shares one window, one pace and one slowdown.
@@ -61,8 +61,8 @@ export class RedisRateLimiter {
   constructor(redis: Redis, prefix: string, { requests, perSeconds }: RedisRateLimiterOptions) {
     this.#plan = windowPlan(requests, perSeconds);
     this.#keys = keysFor(prefix);
-    this.#reserve = luaScript<number>(redis, 'qaRateReserve', 2, RESERVE);
-    this.#slowDown = luaScript<number>(redis, 'qaRateSlowDown', 2, SLOW_DOWN);
+    this.#reserve = luaScript(redis, 'qaRateReserve', 2, RESERVE, IntegerReply);
+    this.#slowDown = luaScript(redis, 'qaRateSlowDown', 2, SLOW_DOWN, IntegerReply);
   }
 
   reserve(): Promise<number> {

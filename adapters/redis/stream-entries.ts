@@ -1,11 +1,36 @@
+import * as t from 'io-ts';
 import { filter, firstValueFrom, race, type Observable } from 'rxjs';
+import { decodeOrThrow } from '../../operators/model/codecs.js';
 import type { Redis } from './connection.js';
 
-/** A stream entry as ioredis returns it: `[id, [field, value, field, value, ...]]`. */
-export type RawEntry = [id: string, fields: string[]];
+/**
+ * A stream entry as Redis returns it: `[id, [field, value, field, value, ...]]`; the fields are nil
+ * for a pending entry deleted since it was read. Replies are decoded, not cast: a Redis (or a proxy)
+ * that answers otherwise is an error that names the command, not a crash somewhere later.
+ */
+export const RawEntry = t.tuple([t.string, t.union([t.array(t.string), t.null])], 'stream entry');
+export type RawEntry = t.TypeOf<typeof RawEntry>;
+export const RawEntries = t.array(RawEntry, 'stream entries');
 
-/** The value of `field` in an entry, or undefined when the entry has no such field. */
-export const fieldOf = (fields: readonly string[], field: string): string | undefined => {
+/** XREADGROUP: nil when nothing came, else one `[stream, entries]` per stream read. */
+const ReadGroupReply = t.union([t.null, t.array(t.tuple([t.string, RawEntries]))]);
+
+/** XAUTOCLAIM: `[next cursor, entries]` (Redis 7 adds the ids deleted meanwhile; not needed here). */
+export const AutoClaimReply = t.tuple([t.string, RawEntries]);
+
+/** XPENDING with a range: `[id, consumer, idle ms, times delivered]` per entry. */
+export const PendingRows = t.array(t.tuple([t.string, t.string, t.number, t.number]));
+
+/** XINFO CONSUMERS: one flat `[name, value, name, value, ...]` list per consumer. */
+export const ConsumerInfos = t.array(t.array(t.union([t.string, t.number])));
+
+/** A Redis reply decoded by `codec`, or an error naming the command that answered it. */
+export const replyOf = <A>(codec: t.Type<A, unknown>, reply: unknown, command: string): A =>
+  decodeOrThrow(codec, reply, `the reply to ${command}`);
+
+/** The value of `field` in an entry, or undefined when the entry has no such field (or no fields at all). */
+export const fieldOf = (fields: readonly string[] | null, field: string): string | undefined => {
+  if (fields === null) return undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === field) return fields[i + 1];
   return undefined;
 };
@@ -43,10 +68,12 @@ export const readGroup = async (
   count: number,
   blockMs: number,
 ): Promise<RawEntry[]> => {
-  const reply = (
+  const reply = replyOf(
+    ReadGroupReply,
     after === '>'
       ? await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')
-      : await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, after)
-  ) as Array<[string, RawEntry[]]> | null;
+      : await reader.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, after),
+    'XREADGROUP',
+  );
   return reply?.[0]?.[1] ?? [];
 };

@@ -7,7 +7,16 @@ import * as t from 'io-ts';
 import { requireStreamsVersion, type Redis } from './connection.js';
 import type { LineTurn, RedisTurnBook } from './turn-book.js';
 import { asError, isRedisOutage } from './errors.js';
-import { fieldOf, readGroup, untilCapacity, type RawEntry } from './stream-entries.js';
+import {
+  AutoClaimReply,
+  ConsumerInfos,
+  fieldOf,
+  PendingRows,
+  readGroup,
+  replyOf,
+  untilCapacity,
+  type RawEntry,
+} from './stream-entries.js';
 
 export type StreamSourceEvent =
   | { readonly type: 'group-created'; readonly stream: string; readonly group: string; readonly startId: string }
@@ -66,7 +75,7 @@ const TurnsField = t.array(t.union([t.null, t.tuple([t.string, t.number])]));
 
 /** An entry's turns, or undefined when it has none (or they cannot be read: then it waits for nobody). */
 const turnsOf = (fields: readonly string[] | null): Turns | undefined => {
-  const raw = fields === null ? undefined : fieldOf(fields, 'turns');
+  const raw = fieldOf(fields, 'turns');
   if (raw === undefined) return undefined;
   let parsed: unknown;
   try {
@@ -165,7 +174,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
         const ack = (): void =>
           void acknowledge(id, turns).catch((error: unknown) => onEvent({ type: 'error', error: asError(error) }));
         subscriber.next({
-          data: fields === null ? undefined : fieldOf(fields, field),
+          data: fieldOf(fields, field),
           position: id,
           ack,
           ...(turns ? { turns } : {}),
@@ -179,9 +188,11 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
       if (entries.length === 0) return new Map();
       const first = entries[0]![0];
       const last = entries[entries.length - 1]![0];
-      const rows = (await redis.xpending(stream, group, first, last, entries.length, consumer)) as Array<
-        [string, string, number, number]
-      >;
+      const rows = replyOf(
+        PendingRows,
+        await redis.xpending(stream, group, first, last, entries.length, consumer),
+        'XPENDING',
+      );
       return new Map(rows.map(([id, , , count]) => [id, count]));
     };
 
@@ -197,7 +208,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
           continue;
         }
         onEvent({ type: 'poison', id, deliveries: count });
-        await onPoison({ id, data: fields === null ? undefined : fieldOf(fields, field), deliveries: count });
+        await onPoison({ id, data: fieldOf(fields, field), deliveries: count });
         // Its turns are finished too: the person's later updates must not wait for a dead letter.
         await acknowledge(id, turnsOf(fields));
       }
@@ -245,15 +256,11 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
         // Updates waiting their turn may wait for exactly these entries: their credit is lent to claims.
         const count = capacity() + (turnBook?.waitingCount ?? 0);
         if (count <= 0) break;
-        const [next, entries] = (await redis.xautoclaim(
-          stream,
-          group,
-          consumer,
-          claimIdleMs,
-          cursor,
-          'COUNT',
-          count,
-        )) as [string, RawEntry[]];
+        const [next, entries] = replyOf(
+          AutoClaimReply,
+          await redis.xautoclaim(stream, group, consumer, claimIdleMs, cursor, 'COUNT', count),
+          'XAUTOCLAIM',
+        );
         claimed += await emitTakenBack(entries);
         cursor = next;
       } while (cursor !== '0-0' && !stopped);
@@ -262,7 +269,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
 
     /** Consumers that left (nothing pending, idle long): removed, so the group does not collect them for months. */
     const forgetLeftConsumers = async (): Promise<void> => {
-      const consumers = (await redis.xinfo('CONSUMERS', stream, group)) as Array<Array<string | number>>;
+      const consumers = replyOf(ConsumerInfos, await redis.xinfo('CONSUMERS', stream, group), 'XINFO CONSUMERS');
       for (const fields of consumers) {
         const info = Object.fromEntries(
           Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]]),

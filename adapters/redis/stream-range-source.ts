@@ -1,7 +1,7 @@
 import { Observable, Subject } from 'rxjs';
 import type { InboundMessage } from '../inbound-message.js';
 import type { Redis } from './connection.js';
-import { fieldOf, nextId, untilCapacity, type RawEntry } from './stream-entries.js';
+import { fieldOf, nextId, RawEntries, replyOf, untilCapacity } from './stream-entries.js';
 
 export interface RedisStreamRangeSourceOptions {
   readonly redis: Redis;
@@ -33,7 +33,7 @@ export const redisStreamRangeSource = ({ redis, stream, field, from, to, capacit
         await untilCapacity(capacity, capacity$, stop$);
         if (stopped) return;
         const count = Math.min(pageSize, Math.max(1, capacity()));
-        const entries = (await redis.xrange(stream, start, to, 'COUNT', count)) as RawEntry[];
+        const entries = replyOf(RawEntries, await redis.xrange(stream, start, to, 'COUNT', count), 'XRANGE');
         for (const [id, fields] of entries) {
           if (stopped) return;
           subscriber.next({ data: fieldOf(fields, field), position: id });

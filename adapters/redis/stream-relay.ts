@@ -1,7 +1,7 @@
 import { Observable, firstValueFrom, filter, race, Subject, timer, type Subscription } from 'rxjs';
 import { backoffMs, STORE_OUTAGE_BACKOFF } from '../../operators/model/backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
-import { luaScript, type Redis } from './connection.js';
+import { luaScript, type Redis, IntegerReply } from './connection.js';
 import { asError, isRedisOutage } from './errors.js';
 import { fieldOf, readGroup, type RawEntry } from './stream-entries.js';
 
@@ -60,8 +60,8 @@ export const streamRelay = (options: StreamRelayOptions): Observable<RelayedMess
     const { redis, stream, group, field, startId, lockKey, paused$, lockMs = 10_000, batch = 500 } = options;
     const { onEvent = () => {} } = options;
     const owner = `${process.pid}-${Math.random().toString(36).slice(2)}`;
-    const hold = luaScript<number>(redis, 'qaRelayHold', 1, HOLD);
-    const letGo = luaScript<number>(redis, 'qaRelayLetGo', 1, LET_GO);
+    const hold = luaScript(redis, 'qaRelayHold', 1, HOLD, IntegerReply);
+    const letGo = luaScript(redis, 'qaRelayLetGo', 1, LET_GO, IntegerReply);
     const reader = redis.duplicate();
     reader.on('error', () => {});
     const stop$ = new Subject<void>();
@@ -80,7 +80,7 @@ export const streamRelay = (options: StreamRelayOptions): Observable<RelayedMess
         const reply = (ok: boolean): void => {
           if (ok) redis.xack(stream, group, id).catch(() => {});
         };
-        subscriber.next({ data: fields === null ? undefined : fieldOf(fields, field), position: id, reply });
+        subscriber.next({ data: fieldOf(fields, field), position: id, reply });
       }
     };
 

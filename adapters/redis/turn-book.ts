@@ -1,5 +1,5 @@
 import { Subject, type Observable } from 'rxjs';
-import { luaScript, type Redis } from './connection.js';
+import { luaScript, type Redis, IntegerReply } from './connection.js';
 
 /** A person's line is forgotten after this long untouched (30 days): longer than any entry stays pending. */
 export const TURN_TTL_SECONDS = 30 * 86_400;
@@ -63,8 +63,8 @@ export class RedisTurnBook {
     private readonly journal: string | undefined,
   ) {
     this.linePrefix = `${prefix}:line:`;
-    this.#finishThenAck = luaScript<number>(redis, 'qaFinishThenAck', 1, FINISH_THEN_ACK);
-    this.#skipLost = luaScript<number>(redis, 'qaSkipLostTurn', 2, SKIP_LOST);
+    this.#finishThenAck = luaScript(redis, 'qaFinishThenAck', 1, FINISH_THEN_ACK, IntegerReply);
+    this.#skipLost = luaScript(redis, 'qaSkipLostTurn', 2, SKIP_LOST, IntegerReply);
   }
 
   get finished$(): Observable<string> {

@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { RedisDeadLetterStream } from '../../../adapters/redis/dead-letter-stream.js';
 import { RedisDedupeStore } from '../../../adapters/redis/dedupe-store.js';
 import { RedisDeliveryLog } from '../../../adapters/redis/delivery-log.js';
+import { IntegerReply, luaScript } from '../../../adapters/redis/connection.js';
+import { RedisHistory } from '../../../adapters/redis/history.js';
 import { RedisFixture } from '../../helpers/redis.js';
 import { eventually } from '../../helpers/ws-server.js';
 
@@ -97,6 +99,35 @@ describe('Redis stores (real Redis)', () => {
         { reason: 'retries-exhausted', payload: '{"a":1}' },
       ]);
       expect(letters[0]!.id).to.match(/^\d+-\d+$/);
+    });
+  });
+
+  describe('RedisHistory', () => {
+    const isEntry = (value: unknown): value is { n: number } =>
+      typeof value === 'object' && value !== null && typeof (value as { n?: unknown }).n === 'number';
+
+    it('lists the newest first, trimmed to its size, leaving out what is not an entry', async () => {
+      const redis = fixture.connect();
+      const history = new RedisHistory(redis, fixture.prefix, 3, isEntry);
+      await history.add({ n: 1 });
+      await redis.lpush(history.key, 'not json', JSON.stringify({ other: true }));
+      await history.add({ n: 2 });
+      expect(await history.list()).to.deep.equal([{ n: 2 }]);
+      await history.add({ n: 3 });
+      await history.add({ n: 4 });
+      expect(await history.list()).to.deep.equal([{ n: 4 }, { n: 3 }, { n: 2 }]);
+    });
+  });
+
+  describe('a script and its caller that disagree', () => {
+    it('fail with an error naming the script, not a wrong value further on', async () => {
+      const redis = fixture.connect();
+      const answersNonsense = luaScript(redis, 'qaTestNonsense', 0, "return 'nonsense'", IntegerReply);
+      const error = await answersNonsense().then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error?.message).to.match(/^the reply of qaTestNonsense: .*"nonsense"/);
     });
   });
 });
