@@ -5,7 +5,7 @@ import { decodeOrThrow, pick } from '../operators/model/codecs.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import type { Envelope } from '../operators/model/envelope.js';
 import type { Config } from './config/codec.js';
-import { guardPlugin } from './plugin-guard.js';
+import { guardPlugin } from '../operators/model/plugin-guard.js';
 import { loadPlugins, type LoadedPlugin } from './plugins.js';
 
 type OptionsOf<N extends BuiltInName> = t.TypeOf<Extract<BuiltIn, { name: N }>['options']>;

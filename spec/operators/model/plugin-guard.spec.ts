@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { filter, map, mergeMap, take, type OperatorFunction } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
-import { settle, type Envelope } from '../../operators/model/envelope.js';
-import { excluded } from '../../operators/model/outcome.js';
-import { perEnvelope } from '../../operators/model/per-envelope.js';
-import { guardPlugin } from '../../pipeline/plugin-guard.js';
-import { Books, profileEnvelope, profileOf, testScheduler } from '../helpers/marbles.js';
+import { settle, type Envelope } from '../../../operators/model/envelope.js';
+import { excluded } from '../../../operators/model/outcome.js';
+import { perEnvelope } from '../../../operators/model/per-envelope.js';
+import { guardPlugin } from '../../../operators/model/plugin-guard.js';
+import { Books, profileEnvelope, profileOf, testScheduler } from '../../helpers/marbles.js';
 
 const positionOf = (envelope: Envelope): string => envelope.origin.position;
 

@@ -1,9 +1,9 @@
 import { Observable, Subject, asapScheduler, interval, type OperatorFunction, type Subscription } from 'rxjs';
-import type { OperatorContext } from '../operators/model/define.js';
-import { settle, type Envelope } from '../operators/model/envelope.js';
-import { messageOf } from '../operators/model/errors.js';
-import { failed, Reasons, type Outcome } from '../operators/model/outcome.js';
-import type { Ticket, TicketError } from '../operators/model/ticket.js';
+import type { OperatorContext } from './define.js';
+import { settle, type Envelope } from './envelope.js';
+import { messageOf } from './errors.js';
+import { failed, Reasons, type Outcome } from './outcome.js';
+import type { Ticket, TicketError } from './ticket.js';
 
 export interface PluginGuardOptions {
   /** The plug-in's name, in every outcome and fault it causes. */
