@@ -54,9 +54,9 @@ export class Sampler<T> {
   }
 }
 
-/** Anything that counts what it accepted: the counting endpoint. */
+/** Anything that records the requests it accepted: the counting endpoint. */
 interface Accepting {
-  accepted(): readonly unknown[];
+  accepted(): ReadonlyArray<{ readonly body: string }>;
 }
 
 /** Anything that can tell whether it has settled what it received: a fault run. */
@@ -65,9 +65,11 @@ interface Settling {
 }
 
 /**
- * Resolves once `endpoint` accepted `count` requests, or once `run` settled `received` updates with
- * fewer delivered (then waiting longer is waiting for nothing: the checker will say what is missing).
- * Rejects after `timeoutMs`.
+ * Resolves once `endpoint` accepted `count` distinct payloads, or once `run` settled `received` updates
+ * with fewer delivered (then waiting longer is waiting for nothing: the checker will say what is missing).
+ * Rejects after `timeoutMs`. Distinct, because a payload accepted twice (sent again after a kill between
+ * the 2xx and its record, which a scenario may allow) is one update delivered: counting requests ended
+ * the wait one update early, and the stop that followed released that update unsent.
  */
 export const deliveredOrSettled = (
   endpoint: Accepting,
@@ -77,7 +79,7 @@ export const deliveredOrSettled = (
   received = count,
 ): Promise<void> =>
   until(
-    async () => endpoint.accepted().length >= count || (await run.settled(received)),
+    async () => new Set(endpoint.accepted().map((a) => a.body)).size >= count || (await run.settled(received)),
     timeoutMs,
     `${count} deliveries (or every update settled)`,
     250,
