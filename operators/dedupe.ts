@@ -18,6 +18,7 @@ import {
 import { integerIn, struct, withDefault } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, settle, type Envelope } from './model/envelope.js';
+import { mergeHolding, type Holds, type LetGo } from './model/holds.js';
 import { duplicate, failed, Reasons, type Outcome } from './model/outcome.js';
 import { fingerprint } from './model/payload.js';
 import { fromMaybePromise, isPromiseLike, type MaybePromise } from './model/ports.js';
@@ -49,7 +50,9 @@ export const dedupeKeyOf = (envelope: Envelope): string | undefined =>
  * identical update arriving while the first is in flight waits for that outcome: a duplicate if it was
  * delivered, sent itself if not. A lease held by another process is looked at again every `pollMs`
  * until it is committed or expires. While the store does not answer, the envelope waits (the intake
- * paused as `store-unavailable`); when the pipeline stops, a waiting envelope is released.
+ * paused as `store-unavailable`); when the pipeline stops, a waiting envelope is released. The stream
+ * completes once the source did and every envelope passed on has settled, so that unsubscribing (or
+ * a failure anywhere in the pipeline) still ends the renewal of a lease whose envelope never will.
  *
  * @example
  * profiles$.pipe(dedupe({ ttlSeconds: 604800, leaseSeconds: 300, pollMs: 250 }, { dedupeStore, sender, scheduler }))
@@ -100,30 +103,36 @@ export const dedupe =
     };
 
     const finishWith =
-      (key: string, token: string, lease: ReplaySubject<boolean>, renewal: Subscription) => (outcome: Outcome) => {
+      (key: string, token: string, lease: ReplaySubject<boolean>, renewal: Subscription, letGo: LetGo) =>
+      (outcome: Outcome) => {
         renewal.unsubscribe();
         const sent = outcome.kind === 'delivered';
+        // Let go once the store has the outcome: the stream completes only after its last commit.
+        const done = (): void => {
+          handOver(key, lease, sent);
+          letGo();
+        };
         const recorded = record(key, token, sent);
         if (!isPromiseLike(recorded)) {
-          handOver(key, lease, sent);
+          done();
           return outcome;
         }
         return Promise.resolve(recorded).then(
-          () => (handOver(key, lease, sent), outcome),
+          () => (done(), outcome),
           (error: unknown) => {
-            handOver(key, lease, sent);
+            done();
             throw error;
           },
         );
       };
 
-    const admit = (envelope: Envelope, key: string): Observable<Envelope> =>
+    const admit = (envelope: Envelope, key: string, holds: Holds): Observable<Envelope> =>
       defer(() => {
         const holder = sending.get(key);
         if (holder) {
           return unlessStopped(envelope, holder.pipe(take(1)), context).pipe(
             mergeMap((sent) => {
-              if (!sent) return admit(envelope, key);
+              if (!sent) return admit(envelope, key, holds);
               settle(envelope, duplicate('the same payload was delivered while this one waited'));
               return EMPTY;
             }),
@@ -145,7 +154,8 @@ export const dedupe =
             switch (result) {
               case 'acquired': {
                 // Retries may outlast one lease: keep it alive until the envelope settles. A failed
-                // renewal only risks a second send by another process once the lease lapses.
+                // renewal only risks a second send by another process once the lease lapses. Held by
+                // this subscription: a pipeline torn down before the envelope settles ends it too.
                 const renewal = interval(leaseMs / 3, scheduler)
                   .pipe(
                     mergeMap(() =>
@@ -155,7 +165,9 @@ export const dedupe =
                     ),
                   )
                   .subscribe();
-                return of({ ...envelope, ticket: envelope.ticket.withHook(finishWith(key, token, lease, renewal)) });
+                const letGo = holds.take(renewal);
+                const ticket = envelope.ticket.withHook(finishWith(key, token, lease, renewal, letGo));
+                return of({ ...envelope, ticket });
               }
               case 'committed':
                 handOver(key, lease, true);
@@ -164,7 +176,7 @@ export const dedupe =
               case 'leased':
                 // Another process is sending it: look again later, and let local waiters look too.
                 handOver(key, lease, false);
-                return pause(envelope, options.pollMs, context).pipe(mergeMap(() => admit(envelope, key)));
+                return pause(envelope, options.pollMs, context).pipe(mergeMap(() => admit(envelope, key, holds)));
             }
           }),
           // Stopped before the store answered: the envelope was released; let local waiters go too.
@@ -173,7 +185,7 @@ export const dedupe =
       });
 
     return source.pipe(
-      mergeMap((envelope) => {
+      mergeHolding((envelope, holds) => {
         const key = dedupeKeyOf(envelope);
         if (key === undefined) {
           settle(
@@ -184,7 +196,7 @@ export const dedupe =
           );
           return EMPTY;
         }
-        return admit(envelope, key);
+        return admit(envelope, key, holds);
       }),
     );
   };

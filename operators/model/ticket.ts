@@ -17,6 +17,28 @@ export interface SettlementContext {
  */
 export type SettleHook = (outcome: Outcome) => Outcome | PromiseLike<Outcome>;
 
+/**
+ * `later`, then `earlier` on what it made of the outcome. If `later` fails, `earlier` still runs, on the
+ * outcome as it was, before the failure is passed on: an operator nearer the source must let go of what
+ * it holds (dedupe its lease, and the renewal of it) whatever a hook after it did.
+ */
+const chain =
+  (later: SettleHook, earlier: SettleHook): SettleHook =>
+  (outcome) => {
+    const failing = (error: unknown): Outcome | PromiseLike<Outcome> => {
+      const rest = earlier(outcome);
+      if (!isPromiseLike(rest)) throw error;
+      return Promise.resolve(rest).then(() => Promise.reject(error));
+    };
+    let first: Outcome | PromiseLike<Outcome>;
+    try {
+      first = later(outcome);
+    } catch (error) {
+      return failing(error);
+    }
+    return isPromiseLike(first) ? Promise.resolve(first).then(earlier, failing) : earlier(first);
+  };
+
 export class TicketError extends Error {
   override readonly name = 'TicketError';
 }
@@ -145,12 +167,7 @@ export class Ticket {
   }
 
   #composed(hook: SettleHook): SettleHook {
-    const previous = this.hook;
-    if (!previous) return hook;
-    return (outcome) => {
-      const first = hook(outcome);
-      return isPromiseLike(first) ? Promise.resolve(first).then(previous) : previous(first);
-    };
+    return this.hook ? chain(hook, this.hook) : hook;
   }
 
   /** Moves an open ticket to `next`; anything else is misuse: thrown, or reported for a plug-in's ticket. */

@@ -373,13 +373,11 @@ describe('dedupe at its edges', () => {
     const fast = decodeOrThrow(DedupeOptions, { leaseSeconds: 1, pollMs: 10 });
     const counted = new Promise<number>((resolve) => books.ledger.settlements$.subscribe(() => resolve(commits)));
     const envelope = update(books.ledger, '1');
+    // Stays subscribed while it holds the envelope, as a sink does: unsubscribing would end the renewal.
     const passed = await new Promise<Envelope>((resolve) => {
-      const subscription = messageStream(envelope)
+      messageStream(envelope)
         .pipe(dedupe(fast, { dedupeStore: slow, valve: new IntakeValve() }))
-        .subscribe((e) => {
-          resolve(e);
-          subscription.unsubscribe();
-        });
+        .subscribe((e) => resolve(e));
     });
     // In flight for more than a third of the lease: a renewal is tried, fails, and changes nothing.
     await eventually(() => renewals >= 1, 5_000, 'a renewal');

@@ -88,4 +88,27 @@ describe('Ticket', () => {
     expect(counts).to.deep.include({ delivered: 1, failed: { 'http-500': 1 }, inFlight: 0 });
     expect(errors.map((e) => (e as Error).message)).to.deep.equal(['sync boom', 'async boom']);
   });
+
+  it('runs the earlier hooks though a later one fails, on the outcome as it was, and reports the failure', async () => {
+    const ledger = new Ledger();
+    const errors: unknown[] = [];
+    ledger.hookErrors$.subscribe((error) => errors.push(error));
+    // The earlier hook is dedupe's: skipped, its lease would be renewed for as long as the process runs.
+    const seen: string[] = [];
+    const earlier = (outcome: Outcome): Outcome => (seen.push(outcome.kind), outcome);
+    Ticket.open(ledger)
+      .withHook(earlier)
+      .withHook(() => {
+        throw new Error('sync boom');
+      })
+      .settle(delivered(202), at);
+    Ticket.open(ledger)
+      .withHook(earlier)
+      .withHook(() => Promise.reject(new Error('async boom')))
+      .settle(failed('http-500'), at);
+    const counts = await ledger.whenSettled();
+    expect(seen).to.deep.equal(['delivered', 'failed']);
+    expect(counts).to.deep.include({ delivered: 1, failed: { 'http-500': 1 }, inFlight: 0 });
+    expect(errors.map((e) => (e as Error).message)).to.deep.equal(['sync boom', 'async boom']);
+  });
 });
