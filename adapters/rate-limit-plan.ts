@@ -34,7 +34,12 @@ export const windowPlan = (requests: number, perSeconds: number): RateLimitPlan 
 };
 
 /** The slowdown after a 429 at `now`, given the factor in use and when the last slowdown was. */
-export const slowedFactor = (current: number, lastAt: number, now: number, plan: RateLimitPlan): { factor: number; at: number } =>
+export const slowedFactor = (
+  current: number,
+  lastAt: number,
+  now: number,
+  plan: RateLimitPlan,
+): { factor: number; at: number } =>
   now - lastAt < plan.slowdownEveryMs
     ? { factor: current, at: lastAt }
     : { factor: Math.max(plan.minFactor, current * plan.slowdownFactor), at: now };

@@ -56,7 +56,16 @@ const PRODUCER_WINDOW = 256;
  * the pipeline's resident memory until every update is delivered. The producer respects TCP: it stops
  * when its socket stops draining, which is what the pipeline's paused reads cause.
  */
-export const runBackpressure = async ({ updates, ratePerSecond, maxInFlight = 1000, redis, maxHeapMiB, sampleEveryMs = 1000, paddingBytes = 1000, onSample }: BackpressureRun): Promise<BackpressureResult> => {
+export const runBackpressure = async ({
+  updates,
+  ratePerSecond,
+  maxInFlight = 1000,
+  redis,
+  maxHeapMiB,
+  sampleEveryMs = 1000,
+  paddingBytes = 1000,
+  onSample,
+}: BackpressureRun): Promise<BackpressureResult> => {
   const standIn = await QualtricsStandIn.start({ apiToken: 'bench-token' });
   // Keep only a count: 200,000 stored requests would measure this process, not the pipeline.
   standIn.requests.push = () => 0;

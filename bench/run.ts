@@ -15,7 +15,9 @@ const option = (name: string, fallback: number): number => {
 const backpressure = async (): Promise<void> => {
   const updates = option('updates', 20_000);
   const rate = option('rate', 1_000);
-  console.log(`backpressure: ${updates} updates pushed as fast as the socket takes them, destination accepting ${rate}/s`);
+  console.log(
+    `backpressure: ${updates} updates pushed as fast as the socket takes them, destination accepting ${rate}/s`,
+  );
   console.log('seconds  rss MiB  produced  delivered');
   const redisUrl = args.includes('--redis') ? (process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined;
   const heap = option('max-heap', 0);
@@ -27,7 +29,10 @@ const backpressure = async (): Promise<void> => {
     ...(redisUrl ? { redis: { url: redisUrl, prefix } } : {}),
     ...(heap ? { maxHeapMiB: heap } : {}),
     sampleEveryMs: Math.max(1000, Math.round(updates / rate / 60) * 1000),
-    onSample: (s) => console.log(`${s.seconds.toFixed(0).padStart(7)}  ${s.rssMiB.toFixed(1).padStart(7)}  ${String(s.produced).padStart(8)}  ${String(s.delivered).padStart(9)}`),
+    onSample: (s) =>
+      console.log(
+        `${s.seconds.toFixed(0).padStart(7)}  ${s.rssMiB.toFixed(1).padStart(7)}  ${String(s.produced).padStart(8)}  ${String(s.delivered).padStart(9)}`,
+      ),
   });
   if (redisUrl) {
     const redis = connectRedis(redisUrl);

@@ -44,7 +44,12 @@ attributes: [{ source: person.name.firstName, target: firstName }, { source: loy
       person: { name: { firstName: `n${n}`, lastName: 'x' } },
       loyalty: { tier: 'gold' },
       identityMap: { Email: [{ id: `p${n}@example.com` }], ECID: [{ id: `${n}0000000000` }] },
-      segmentMembership: { ups: { a1: { status: 'realized', lastQualificationTime: '2026-11-29T09:00:00Z' }, other: { status: 'realized' } } },
+      segmentMembership: {
+        ups: {
+          a1: { status: 'realized', lastQualificationTime: '2026-11-29T09:00:00Z' },
+          other: { status: 'realized' },
+        },
+      },
     }),
   );
   const nextPosition = positionCounter();

@@ -26,5 +26,10 @@ export type BuiltInName = BuiltIn['name'];
  * payload may come between them (and `keepOrder` only holds an update back until its person's turn).
  * Refusing the place is simpler and cheaper than fingerprinting again at `emit`.
  */
-export const PLUGIN_PLACES = ['decode', 'qualify', 'selectIdentity', 'projectAttributes'] as const satisfies readonly BuiltInName[];
+export const PLUGIN_PLACES = [
+  'decode',
+  'qualify',
+  'selectIdentity',
+  'projectAttributes',
+] as const satisfies readonly BuiltInName[];
 export type PluginPlace = (typeof PLUGIN_PLACES)[number];

@@ -1,5 +1,5 @@
 import { messageOf } from './model/errors.js';
-import * as t from 'io-ts';
+import type * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { Observable, type OperatorFunction } from 'rxjs';
 import { struct } from './model/codecs.js';
@@ -46,7 +46,8 @@ const tooDeep = (value: unknown, root: string, max: number): string | undefined 
     const depth = visit.depth + 1;
     const parent = visit;
     if (Array.isArray(current)) {
-      current.forEach((item: unknown, i) => stack.push({ value: item, depth, parent, step: `[${i}]` }));
+      for (const [i, item] of (current as unknown[]).entries())
+        stack.push({ value: item, depth, parent, step: `[${i}]` });
     } else {
       for (const [key, item] of Object.entries(current)) {
         stack.push({ value: item, depth, parent, step: `.${key.slice(0, 60)}` });
@@ -60,7 +61,8 @@ const textOf = (message: unknown): string | undefined => {
   if (typeof message === 'string') return message;
   if (Buffer.isBuffer(message)) return message.toString('utf8');
   if (message instanceof ArrayBuffer) return Buffer.from(message).toString('utf8');
-  if (Array.isArray(message) && message.every((part) => Buffer.isBuffer(part))) return Buffer.concat(message).toString('utf8');
+  if (Array.isArray(message) && message.every((part) => Buffer.isBuffer(part)))
+    return Buffer.concat(message).toString('utf8');
   return undefined;
 };
 

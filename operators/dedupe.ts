@@ -1,4 +1,4 @@
-import * as t from 'io-ts';
+import type * as t from 'io-ts';
 import { randomUUID } from 'node:crypto';
 import {
   EMPTY,
@@ -118,7 +118,10 @@ export const dedupe =
           return outcome;
         }
         return Promise.resolve(recorded).then(
-          () => (done(), outcome),
+          () => {
+            done();
+            return outcome;
+          },
           (error: unknown) => {
             done();
             throw error;

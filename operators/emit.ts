@@ -1,4 +1,4 @@
-import * as t from 'io-ts';
+import type * as t from 'io-ts';
 import { EMPTY, catchError, defer, from, map, mergeMap, of, type Observable, type OperatorFunction } from 'rxjs';
 import { integerIn, struct, withDefault, withDefaults } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
@@ -32,7 +32,6 @@ type EmitContext = Pick<
   OperatorContext,
   'sender' | 'rateLimiter' | 'deliveryLog' | 'deadLetters' | 'valve' | 'scheduler' | 'random' | 'stopping$'
 >;
-
 
 /**
  * The sink: posts each payload (serialized as on the connector page) to the Qualtrics JSON Event and

@@ -1,4 +1,4 @@
-import * as t from 'io-ts';
+import type * as t from 'io-ts';
 import { filter, finalize, merge, mergeMap, of, take, timer, type Observable, type OperatorFunction } from 'rxjs';
 import { integerIn, struct, withDefault } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';

@@ -29,10 +29,17 @@ const targetProblems = (mappings: readonly AttributeMapping[]): Problem[] =>
   mappings.flatMap(({ target }, index) => {
     const head = target.split('.')[0]!;
     if ((RESERVED_KEYS as readonly string[]).includes(head))
-      return [{ path: [index, 'target'], message: `"${head}" is filled by the pipeline itself; choose another target` }];
+      return [
+        { path: [index, 'target'], message: `"${head}" is filled by the pipeline itself; choose another target` },
+      ];
     const clash = mappings.findIndex((other, j) => j < index && overlaps(other.target, target));
     if (clash >= 0)
-      return [{ path: [index, 'target'], message: `"${target}" overlaps attributes[${clash}].target "${mappings[clash]!.target}"` }];
+      return [
+        {
+          path: [index, 'target'],
+          message: `"${target}" overlaps attributes[${clash}].target "${mappings[clash]!.target}"`,
+        },
+      ];
     return [];
   });
 

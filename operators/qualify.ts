@@ -17,7 +17,10 @@ export const DEFAULT_STATUSES: Status[] = ['realized', 'exited'];
 export const Audience = struct('Audience', { id: NonEmptyString }, { name: t.string });
 export type Audience = t.TypeOf<typeof Audience>;
 
-export const Audiences = refine(nonEmptyArray(Audience, 'non-empty list of {id, name?}'), distinctBy((a) => a.id, 'audience'));
+export const Audiences = refine(
+  nonEmptyArray(Audience, 'non-empty list of {id, name?}'),
+  distinctBy((a) => a.id, 'audience'),
+);
 
 export const QualifyOptions = struct('QualifyOptions', {
   /** The mapped audiences, in the order their memberships appear in the payload. */
@@ -50,7 +53,9 @@ export const qualify = (options: QualifyOptions): OperatorFunction<Envelope, Env
           : { lastQualificationTime: membership.lastQualificationTime, status: membership.status };
     }
     if (Object.keys(qualified).length === 0) {
-      const present = options.audiences.flatMap(({ id }) => (Object.hasOwn(ups, id) ? [`${id} is ${ups[id]!.status}`] : []));
+      const present = options.audiences.flatMap(({ id }) =>
+        Object.hasOwn(ups, id) ? [`${id} is ${ups[id]!.status}`] : [],
+      );
       return excluded(
         Reasons.notQualified,
         present.length > 0

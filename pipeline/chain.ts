@@ -44,7 +44,11 @@ const builtInLink = <N extends BuiltInName>(name: N, config: Config): ChainLink 
   return {
     name,
     summary: definition.summary,
-    create: (context) => (definition.create as (o: OptionsOf<N>, c: OperatorContext) => OperatorFunction<Envelope, Envelope>)(options, context),
+    create: (context) =>
+      (definition.create as (o: OptionsOf<N>, c: OperatorContext) => OperatorFunction<Envelope, Envelope>)(
+        options,
+        context,
+      ),
   };
 };
 
@@ -53,7 +57,8 @@ const pluginLink = ({ definition, options, use, timeoutMs }: LoadedPlugin): Chai
   summary: definition.summary,
   plugin: use,
   // Every plug-in runs through the pipeline's guard: whatever it does, it costs only the envelope it did it to.
-  create: (context) => guardPlugin({ name: definition.name, create: () => definition.create(options, context), timeoutMs, context }),
+  create: (context) =>
+    guardPlugin({ name: definition.name, create: () => definition.create(options, context), timeoutMs, context }),
 });
 
 /**
@@ -69,7 +74,10 @@ export const chainOf = (config: Config, plugins: readonly LoadedPlugin[] = []): 
 
 /** The part of a chain that maps (everything before `keepOrder`): what `test` and `send-test` run. */
 export const mappingPart = (chain: readonly ChainLink[]): ChainLink[] =>
-  chain.slice(0, chain.findIndex((link) => link.name === 'keepOrder' && link.plugin === undefined));
+  chain.slice(
+    0,
+    chain.findIndex((link) => link.name === 'keepOrder' && link.plugin === undefined),
+  );
 
 /** The part of a chain that sends (`dedupe` and `emit`): what a redrive of dead letters runs. */
 export const sendingPart = (chain: readonly ChainLink[]): ChainLink[] =>

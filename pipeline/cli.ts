@@ -97,43 +97,53 @@ program
 
 program
   .command('replay')
-  .description('backfill: send a range of a Redis stream through the pipeline (dedupe and the stale rule keep what was delivered)')
+  .description(
+    'backfill: send a range of a Redis stream through the pipeline (dedupe and the stale rule keep what was delivered)',
+  )
   .requiredOption('-c, --config <file>', 'YAML config file')
   .requiredOption('--stream <key>', 'the stream to read')
   .option('--from <id|time>', 'first entry: a stream id or an ISO time (default: the start)')
   .option('--to <id|time>', 'last entry: a stream id or an ISO time (default: the end)')
   .option('--field <name>', 'the entry field holding the update (default: source.redisStream.field, else profile)')
   .action(
-    withConfig(async (config, options: { config: string; stream: string; from?: string; to?: string; field?: string }) => {
-      const from = parseBound(options.from, 'from');
-      const to = parseBound(options.to, 'to');
-      const field = options.field ?? config.source.redisStream?.field ?? 'profile';
-      const chain = await loadChain(config, dirname(resolve(options.config)), options.config);
-      const replay = await startReplay(config, chain, { stream: options.stream, from, to, field }, createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }));
-      const display = showProgress(process.stderr, () => replay.progress());
-      let stopping = false;
-      const onSignal = (): void => {
-        if (stopping) {
-          const now = replay.progress();
-          process.stdout.write(`\ninterrupted; resume with: --from ${now.resumeFrom ?? from}\n`);
-          process.exit(130);
-        }
-        stopping = true;
-        display.note('stopping: letting what was read settle (Ctrl-C again to quit at once)');
-        void replay.stop();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      const final = await replay.done;
-      display.stop(final);
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
-      const { counts } = final;
-      process.stdout.write(
-        `replayed ${final.read} entries of ${options.stream}: delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed ${totalOf(counts.failed)}\n`,
-      );
-      if (stopping && final.resumeFrom) process.stdout.write(`stopped early; resume with: --from ${final.resumeFrom}\n`);
-    }),
+    withConfig(
+      async (config, options: { config: string; stream: string; from?: string; to?: string; field?: string }) => {
+        const from = parseBound(options.from, 'from');
+        const to = parseBound(options.to, 'to');
+        const field = options.field ?? config.source.redisStream?.field ?? 'profile';
+        const chain = await loadChain(config, dirname(resolve(options.config)), options.config);
+        const replay = await startReplay(
+          config,
+          chain,
+          { stream: options.stream, from, to, field },
+          createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }),
+        );
+        const display = showProgress(process.stderr, () => replay.progress());
+        let stopping = false;
+        const onSignal = (): void => {
+          if (stopping) {
+            const now = replay.progress();
+            process.stdout.write(`\ninterrupted; resume with: --from ${now.resumeFrom ?? from}\n`);
+            process.exit(130);
+          }
+          stopping = true;
+          display.note('stopping: letting what was read settle (Ctrl-C again to quit at once)');
+          void replay.stop();
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        const final = await replay.done;
+        display.stop(final);
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+        const { counts } = final;
+        process.stdout.write(
+          `replayed ${final.read} entries of ${options.stream}: delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed ${totalOf(counts.failed)}\n`,
+        );
+        if (stopping && final.resumeFrom)
+          process.stdout.write(`stopped early; resume with: --from ${final.resumeFrom}\n`);
+      },
+    ),
   );
 
 program
@@ -144,7 +154,9 @@ program
   .option('--limit <n>', 'at most this many', '50')
   .action(
     withConfig(async (config, options: { config: string; failed?: boolean; limit: string }) => {
-      process.stdout.write(await historyCommand(config, { failed: options.failed === true, limit: Number(options.limit) }));
+      process.stdout.write(
+        await historyCommand(config, { failed: options.failed === true, limit: Number(options.limit) }),
+      );
     }),
   );
 
@@ -160,12 +172,18 @@ dlq
   );
 dlq
   .command('redrive')
-  .description('send dead letters again (dedupe, rate limit and retries apply); each is removed once its new outcome is final')
+  .description(
+    'send dead letters again (dedupe, rate limit and retries apply); each is removed once its new outcome is final',
+  )
   .requiredOption('-c, --config <file>', 'YAML config file')
   .option('--reason <code>', 'only letters with this reason (e.g. http-400, retries-exhausted)')
   .action(
     withConfig(async (config, options: { config: string; reason?: string }) => {
-      const { counts, removed } = await dlqRedrive(config, createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }), options.reason);
+      const { counts, removed } = await dlqRedrive(
+        config,
+        createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }),
+        options.reason,
+      );
       process.stdout.write(
         `redrove ${counts.received} dead letter(s): delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed again ${totalOf(counts.failed)}; removed ${removed}\n`,
       );
@@ -187,7 +205,9 @@ program
 
 program
   .command('test')
-  .description('run declarative pipeline tests (YAML cases: a config, input profiles, expected payloads or exclusions), with no network')
+  .description(
+    'run declarative pipeline tests (YAML cases: a config, input profiles, expected payloads or exclusions), with no network',
+  )
   .argument('<files...>', 'test files')
   .action(async (files: string[]) => {
     try {

@@ -12,7 +12,8 @@ export const CREDIT = 'credit';
  */
 export const applyCredit = (ledger: Ledger, valve: IntakeValve, maxInFlight: number): Subscription =>
   ledger.inFlight$.subscribe((inFlight) => {
-    if (inFlight >= maxInFlight) valve.close(CREDIT, `${inFlight} updates in flight (pipeline.maxInFlight is ${maxInFlight})`);
+    if (inFlight >= maxInFlight)
+      valve.close(CREDIT, `${inFlight} updates in flight (pipeline.maxInFlight is ${maxInFlight})`);
     else if (inFlight <= Math.floor(maxInFlight / 2)) valve.open(CREDIT);
   });
 

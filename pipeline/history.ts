@@ -48,8 +48,10 @@ export const runEntryOf = ({ outcome, origin, identity, receivedAt, at }: Settle
 };
 
 /** Newest first, only failures when asked, at most `limit`. */
-export const selectRuns = (entries: readonly RunEntry[], { failed = false, limit = 100 }: { failed?: boolean; limit?: number }): RunEntry[] =>
-  entries.filter((entry) => !failed || entry.outcome === 'failed').slice(0, limit);
+export const selectRuns = (
+  entries: readonly RunEntry[],
+  { failed = false, limit = 100 }: { failed?: boolean; limit?: number },
+): RunEntry[] => entries.filter((entry) => !failed || entry.outcome === 'failed').slice(0, limit);
 
 /** The history as a table for a terminal. */
 export const formatRuns = (entries: readonly RunEntry[]): string => {
@@ -65,6 +67,10 @@ export const formatRuns = (entries: readonly RunEntry[]): string => {
   ]);
   const header = ['time', 'outcome', 'http', 'attempts', 'latency', 'identity', 'position'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 };

@@ -78,17 +78,21 @@ const logConnection =
         return;
       case 'connected':
         health.mark(true, `connected to ${url}`);
-        return logger.info({ url }, 'connected to the feed');
+        logger.info({ url }, 'connected to the feed');
+        return;
       case 'disconnected':
         health.mark(false, `disconnected from ${url} (${event.code}); reconnecting`);
-        return logger.warn(
+        logger.warn(
           { url, code: event.code, reason: event.reason, retryInMs: event.retryInMs },
           'feed disconnected; reconnecting',
         );
+        return;
       case 'unresponsive':
-        return logger.warn({ url, silentMs: event.silentMs }, 'feed stopped answering pings; reconnecting');
+        logger.warn({ url, silentMs: event.silentMs }, 'feed stopped answering pings; reconnecting');
+        return;
       case 'error':
-        return logger.warn({ url, error: event.error.message }, 'feed connection error');
+        logger.warn({ url, error: event.error.message }, 'feed connection error');
+        return;
     }
   };
 
@@ -109,26 +113,30 @@ const logStream =
     switch (event.type) {
       case 'reading':
         health.mark(true, `reading ${stream}`);
-        return logger.info({ stream }, 'reading the stream');
+        logger.info({ stream }, 'reading the stream');
+        return;
       case 'outage':
         health.mark(false, `Redis unreachable while reading ${stream} (${event.error.message}); retrying`);
-        return logger.warn(
-          { stream, error: event.error.message, retryInMs: event.retryInMs },
-          'Redis unreachable; retrying',
-        );
+        logger.warn({ stream, error: event.error.message, retryInMs: event.retryInMs }, 'Redis unreachable; retrying');
+        return;
       case 'error':
-        return logger.warn({ stream, error: event.error.message }, 'stream command failed');
+        logger.warn({ stream, error: event.error.message }, 'stream command failed');
+        return;
       case 'claimed':
-        return logger.info({ stream, count: event.count }, 'claimed entries another consumer left pending');
+        logger.info({ stream, count: event.count }, 'claimed entries another consumer left pending');
+        return;
       case 'poison':
-        return logger.error(
+        logger.error(
           { stream, id: event.id, deliveries: event.deliveries },
           'entry handed out too often without an outcome: dead-lettered as poison',
         );
+        return;
       case 'consumer-removed':
-        return logger.info({ stream, consumer: event.consumer }, 'removed a consumer that left the group');
+        logger.info({ stream, consumer: event.consumer }, 'removed a consumer that left the group');
+        return;
       case 'group-created':
-        return logger.info(event, 'consumer group created');
+        logger.info(event, 'consumer group created');
+        return;
     }
   };
 

@@ -34,7 +34,7 @@ const scrub = (value: unknown, ancestors: object[] = []): unknown => {
     const { message, stack, cause } = value;
     // Own fields first (got's `code`, `options`...), then what every error has.
     const fields: Record<string, unknown> = { ...value, type: value.constructor.name, message, stack };
-    if (cause !== undefined) fields['cause'] = cause;
+    if (cause !== undefined) fields.cause = cause;
     return scrubEntries(fields, inner);
   }
   const toJSON = (value as { toJSON?: unknown }).toJSON;

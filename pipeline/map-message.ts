@@ -15,7 +15,11 @@ export interface Mapped {
  * Maps one raw message the way the pipeline would, through the mapping part of `chain` (plug-ins
  * included, up to `keepOrder`): nothing is sent and nothing is remembered. For `send-test` and `test`.
  */
-export const mapMessage = async (chain: readonly ChainLink[], raw: unknown, context: OperatorContext): Promise<Mapped> => {
+export const mapMessage = async (
+  chain: readonly ChainLink[],
+  raw: unknown,
+  context: OperatorContext,
+): Promise<Mapped> => {
   const ledger = new Ledger();
   const settlements: Settlement[] = [];
   ledger.settlements$.subscribe((settlement) => settlements.push(settlement));
@@ -25,7 +29,11 @@ export const mapMessage = async (chain: readonly ChainLink[], raw: unknown, cont
 };
 
 /** The payload one profile maps to, or why it would not be sent (for `send-test`). */
-export const mapOnce = async (chain: readonly ChainLink[], raw: unknown, context: OperatorContext): Promise<JsonObject | string> => {
+export const mapOnce = async (
+  chain: readonly ChainLink[],
+  raw: unknown,
+  context: OperatorContext,
+): Promise<JsonObject | string> => {
   const { payloads, settlements } = await mapMessage(chain, raw, context);
   const outcome = settlements[0]?.outcome;
   if (payloads[0]) return payloads[0];

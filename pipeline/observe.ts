@@ -12,7 +12,10 @@ export interface AttemptObserved {
 }
 
 /** A sender that reports every attempt (for the request metrics), and otherwise behaves the same. */
-export const observeSender = (sender: QualtricsSender, onAttempt: (attempt: AttemptObserved) => void): QualtricsSender => ({
+export const observeSender = (
+  sender: QualtricsSender,
+  onAttempt: (attempt: AttemptObserved) => void,
+): QualtricsSender => ({
   send: (body) => {
     const start = performance.now();
     const seconds = () => (performance.now() - start) / 1000;
@@ -26,14 +29,21 @@ export const observeSender = (sender: QualtricsSender, onAttempt: (attempt: Atte
 });
 
 /** A rate limiter that reports each wait it imposes (milliseconds) and each slowdown. */
-export const observeRateLimiter = (limiter: RateLimiter, onWait: (ms: number) => void, onSlowDown: () => void): RateLimiter => ({
+export const observeRateLimiter = (
+  limiter: RateLimiter,
+  onWait: (ms: number) => void,
+  onSlowDown: () => void,
+): RateLimiter => ({
   reserve: () => {
     const answer = limiter.reserve();
     if (typeof answer === 'number') {
       if (answer > 0) onWait(answer);
       return answer;
     }
-    return Promise.resolve(answer).then((ms) => (ms > 0 && onWait(ms), ms));
+    return Promise.resolve(answer).then((ms) => {
+      if (ms > 0) onWait(ms);
+      return ms;
+    });
   },
   slowDown: () => {
     onSlowDown();

@@ -11,7 +11,7 @@ import type { OperatorDefinition } from '../operators/model/define.js';
 import { ConfigError } from './config/errors.js';
 
 /** Where a plug-in may go: after one of `PLUGIN_PLACES` (why not after `dedupe` is said there). */
-const PluginPlace = withMessage(
+const PluginPlaceCodec = withMessage(
   t.keyof(Object.fromEntries(PLUGIN_PLACES.map((place) => [place, null])) as Record<PluginPlace, null>),
   `one of ${PLUGIN_PLACES.join(', ')} (not after dedupe: its fingerprint must be of exactly what emit sends)`,
 );
@@ -22,7 +22,7 @@ export const PluginConfig = struct(
   {
     /** A path (relative to the config file) or a package name. */
     use: NonEmptyString,
-    after: withDefault(PluginPlace, 'projectAttributes'),
+    after: withDefault(PluginPlaceCodec, 'projectAttributes'),
     /** An update the plug-in neither passes on nor settles within this time is failed `operator-dropped`. */
     timeoutSeconds: withDefault(integerIn(1, 86_400), 60),
   },
@@ -42,18 +42,28 @@ export interface LoadedPlugin {
 
 const isDefinition = (value: unknown): value is OperatorDefinition => {
   const d = value as Partial<OperatorDefinition> | undefined;
-  return typeof d?.name === 'string' && typeof d.create === 'function' && typeof (d.options as t.Mixed | undefined)?.decode === 'function';
+  return (
+    typeof d?.name === 'string' &&
+    typeof d.create === 'function' &&
+    typeof (d.options as t.Mixed | undefined)?.decode === 'function'
+  );
 };
 
 const specifierOf = (use: string, baseDir: string): string =>
-  use.startsWith('.') || isAbsolute(use) ? pathToFileURL(resolve(baseDir, use)).href : pathToFileURL(createRequire(join(baseDir, 'package.json')).resolve(use)).href;
+  use.startsWith('.') || isAbsolute(use)
+    ? pathToFileURL(resolve(baseDir, use)).href
+    : pathToFileURL(createRequire(join(baseDir, 'package.json')).resolve(use)).href;
 
 /**
  * Loads the plug-in operators a config names. Each module must export an operator definition (as its
  * default export, or as `operator`), made like the built-ins with `defineOperator`. Its `with` is decoded
  * by the definition's own codec; every problem is reported at its path, as for the rest of the config.
  */
-export const loadPlugins = async (plugins: readonly PluginConfig[], baseDir: string, source = 'config'): Promise<LoadedPlugin[]> => {
+export const loadPlugins = async (
+  plugins: readonly PluginConfig[],
+  baseDir: string,
+  source = 'config',
+): Promise<LoadedPlugin[]> => {
   const problems: string[] = [];
   const loaded: LoadedPlugin[] = [];
   for (const [index, plugin] of plugins.entries()) {
@@ -67,12 +77,16 @@ export const loadPlugins = async (plugins: readonly PluginConfig[], baseDir: str
     }
     const definition = module.default ?? module.operator;
     if (!isDefinition(definition)) {
-      problems.push(`${at}.use: ${JSON.stringify(plugin.use)} exports no operator definition (a default export or \`operator\` with name, options and create)`);
+      problems.push(
+        `${at}.use: ${JSON.stringify(plugin.use)} exports no operator definition (a default export or \`operator\` with name, options and create)`,
+      );
       continue;
     }
     const options = definition.options.decode(plugin.with ?? {});
     if (isLeft(options)) {
-      problems.push(...formatErrors(options.left, `${at}.with`).map((line) => line.replace(`${at}.with: `, `${at}.with: `)));
+      problems.push(
+        ...formatErrors(options.left, `${at}.with`).map((line) => line.replace(`${at}.with: `, `${at}.with: `)),
+      );
       continue;
     }
     loaded.push({

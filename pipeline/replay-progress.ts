@@ -2,11 +2,14 @@ import { totalOf } from '../operators/model/ledger.js';
 import cliProgress from 'cli-progress';
 import type { ReplayProgress } from './replay.js';
 
-
 const eta = (seconds: number | undefined): string => {
   if (seconds === undefined || !Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+    : s >= 60
+      ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+      : `${s}s`;
 };
 
 /** The numbers of a progress report, as the bar and the plain lines show them. */
@@ -36,7 +39,11 @@ export interface ProgressDisplay {
  * Shows a replay's progress on `out`: a live bar on a terminal, a plain line every `lineEveryMs`
  * otherwise (a pipe, a log file, CI).
  */
-export const showProgress = (out: NodeJS.WriteStream, progress: () => ReplayProgress, lineEveryMs = 5000): ProgressDisplay => {
+export const showProgress = (
+  out: NodeJS.WriteStream,
+  progress: () => ReplayProgress,
+  lineEveryMs = 5000,
+): ProgressDisplay => {
   if (!out.isTTY) {
     const timer = setInterval(() => out.write(`${progressLine(progress())}\n`), lineEveryMs);
     return {
@@ -50,7 +57,8 @@ export const showProgress = (out: NodeJS.WriteStream, progress: () => ReplayProg
   const bar = new cliProgress.SingleBar(
     {
       stream: out,
-      format: '{bar} {percentage}% | read {read} | delivered {delivered} | excluded {excluded} | duplicates {duplicates} | failed {failed} | {rate}/s | ETA {eta}',
+      format:
+        '{bar} {percentage}% | read {read} | delivered {delivered} | excluded {excluded} | duplicates {duplicates} | failed {failed} | {rate}/s | ETA {eta}',
       hideCursor: true,
       fps: 5,
     },

@@ -20,7 +20,10 @@ export const parseBound = (value: string | undefined, side: 'from' | 'to'): stri
   if (value === undefined || value === '') return side === 'from' ? '-' : '+';
   if (STREAM_ID.test(value)) return value;
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new Error(`--${side}: expected a stream id (like 1732860000000-0) or an ISO time, got ${JSON.stringify(value)}`);
+  if (Number.isNaN(ms))
+    throw new Error(
+      `--${side}: expected a stream id (like 1732860000000-0) or an ISO time, got ${JSON.stringify(value)}`,
+    );
   // An id of only milliseconds means the first entry of that ms as a start and the last as an end.
   return String(ms);
 };
@@ -116,7 +119,14 @@ export const startReplay = async (
   const tracker = new ResumeTracker();
   const startedAt = Date.now();
 
-  const source: Observable<InboundMessage> = redisStreamRangeSource({ redis, stream, field, from, to, ...core.credit }).pipe(
+  const source: Observable<InboundMessage> = redisStreamRangeSource({
+    redis,
+    stream,
+    field,
+    from,
+    to,
+    ...core.credit,
+  }).pipe(
     map((message) => {
       const id = message.position!;
       tracker.read(id);
@@ -130,9 +140,15 @@ export const startReplay = async (
     const elapsed = Math.max(0.001, (Date.now() - startedAt) / 1000);
     const rate = counts.settled / elapsed;
     const span = first && last ? idTime(last[0]) - idTime(first[0]) : 0;
-    const byTime = first && tracker.last && span > 0 ? (idTime(tracker.last) - idTime(first[0])) / span : tracker.count > 0 ? 1 : 0;
+    const byTime =
+      first && tracker.last && span > 0 ? (idTime(tracker.last) - idTime(first[0])) / span : tracker.count > 0 ? 1 : 0;
     const fraction = total !== undefined ? (total === 0 ? 1 : counts.settled / total) : Math.min(1, byTime);
-    const remaining = total !== undefined ? total - counts.settled : fraction > 0 ? (counts.settled / fraction) * (1 - fraction) : undefined;
+    const remaining =
+      total !== undefined
+        ? total - counts.settled
+        : fraction > 0
+          ? (counts.settled / fraction) * (1 - fraction)
+          : undefined;
     return {
       counts,
       read: tracker.count,

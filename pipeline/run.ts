@@ -127,9 +127,6 @@ export const alertNotifier =
     got
       .post(webhook, { json: event, timeout: { request: 5000 }, retry: { limit: 2, methods: ['POST'] } })
       .catch((error: unknown) =>
-        logger.warn(
-          { alert: event.alert, error: messageOf(error) },
-          'could not post the alert to alerts.webhook',
-        ),
+        logger.warn({ alert: event.alert, error: messageOf(error) }, 'could not post the alert to alerts.webhook'),
       );
   };

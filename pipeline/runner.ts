@@ -26,7 +26,12 @@ export interface RunningPipeline {
 }
 
 /** The envelope for a message just received: counted in the ledger at once, acknowledged when settled. */
-export const envelopeOf = (message: InboundMessage, ledger: Ledger, sourceName: string, nextPosition: () => string): Envelope => ({
+export const envelopeOf = (
+  message: InboundMessage,
+  ledger: Ledger,
+  sourceName: string,
+  nextPosition: () => string,
+): Envelope => ({
   origin: { source: sourceName, position: message.position ?? nextPosition() },
   receivedAt: Date.now(),
   ticket: Ticket.open(ledger, message.ack),
@@ -39,7 +44,13 @@ export const envelopeOf = (message: InboundMessage, ledger: Ledger, sourceName: 
  * Starts a pipeline: source -> envelopes -> operators. Stopping unsubscribes from the source (a
  * WebSocket closes, a stream is read no further) and lets everything in flight settle.
  */
-export const startPipeline = ({ sourceName, source, chain, context, ledger = new Ledger() }: PipelineOptions): RunningPipeline => {
+export const startPipeline = ({
+  sourceName,
+  source,
+  chain,
+  context,
+  ledger = new Ledger(),
+}: PipelineOptions): RunningPipeline => {
   const stop$ = new Subject<void>();
   const nextPosition = positionCounter();
   const envelopes = source.pipe(

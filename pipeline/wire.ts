@@ -17,7 +17,7 @@ import { IntakeValve } from './valve.js';
 import type { Config } from './config/codec.js';
 import type { Ledger } from '../operators/model/ledger.js';
 import { applyCredit, capacityOf, type Capacity } from './credit.js';
-import { openIntake, type SourceHealth } from './intake.js';
+import { openIntake, type SourceHealth, type Intake } from './intake.js';
 import type { PipelineMetrics } from './metrics.js';
 import { RunEntry, type HistoryStore } from './history.js';
 import { EmbeddedDedupeStore } from '../adapters/embedded/dedupe-store.js';
@@ -204,7 +204,7 @@ export const wire = async (
   metrics?: PipelineMetrics,
 ): Promise<Wiring> => {
   const core = wireCore(config, logger, ledger, metrics);
-  let intake;
+  let intake: Intake;
   try {
     const { redis, valve, credit, turnBook } = core;
     intake = await openIntake(config, {

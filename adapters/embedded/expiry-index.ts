@@ -9,7 +9,8 @@ const isIndexKey = (key: unknown): key is [number, string] =>
 /**
  * Keeps a database of entries with an expiry time bounded: beside it, an index keyed `[expiresAt, key]`
  * (LMDB orders array keys element by element, so the index reads oldest first), and a sweep that
- * removes what has expired. Every method must run inside a write transaction of the same environment:
+ * removes what has expired. Every method must run inside a write transaction of the same environment
+ * (its writes are part of that transaction, whose promise the caller awaits: theirs are not awaited here):
  * the entry and its index line change together, in every process.
  */
 export class ExpiryIndex {
@@ -20,14 +21,15 @@ export class ExpiryIndex {
 
   /** Stores `value` under `key`, expiring at `expiresAt`; `previousExpiresAt` is the entry's old expiry. */
   put(key: string, value: unknown, expiresAt: number, previousExpiresAt: number | undefined): void {
-    if (previousExpiresAt !== undefined && previousExpiresAt !== expiresAt) this.index.remove([previousExpiresAt, key]);
-    this.entries.put(key, value);
-    this.index.put([expiresAt, key], null);
+    if (previousExpiresAt !== undefined && previousExpiresAt !== expiresAt)
+      void this.index.remove([previousExpiresAt, key]);
+    void this.entries.put(key, value);
+    void this.index.put([expiresAt, key], null);
   }
 
   remove(key: string, expiresAt: number | undefined): void {
-    this.entries.remove(key);
-    if (expiresAt !== undefined) this.index.remove([expiresAt, key]);
+    void this.entries.remove(key);
+    if (expiresAt !== undefined) void this.index.remove([expiresAt, key]);
   }
 
   /**
@@ -43,13 +45,13 @@ export class ExpiryIndex {
       due.push(key);
     }
     for (const indexKey of due) {
-      this.index.remove(indexKey);
+      void this.index.remove(indexKey);
       if (!isIndexKey(indexKey)) continue;
       const value = this.entries.get(indexKey[1]);
       if (value === undefined) continue;
       // Not if it was renewed meanwhile (it has a later index line of its own); yes if it is unreadable.
       const expiresAt = expiresAtOf(value);
-      if (expiresAt === undefined || expiresAt <= now) this.entries.remove(indexKey[1]);
+      if (expiresAt === undefined || expiresAt <= now) void this.entries.remove(indexKey[1]);
     }
     return due.length;
   }

@@ -33,9 +33,10 @@ export class EmbeddedHistory<T> {
     await history.transaction(() => {
       const [last] = history.getKeys({ reverse: true, limit: 1 });
       const next = (typeof last === 'number' ? last : 0) + 1;
-      history.put(next, entry);
+      // Part of this transaction, whose promise is awaited: not the write's own.
+      void history.put(next, entry);
       // Everything older than the last `size`: one entry as a rule, more if `size` was lowered.
-      for (const key of [...history.getKeys({ end: next - this.size + 1 })]) history.remove(key);
+      for (const key of [...history.getKeys({ end: next - this.size + 1 })]) void history.remove(key);
     });
   }
 

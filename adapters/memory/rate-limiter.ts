@@ -49,6 +49,9 @@ export class MemoryRateLimiter {
 
   /** The share of the limit in use now: lowered by 429s, recovering by steps. */
   #factor(now: number): number {
-    return Math.min(1, this.#slowdown.factor + this.#plan.recoveryStep * Math.floor((now - this.#slowdown.at) / this.#plan.recoveryMs));
+    return Math.min(
+      1,
+      this.#slowdown.factor + this.#plan.recoveryStep * Math.floor((now - this.#slowdown.at) / this.#plan.recoveryMs),
+    );
   }
 }

@@ -22,7 +22,11 @@ export interface HealthServerOptions {
   readonly port: number;
 }
 
-const json = (status: number, body: unknown) => ({ status, type: 'application/json', body: `${JSON.stringify(body, null, 2)}\n` });
+const json = (status: number, body: unknown) => ({
+  status,
+  type: 'application/json',
+  body: `${JSON.stringify(body, null, 2)}\n`,
+});
 
 /**
  * The operations endpoint: `/metrics` (Prometheus), `/healthz` (the process is alive), `/readyz`
@@ -52,7 +56,9 @@ export class HealthServer {
             return json(ready ? 200 : 503, { ready, checks });
           }
           case '/runs':
-            return routes.runs ? json(200, await routes.runs(url.searchParams)) : json(404, { error: 'no run history here' });
+            return routes.runs
+              ? json(200, await routes.runs(url.searchParams))
+              : json(404, { error: 'no run history here' });
           default:
             return { status: 404, type: 'text/plain', body: 'not found: try /metrics, /healthz, /readyz or /runs\n' };
         }
@@ -67,7 +73,10 @@ export class HealthServer {
       server.listen(port, host, () => resolve());
     });
     const address = server.address() as AddressInfo;
-    return new HealthServer(server, `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`);
+    return new HealthServer(
+      server,
+      `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`,
+    );
   }
 
   close(): Promise<void> {

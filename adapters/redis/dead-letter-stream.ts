@@ -15,7 +15,17 @@ export class RedisDeadLetterStream {
   }
 
   async add(letter: { readonly reason: string }): Promise<void> {
-    await this.redis.xadd(this.key, 'MAXLEN', '~', DEAD_LETTER_MAX_LENGTH, '*', 'reason', letter.reason, 'letter', JSON.stringify(letter));
+    await this.redis.xadd(
+      this.key,
+      'MAXLEN',
+      '~',
+      DEAD_LETTER_MAX_LENGTH,
+      '*',
+      'reason',
+      letter.reason,
+      'letter',
+      JSON.stringify(letter),
+    );
   }
 
   size(): Promise<number> {
@@ -35,6 +45,9 @@ export class RedisDeadLetterStream {
   /** The first `count` letters with their stream ids, oldest first. */
   async list(count = 1000): Promise<Array<{ id: string; letter: unknown }>> {
     const entries = await this.redis.xrange(this.key, '-', '+', 'COUNT', count);
-    return entries.map(([id, fields]) => ({ id, letter: JSON.parse(fields[fields.indexOf('letter') + 1] ?? 'null') as unknown }));
+    return entries.map(([id, fields]) => ({
+      id,
+      letter: JSON.parse(fields[fields.indexOf('letter') + 1] ?? 'null') as unknown,
+    }));
   }
 }

@@ -19,7 +19,10 @@ export class RedisHistory<T> {
   }
 
   async add(entry: T): Promise<void> {
-    await Promise.all([this.redis.lpush(this.key, JSON.stringify(entry)), this.redis.ltrim(this.key, 0, this.size - 1)]);
+    await Promise.all([
+      this.redis.lpush(this.key, JSON.stringify(entry)),
+      this.redis.ltrim(this.key, 0, this.size - 1),
+    ]);
   }
 
   /** Newest first; what is not an entry is left out. */

@@ -72,6 +72,17 @@ export class RedisRateLimiter {
 
   async slowDown(): Promise<void> {
     const { windowMs, recoveryMs, recoveryStep, slowdownFactor, minFactor, slowdownEveryMs } = this.#plan;
-    await this.#slowDown(this.#keys.rateLog, this.#keys.rateState, 0, windowMs, 0, recoveryMs, recoveryStep, slowdownFactor, minFactor, slowdownEveryMs);
+    await this.#slowDown(
+      this.#keys.rateLog,
+      this.#keys.rateState,
+      0,
+      windowMs,
+      0,
+      recoveryMs,
+      recoveryStep,
+      slowdownFactor,
+      minFactor,
+      slowdownEveryMs,
+    );
   }
 }

@@ -45,7 +45,11 @@ export const nextId = (id: string): string => {
 export const idTime = (id: string): number => Number(id.split('-')[0]);
 
 /** Resolves once `capacity()` is above 0 (checked whenever `capacity$` emits), or when `stop$` emits. */
-export const untilCapacity = async (capacity: () => number, capacity$: Observable<unknown>, stop$: Observable<unknown>): Promise<void> => {
+export const untilCapacity = async (
+  capacity: () => number,
+  capacity$: Observable<unknown>,
+  stop$: Observable<unknown>,
+): Promise<void> => {
   if (capacity() > 0) return;
   await firstValueFrom(race(capacity$.pipe(filter(() => capacity() > 0)), stop$), { defaultValue: undefined });
 };

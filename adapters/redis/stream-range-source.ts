@@ -22,7 +22,16 @@ export interface RedisStreamRangeSourceOptions {
  * for backfill. Each page is as large as the credit allows; it completes at the end of the range.
  * Nothing is acknowledged (there is no group), so `ack` is absent.
  */
-export const redisStreamRangeSource = ({ redis, stream, field, from, to, capacity, capacity$, pageSize = 1000 }: RedisStreamRangeSourceOptions): Observable<InboundMessage> =>
+export const redisStreamRangeSource = ({
+  redis,
+  stream,
+  field,
+  from,
+  to,
+  capacity,
+  capacity$,
+  pageSize = 1000,
+}: RedisStreamRangeSourceOptions): Observable<InboundMessage> =>
   new Observable<InboundMessage>((subscriber) => {
     const stop$ = new Subject<void>();
     let stopped = false;

@@ -92,7 +92,7 @@ export const streamRelay = (options: StreamRelayOptions): Observable<RelayedMess
       let heldAt = 0;
       // On taking over, what the last relay read and did not see through is read again first.
       let after = '0';
-      for (let failures = 0; !stopped;) {
+      for (let failures = 0; !stopped; ) {
         try {
           if (!leading || Date.now() - heldAt > lockMs / 3) {
             const held = (await hold(lockKey, owner, lockMs)) === 1;

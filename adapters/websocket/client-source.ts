@@ -38,7 +38,10 @@ export interface WebSocketClientSourceOptions {
 const idOf = (data: WebSocket.RawData, field: string): string | undefined => {
   try {
     const parsed: unknown = JSON.parse(data.toString());
-    const id = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>)[field] : undefined;
+    const id =
+      typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+        ? (parsed as Record<string, unknown>)[field]
+        : undefined;
     return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
   } catch {
     return undefined;

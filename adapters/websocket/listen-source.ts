@@ -42,7 +42,9 @@ const sameSecret = (given: string, expected: string): boolean =>
   timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
 
 const refuse = (socket: Duplex, status: number, text: string): void => {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
 };
 
 /**
@@ -65,8 +67,19 @@ export class WebSocketListenSource {
   ) {}
 
   static async start(options: WebSocketListenOptions): Promise<WebSocketListenSource> {
-    const { host, port, path, token, maxPayloadBytes, paused$ = of(false), onEvent = () => {}, ackWhen = 'settled' } = options;
-    const server = createServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket upgrade required\n'));
+    const {
+      host,
+      port,
+      path,
+      token,
+      maxPayloadBytes,
+      paused$ = of(false),
+      onEvent = () => {},
+      ackWhen = 'settled',
+    } = options;
+    const server = createServer((_req, res) =>
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket upgrade required\n'),
+    );
     const wss = new WebSocketServer({ noServer: true, maxPayload: maxPayloadBytes });
     const producers = new Set<WebSocket>();
     let paused = false;
@@ -83,7 +96,9 @@ export class WebSocketListenSource {
         onEvent({ type: 'producer-refused', status: 401, why: 'missing or wrong bearer token' });
         return refuse(socket, 401, 'Unauthorized');
       }
-      wss.handleUpgrade(request, socket, head, (producer) => wss.emit('connection', producer, request, url.searchParams.get('ack') === '1'));
+      wss.handleUpgrade(request, socket, head, (producer) =>
+        wss.emit('connection', producer, request, url.searchParams.get('ack') === '1'),
+      );
     });
 
     wss.on('connection', (producer: WebSocket, _request: IncomingMessage, acks: boolean) => {
@@ -96,7 +111,8 @@ export class WebSocketListenSource {
         const n = sequence;
         const reply = acks
           ? (ok: boolean, error?: string) => {
-              if (producer.readyState === WebSocket.OPEN) producer.send(JSON.stringify(ok ? { ack: n } : { nack: n, error }));
+              if (producer.readyState === WebSocket.OPEN)
+                producer.send(JSON.stringify(ok ? { ack: n } : { nack: n, error }));
             }
           : undefined;
         const message: ProducedMessage = {

@@ -5,7 +5,15 @@
 //       after: selectIdentity
 //       with: { path: consents.marketing.email.val, allowed: [y] }
 import * as t from 'io-ts';
-import { defineOperator, excluded, getPath, NonEmptyString, perEnvelope, struct, withDefault } from 'qualtrics-automations';
+import {
+  defineOperator,
+  excluded,
+  getPath,
+  NonEmptyString,
+  perEnvelope,
+  struct,
+  withDefault,
+} from 'qualtrics-automations';
 
 /** Its options, as one codec: the config's `with` is decoded by it, and errors name their path. */
 export const RequireConsentOptions = struct('RequireConsentOptions', {
@@ -22,7 +30,12 @@ export const RequireConsentOptions = struct('RequireConsentOptions', {
 export const requireConsent = (options) =>
   perEnvelope('requireConsent', (envelope) => {
     const value = getPath(envelope.profile, options.path);
-    return options.allowed.includes(value) ? envelope : excluded('no-consent', `${options.path} is ${JSON.stringify(value ?? null)}, not one of ${options.allowed.join(', ')}`);
+    return options.allowed.includes(value)
+      ? envelope
+      : excluded(
+          'no-consent',
+          `${options.path} is ${JSON.stringify(value ?? null)}, not one of ${options.allowed.join(', ')}`,
+        );
   });
 
 export default defineOperator({

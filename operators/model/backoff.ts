@@ -10,7 +10,11 @@ export interface BackoffPlan {
  * fleet does not retry in step. `attempt` counts from 1. The exponent is capped too, so the arithmetic
  * stays finite however long an outage lasts.
  */
-export const backoffMs = (attempt: number, { baseMs, maxMs }: BackoffPlan, random: () => number = Math.random): number => {
+export const backoffMs = (
+  attempt: number,
+  { baseMs, maxMs }: BackoffPlan,
+  random: () => number = Math.random,
+): number => {
   const full = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(0, attempt - 1), 30));
   return Math.round(full / 2 + (random() * full) / 2);
 };

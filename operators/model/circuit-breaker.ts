@@ -1,5 +1,5 @@
 import {
-  Observable,
+  type Observable,
   Subject,
   defer,
   filter,

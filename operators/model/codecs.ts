@@ -14,14 +14,22 @@ export { describe };
  * `missing (expected an https URL)`) instead of naming the codec's type. Only for leaves: it replaces
  * any nested errors. `show` renders the bad value (a secret's codec never echoes it).
  */
-export const withMessage = <A, O>(codec: t.Type<A, O>, expected: string, show: (value: unknown) => string = describe): t.Type<A, O> =>
+export const withMessage = <A, O>(
+  codec: t.Type<A, O>,
+  expected: string,
+  show: (value: unknown) => string = describe,
+): t.Type<A, O> =>
   new t.Type<A, O>(
     codec.name,
     (u): u is A => codec.is(u),
     (u, c) => {
       const decoded = codec.validate(u, c);
       if (!isLeft(decoded)) return decoded;
-      return t.failure(u, c, u === undefined ? `missing (expected ${expected})` : `expected ${expected}, got ${show(u)}`);
+      return t.failure(
+        u,
+        c,
+        u === undefined ? `missing (expected ${expected})` : `expected ${expected}, got ${show(u)}`,
+      );
     },
     (a) => codec.encode(a),
   );
@@ -46,7 +54,10 @@ export const withDefault = <C extends t.Mixed>(codec: C, fallback: t.TypeOf<C>):
   );
 
 /** An array with at least one element. */
-export const nonEmptyArray = <C extends t.Mixed>(item: C, name = `non-empty list of ${item.name}`): t.Type<Array<t.TypeOf<C>>, Array<t.OutputOf<C>>> => {
+export const nonEmptyArray = <C extends t.Mixed>(
+  item: C,
+  name = `non-empty list of ${item.name}`,
+): t.Type<Array<t.TypeOf<C>>, Array<t.OutputOf<C>>> => {
   const array = t.array(item);
   return new t.Type<Array<t.TypeOf<C>>, Array<t.OutputOf<C>>>(
     name,
@@ -66,7 +77,8 @@ export const integerIn = (min: number, max: number): t.Type<number> =>
     new t.Type<number>(
       `integer from ${min} to ${max}`,
       (u): u is number => Number.isInteger(u) && (u as number) >= min && (u as number) <= max,
-      (u, c) => (Number.isInteger(u) && (u as number) >= min && (u as number) <= max ? t.success(u as number) : t.failure(u, c)),
+      (u, c) =>
+        Number.isInteger(u) && (u as number) >= min && (u as number) <= max ? t.success(u as number) : t.failure(u, c),
       t.identity,
     ),
     `an integer from ${min} to ${max}`,
@@ -98,7 +110,11 @@ export const struct = <R extends t.Props, O extends t.Props = Record<never, neve
   const known = new Set([...Object.keys(required), ...Object.keys(optional)]);
   const validate = (u: unknown, c: t.Context): t.Validation<StructOf<R, O>> => {
     if (!t.UnknownRecord.is(u))
-      return t.failure(u, c, u === undefined && c.length > 1 ? 'missing' : `expected an object (${name}), got ${describe(u)}`);
+      return t.failure(
+        u,
+        c,
+        u === undefined && c.length > 1 ? 'missing' : `expected an object (${name}), got ${describe(u)}`,
+      );
     const errors: t.ValidationError[] = [];
     const result: Record<string, unknown> = { ...u };
     const check = (key: string, codec: t.Mixed, present: boolean): void => {
@@ -162,7 +178,13 @@ export const oneOf = <B extends t.Props>(name: string, branches: B): t.Type<OneO
   const choices = keys.join(' or ');
   const validate = (u: unknown, c: t.Context): t.Validation<OneOf<B>> => {
     if (!t.UnknownRecord.is(u))
-      return t.failure(u, c, u === undefined && c.length > 1 ? `missing (set ${choices})` : `expected an object (${name}), got ${describe(u)}`);
+      return t.failure(
+        u,
+        c,
+        u === undefined && c.length > 1
+          ? `missing (set ${choices})`
+          : `expected an object (${name}), got ${describe(u)}`,
+      );
     const unknown = Object.keys(u).filter((key) => !keys.includes(key));
     if (unknown.length > 0)
       return t.failures(
@@ -194,7 +216,11 @@ export const unionBy = <C extends t.Mixed>(
 ): t.Type<t.TypeOf<C>, unknown> => {
   const validate = (u: unknown, c: t.Context): t.Validation<t.TypeOf<C>> => {
     if (!t.UnknownRecord.is(u))
-      return t.failure(u, c, u === undefined && c.length > 1 ? 'missing' : `expected an object (${name}), got ${describe(u)}`);
+      return t.failure(
+        u,
+        c,
+        u === undefined && c.length > 1 ? 'missing' : `expected an object (${name}), got ${describe(u)}`,
+      );
     const chosen = choose(u);
     if (!Array.isArray(chosen)) {
       if (!members.includes(chosen as C)) throw new Error(`${name}: choose returned a codec that is not a member`);
@@ -203,12 +229,20 @@ export const unionBy = <C extends t.Mixed>(
     return t.failures(
       (chosen as readonly Problem[]).map((problem) => ({
         value: u,
-        context: problem.path.reduce<t.Context>((context, key) => t.appendContext(context, String(key), t.unknown, undefined), c),
+        context: problem.path.reduce<t.Context>(
+          (context, key) => t.appendContext(context, String(key), t.unknown, undefined),
+          c,
+        ),
         message: problem.message,
       })),
     );
   };
-  return new t.Type<t.TypeOf<C>, unknown>(name, (u): u is t.TypeOf<C> => !isLeft(validate(u, [])), validate, t.identity);
+  return new t.Type<t.TypeOf<C>, unknown>(
+    name,
+    (u): u is t.TypeOf<C> => !isLeft(validate(u, [])),
+    validate,
+    t.identity,
+  );
 };
 
 /** One problem found by a cross-field check: where (relative to the checked value) and what. */
@@ -235,7 +269,8 @@ export const refine = <A, O>(codec: t.Type<A, O>, check: (value: A) => readonly 
           let context = c;
           let value: unknown = u;
           for (const key of problem.path) {
-            value = t.UnknownRecord.is(value) || Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+            value =
+              t.UnknownRecord.is(value) || Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
             context = t.appendContext(context, String(key), t.unknown, value);
           }
           return { value, context, message: problem.message };
@@ -254,7 +289,6 @@ export const distinctBy =
         ? [{ path: [index], message: `${what} ${JSON.stringify(keyOf(item))} is listed twice` }]
         : [],
     );
-
 
 /** Thrown by `decodeOrThrow`: every problem, one line each, at its path. */
 export class DecodeError extends Error {

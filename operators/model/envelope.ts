@@ -43,7 +43,11 @@ export interface Envelope {
 
 /** Settles an envelope: it leaves the pipeline with this outcome. */
 export const settle = (envelope: Envelope, outcome: Outcome): void =>
-  envelope.ticket.settle(outcome, { origin: envelope.origin, identity: envelope.identity, receivedAt: envelope.receivedAt });
+  envelope.ticket.settle(outcome, {
+    origin: envelope.origin,
+    identity: envelope.identity,
+    receivedAt: envelope.receivedAt,
+  });
 
 /** Hands an envelope back unsettled: the pipeline is stopping and its source keeps it for the next start. */
 export const release = (envelope: Envelope): void => envelope.ticket.release();

@@ -9,7 +9,11 @@ import { Observable, type ObservableInput, type OperatorFunction, from, type Sub
  * Waiting values are held here; the pipeline's in-flight credit bounds how many there can be.
  */
 export const laneMap =
-  <T, R>(keyOf: (value: T) => string, project: (value: T) => ObservableInput<R>, concurrency: number): OperatorFunction<T, R> =>
+  <T, R>(
+    keyOf: (value: T) => string,
+    project: (value: T) => ObservableInput<R>,
+    concurrency: number,
+  ): OperatorFunction<T, R> =>
   (source) =>
     new Observable<R>((subscriber) => {
       const waiting: T[] = [];
@@ -26,7 +30,7 @@ export const laneMap =
       const start = (value: T, key: string): void => {
         busy.add(key);
         let done = false;
-        let inner: Subscription | undefined = undefined;
+        let inner: Subscription | undefined;
         inner = from(project(value)).subscribe({
           next: (result) => subscriber.next(result),
           error: (error: unknown) => subscriber.error(error),

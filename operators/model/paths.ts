@@ -26,6 +26,7 @@ export const setPath = (target: JsonObject, path: DottedPath, value: Json): Json
   if (head === undefined) return target;
   if (rest.length === 0) return { ...target, [head]: value };
   const existing = target[head];
-  const child: JsonObject = typeof existing === 'object' && existing !== null && !Array.isArray(existing) ? (existing as JsonObject) : {};
+  const child: JsonObject =
+    typeof existing === 'object' && existing !== null && !Array.isArray(existing) ? (existing as JsonObject) : {};
   return { ...target, [head]: setPath(child, rest.join('.'), value) };
 };

@@ -111,6 +111,7 @@ export const guardPlugin =
             });
           };
           // A thenable, not a promise: a promise would record outside the scheduler's (virtual) time.
+          // biome-ignore lint/suspicious/noThenProperty: a thenable on purpose, see above
           return { then: recordLater } as unknown as PromiseLike<Outcome>;
         };
       const onMisuse = (entry: Held) => (error: TicketError) => {

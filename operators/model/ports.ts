@@ -112,4 +112,5 @@ export const isPromiseLike = <T>(value: MaybePromise<T>): value is PromiseLike<T
   typeof (value as PromiseLike<T> | undefined)?.then === 'function';
 
 /** A store answer as an observable: synchronous when the store answered synchronously (marble tests). */
-export const fromMaybePromise = <T>(value: MaybePromise<T>): Observable<T> => (isPromiseLike(value) ? from(value) : of(value));
+export const fromMaybePromise = <T>(value: MaybePromise<T>): Observable<T> =>
+  isPromiseLike(value) ? from(value) : of(value);

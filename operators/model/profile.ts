@@ -15,7 +15,12 @@ export const IdentityEntry = struct(
 );
 export type IdentityEntry = t.TypeOf<typeof IdentityEntry>;
 
-export const Membership = struct('Membership', { status: t.string }, { lastQualificationTime: t.string }, { open: true });
+export const Membership = struct(
+  'Membership',
+  { status: t.string },
+  { lastQualificationTime: t.string },
+  { open: true },
+);
 export type Membership = t.TypeOf<typeof Membership>;
 
 export const Profile = struct(

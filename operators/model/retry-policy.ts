@@ -1,5 +1,5 @@
 import { backoffMs } from './backoff.js';
-import * as t from 'io-ts';
+import type * as t from 'io-ts';
 import { integerIn, struct, withDefault } from './codecs.js';
 import { httpReason } from './outcome.js';
 import type { SendResult } from './ports.js';
@@ -25,7 +25,9 @@ const cut = (text: string, max = 500): string => (text.length > max ? `${text.sl
 export const MAX_RETRY_AFTER_MS = 15 * 60_000;
 
 /** What one attempt came to: an answer, or no answer at all (refused, reset, timed out). */
-export type AttemptResult = { readonly kind: 'answer'; readonly answer: SendResult } | { readonly kind: 'no-answer'; readonly error: string };
+export type AttemptResult =
+  | { readonly kind: 'answer'; readonly answer: SendResult }
+  | { readonly kind: 'no-answer'; readonly error: string };
 
 /** No answer, or an answer that says the destination itself is failing (5xx, 408): what a breaker counts. */
 export const isDestinationFailure = (result: AttemptResult): boolean =>
@@ -65,18 +67,40 @@ export const parseRetryAfter = (value: string | undefined, now: number): number 
  * misconfigured, which no number of attempts fixes quickly: retry slowly and without limit; any other
  * answer is final.
  */
-export const judge = (result: AttemptResult, attempt: number, options: RetryOptions, now: number, random: () => number = Math.random): Verdict => {
+export const judge = (
+  result: AttemptResult,
+  attempt: number,
+  options: RetryOptions,
+  now: number,
+  random: () => number = Math.random,
+): Verdict => {
   if (result.kind === 'no-answer') {
-    if (attempt < options.maxAttempts) return { kind: 'retry', delayMs: backoffMs(attempt, options, random), slowDown: false };
-    return { kind: 'give-up', reason: 'retries-exhausted', detail: `no answer after ${attempt} attempt(s): ${cut(result.error)}` };
+    if (attempt < options.maxAttempts)
+      return { kind: 'retry', delayMs: backoffMs(attempt, options, random), slowDown: false };
+    return {
+      kind: 'give-up',
+      reason: 'retries-exhausted',
+      detail: `no answer after ${attempt} attempt(s): ${cut(result.error)}`,
+    };
   }
   const { status, body, retryAfter } = result.answer;
   if (status >= 200 && status < 300) return { kind: 'delivered', status };
   const misconfigured = MISCONFIGURED[status];
-  if (misconfigured) return { kind: 'misconfigured', status, message: misconfigured, delayMs: backoffMs(Number.MAX_SAFE_INTEGER, options, random) };
+  if (misconfigured)
+    return {
+      kind: 'misconfigured',
+      status,
+      message: misconfigured,
+      delayMs: backoffMs(Number.MAX_SAFE_INTEGER, options, random),
+    };
   if (RETRYABLE_STATUS.has(status) || status >= 500) {
     if (attempt >= options.maxAttempts)
-      return { kind: 'give-up', reason: 'retries-exhausted', status, detail: `${status} after ${attempt} attempt(s): ${cut(body)}` };
+      return {
+        kind: 'give-up',
+        reason: 'retries-exhausted',
+        status,
+        detail: `${status} after ${attempt} attempt(s): ${cut(body)}`,
+      };
     const delayMs = parseRetryAfter(retryAfter, now) ?? backoffMs(attempt, options, random);
     return { kind: 'retry', delayMs, slowDown: status === 429 };
   }

@@ -113,7 +113,10 @@ export class Ticket {
   release(): void {
     if (!this.#take('released')) return;
     const done = (): void => this.ledger.release();
-    if (!this.hook) return done();
+    if (!this.hook) {
+      done();
+      return;
+    }
     try {
       const hooked = this.hook(
         failed(Reasons.shutdown, { detail: 'the pipeline stopped before this update was settled' }),
@@ -162,7 +165,8 @@ export class Ticket {
    * plug-in, where a throw could end its stream. The pipeline's guard decides what misuse costs.
    */
   forPlugin(hook: SettleHook, onMisuse: (error: TicketError) => void): Ticket {
-    if (!this.#take('handed-on')) throw new TicketError('a ticket that is no longer open cannot be handed to a plug-in');
+    if (!this.#take('handed-on'))
+      throw new TicketError('a ticket that is no longer open cannot be handed to a plug-in');
     return new Ticket(this.ledger, this.onDone, this.#composed(hook), onMisuse);
   }
 

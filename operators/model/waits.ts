@@ -2,7 +2,7 @@ import { messageOf } from './errors.js';
 import {
   EMPTY,
   NEVER,
-  Observable,
+  type Observable,
   catchError,
   defer,
   map,

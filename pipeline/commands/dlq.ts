@@ -21,8 +21,10 @@ interface Letter {
 
 const REMOVE_BATCH = 100;
 
-const maskKey = (key: string | undefined): string => (key?.startsWith('email:') ? `email:${maskEmail(key.slice('email:'.length))}` : (key ?? ''));
-const cut = (text: string | undefined, max = 80): string => (text === undefined ? '' : text.length > max ? `${text.slice(0, max - 3)}...` : text);
+const maskKey = (key: string | undefined): string =>
+  key?.startsWith('email:') ? `email:${maskEmail(key.slice('email:'.length))}` : (key ?? '');
+const cut = (text: string | undefined, max = 80): string =>
+  text === undefined ? '' : text.length > max ? `${text.slice(0, max - 3)}...` : text;
 
 /** `dlq list`: every dead letter with its reason, status, attempts, (masked) identity and answer. */
 export const dlqList = async (config: Config, logger: Logger): Promise<string> => {
@@ -32,10 +34,19 @@ export const dlqList = async (config: Config, logger: Logger): Promise<string> =
     if (entries.length === 0) return 'no dead letters\n';
     const lines = entries.map(({ id, letter }) => {
       const l = letter as Letter;
-      return [id, l.at ?? '', l.reason ?? '', l.status === undefined ? '' : String(l.status), String(l.attempts ?? ''), maskKey(l.identity), cut(l.response)].join('  ');
+      return [
+        id,
+        l.at ?? '',
+        l.reason ?? '',
+        l.status === undefined ? '' : String(l.status),
+        String(l.attempts ?? ''),
+        maskKey(l.identity),
+        cut(l.response),
+      ].join('  ');
     });
     const byReason = new Map<string, number>();
-    for (const { letter } of entries) byReason.set((letter as Letter).reason ?? '?', (byReason.get((letter as Letter).reason ?? '?') ?? 0) + 1);
+    for (const { letter } of entries)
+      byReason.set((letter as Letter).reason ?? '?', (byReason.get((letter as Letter).reason ?? '?') ?? 0) + 1);
     const summary = [...byReason].map(([reason, n]) => `${reason} ${n}`).join(', ');
     return `${['id  at  reason  http  attempts  identity  response', ...lines].join('\n')}\n${entries.length} dead letter(s): ${summary}\n`;
   } finally {
@@ -48,11 +59,17 @@ export const dlqList = async (config: Config, logger: Logger): Promise<string> =
  * the retries and the stale-update rule. Each letter is removed once its new outcome is final (a new
  * failure writes a new letter first), in batches, so an interrupted redrive loses nothing.
  */
-export const dlqRedrive = async (config: Config, logger: Logger, reason?: string): Promise<{ counts: LedgerCounts; removed: number }> => {
+export const dlqRedrive = async (
+  config: Config,
+  logger: Logger,
+  reason?: string,
+): Promise<{ counts: LedgerCounts; removed: number }> => {
   const ledger = new Ledger();
   const core = wireCore(config, logger, ledger);
   try {
-    const entries = (await core.deadLetters.entries()).filter(({ letter }) => reason === undefined || (letter as Letter).reason === reason);
+    const entries = (await core.deadLetters.entries()).filter(
+      ({ letter }) => reason === undefined || (letter as Letter).reason === reason,
+    );
     // Removed in batches once their new outcome is final: an interrupted redrive leaves at most one
     // batch of letters that were already redriven, and sending those again is caught by dedupe.
     let removed = 0;
@@ -64,7 +81,9 @@ export const dlqRedrive = async (config: Config, logger: Logger, reason?: string
       batch = [];
       removals.push(
         core.deadLetters.remove(ids).then(
-          () => void (removed += ids.length),
+          () => {
+            removed += ids.length;
+          },
           (error: unknown) => logger.warn({ ids, error: messageOf(error) }, 'could not remove redriven dead letters'),
         ),
       );
@@ -80,9 +99,13 @@ export const dlqRedrive = async (config: Config, logger: Logger, reason?: string
       })),
     );
     // A letter holds the payload as it was mapped: it goes straight to dedupe and emit, as configured.
-    const redrive: ChainLink = { ...fromDeadLetterOperator, create: (context) => fromDeadLetterOperator.create({}, context) };
+    const redrive: ChainLink = {
+      ...fromDeadLetterOperator,
+      create: (context) => fromDeadLetterOperator.create({}, context),
+    };
     const chain = [redrive, ...sendingPart(chainOf(config))];
-    const counts = await startPipeline({ ledger, sourceName: 'dead-letters', source, chain, context: core.context }).done;
+    const counts = await startPipeline({ ledger, sourceName: 'dead-letters', source, chain, context: core.context })
+      .done;
     flush();
     await Promise.all(removals);
     return { counts, removed };

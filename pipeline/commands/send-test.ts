@@ -13,7 +13,11 @@ export const sampleProfile = (config: Config, now = new Date()): JsonObject => {
   const [identity] = config.identities;
   const [audience] = config.audiences;
   let profile: JsonObject = {
-    identityMap: { [identity!.source]: [{ id: identity!.target === 'email' ? 'qualtrics-automations-test@example.com' : 'qualtrics-automations-test' }] },
+    identityMap: {
+      [identity!.source]: [
+        { id: identity!.target === 'email' ? 'qualtrics-automations-test@example.com' : 'qualtrics-automations-test' },
+      ],
+    },
     segmentMembership: { ups: { [audience!.id]: { lastQualificationTime: now.toISOString(), status: 'realized' } } },
   };
   for (const { source } of config.attributes) profile = setPath(profile, source, `sample ${source}`);
@@ -33,14 +37,21 @@ const HINTS: Readonly<Record<number, string>> = {
  * it, to the real destination, and reports what was sent (credentials hidden) and what came back.
  * Nothing goes through dedupe or the dead letters: it is a check of the URL and the credentials.
  */
-export const sendTest = async (config: Config, map: (profile: JsonObject) => Promise<JsonObject | string>): Promise<{ ok: boolean; report: string }> => {
+export const sendTest = async (
+  config: Config,
+  map: (profile: JsonObject) => Promise<JsonObject | string>,
+): Promise<{ ok: boolean; report: string }> => {
   const mapped = await map(sampleProfile(config));
   if (typeof mapped === 'string') return { ok: false, report: `the sample profile was not mapped: ${mapped}\n` };
   const body = serializePayload(mapped);
   const headers = { 'content-type': 'application/json', ...authorizationHeaders(authOf(config)) };
   // Credentials are never printed: only which kind was sent.
   const shown = Object.entries(headers).map(([name, value]) =>
-    name === 'authorization' ? 'authorization: Basic [hidden]' : name === 'x-api-token' ? 'x-api-token: [hidden]' : `${name}: ${value}`,
+    name === 'authorization'
+      ? 'authorization: Basic [hidden]'
+      : name === 'x-api-token'
+        ? 'x-api-token: [hidden]'
+        : `${name}: ${value}`,
   );
   const lines = ['Sent', `  POST ${config.destination.url}`, ...shown.map((h) => `  ${h}`), `  ${body}`, ''];
   const start = performance.now();
@@ -58,10 +69,19 @@ export const sendTest = async (config: Config, map: (profile: JsonObject) => Pro
     lines.push('Received', `  ${response.statusCode} ${response.statusMessage ?? ''} in ${ms} ms`.trimEnd());
     if (response.headers['retry-after']) lines.push(`  retry-after: ${response.headers['retry-after']}`);
     lines.push(`  ${response.body.length > 2000 ? `${response.body.slice(0, 2000)}...` : response.body}`, '');
-    lines.push(ok ? 'OK: the destination accepted the event; check the workflow\'s Run history.' : `Not accepted: ${HINTS[response.statusCode] ?? 'see the answer above'}.`);
+    lines.push(
+      ok
+        ? "OK: the destination accepted the event; check the workflow's Run history."
+        : `Not accepted: ${HINTS[response.statusCode] ?? 'see the answer above'}.`,
+    );
     return { ok, report: `${lines.join('\n')}\n` };
   } catch (error) {
-    lines.push('Received', `  no answer: ${messageOf(error)}`, '', 'Not accepted: check the URL, the network, and destination.timeoutMs.');
+    lines.push(
+      'Received',
+      `  no answer: ${messageOf(error)}`,
+      '',
+      'Not accepted: check the URL, the network, and destination.timeoutMs.',
+    );
     return { ok: false, report: `${lines.join('\n')}\n` };
   }
 };

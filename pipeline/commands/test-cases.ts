@@ -18,7 +18,10 @@ const Expectation = struct('expect', {}, { payload: t.UnknownRecord, excluded: N
 const TestCase = struct('case', { name: NonEmptyString, expect: Expectation }, { input: t.unknown, message: t.string });
 
 /** A test file: a config (a path relative to the file, or inline) and its cases. */
-export const TestFile = struct('test file', { config: t.union([NonEmptyString, t.UnknownRecord], 'a config path or an inline config'), cases: nonEmptyArray(TestCase) });
+export const TestFile = struct('test file', {
+  config: t.union([NonEmptyString, t.UnknownRecord], 'a config path or an inline config'),
+  cases: nonEmptyArray(TestCase),
+});
 
 export interface CaseResult {
   readonly file: string;
@@ -32,12 +35,19 @@ const offlineEnv = new Proxy(process.env, { get: (env, name) => env[name as stri
 
 const loadTestFile = async (file: string) => {
   const document = parseDocument(await readFile(file, 'utf8'));
-  if (document.errors.length > 0) throw new ConfigError(file, document.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+  if (document.errors.length > 0)
+    throw new ConfigError(
+      file,
+      document.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
+    );
   const decoded = TestFile.decode(document.toJS());
   if (isLeft(decoded)) throw new ConfigError(file, formatErrors(decoded.left));
   const base = dirname(resolve(file));
   const { config: configRef, cases } = decoded.right;
-  const config = typeof configRef === 'string' ? await loadConfig(resolve(base, configRef), offlineEnv) : parseConfig(JSON.stringify(configRef), offlineEnv, `${file} (config)`);
+  const config =
+    typeof configRef === 'string'
+      ? await loadConfig(resolve(base, configRef), offlineEnv)
+      : parseConfig(JSON.stringify(configRef), offlineEnv, `${file} (config)`);
   const configDir = typeof configRef === 'string' ? dirname(resolve(base, configRef)) : base;
   return { config, cases, chain: await loadChain(config, configDir, file) };
 };
@@ -57,13 +67,23 @@ export const runTestFiles = async (files: readonly string[]): Promise<CaseResult
       const { payloads, settlements } = await mapMessage(chain, raw, context);
       const { expect } = testCase;
       const outcome = settlements[0]?.outcome;
-      const got = payloads[0] !== undefined ? `payload ${JSON.stringify(payloads[0])}` : outcome ? `${outcome.kind} ${'reason' in outcome ? outcome.reason : ''}: ${'detail' in outcome ? (outcome.detail ?? '') : ''}` : 'nothing';
+      const got =
+        payloads[0] !== undefined
+          ? `payload ${JSON.stringify(payloads[0])}`
+          : outcome
+            ? `${outcome.kind} ${'reason' in outcome ? outcome.reason : ''}: ${'detail' in outcome ? (outcome.detail ?? '') : ''}`
+            : 'nothing';
       let why: string | undefined;
       if (expect.payload !== undefined) {
-        if (payloads.length !== 1 || !isDeepStrictEqual(payloads[0], expect.payload)) why = `expected payload ${JSON.stringify(expect.payload)}\n      got ${got}`;
+        if (payloads.length !== 1 || !isDeepStrictEqual(payloads[0], expect.payload))
+          why = `expected payload ${JSON.stringify(expect.payload)}\n      got ${got}`;
       } else if (expect.excluded !== undefined) {
-        const matches = outcome?.kind === 'excluded' && outcome.reason === expect.excluded && (expect.detail === undefined || (outcome.detail ?? '').includes(expect.detail));
-        if (!matches) why = `expected excluded ${expect.excluded}${expect.detail ? ` (detail containing ${JSON.stringify(expect.detail)})` : ''}\n      got ${got}`;
+        const matches =
+          outcome?.kind === 'excluded' &&
+          outcome.reason === expect.excluded &&
+          (expect.detail === undefined || (outcome.detail ?? '').includes(expect.detail));
+        if (!matches)
+          why = `expected excluded ${expect.excluded}${expect.detail ? ` (detail containing ${JSON.stringify(expect.detail)})` : ''}\n      got ${got}`;
       } else {
         why = 'the case expects nothing: give expect.payload or expect.excluded';
       }
@@ -79,11 +99,15 @@ export const formatResults = (results: readonly CaseResult[]): string => {
   let file: string | undefined;
   const failures = results.filter((r) => !r.passed);
   for (const result of results) {
-    if (result.file !== file) lines.push('', `  ${(file = result.file)}`);
+    if (result.file !== file) {
+      file = result.file;
+      lines.push('', `  ${file}`);
+    }
     lines.push(result.passed ? `    ✔ ${result.name}` : `    ${failures.indexOf(result) + 1}) ${result.name}`);
   }
   lines.push('');
-  failures.forEach((failure, i) => lines.push(`  ${i + 1}) ${failure.file}: ${failure.name}`, `      ${failure.why}`, ''));
+  for (const [i, failure] of failures.entries())
+    lines.push(`  ${i + 1}) ${failure.file}: ${failure.name}`, `      ${failure.why}`, '');
   lines.push(`  ${results.length - failures.length} passed, ${failures.length} failed`);
   return `${lines.join('\n')}\n`;
 };

@@ -79,15 +79,19 @@ export const WebSocketListenConfig = struct('source.websocket', { listen: Listen
 
 /** Connect to a feed (`url`) or let producers connect (`listen`): exactly one. */
 export type WebSocketSourceConfig = t.TypeOf<typeof WebSocketSourceConfig>;
-export const WebSocketSourceConfig = unionBy('source.websocket', [WebSocketClientConfig, WebSocketListenConfig], (ws) => {
-  if (ws.url === undefined && ws.listen === undefined)
-    return [{ path: [], message: 'set url (connect to a feed) or listen (let producers connect)' }];
-  if (ws.listen === undefined) return WebSocketClientConfig;
-  if (ws.url !== undefined) return [{ path: ['listen'], message: 'set url or listen, not both' }];
-  const clientOnly = (['headers', 'resume'] as const).find((key) => ws[key] !== undefined);
-  if (clientOnly !== undefined) return [{ path: [clientOnly], message: 'only for a client (url), not with listen' }];
-  return WebSocketListenConfig;
-});
+export const WebSocketSourceConfig = unionBy(
+  'source.websocket',
+  [WebSocketClientConfig, WebSocketListenConfig],
+  (ws) => {
+    if (ws.url === undefined && ws.listen === undefined)
+      return [{ path: [], message: 'set url (connect to a feed) or listen (let producers connect)' }];
+    if (ws.listen === undefined) return WebSocketClientConfig;
+    if (ws.url !== undefined) return [{ path: ['listen'], message: 'set url or listen, not both' }];
+    const clientOnly = (['headers', 'resume'] as const).find((key) => ws[key] !== undefined);
+    if (clientOnly !== undefined) return [{ path: [clientOnly], message: 'only for a client (url), not with listen' }];
+    return WebSocketListenConfig;
+  },
+);
 
 export const RedisStreamSourceConfig = struct(
   'source.redisStream',

@@ -13,7 +13,11 @@ export interface Interpolated {
  * the file's text, so a variable's content can never change the YAML's structure. An unset variable
  * without a fallback is a problem at the path of the string that named it.
  */
-export const interpolateEnv = (value: unknown, env: NodeJS.ProcessEnv, path: readonly (string | number)[] = []): Interpolated => {
+export const interpolateEnv = (
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  path: readonly (string | number)[] = [],
+): Interpolated => {
   if (typeof value === 'string') {
     const problems: Problem[] = [];
     const replaced = value.replace(REFERENCE, (match, name: string | undefined, fallback: string | undefined) => {
@@ -31,7 +35,9 @@ export const interpolateEnv = (value: unknown, env: NodeJS.ProcessEnv, path: rea
     return { value: parts.map((p) => p.value), problems: parts.flatMap((p) => p.problems) };
   }
   if (typeof value === 'object' && value !== null) {
-    const entries = Object.entries(value).map(([key, item]) => [key, interpolateEnv(item, env, [...path, key])] as const);
+    const entries = Object.entries(value).map(
+      ([key, item]) => [key, interpolateEnv(item, env, [...path, key])] as const,
+    );
     return {
       value: Object.fromEntries(entries.map(([key, part]) => [key, part.value])),
       problems: entries.flatMap(([, part]) => part.problems),

@@ -12,7 +12,10 @@ import { ConfigError } from './errors.js';
 export { ConfigError };
 
 const joinPath = (path: readonly (string | number)[]): string =>
-  path.reduce<string>((text, key) => (typeof key === 'number' ? `${text}[${key}]` : text === '' ? key : `${text}.${key}`), '');
+  path.reduce<string>(
+    (text, key) => (typeof key === 'number' ? `${text}[${key}]` : text === '' ? key : `${text}.${key}`),
+    '',
+  );
 
 /**
  * Parses a config from YAML text: YAML syntax, then `${ENV_VAR}` interpolation, then the codec. Throws a
@@ -20,7 +23,11 @@ const joinPath = (path: readonly (string | number)[]): string =>
  */
 export const parseConfig = (text: string, env: NodeJS.ProcessEnv = process.env, source = 'config'): Config => {
   const document = parseDocument(text, { prettyErrors: true });
-  if (document.errors.length > 0) throw new ConfigError(source, document.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+  if (document.errors.length > 0)
+    throw new ConfigError(
+      source,
+      document.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
+    );
   if (document.contents === null) throw new ConfigError(source, ['the config is empty']);
   const { value, problems } = interpolateEnv(document.toJS(), env);
   const interpolationProblems = problems.map((p) => `${joinPath(p.path)}: ${p.message}`);

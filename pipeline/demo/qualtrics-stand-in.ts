@@ -94,7 +94,8 @@ export class QualtricsStandIn {
   answer(request: ReceivedRequest, path: string, options: QualtricsStandInOptions): StandInAnswer {
     if (request.path !== path) return { status: 404, body: meta(404, 'Not Found', 'no JSON Event at this URL') };
     if (request.method !== 'POST') return { status: 405, body: meta(405, 'Method Not Allowed') };
-    if (!this.authorized(request.headers, options)) return { status: 401, body: meta(401, 'Unauthorized', 'invalid credentials') };
+    if (!this.authorized(request.headers, options))
+      return { status: 401, body: meta(401, 'Unauthorized', 'invalid credentials') };
     if (!String(request.headers['content-type'] ?? '').startsWith('application/json'))
       return { status: 415, body: meta(415, 'Unsupported Media Type', 'only application/json is accepted') };
     if (request.body.length > MAX_BYTES) return { status: 413, body: meta(413, 'Payload Too Large') };

@@ -54,7 +54,6 @@ const byReason = (counts: Readonly<Record<string, number>>): string =>
     .map(([reason, n]) => `${reason} ${n}`)
     .join(', ');
 
-
 /** The demo's report, as printed. Pure, so a test can read it. */
 export const formatDemoReport = (
   counts: LedgerCounts,

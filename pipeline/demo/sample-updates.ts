@@ -10,7 +10,9 @@ export const AUDIENCES = {
   unmapped: { id: 'e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b', name: 'Web visitors (not mapped)' },
 } as const;
 
-const qualified = (id: string, status: string, time = '2026-11-29T09:15:02.417Z') => ({ [id]: { lastQualificationTime: time, status } });
+const qualified = (id: string, status: string, time = '2026-11-29T09:15:02.417Z') => ({
+  [id]: { lastQualificationTime: time, status },
+});
 
 const profile = (identityMap: object, ups: object, attributes: object = {}) => ({
   ...attributes,
@@ -21,7 +23,11 @@ const profile = (identityMap: object, ups: object, attributes: object = {}) => (
 const ann = profile(
   { Email: [{ id: 'ann.lee@example.com', primary: true }], ECID: [{ id: '27509327496380118093549117744658230471' }] },
   qualified(AUDIENCES.checkout.id, 'realized'),
-  { person: { name: { firstName: 'Ann', lastName: 'Lee' } }, mobilePhone: { number: '+14155550101' }, loyalty: { tier: 'gold' } },
+  {
+    person: { name: { firstName: 'Ann', lastName: 'Lee' } },
+    mobilePhone: { number: '+14155550101' },
+    loyalty: { tier: 'gold' },
+  },
 );
 
 /** The demo's messages, in the order the feed sends them. Each comment says what should become of it. */
@@ -30,9 +36,13 @@ export const sampleMessages = (): string[] => [
   JSON.stringify(ann),
   // delivered: left the audience (exited is sent so the workflow can react)
   JSON.stringify(
-    profile({ Email: [{ id: 'ben.okafor@example.org' }] }, qualified(AUDIENCES.checkout.id, 'exited', '2026-11-29T09:16:40.002Z'), {
-      person: { name: { firstName: 'Ben' } },
-    }),
+    profile(
+      { Email: [{ id: 'ben.okafor@example.org' }] },
+      qualified(AUDIENCES.checkout.id, 'exited', '2026-11-29T09:16:40.002Z'),
+      {
+        person: { name: { firstName: 'Ben' } },
+      },
+    ),
   ),
   // one message, two profiles: chloe is only "existing" (not a listed status), david is realized
   JSON.stringify([
@@ -43,10 +53,15 @@ export const sampleMessages = (): string[] => [
   ]),
   // excluded missing-identity: the only email is a SHA-256 hash, which Qualtrics cannot use
   JSON.stringify(
-    profile({ Email: [{ id: 'b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514' }] }, qualified(AUDIENCES.checkout.id, 'realized')),
+    profile(
+      { Email: [{ id: 'b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514' }] },
+      qualified(AUDIENCES.checkout.id, 'realized'),
+    ),
   ),
   // excluded not-qualified: only in an audience that is not mapped
-  JSON.stringify(profile({ Email: [{ id: 'frank.moreau@example.com' }] }, qualified(AUDIENCES.unmapped.id, 'realized'))),
+  JSON.stringify(
+    profile({ Email: [{ id: 'frank.moreau@example.com' }] }, qualified(AUDIENCES.unmapped.id, 'realized')),
+  ),
   // excluded invalid-json: cut off mid-message
   '{"identityMap": {"Email": [{"id": "gina@example.com"',
   // excluded invalid-profile: an id that is a number
@@ -54,7 +69,12 @@ export const sampleMessages = (): string[] => [
   // duplicate: ann's update again, identical
   JSON.stringify(ann),
   // delivered as external_id: no email, an ECID
-  JSON.stringify(profile({ ECID: [{ id: '61746519348250935285210376329408751093' }] }, qualified(AUDIENCES.onboarding.id, 'realized'))),
+  JSON.stringify(
+    profile(
+      { ECID: [{ id: '61746519348250935285210376329408751093' }] },
+      qualified(AUDIENCES.onboarding.id, 'realized'),
+    ),
+  ),
   // failed payload-too-large: a mapped attribute makes the payload exceed Qualtrics' 100 KB
   JSON.stringify(
     profile({ Email: [{ id: 'hugo.berg@example.se' }] }, qualified(AUDIENCES.checkout.id, 'realized'), {

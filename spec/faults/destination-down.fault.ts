@@ -25,7 +25,7 @@ const saysDestinationDown = (readiness: Readiness): boolean =>
   readiness.status === 503 &&
   Object.entries(readiness.checks).some(([name, check]) => !check.ok && /destination/i.test(`${name} ${check.detail}`));
 
-describe('fault: the destination down longer than the retry budget (issue #8 point 3)', function () {
+describe('fault: the destination down longer than the retry budget (issue #8 point 3)', () => {
   const s = scenario();
 
   const outage = (kind: Outage, what: string) =>

@@ -14,7 +14,7 @@ import { deliveredOrSettled, lasting, Sampler, until } from './helpers/waits.js'
 
 const RATE = { requests: 50, perSeconds: 1 };
 
-describe('fault: the feed dropping (issue #8 point 12)', function () {
+describe('fault: the feed dropping (issue #8 point 12)', () => {
   const s = scenario();
 
   it(

@@ -62,30 +62,38 @@ const checkOrder = (musts: Musts, endpoint: CountingEndpoint, people: readonly P
   });
 };
 
-
 /** Stops every run with SIGTERM and checks each exit and the counts they add up to. */
 const endAll = async (musts: Musts, runs: readonly FaultRun[], received: number): Promise<void> => {
   const exits = await Promise.all(runs.map((run) => run.stopWith('SIGTERM', 35_000)));
-  exits.forEach((exit, i) => musts.check(`process ${i + 1} exits 0 on SIGTERM`, () => checkExit(runs[i]!, exit, 0)));
+  for (const [i, exit] of exits.entries())
+    musts.check(`process ${i + 1} exits 0 on SIGTERM`, () => checkExit(runs[i]!, exit, 0));
   const counts = runs.map((run) => run.finalCounts());
   musts.check('every process logged its final counts', () =>
     expect(counts.filter((c) => c === undefined)).to.have.length(0),
   );
   const all = counts.filter((c): c is FinalCounts => c !== undefined);
   musts.check('one outcome per update across the processes', () => {
-    expect(all.reduce((n, c) => n + c.received, 0), 'received in all').to.equal(received);
-    expect(all.reduce((n, c) => n + c.inFlight, 0), 'left in flight').to.equal(0);
-    expect(all.reduce((n, c) => n + totalOf(c.failed), 0), 'failed').to.equal(0);
+    expect(
+      all.reduce((n, c) => n + c.received, 0),
+      'received in all',
+    ).to.equal(received);
+    expect(
+      all.reduce((n, c) => n + c.inFlight, 0),
+      'left in flight',
+    ).to.equal(0);
+    expect(
+      all.reduce((n, c) => n + totalOf(c.failed), 0),
+      'failed',
+    ).to.equal(0);
   });
   musts.check('nothing excluded as stale because another process overtook it', () =>
     expect(all.reduce((n, c) => n + (c.excluded.stale ?? 0), 0)).to.equal(0),
   );
-  runs.forEach((run, i) =>
-    musts.check(`process ${i + 1}: every error in the structured log`, () => checkStructuredLogs(run)),
-  );
+  for (const [i, run] of runs.entries())
+    musts.check(`process ${i + 1}: every error in the structured log`, () => checkStructuredLogs(run));
 };
 
-describe('fault: three consumers in one group keep per-identity order (issue #8 point 6)', function () {
+describe('fault: three consumers in one group keep per-identity order (issue #8 point 6)', () => {
   const s = scenario();
 
   it(

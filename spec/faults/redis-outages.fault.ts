@@ -46,7 +46,7 @@ const checkOutageHealth = (musts: Musts, samples: readonly HealthSample[]): void
   });
 };
 
-describe('fault: Redis outages (issue #8 points 1 and 3)', function () {
+describe('fault: Redis outages (issue #8 points 1 and 3)', () => {
   const s = scenario();
 
   it(

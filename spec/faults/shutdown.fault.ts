@@ -19,7 +19,7 @@ const RATE = { requests: 30, perSeconds: 1 };
 /** What "at once" allows for: the process's own stop (closing Redis, the servers), not a grace period. */
 const AT_ONCE_MS = 5_000;
 
-describe('fault: stopping (issue #8 point 4, SIGTERM under load, SIGKILL with the journal)', function () {
+describe('fault: stopping (issue #8 point 4, SIGTERM under load, SIGKILL with the journal)', () => {
   const s = scenario();
 
   /** A Redis stream holding `n` updates, and the config of a run reading it against `endpoint`. */
@@ -85,32 +85,29 @@ describe('fault: stopping (issue #8 point 4, SIGTERM under load, SIGKILL with th
     },
   );
 
-  it(
-    'SIGTERM during a Retry-After wait (stream source): the wait ends at once, exit 0, the next start delivers all',
-    async () => {
-      const musts = new Musts();
-      let unavailable = true;
-      const endpoint = await s.endpoint(() => (unavailable ? { status: 503, retryAfter: '120' } : { status: 202 }));
-      const { redis, client, stream, updates } = await streamSetup(10, 'retry-after-');
-      const config = streamConfig(stream, redis.url, endpoint, ['shutdownGraceMs: 15000']);
-      const first = await FaultRun.start(config);
-      // Up to `concurrency` (8) identities are attempted at once; each then waits the 120 s Retry-After.
-      await until(() => endpoint.arrivals.length >= 8, 20_000, 'first attempts, each answered Retry-After: 120');
+  it('SIGTERM during a Retry-After wait (stream source): the wait ends at once, exit 0, the next start delivers all', async () => {
+    const musts = new Musts();
+    let unavailable = true;
+    const endpoint = await s.endpoint(() => (unavailable ? { status: 503, retryAfter: '120' } : { status: 202 }));
+    const { redis, client, stream, updates } = await streamSetup(10, 'retry-after-');
+    const config = streamConfig(stream, redis.url, endpoint, ['shutdownGraceMs: 15000']);
+    const first = await FaultRun.start(config);
+    // Up to `concurrency` (8) identities are attempted at once; each then waits the 120 s Retry-After.
+    await until(() => endpoint.arrivals.length >= 8, 20_000, 'first attempts, each answered Retry-After: 120');
 
-      const exit = await first.stopWith('SIGTERM', 40_000);
-      musts.check('exit 0: a durable source keeps what it held', () => checkExit(first, exit, 0));
-      musts.check(`exits at once (under ${AT_ONCE_MS} ms), not after Retry-After or the grace`, () =>
-        expect(exit.ms).to.be.below(AT_ONCE_MS),
-      );
-      unavailable = false;
-      const second = await FaultRun.start(config);
-      await musts.checkAsync('the next start delivers every update', () =>
-        deliveredOrSettled(endpoint, { settled: () => drained(client, stream, 'workers') }, updates.length, 30_000),
-      );
-      await checkEnd(musts, second, { expected: updates, endpoint, rateLimit: RATE });
-      musts.verify();
-    },
-  );
+    const exit = await first.stopWith('SIGTERM', 40_000);
+    musts.check('exit 0: a durable source keeps what it held', () => checkExit(first, exit, 0));
+    musts.check(`exits at once (under ${AT_ONCE_MS} ms), not after Retry-After or the grace`, () =>
+      expect(exit.ms).to.be.below(AT_ONCE_MS),
+    );
+    unavailable = false;
+    const second = await FaultRun.start(config);
+    await musts.checkAsync('the next start delivers every update', () =>
+      deliveredOrSettled(endpoint, { settled: () => drained(client, stream, 'workers') }, updates.length, 30_000),
+    );
+    await checkEnd(musts, second, { expected: updates, endpoint, rateLimit: RATE });
+    musts.verify();
+  });
 
   it(
     'SIGTERM during a 401 pause (plain WebSocket, not durable): exits at once, non-zero, and logs how many updates ' +

@@ -25,7 +25,7 @@ interface JournalSample {
   readonly readyz: number;
 }
 
-describe('fault: one slow identity with a small journal (issue #8 point 5)', function () {
+describe('fault: one slow identity with a small journal (issue #8 point 5)', () => {
   const s = scenario();
 
   it(
@@ -76,14 +76,22 @@ describe('fault: one slow identity with a small journal (issue #8 point 5)', fun
 
       const fast = (): number => endpoint.accepted().filter((a) => a.identity !== slow.email).length;
       await musts.checkAsync('the other 300 delivered while the slow one is held (intake not stopped by it)', () =>
-        until(() => fast() >= others.length, 25_000, () => `300 deliveries (${fast()} so far)`),
+        until(
+          () => fast() >= others.length,
+          25_000,
+          () => `300 deliveries (${fast()} so far)`,
+        ),
       );
       holding = false;
       await musts.checkAsync('the slow one delivered once it recovers', () =>
         deliveredOrSettled(endpoint, run, others.length + 1, 20_000),
       );
       await musts.checkAsync('the journal follows what is pending: empty once everything is acknowledged', () =>
-        until(async () => (await client.xlen(journal)) === 0, 5_000, () => `XLEN 0 (${watch.values.at(-1)?.length})`),
+        until(
+          async () => (await client.xlen(journal)) === 0,
+          5_000,
+          () => `XLEN 0 (${watch.values.at(-1)?.length})`,
+        ),
       );
       const seen = await watch.stop();
 

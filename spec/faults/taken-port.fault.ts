@@ -21,7 +21,7 @@ const holdPort = async (): Promise<{ port: number; server: Server }> => {
   return { port, server };
 };
 
-describe('fault: a taken port (issue #8 point 2)', function () {
+describe('fault: a taken port (issue #8 point 2)', () => {
   const s = scenario();
 
   const title =

@@ -32,7 +32,8 @@ export const liveOutput = (child: ChildProcess): { stdout: () => string; stderr:
   return { stdout: () => stdout, stderr: () => stderr };
 };
 
-export const runCli = (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => finished(startCli(args, env));
+export const runCli = (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> =>
+  finished(startCli(args, env));
 
 /**
  * Starts CLIs and remembers them, so a test's `afterEach` can kill whatever a failed test left running
@@ -53,7 +54,8 @@ export class CliProcesses {
   }
 
   killAll(): void {
-    for (const child of this.#children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of this.#children.splice(0))
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 }
 

@@ -17,7 +17,10 @@ export interface TestContext extends OperatorContext {
  * An operator context of in-memory adapters on `scheduler`'s clock, with a generous rate limit,
  * deterministic jitter (always the longest delay) and dead letters kept in a list.
  */
-export const testContext = (scheduler: SchedulerLike | undefined, overrides: Partial<OperatorContext> = {}): TestContext => {
+export const testContext = (
+  scheduler: SchedulerLike | undefined,
+  overrides: Partial<OperatorContext> = {},
+): TestContext => {
   const now = () => scheduler?.now() ?? Date.now();
   const deadLettered: DeadLetter[] = [];
   const slowDowns: number[] = [];

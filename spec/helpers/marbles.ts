@@ -19,7 +19,9 @@ export class Books {
   readonly settled: Array<Settlement & { readonly frame: number }> = [];
 
   constructor(scheduler?: TestScheduler) {
-    this.ledger.settlements$.subscribe((settlement) => this.settled.push({ ...settlement, frame: scheduler?.now() ?? 0 }));
+    this.ledger.settlements$.subscribe((settlement) =>
+      this.settled.push({ ...settlement, frame: scheduler?.now() ?? 0 }),
+    );
   }
 
   /** `position -> outcome kind and reason`, for compact assertions. */
@@ -43,7 +45,12 @@ export const messageEnvelope = (ledger: Ledger, message: unknown, position = '1'
 });
 
 /** A decoded profile envelope, as `decode` would emit it. */
-export const profileEnvelope = (ledger: Ledger, profile: Profile, position = '1', payload: JsonObject = {}): Envelope => ({
+export const profileEnvelope = (
+  ledger: Ledger,
+  profile: Profile,
+  position = '1',
+  payload: JsonObject = {},
+): Envelope => ({
   origin: { source: 'test', position },
   receivedAt: 0,
   ticket: Ticket.open(ledger),

@@ -29,8 +29,12 @@ export const runOperators = async (
   const settlements: Settlement[] = [];
   const bodies: string[] = [];
   ledger.settlements$.subscribe((s) => settlements.push(s));
-  const context: OperatorContext = testContext(undefined, { sender: { send: (body) => (bodies.push(body), answer(body)) } });
-  const envelopes = from(messages.map((data, index) => envelopeOf({ data, position: String(index + 1) }, ledger, 'test', () => 'unused')));
+  const context: OperatorContext = testContext(undefined, {
+    sender: { send: (body) => (bodies.push(body), answer(body)) },
+  });
+  const envelopes = from(
+    messages.map((data, index) => envelopeOf({ data, position: String(index + 1) }, ledger, 'test', () => 'unused')),
+  );
   await lastValueFrom(compose(envelopes, chainOf(config, plugins), context).pipe(defaultIfEmpty(undefined)));
   return { counts: await ledger.whenSettled(), settlements, bodies };
 };

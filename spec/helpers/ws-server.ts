@@ -37,7 +37,11 @@ export class TestWebSocketServer {
 }
 
 /** Resolves once `predicate` holds, checking every few milliseconds; rejects after `timeoutMs`. */
-export const eventually = async (predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> => {
+export const eventually = async (
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 5_000,
+  what = 'condition',
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

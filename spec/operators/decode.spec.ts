@@ -47,7 +47,10 @@ describe('decode', () => {
         tap((envelope) => parts.push(envelope)),
         map((envelope) => ({ position: envelope.origin.position, profile: envelope.profile })),
       );
-      expectObservable(output).toBe('-(ab|)', { a: { position: '7#0', profile: ann }, b: { position: '7#1', profile: ben } });
+      expectObservable(output).toBe('-(ab|)', {
+        a: { position: '7#0', profile: ann },
+        b: { position: '7#1', profile: ben },
+      });
     });
     expect(books.ledger.counts()).to.include({ received: 2, inFlight: 2 });
     settle(parts[0]!, delivered(202));
@@ -63,7 +66,9 @@ describe('decode', () => {
     scheduler.run(({ cold, expectObservable }) => {
       const broken = messageEnvelope(books.ledger, '{"identityMap": {', '1');
       const good = messageEnvelope(books.ledger, JSON.stringify(ben), '2');
-      expectObservable(cold('ab|', { a: broken, b: good }).pipe(decode())).toBe('-b|', { b: { ...good, message: undefined, profile: ben } });
+      expectObservable(cold('ab|', { a: broken, b: good }).pipe(decode())).toBe('-b|', {
+        b: { ...good, message: undefined, profile: ben },
+      });
     });
     expect(books.settled).to.have.length(1);
     expect(books.settled[0]).to.deep.include({ frame: 0, origin: { source: 'test', position: '1' } });
@@ -75,7 +80,11 @@ describe('decode', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     scheduler.run(({ cold, expectObservable }) => {
-      const message = messageEnvelope(books.ledger, JSON.stringify([ann, { identityMap: { Email: [{ id: 42 }] } }, ben]), '3');
+      const message = messageEnvelope(
+        books.ledger,
+        JSON.stringify([ann, { identityMap: { Email: [{ id: 42 }] } }, ben]),
+        '3',
+      );
       const output = cold('(a|)', { a: message }).pipe(
         decode(),
         map((envelope) => envelope.origin.position),
@@ -97,13 +106,20 @@ describe('decode', () => {
       const notObject = messageEnvelope(books.ledger, '42', '1');
       const wrongShapes = messageEnvelope(
         books.ledger,
-        JSON.stringify({ identityMap: { Email: 'ann@example.com' }, segmentMembership: { ups: { a1: { lastQualificationTime: 'x' } } } }),
+        JSON.stringify({
+          identityMap: { Email: 'ann@example.com' },
+          segmentMembership: { ups: { a1: { lastQualificationTime: 'x' } } },
+        }),
         '2',
       );
       expectObservable(cold('ab|', { a: notObject, b: wrongShapes }).pipe(decode())).toBe('--|');
     });
     expect(books.settled.map(({ outcome }) => outcome)).to.deep.equal([
-      { kind: 'excluded', reason: 'invalid-profile', detail: 'decoding profile at $: expected an object (Profile), got 42' },
+      {
+        kind: 'excluded',
+        reason: 'invalid-profile',
+        detail: 'decoding profile at $: expected an object (Profile), got 42',
+      },
       {
         kind: 'excluded',
         reason: 'invalid-profile',

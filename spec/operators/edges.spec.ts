@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { IntakeValve } from '../../pipeline/valve.js';
 import { isLeft } from 'fp-ts/lib/Either.js';
-import * as t from 'io-ts';
+import type * as t from 'io-ts';
 import { of, type Observable } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { MemoryDedupeStore } from '../../adapters/memory/dedupe-store.js';
@@ -449,7 +449,7 @@ describe('emit at its edges', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     const context = testContext(scheduler);
-    context.deliveryLog.recordDelivered('email:ann@example.com', 'updates@5-0');
+    void context.deliveryLog.recordDelivered('email:ann@example.com', 'updates@5-0');
     const fromStream = (envelope: Envelope): Envelope => ({
       ...envelope,
       origin: { ...envelope.origin, source: 'redis:updates' },

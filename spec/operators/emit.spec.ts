@@ -320,7 +320,7 @@ describe('emit', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     const context = testContext(scheduler);
-    context.deliveryLog.recordDelivered('email:ann@example.com', 'updates@1700000000000-5');
+    void context.deliveryLog.recordDelivered('email:ann@example.com', 'updates@1700000000000-5');
     let calls: unknown[] = [];
     const fromStream = (envelope: Envelope, stream: string): Envelope => ({
       ...envelope,

@@ -27,7 +27,9 @@ describe('projectAttributes', () => {
         loyalty: { points: 0 },
         emails: [{ address: 'a@example.com' }, { address: 'b@example.com' }],
       });
-      const envelope = profileEnvelope(books.ledger, profile, '1', { identityMap: { Email: [{ id: 'a@example.com' }] } });
+      const envelope = profileEnvelope(books.ledger, profile, '1', {
+        identityMap: { Email: [{ id: 'a@example.com' }] },
+      });
       expectObservable(cold('-a|', { a: envelope }).pipe(projectAttributes(options))).toBe('-a|', {
         a: {
           ...envelope,
@@ -55,7 +57,10 @@ describe('projectAttributes', () => {
       ],
     });
     scheduler.run(({ cold, expectObservable }) => {
-      const envelope = profileEnvelope(books.ledger, profileOf({ person: { name: { firstName: 'Ann' } }, loyalty: { tier: null } }));
+      const envelope = profileEnvelope(
+        books.ledger,
+        profileOf({ person: { name: { firstName: 'Ann' } }, loyalty: { tier: null } }),
+      );
       expectObservable(cold('a|', { a: envelope }).pipe(projectAttributes(objectOptions))).toBe('a|', {
         a: { ...envelope, payload: { name: { firstName: 'Ann' }, tier: null } },
       });

@@ -9,7 +9,10 @@ import { behavesLikeAnOperator } from '../helpers/operator-contract.js';
 
 const A1 = 'aud-1';
 const A2 = 'aud-2';
-const options = decodeOrThrow(QualifyOptions, { audiences: [{ id: A1 }, { id: A2, name: 'Second' }], statuses: ['realized', 'exited'] });
+const options = decodeOrThrow(QualifyOptions, {
+  audiences: [{ id: A1 }, { id: A2, name: 'Second' }],
+  statuses: ['realized', 'exited'],
+});
 
 const withMemberships = (ups: Record<string, { status: string; lastQualificationTime?: string }>): Profile =>
   profileOf({ identityMap: { Email: [{ id: 'ann@example.com' }] }, segmentMembership: { ups } });
@@ -42,14 +45,17 @@ describe('qualify', () => {
       });
     });
     expect(books.settled).to.deep.equal([]);
-    expect(Object.keys((books.ledger.counts().excluded))).to.deep.equal([]);
+    expect(Object.keys(books.ledger.counts().excluded)).to.deep.equal([]);
   });
 
   it('leaves out a membership whose status is not listed, and omits a missing qualification time', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     scheduler.run(({ cold, expectObservable }) => {
-      const envelope = profileEnvelope(books.ledger, withMemberships({ [A1]: { status: 'existing' }, [A2]: { status: 'realized' } }));
+      const envelope = profileEnvelope(
+        books.ledger,
+        withMemberships({ [A1]: { status: 'existing' }, [A2]: { status: 'realized' } }),
+      );
       expectObservable(cold('a|', { a: envelope }).pipe(qualify(options))).toBe('a|', {
         a: { ...envelope, payload: { segmentMembership: { ups: { [A2]: { status: 'realized' } } } } },
       });
@@ -74,12 +80,35 @@ describe('qualify', () => {
       const wrongStatus = profileEnvelope(books.ledger, withMemberships({ [A1]: { status: 'existing' } }), '1');
       const unmapped = profileEnvelope(books.ledger, withMemberships({ other: { status: 'realized' } }), '2');
       const noMemberships = profileEnvelope(books.ledger, profileOf({ identityMap: {} }), '3');
-      expectObservable(cold('a-bc|', { a: wrongStatus, b: unmapped, c: noMemberships }).pipe(qualify(options))).toBe('----|');
+      expectObservable(cold('a-bc|', { a: wrongStatus, b: unmapped, c: noMemberships }).pipe(qualify(options))).toBe(
+        '----|',
+      );
     });
     expect(books.settled.map(({ frame, outcome }) => ({ frame, outcome }))).to.deep.equal([
-      { frame: 0, outcome: { kind: 'excluded', reason: 'not-qualified', detail: 'mapped audience aud-1 is existing; only realized or exited is sent' } },
-      { frame: 2, outcome: { kind: 'excluded', reason: 'not-qualified', detail: 'the profile is in none of the 2 mapped audience(s)' } },
-      { frame: 3, outcome: { kind: 'excluded', reason: 'not-qualified', detail: 'the profile is in none of the 2 mapped audience(s)' } },
+      {
+        frame: 0,
+        outcome: {
+          kind: 'excluded',
+          reason: 'not-qualified',
+          detail: 'mapped audience aud-1 is existing; only realized or exited is sent',
+        },
+      },
+      {
+        frame: 2,
+        outcome: {
+          kind: 'excluded',
+          reason: 'not-qualified',
+          detail: 'the profile is in none of the 2 mapped audience(s)',
+        },
+      },
+      {
+        frame: 3,
+        outcome: {
+          kind: 'excluded',
+          reason: 'not-qualified',
+          detail: 'the profile is in none of the 2 mapped audience(s)',
+        },
+      },
     ]);
   });
 
@@ -88,7 +117,11 @@ describe('qualify', () => {
     const books = new Books(scheduler);
     scheduler.run(({ cold, expectObservable }) => {
       const envelope = profileEnvelope(books.ledger, withMemberships({}));
-      expectObservable(cold('a|', { a: envelope }).pipe(qualify(decodeOrThrow(QualifyOptions, { audiences: [{ id: 'constructor' }] })))).toBe('-|');
+      expectObservable(
+        cold('a|', { a: envelope }).pipe(
+          qualify(decodeOrThrow(QualifyOptions, { audiences: [{ id: 'constructor' }] })),
+        ),
+      ).toBe('-|');
     });
     expect(books.summary()).to.deep.equal({ '1': 'excluded:not-qualified' });
   });
@@ -100,7 +133,10 @@ describe('qualify', () => {
     });
 
     it('reject an empty audience list, repeated ids and unknown statuses, each at its path', () => {
-      const decoded = QualifyOptions.decode({ audiences: [{ id: 'a' }, { id: 'a' }], statuses: ['realized', 'qualified'] });
+      const decoded = QualifyOptions.decode({
+        audiences: [{ id: 'a' }, { id: 'a' }],
+        statuses: ['realized', 'qualified'],
+      });
       expect(isRight(decoded)).to.equal(false);
       if (isRight(decoded)) return;
       expect(formatErrors(decoded.left)).to.deep.equal([
@@ -108,7 +144,9 @@ describe('qualify', () => {
         'statuses[1]: expected realized | exited | existing, got "qualified"',
       ]);
       const empty = QualifyOptions.decode({ audiences: [] });
-      expect(isRight(empty) ? [] : formatErrors(empty.left)).to.deep.equal(['audiences: expected at least one entry, got an empty list']);
+      expect(isRight(empty) ? [] : formatErrors(empty.left)).to.deep.equal([
+        'audiences: expected at least one entry, got an empty list',
+      ]);
     });
   });
 

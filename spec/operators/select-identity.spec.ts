@@ -24,7 +24,10 @@ describe('selectIdentity', () => {
         books.ledger,
         profileOf({
           identityMap: {
-            Email: [{ id: 'ann@example.com' }, { id: ' ann.work@example.org ', primary: true, authenticatedState: 'authenticated' }],
+            Email: [
+              { id: 'ann@example.com' },
+              { id: ' ann.work@example.org ', primary: true, authenticatedState: 'authenticated' },
+            ],
             ECID: [{ id: '2750932749638' }],
             Phone: [{ id: '+14155550101' }],
           },
@@ -34,7 +37,12 @@ describe('selectIdentity', () => {
         a: {
           ...envelope,
           identity: { namespace: 'Email', target: 'email', id: 'ann.work@example.org' },
-          payload: { identityMap: { Email: [{ id: 'ann@example.com' }, { id: 'ann.work@example.org' }], ECID: [{ id: '2750932749638' }] } },
+          payload: {
+            identityMap: {
+              Email: [{ id: 'ann@example.com' }, { id: 'ann.work@example.org' }],
+              ECID: [{ id: '2750932749638' }],
+            },
+          },
         },
       });
     });
@@ -44,9 +52,16 @@ describe('selectIdentity', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
     scheduler.run(({ cold, expectObservable }) => {
-      const envelope = profileEnvelope(books.ledger, profileOf({ identityMap: { Email: [{ id: HASHED }, { id: 'not an email' }], ECID: [{ id: 'e-1' }] } }));
+      const envelope = profileEnvelope(
+        books.ledger,
+        profileOf({ identityMap: { Email: [{ id: HASHED }, { id: 'not an email' }], ECID: [{ id: 'e-1' }] } }),
+      );
       expectObservable(cold('a|', { a: envelope }).pipe(selectIdentity(options))).toBe('a|', {
-        a: { ...envelope, identity: { namespace: 'ECID', target: 'external_id', id: 'e-1' }, payload: { identityMap: { ECID: [{ id: 'e-1' }] } } },
+        a: {
+          ...envelope,
+          identity: { namespace: 'ECID', target: 'external_id', id: 'e-1' },
+          payload: { identityMap: { ECID: [{ id: 'e-1' }] } },
+        },
       });
     });
   });
@@ -58,7 +73,9 @@ describe('selectIdentity', () => {
       const hashedOnly = profileEnvelope(books.ledger, profileOf({ identityMap: { Email: [{ id: HASHED }] } }), '1');
       const unmappedOnly = profileEnvelope(books.ledger, profileOf({ identityMap: { Phone: [{ id: '+1415' }] } }), '2');
       const none = profileEnvelope(books.ledger, profileOf({}), '3');
-      expectObservable(cold('abc|', { a: hashedOnly, b: unmappedOnly, c: none }).pipe(selectIdentity(options))).toBe('---|');
+      expectObservable(cold('abc|', { a: hashedOnly, b: unmappedOnly, c: none }).pipe(selectIdentity(options))).toBe(
+        '---|',
+      );
     });
     expect(books.settled.map(({ outcome }) => outcome)).to.deep.equal([
       {
@@ -75,9 +92,19 @@ describe('selectIdentity', () => {
   it('prefers the primary id and otherwise the first, within the first mapping that has one', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);
-    const ecidFirst = decodeOrThrow(SelectIdentityOptions, { identities: [{ source: 'ECID', target: 'external_id' }, { source: 'Email', target: 'email' }] });
+    const ecidFirst = decodeOrThrow(SelectIdentityOptions, {
+      identities: [
+        { source: 'ECID', target: 'external_id' },
+        { source: 'Email', target: 'email' },
+      ],
+    });
     scheduler.run(({ cold, expectObservable }) => {
-      const envelope = profileEnvelope(books.ledger, profileOf({ identityMap: { Email: [{ id: 'a@example.com', primary: true }], ECID: [{ id: 'e-1' }, { id: 'e-2' }] } }));
+      const envelope = profileEnvelope(
+        books.ledger,
+        profileOf({
+          identityMap: { Email: [{ id: 'a@example.com', primary: true }], ECID: [{ id: 'e-1' }, { id: 'e-2' }] },
+        }),
+      );
       expectObservable(cold('a|', { a: envelope }).pipe(selectIdentity(ecidFirst))).toBe('a|', {
         a: {
           ...envelope,
@@ -97,7 +124,15 @@ describe('selectIdentity', () => {
 
     it('refuses hashes, malformed and overlong addresses', () => {
       expect(rejectionOf(HASHED.toUpperCase(), 'email')).to.match(/SHA-256/);
-      for (const bad of ['ann', 'ann@', '@example.com', 'ann@example', 'ann @example.com', 'a@b@c.com', 'ann@example..com'])
+      for (const bad of [
+        'ann',
+        'ann@',
+        '@example.com',
+        'ann@example',
+        'ann @example.com',
+        'a@b@c.com',
+        'ann@example..com',
+      ])
         expect(rejectionOf(bad, 'email'), bad).to.equal('is not a plain-text email address');
       expect(rejectionOf(`${'a'.repeat(250)}@example.com`, 'email')).to.match(/longer than 254/);
     });
@@ -105,12 +140,28 @@ describe('selectIdentity', () => {
 
   describe('options', () => {
     it('require at least one mapping, a known target and no namespace twice', () => {
-      const decoded = SelectIdentityOptions.decode({ identities: [{ source: 'Email', target: 'email' }, { source: 'Email', target: 'phone' }] });
-      expect(isLeft(decoded) && formatErrors(decoded.left)).to.deep.equal(['identities[1].target: expected email | external_id, got "phone"']);
-      const repeated = SelectIdentityOptions.decode({ identities: [{ source: 'Email', target: 'email' }, { source: 'Email', target: 'external_id' }] });
-      expect(isLeft(repeated) && formatErrors(repeated.left)).to.deep.equal(['identities[1]: identity namespace "Email" is listed twice']);
+      const decoded = SelectIdentityOptions.decode({
+        identities: [
+          { source: 'Email', target: 'email' },
+          { source: 'Email', target: 'phone' },
+        ],
+      });
+      expect(isLeft(decoded) && formatErrors(decoded.left)).to.deep.equal([
+        'identities[1].target: expected email | external_id, got "phone"',
+      ]);
+      const repeated = SelectIdentityOptions.decode({
+        identities: [
+          { source: 'Email', target: 'email' },
+          { source: 'Email', target: 'external_id' },
+        ],
+      });
+      expect(isLeft(repeated) && formatErrors(repeated.left)).to.deep.equal([
+        'identities[1]: identity namespace "Email" is listed twice',
+      ]);
       const none = SelectIdentityOptions.decode({ identities: [] });
-      expect(isLeft(none) && formatErrors(none.left)).to.deep.equal(['identities: expected at least one entry, got an empty list']);
+      expect(isLeft(none) && formatErrors(none.left)).to.deep.equal([
+        'identities: expected at least one entry, got an empty list',
+      ]);
     });
   });
 

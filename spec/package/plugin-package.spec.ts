@@ -50,7 +50,9 @@ describe('a plug-in package outside this repository, as operators/README.md writ
     for (const [path, text] of files) {
       // The one change: this package from the tarball instead of the registry.
       const content =
-        path === 'package.json' ? text.replace('"qualtrics-automations": "^0.1.0"', `"qualtrics-automations": "file:${tarball}"`) : text;
+        path === 'package.json'
+          ? text.replace('"qualtrics-automations": "^0.1.0"', `"qualtrics-automations": "file:${tarball}"`)
+          : text;
       await mkdir(dirname(join(project, path)), { recursive: true });
       await writeFile(join(project, path), content);
     }
@@ -64,11 +66,19 @@ describe('a plug-in package outside this repository, as operators/README.md writ
 
     // The README's config section, in a config next to the package: the installed CLI loads both.
     await writeFile(join(project, 'config.yaml'), `${CONFIG}${operatorsYamlIn(readme)}`);
-    const validate = await run(join(project, 'node_modules/.bin/qualtrics-automations'), ['validate', '-c', 'config.yaml'], {
-      cwd: project,
-    });
+    const validate = await run(
+      join(project, 'node_modules/.bin/qualtrics-automations'),
+      ['validate', '-c', 'config.yaml'],
+      {
+        cwd: project,
+      },
+    );
     expect(validate.stdout).to.contain('config.yaml: OK');
-    expect(validate.stdout).to.contain('requireConsent     (plug-in my-operators/require-consent) exclude profiles without consent');
-    expect(validate.stdout).to.contain("crmLookup          (plug-in my-operators/crm-lookup) add the customer's CRM tier");
+    expect(validate.stdout).to.contain(
+      'requireConsent     (plug-in my-operators/require-consent) exclude profiles without consent',
+    );
+    expect(validate.stdout).to.contain(
+      "crmLookup          (plug-in my-operators/crm-lookup) add the customer's CRM tier",
+    );
   });
 });

@@ -52,7 +52,13 @@ attributes: [{ source: person.name.firstName, target: firstName }, { source: loy
 
 /** Every kind of profile and message a feed may carry. */
 const profileArb = fc.record({
-  email: fc.constantFrom('ann@example.com', 'ben@example.com', 'b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514', 'not-an-email', undefined),
+  email: fc.constantFrom(
+    'ann@example.com',
+    'ben@example.com',
+    'b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514',
+    'not-an-email',
+    undefined,
+  ),
   ecid: fc.option(fc.constantFrom('e-1', 'e-2'), { nil: undefined }),
   audience: fc.constantFrom('a1', 'a2', 'unmapped'),
   status: fc.constantFrom('realized', 'exited', 'existing', 'weird'),

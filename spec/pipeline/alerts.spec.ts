@@ -12,7 +12,13 @@ import { alertNotifier } from '../../pipeline/run.js';
 import { IntakeValve } from '../../pipeline/valve.js';
 import { eventually } from '../helpers/ws-server.js';
 
-const config = decodeOrThrow(AlertsConfig, { windowSeconds: 60, skippedRate: 0.1, minVolume: 10, failures: 3, stalledSeconds: 120 });
+const config = decodeOrThrow(AlertsConfig, {
+  windowSeconds: 60,
+  skippedRate: 0.1,
+  minVolume: 10,
+  failures: 3,
+  stalledSeconds: 120,
+});
 
 /** A monitor on a clock the test moves, over a real ledger and valve; answers what it announced. */
 const setup = () => {
@@ -20,7 +26,14 @@ const setup = () => {
   const ledger = new Ledger();
   const valve = new IntakeValve();
   const events: AlertEvent[] = [];
-  const monitor = new AlertMonitor(config, 'Test', ledger, valve, (e) => events.push(e), () => clock.now);
+  const monitor = new AlertMonitor(
+    config,
+    'Test',
+    ledger,
+    valve,
+    (e) => events.push(e),
+    () => clock.now,
+  );
   const settle = (...outcomes: Outcome[]) => {
     for (const outcome of outcomes) Ticket.open(ledger).settle(outcome, { origin: { source: 't', position: '1' } });
   };
@@ -40,11 +53,16 @@ describe('alerts', () => {
     advance(1);
     advance(1);
     expect(seen()).to.deep.equal(['activation-skipped-rate-exceeded firing']);
-    expect(events[0]!.summary).to.equal('20.0 % of 10 updates skipped (excluded or failed) in the last 60 s; the threshold is 10.0 %');
+    expect(events[0]!.summary).to.equal(
+      '20.0 % of 10 updates skipped (excluded or failed) in the last 60 s; the threshold is 10.0 %',
+    );
     settle(...Array.from({ length: 20 }, () => delivered(202)));
     advance(1);
     advance(1);
-    expect(seen()).to.deep.equal(['activation-skipped-rate-exceeded firing', 'activation-skipped-rate-exceeded resolved']);
+    expect(seen()).to.deep.equal([
+      'activation-skipped-rate-exceeded firing',
+      'activation-skipped-rate-exceeded resolved',
+    ]);
   });
 
   it('does not fire on a rate made of too few updates', () => {
@@ -68,12 +86,18 @@ describe('alerts', () => {
 
   it('destination rejected credentials: follows the valve, with what to fix', () => {
     const { valve, seen, events } = setup();
-    valve.close(DESTINATION_REJECTED, 'the destination rejected the credentials (401): check destination.username and destination.apiToken');
+    valve.close(
+      DESTINATION_REJECTED,
+      'the destination rejected the credentials (401): check destination.username and destination.apiToken',
+    );
     valve.close(DESTINATION_REJECTED, 'again');
     expect(seen()).to.deep.equal(['destination-rejected-credentials firing']);
     expect(events[0]!.summary).to.match(/check destination\.username/);
     valve.open(DESTINATION_REJECTED);
-    expect(seen()).to.deep.equal(['destination-rejected-credentials firing', 'destination-rejected-credentials resolved']);
+    expect(seen()).to.deep.equal([
+      'destination-rejected-credentials firing',
+      'destination-rejected-credentials resolved',
+    ]);
   });
 
   it('stalled: input arriving with nothing delivered for stalledSeconds fires; a delivery clears it; idle time does not count', () => {
@@ -112,7 +136,13 @@ identities: [{ source: Email, target: email }]
 alerts: { webhook: "${url}" }
 `);
       const notify = alertNotifier(pipelineConfig, silentLogger());
-      const event: AlertEvent = { alert: 'delivery-failing', state: 'firing', at: '2026-11-29T06:00:00.000Z', pipeline: 'Hooked', summary: '3 updates failed' };
+      const event: AlertEvent = {
+        alert: 'delivery-failing',
+        state: 'firing',
+        at: '2026-11-29T06:00:00.000Z',
+        pipeline: 'Hooked',
+        summary: '3 updates failed',
+      };
       notify(event);
       notify({ ...event, state: 'resolved' });
       await eventually(() => received.length === 2, 5_000, 'two posts');

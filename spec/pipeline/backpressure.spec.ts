@@ -21,13 +21,22 @@ describe('backpressure end to end (a separate pipeline process, real Redis, real
 
   it('keeps memory flat under a backlog of 15,000 at a slow destination, pushes back on the producer, and delivers all', async () => {
     const updates = 15_000;
-    const result = await runBackpressure({ updates, ratePerSecond: 1_000, maxInFlight: 1_000, redis: { url: REDIS_URL, prefix: fixture.prefix }, maxHeapMiB: 64 });
+    const result = await runBackpressure({
+      updates,
+      ratePerSecond: 1_000,
+      maxInFlight: 1_000,
+      redis: { url: REDIS_URL, prefix: fixture.prefix },
+      maxHeapMiB: 64,
+    });
     expect(result.exitCode, 'no crash, no out-of-memory with a 64 MiB heap').to.equal(0);
     expect(result.delivered).to.equal(updates);
     expect(result.distinctDelivered).to.equal(updates);
 
     // Push-back: while the pipeline worked through its credit, the producer could not hand over the rest.
-    expect(result.samples.some((s) => s.produced < updates && s.delivered > 0), 'the producer was held back').to.equal(true);
+    expect(
+      result.samples.some((s) => s.produced < updates && s.delivered > 0),
+      'the producer was held back',
+    ).to.equal(true);
 
     // Bounded: the exit code above is the proof. The process ran with its V8 heap capped at 64 MiB under a
     // backlog of 15,000 updates of about 1 KB each, and the same run without backpressure dies of it

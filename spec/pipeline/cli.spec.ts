@@ -22,7 +22,10 @@ describe('command line', function () {
   const startCli = (args: readonly string[], env?: NodeJS.ProcessEnv) => processes.start(args, env);
 
   it('validate: exits 0 for a good config', async () => {
-    const result = await runCli(['validate', '--config', 'examples/config.yaml'], { QUALTRICS_API_TOKEN: 'x', FEED_TOKEN: 'y' });
+    const result = await runCli(['validate', '--config', 'examples/config.yaml'], {
+      QUALTRICS_API_TOKEN: 'x',
+      FEED_TOKEN: 'y',
+    });
     expect(result.stderr).to.equal('');
     expect(result.stdout).to.equal(
       [
@@ -42,7 +45,9 @@ describe('command line', function () {
   });
 
   it('validate: prints every problem and exits 1', async () => {
-    const file = writeConfig('name: x\nsource: { websocket: { url: "htp://x" } }\ndestination: { url: "htp://x", apiToken: "${TOKEN}" }\n');
+    const file = writeConfig(
+      'name: x\nsource: { websocket: { url: "htp://x" } }\ndestination: { url: "htp://x", apiToken: "${TOKEN}" }\n',
+    );
     const result = await runCli(['validate', '--config', file]);
     expect(result.code).to.equal(1);
     expect(result.stderr.split('\n')).to.include.members([
@@ -67,17 +72,38 @@ observability: { port: 0 }
 audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]
 `);
-      const child = startCli(['run', '--config', file], { QUALTRICS_API_TOKEN: 'cli-secret-token', FEED_TOKEN: 'feed-secret-token', LOG_LEVEL: 'debug' });
+      const child = startCli(['run', '--config', file], {
+        QUALTRICS_API_TOKEN: 'cli-secret-token',
+        FEED_TOKEN: 'feed-secret-token',
+        LOG_LEVEL: 'debug',
+      });
       const result = finished(child);
       const socket = await feed.connection(1);
-      socket.send(JSON.stringify({ identityMap: { Email: [{ id: 'ann@example.com' }] }, segmentMembership: { ups: { a1: { status: 'realized' } } } }));
+      socket.send(
+        JSON.stringify({
+          identityMap: { Email: [{ id: 'ann@example.com' }] },
+          segmentMembership: { ups: { a1: { status: 'realized' } } },
+        }),
+      );
       await eventually(() => standIn.runs.length === 1, 10_000, 'a delivery');
       child.kill('SIGTERM');
       const { code, stderr } = await result;
       expect(code).to.equal(0);
-      const lines = stderr.trim().split('\n').map((line) => JSON.parse(line) as { msg: string; counts?: unknown });
-      expect(lines.map((l) => l.msg)).to.include.members(['pipeline started', 'connected to the feed', 'delivered', 'pipeline stopped']);
-      expect(lines.find((l) => l.msg === 'pipeline stopped')!.counts).to.deep.include({ received: 1, delivered: 1, inFlight: 0 });
+      const lines = stderr
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { msg: string; counts?: unknown });
+      expect(lines.map((l) => l.msg)).to.include.members([
+        'pipeline started',
+        'connected to the feed',
+        'delivered',
+        'pipeline stopped',
+      ]);
+      expect(lines.find((l) => l.msg === 'pipeline stopped')!.counts).to.deep.include({
+        received: 1,
+        delivered: 1,
+        inFlight: 0,
+      });
       expect(stderr).not.to.contain('cli-secret-token');
       expect(stderr).not.to.contain('feed-secret-token');
       expect(stderr).not.to.contain('ann@example.com');
@@ -104,7 +130,12 @@ identities: [{ source: Email, target: email }]
       const result = finished(child);
       const socket = await feed.connection(1);
       for (const id of ['a@example.com', 'b@example.com', 'c@example.com'])
-        socket.send(JSON.stringify({ identityMap: { Email: [{ id }] }, segmentMembership: { ups: { a1: { status: 'realized' } } } }));
+        socket.send(
+          JSON.stringify({
+            identityMap: { Email: [{ id }] },
+            segmentMembership: { ups: { a1: { status: 'realized' } } },
+          }),
+        );
       await eventually(() => standIn.requests.length >= 6, 10_000, 'several rejected attempts');
       child.kill('SIGKILL');
       const { stderr } = await result;

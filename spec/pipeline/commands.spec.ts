@@ -23,10 +23,16 @@ describe('history, dead letters and send-test commands (real Redis, real endpoin
     let rejectBad = true;
     const harness = await Harness.start({
       topLevel: `redis: { url: "${REDIS_URL}", prefix: "${fixture.prefix}" }`,
-      respond: (request) => (rejectBad && request.body.includes('bad@') ? { status: 400, body: { meta: { error: { errorMessage: 'unknown field' } } } } : undefined),
+      respond: (request) =>
+        rejectBad && request.body.includes('bad@')
+          ? { status: 400, body: { meta: { error: { errorMessage: 'unknown field' } } } }
+          : undefined,
     });
     try {
-      harness.send(updateFor('ann@example.com'), updateFor('bad@example.com'), { ...updateFor('cy@example.com'), segmentMembership: { ups: {} } });
+      harness.send(updateFor('ann@example.com'), updateFor('bad@example.com'), {
+        ...updateFor('cy@example.com'),
+        segmentMembership: { ups: {} },
+      });
       await harness.started.pipeline.ledger.whenSettled(3);
       const badBody = harness.standIn.requests.find((r) => r.body.includes('bad@'))!.body.toString('utf8');
 
@@ -57,13 +63,17 @@ redis: { url: "${REDIS_URL}", prefix: "${fixture.prefix}" }
 
       const list = await runCli(['dlq', 'list', '--config', file]);
       expect(list.code).to.equal(0);
-      expect(list.stdout).to.match(/http-400 +400 +1 +email:b\*\*\*@example\.com +\{"meta":\{"error":\{"errorMessage":"unknown field"\}\}\}/);
+      expect(list.stdout).to.match(
+        /http-400 +400 +1 +email:b\*\*\*@example\.com +\{"meta":\{"error":\{"errorMessage":"unknown field"\}\}\}/,
+      );
       expect(list.stdout).to.contain('1 dead letter(s): http-400 1');
 
       rejectBad = false;
       const redrive = await runCli(['dlq', 'redrive', '--config', file, '--reason', 'http-400']);
       expect(redrive.stderr).to.equal('');
-      expect(redrive.stdout).to.equal('redrove 1 dead letter(s): delivered 1, duplicates 0, excluded 0, failed again 0; removed 1\n');
+      expect(redrive.stdout).to.equal(
+        'redrove 1 dead letter(s): delivered 1, duplicates 0, excluded 0, failed again 0; removed 1\n',
+      );
       const resent = harness.standIn.requests.filter((r) => r.body.includes('bad@'));
       expect(resent).to.have.length(2);
       expect(resent[1]!.body.toString('utf8')).to.equal(badBody);
@@ -99,7 +109,9 @@ attributes: [{ source: person.name.firstName, target: firstName }]
       expect(code).to.equal(0);
       expect(stdout).to.contain(`POST ${standIn.url}`);
       expect(stdout).to.contain('authorization: Basic [hidden]');
-      expect(stdout).to.match(/"firstName":"sample person\.name\.firstName","identityMap":\{"Email":\[\{"id":"qualtrics-automations-test@example\.com"\}\]\},"segmentMembership":\{"ups":\{"aud-1":\{"lastQualificationTime":"[^"]+","status":"realized"\}\}\}/);
+      expect(stdout).to.match(
+        /"firstName":"sample person\.name\.firstName","identityMap":\{"Email":\[\{"id":"qualtrics-automations-test@example\.com"\}\]\},"segmentMembership":\{"ups":\{"aud-1":\{"lastQualificationTime":"[^"]+","status":"realized"\}\}\}/,
+      );
       expect(stdout).to.match(/202 Accepted in \d+ ms/);
       expect(stdout).to.contain("OK: the destination accepted the event; check the workflow's Run history.");
       expect(stdout).not.to.contain('the-real-token');
@@ -111,7 +123,9 @@ attributes: [{ source: person.name.firstName, target: firstName }]
       const { code, stdout } = await runCli(['send-test', '--config', configFile('a-wrong-token')]);
       expect(code).to.equal(1);
       expect(stdout).to.contain('401 Unauthorized');
-      expect(stdout).to.contain('Not accepted: the credentials were rejected: check destination.username and destination.apiToken');
+      expect(stdout).to.contain(
+        'Not accepted: the credentials were rejected: check destination.username and destination.apiToken',
+      );
       expect(stdout).not.to.contain('a-wrong-token');
     });
   });

@@ -9,8 +9,6 @@ import { Harness, updateFor } from '../helpers/harness.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { busiestWindow } from '../helpers/windows.js';
 
-
-
 describe('delivery to a real local endpoint (and real Redis)', function () {
   this.timeout(30_000);
   let harnesses: Harness[] = [];
@@ -52,7 +50,12 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
 
   it('obeys Retry-After on a 429', async () => {
     let calls = 0;
-    const h = await start({ respond: () => (calls++ === 0 ? { status: 429, body: { meta: { error: 'slow down' } }, headers: { 'retry-after': '1' } } : undefined) });
+    const h = await start({
+      respond: () =>
+        calls++ === 0
+          ? { status: 429, body: { meta: { error: 'slow down' } }, headers: { 'retry-after': '1' } }
+          : undefined,
+    });
     h.send(updateFor('ann@example.com'));
     await h.started.pipeline.ledger.whenSettled(1);
     const [first, second] = h.standIn.requests;
@@ -62,7 +65,10 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
 
   it('retries 5xx with backoff, then delivers', async () => {
     let calls = 0;
-    const h = await start({ destination: ['retry: { baseMs: 20, maxMs: 100 }'], respond: () => (calls++ < 2 ? { status: 503 } : undefined) });
+    const h = await start({
+      destination: ['retry: { baseMs: 20, maxMs: 100 }'],
+      respond: () => (calls++ < 2 ? { status: 503 } : undefined),
+    });
     h.send(updateFor('ann@example.com'));
     await h.started.pipeline.ledger.whenSettled(1);
     expect(h.standIn.requests).to.have.length(3);
@@ -70,7 +76,10 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
   });
 
   it('dead-letters a 400 with its response body, to the Redis stream, and does not retry it', async () => {
-    const h = await start({ topLevel: redisConfig(), respond: () => ({ status: 400, body: { meta: { error: { errorMessage: 'firstName must be a string' } } } }) });
+    const h = await start({
+      topLevel: redisConfig(),
+      respond: () => ({ status: 400, body: { meta: { error: { errorMessage: 'firstName must be a string' } } } }),
+    });
     h.send(updateFor('ann@example.com'));
     await h.started.pipeline.ledger.whenSettled(1);
     expect(h.standIn.requests).to.have.length(1);
@@ -88,11 +97,17 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
   });
 
   it('dead-letters to a JSON-lines file without Redis', async () => {
-    const h = await start({ destination: ['retry: { maxAttempts: 2, baseMs: 10, maxMs: 20 }'], respond: () => ({ status: 500, body: 'down' }) });
+    const h = await start({
+      destination: ['retry: { maxAttempts: 2, baseMs: 10, maxMs: 20 }'],
+      respond: () => ({ status: 500, body: 'down' }),
+    });
     h.send(updateFor('ann@example.com'));
     await h.started.pipeline.ledger.whenSettled(1);
     const file = (h.started.wiring.core.deadLetters as { path: string }).path;
-    const letters = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as object);
+    const letters = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as object);
     expect(letters).to.have.length(1);
     expect(letters[0]).to.deep.include({ reason: 'retries-exhausted', status: 500, attempts: 2 });
   });
@@ -100,7 +115,10 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
   it("keeps each identity's updates in arrival order under concurrency 16 with random delays and failures", async () => {
     const h = await start({
       destination: ['concurrency: 16', 'retry: { baseMs: 5, maxMs: 20 }'],
-      respond: () => new Promise((resolve) => setTimeout(() => resolve(Math.random() < 0.15 ? { status: 503 } : undefined), Math.random() * 15)),
+      respond: () =>
+        new Promise((resolve) =>
+          setTimeout(() => resolve(Math.random() < 0.15 ? { status: 503 } : undefined), Math.random() * 15),
+        ),
     });
     const people = Array.from({ length: 8 }, (_, i) => `p${i}@example.com`);
     const updates = Array.from({ length: 25 }, (_, version) => people.map((email) => updateFor(email, version))).flat();
@@ -129,7 +147,10 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
 
   it('does not remember a failed send as sent: the same update goes out when it comes again', async () => {
     let rejecting = true;
-    const h = await start({ topLevel: redisConfig(), respond: () => (rejecting ? { status: 422, body: 'not now' } : undefined) });
+    const h = await start({
+      topLevel: redisConfig(),
+      respond: () => (rejecting ? { status: 422, body: 'not now' } : undefined),
+    });
     h.send(updateFor('ann@example.com'));
     await h.started.pipeline.ledger.whenSettled(1);
     rejecting = false;
@@ -147,7 +168,11 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
       receivedAt: 0,
       ticket: undefined as never,
       identity: { namespace: 'Email', target: 'email', id: 'ann@example.com' },
-      payload: { firstName: 'v1', identityMap: { Email: [{ id: 'ann@example.com' }] }, segmentMembership: { ups: { a1: { lastQualificationTime: '2026-11-29T09:00:00Z', status: 'realized' } } } },
+      payload: {
+        firstName: 'v1',
+        identityMap: { Email: [{ id: 'ann@example.com' }] },
+        segmentMembership: { ups: { a1: { lastQualificationTime: '2026-11-29T09:00:00Z', status: 'realized' } } },
+      },
       profile: decodeOrThrow(Profile, update),
     })!;
     // Taken before the lease is: the lease cannot expire earlier than leftAt + 1.5 s.

@@ -11,7 +11,11 @@ import { tempDir } from '../helpers/temp.js';
 import { eventually, TestWebSocketServer } from '../helpers/ws-server.js';
 
 const emailsOf = (standIn: QualtricsStandIn): string[] =>
-  standIn.requests.map((r) => (JSON.parse(r.body.toString('utf8')) as { identityMap: { Email: Array<{ id: string }> } }).identityMap.Email[0]!.id);
+  standIn.requests.map(
+    (r) =>
+      (JSON.parse(r.body.toString('utf8')) as { identityMap: { Email: Array<{ id: string }> } }).identityMap.Email[0]!
+        .id,
+  );
 
 describe('durable intake: journal and stream consumers across crashes (real processes, Redis, endpoint)', function () {
   this.timeout(60_000);
@@ -22,7 +26,10 @@ describe('durable intake: journal and stream consumers across crashes (real proc
   beforeEach(async () => {
     fixture = new RedisFixture();
     // A slow destination (and a rate limit in the config), so a crash always finds work left.
-    standIn = await QualtricsStandIn.start({ apiToken: API_TOKEN, respond: () => new Promise((resolve) => setTimeout(() => resolve(undefined), 15)) });
+    standIn = await QualtricsStandIn.start({
+      apiToken: API_TOKEN,
+      respond: () => new Promise((resolve) => setTimeout(() => resolve(undefined), 15)),
+    });
   });
   afterEach(async () => {
     processes.killAll();
@@ -52,7 +59,10 @@ ${extra}
   it('journals a WebSocket feed: a process killed mid-way loses nothing, the next one finishes the work', async () => {
     const feed = await TestWebSocketServer.start();
     const stream = `${fixture.prefix}:journal`;
-    const file = writeConfig(`{ websocket: { url: "${feed.url}" } }`, `journal: { stream: "${stream}", claimIdleSeconds: 1 }\ndedupe: { leaseSeconds: 2 }`);
+    const file = writeConfig(
+      `{ websocket: { url: "${feed.url}" } }`,
+      `journal: { stream: "${stream}", claimIdleSeconds: 1 }\ndedupe: { leaseSeconds: 2 }`,
+    );
     try {
       const first = cli(['run', '--config', file]);
       const firstDone = finished(first);
@@ -68,7 +78,11 @@ ${extra}
       const second = cli(['run', '--config', file]);
       const secondDone = finished(second);
       await eventually(() => new Set(emailsOf(standIn)).size === 200, 30_000, 'every update delivered');
-      await eventually(async () => ((await redis.xpending(stream, 'qualtrics-automations')) as [number])[0] === 0, 10_000, 'every entry acknowledged');
+      await eventually(
+        async () => ((await redis.xpending(stream, 'qualtrics-automations')) as [number])[0] === 0,
+        10_000,
+        'every entry acknowledged',
+      );
       second.kill('SIGTERM');
       expect((await secondDone).code).to.equal(0);
       // Effectively once: only what the killed process had in flight (at most its concurrency) may go twice.
@@ -83,11 +97,19 @@ ${extra}
     const stream = `${fixture.prefix}:updates`;
     await redis.xgroup('CREATE', stream, 'workers', '$', 'MKSTREAM');
     // The killed process also held dedupe leases on what it had in flight: they lapse after 2 s.
-    const file = writeConfig(`{ redisStream: { stream: "${stream}", group: workers, claimIdleSeconds: 1 } }`, 'dedupe: { leaseSeconds: 2 }');
+    const file = writeConfig(
+      `{ redisStream: { stream: "${stream}", group: workers, claimIdleSeconds: 1 } }`,
+      'dedupe: { leaseSeconds: 2 }',
+    );
     const first = cli(['run', '--config', file]);
     const firstDone = finished(first);
-    await eventually(async () => ((await redis.xinfo('CONSUMERS', stream, 'workers')) as unknown[]).length === 1, 10_000, 'the first consumer');
-    for (let i = 0; i < 100; i += 1) await redis.xadd(stream, '*', 'profile', JSON.stringify(updateFor(`p${i}@example.com`)));
+    await eventually(
+      async () => ((await redis.xinfo('CONSUMERS', stream, 'workers')) as unknown[]).length === 1,
+      10_000,
+      'the first consumer',
+    );
+    for (let i = 0; i < 100; i += 1)
+      await redis.xadd(stream, '*', 'profile', JSON.stringify(updateFor(`p${i}@example.com`)));
     await eventually(() => standIn.requests.length >= 10, 10_000, 'some deliveries');
     first.kill('SIGKILL');
     await firstDone;
@@ -97,7 +119,11 @@ ${extra}
     const second = cli(['run', '--config', file]);
     const secondDone = finished(second);
     await eventually(() => new Set(emailsOf(standIn)).size === 100, 30_000, 'every update delivered');
-    await eventually(async () => ((await redis.xpending(stream, 'workers')) as [number])[0] === 0, 10_000, 'every entry acknowledged');
+    await eventually(
+      async () => ((await redis.xpending(stream, 'workers')) as [number])[0] === 0,
+      10_000,
+      'every entry acknowledged',
+    );
     second.kill('SIGTERM');
     const { code, stderr } = await secondDone;
     expect(code).to.equal(0);

@@ -48,7 +48,9 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
     it(`delivers the mapped payload byte for byte with ${auth} auth, and accounts for everything`, async () => {
       feed = await TestWebSocketServer.start();
       standIn = await QualtricsStandIn.start(
-        auth === 'basic' ? { username: 'survey.admin@example.com', apiToken: 'qualtrics-secret' } : { apiToken: 'qualtrics-secret' },
+        auth === 'basic'
+          ? { username: 'survey.admin@example.com', apiToken: 'qualtrics-secret' }
+          : { apiToken: 'qualtrics-secret' },
       );
       const started = await startFromConfig(parseConfig(configText(feed.url, standIn.url, auth), env), silentLogger());
       const socket = await feed.connection(1);
@@ -78,7 +80,9 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
       expect(request!.body.toString('utf8')).to.equal(expectedBody);
       expect(request!.headers['content-type']).to.equal('application/json');
       if (auth === 'basic') {
-        expect(request!.headers.authorization).to.equal(`Basic ${Buffer.from('survey.admin@example.com:qualtrics-secret').toString('base64')}`);
+        expect(request!.headers.authorization).to.equal(
+          `Basic ${Buffer.from('survey.admin@example.com:qualtrics-secret').toString('base64')}`,
+        );
         expect(request!.headers['x-api-token']).to.equal(undefined);
       } else {
         expect(request!.headers['x-api-token']).to.equal('qualtrics-secret');
@@ -94,17 +98,29 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
     standIn = await QualtricsStandIn.start({
       username: 'survey.admin@example.com',
       apiToken: 'qualtrics-secret',
-      respond: () => (rejecting ? { status: 401, body: { meta: { error: { errorMessage: 'invalid credentials' } } } } : undefined),
+      respond: () =>
+        rejecting ? { status: 401, body: { meta: { error: { errorMessage: 'invalid credentials' } } } } : undefined,
     });
-    const text = configText(feed.url, standIn.url, 'basic').replace('allowAnyHost: true', 'allowAnyHost: true\n  retry: { maxMs: 100 }');
+    const text = configText(feed.url, standIn.url, 'basic').replace(
+      'allowAnyHost: true',
+      'allowAnyHost: true\n  retry: { maxMs: 100 }',
+    );
     const started = await startFromConfig(parseConfig(text, env), silentLogger());
     const socket = await feed.connection(1);
     socket.send(JSON.stringify(ann));
     await eventually(() => started.wiring.valve.isClosed, 5_000, 'the intake to pause');
-    expect([...started.wiring.valve.reasons.values()][0]).to.match(/check destination\.username and destination\.apiToken/);
+    expect([...started.wiring.valve.reasons.values()][0]).to.match(
+      /check destination\.username and destination\.apiToken/,
+    );
 
     for (const name of ['Ben', 'Chloé', 'David'])
-      socket.send(JSON.stringify({ ...ann, person: { name: { firstName: name } }, identityMap: { Email: [{ id: `${name.toLowerCase()}@example.com` }] } }));
+      socket.send(
+        JSON.stringify({
+          ...ann,
+          person: { name: { firstName: name } },
+          identityMap: { Email: [{ id: `${name.toLowerCase()}@example.com` }] },
+        }),
+      );
     // Three more retries of the rejected update, paced by the pipeline's own timers: by then an intake
     // that did not pause would have read the three updates sent before them, however slow this machine.
     const sentAt = standIn.requests.length;
@@ -119,7 +135,12 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
     expect(started.wiring.valve.isClosed).to.equal(false);
     const { counts } = await started.stop();
     expect(counts).to.deep.include({ received: 4, delivered: 4, failed: {} });
-    expect(standIn.runs.map((run) => (run.payload as { firstName: string }).firstName)).to.have.members(['Ann', 'Ben', 'Chloé', 'David']);
+    expect(standIn.runs.map((run) => (run.payload as { firstName: string }).firstName)).to.have.members([
+      'Ann',
+      'Ben',
+      'Chloé',
+      'David',
+    ]);
   });
 
   it('stops taking input when stopped: the feed connection closes and the counts are final', async () => {

@@ -52,7 +52,12 @@ describe('plug-in operators', function () {
     const c = config('[{ use: ./plugins/require-consent.mjs, after: selectIdentity }]');
     const plugins = await loadPlugins(c.operators, EXAMPLES);
     const consenting = { ...updateFor('ann@example.com'), consents: { marketing: { email: { val: 'y' } } } };
-    const { counts } = await runOperators(c, [JSON.stringify(consenting), JSON.stringify(updateFor('ben@example.com'))], undefined, plugins);
+    const { counts } = await runOperators(
+      c,
+      [JSON.stringify(consenting), JSON.stringify(updateFor('ben@example.com'))],
+      undefined,
+      plugins,
+    );
     expect(counts).to.deep.include({ delivered: 1, excluded: { 'no-consent': 1 } });
   });
 
@@ -101,7 +106,9 @@ describe('plug-in operators', function () {
   });
 
   it('lets a plug-in author test an operator in a few lines', async () => {
-    const { default: requireConsent } = (await import(resolve(EXAMPLES, 'plugins/require-consent.mjs'))) as { default: Parameters<typeof testOperator>[0] };
+    const { default: requireConsent } = (await import(resolve(EXAMPLES, 'plugins/require-consent.mjs'))) as {
+      default: Parameters<typeof testOperator>[0];
+    };
     const { passed, settled } = await testOperator(requireConsent, { allowed: ['y', 'yes'] }, [
       { profile: { consents: { marketing: { email: { val: 'yes' } } } } },
       { profile: { consents: { marketing: { email: { val: 'n' } } } } },

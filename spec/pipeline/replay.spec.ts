@@ -66,25 +66,45 @@ describe('replay (real Redis, real local endpoint)', function () {
     expect(parseBound(undefined, 'to')).to.equal('+');
     expect(parseBound('1732860000000-7', 'from')).to.equal('1732860000000-7');
     expect(parseBound('2024-11-29T06:00:00Z', 'to')).to.equal('1732860000000');
-    expect(() => parseBound('yesterday', 'from')).to.throw('--from: expected a stream id (like 1732860000000-0) or an ISO time, got "yesterday"');
+    expect(() => parseBound('yesterday', 'from')).to.throw(
+      '--from: expected a stream id (like 1732860000000-0) or an ISO time, got "yesterday"',
+    );
   });
 
   it('replays 50,000 entries of which 45,000 were already delivered, sending only the other 5,000', async () => {
     const redis = fixture.connect();
     const stream = `${fixture.prefix}:updates`;
-    const ids = await fill(redis, stream, Array.from({ length: 50_000 }, (_, i) => updateFor(`p${i}@example.com`)));
+    const ids = await fill(
+      redis,
+      stream,
+      Array.from({ length: 50_000 }, (_, i) => updateFor(`p${i}@example.com`)),
+    );
     const config = parseConfig(configText(standIn.url, fixture.prefix), {});
 
-    const first = await startReplay(config, chainOf(config), { stream, from: '-', to: ids[44_999]!, field: 'profile' }, silentLogger());
+    const first = await startReplay(
+      config,
+      chainOf(config),
+      { stream, from: '-', to: ids[44_999]!, field: 'profile' },
+      silentLogger(),
+    );
     const earlier = await first.done;
     expect(earlier.counts).to.deep.include({ received: 45_000, delivered: 45_000, inFlight: 0 });
     expect(standIn.requests).to.have.length(45_000);
 
-    const again = await startReplay(config, chainOf(config), { stream, from: '-', to: '+', field: 'profile' }, silentLogger());
+    const again = await startReplay(
+      config,
+      chainOf(config),
+      { stream, from: '-', to: '+', field: 'profile' },
+      silentLogger(),
+    );
     const final = await again.done;
     expect(final.counts).to.deep.include({ received: 50_000, delivered: 5_000, duplicate: 45_000, inFlight: 0 });
     expect(standIn.requests).to.have.length(50_000);
-    const sent = new Set(standIn.runs.map((run) => (run.payload as { identityMap: { Email: Array<{ id: string }> } }).identityMap.Email[0]!.id));
+    const sent = new Set(
+      standIn.runs.map(
+        (run) => (run.payload as { identityMap: { Email: Array<{ id: string }> } }).identityMap.Email[0]!.id,
+      ),
+    );
     expect(sent.size).to.equal(50_000);
   });
 
@@ -92,10 +112,17 @@ describe('replay (real Redis, real local endpoint)', function () {
     const redis = fixture.connect();
     const stream = `${fixture.prefix}:updates`;
     // Ann's v1, then v2; v2 was delivered (say, live). Replaying both sends neither.
-    const [, v2] = await fill(redis, stream, [updateFor('ann@example.com', 1), updateFor('ann@example.com', 2), updateFor('ben@example.com', 1)]);
+    const [, v2] = await fill(redis, stream, [
+      updateFor('ann@example.com', 1),
+      updateFor('ann@example.com', 2),
+      updateFor('ben@example.com', 1),
+    ]);
     const config = parseConfig(configText(standIn.url, fixture.prefix), {});
-    await (await startReplay(config, chainOf(config), { stream, from: v2!, to: v2!, field: 'profile' }, silentLogger())).done;
-    const final = await (await startReplay(config, chainOf(config), { stream, from: '-', to: '+', field: 'profile' }, silentLogger())).done;
+    await (await startReplay(config, chainOf(config), { stream, from: v2!, to: v2!, field: 'profile' }, silentLogger()))
+      .done;
+    const final = await (
+      await startReplay(config, chainOf(config), { stream, from: '-', to: '+', field: 'profile' }, silentLogger())
+    ).done;
     expect(final.counts).to.deep.include({ delivered: 1, duplicate: 1, excluded: { stale: 1 } });
     expect(standIn.runs.map((run) => (run.payload as { firstName: string }).firstName)).to.deep.equal(['v2', 'v1']);
   });
@@ -103,7 +130,11 @@ describe('replay (real Redis, real local endpoint)', function () {
   it('stops cleanly on Ctrl-C, prints where to resume, and resuming sends the rest exactly once', async () => {
     const redis = fixture.connect();
     const stream = `${fixture.prefix}:updates`;
-    await fill(redis, stream, Array.from({ length: 300 }, (_, i) => updateFor(`p${i}@example.com`)));
+    await fill(
+      redis,
+      stream,
+      Array.from({ length: 300 }, (_, i) => updateFor(`p${i}@example.com`)),
+    );
     const file = join(tempDir(), 'replay.yaml');
     // A slow destination (50 a second) and a small credit, so Ctrl-C lands mid-way with little in flight.
     const slow = configText(standIn.url, fixture.prefix)

@@ -14,7 +14,13 @@ const USERNAME = 'survey.admin@example.com';
 const FEED_TOKEN = 'feed-bearer-token-SECRET-2';
 const INGEST_TOKEN = 'ingest-token-SECRET-3';
 /** Every form a secret could take in a log line. */
-const SECRETS = [API_TOKEN, FEED_TOKEN, INGEST_TOKEN, Buffer.from(`${USERNAME}:${API_TOKEN}`).toString('base64'), 'SECRET-'];
+const SECRETS = [
+  API_TOKEN,
+  FEED_TOKEN,
+  INGEST_TOKEN,
+  Buffer.from(`${USERNAME}:${API_TOKEN}`).toString('base64'),
+  'SECRET-',
+];
 
 describe('secrets never appear in logs or messages (every command, debug level)', function () {
   this.timeout(60_000);
@@ -41,8 +47,14 @@ deadLetters: { file: ${deadLetterFile()} }
 observability: { port: 0 }
 shutdownGraceMs: 300
 `;
-    const client = write('client.yaml', `name: Client\nsource: { websocket: { url: "${feed.url}", headers: { Authorization: "Bearer \${FEED_TOKEN}" } } }${common}`);
-    const listen = write('listen.yaml', `name: Listen\nsource: { websocket: { listen: { port: ${port}, token: "\${INGEST_TOKEN}" } } }${common}`);
+    const client = write(
+      'client.yaml',
+      `name: Client\nsource: { websocket: { url: "${feed.url}", headers: { Authorization: "Bearer \${FEED_TOKEN}" } } }${common}`,
+    );
+    const listen = write(
+      'listen.yaml',
+      `name: Listen\nsource: { websocket: { listen: { port: ${port}, token: "\${INGEST_TOKEN}" } } }${common}`,
+    );
     const env = { QUALTRICS_API_TOKEN: API_TOKEN, FEED_TOKEN, INGEST_TOKEN, LOG_LEVEL: 'debug' };
     const outputs: string[] = [];
     try {
@@ -61,14 +73,18 @@ shutdownGraceMs: 300
       await eventually(
         () =>
           new Promise<boolean>((resolve) => {
-            const probe = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { authorization: 'Bearer wrong-SECRET-guess' } });
+            const probe = new WebSocket(`ws://127.0.0.1:${port}/`, {
+              headers: { authorization: 'Bearer wrong-SECRET-guess' },
+            });
             probe.once('unexpected-response', () => resolve(true));
             probe.once('error', () => resolve(false));
           }),
         10_000,
         'the listener',
       );
-      const producer = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { authorization: `Bearer ${INGEST_TOKEN}` } });
+      const producer = new WebSocket(`ws://127.0.0.1:${port}/`, {
+        headers: { authorization: `Bearer ${INGEST_TOKEN}` },
+      });
       await new Promise((resolve) => producer.once('open', resolve));
       producer.send(JSON.stringify(updateFor('ben@example.com')));
       await eventually(() => rejecting.requests.length >= 3, 10_000, 'more attempts');
@@ -77,12 +93,19 @@ shutdownGraceMs: 300
       const l = await listenDone;
       outputs.push(l.stdout, l.stderr);
 
-      for (const args of [['validate', '--config', client], ['send-test', '--config', client], ['dlq', 'list', '--config', client]]) {
+      for (const args of [
+        ['validate', '--config', client],
+        ['send-test', '--config', client],
+        ['dlq', 'list', '--config', client],
+      ]) {
         const result = await runCli(args, env);
         outputs.push(result.stdout, result.stderr);
       }
       // A config error that sits next to a secret must not echo it.
-      const broken = write('broken.yaml', `name: Broken\nsource: { websocket: { url: "${feed.url}" } }\ndestination: { url: "htp://x", apiToken: 42 }\n`);
+      const broken = write(
+        'broken.yaml',
+        `name: Broken\nsource: { websocket: { url: "${feed.url}" } }\ndestination: { url: "htp://x", apiToken: 42 }\n`,
+      );
       const failing = await runCli(['validate', '--config', broken], env);
       outputs.push(failing.stdout, failing.stderr);
     } finally {

@@ -17,12 +17,20 @@ describe('declarative pipeline tests (qualtrics-automations test)', function () 
   });
 
   it('reports failing cases with what was expected and what came, and exits 1', async () => {
-    const { code, stdout } = await runCli(['test', 'spec/fixtures/tests/failing.test.yaml', 'examples/config.test.yaml']);
+    const { code, stdout } = await runCli([
+      'test',
+      'spec/fixtures/tests/failing.test.yaml',
+      'examples/config.test.yaml',
+    ]);
     expect(code).to.equal(1);
     expect(stdout).to.contain('    ✔ passes');
     expect(stdout).to.contain('    1) expects a payload but the profile is not qualified');
-    expect(stdout).to.contain('      expected payload {"anything":true}\n      got excluded not-qualified: mapped audience a1 is existing; only realized or exited is sent');
-    expect(stdout).to.contain('      expected excluded not-qualified\n      got excluded missing-identity: the profile has no id in Email');
+    expect(stdout).to.contain(
+      '      expected payload {"anything":true}\n      got excluded not-qualified: mapped audience a1 is existing; only realized or exited is sent',
+    );
+    expect(stdout).to.contain(
+      '      expected excluded not-qualified\n      got excluded missing-identity: the profile has no id in Email',
+    );
     expect(stdout.trimEnd().split('\n').at(-1)).to.equal('  5 passed, 2 failed');
   });
 

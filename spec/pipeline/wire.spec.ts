@@ -18,7 +18,11 @@ describe('wiring', () => {
     expect(a).to.match(/^qa:\{[0-9a-f]{16}\}$/);
     expect(redisPrefixOf(configFor('https://iad1.qualtrics.com/e/1'))).to.equal(a);
     expect(redisPrefixOf(configFor('https://iad1.qualtrics.com/e/2'))).not.to.equal(a);
-    expect(redisPrefixOf(configFor('https://iad1.qualtrics.com/e/1', 'redis: { url: "redis://x", prefix: "team:{survey}" }'))).to.equal('team:{survey}');
+    expect(
+      redisPrefixOf(
+        configFor('https://iad1.qualtrics.com/e/1', 'redis: { url: "redis://x", prefix: "team:{survey}" }'),
+      ),
+    ).to.equal('team:{survey}');
   });
 
   it('makes file-safe names', () => {

@@ -159,7 +159,10 @@ describe('EmbeddedDedupeStore (LMDB on disk)', () => {
     const theirs = (await answer) as string[];
     expect(theirs).to.have.length(keys);
     for (let i = 0; i < keys; i += 1) {
-      expect([mine[i], theirs[i]].filter((a) => a === 'acquired'), `race-${i}`).to.have.length(1);
+      expect(
+        [mine[i], theirs[i]].filter((a) => a === 'acquired'),
+        `race-${i}`,
+      ).to.have.length(1);
     }
   });
 });

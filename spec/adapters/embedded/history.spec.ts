@@ -68,7 +68,11 @@ describe('EmbeddedHistory (LMDB on disk)', () => {
     for (let i = 1; i <= 3; i += 1) await history(10).add({ from: 'test', i });
     await state.close();
     state = openStateStore(dir);
-    expect(history(10).list().map((r) => r.i)).to.deep.equal([3, 2, 1]);
+    expect(
+      history(10)
+        .list()
+        .map((r) => r.i),
+    ).to.deep.equal([3, 2, 1]);
   });
 
   it('is read by another process while this one has it open, and sees what that process adds', async function () {

@@ -20,7 +20,10 @@ const letter = (payload: string) => ({
 });
 const reasonOf = (entry: { letter: unknown }): string => String((entry.letter as { reason?: unknown }).reason);
 const payloadOf = (entry: { letter: unknown }): string => String((entry.letter as { payload?: unknown }).payload);
-const fileLines = (path: string): string[] => readFileSync(path, 'utf8').split('\n').filter((line) => line !== '');
+const fileLines = (path: string): string[] =>
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '');
 
 /** A process appending `count` letters to `path` once told to go. */
 const startAppender = (path: string, count: number, tag: string): ChildProcess =>

@@ -9,7 +9,10 @@ describe('QualtricsHttpSender (real local HTTP server)', () => {
 
   it('posts the body unchanged with JSON content type and Basic username:token', async () => {
     standIn = await QualtricsStandIn.start({ username: 'me@example.com', apiToken: 'tok:en' });
-    const sender = new QualtricsHttpSender({ url: standIn.url, auth: { kind: 'basic', username: 'me@example.com', apiToken: 'tok:en' } });
+    const sender = new QualtricsHttpSender({
+      url: standIn.url,
+      auth: { kind: 'basic', username: 'me@example.com', apiToken: 'tok:en' },
+    });
     const body = '{"firstName":"Zoë","identityMap":{"Email":[{"id":"z@example.com"}]}}';
     expect(await sender.send(body)).to.deep.equal({ status: 202, body: '{"meta":{"httpStatus":"202 - Accepted"}}' });
     const [request] = standIn.requests;
@@ -29,7 +32,10 @@ describe('QualtricsHttpSender (real local HTTP server)', () => {
   });
 
   it('returns error answers (not exceptions), with their bodies, and does not retry them', async () => {
-    standIn = await QualtricsStandIn.start({ apiToken: 't', respond: () => ({ status: 503, body: { meta: { error: 'busy' } }, headers: { 'retry-after': '7' } }) });
+    standIn = await QualtricsStandIn.start({
+      apiToken: 't',
+      respond: () => ({ status: 503, body: { meta: { error: 'busy' } }, headers: { 'retry-after': '7' } }),
+    });
     const sender = new QualtricsHttpSender({ url: standIn.url, auth: { kind: 'header', apiToken: 'wrong' } });
     expect(await sender.send('{}')).to.deep.equal({ status: 503, body: '{"meta":{"error":"busy"}}', retryAfter: '7' });
     expect(standIn.requests).to.have.length(1);
@@ -40,14 +46,24 @@ describe('QualtricsHttpSender (real local HTTP server)', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as { port: number }).port;
     await new Promise((resolve) => closed.close(resolve));
-    const refused = new QualtricsHttpSender({ url: `http://127.0.0.1:${port}/e`, auth: { kind: 'header', apiToken: 't' } });
+    const refused = new QualtricsHttpSender({
+      url: `http://127.0.0.1:${port}/e`,
+      auth: { kind: 'header', apiToken: 't' },
+    });
     await refused.send('{}').then(
       () => expect.fail('should reject'),
       (error: Error) => expect(error.message).to.match(/ECONNREFUSED/),
     );
 
-    standIn = await QualtricsStandIn.start({ apiToken: 't', respond: () => new Promise((resolve) => setTimeout(() => resolve({ status: 202 }), 500)) });
-    const impatient = new QualtricsHttpSender({ url: standIn.url, auth: { kind: 'header', apiToken: 't' }, timeoutMs: 50 });
+    standIn = await QualtricsStandIn.start({
+      apiToken: 't',
+      respond: () => new Promise((resolve) => setTimeout(() => resolve({ status: 202 }), 500)),
+    });
+    const impatient = new QualtricsHttpSender({
+      url: standIn.url,
+      auth: { kind: 'header', apiToken: 't' },
+      timeoutMs: 50,
+    });
     await impatient.send('{}').then(
       () => expect.fail('should time out'),
       (error: Error) => expect(error.message).to.match(/Timeout awaiting 'request' for 50ms/),

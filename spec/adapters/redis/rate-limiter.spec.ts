@@ -7,7 +7,7 @@ import { busiestWindow } from '../../helpers/windows.js';
 
 /** Takes `count` slots as fast as the limiter allows, waiting as told; calls `granted` after each. */
 const take = async (limiter: RedisRateLimiter, count: number, granted: () => Promise<void>): Promise<void> => {
-  for (let n = 0; n < count;) {
+  for (let n = 0; n < count; ) {
     const wait = await limiter.reserve();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     else {

@@ -7,7 +7,6 @@ import { RedisHistory } from '../../../adapters/redis/history.js';
 import { RedisFixture } from '../../helpers/redis.js';
 import { eventually } from '../../helpers/ws-server.js';
 
-
 describe('Redis stores (real Redis)', () => {
   let fixture: RedisFixture;
   beforeEach(() => (fixture = new RedisFixture()));

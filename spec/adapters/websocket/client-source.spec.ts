@@ -17,7 +17,10 @@ describe('webSocketClientSource (real loopback WebSocket)', () => {
   it('connects with the configured headers and emits every message in order', async () => {
     server = await TestWebSocketServer.start();
     const received: InboundMessage[] = [];
-    subscription = webSocketClientSource({ url: server.url, headers: { authorization: 'Bearer feed-token' } }).subscribe((m) => received.push(m));
+    subscription = webSocketClientSource({
+      url: server.url,
+      headers: { authorization: 'Bearer feed-token' },
+    }).subscribe((m) => received.push(m));
     const socket = await server.connection(1);
     expect(server.connections[0]!.request.headers.authorization).to.equal('Bearer feed-token');
     for (const n of [1, 2, 3]) socket.send(JSON.stringify({ n }));
@@ -29,7 +32,11 @@ describe('webSocketClientSource (real loopback WebSocket)', () => {
     server = await TestWebSocketServer.start();
     const received: InboundMessage[] = [];
     const events: ConnectionEvent['type'][] = [];
-    subscription = webSocketClientSource({ url: server.url, initialReconnectMs: 20, onEvent: (e) => events.push(e.type) }).subscribe((m) => received.push(m));
+    subscription = webSocketClientSource({
+      url: server.url,
+      initialReconnectMs: 20,
+      onEvent: (e) => events.push(e.type),
+    }).subscribe((m) => received.push(m));
     (await server.connection(1)).send('{"n":1}');
     await eventually(() => received.length === 1);
     server.connections[0]!.socket.terminate();
@@ -44,7 +51,12 @@ describe('webSocketClientSource (real loopback WebSocket)', () => {
     const port = Number(new URL(server.url).port);
     await server.close();
     const events: ConnectionEvent[] = [];
-    subscription = webSocketClientSource({ url: `ws://127.0.0.1:${port}/feed`, initialReconnectMs: 10, maxReconnectMs: 40, onEvent: (e) => events.push(e) }).subscribe();
+    subscription = webSocketClientSource({
+      url: `ws://127.0.0.1:${port}/feed`,
+      initialReconnectMs: 10,
+      maxReconnectMs: 40,
+      onEvent: (e) => events.push(e),
+    }).subscribe();
     await eventually(() => events.filter((e) => e.type === 'disconnected').length >= 3, 3_000, 'three failed attempts');
     server = await TestWebSocketServer.start(port);
     await server.connection(1);
@@ -78,7 +90,12 @@ describe('webSocketClientSource (real loopback WebSocket)', () => {
   it('drops a connection that stops answering pings, and reconnects', async () => {
     server = await TestWebSocketServer.start();
     const events: ConnectionEvent['type'][] = [];
-    subscription = webSocketClientSource({ url: server.url, heartbeatMs: 50, initialReconnectMs: 10, onEvent: (e) => events.push(e.type) }).subscribe();
+    subscription = webSocketClientSource({
+      url: server.url,
+      heartbeatMs: 50,
+      initialReconnectMs: 10,
+      onEvent: (e) => events.push(e.type),
+    }).subscribe();
     await server.connection(1);
     // A dead peer: the server stops reading its socket, so pings go unanswered.
     (server.connections[0]!.socket as unknown as { _socket: { pause(): void } })._socket.pause();
@@ -143,5 +160,4 @@ describe('webSocketClientSource (real loopback WebSocket)', () => {
     expect(offsets()).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     expect(server.connections.map((c) => c.request.url)).to.deep.equal(['/feed', '/feed?after=5']);
   });
-
 });

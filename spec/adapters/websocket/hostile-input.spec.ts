@@ -51,9 +51,7 @@ const trickyKey = fc.constantFrom(
 
 /** A deep JSON nesting of `depth` levels around `inner` (arrays or objects), built as text. */
 const nested = (depth: number, inner: string, objects: boolean): string =>
-  objects
-    ? `${'{"a":'.repeat(depth)}${inner}${'}'.repeat(depth)}`
-    : `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
+  objects ? `${'{"a":'.repeat(depth)}${inner}${'}'.repeat(depth)}` : `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
 
 const deep = fc
   .record({ depth: fc.integer({ min: 200, max: 120_000 }), objects: fc.boolean() })
@@ -90,23 +88,27 @@ const badProfileText: fc.Arbitrary<string> = fc.oneof(
   jsonText.map((v) => `{"identityMap":{"Email":[{"id":"a@hostile.example"}]},"segmentMembership":${v}}`),
   // Keys that could reach an object's prototype, at every level the decoder looks at.
   fc.tuple(hostileEmail, trickyKey, jsonText).map(([email, key, v]) => profileText(email, { extra: `"${key}":${v},` })),
-  fc.tuple(hostileEmail, trickyKey).map(
-    ([email, key]) =>
-      `{"identityMap":{"${key}":[{"id":"${email}"}],"Email":[{"id":"${email}"}]},"segmentMembership":${REALIZED}}`,
-  ),
-  fc.tuple(hostileEmail, trickyKey).map(([email, key]) =>
-    profileText(email, { ups: `{"${key}":{"status":"realized"},"a1":{"status":"realized"}}` }),
-  ),
-  fc.tuple(hostileEmail, trickyKey).map(([email, key]) =>
-    profileText(email, { ups: `{"${key}":{"a1":{"status":"realized"}}}` }),
-  ),
-  fc.tuple(hostileEmail, trickyKey).map(([email, key]) =>
-    profileText(email, { firstName: `{"${key}":{"polluted":true}}` }),
-  ),
-  fc.tuple(hostileEmail, trickyKey).map(
-    ([email, key]) =>
-      `{"identityMap":{"Email":[{"id":"${email}","${key}":{"polluted":true}}]},"segmentMembership":${REALIZED}}`,
-  ),
+  fc
+    .tuple(hostileEmail, trickyKey)
+    .map(
+      ([email, key]) =>
+        `{"identityMap":{"${key}":[{"id":"${email}"}],"Email":[{"id":"${email}"}]},"segmentMembership":${REALIZED}}`,
+    ),
+  fc
+    .tuple(hostileEmail, trickyKey)
+    .map(([email, key]) => profileText(email, { ups: `{"${key}":{"status":"realized"},"a1":{"status":"realized"}}` })),
+  fc
+    .tuple(hostileEmail, trickyKey)
+    .map(([email, key]) => profileText(email, { ups: `{"${key}":{"a1":{"status":"realized"}}}` })),
+  fc
+    .tuple(hostileEmail, trickyKey)
+    .map(([email, key]) => profileText(email, { firstName: `{"${key}":{"polluted":true}}` })),
+  fc
+    .tuple(hostileEmail, trickyKey)
+    .map(
+      ([email, key]) =>
+        `{"identityMap":{"Email":[{"id":"${email}","${key}":{"polluted":true}}]},"segmentMembership":${REALIZED}}`,
+    ),
   fc.tuple(trickyKey, trickyKey).map(([a, b]) => `{"${a}":{"${b}":{"polluted":true}}}`),
   // Depth where the mapping copies it into the payload, and where the decoder alone sees it.
   fc.tuple(hostileEmail, deep).map(([email, d]) => profileText(email, { firstName: d })),
@@ -135,11 +137,19 @@ type Frame =
   /** Over `maxPayloadBytes`: the connection closes with 1009. */
   | { readonly kind: 'oversized' };
 
-const invalidUtf8 = fc.oneof(
-  // A stray byte, a BOM's wrong half, an overlong NUL, a surrogate, a five-byte form, a cut-off sequence.
-  fc.constantFrom([0xff], [0xfe, 0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xe2, 0x82]),
-  fc.array(fc.integer({ min: 0x80, max: 0xff }), { minLength: 1, maxLength: 16 }),
-)
+const invalidUtf8 = fc
+  .oneof(
+    // A stray byte, a BOM's wrong half, an overlong NUL, a surrogate, a five-byte form, a cut-off sequence.
+    fc.constantFrom(
+      [0xff],
+      [0xfe, 0xff],
+      [0xc0, 0x80],
+      [0xed, 0xa0, 0x80],
+      [0xf8, 0x88, 0x80, 0x80, 0x80],
+      [0xe2, 0x82],
+    ),
+    fc.array(fc.integer({ min: 0x80, max: 0xff }), { minLength: 1, maxLength: 16 }),
+  )
   .map((bytes) => Uint8Array.from(bytes))
   // Random high bytes can happen to spell a valid sequence (c3 a9 is "é"): keep only what is invalid.
   .filter((bytes) => !isUtf8(bytes));
@@ -175,30 +185,41 @@ const oddities = fc.constantFrom(
   ...['', ' ', 'null', 'true', '0', '""', '[]', '{}', '[[]]', '[{}]', '\uFEFF{}', '{"identityMap": {', ']', '\u0000'],
 );
 
-const frame: fc.Arbitrary<Frame> = fc.oneof(
-  { weight: 10, arbitrary: text(badProfileText) },
-  { weight: 3, arbitrary: text(fc.string({ maxLength: 200, unit: 'binary' })) },
-  { weight: 3, arbitrary: text(jsonText) },
-  { weight: 3, arbitrary: text(oddities) },
-  { weight: 1, arbitrary: text(deep) },
-  { weight: 1, arbitrary: text(hugeString) },
-  // Many profiles in one message: each element is one update to account for.
-  { weight: 1, arbitrary: text(fc.integer({ min: 100, max: 1_000 }).map((n) => `[${Array(n).fill('1').join(',')}]`)) },
-  { weight: 3, arbitrary: fc.uint8Array({ maxLength: 512 }).map((bytes): Frame => ({ kind: 'binary', bytes })) },
-  { weight: 1, arbitrary: fc.constant<Frame>({ kind: 'binary', bytes: new Uint8Array(0) }) },
-  { weight: 2, arbitrary: invalidUtf8.map((garbage): Frame => ({ kind: 'bad-utf8-binary', garbage })) },
-  {
-    weight: 4,
-    arbitrary: fc
-      .array(fc.oneof(fc.constant<typeof GOOD>(GOOD), badProfileText.filter((t) => t.length < 50_000)), {
-        minLength: 1,
-        maxLength: 6,
-      })
-      .map((parts): Frame => ({ kind: 'mixed', parts })),
-  },
-  { weight: 1, arbitrary: invalidUtf8.map((garbage): Frame => ({ kind: 'bad-utf8-text', garbage })) },
-  { weight: 1, arbitrary: fc.constant<Frame>({ kind: 'oversized' }) },
-).map(shown);
+const frame: fc.Arbitrary<Frame> = fc
+  .oneof(
+    { weight: 10, arbitrary: text(badProfileText) },
+    { weight: 3, arbitrary: text(fc.string({ maxLength: 200, unit: 'binary' })) },
+    { weight: 3, arbitrary: text(jsonText) },
+    { weight: 3, arbitrary: text(oddities) },
+    { weight: 1, arbitrary: text(deep) },
+    { weight: 1, arbitrary: text(hugeString) },
+    // Many profiles in one message: each element is one update to account for.
+    {
+      weight: 1,
+      arbitrary: text(fc.integer({ min: 100, max: 1_000 }).map((n) => `[${Array(n).fill('1').join(',')}]`)),
+    },
+    { weight: 3, arbitrary: fc.uint8Array({ maxLength: 512 }).map((bytes): Frame => ({ kind: 'binary', bytes })) },
+    { weight: 1, arbitrary: fc.constant<Frame>({ kind: 'binary', bytes: new Uint8Array(0) }) },
+    { weight: 2, arbitrary: invalidUtf8.map((garbage): Frame => ({ kind: 'bad-utf8-binary', garbage })) },
+    {
+      weight: 4,
+      arbitrary: fc
+        .array(
+          fc.oneof(
+            fc.constant<typeof GOOD>(GOOD),
+            badProfileText.filter((t) => t.length < 50_000),
+          ),
+          {
+            minLength: 1,
+            maxLength: 6,
+          },
+        )
+        .map((parts): Frame => ({ kind: 'mixed', parts })),
+    },
+    { weight: 1, arbitrary: invalidUtf8.map((garbage): Frame => ({ kind: 'bad-utf8-text', garbage })) },
+    { weight: 1, arbitrary: fc.constant<Frame>({ kind: 'oversized' }) },
+  )
+  .map(shown);
 
 /** A batch: each hostile frame, and whether a well-formed neighbour follows it. */
 const batch = fc.array(fc.tuple(frame, fc.boolean()), PER_RUN);
@@ -327,7 +348,6 @@ class Outcomes {
     if (typeof outcome.reason !== 'string' || outcome.reason === '') this.withoutReason.push({ outcome, ...rest });
   }
 }
-
 
 describe('hostile input costs only itself (listen-mode WebSocket, property)', function () {
   this.timeout(120_000);
@@ -498,7 +518,9 @@ state: { dir: ${join(directory, 'state')} }
 
     expect(hostileSent, 'hostile messages sent').to.be.at.least(AT_LEAST);
     const counts = pipeline.ledger.counts();
-    expect(counts.delivered + counts.duplicate + totalOf(counts.excluded) + totalOf(counts.failed)).to.equal(counts.received);
+    expect(counts.delivered + counts.duplicate + totalOf(counts.excluded) + totalOf(counts.failed)).to.equal(
+      counts.received,
+    );
     expect(counts.inFlight).to.equal(0);
     expect(outcomes.settled, 'one settlement per envelope').to.equal(counts.received);
     expect(outcomes.withoutReason, 'exclusions and failures without a reason').to.deep.equal([]);
@@ -508,7 +530,10 @@ state: { dir: ${join(directory, 'state')} }
     const expected = ['delivered', 'excluded:invalid-json', 'excluded:invalid-profile', 'failed:payload-too-large'];
     expect(reasons, 'the outcomes hostile input should reach').to.include.members(expected);
     expect(neighbours.arrivals.size, 'every well-formed neighbour arrived').to.equal(neighbours.count);
-    expect(lines.filter((l) => l.includes('"level":50')), 'error log lines').to.deep.equal([]);
+    expect(
+      lines.filter((l) => l.includes('"level":50')),
+      'error log lines',
+    ).to.deep.equal([]);
     // Nothing reached Object.prototype through a `__proto__` or `constructor` key.
     expect(Object.getOwnPropertyNames(Object.prototype)).not.to.include('polluted');
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);

@@ -1,7 +1,11 @@
 import { expect } from 'chai';
 import { BehaviorSubject, type Subscription } from 'rxjs';
 import WebSocket from 'ws';
-import { WebSocketListenSource, type ListenEvent, type ProducedMessage } from '../../../adapters/websocket/listen-source.js';
+import {
+  WebSocketListenSource,
+  type ListenEvent,
+  type ProducedMessage,
+} from '../../../adapters/websocket/listen-source.js';
 import { eventually } from '../../helpers/ws-server.js';
 
 const TOKEN = 'ingest-token';
@@ -27,7 +31,16 @@ describe('WebSocketListenSource (real loopback WebSocket)', () => {
   const events: ListenEvent[] = [];
   const paused$ = new BehaviorSubject(false);
   const start = async (options: Partial<Parameters<typeof WebSocketListenSource.start>[0]> = {}) => {
-    listener = await WebSocketListenSource.start({ host: '127.0.0.1', port: 0, path: '/profiles', token: TOKEN, maxPayloadBytes: 1024, paused$, onEvent: (e) => events.push(e), ...options });
+    listener = await WebSocketListenSource.start({
+      host: '127.0.0.1',
+      port: 0,
+      path: '/profiles',
+      token: TOKEN,
+      maxPayloadBytes: 1024,
+      paused$,
+      onEvent: (e) => events.push(e),
+      ...options,
+    });
     return listener;
   };
   const connect = (...args: Parameters<typeof producer>) => {
@@ -63,7 +76,9 @@ describe('WebSocketListenSource (real loopback WebSocket)', () => {
     expect(await refusedWith(connect(listener.url, null))).to.equal(401);
     expect(await refusedWith(connect(listener.url, 'wrong-token'))).to.equal(401);
     expect(await refusedWith(connect(listener.url.replace('/profiles', '/other')))).to.equal(404);
-    expect(events.filter((e) => e.type === 'producer-refused').map((e) => (e as { status: number }).status)).to.deep.equal([401, 401, 404]);
+    expect(
+      events.filter((e) => e.type === 'producer-refused').map((e) => (e as { status: number }).status),
+    ).to.deep.equal([401, 401, 404]);
   });
 
   it('refuses an oversized message by closing only that producer (1009)', async () => {

@@ -19,7 +19,6 @@ export interface DeliveryExpectation {
   readonly allowRepeats?: number;
 }
 
-
 const preview = (items: readonly string[], max = 5): string =>
   `${items.slice(0, max).join(', ')}${items.length > max ? `, ... (${items.length} in all)` : ''}`;
 

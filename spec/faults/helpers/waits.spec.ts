@@ -17,10 +17,7 @@ describe('fault suite: deliveredOrSettled', () => {
 
   /** Whether `wait` resolved within `ms` (the helper looks every 250 ms). */
   const resolvedWithin = (wait: Promise<void>, ms: number): Promise<boolean> =>
-    Promise.race([
-      wait.then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms)),
-    ]);
+    Promise.race([wait.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))]);
 
   it('does not count a repeat as another update delivered: with a, b, a accepted it waits for the third', async () => {
     const accepted = [body('a'), body('b'), body('a')];

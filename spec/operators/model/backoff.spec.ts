@@ -10,7 +10,9 @@ describe('backoffMs', () => {
     expect([1, 2, 3, 4, 5, 6].map((attempt) => backoffMs(attempt, plan, longest))).to.deep.equal([
       100, 200, 400, 800, 1000, 1000,
     ]);
-    expect([1, 2, 3, 4, 5].map((attempt) => backoffMs(attempt, plan, shortest))).to.deep.equal([50, 100, 200, 400, 500]);
+    expect([1, 2, 3, 4, 5].map((attempt) => backoffMs(attempt, plan, shortest))).to.deep.equal([
+      50, 100, 200, 400, 500,
+    ]);
     expect(backoffMs(3, plan, () => 0.5)).to.equal(300);
     // Attempt 0 (or less) waits like the first; a huge attempt number is capped, not infinite.
     expect(backoffMs(0, plan, longest)).to.equal(100);

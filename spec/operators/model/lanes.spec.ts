@@ -10,7 +10,10 @@ const keyOf = (value: string): string => value[0]!;
 /** Runs `output` in virtual time; answers [frame, value] for each value and 'done' at completion. */
 const timeline = (scheduler: TestScheduler, output: Observable<string>): Array<[number, string]> => {
   const seen: Array<[number, string]> = [];
-  output.subscribe({ next: (v) => seen.push([scheduler.now(), v]), complete: () => seen.push([scheduler.now(), 'done']) });
+  output.subscribe({
+    next: (v) => seen.push([scheduler.now(), v]),
+    complete: () => seen.push([scheduler.now(), 'done']),
+  });
   scheduler.flush();
   return seen;
 };
@@ -63,7 +66,11 @@ describe('laneMap', () => {
   it('handles work that completes synchronously', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       const source = cold('(abc|)', { a: 'a1', b: 'a2', c: 'b1' });
-      expectObservable(source.pipe(laneMap(keyOf, (v) => [v.toUpperCase()], 1))).toBe('(abc|)', { a: 'A1', b: 'A2', c: 'B1' });
+      expectObservable(source.pipe(laneMap(keyOf, (v) => [v.toUpperCase()], 1))).toBe('(abc|)', {
+        a: 'A1',
+        b: 'A2',
+        c: 'B1',
+      });
     });
   });
 
@@ -72,8 +79,16 @@ describe('laneMap', () => {
       const source = cold('a|', { a: 'a1' });
       expectObservable(source.pipe(laneMap(keyOf, (v) => cold('----(x|)', { x: v }), 1))).toBe('----(x|)', { x: 'a1' });
       const failing = cold('a', { a: 'a1' });
-      expectObservable(failing.pipe(laneMap(keyOf, () => cold('-#', undefined, new Error('boom')), 1))).toBe('-#', undefined, new Error('boom'));
-      expectObservable(cold<string>('--#', undefined, new Error('source')).pipe(laneMap(keyOf, (v) => [v], 1))).toBe('--#', undefined, new Error('source'));
+      expectObservable(failing.pipe(laneMap(keyOf, () => cold('-#', undefined, new Error('boom')), 1))).toBe(
+        '-#',
+        undefined,
+        new Error('boom'),
+      );
+      expectObservable(cold<string>('--#', undefined, new Error('source')).pipe(laneMap(keyOf, (v) => [v], 1))).toBe(
+        '--#',
+        undefined,
+        new Error('source'),
+      );
     });
   });
 
@@ -81,7 +96,13 @@ describe('laneMap', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const work = cold('------x|');
       const source = cold('a-----', { a: 'a1' });
-      expectObservable(source.pipe(laneMap(keyOf, () => work, 1), map(String)), '^--!').toBe('---');
+      expectObservable(
+        source.pipe(
+          laneMap(keyOf, () => work, 1),
+          map(String),
+        ),
+        '^--!',
+      ).toBe('---');
       expectSubscriptions(source.subscriptions).toBe('^--!');
       expectSubscriptions(work.subscriptions).toBe('^--!');
     });

@@ -25,7 +25,9 @@ describe('paths', () => {
 describe('payload', () => {
   it('serializes attributes first, then identityMap, then segmentMembership', () => {
     const payload: JsonObject = { segmentMembership: { ups: {} }, identityMap: { Email: [] }, b: 1, a: 2 };
-    expect(serializePayload(payload)).to.equal('{"b":1,"a":2,"identityMap":{"Email":[]},"segmentMembership":{"ups":{}}}');
+    expect(serializePayload(payload)).to.equal(
+      '{"b":1,"a":2,"identityMap":{"Email":[]},"segmentMembership":{"ups":{}}}',
+    );
   });
 
   it('fingerprints by content, whatever the key order', () => {

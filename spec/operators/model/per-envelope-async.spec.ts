@@ -97,7 +97,9 @@ describe('perEnvelopeAsync', () => {
       threw: 'failed:operator-error',
       empty: 'failed:operator-error',
     });
-    const details = Object.fromEntries(books.settled.map((s) => [s.origin.position, (s.outcome as { detail?: string }).detail]));
+    const details = Object.fromEntries(
+      books.settled.map((s) => [s.origin.position, (s.outcome as { detail?: string }).detail]),
+    );
     expect(details).to.deep.equal({
       excluded: undefined,
       errored: 'lookup: lookup failed',

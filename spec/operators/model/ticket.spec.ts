@@ -34,7 +34,13 @@ describe('Ticket', () => {
     expect(acknowledged).to.equal(0);
     parts[1]!.settle(failed('http-400'), at);
     expect(acknowledged).to.equal(1);
-    expect(ledger.counts()).to.deep.include({ received: 3, delivered: 1, duplicate: 1, failed: { 'http-400': 1 }, inFlight: 0 });
+    expect(ledger.counts()).to.deep.include({
+      received: 3,
+      delivered: 1,
+      duplicate: 1,
+      failed: { 'http-400': 1 },
+      inFlight: 0,
+    });
   });
 
   it('cannot be split into nothing, nor settled after a split', () => {
@@ -62,7 +68,9 @@ describe('Ticket', () => {
     const ledger = new Ledger();
     let acknowledged = false;
     let finish!: (outcome: Outcome) => void;
-    const ticket = Ticket.open(ledger, () => (acknowledged = true)).withHook(() => new Promise<Outcome>((resolve) => (finish = resolve)));
+    const ticket = Ticket.open(ledger, () => (acknowledged = true)).withHook(
+      () => new Promise<Outcome>((resolve) => (finish = resolve)),
+    );
     ticket.settle(delivered(202), at);
     await Promise.resolve();
     expect(acknowledged).to.equal(false);

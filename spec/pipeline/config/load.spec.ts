@@ -45,7 +45,12 @@ describe('config', () => {
   it('accepts the complete example config', async () => {
     const config = await loadConfig('examples/config.yaml', { QUALTRICS_API_TOKEN: 'x', FEED_TOKEN: 'y' });
     expect(config.name).to.equal('Post-purchase survey');
-    expect((config.source.websocket && 'headers' in config.source.websocket ? config.source.websocket.headers : undefined)?.Authorization?.reveal()).to.equal('Bearer y');
+    expect(
+      (config.source.websocket && 'headers' in config.source.websocket
+        ? config.source.websocket.headers
+        : undefined
+      )?.Authorization?.reveal(),
+    ).to.equal('Bearer y');
     expect(config.attributes).to.have.length(4);
   });
 
@@ -136,7 +141,9 @@ describe('config', () => {
     const listen = parseConfig(withSource('{ websocket: { listen: { port: 8080, token: "${TOKEN}" } } }'), {
       TOKEN: 'tok',
     });
-    expect((listen.source.websocket && 'listen' in listen.source.websocket ? listen.source.websocket.listen : undefined)).to.deep.include({
+    expect(
+      listen.source.websocket && 'listen' in listen.source.websocket ? listen.source.websocket.listen : undefined,
+    ).to.deep.include({
       host: '127.0.0.1',
       path: '/',
       port: 8080,
