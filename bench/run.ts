@@ -31,7 +31,8 @@ const backpressure = async (): Promise<void> => {
     sampleEveryMs: Math.max(1000, Math.round(updates / rate / 60) * 1000),
     onSample: (s) =>
       console.log(
-        `${s.seconds.toFixed(0).padStart(7)}  ${s.rssMiB.toFixed(1).padStart(7)}  ${String(s.produced).padStart(8)}  ${String(s.delivered).padStart(9)}`,
+        `${s.seconds.toFixed(0).padStart(7)}  ${s.rssMiB.toFixed(1).padStart(7)}  ` +
+          `${String(s.produced).padStart(8)}  ${String(s.delivered).padStart(9)}`,
       ),
   });
   if (redisUrl) {
@@ -43,7 +44,8 @@ const backpressure = async (): Promise<void> => {
   const settled = rss.slice(Math.floor(rss.length / 4));
   console.log(
     `delivered ${result.delivered} (${result.distinctDelivered} distinct) in ${result.seconds.toFixed(0)} s; ` +
-      `rss min ${Math.min(...rss).toFixed(1)} MiB, max ${Math.max(...rss).toFixed(1)} MiB, after warm-up ${Math.min(...settled).toFixed(1)}..${Math.max(...settled).toFixed(1)} MiB; exit ${result.exitCode}`,
+      `rss min ${Math.min(...rss).toFixed(1)} MiB, max ${Math.max(...rss).toFixed(1)} MiB, after warm-up ` +
+      `${Math.min(...settled).toFixed(1)}..${Math.max(...settled).toFixed(1)} MiB; exit ${result.exitCode}`,
   );
 };
 
@@ -52,7 +54,8 @@ const throughput = async (): Promise<void> => {
   await runThroughput(Math.min(updates, 5_000)); // warm-up: let V8 compile the hot paths
   const result = await runThroughput(updates);
   console.log(
-    `throughput: ${result.updates} updates through every operator (in-memory stores, a destination answering at once) in ${result.seconds.toFixed(2)} s: ` +
+    `throughput: ${result.updates} updates through every operator (in-memory stores, a destination answering ` +
+      `at once) in ${result.seconds.toFixed(2)} s: ` +
       `${Math.round(result.perSecond)} updates/s; delivered ${result.delivered}`,
   );
 };

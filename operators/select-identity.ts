@@ -88,7 +88,9 @@ export const chooseIdentity = (
  * plain-text addresses; hashed or malformed ones are left out. No usable id at all: `missing-identity`.
  *
  * @example
- * profiles$.pipe(selectIdentity({ identities: [{ source: 'Email', target: 'email' }, { source: 'ECID', target: 'external_id' }] }))
+ * profiles$.pipe(
+ *   selectIdentity({ identities: [{ source: 'Email', target: 'email' }, { source: 'ECID', target: 'external_id' }] }),
+ * )
  */
 export const selectIdentity = (options: SelectIdentityOptions): OperatorFunction<Envelope, Envelope> =>
   perEnvelope('selectIdentity', (envelope) => {

@@ -8,10 +8,12 @@ import { Profile } from './model/profile.js';
 import { Ticket } from './model/ticket.js';
 import { guardPlugin } from './model/plugin-guard.js';
 
-/** What came out of an operator: the envelopes it passed on, and how it settled the others. */
+/** What came out of an operator: the envelopes it passed on, how it settled the others, and its faults. */
 export interface OperatorTestResult {
   readonly passed: readonly Envelope[];
   readonly settled: readonly Settlement[];
+  /** What the pipeline would log about the operator: a ticket misused, something passed on it was not given. */
+  readonly faults: readonly string[];
 }
 
 export interface OperatorTestInput {
@@ -58,12 +60,13 @@ export const testOperator = async <C extends OperatorDefinition>(
   const decoded: unknown = decodeOrThrow(definition.options, options ?? {}, `${definition.name} options`);
   // Through the same guard the pipeline runs plug-ins in: a dropped or twice-settled envelope shows
   // here as it would in production (`operator-dropped`, `operator-error`).
+  const faults: string[] = [];
   const operator: OperatorFunction<Envelope, Envelope> = guardPlugin({
     name: definition.name,
     create: () => definition.create(decoded, context as OperatorContext),
     timeoutMs,
-    context,
+    context: { ...context, report: (error) => faults.push(error.message) },
   });
   const passed = await lastValueFrom(from(envelopes).pipe(operator, toArray()));
-  return { passed, settled };
+  return { passed, settled, faults };
 };

@@ -26,7 +26,10 @@ export const AlertsConfig = struct(
   {
     windowSeconds: withDefault(integerIn(1, 86_400), 300),
     checkEverySeconds: withDefault(integerIn(1, 3600), 5),
-    /** Activation skipped rate exceeded: (excluded + failed) / settled in the window above this (Adobe alerts at 1 %). */
+    /**
+     * Activation skipped rate exceeded: (excluded + failed) / settled in the window above this (Adobe
+     * alerts at 1 %).
+     */
     skippedRate: withDefault(Ratio, 0.01),
     /** ...once at least this many updates settled in the window, so three updates do not make a rate. */
     minVolume: withDefault(integerIn(1, 1_000_000), 20),
@@ -147,7 +150,8 @@ export class AlertMonitor {
     this.#set(
       'activation-skipped-rate-exceeded',
       settled >= this.config.minVolume && rate > this.config.skippedRate,
-      `${(rate * 100).toFixed(1)} % of ${settled} updates skipped (excluded or failed) ${window}; the threshold is ${(this.config.skippedRate * 100).toFixed(1)} %`,
+      `${(rate * 100).toFixed(1)} % of ${settled} updates skipped (excluded or failed) ${window}; the ` +
+        `threshold is ${(this.config.skippedRate * 100).toFixed(1)} %`,
     );
     this.#set(
       'delivery-failing',
@@ -162,7 +166,8 @@ export class AlertMonitor {
     this.#set(
       'stalled',
       waitingFor >= stalledMs,
-      `updates have been arriving for ${Math.round(waitingFor / 1000)} s with none delivered (the threshold is ${this.config.stalledSeconds} s)`,
+      `updates have been arriving for ${Math.round(waitingFor / 1000)} s with none delivered (the threshold ` +
+        `is ${this.config.stalledSeconds} s)`,
     );
   }
 

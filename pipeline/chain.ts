@@ -95,7 +95,8 @@ export const describeChain = (chain: readonly ChainLink[]): string[] => {
   const width = Math.max(...chain.map((link) => link.name.length));
   return chain.map(
     (link, index) =>
-      `${String(index + 1).padStart(2)}. ${link.name.padEnd(width)}  ${link.plugin === undefined ? '' : `(plug-in ${link.plugin}) `}${link.summary}`,
+      `${String(index + 1).padStart(2)}. ${link.name.padEnd(width)}  ` +
+      `${link.plugin === undefined ? '' : `(plug-in ${link.plugin}) `}${link.summary}`,
   );
 };
 

@@ -89,7 +89,8 @@ program
     withConfig(async (config, { config: file }: { config: string }) => {
       const chain = await loadChain(config, dirname(resolve(file)), file);
       process.stdout.write(
-        `${file}: OK (${config.name}: ${config.audiences.length} audience(s), ${config.identities.length} identity mapping(s), ${config.attributes.length} attribute(s))\n` +
+        `${file}: OK (${config.name}: ${config.audiences.length} audience(s), ${config.identities.length} ` +
+          `identity mapping(s), ${config.attributes.length} attribute(s))\n` +
           `operators, in the order they run:\n${describeChain(chain).join('\n')}\n`,
       );
     }),
@@ -138,7 +139,8 @@ program
         process.removeListener('SIGTERM', onSignal);
         const { counts } = final;
         process.stdout.write(
-          `replayed ${final.read} entries of ${options.stream}: delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed ${totalOf(counts.failed)}\n`,
+          `replayed ${final.read} entries of ${options.stream}: delivered ${counts.delivered}, duplicates ` +
+            `${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed ${totalOf(counts.failed)}\n`,
         );
         if (stopping && final.resumeFrom)
           process.stdout.write(`stopped early; resume with: --from ${final.resumeFrom}\n`);
@@ -185,7 +187,9 @@ dlq
         options.reason,
       );
       process.stdout.write(
-        `redrove ${counts.received} dead letter(s): delivered ${counts.delivered}, duplicates ${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed again ${totalOf(counts.failed)}; removed ${removed}\n`,
+        `redrove ${counts.received} dead letter(s): delivered ${counts.delivered}, duplicates ` +
+          `${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed again ${totalOf(counts.failed)}; ` +
+          `removed ${removed}\n`,
       );
     }),
   );
@@ -206,7 +210,8 @@ program
 program
   .command('test')
   .description(
-    'run declarative pipeline tests (YAML cases: a config, input profiles, expected payloads or exclusions), with no network',
+    'run declarative pipeline tests (YAML cases: a config, input profiles, expected payloads or exclusions), ' +
+      'with no network',
   )
   .argument('<files...>', 'test files')
   .action(async (files: string[]) => {

@@ -44,6 +44,7 @@ const isDefinition = (value: unknown): value is OperatorDefinition => {
   const d = value as Partial<OperatorDefinition> | undefined;
   return (
     typeof d?.name === 'string' &&
+    typeof d.summary === 'string' &&
     typeof d.create === 'function' &&
     typeof (d.options as t.Mixed | undefined)?.decode === 'function'
   );
@@ -78,15 +79,14 @@ export const loadPlugins = async (
     const definition = module.default ?? module.operator;
     if (!isDefinition(definition)) {
       problems.push(
-        `${at}.use: ${JSON.stringify(plugin.use)} exports no operator definition (a default export or \`operator\` with name, options and create)`,
+        `${at}.use: ${JSON.stringify(plugin.use)} exports no operator definition (a default export or ` +
+          `\`operator\` with name, summary, options and create)`,
       );
       continue;
     }
     const options = definition.options.decode(plugin.with ?? {});
     if (isLeft(options)) {
-      problems.push(
-        ...formatErrors(options.left, `${at}.with`).map((line) => line.replace(`${at}.with: `, `${at}.with: `)),
-      );
+      problems.push(...formatErrors(options.left, `${at}.with`));
       continue;
     }
     loaded.push({

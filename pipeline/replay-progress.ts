@@ -27,7 +27,10 @@ export const progressFields = (p: ReplayProgress) => ({
 /** One plain progress line, for logs and pipes. */
 export const progressLine = (p: ReplayProgress): string => {
   const f = progressFields(p);
-  return `replay ${(p.fraction * 100).toFixed(1)}%: read ${f.read}, delivered ${f.delivered}, excluded ${f.excluded}, duplicates ${f.duplicates}, failed ${f.failed}, ${f.rate}/s, ETA ${f.eta}, at ${f.at}`;
+  return (
+    `replay ${(p.fraction * 100).toFixed(1)}%: read ${f.read}, delivered ${f.delivered}, excluded ` +
+    `${f.excluded}, duplicates ${f.duplicates}, failed ${f.failed}, ${f.rate}/s, ETA ${f.eta}, at ${f.at}`
+  );
 };
 
 export interface ProgressDisplay {
@@ -58,7 +61,8 @@ export const showProgress = (
     {
       stream: out,
       format:
-        '{bar} {percentage}% | read {read} | delivered {delivered} | excluded {excluded} | duplicates {duplicates} | failed {failed} | {rate}/s | ETA {eta}',
+        '{bar} {percentage}% | read {read} | delivered {delivered} | excluded {excluded} | duplicates ' +
+        '{duplicates} | failed {failed} | {rate}/s | ETA {eta}',
       hideCursor: true,
       fps: 5,
     },

@@ -1,8 +1,7 @@
-import { RawEntries, replyOf } from '../adapters/redis/stream-entries.js';
 import { map, type Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import { nextId, idTime } from '../adapters/redis/stream-entries.js';
-import { redisStreamRangeSource } from '../adapters/redis/stream-range-source.js';
+import { redisStreamRangeSource, streamRange } from '../adapters/redis/stream-range-source.js';
 import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
 import type { ChainLink } from './chain.js';
 import type { Config } from './config/codec.js';
@@ -112,10 +111,7 @@ export const startReplay = async (
   const core = wireCore(config, logger, ledger);
   const redis = core.redis!;
   const { stream, from, to, field } = request;
-  const wholeStream = from === '-' && to === '+';
-  const total = wholeStream ? await redis.xlen(stream) : undefined;
-  const [first] = replyOf(RawEntries, await redis.xrange(stream, from, to, 'COUNT', 1), 'XRANGE');
-  const [last] = replyOf(RawEntries, await redis.xrevrange(stream, to, from, 'COUNT', 1), 'XREVRANGE');
+  const { first, last, total } = await streamRange(redis, stream, from, to);
   const tracker = new ResumeTracker();
   const startedAt = Date.now();
 
@@ -139,9 +135,9 @@ export const startReplay = async (
     const counts = ledger.counts();
     const elapsed = Math.max(0.001, (Date.now() - startedAt) / 1000);
     const rate = counts.settled / elapsed;
-    const span = first && last ? idTime(last[0]) - idTime(first[0]) : 0;
+    const span = first && last ? idTime(last) - idTime(first) : 0;
     const byTime =
-      first && tracker.last && span > 0 ? (idTime(tracker.last) - idTime(first[0])) / span : tracker.count > 0 ? 1 : 0;
+      first && tracker.last && span > 0 ? (idTime(tracker.last) - idTime(first)) / span : tracker.count > 0 ? 1 : 0;
     const fraction = total !== undefined ? (total === 0 ? 1 : counts.settled / total) : Math.min(1, byTime);
     const remaining =
       total !== undefined

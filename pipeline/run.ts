@@ -72,7 +72,7 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
     void write.finally(() => historyWrites.delete(write));
   });
   pipeline.ledger.hookErrors$.subscribe((error) =>
-    logger.error({ error: messageOf(error) }, `operator fault: ${messageOf(error)}`),
+    logger.error({ error: messageOf(error) }, "fault outside any one update's outcome"),
   );
   wiring.valve.changes$.subscribe((change) => {
     // Backpressure is the pipeline working as meant; a rejected destination needs a person.

@@ -1,3 +1,4 @@
+import { parseJson } from '../../operators/model/json.js';
 import { randomUUID } from 'node:crypto';
 import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -17,12 +18,7 @@ interface LockOwner {
 }
 
 const ownerOf = (text: string | undefined): LockOwner | undefined => {
-  let value: unknown;
-  try {
-    value = text === undefined ? undefined : JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+  const value = text === undefined ? undefined : parseJson(text);
   if (!isRecord(value)) return undefined;
   const { pid, host, nonce } = value;
   if (typeof pid !== 'number' || typeof host !== 'string' || typeof nonce !== 'string') return undefined;

@@ -1,3 +1,4 @@
+import { parseJson } from '../../operators/model/json.js';
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { isRecord } from './guards.js';
@@ -42,12 +43,7 @@ const isTombstone = (value: Record<string, unknown>): value is { removed: string
  */
 export const decodeLine = (text: string, lineNo: number): Line | undefined => {
   if (text.trim() === '') return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    value = undefined;
-  }
+  const value = parseJson(text);
   if (!isRecord(value)) {
     // The text's hash too: after a compaction, line numbers start again, and ids must not meet.
     const id = `line-${lineNo}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;

@@ -1,4 +1,6 @@
+import { parseJson } from '../../operators/model/json.js';
 import { keysFor, type Redis } from './connection.js';
+import { fieldOf, RawEntries, replyOf } from './stream-entries.js';
 
 /** Dead letters kept at most; the oldest go first (approximately: MAXLEN ~ lets Redis trim cheaply). */
 export const DEAD_LETTER_MAX_LENGTH = 1_000_000;
@@ -42,12 +44,13 @@ export class RedisDeadLetterStream {
     return this.list(Number.MAX_SAFE_INTEGER);
   }
 
-  /** The first `count` letters with their stream ids, oldest first. */
+  /**
+   * The first `count` letters with their stream ids, oldest first. A letter that does not read as JSON
+   * (or has no `letter` field) is listed as undefined: `fromDeadLetter` excludes it as `invalid-dead-letter`,
+   * and one bad entry costs no other.
+   */
   async list(count = 1000): Promise<Array<{ id: string; letter: unknown }>> {
-    const entries = await this.redis.xrange(this.key, '-', '+', 'COUNT', count);
-    return entries.map(([id, fields]) => ({
-      id,
-      letter: JSON.parse(fields[fields.indexOf('letter') + 1] ?? 'null') as unknown,
-    }));
+    const entries = replyOf(RawEntries, await this.redis.xrange(this.key, '-', '+', 'COUNT', count), 'XRANGE');
+    return entries.map(([id, fields]) => ({ id, letter: parseJson(fieldOf(fields, 'letter') ?? '') }));
   }
 }

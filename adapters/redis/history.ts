@@ -1,3 +1,4 @@
+import { parseJson } from '../../operators/model/json.js';
 import { keysFor, type Redis } from './connection.js';
 
 /**
@@ -29,17 +30,9 @@ export class RedisHistory<T> {
   async list(): Promise<T[]> {
     const entries: T[] = [];
     for (const line of await this.redis.lrange(this.key, 0, this.size - 1)) {
-      const value = parseOrUndefined(line);
+      const value = parseJson(line);
       if (this.isEntry(value)) entries.push(value);
     }
     return entries;
   }
 }
-
-const parseOrUndefined = (line: string): unknown => {
-  try {
-    return JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-};

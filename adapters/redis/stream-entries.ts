@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { filter, firstValueFrom, race, type Observable } from 'rxjs';
+import { filter, firstValueFrom, race, timer, type Observable } from 'rxjs';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
 import type { Redis } from './connection.js';
 
@@ -81,3 +81,7 @@ export const readGroup = async (
   );
   return reply?.[0]?.[1] ?? [];
 };
+
+/** Resolves after `ms`, or as soon as `stop$` emits (a source that stops does not sit out its backoff). */
+export const sleepUnless = (ms: number, stop$: Observable<unknown>): Promise<unknown> =>
+  firstValueFrom(race(timer(ms), stop$), { defaultValue: undefined });

@@ -1,5 +1,6 @@
+import { parseJson } from '../../operators/model/json.js';
 import { messageOf } from '../../operators/model/errors.js';
-import { Observable, firstValueFrom, race, Subject, timer, type Subscription } from 'rxjs';
+import { Observable, Subject, timer, type Subscription } from 'rxjs';
 import { backoffMs, STORE_OUTAGE_BACKOFF } from '../../operators/model/backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
 import { isLeft } from 'fp-ts/lib/Either.js';
@@ -13,6 +14,7 @@ import {
   fieldOf,
   PendingRows,
   readGroup,
+  sleepUnless,
   replyOf,
   untilCapacity,
   type RawEntry,
@@ -77,13 +79,7 @@ const TurnsField = t.array(t.union([t.null, t.tuple([t.string, t.number])]));
 const turnsOf = (fields: readonly string[] | null): Turns | undefined => {
   const raw = fieldOf(fields, 'turns');
   if (raw === undefined) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  const decoded = TurnsField.decode(parsed);
+  const decoded = TurnsField.decode(parseJson(raw));
   return isLeft(decoded) ? undefined : decoded.right.map((turn) => (turn ? { key: turn[0], seq: turn[1] } : null));
 };
 
@@ -119,7 +115,7 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
     let reading = false;
     const timers: Subscription[] = [];
 
-    const sleep = (ms: number): Promise<unknown> => firstValueFrom(race(timer(ms), stop$), { defaultValue: undefined });
+    const sleep = (ms: number): Promise<unknown> => sleepUnless(ms, stop$);
 
     /**
      * Runs `step` until it succeeds, waiting out outages with backoff. An error waiting cannot mend is

@@ -61,3 +61,18 @@ export const redisStreamRangeSource = ({
       stop$.next();
     };
   });
+
+/** Where a range of a stream begins and ends (entry ids; undefined when empty) and, for a whole stream, its size. */
+export interface StreamRange {
+  readonly first: string | undefined;
+  readonly last: string | undefined;
+  readonly total: number | undefined;
+}
+
+/** The range `from`..`to` of `stream`: its first and last ids, and its length when it is the whole stream. */
+export const streamRange = async (redis: Redis, stream: string, from: string, to: string): Promise<StreamRange> => {
+  const [first] = replyOf(RawEntries, await redis.xrange(stream, from, to, 'COUNT', 1), 'XRANGE');
+  const [last] = replyOf(RawEntries, await redis.xrevrange(stream, to, from, 'COUNT', 1), 'XREVRANGE');
+  const total = from === '-' && to === '+' ? await redis.xlen(stream) : undefined;
+  return { first: first?.[0], last: last?.[0], total };
+};

@@ -1,9 +1,9 @@
-import { Observable, firstValueFrom, filter, race, Subject, timer, type Subscription } from 'rxjs';
+import { Observable, firstValueFrom, filter, race, Subject, type Subscription } from 'rxjs';
 import { backoffMs, STORE_OUTAGE_BACKOFF } from '../../operators/model/backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
 import { luaScript, type Redis, IntegerReply } from './connection.js';
 import { asError, isRedisOutage } from './errors.js';
-import { fieldOf, readGroup, type RawEntry } from './stream-entries.js';
+import { fieldOf, readGroup, sleepUnless, type RawEntry } from './stream-entries.js';
 
 /** A message relayed from a stream: `reply(true)` once it is safe elsewhere acknowledges it in the stream. */
 export interface RelayedMessage extends InboundMessage {
@@ -68,7 +68,7 @@ export const streamRelay = (options: StreamRelayOptions): Observable<RelayedMess
     let stopped = false;
     let paused = false;
     const pauses: Subscription = paused$.subscribe((value) => (paused = value));
-    const sleep = (ms: number): Promise<unknown> => firstValueFrom(race(timer(ms), stop$), { defaultValue: undefined });
+    const sleep = (ms: number): Promise<unknown> => sleepUnless(ms, stop$);
     const unpaused = (): Promise<unknown> =>
       firstValueFrom(race(paused$.pipe(filter((value) => !value)), stop$), { defaultValue: undefined });
 

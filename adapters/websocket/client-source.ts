@@ -1,3 +1,4 @@
+import { isJsonObject, parseJson } from '../../operators/model/json.js';
 import { Observable, of } from 'rxjs';
 import WebSocket from 'ws';
 import { backoffMs } from '../../operators/model/backoff.js';
@@ -36,16 +37,9 @@ export interface WebSocketClientSourceOptions {
 
 /** The id a resumable feed put in a message, if any (a message that is not a JSON object has none). */
 const idOf = (data: WebSocket.RawData, field: string): string | undefined => {
-  try {
-    const parsed: unknown = JSON.parse(data.toString());
-    const id =
-      typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-        ? (parsed as Record<string, unknown>)[field]
-        : undefined;
-    return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = parseJson(data.toString());
+  const id = isJsonObject(parsed) ? parsed[field] : undefined;
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
 };
 
 const withQuery = (url: string, name: string, value: string): string => {

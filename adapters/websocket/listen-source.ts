@@ -43,7 +43,8 @@ const sameSecret = (given: string, expected: string): boolean =>
 
 const refuse = (socket: Duplex, status: number, text: string): void => {
   socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ` +
+      `${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );
 };
 
@@ -145,7 +146,8 @@ export class WebSocketListenSource {
       server.listen(port, host, () => resolve());
     });
     const address = server.address() as AddressInfo;
-    const url = `ws://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}${path}`;
+    const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address;
+    const url = `ws://${shownHost}:${address.port}${path}`;
     onEvent({ type: 'listening', url });
 
     const messages$ = new Observable<ProducedMessage>((subscriber) => {

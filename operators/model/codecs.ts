@@ -89,11 +89,6 @@ type OptionalOf<O extends t.Props> = { [K in keyof O]?: t.TypeOf<O[K]> };
 type Flatten<T> = { [K in keyof T]: T[K] };
 export type StructOf<R extends t.Props, O extends t.Props> = Flatten<RequiredOf<R> & OptionalOf<O>>;
 
-/**
- * An object with required and optional keys. Closed by default: a key that is neither is an error
- * ("unknown key"), so a typo in a config is reported instead of silently ignored. `open: true` keeps
- * unknown keys (a profile carries any XDM attributes).
- */
 /** A `struct` codec, carrying its keys so a larger codec can take them over (`...EmitOptions.required`). */
 export interface StructCodec<R extends t.Props = t.Props, O extends t.Props = t.Props>
   extends t.Type<StructOf<R, O>, unknown> {
@@ -101,6 +96,11 @@ export interface StructCodec<R extends t.Props = t.Props, O extends t.Props = t.
   readonly optional: O;
 }
 
+/**
+ * An object with required and optional keys. Closed by default: a key that is neither is an error
+ * ("unknown key"), so a typo in a config is reported instead of silently ignored. `open: true` keeps
+ * unknown keys (a profile carries any XDM attributes).
+ */
 export const struct = <R extends t.Props, O extends t.Props = Record<never, never>>(
   name: string,
   required: R,

@@ -32,7 +32,7 @@ export const pathOf = (context: t.Context, root = ''): string => {
   return path;
 };
 
-const messageOf = (error: t.ValidationError): string => {
+const problemOf = (error: t.ValidationError): string => {
   if (error.message) return error.message;
   const expected = error.context[error.context.length - 1]?.type.name ?? 'a valid value';
   if (error.value === undefined) return `missing (expected ${expected})`;
@@ -46,7 +46,7 @@ const messageOf = (error: t.ValidationError): string => {
 export const formatErrors = (errors: t.Errors, root = ''): string[] => {
   const lines = errors.map((error) => {
     const path = pathOf(error.context, root);
-    return `${path === '' ? '(top level)' : path}: ${messageOf(error)}`;
+    return `${path === '' ? '(top level)' : path}: ${problemOf(error)}`;
   });
   return [...new Set(lines)];
 };

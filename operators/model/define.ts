@@ -40,7 +40,7 @@ export interface OperatorContext {
  */
 export interface OperatorDefinition<C extends t.Mixed = t.Mixed, N extends string = string> {
   readonly name: N;
-  /** One line for `--help` and error messages. */
+  /** One line saying what it does: `validate` lists the chain with it. */
   readonly summary: string;
   readonly options: C;
   create(options: t.TypeOf<C>, context: OperatorContext): OperatorFunction<Envelope, Envelope>;

@@ -52,7 +52,10 @@ export class Ledger {
   readonly settlements$: Observable<Settlement> = this.#settlements.asObservable();
   /** The number of envelopes received and not yet settled; emits on every change. */
   readonly inFlight$: Observable<number> = this.#inFlight.asObservable();
-  /** Errors thrown by settlement hooks (a store that failed to commit, say): the outcome still counts. */
+  /**
+   * Faults that are no one update's outcome: a settlement hook that threw (a store that failed to commit;
+   * the outcome still counts), a plug-in that misused a ticket or passed on what it was not given.
+   */
   readonly hookErrors$: Observable<unknown> = this.#hookErrors.asObservable();
 
   /** Count `n` newly received envelopes. */

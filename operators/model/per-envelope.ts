@@ -95,8 +95,11 @@ export const perEnvelopeAsync = (
   name: string,
   step: (envelope: Envelope) => AsyncStepResult,
   { concurrency = 8 }: AsyncStepOptions = {},
-): OperatorFunction<Envelope, Envelope> =>
-  laneMap(
+): OperatorFunction<Envelope, Envelope> => {
+  // Checked here, once: 0 or NaN would hold every update until the guard failed them all as dropped.
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError(`${name}: concurrency must be a whole number of at least 1, got ${concurrency}`);
+  return laneMap(
     laneKeyOf,
     (envelope) =>
       defer(() => later(step(envelope))).pipe(
@@ -111,3 +114,4 @@ export const perEnvelopeAsync = (
       ),
     concurrency,
   );
+};

@@ -1,45 +1,53 @@
-import { Observable, Subject, asapScheduler, interval, type OperatorFunction, type Subscription } from 'rxjs';
+import { asapScheduler, interval, Observable, type OperatorFunction, Subject, type Subscription } from 'rxjs';
 import type { OperatorContext } from './define.js';
 import { settle, type Envelope } from './envelope.js';
 import { messageOf } from './errors.js';
-import { failed, Reasons, type Outcome } from './outcome.js';
-import type { Ticket, TicketError } from './ticket.js';
+import { failed, type Outcome, Reasons } from './outcome.js';
+import { Ticket, type TicketError } from './ticket.js';
 
 export interface PluginGuardOptions {
   /** The plug-in's name, in every outcome and fault it causes. */
   readonly name: string;
   /** Makes the plug-in's operator; called again if its stream ends or fails before its input did. */
   readonly create: () => OperatorFunction<Envelope, Envelope>;
-  /** An envelope the plug-in neither passes on nor settles within this time is settled `operator-dropped`. */
+  /**
+   * An envelope the plug-in neither passes on nor settles within this time of being given it is settled
+   * `operator-dropped`. The time includes any wait inside the plug-in (a queue of `perEnvelopeAsync`).
+   */
   readonly timeoutMs: number;
   readonly context: Pick<OperatorContext, 'scheduler' | 'report'>;
 }
 
 /**
- * Where one envelope given to the plug-in stands. `settling`: the plug-in settled it and the outcome is
- * held back for one microtask, so a second settle (or passing it on too) in the same step turns it
- * into `operator-error` instead of being ignored.
+ * One envelope given to the plug-in. `settling`: the plug-in settled it, and the outcome is held back to
+ * the end of its step (on the scheduler), so a second settle, or passing it on too, in that step turns it
+ * into `operator-error`.
  */
 interface Held {
+  /** The envelope as the guard got it: its ticket is the real one, which only the guard settles. */
   readonly envelope: Envelope;
+  /** The proxy ticket the plug-in holds instead. */
+  readonly proxy: Ticket;
   readonly since: number;
   state: 'held' | 'passed' | 'settling' | 'done';
   conflict?: string;
 }
 
 /**
- * Runs a plug-in so that nothing it does can break the books or stop the pipeline:
+ * Runs a plug-in so that nothing it does can break the books or stop the pipeline. The plug-in is given
+ * each envelope with a proxy ticket (`Ticket.proxy`); the guard keeps the real one and settles it, or
+ * passes the envelope on with it, by what the plug-in did:
  *
- * - an envelope it neither passes on nor settles is settled `failed` (`operator-dropped`, naming it)
- *   after `timeoutMs`, or at once when its stream completes;
- * - a throw that ends its stream settles the envelope it was given (`operator-error`), and every other
- *   one it held; the plug-in is made again and the stream goes on;
- * - settling an envelope twice, or settling and passing it on, in one step settles it `operator-error`;
- *   later misuse (the outcome is recorded, perhaps acknowledged) is reported and ignored;
- * - what it emits that it was not given, or emits twice, is dropped and reported.
+ * - passed on: goes on with its real ticket (a later settle by the plug-in is misuse: reported, ignored);
+ * - settled: the outcome is recorded at the end of the step; settled twice, or settled and passed on,
+ *   in that step: `failed: operator-error` instead;
+ * - neither, within `timeoutMs`, or by the time its stream completes: `failed: operator-dropped`;
+ * - its stream failed (a throw): the envelope it was given then, and any others it held, are
+ *   `failed: operator-error`; the plug-in is made again and the stream goes on;
+ * - emitted something it was not given, or twice: dropped and reported.
  *
- * Each envelope is handed to the plug-in with a ticket of its own (`Ticket.forPlugin`), by which the
- * guard sees the plug-in settle it.
+ * When the guard is unsubscribed (the pipeline stopping) or its source fails, what the plug-in still
+ * holds is released to its source, as any operator's waiting envelopes are.
  */
 export const guardPlugin =
   ({ name, create, timeoutMs, context }: PluginGuardOptions): OperatorFunction<Envelope, Envelope> =>
@@ -48,9 +56,10 @@ export const guardPlugin =
       const { scheduler, report = () => {} } = context;
       const now = (): number => (scheduler ? scheduler.now() : Date.now());
       const fault = (message: string): void => report(new Error(`plug-in ${name}: ${message}`));
-      const held = new Map<Ticket, Held>();
-      /** Envelopes the plug-in settled, their outcome held back to the end of its step; the guard completes after them. */
-      const settling = new Map<Ticket, Held>();
+      const dropped = (detail: string): Outcome => failed(Reasons.operatorDropped, { detail: `${name}: ${detail}` });
+      const errored = (detail: string): Outcome => failed(Reasons.operatorError, { detail: `${name}: ${detail}` });
+      /** By proxy ticket: what the plug-in holds, and what it settled in the step now ending. */
+      const entries = new Map<Ticket, Held>();
       let input = new Subject<Envelope>();
       let instance: Subscription | undefined;
       let broken: string | undefined;
@@ -60,69 +69,55 @@ export const guardPlugin =
       let sourceDone = false;
       let sweeper: Subscription | undefined;
 
-      /** Settles an envelope the plug-in still holds, on its behalf. */
-      const settleHeld = (entry: Held, outcome: Outcome): void => {
-        if (entry.state !== 'held') return;
+      const finish = (entry: Held, outcome: Outcome): void => {
         entry.state = 'done';
-        held.delete(entry.envelope.ticket);
+        entries.delete(entry.proxy);
         settle(entry.envelope, outcome);
       };
-      const dropped = (detail: string): Outcome => failed(Reasons.operatorDropped, { detail: `${name}: ${detail}` });
-      const errored = (detail: string): Outcome => failed(Reasons.operatorError, { detail: `${name}: ${detail}` });
-
       const finishIfDone = (): void => {
-        if (!sourceDone || held.size > 0 || settling.size > 0) return;
+        if (!sourceDone || entries.size > 0) return;
         sweeper?.unsubscribe();
         instance?.unsubscribe();
         subscriber.complete();
       };
 
-      /** Every so often (a tenth of the limit), the envelopes held longer than the limit are settled. */
+      /** Every tenth of the limit, the envelopes held longer than the limit are settled. */
       const sweep = (): void => {
         const deadline = now() - timeoutMs;
-        for (const entry of [...held.values()]) {
-          if (entry.since > deadline) break; // held in arrival order: the rest are younger
-          settleHeld(entry, dropped(`neither passed on nor settled within ${timeoutMs} ms`));
+        for (const entry of [...entries.values()]) {
+          if (entry.since > deadline) break; // in arrival order: the rest are younger
+          if (entry.state === 'held') finish(entry, dropped(`neither passed on nor settled within ${timeoutMs} ms`));
         }
-        if (held.size === 0) {
+        if (entries.size === 0) {
           sweeper?.unsubscribe();
           sweeper = undefined;
         }
         finishIfDone();
       };
 
-      /**
-       * The outcome of an envelope the plug-in settles is recorded at the end of its step (on the
-       * scheduler, so in virtual time under test), so that misuse within the step can still change it.
-       */
-      const ticketHook =
-        (entry: Held) =>
-        (outcome: Outcome): Outcome | PromiseLike<Outcome> => {
-          if (entry.state !== 'held') return outcome; // passed on: settled downstream, nothing of ours
+      const delegateOf = (entry: Held) => ({
+        settle: (outcome: Outcome) => {
+          if (entry.state !== 'held') {
+            fault(`settled an update it no longer held (${entry.state}); ignored`);
+            return;
+          }
           entry.state = 'settling';
-          held.delete(entry.envelope.ticket);
-          settling.set(entry.envelope.ticket, entry);
-          const recordLater = (record: (final: Outcome) => void): void => {
-            (scheduler ?? asapScheduler).schedule(() => {
-              entry.state = 'done';
-              settling.delete(entry.envelope.ticket);
-              record(entry.conflict === undefined ? outcome : errored(entry.conflict));
-              finishIfDone();
-            });
-          };
-          // A thenable, not a promise: a promise would record outside the scheduler's (virtual) time.
-          // biome-ignore lint/suspicious/noThenProperty: a thenable on purpose, see above
-          return { then: recordLater } as unknown as PromiseLike<Outcome>;
-        };
-      const onMisuse = (entry: Held) => (error: TicketError) => {
-        if (entry.state === 'settling') entry.conflict = `settled this update twice (${error.message})`;
-        else fault(`misused an update's ticket after it was settled or passed on: ${error.message}`);
-      };
+          // The end of the step: on the scheduler, so in virtual time under test.
+          (scheduler ?? asapScheduler).schedule(() => {
+            finish(entry, entry.conflict === undefined ? outcome : errored(entry.conflict));
+            finishIfDone();
+          });
+        },
+        misuse: (error: TicketError) => {
+          if (entry.state === 'settling') entry.conflict = `settled this update twice (${error.message})`;
+          else fault(`misused an update's ticket: ${error.message}`);
+        },
+      });
 
       const onOutput = (value: Envelope): void => {
-        const ticket = (value as Partial<Envelope> | undefined)?.ticket;
-        const entry = ticket && (held.get(ticket) ?? settling.get(ticket));
-        if (!entry) {
+        const proxy = (value as Partial<Envelope> | undefined)?.ticket;
+        const entry = proxy && entries.get(proxy);
+        if (!entry || entry.state === 'passed' || entry.state === 'done') {
           fault('passed on something it was not given, or passed an update on twice; dropped');
           return;
         }
@@ -131,22 +126,23 @@ export const guardPlugin =
           return;
         }
         entry.state = 'passed';
-        held.delete(entry.envelope.ticket);
-        subscriber.next(value);
+        entries.delete(proxy);
+        subscriber.next({ ...value, ticket: entry.envelope.ticket });
         finishIfDone();
       };
 
       const onPluginEnd = (error?: unknown): void => {
         instance = undefined;
         const what = error === undefined ? undefined : messageOf(error);
-        if (current && what !== undefined) settleHeld(current, errored(`threw: ${what}`));
-        for (const entry of [...held.values()])
-          settleHeld(
-            entry,
-            what === undefined
-              ? dropped('its stream completed without passing this update on or settling it')
-              : errored(`its stream failed while holding this update: ${what}`),
-          );
+        if (current?.state === 'held' && what !== undefined) finish(current, errored(`threw: ${what}`));
+        for (const entry of [...entries.values()])
+          if (entry.state === 'held')
+            finish(
+              entry,
+              what === undefined
+                ? dropped('its stream completed without passing this update on or settling it')
+                : errored(`its stream failed while holding this update: ${what}`),
+            );
         if (what !== undefined && current === undefined) fault(`its stream failed: ${what}`);
         if (sourceDone) {
           // Its input is done: nothing to make it again for.
@@ -175,25 +171,38 @@ export const guardPlugin =
           settle(envelope, errored(broken));
           return;
         }
-        const entry: Held = { envelope, since: now(), state: 'held' };
-        const ticket = envelope.ticket.forPlugin(ticketHook(entry), onMisuse(entry));
-        const given: Envelope = { ...envelope, ticket };
-        (entry as { envelope: Envelope }).envelope = given;
-        held.set(ticket, entry);
+        const entry = { envelope, since: now(), state: 'held' } as Held;
+        (entry as { proxy: Ticket }).proxy = Ticket.proxy(delegateOf(entry));
+        entries.set(entry.proxy, entry);
         sweeper ??= interval(Math.max(1, Math.ceil(timeoutMs / 10)), scheduler).subscribe(sweep);
+        // Saved and restored: a plug-in that emits synchronously may have the guard give it more meanwhile.
+        const outer = current;
         current = entry;
         fed = true;
         try {
-          input.next(given);
+          input.next({ ...envelope, ticket: entry.proxy });
         } finally {
-          current = undefined;
+          current = outer;
+        }
+      };
+
+      /** The pipeline stops, or the source failed: what the plug-in holds goes back to its source. */
+      const releaseHeld = (): void => {
+        for (const entry of [...entries.values()]) {
+          if (entry.state !== 'held') continue;
+          entry.state = 'done';
+          entries.delete(entry.proxy);
+          entry.envelope.ticket.release();
         }
       };
 
       start();
       const upstream = source.subscribe({
         next: give,
-        error: (error: unknown) => subscriber.error(error),
+        error: (error: unknown) => {
+          releaseHeld();
+          subscriber.error(error);
+        },
         complete: () => {
           sourceDone = true;
           input.complete();
@@ -204,5 +213,6 @@ export const guardPlugin =
         upstream.unsubscribe();
         sweeper?.unsubscribe();
         instance?.unsubscribe();
+        releaseHeld();
       };
     });

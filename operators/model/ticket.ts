@@ -46,6 +46,15 @@ export class TicketError extends Error {
 type TicketState = 'open' | 'settled' | 'released' | 'split' | 'handed-on';
 
 /**
+ * What a proxy ticket (the one a plug-in holds, see `Ticket.proxy`) does instead of recording: it hands
+ * the outcome, or the misuse, to the pipeline's guard, which owns the real ticket.
+ */
+export interface TicketDelegate {
+  settle(outcome: Outcome, context: SettlementContext): void;
+  misuse(error: TicketError): void;
+}
+
+/**
  * The right and the duty to settle one envelope, exactly once. Settling records the outcome in the
  * ledger and, once every part of a split message is settled, tells the source it may acknowledge.
  * Settling twice is a programming error and throws, so a faulty operator is found, not hidden.
@@ -54,11 +63,12 @@ export class Ticket {
   #state: TicketState = 'open';
 
   private constructor(
-    private readonly ledger: Ledger,
+    /** Undefined only for a proxy, which records nothing. */
+    private readonly books: Ledger | undefined,
     private readonly onDone: () => void,
     private readonly hook: SettleHook | undefined,
-    /** Set on a ticket handed to a plug-in: misuse is reported here instead of thrown (see `forPlugin`). */
-    private readonly onMisuse?: (error: TicketError) => void,
+    /** Set on a proxy: settling goes to it, and misuse is reported to it instead of thrown. */
+    private readonly delegate?: TicketDelegate,
   ) {}
 
   /** A ticket for one newly received message; `onDone` runs once it is settled (acknowledge the source). */
@@ -67,12 +77,32 @@ export class Ticket {
     return new Ticket(ledger, onDone, undefined);
   }
 
+  /**
+   * A ticket that records nothing itself: settling it tells `delegate`, and misusing it (settling twice,
+   * releasing, splitting, adding a hook) is reported to `delegate` rather than thrown into the code that
+   * holds it. The guard gives one to each plug-in, for each envelope, and keeps the real ticket: so a
+   * plug-in can neither settle an envelope it passed on, nor throw the pipeline off with a mistake.
+   */
+  static proxy(delegate: TicketDelegate): Ticket {
+    return new Ticket(undefined, () => {}, undefined, delegate);
+  }
+
+  /** The ledger this ticket records in (every ticket but a proxy has one, and a proxy never records). */
+  private get ledger(): Ledger {
+    if (!this.books) throw new TicketError('a proxy ticket records nothing');
+    return this.books;
+  }
+
   get isOpen(): boolean {
     return this.#state === 'open';
   }
 
   settle(outcome: Outcome, context: SettlementContext): void {
     if (!this.#take('settled')) return;
+    if (this.delegate) {
+      this.delegate.settle(outcome, context);
+      return;
+    }
     const record = (final: Outcome): void => {
       this.ledger.record({
         outcome: final,
@@ -111,6 +141,12 @@ export class Ticket {
    * what they hold (a dedupe lease) is let go at once rather than when it lapses.
    */
   release(): void {
+    if (this.delegate) {
+      this.delegate.misuse(
+        new TicketError('an operator of a plug-in cannot release an update: pass it on or settle it'),
+      );
+      return;
+    }
     if (!this.#take('released')) return;
     const done = (): void => this.ledger.release();
     if (!this.hook) {
@@ -140,6 +176,7 @@ export class Ticket {
    */
   split(count: number): Ticket[] {
     if (!Number.isInteger(count) || count < 1) throw new TicketError(`cannot split a ticket into ${count} parts`);
+    if (this.delegate) throw new TicketError('a plug-in cannot split an update');
     if (!this.#take('split')) throw new TicketError('a ticket that is no longer open cannot be split');
     this.ledger.receive(count - 1);
     let remaining = count;
@@ -155,34 +192,28 @@ export class Ticket {
    * first (the operator nearest the sink sees the outcome first). This ticket can no longer be settled.
    */
   withHook(hook: SettleHook): Ticket {
+    if (this.delegate) {
+      // A plug-in's hook would never run (the guard holds the real ticket): say so, and change nothing.
+      this.delegate.misuse(new TicketError('a plug-in cannot add a settle hook; it is ignored'));
+      return this;
+    }
     if (!this.#take('handed-on')) throw new TicketError('a ticket that is no longer open cannot take a hook');
-    return new Ticket(this.ledger, this.onDone, this.#composed(hook));
-  }
-
-  /**
-   * Like `withHook`, for the ticket a plug-in is given: its misuse (a second settle, a settle after it
-   * was passed on) is reported to `onMisuse` and otherwise ignored, rather than thrown into the
-   * plug-in, where a throw could end its stream. The pipeline's guard decides what misuse costs.
-   */
-  forPlugin(hook: SettleHook, onMisuse: (error: TicketError) => void): Ticket {
-    if (!this.#take('handed-on'))
-      throw new TicketError('a ticket that is no longer open cannot be handed to a plug-in');
-    return new Ticket(this.ledger, this.onDone, this.#composed(hook), onMisuse);
+    return new Ticket(this.books, this.onDone, this.#composed(hook));
   }
 
   #composed(hook: SettleHook): SettleHook {
     return this.hook ? chain(hook, this.hook) : hook;
   }
 
-  /** Moves an open ticket to `next`; anything else is misuse: thrown, or reported for a plug-in's ticket. */
+  /** Moves an open ticket to `next`; anything else is misuse: thrown, or reported by a proxy. */
   #take(next: TicketState): boolean {
     if (this.#state === 'open') {
       this.#state = next;
       return true;
     }
     const error = new TicketError(`ticket already ${this.#state}, cannot be ${next}`);
-    if (!this.onMisuse) throw error;
-    this.onMisuse(error);
+    if (!this.delegate) throw error;
+    this.delegate.misuse(error);
     return false;
   }
 }

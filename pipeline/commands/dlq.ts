@@ -48,7 +48,10 @@ export const dlqList = async (config: Config, logger: Logger): Promise<string> =
     for (const { letter } of entries)
       byReason.set((letter as Letter).reason ?? '?', (byReason.get((letter as Letter).reason ?? '?') ?? 0) + 1);
     const summary = [...byReason].map(([reason, n]) => `${reason} ${n}`).join(', ');
-    return `${['id  at  reason  http  attempts  identity  response', ...lines].join('\n')}\n${entries.length} dead letter(s): ${summary}\n`;
+    return (
+      `${['id  at  reason  http  attempts  identity  response', ...lines].join('\n')}\n${entries.length} ` +
+      `dead letter(s): ${summary}\n`
+    );
   } finally {
     await core.close();
   }

@@ -71,7 +71,8 @@ export const runTestFiles = async (files: readonly string[]): Promise<CaseResult
         payloads[0] !== undefined
           ? `payload ${JSON.stringify(payloads[0])}`
           : outcome
-            ? `${outcome.kind} ${'reason' in outcome ? outcome.reason : ''}: ${'detail' in outcome ? (outcome.detail ?? '') : ''}`
+            ? `${outcome.kind} ${'reason' in outcome ? outcome.reason : ''}: ` +
+              `${'detail' in outcome ? (outcome.detail ?? '') : ''}`
             : 'nothing';
       let why: string | undefined;
       if (expect.payload !== undefined) {
@@ -82,8 +83,10 @@ export const runTestFiles = async (files: readonly string[]): Promise<CaseResult
           outcome?.kind === 'excluded' &&
           outcome.reason === expect.excluded &&
           (expect.detail === undefined || (outcome.detail ?? '').includes(expect.detail));
-        if (!matches)
-          why = `expected excluded ${expect.excluded}${expect.detail ? ` (detail containing ${JSON.stringify(expect.detail)})` : ''}\n      got ${got}`;
+        if (!matches) {
+          const containing = expect.detail ? ` (detail containing ${JSON.stringify(expect.detail)})` : '';
+          why = `expected excluded ${expect.excluded}${containing}\n      got ${got}`;
+        }
       } else {
         why = 'the case expects nothing: give expect.payload or expect.excluded';
       }

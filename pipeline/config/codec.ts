@@ -158,7 +158,9 @@ const destinationProblems = (d: {
     else if (!QUALTRICS_HOST.test(url.hostname))
       problems.push({
         path: ['url'],
-        message: `expected a host under qualtrics.com, got ${JSON.stringify(url.hostname)} (set destination.allowAnyHost: true to send elsewhere)`,
+        message:
+          `expected a host under qualtrics.com, got ${JSON.stringify(url.hostname)} (set ` +
+          `destination.allowAnyHost: true to send elsewhere)`,
       });
   }
   if (d.auth === 'basic' && d.username === undefined)
@@ -188,7 +190,7 @@ export const DestinationConfig = refine(
       // How `emit` sends (concurrency, payload limit, retries): its own options, decoded here by its codec.
       ...EmitOptions.required,
     },
-    { username: NonEmptyString },
+    { username: NonEmptyString, ...EmitOptions.optional },
   ),
   destinationProblems,
 );
@@ -240,6 +242,9 @@ export const Config = refine(
       redis: RedisConfig,
       deadLetters: DeadLettersConfig,
       journal: JournalConfig,
+      ...QualifyOptions.optional,
+      ...SelectIdentityOptions.optional,
+      ...ProjectAttributesOptions.optional,
     },
   ),
   (config) => {

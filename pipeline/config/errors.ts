@@ -7,7 +7,8 @@ export class ConfigError extends Error {
     readonly problems: readonly string[],
   ) {
     super(
-      `${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      `${source}: ${problems.length} ` +
+        `problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
   }
 }

@@ -81,7 +81,8 @@ export const formatDemoReport = (
     `  duplicate  ${pad(counts.duplicate, 4)}`,
     `  excluded   ${pad(totalOf(counts.excluded), 4)} ${byReason(counts.excluded)}`,
     `  failed     ${pad(totalOf(counts.failed), 4)} ${byReason(counts.failed)}`,
-    `  in flight  ${pad(counts.inFlight, 4)} ${counts.inFlight === 0 ? '(every update accounted for)' : '(NOT all accounted for)'}`,
+    `  in flight  ${pad(counts.inFlight, 4)} ` +
+      `${counts.inFlight === 0 ? '(every update accounted for)' : '(NOT all accounted for)'}`,
     '',
     'Not delivered, and why',
     ...settlements.flatMap(({ outcome, origin, identity }) => {

@@ -1,3 +1,4 @@
+import { parseJson } from '../../operators/model/json.js';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { identityKey } from '../../operators/model/envelope.js';
 import { Profile } from '../../operators/model/profile.js';
@@ -11,12 +12,8 @@ import { chooseIdentity, type IdentityMapping } from '../../operators/select-ide
 export const identityKeysOf =
   (identities: readonly IdentityMapping[]) =>
   (data: Buffer): ReadonlyArray<string | null> | undefined => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(data.toString('utf8'));
-    } catch {
-      return undefined;
-    }
+    const parsed = parseJson(data.toString('utf8'));
+    if (parsed === undefined) return undefined;
     const parts: readonly unknown[] = Array.isArray(parsed) ? parsed : [parsed];
     return parts.map((part) => {
       const profile = Profile.decode(part);

@@ -178,7 +178,7 @@ describe('testOperator (the plug-in author helper)', () => {
       (error: Error) => expect(error.message).to.match(/^profile: identityMap: /),
     );
     const defaults = await testOperator(fromDeadLetterOperator, undefined, []);
-    expect(defaults).to.deep.equal({ passed: [], settled: [] });
+    expect(defaults).to.deep.equal({ passed: [], settled: [], faults: [] });
   });
 });
 

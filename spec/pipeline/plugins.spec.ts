@@ -119,6 +119,26 @@ describe('plug-in operators', function () {
     ]);
   });
 
+  it('shows a plug-in author, in testOperator, what the guard would do and log in the pipeline', async () => {
+    const { operator } = (await import(resolve(FIXTURES, 'misbehaving.mjs'))) as {
+      operator: Parameters<typeof testOperator>[0];
+    };
+    const ann = { namespace: 'Email', target: 'email', id: 'ann@example.com' } as const;
+    const { passed, settled, faults } = await testOperator(operator, { mode: 'twice', email: ann.id }, [
+      { profile: {}, identity: ann },
+      { profile: {}, identity: { ...ann, id: 'ben@example.com' } },
+    ]);
+    expect(passed.map((e) => e.identity?.id)).to.deep.equal(['ben@example.com']);
+    expect(settled.map((s) => s.outcome)).to.deep.equal([
+      {
+        kind: 'failed',
+        reason: 'operator-error',
+        detail: 'misbehaving: settled this update twice (ticket already settled, cannot be settled)',
+      },
+    ]);
+    expect(faults).to.deep.equal([]);
+  });
+
   it('reports a bad plug-in like any config error: options at their path, a missing module, a module without a definition', async () => {
     const c = config(`
   - { use: ./tag-payload.mjs, with: { field: 42 } }
@@ -128,7 +148,7 @@ describe('plug-in operators', function () {
       'operators[0].with.field: expected string, got 42',
       'operators[0].with.value: missing (expected string)',
       `operators[1].use: cannot load "./no-such-file.mjs": Cannot find module '${FIXTURES}/no-such-file.mjs' imported from ${resolve('pipeline/plugins.ts')}`,
-      'operators[2].use: "./not-an-operator.mjs" exports no operator definition (a default export or `operator` with name, options and create)',
+      'operators[2].use: "./not-an-operator.mjs" exports no operator definition (a default export or `operator` with name, summary, options and create)',
     ]);
     for (const place of ['emit', 'dedupe', 'keepOrder'])
       expect(() => config(`[{ use: ./tag-payload.mjs, after: ${place} }]`)).to.throw(

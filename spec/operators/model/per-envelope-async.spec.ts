@@ -125,4 +125,12 @@ describe('perEnvelopeAsync', () => {
     expect(out).to.deep.equal(['2']);
     expect(books.summary()).to.deep.equal({ '1': 'failed:operator-error' });
   });
+
+  it('refuses a concurrency that would hold every update', () => {
+    for (const concurrency of [0, -1, 1.5, Number.NaN])
+      expect(() => perEnvelopeAsync('lookup', (e) => e, { concurrency }), String(concurrency)).to.throw(
+        RangeError,
+        `lookup: concurrency must be a whole number of at least 1, got ${concurrency}`,
+      );
+  });
 });

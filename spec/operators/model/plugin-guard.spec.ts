@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { filter, map, mergeMap, take, type OperatorFunction } from 'rxjs';
+import { delay, filter, map, mergeMap, take, tap, timer, type OperatorFunction } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { settle, type Envelope } from '../../../operators/model/envelope.js';
-import { excluded } from '../../../operators/model/outcome.js';
+import { delivered, excluded } from '../../../operators/model/outcome.js';
 import { perEnvelope } from '../../../operators/model/per-envelope.js';
 import { guardPlugin } from '../../../operators/model/plugin-guard.js';
 import { Books, profileEnvelope, profileOf, testScheduler } from '../../helpers/marbles.js';
@@ -219,5 +219,84 @@ describe('the plug-in guard: whatever a plug-in does costs only the envelope it 
       detail: 'tricky: could not be made again: no second chance',
     });
     expect(faults).to.deep.equal(['plug-in tricky: could not be made again: no second chance']);
+  });
+
+  it('passes an envelope on with its real ticket: a late settle by the plug-in is reported, not counted', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const faults: string[] = [];
+    const settlesLate = () =>
+      map((e: Envelope) => {
+        timer(1, scheduler).subscribe(() => settle(e, excluded('too-late')));
+        return e;
+      });
+    scheduler.run(({ cold, expectObservable }) => {
+      const values = envelopes(books, 1);
+      const guard = guardPlugin({
+        name: 'tricky',
+        create: settlesLate,
+        timeoutMs: 100,
+        context: { scheduler, report: (e) => faults.push(e.message) },
+      });
+      // Downstream holds the real ticket and settles it later (as emit does after a request).
+      const downstream = cold('a|', values).pipe(
+        guard,
+        delay(5, scheduler),
+        tap((e) => settle(e, delivered(202))),
+        map(positionOf),
+      );
+      expectObservable(downstream).toBe('-----(a|)', { a: '1' });
+    });
+    expect(faults).to.deep.equal(['plug-in tricky: settled an update it no longer held (passed); ignored']);
+    expect(books.summary()).to.deep.equal({ '1': 'delivered' });
+  });
+
+  it("ignores, and reports, a plug-in's settle hook and release: the envelope goes on as if they were not there", () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const faults: string[] = [];
+    const meddles = () =>
+      map((e: Envelope) => {
+        e.ticket.release();
+        return { ...e, ticket: e.ticket.withHook((outcome) => outcome) };
+      });
+    scheduler.run(({ cold, expectObservable }) => {
+      const values = envelopes(books, 1);
+      expectObservable(cold('a|', values).pipe(guarded(scheduler, faults, meddles))).toBe('a|', { a: '1' });
+    });
+    expect(faults).to.deep.equal([
+      "plug-in tricky: misused an update's ticket: an operator of a plug-in cannot release an update: pass it on or settle it",
+      "plug-in tricky: misused an update's ticket: a plug-in cannot add a settle hook; it is ignored",
+    ]);
+    expect(books.ledger.counts()).to.deep.include({ received: 1, settled: 0, released: 0, inFlight: 1 });
+  });
+
+  it('records the outcome of the second of two plug-ins in a row, in virtual time, and completes', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const plugin = (name: string, make: () => OperatorFunction<Envelope, Envelope>) =>
+      guardPlugin({ name, create: make, timeoutMs: 100, context: { scheduler } });
+    scheduler.run(({ cold, expectObservable }) => {
+      const values = envelopes(books, 1);
+      const chain = cold('a|', values).pipe(
+        plugin('first', () => map((e: Envelope) => e)),
+        plugin('second', () => perEnvelope('second', () => excluded('by-the-second'))),
+      );
+      expectObservable(chain).toBe('-|');
+    });
+    expect(books.summary()).to.deep.equal({ '1': 'excluded:by-the-second' });
+    expect(books.settled[0]!.frame).to.equal(0);
+  });
+
+  it('releases what the plug-in holds to its source when the pipeline unsubscribes', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    scheduler.run(({ cold, expectObservable }) => {
+      const values = envelopes(books, 2);
+      const holdsEverything = () => filter((_: Envelope) => false);
+      expectObservable(cold('ab', values).pipe(guarded(scheduler, [], holdsEverything)), '---!').toBe('---');
+    });
+    expect(books.settled).to.deep.equal([]);
+    expect(books.ledger.counts()).to.deep.include({ received: 2, released: 2, inFlight: 0 });
   });
 });
