@@ -6,7 +6,7 @@ import { struct } from './model/codecs.js';
 import { formatErrors } from './model/decode-errors.js';
 import { defineOperator } from './model/define.js';
 import { settle, type Envelope } from './model/envelope.js';
-import { excluded, Reasons } from './model/outcome.js';
+import { excluded, type Outcome, Reasons } from './model/outcome.js';
 import { Profile } from './model/profile.js';
 
 /** `decode` takes no options; the codec is here so it is defined like every other operator. */
@@ -66,9 +66,70 @@ const textOf = (message: unknown): string | undefined => {
   return undefined;
 };
 
+/** What a raw message reads as: an outcome for the whole of it, or each of its profiles (or why not). */
+type Reading =
+  | { readonly kind: 'unreadable'; readonly outcome: Outcome }
+  | { readonly kind: 'profiles'; readonly list: boolean; readonly parts: readonly Part[] };
+
+/** One element of a message: its profile, or why it is none. */
+type Part = { readonly profile: Profile } | { readonly outcome: Outcome };
+
+const read = (message: unknown): Reading => {
+  const text = textOf(message);
+  let parsed: unknown = message;
+  if (text !== undefined) {
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      return { kind: 'unreadable', outcome: excluded(Reasons.invalidJson, `decoding message: ${messageOf(error)}`) };
+    }
+  }
+  if (Array.isArray(parsed) && parsed.length === 0)
+    return {
+      kind: 'unreadable',
+      outcome: excluded(Reasons.emptyMessage, 'decoding message: an empty list holds no profile'),
+    };
+  const list = Array.isArray(parsed);
+  const elements: unknown[] = list ? (parsed as unknown[]) : [parsed];
+  const parts = elements.map((part, index): Part => {
+    const root = list ? `$[${index}]` : '$';
+    const deepAt = tooDeep(part, root, MAX_PROFILE_DEPTH);
+    if (deepAt !== undefined)
+      return {
+        outcome: excluded(
+          Reasons.invalidProfile,
+          `decoding profile at ${deepAt}: nested deeper than ${MAX_PROFILE_DEPTH} levels`,
+        ),
+      };
+    const decoded = Profile.decode(part);
+    if (isLeft(decoded))
+      return {
+        outcome: excluded(Reasons.invalidProfile, `decoding profile at ${formatErrors(decoded.left, root).join('; ')}`),
+      };
+    return { profile: decoded.right };
+  });
+  return { kind: 'profiles', list, parts };
+};
+
+/**
+ * Readings of messages several flows are given (one feed fanned out: the same data object for each):
+ * parsed and decoded once, by whichever flow comes first. Held weakly: gone with the message.
+ */
+const readings = new WeakMap<object, Reading>();
+
+const readOnce = (message: unknown): Reading => {
+  if (typeof message !== 'object' || message === null) return read(message);
+  let reading = readings.get(message);
+  if (!reading) {
+    reading = read(message);
+    readings.set(message, reading);
+  }
+  return reading;
+};
+
 /**
  * Turns each raw message into one envelope per profile it holds (a message may carry one profile
- * object or an array of them).
+ * object or an array of them). A message given to several flows is read once (see `readOnce`).
  *
  * Bad input costs only itself: a message that is not JSON is excluded as `invalid-json`; an element that
  * is not a profile is excluded as `invalid-profile` with the path of what was wrong
@@ -81,29 +142,17 @@ export const decode = (): OperatorFunction<Envelope, Envelope> => (source) =>
   new Observable<Envelope>((subscriber) =>
     source.subscribe({
       next(envelope) {
-        const text = textOf(envelope.message);
-        let parsed: unknown = envelope.message;
-        if (text !== undefined) {
-          try {
-            parsed = JSON.parse(text);
-          } catch (error) {
-            settle(envelope, excluded(Reasons.invalidJson, `decoding message: ${messageOf(error)}`));
-            return;
-          }
-        }
-        if (Array.isArray(parsed) && parsed.length === 0) {
-          settle(envelope, excluded(Reasons.emptyMessage, 'decoding message: an empty list holds no profile'));
+        const reading = readOnce(envelope.message);
+        if (reading.kind === 'unreadable') {
+          settle(envelope, reading.outcome);
           return;
         }
-        const parts = Array.isArray(parsed) ? parsed : [parsed];
-        const tickets = Array.isArray(parsed) ? envelope.ticket.split(parts.length) : [envelope.ticket];
+        const { list, parts } = reading;
+        const tickets = list ? envelope.ticket.split(parts.length) : [envelope.ticket];
+        // Each part keeps its own place in its person's line; the message's list of them stays behind.
+        const { turns, ...whole } = envelope;
         parts.forEach((part, index) => {
-          const root = Array.isArray(parsed) ? `$[${index}]` : '$';
-          const origin = Array.isArray(parsed)
-            ? { ...envelope.origin, position: `${envelope.origin.position}#${index}` }
-            : envelope.origin;
-          // Each part keeps its own place in its person's line; the message's list of them stays behind.
-          const { turns, ...whole } = envelope;
+          const origin = list ? { ...envelope.origin, position: `${envelope.origin.position}#${index}` } : envelope.origin;
           const turn = turns?.[index] ?? undefined;
           const partEnvelope: Envelope = {
             ...whole,
@@ -112,19 +161,8 @@ export const decode = (): OperatorFunction<Envelope, Envelope> => (source) =>
             message: undefined,
             ...(turn ? { turn } : {}),
           };
-          const deepAt = tooDeep(part, root, MAX_PROFILE_DEPTH);
-          if (deepAt !== undefined) {
-            const problem = `${deepAt}: nested deeper than ${MAX_PROFILE_DEPTH} levels`;
-            settle(partEnvelope, excluded(Reasons.invalidProfile, `decoding profile at ${problem}`));
-            return;
-          }
-          const decoded = Profile.decode(part);
-          if (isLeft(decoded)) {
-            const problems = formatErrors(decoded.left, root).join('; ');
-            settle(partEnvelope, excluded(Reasons.invalidProfile, `decoding profile at ${problems}`));
-            return;
-          }
-          subscriber.next({ ...partEnvelope, profile: decoded.right });
+          if ('outcome' in part) settle(partEnvelope, part.outcome);
+          else subscriber.next({ ...partEnvelope, profile: part.profile });
         });
       },
       error: (error: unknown) => subscriber.error(error),

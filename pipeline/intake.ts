@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
-import type { Observable } from 'rxjs';
+import { combineLatest, distinctUntilChanged, map, type Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import type { Redis } from '../adapters/redis/connection.js';
 import { StreamJournal } from '../adapters/redis/journal.js';
 import { redisStreamGroupSource, type StreamSourceEvent } from '../adapters/redis/stream-group-source.js';
 import { webSocketClientSource, type ConnectionEvent } from '../adapters/websocket/client-source.js';
 import { WebSocketListenSource, type ListenEvent, type ProducedMessage } from '../adapters/websocket/listen-source.js';
-import type { Config, WebSocketSourceConfig } from './config/codec.js';
+import type { Config, FlowConfig, WebSocketSourceConfig } from './config/codec.js';
 import type { Capacity } from './credit.js';
 import type { Logger } from './logger.js';
 import { IntakeValve } from './valve.js';
@@ -15,6 +15,7 @@ import { identityKeysOf } from './intake/identity-keys.js';
 import type { RedisTurnBook } from '../adapters/redis/turn-book.js';
 import { streamRelay } from '../adapters/redis/stream-relay.js';
 import { redisPrefixOf } from './config/paths.js';
+import { fanOut } from './intake/fan-out.js';
 import { bindOrExplain } from './start-error.js';
 import type { DeadLetterStore } from '../operators/model/ports.js';
 
@@ -29,13 +30,20 @@ export class SourceHealth {
   }
 }
 
-/** Where the pipeline's input comes from, ready to subscribe. */
-export interface Intake {
+/** One flow's input, ready to subscribe. */
+export interface FlowInput {
+  /** Names the source in every envelope's origin (`websocket`, `redis:<stream>`, `journal:<stream>`). */
   readonly sourceName: string;
   readonly source: Observable<InboundMessage>;
   /** Whether what is in flight stays in the source when the process stops (a stream: yes; a plain WebSocket: no). */
   readonly durable: boolean;
-  readonly health: SourceHealth;
+  readonly sourceHealth: SourceHealth;
+}
+
+/** Where every flow's input comes from. */
+export interface Intake {
+  /** One per flow given to `openIntake`, in the same order. */
+  readonly flows: readonly FlowInput[];
   /** Pauses of the WebSocket intake in front of a journal (journal full, Redis down): for metrics and readiness. */
   readonly pauses: IntakeValve;
   /**
@@ -54,17 +62,30 @@ interface GroupSettings {
   readonly deleteAcknowledged: boolean;
 }
 
-export interface IntakeContext {
-  readonly logger: Logger;
-  readonly redis: Redis | undefined;
-  /** The pipeline's valve (credit, destination): gates what the pipeline takes in. */
+/** What the intake needs of each flow it feeds. */
+export interface IntakeFlow {
+  readonly flow: FlowConfig;
+  /** The flow's valve (credit, destination): gates what the flow takes in. */
   readonly valve: IntakeValve;
   readonly credit: Capacity;
   /** Where poison stream entries go. */
   readonly deadLetters: DeadLetterStore;
-  /** People's lines in Redis: the journal numbers each person's updates, the source finishes them. */
+  /** People's lines in Redis: the journal numbers each person's updates, the flow's source finishes them. */
   readonly turnBook: RedisTurnBook | undefined;
 }
+
+export interface IntakeContext {
+  readonly logger: Logger;
+  readonly redis: Redis | undefined;
+  readonly flows: readonly IntakeFlow[];
+}
+
+/**
+ * A flow's consumer group on a shared stream: the configured group in the one-flow form (as before
+ * flows), `<group>:<flow>` with several, so each flow has its own position, pending entries and pace.
+ */
+export const groupOf = (config: Config, flow: FlowConfig, group: string): string =>
+  config.singleFlowForm ? group : `${group}:${flow.name}`;
 
 /** A consumer name unique to this process, stable for its life. */
 export const defaultConsumer = (): string => `${hostname()}-${process.pid}`;
@@ -183,19 +204,16 @@ const openWebSocket = async (
 };
 
 /**
- * Builds the intake a config describes:
- * - `source.websocket` alone: the pipeline reads the WebSocket, paused by its valve.
- * - with `journal`: the WebSocket is appended to the journal stream (paused only when the journal
- *   is full, Redis refuses appends, or appends back up), and the pipeline consumes the journal as a
- *   consumer group.
- * - `source.redisStream`: the pipeline consumes that stream as a consumer group.
- * Nothing here waits for Redis: an outage at start is waited out by the sources, and shows in `health`.
+ * Builds the intake a config describes, for its enabled flows:
+ * - `source.websocket` alone: the feed is read once and offered to every flow (`fanOut`); a message is
+ *   acknowledged once every flow settled it, and the feed pauses while any flow's valve is closed.
+ * - with `journal`: the WebSocket (or `source.redisStream`, relayed) is appended to the journal stream
+ *   once (paused only when the journal is full, Redis refuses appends, or appends back up), and each
+ *   flow consumes the journal as its own consumer group.
+ * - `source.redisStream`: each flow consumes that stream as its own consumer group.
+ * Nothing here waits for Redis: an outage at start is waited out by the sources, and shows in the health.
  */
-export const openIntake = async (
-  config: Config,
-  { logger, redis, valve, credit, deadLetters, turnBook }: IntakeContext,
-): Promise<Intake> => {
-  const health = new SourceHealth();
+export const openIntake = async (config: Config, { logger, redis, flows }: IntakeContext): Promise<Intake> => {
   const pauses = new IntakeValve();
   pauses.changes$.subscribe((change) =>
     change.kind === 'closed'
@@ -207,11 +225,20 @@ export const openIntake = async (
     if (!redis) throw new Error(`${what} needs redis.url`);
     return redis;
   };
-  const groupSource = (sourceName: string, stream: string, group: string, field: string, settings: GroupSettings) =>
-    redisStreamGroupSource({
+  const groupSource = (
+    { flow, credit, deadLetters, turnBook }: IntakeFlow,
+    sourceName: string,
+    stream: string,
+    group: string,
+    field: string,
+    settings: GroupSettings,
+  ): FlowInput => {
+    const sourceHealth = new SourceHealth();
+    sourceHealth.mark(false, `connecting to Redis to read ${stream}`);
+    const source = redisStreamGroupSource({
       redis: needRedis(sourceName),
       stream,
-      group,
+      group: groupOf(config, flow, group),
       consumer: settings.consumer ?? defaultConsumer(),
       field,
       startId: settings.startId,
@@ -232,60 +259,69 @@ export const openIntake = async (
           }),
         ),
       ...credit,
-      onEvent: logStream(logger, stream, health),
+      onEvent: logStream(logger.child({ flow: flow.name }), stream, sourceHealth),
     });
+    return { sourceName, source, durable: true, sourceHealth };
+  };
 
   const { source } = config;
   if (!config.journal) {
     if (source.redisStream) {
-      const sourceName = `redis:${source.redisStream.stream}`;
-      health.mark(false, `connecting to Redis to read ${source.redisStream.stream}`);
       const { stream, group, field } = source.redisStream;
       return {
-        sourceName,
-        durable: true,
-        source: groupSource(sourceName, stream, group, field, { ...source.redisStream, deleteAcknowledged: false }),
-        health,
+        flows: flows.map((flow) =>
+          groupSource(flow, `redis:${stream}`, stream, group, field, {
+            ...source.redisStream,
+            deleteAcknowledged: false,
+          }),
+        ),
         pauses,
         close: async () => 0,
       };
     }
-    const websocket = await openWebSocket(source.websocket, logger, valve.closed$, 'settled', health);
+    const health = new SourceHealth();
+    // The feed is shared: it pauses while any flow cannot take more (see README, "Flows").
+    const anyClosed$ = combineLatest(flows.map(({ valve }) => valve.closed$)).pipe(
+      map((closed) => closed.some(Boolean)),
+      distinctUntilChanged(),
+    );
+    const websocket = await openWebSocket(source.websocket, logger, anyClosed$, 'settled', health);
+    const outlets = fanOut(websocket.messages$, flows.length);
     return {
-      sourceName: 'websocket',
-      durable: false,
-      source: websocket.messages$,
-      health,
+      flows: outlets.map((outlet) => ({ sourceName: 'websocket', source: outlet, durable: false, sourceHealth: health })),
       pauses,
       close: () => websocket.close().then(() => 0),
     };
   }
 
   const { journal: j } = config;
+  const health = new SourceHealth();
+  const numbering = flows.find(({ turnBook }) => turnBook !== undefined)?.turnBook;
   const journal = new StreamJournal({
     redis: needRedis('journal'),
     stream: j.stream,
-    group: j.group,
+    groups: flows.map(({ flow }) => groupOf(config, flow, j.group)),
     field: 'profile',
     ...(j.maxLength ? { maxLength: j.maxLength } : {}),
-    ...(turnBook ? { linePrefix: turnBook.linePrefix } : {}),
+    ...(numbering ? { linePrefix: numbering.linePrefix } : {}),
   });
-  const writer = new JournalWriter(journal, pauses, logger, { keysOf: identityKeysOf(config.identities) });
+  // People are numbered by the first flow's identities: each flow's updates then keep that person's order.
+  const writer = new JournalWriter(journal, pauses, logger, { keysOf: identityKeysOf(flows[0]!.flow.identities) });
   const input = source.redisStream
-    ? relayInto(source.redisStream, needRedis('source.redisStream'), redisPrefixOf(config), pauses, logger)
+    ? relayInto(source.redisStream, needRedis('source.redisStream'), relayLockPrefix(config), pauses, logger)
     : await openWebSocket(source.websocket, logger, pauses.closed$, 'manual', health);
   const appending = input.messages$.subscribe((message) => writer.write(message));
-  const sourceName = `journal:${j.stream}`;
   return {
-    sourceName,
-    durable: true,
-    // With maxLength the journal holds only what is still to do: each entry goes once acknowledged.
-    source: groupSource(sourceName, j.stream, j.group, 'profile', {
-      ...j,
-      startId: '$',
-      deleteAcknowledged: j.maxLength !== undefined,
+    // With maxLength the journal holds only what is still to do: an entry goes once every flow finished it.
+    flows: flows.map((flow) => {
+      const input = groupSource(flow, `journal:${j.stream}`, j.stream, j.group, 'profile', {
+        ...j,
+        startId: '$',
+        deleteAcknowledged: j.maxLength !== undefined,
+      });
+      // A WebSocket in front of the journal is the intake's own health; the flow's group source has its own.
+      return input;
     }),
-    health,
     pauses,
     close: async () => {
       appending.unsubscribe();

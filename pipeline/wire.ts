@@ -1,106 +1,142 @@
 import { ReplaySubject, type Observable } from 'rxjs';
-import type { InboundMessage } from '../adapters/inbound-message.js';
-import { DeadLetterFile } from '../adapters/file/dead-letter-file.js';
-import { MemoryDedupeStore } from '../adapters/memory/dedupe-store.js';
-import { MemoryDeliveryLog } from '../adapters/memory/delivery-log.js';
-import { MemoryRateLimiter } from '../adapters/memory/rate-limiter.js';
-import { QualtricsHttpSender, type QualtricsAuth } from '../adapters/qualtrics/http-sender.js';
-import { connectRedis, type Redis } from '../adapters/redis/connection.js';
-import { RedisDeadLetterStream } from '../adapters/redis/dead-letter-stream.js';
-import { RedisDedupeStore } from '../adapters/redis/dedupe-store.js';
-import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
-import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
-import { RedisTurnBook } from '../adapters/redis/turn-book.js';
-import type { OperatorContext } from '../operators/model/define.js';
-import { compareStreamPositions } from '../operators/model/order.js';
-import { IntakeValve } from './valve.js';
-import type { Config } from './config/codec.js';
-import type { Ledger } from '../operators/model/ledger.js';
-import { applyCredit, capacityOf, type Capacity } from './credit.js';
-import { openIntake, type SourceHealth, type Intake } from './intake.js';
-import type { PipelineMetrics } from './metrics.js';
-import { RunEntry, type HistoryStore } from './history.js';
 import { EmbeddedDedupeStore } from '../adapters/embedded/dedupe-store.js';
 import { EmbeddedDeliveryLog } from '../adapters/embedded/delivery-log.js';
 import { EmbeddedHistory } from '../adapters/embedded/history.js';
 import { openStateStore, type StateStore } from '../adapters/embedded/state-store.js';
-import { defaultDeadLetterFile, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
+import { DeadLetterFile } from '../adapters/file/dead-letter-file.js';
+import type { InboundMessage } from '../adapters/inbound-message.js';
+import { MemoryDedupeStore } from '../adapters/memory/dedupe-store.js';
+import { MemoryDeliveryLog } from '../adapters/memory/delivery-log.js';
+import { MemoryRateLimiter } from '../adapters/memory/rate-limiter.js';
+import { QualtricsHttpSender, type QualtricsAuth } from '../adapters/qualtrics/http-sender.js';
+import { windowPlan } from '../adapters/rate-limit-plan.js';
+import { RateLimitGroup } from '../adapters/rate-limit-group.js';
+import { connectRedis, type Redis } from '../adapters/redis/connection.js';
+import { RedisDeadLetterStream } from '../adapters/redis/dead-letter-stream.js';
+import { RedisDedupeStore } from '../adapters/redis/dedupe-store.js';
+import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
 import { RedisHistory } from '../adapters/redis/history.js';
-import { observeDeadLetters, observeRateLimiter, observeSender } from './observe.js';
+import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
+import { RedisTurnBook } from '../adapters/redis/turn-book.js';
+import type { OperatorContext } from '../operators/model/define.js';
+import type { Ledger } from '../operators/model/ledger.js';
+import { compareStreamPositions } from '../operators/model/order.js';
+import type { RateLimiter } from '../operators/model/ports.js';
+import { type Config, type FlowConfig, rateGroupOf } from './config/codec.js';
+import { defaultDeadLetterFile, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
+import { applyCredit, type Capacity, capacityOf } from './credit.js';
+import { groupOf, type IntakeFlow, openIntake, type SourceHealth } from './intake.js';
+import { type HistoryStore, RunEntry } from './history.js';
 import type { Logger } from './logger.js';
+import type { FlowMetrics } from './metrics.js';
+import { observeDeadLetters, observeRateLimiter, observeSender } from './observe.js';
+import { IntakeValve } from './valve.js';
 
-/** The adapters a config asks for, ready to inject. */
-export interface Wiring {
-  readonly sourceName: string;
-  readonly source: Observable<InboundMessage>;
-  readonly context: OperatorContext;
-  /** Closed by the operators (and the credit) to stop the intake; the source watches it. */
-  readonly valve: IntakeValve;
-  readonly core: Core;
-  readonly sourceHealth: SourceHealth;
-  /** Whether what is in flight stays in the source when the process stops. */
-  readonly durable: boolean;
-  /** The WebSocket intake's own pauses in front of a journal (journal full, Redis refusing appends). */
-  readonly intakePauses: IntakeValve;
-  /** Stops taking input; resolves with how many received messages were lost in closing (see `Intake.close`). */
-  closeIntake(): Promise<number>;
-  close(): Promise<void>;
-}
+export { redisPrefixOf, slug };
 
-export const authOf = ({ destination }: Config): QualtricsAuth => {
+export const authOf = ({ destination }: FlowConfig): QualtricsAuth => {
   if (destination.auth === 'header') return { kind: 'header', apiToken: destination.apiToken.reveal() };
   // The codec refuses auth: basic without a username; this keeps the compiler and a future edit honest.
   if (destination.username === undefined) throw new Error('destination.username is required with auth: basic');
   return { kind: 'basic', username: destination.username, apiToken: destination.apiToken.reveal() };
 };
 
-export { slug };
+/** The flows a process runs: the enabled ones. */
+export const enabledFlows = (config: Config): FlowConfig[] => config.flows.filter((flow) => flow.enabled);
 
-export { redisPrefixOf };
+/**
+ * The key prefix under which every process of a brand shares a rate-limit group's log: namespaced by
+ * `redis.prefix` (so tests and tenants keep apart), the group's name as the hash tag.
+ */
+const rateKeyPrefix = (config: Config, group: string): string =>
+  config.singleFlowForm
+    ? // As before flows: the limit lives with the destination's keys, so older processes still share it.
+      redisPrefixOf(config, config.flows[0]!)
+    : `${config.redis?.prefix ?? 'qa'}:rate:{${group}}`;
 
-type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog' | 'rateLimiter'> & {
+/** What the flows of one process share: Redis, the rate-limit groups, the signal that the process stops. */
+export interface Shared {
+  readonly redis: Redis | undefined;
+  /** The rate limiter one flow uses: its turns in its group's limit. */
+  rateLimiterOf(flow: FlowConfig): RateLimiter;
+  readonly stopping$: Observable<unknown>;
+  /** Ends every wait of every flow's operators; requests already sent finish. */
+  stop(): void;
+  close(): Promise<void>;
+}
+
+export const wireShared = (config: Config, logger: Logger): Shared => {
+  const stopping = new ReplaySubject<void>(1);
+  let redis: Redis | undefined;
+  if (config.redis) {
+    redis = connectRedis(config.redis.url, `qualtrics-automations:${slug(config.name)}`);
+    // ioredis reports each failed reconnect here; without a listener it prints outside the structured log.
+    redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'Redis connection error'));
+  }
+  const groups = new Map<string, RateLimitGroup>();
+  const groupOfFlow = (flow: FlowConfig): RateLimitGroup => {
+    const name = rateGroupOf(flow.destination);
+    const limit = flow.destination.rateLimit;
+    let group = groups.get(name);
+    if (!group) {
+      const limiter = redis
+        ? new RedisRateLimiter(redis, rateKeyPrefix(config, name), limit)
+        : // The limit's window starts afresh on a restart; pacing still spreads the first requests out.
+          new MemoryRateLimiter(limit);
+      const plan = windowPlan(limit.requests, limit.perSeconds);
+      group = new RateLimitGroup({ limiter, turnMs: Math.max(1, Math.ceil(plan.windowMs / plan.requests)) });
+      groups.set(name, group);
+    }
+    return group;
+  };
+  return {
+    redis,
+    rateLimiterOf: (flow) => groupOfFlow(flow).member(flow.name, flow.destination.rateLimit.share),
+    stopping$: stopping.asObservable(),
+    stop: () => {
+      stopping.next();
+      stopping.complete();
+    },
+    close: async () => {
+      // QUIT would wait in the offline queue for a Redis that is down: only a ready connection says goodbye.
+      if (redis?.status === 'ready') await redis.quit().catch(() => redis?.disconnect());
+      else redis?.disconnect();
+    },
+  };
+};
+
+type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog'> & {
   readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;
 };
 
-const deadLetterFileOf = (config: Config): DeadLetterFile =>
-  new DeadLetterFile(config.deadLetters?.file ?? defaultDeadLetterFile(config));
-
-/** Stores in memory only: for commands that map without sending (nothing of theirs must be remembered). */
-const memoryStores = (config: Config): Stores => ({
-  dedupeStore: new MemoryDedupeStore(),
-  deliveryLog: new MemoryDeliveryLog({ compare: compareStreamPositions }),
-  rateLimiter: new MemoryRateLimiter(config.destination.rateLimit),
-  deadLetters: deadLetterFileOf(config),
-});
+const deadLetterFileOf = (config: Config, flow: FlowConfig): DeadLetterFile =>
+  new DeadLetterFile(flow.deadLetters?.file ?? defaultDeadLetterFile(config, flow));
 
 /** One process without Redis: dedupe marks and the delivery log on disk, so a restart sends nobody's survey twice. */
-const embeddedStores = (config: Config, state: StateStore): Stores => ({
+const embeddedStores = (config: Config, flow: FlowConfig, state: StateStore): Stores => ({
   dedupeStore: new EmbeddedDedupeStore(state),
-  deliveryLog: new EmbeddedDeliveryLog(state, {
-    compare: compareStreamPositions,
-    ttlMs: config.dedupe.ttlSeconds * 1000,
-  }),
-  // The limit's window starts afresh on a restart; pacing still spreads the first requests out.
-  rateLimiter: new MemoryRateLimiter(config.destination.rateLimit),
-  deadLetters: deadLetterFileOf(config),
+  deliveryLog: new EmbeddedDeliveryLog(state, { compare: compareStreamPositions, ttlMs: flow.dedupe.ttlSeconds * 1000 }),
+  deadLetters: deadLetterFileOf(config, flow),
 });
 
-const redisStores = (config: Config, redis: Redis): Stores => {
-  const prefix = redisPrefixOf(config);
+const redisStores = (config: Config, flow: FlowConfig, redis: Redis): Stores => {
+  const prefix = redisPrefixOf(config, flow);
   return {
     dedupeStore: new RedisDedupeStore(redis, prefix),
-    deliveryLog: new RedisDeliveryLog(redis, prefix, config.dedupe.ttlSeconds * 1000),
-    rateLimiter: new RedisRateLimiter(redis, prefix, config.destination.rateLimit),
+    deliveryLog: new RedisDeliveryLog(redis, prefix, flow.dedupe.ttlSeconds * 1000),
     // A file named in the config still wins: some teams want dead letters on disk.
-    deadLetters: config.deadLetters?.file
-      ? new DeadLetterFile(config.deadLetters.file)
+    deadLetters: flow.deadLetters?.file
+      ? new DeadLetterFile(flow.deadLetters.file)
       : new RedisDeadLetterStream(redis, prefix),
   };
 };
 
 /** Adapters that keep everything in memory and send nothing: for commands that only map (send-test's sample, test). */
-export const offlineContext = (config: Config): OperatorContext => ({
-  ...memoryStores(config),
+export const offlineContext = (config: Config, flow: FlowConfig): OperatorContext => ({
+  dedupeStore: new MemoryDedupeStore(),
+  deliveryLog: new MemoryDeliveryLog({ compare: compareStreamPositions }),
+  rateLimiter: new MemoryRateLimiter(flow.destination.rateLimit),
+  deadLetters: deadLetterFileOf(config, flow),
   sender: {
     send: () => {
       throw new Error('nothing is sent from here');
@@ -109,17 +145,50 @@ export const offlineContext = (config: Config): OperatorContext => ({
   valve: new IntakeValve(),
 });
 
-/** The run history: in Redis, shared by every process; without, in the embedded store (kept across restarts). */
-export const historyOf = (config: Config, redis: Redis | undefined, state: StateStore | undefined): HistoryStore => {
-  const { size } = config.history;
-  if (redis) return new RedisHistory<RunEntry>(redis, redisPrefixOf(config), size, RunEntry.is);
+/** A flow's run history: in Redis, shared by every process; without, in its embedded store (kept across restarts). */
+export const historyOf = (
+  config: Config,
+  flow: FlowConfig,
+  redis: Redis | undefined,
+  state: StateStore | undefined,
+): HistoryStore => {
+  const { size } = flow.history;
+  if (redis) return new RedisHistory<RunEntry>(redis, redisPrefixOf(config, flow), size, RunEntry.is);
   if (state) return new EmbeddedHistory<RunEntry>(state, { size, isEntry: RunEntry.is });
   throw new Error('the run history needs redis.url or the embedded state store');
 };
 
-/** Everything but the intake: the operators' adapters, the valve and the credit. Replay uses it alone. */
-export interface Core {
+/**
+ * People's lines for a flow, with a journal: the journal numbers each person's updates in lines shared
+ * by every flow; each flow records what it finished on its own (in the one-flow form, in the lines
+ * themselves, as before flows), and an entry goes once every flow's group has finished it.
+ */
+const turnBookOf = (config: Config, flow: FlowConfig, redis: Redis): RedisTurnBook => {
+  const flowPrefix = redisPrefixOf(config, flow);
+  const stream = config.journal?.stream ?? config.source.redisStream?.stream;
+  const group = config.journal?.group ?? config.source.redisStream?.group;
+  const others = group === undefined ? [] : enabledFlows(config).filter((other) => other !== flow);
+  if (config.singleFlowForm)
+    return new RedisTurnBook(redis, { linePrefix: `${flowPrefix}:line:`, journal: config.journal?.stream });
+  return new RedisTurnBook(redis, {
+    linePrefix: journalLinePrefix(config),
+    donePrefix: `${flowPrefix}:done:`,
+    journal: config.journal?.stream,
+    otherGroups: group === undefined || stream === undefined ? [] : others.map((other) => groupOf(config, other, group)),
+  });
+};
+
+/** Where the journal numbers people's lines: shared by every flow (`<base prefix>:line:` with several). */
+export const journalLinePrefix = (config: Config): string =>
+  config.singleFlowForm
+    ? `${redisPrefixOf(config, config.flows[0]!)}:line:`
+    : `${config.redis?.prefix ?? `qa:{${slug(config.name)}}`}:line:`;
+
+/** One flow's adapters, valve and credit: what its operators are given. Replay and `dlq` use it alone. */
+export interface FlowCore {
+  readonly flow: FlowConfig;
   readonly context: OperatorContext;
+  /** Closed by the operators (and the credit) to stop this flow's intake; its source watches it. */
   readonly valve: IntakeValve;
   readonly credit: Capacity;
   readonly redis: Redis | undefined;
@@ -128,115 +197,140 @@ export interface Core {
   /** The dead-letter store as built (not wrapped): for its size and for the dlq commands. */
   readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;
   readonly history: HistoryStore;
-  /** Ends every wait of the operators (see `OperatorContext.stopping$`); requests already sent finish. */
-  stop(): void;
   close(): Promise<void>;
 }
 
-/** Builds the operators' adapters: Redis-backed with `redis.url`, embedded in-memory without. */
-export const wireCore = (config: Config, logger: Logger, ledger: Ledger, metrics?: PipelineMetrics): Core => {
+/** Builds one flow's adapters: Redis-backed with `redis.url`, embedded on disk without. */
+export const wireFlowCore = (
+  config: Config,
+  flow: FlowConfig,
+  shared: Shared,
+  ledger: Ledger,
+  metrics?: FlowMetrics,
+): FlowCore => {
   const valve = new IntakeValve();
-  const stopping = new ReplaySubject<void>(1);
   const creditSubscription = applyCredit(ledger, valve, config.pipeline.maxInFlight);
-  let redis: Redis | undefined;
-  if (config.redis) {
-    redis = connectRedis(config.redis.url, `qualtrics-automations:${slug(config.name)}`);
-    // ioredis reports each failed reconnect here; without a listener it prints outside the structured log.
-    redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'Redis connection error'));
-  }
-  const { destination } = config;
-  const state = redis ? undefined : openStateStore(stateDirOf(config));
-  const stores = redis ? redisStores(config, redis) : embeddedStores(config, state!);
-  const turnBook = redis ? new RedisTurnBook(redis, redisPrefixOf(config), config.journal?.stream) : undefined;
-  const sender = new QualtricsHttpSender({
-    url: destination.url,
-    auth: authOf(config),
-    timeoutMs: destination.timeoutMs,
-  });
-  const stopping$ = stopping.asObservable();
+  const { redis } = shared;
+  const state = redis ? undefined : openStateStore(stateDirOf(config, flow));
+  const stores = redis ? redisStores(config, flow, redis) : embeddedStores(config, flow, state!);
+  const turnBook = redis ? turnBookOf(config, flow, redis) : undefined;
+  const { destination } = flow;
+  const sender = new QualtricsHttpSender({ url: destination.url, auth: authOf(flow), timeoutMs: destination.timeoutMs });
+  const rateLimiter = shared.rateLimiterOf(flow);
   // Faults that are no one update's outcome reach the log with the settling errors.
   const report = (error: Error): void => ledger.reportHookError(error);
+  const base = { ...stores, valve, stopping$: shared.stopping$, report, ...(turnBook ? { turnBook } : {}) };
   const context: OperatorContext = metrics
     ? {
-        ...stores,
+        ...base,
         rateLimiter: observeRateLimiter(
-          stores.rateLimiter,
+          rateLimiter,
           (ms) => metrics.rateLimitWait(ms),
-          () => metrics.slowDowns.inc(),
+          () => metrics.slowDown(),
         ),
-        deadLetters: observeDeadLetters(stores.deadLetters, (letter) =>
-          metrics.deadLettered.inc({ reason: letter.reason }),
-        ),
+        deadLetters: observeDeadLetters(stores.deadLetters, (letter) => metrics.deadLettered(letter.reason)),
         sender: observeSender(sender, (attempt) => metrics.attempt(attempt)),
-        valve,
-        stopping$,
-        report,
-        ...(turnBook ? { turnBook } : {}),
       }
-    : { ...stores, sender, valve, stopping$, report, ...(turnBook ? { turnBook } : {}) };
+    : { ...base, rateLimiter, sender };
   return {
+    flow,
     context,
     valve,
     credit: capacityOf(ledger, valve, config.pipeline.maxInFlight),
     redis,
     turnBook,
     deadLetters: stores.deadLetters,
-    history: historyOf(config, redis, state),
-    stop: () => {
-      stopping.next();
-      stopping.complete();
-    },
+    history: historyOf(config, flow, redis, state),
     close: async () => {
       creditSubscription.unsubscribe();
-      // QUIT would wait in the offline queue for a Redis that is down: only a ready connection says goodbye.
-      if (redis?.status === 'ready') await redis.quit().catch(() => redis?.disconnect());
-      else redis?.disconnect();
       await state?.close();
     },
   };
 };
 
-/** The core plus the intake (WebSocket, journal or stream) a config describes. */
-export const wire = async (
-  config: Config,
-  logger: Logger,
-  ledger: Ledger,
-  metrics?: PipelineMetrics,
-): Promise<Wiring> => {
-  const core = wireCore(config, logger, ledger, metrics);
-  let intake: Intake;
+/** One flow as `run` wires it: its core, and its input (its own consumer group, or its share of the feed). */
+export interface FlowWiring {
+  readonly core: FlowCore;
+  readonly sourceName: string;
+  readonly source: Observable<InboundMessage>;
+  readonly sourceHealth: SourceHealth;
+  /** Whether what is in flight stays in the source when the process stops. */
+  readonly durable: boolean;
+}
+
+/** The adapters a config asks for, ready to inject: what the flows share, and each flow's own. */
+export interface Wiring {
+  readonly shared: Shared;
+  readonly flows: readonly FlowWiring[];
+  /** The WebSocket intake's own pauses in front of a journal (journal full, Redis refusing appends). */
+  readonly intakePauses: IntakeValve;
+  /** Stops taking input; resolves with how many received messages were lost in closing (see `Intake.close`). */
+  closeIntake(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** What `wire` needs per enabled flow: its ledger, and its metrics if `run` keeps them. */
+export interface FlowBooks {
+  readonly flow: FlowConfig;
+  readonly ledger: Ledger;
+  readonly metrics?: FlowMetrics | undefined;
+}
+
+/** The shared part, every enabled flow's core, and the intake (WebSocket, journal or stream) feeding them. */
+export const wire = async (config: Config, logger: Logger, books: readonly FlowBooks[]): Promise<Wiring> => {
+  const shared = wireShared(config, logger);
+  const cores: FlowCore[] = [];
+  const closeCores = async (): Promise<void> => {
+    await Promise.all(cores.map((core) => core.close()));
+    await shared.close();
+  };
+  let intake: Awaited<ReturnType<typeof openIntake>>;
   try {
-    const { redis, valve, credit, turnBook } = core;
-    intake = await openIntake(config, {
-      logger,
-      redis,
-      valve,
-      credit,
+    for (const { flow, ledger, metrics } of books) cores.push(wireFlowCore(config, flow, shared, ledger, metrics));
+    const intakeFlows: IntakeFlow[] = cores.map((core) => ({
+      flow: core.flow,
+      valve: core.valve,
+      credit: core.credit,
       deadLetters: core.context.deadLetters,
-      turnBook,
-    });
+      turnBook: core.turnBook,
+    }));
+    intake = await openIntake(config, { logger, redis: shared.redis, flows: intakeFlows });
   } catch (error) {
-    await core.close();
+    await closeCores();
     throw error;
   }
   let closed: Promise<void> | undefined;
   let intakeClosed: Promise<number> | undefined;
   const closeIntake = (): Promise<number> => (intakeClosed ??= intake.close());
   return {
-    sourceName: intake.sourceName,
-    source: intake.source,
-    context: core.context,
-    valve: core.valve,
-    core,
-    sourceHealth: intake.health,
-    durable: intake.durable,
+    shared,
+    flows: cores.map((core, index) => ({ core, ...intake.flows[index]! })),
     intakePauses: intake.pauses,
     closeIntake,
     /** Stops the intake first (nothing new comes in), then the stores. */
     close: () =>
       (closed ??= (async () => {
         await closeIntake();
-        await core.close();
+        await closeCores();
       })()),
+  };
+};
+
+/** One flow's core with the shared part, for a command that acts on one flow (`dlq`, `replay`). */
+export const wireOneFlow = (
+  config: Config,
+  flow: FlowConfig,
+  logger: Logger,
+  ledger: Ledger,
+): FlowCore & { readonly shared: Shared } => {
+  const shared = wireShared(config, logger);
+  const core = wireFlowCore(config, flow, shared, ledger);
+  return {
+    ...core,
+    shared,
+    close: async () => {
+      await core.close();
+      await shared.close();
+    },
   };
 };

@@ -5,12 +5,13 @@ import { TURN_TTL_SECONDS } from './turn-book.js';
 export interface StreamJournalOptions {
   readonly redis: Redis;
   readonly stream: string;
-  /** The consumer group that reads the journal; created with the stream, so it misses no entry. */
-  readonly group: string;
+  /** The consumer groups that read the journal (one per flow); created with the stream, so none misses an entry. */
+  readonly groups: readonly string[];
   readonly field: string;
   /**
-   * Hold at most this many entries the group has not finished. The group's source deletes what it
-   * acknowledges (`deleteAcknowledged`), so the stream's length is what is still to do.
+   * Hold at most this many entries not every group has finished. The groups' sources delete an entry
+   * once every group has acknowledged it (`deleteAcknowledged`), so the stream's length is what is still
+   * to do.
    */
   readonly maxLength?: number;
   /**
@@ -37,7 +38,7 @@ export interface AppendResult {
   readonly refused?: string;
 }
 
-// KEYS: stream. ARGV: group, field, maxLength (0: none), line prefix ('' : none), line ttl, then per
+// KEYS: stream. ARGV: the consumer groups (JSON: every flow's, created with the stream), field, maxLength (0: none), line prefix ('' : none), line ttl, then per
 // message its data and its profiles' identity keys as JSON ('' when unknown). Answers the ids appended
 // and the error that stopped the batch, if one did (the messages before it are in, numbered).
 // One script per batch: the batch lands in order, all or up to the first that does not fit, and the
@@ -46,7 +47,7 @@ export interface AppendResult {
 // processes appending at once.
 const APPEND = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '$', 'MKSTREAM')
+  for _, group in ipairs(cjson.decode(ARGV[1])) do redis.call('XGROUP', 'CREATE', KEYS[1], group, '$', 'MKSTREAM') end
 end
 local maxLength = tonumber(ARGV[3])
 local room = (#ARGV - 5) / 2
@@ -110,11 +111,19 @@ export class StreamJournal {
 
   /** Appends messages in order, as many as fit; see `AppendResult`. */
   async append(messages: ReadonlyArray<JournalMessage>): Promise<AppendResult> {
-    const { stream, group, field, maxLength = 0, linePrefix = '' } = this.options;
+    const { stream, groups, field, maxLength = 0, linePrefix = '' } = this.options;
     if (messages.length === 0) return { appended: 0, ids: [], full: false };
     // An empty list of keys would encode as a Lua table `{}`, not a list: leave such messages unnumbered.
     const args = messages.flatMap(({ data, keys }) => [data, keys && keys.length > 0 ? JSON.stringify(keys) : '']);
-    const [ids, refused] = await this.#append(stream, group, field, maxLength, linePrefix, TURN_TTL_SECONDS, ...args);
+    const [ids, refused] = await this.#append(
+      stream,
+      JSON.stringify(groups),
+      field,
+      maxLength,
+      linePrefix,
+      TURN_TTL_SECONDS,
+      ...args,
+    );
     if (refused) return { appended: ids.length, ids, full: false, refused };
     return { appended: ids.length, ids, full: ids.length < messages.length };
   }

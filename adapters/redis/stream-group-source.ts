@@ -148,7 +148,8 @@ export const redisStreamGroupSource = (options: RedisStreamGroupSourceOptions): 
 
     const acknowledge = (id: string, turns: Turns | undefined): Promise<unknown> => {
       inFlight.delete(id);
-      if (turnBook && turns) return turnBook.finishThenAck(stream, group, id, deleteAcknowledged, turns);
+      // Through the turn book even without turns: it deletes an entry only once every flow has finished it.
+      if (turnBook) return turnBook.finishThenAck(stream, group, id, deleteAcknowledged, turns ?? []);
       return deleteAcknowledged
         ? redis.multi().xack(stream, group, id).xdel(stream, id).exec()
         : redis.xack(stream, group, id);

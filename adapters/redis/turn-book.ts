@@ -10,39 +10,83 @@ export interface LineTurn {
   readonly seq: number;
 }
 
-// Marks `seq` of `line` finished: `done` (every seq up to it is finished) moves on, over any seq that
-// finished early (`f<seq>`, an update excluded before its turn came); the seq's entry id (`e<seq>`) goes.
+// Marks `seq` finished in a flow's record of a line (`doneKey`; the line itself in the one-flow form):
+// `done` (every seq up to it is finished) moves on, over any seq that finished early (`f<seq>`, an update
+// excluded before its turn came). `forget`: every flow has finished the seq, so the line's note of which
+// journal entry holds it (`e<seq>`) goes.
 const FINISH = `
-local function finish(line, seq, ttl)
-  local done = tonumber(redis.call('HGET', line, 'done') or '0')
-  redis.call('HDEL', line, 'e' .. seq)
+local function finish(line, doneKey, seq, ttl, forget)
+  local done = tonumber(redis.call('HGET', doneKey, 'done') or '0')
+  if forget then redis.call('HDEL', line, 'e' .. seq) end
   if seq == done + 1 then
     done = seq
-    while redis.call('HDEL', line, 'f' .. (done + 1)) == 1 do done = done + 1 end
-    redis.call('HSET', line, 'done', done)
+    while redis.call('HDEL', doneKey, 'f' .. (done + 1)) == 1 do done = done + 1 end
+    redis.call('HSET', doneKey, 'done', done)
   elseif seq > done + 1 then
-    redis.call('HSET', line, 'f' .. seq, 1)
+    redis.call('HSET', doneKey, 'f' .. seq, 1)
   end
-  redis.call('EXPIRE', line, ttl)
+  redis.call('EXPIRE', doneKey, ttl)
 end`;
 
-// KEYS: stream. ARGV: group, id, delete (1|0), line prefix, ttl, then key, seq, key, seq...
-// Finishing and acknowledging are one atomic step: a crash can never leave an entry acknowledged with
-// its turns unfinished (its line would wait forever) or finished and still pending.
-const FINISH_THEN_ACK = `${FINISH}
-for i = 6, #ARGV, 2 do finish(ARGV[4] .. ARGV[i], tonumber(ARGV[i + 1]), ARGV[5]) end
+// Whether every group in the JSON list \`others\` has finished entry \`id\` of \`stream\` (delivered to it
+// and not pending). A group that does not exist (yet) holds nothing: it will start after this entry.
+const FINISHED_BY_OTHERS = `
+local function before(a, b)
+  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
+  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
+  if tonumber(ams) ~= tonumber(bms) then return tonumber(ams) < tonumber(bms) end
+  return tonumber(aseq) < tonumber(bseq)
+end
+local function finishedByOthers(stream, id, others)
+  if #others == 0 then return true end
+  local last = {}
+  for _, info in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local name, delivered
+    for i = 1, #info, 2 do
+      if info[i] == 'name' then name = info[i + 1] elseif info[i] == 'last-delivered-id' then delivered = info[i + 1] end
+    end
+    last[name] = delivered
+  end
+  for _, group in ipairs(others) do
+    if last[group] ~= nil then
+      if before(last[group], id) then return false end
+      if #redis.call('XPENDING', stream, group, id, id, 1) > 0 then return false end
+    end
+  end
+  return true
+end`;
+
+// KEYS: stream. ARGV: group, id, delete (1|0), line prefix, done prefix, ttl, the other flows' groups
+// (JSON), then key, seq, key, seq... Finishing and acknowledging are one atomic step: a crash can never
+// leave an entry acknowledged with its turns unfinished (its line would wait forever) or finished and
+// still pending. The entry is deleted (with `delete`) only once every flow's group has finished it.
+const FINISH_THEN_ACK = `${FINISH}${FINISHED_BY_OTHERS}
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+local byAll = finishedByOthers(KEYS[1], ARGV[2], cjson.decode(ARGV[7]))
+for i = 8, #ARGV, 2 do finish(ARGV[4] .. ARGV[i], ARGV[5] .. ARGV[i], tonumber(ARGV[i + 1]), ARGV[6], byAll) end
+if ARGV[3] == '1' and byAll then redis.call('XDEL', KEYS[1], ARGV[2]) end
 return 1`;
 
-// KEYS: stream, line. ARGV: ttl. The next turn of a line whose journal entry is gone (deleted by hand,
-// trimmed by someone) can never be finished by a consumer: finish it here, or the line waits forever.
+// KEYS: stream, line, done key. ARGV: ttl, forget (1|0). The next turn of a line whose journal entry is
+// gone (deleted by hand, trimmed by someone) can never be finished by a consumer: finish it here, or the
+// line waits forever. With several flows the line's note of the entry stays for the others to see.
 const SKIP_LOST = `${FINISH}
-local next = tonumber(redis.call('HGET', KEYS[2], 'done') or '0') + 1
+local next = tonumber(redis.call('HGET', KEYS[3], 'done') or '0') + 1
 local id = redis.call('HGET', KEYS[2], 'e' .. next)
 if not id or #redis.call('XRANGE', KEYS[1], id, id) > 0 then return 0 end
-finish(KEYS[2], next, ARGV[1])
+finish(KEYS[2], KEYS[3], next, ARGV[1], ARGV[2] == '1')
 return 1`;
+
+export interface RedisTurnBookOptions {
+  /** Where the journal numbers each person's updates (`<linePrefix><identity>`: `next`, `e<seq>`). */
+  readonly linePrefix: string;
+  /** Where this flow records what it finished (`done`, `f<seq>`); the lines themselves in the one-flow form. */
+  readonly donePrefix?: string;
+  /** The journal whose entries the lines number (to tell an entry that is gone). */
+  readonly journal?: string | undefined;
+  /** The other flows' consumer groups on the same stream: an entry is deleted once all have finished it. */
+  readonly otherGroups?: readonly string[];
+}
 
 /**
  * Where each person's line stands, in Redis (`<prefix>:line:<identity>`), shared by every process of a
@@ -51,20 +95,24 @@ return 1`;
  */
 export class RedisTurnBook {
   readonly linePrefix: string;
+  readonly donePrefix: string;
+  readonly #journal: string | undefined;
+  readonly #otherGroups: string;
   readonly #finished = new Subject<string>();
   readonly #finishThenAck;
   readonly #skipLost;
   #waiting = 0;
 
-  /** `journal`: the stream whose entries the lines number (to tell an entry that is gone). */
   constructor(
     private readonly redis: Redis,
-    prefix: string,
-    private readonly journal: string | undefined,
+    { linePrefix, donePrefix = linePrefix, journal, otherGroups = [] }: RedisTurnBookOptions,
   ) {
-    this.linePrefix = `${prefix}:line:`;
+    this.linePrefix = linePrefix;
+    this.donePrefix = donePrefix;
+    this.#journal = journal;
+    this.#otherGroups = JSON.stringify(otherGroups);
     this.#finishThenAck = luaScript(redis, 'qaFinishThenAck', 1, FINISH_THEN_ACK, IntegerReply);
-    this.#skipLost = luaScript(redis, 'qaSkipLostTurn', 2, SKIP_LOST, IntegerReply);
+    this.#skipLost = luaScript(redis, 'qaSkipLostTurn', 3, SKIP_LOST, IntegerReply);
   }
 
   get finished$(): Observable<string> {
@@ -81,18 +129,21 @@ export class RedisTurnBook {
   }
 
   async finishedUpTo(key: string): Promise<number> {
-    return Number((await this.redis.hget(this.linePrefix + key, 'done')) ?? 0);
+    return Number((await this.redis.hget(this.donePrefix + key, 'done')) ?? 0);
   }
 
   /** Finishes the next turn of `key`'s line if its journal entry no longer exists; true if it did. */
   async skipLost(key: string): Promise<boolean> {
-    if (this.journal === undefined) return false;
-    const skipped = (await this.#skipLost(this.journal, this.linePrefix + key, TURN_TTL_SECONDS)) === 1;
+    if (this.#journal === undefined) return false;
+    const forget = this.#otherGroups === '[]' ? 1 : 0;
+    const skipped =
+      (await this.#skipLost(this.#journal, this.linePrefix + key, this.donePrefix + key, TURN_TTL_SECONDS, forget)) ===
+      1;
     if (skipped) this.#finished.next(key);
     return skipped;
   }
 
-  /** Finishes an entry's turns and acknowledges it (and deletes it, for a journal), in one step. */
+  /** Finishes an entry's turns and acknowledges it (and deletes it, for a journal, once every flow is done). */
   async finishThenAck(
     stream: string,
     group: string,
@@ -101,7 +152,17 @@ export class RedisTurnBook {
     turns: ReadonlyArray<LineTurn | null>,
   ): Promise<void> {
     const pairs = turns.flatMap((turn) => (turn ? [turn.key, turn.seq] : []));
-    await this.#finishThenAck(stream, group, id, deleteEntry ? 1 : 0, this.linePrefix, TURN_TTL_SECONDS, ...pairs);
+    await this.#finishThenAck(
+      stream,
+      group,
+      id,
+      deleteEntry ? 1 : 0,
+      this.linePrefix,
+      this.donePrefix,
+      TURN_TTL_SECONDS,
+      this.#otherGroups,
+      ...pairs,
+    );
     for (const turn of turns) if (turn) this.#finished.next(turn.key);
   }
 }

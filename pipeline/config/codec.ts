@@ -1,7 +1,10 @@
+import { isLeft } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
+import { slug } from './slug.js';
 import {
   integerIn,
   NonEmptyString,
+  nonEmptyArray,
   refine,
   struct,
   oneOf,
@@ -171,11 +174,25 @@ const destinationProblems = (d: {
   return problems;
 };
 
-/** Qualtrics' limit for JSON Events: 3,000 requests a minute per brand. */
-export const RateLimitConfig = struct('destination.rateLimit', {
-  requests: withDefault(integerIn(1, 1_000_000), 3000),
-  perSeconds: withDefault(integerIn(1, 86_400), 60),
-});
+/**
+ * Qualtrics' limit for JSON Events: 3,000 requests a minute per brand. Flows in one `group` (by default,
+ * those whose URLs share a host: one brand) share one limit, each taking turns weighted by `share`.
+ */
+export const RateLimitConfig = struct(
+  'destination.rateLimit',
+  {
+    requests: withDefault(integerIn(1, 1_000_000), 3000),
+    perSeconds: withDefault(integerIn(1, 86_400), 60),
+    /** This flow's weight when flows of its group all have updates waiting (2: twice the requests of 1). */
+    share: withDefault(integerIn(1, 100), 1),
+  },
+  /** Default: the destination URL's host. */
+  { group: NonEmptyString },
+);
+
+/** The rate-limit group of a flow's destination: `rateLimit.group`, or the URL's host (one brand). */
+export const rateGroupOf = (destination: { readonly url: string; readonly rateLimit: { readonly group?: string } }) =>
+  destination.rateLimit.group ?? new URL(destination.url).host;
 
 export const DestinationConfig = refine(
   struct(
@@ -215,37 +232,118 @@ export const StateConfig = struct('state', {
   dir: withDefault(NonEmptyString, '.qualtrics-automations' as NonEmptyString),
 });
 
+/** A flow's name: a slug, since it is part of Redis keys, metric labels and commands (`--flow nps`). */
+export const FlowName = withMessage(
+  t.brand(
+    t.string,
+    (name): name is t.Branded<string, { readonly FlowName: unique symbol }> => /^[a-z0-9][a-z0-9-]{0,62}$/.test(name),
+    'FlowName',
+  ),
+  'a slug of lower-case letters, digits and dashes (like nps-survey)',
+);
+export type FlowName = t.TypeOf<typeof FlowName>;
+
+/** What every flow has: where it sends, what it sends, and how it is watched. */
+const flowRequired = {
+  destination: DestinationConfig,
+  // The mapping operators' options, taken over from their own codecs: one definition of each key.
+  ...QualifyOptions.required,
+  ...SelectIdentityOptions.required,
+  ...ProjectAttributesOptions.required,
+  dedupe: withDefaults(DedupeOptions),
+  history: withDefaults(HistoryConfig),
+  alerts: withDefaults(AlertsConfig),
+  /** Plug-in operators, each placed after a built-in one. */
+  operators: withDefault(t.array(PluginConfig), []),
+};
+const flowOptional = {
+  description: t.string,
+  deadLetters: DeadLettersConfig,
+  ...QualifyOptions.optional,
+  ...SelectIdentityOptions.optional,
+  ...ProjectAttributesOptions.optional,
+};
+
+/** One dataflow: a feed's updates, qualified by its audiences and mapped, to one Qualtrics workflow. */
+export const FlowConfig = struct(
+  'flow',
+  { name: FlowName, enabled: withDefault(t.boolean, true), ...flowRequired },
+  flowOptional,
+);
+export type FlowConfig = t.TypeOf<typeof FlowConfig>;
+
+/** What every flow of a config shares: the intake, Redis, the process. */
+const sharedRequired = {
+  name: NonEmptyString,
+  source: SourceConfig,
+  pipeline: withDefaults(PipelineConfig),
+  observability: withDefaults(ObservabilityConfig),
+  /** On SIGTERM or SIGINT, how long in-flight updates may take to settle before the process exits. */
+  shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
+  state: withDefaults(StateConfig),
+};
+const sharedOptional = { description: t.string, redis: RedisConfig, journal: JournalConfig };
+
+/** `flows: [...]`: several dataflows from one intake. */
+const ManyFlows = struct('config', { ...sharedRequired, flows: nonEmptyArray(FlowConfig, 'non-empty list of flows') }, sharedOptional);
+
+/** The original form: one flow's keys at the top level. */
+const OneFlow = struct('config', { ...sharedRequired, ...flowRequired }, { ...sharedOptional, ...flowOptional });
+
+/**
+ * The config file's codec: either form, decoded to one shape. `flows` always lists the flows; in the
+ * one-flow form it is the single flow named after `name` (`singleFlowForm`, which keeps that flow's
+ * Redis keys and consumer group as they were before flows existed).
+ */
+const EitherForm = unionBy('config', [ManyFlows, OneFlow], (u) => ('flows' in u ? ManyFlows : OneFlow));
+
+/** The decoded config, whichever form it was written in. */
+export type Config = t.TypeOf<typeof ManyFlows> & { readonly singleFlowForm: boolean };
+
+const normalized = (config: t.TypeOf<typeof EitherForm>): Config => {
+  if ('flows' in config) return { ...config, singleFlowForm: false };
+  const { destination, audiences, statuses, identities, attributes, dedupe, history, alerts, operators, deadLetters } =
+    config;
+  const { description, redis, journal, name, source, pipeline, observability, shutdownGraceMs, state } = config;
+  const flow: FlowConfig = {
+    name: slug(name) as FlowName,
+    enabled: true,
+    destination,
+    audiences,
+    statuses,
+    identities,
+    attributes,
+    dedupe,
+    history,
+    alerts,
+    operators,
+    ...(deadLetters ? { deadLetters } : {}),
+    ...(description === undefined ? {} : { description }),
+  };
+  return {
+    name,
+    source,
+    pipeline,
+    observability,
+    shutdownGraceMs,
+    state,
+    ...(description === undefined ? {} : { description }),
+    ...(redis ? { redis } : {}),
+    ...(journal ? { journal } : {}),
+    flows: [flow],
+    singleFlowForm: true,
+  };
+};
+
 export const Config = refine(
-  struct(
+  new t.Type<Config, unknown>(
     'config',
-    {
-      name: NonEmptyString,
-      source: SourceConfig,
-      destination: DestinationConfig,
-      // The mapping operators' options, taken over from their own codecs: one definition of each key.
-      ...QualifyOptions.required,
-      ...SelectIdentityOptions.required,
-      ...ProjectAttributesOptions.required,
-      dedupe: withDefaults(DedupeOptions),
-      pipeline: withDefaults(PipelineConfig),
-      observability: withDefaults(ObservabilityConfig),
-      /** On SIGTERM or SIGINT, how long in-flight updates may take to settle before the process exits. */
-      shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
-      history: withDefaults(HistoryConfig),
-      alerts: withDefaults(AlertsConfig),
-      /** Plug-in operators, each placed after a built-in one. */
-      operators: withDefault(t.array(PluginConfig), []),
-      state: withDefaults(StateConfig),
+    (u): u is Config => typeof u === 'object' && u !== null && 'flows' in u,
+    (u, c) => {
+      const decoded = EitherForm.validate(u, c);
+      return isLeft(decoded) ? decoded : t.success(normalized(decoded.right));
     },
-    {
-      description: t.string,
-      redis: RedisConfig,
-      deadLetters: DeadLettersConfig,
-      journal: JournalConfig,
-      ...QualifyOptions.optional,
-      ...SelectIdentityOptions.optional,
-      ...ProjectAttributesOptions.optional,
-    },
+    t.identity,
   ),
   (config) => {
     const problems: Problem[] = [];
@@ -255,7 +353,25 @@ export const Config = refine(
     // A redisStream with a journal is relayed into it, in order, by one process at a time.
     if (config.journal && config.source.redisStream?.stream === config.journal.stream)
       problems.push({ path: ['journal', 'stream'], message: 'must differ from source.redisStream.stream' });
+    if (!config.singleFlowForm) {
+      for (const [index, flow] of config.flows.entries())
+        if (config.flows.findIndex((other) => other.name === flow.name) < index)
+          problems.push({ path: ['flows', index, 'name'], message: `flow ${JSON.stringify(flow.name)} is listed twice` });
+      const limits = new Map<string, { requests: number; perSeconds: number; at: number }>();
+      for (const [index, { destination }] of config.flows.entries()) {
+        const group = rateGroupOf(destination);
+        const { requests, perSeconds } = destination.rateLimit;
+        const first = limits.get(group);
+        if (!first) limits.set(group, { requests, perSeconds, at: index });
+        else if (first.requests !== requests || first.perSeconds !== perSeconds)
+          problems.push({
+            path: ['flows', index, 'destination', 'rateLimit'],
+            message: `shares the limit of group ${JSON.stringify(group)} with flows[${first.at}], so it must be the same (${first.requests} per ${first.perSeconds} s), or name another rateLimit.group`,
+          });
+      }
+      if (config.flows.every((flow) => !flow.enabled))
+        problems.push({ path: ['flows'], message: 'every flow is disabled (enabled: false): nothing would run' });
+    }
     return problems;
   },
 );
-export type Config = t.TypeOf<typeof Config>;

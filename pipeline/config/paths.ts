@@ -1,20 +1,28 @@
 import { createHash } from 'node:crypto';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { NonEmptyString } from '../../operators/model/codecs.js';
-import type { Config } from './codec.js';
+import type { Config, FlowConfig } from './codec.js';
+import { slug } from './slug.js';
 
-/** `Post-purchase survey` -> `post-purchase-survey`: for file and directory names. */
-export const slug = (name: string): string =>
-  name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-|-$/g, '') || 'pipeline';
+export { slug };
 
-/** The default dead-letter file without Redis: `dead-letters/<slug of name>.jsonl`. */
-export const defaultDeadLetterFile = (config: Config): string => join('dead-letters', `${slug(config.name)}.jsonl`);
+/**
+ * A flow's name in file names: the config's slug in the one-flow form (so its files keep the names they
+ * had before flows), `<config>.<flow>` with several.
+ */
+const fileStemOf = (config: Config, flow: FlowConfig): string =>
+  config.singleFlowForm ? slug(config.name) : `${slug(config.name)}.${flow.name}`;
 
-/** The embedded store's directory of this pipeline: `<state.dir>/<slug of name>`, one per pipeline. */
-export const stateDirOf = (config: Config): string => join(config.state.dir, slug(config.name));
+/** The default dead-letter file of a flow without Redis: `dead-letters/<stem>.jsonl`. */
+export const defaultDeadLetterFile = (config: Config, flow: FlowConfig): string =>
+  join('dead-letters', `${fileStemOf(config, flow)}.jsonl`);
+
+/**
+ * The embedded store's directory of a flow: `<state.dir>/<slug of name>` in the one-flow form,
+ * `<state.dir>/<slug of name>/<flow>` with several: one store per flow, as each has its own marks.
+ */
+export const stateDirOf = (config: Config, flow: FlowConfig): string =>
+  config.singleFlowForm ? join(config.state.dir, slug(config.name)) : join(config.state.dir, slug(config.name), flow.name);
 
 /**
  * The config with its file paths anchored at `baseDir` (the config file's directory), so a config means
@@ -24,19 +32,28 @@ export const anchorPaths = (config: Config, baseDir: string): Config => {
   // A resolved non-empty path is non-empty still.
   const anchored = (path: string): NonEmptyString =>
     (isAbsolute(path) ? path : resolve(baseDir, path)) as NonEmptyString;
-  // Without Redis, dead letters go to a file even when none is named: anchor the default too.
-  const deadLetterFile = config.deadLetters?.file ?? (config.redis ? undefined : defaultDeadLetterFile(config));
+  const withDeadLetters = (flow: FlowConfig): FlowConfig => {
+    // Without Redis, dead letters go to a file even when none is named: anchor the default too.
+    const file = flow.deadLetters?.file ?? (config.redis ? undefined : defaultDeadLetterFile(config, flow));
+    return file === undefined ? flow : { ...flow, deadLetters: { ...flow.deadLetters, file: anchored(file) } };
+  };
   return {
     ...config,
     state: { ...config.state, dir: anchored(config.state.dir) },
-    ...(deadLetterFile === undefined ? {} : { deadLetters: { ...config.deadLetters, file: anchored(deadLetterFile) } }),
+    flows: config.flows.map(withDeadLetters),
   };
 };
 
 /**
- * The Redis key prefix of a destination: `redis.prefix`, or one derived from the destination URL, so
- * that every process sending to the same JSON Event shares its rate limit and dedupe. The hash tag keeps
- * all of a destination's keys in one Redis Cluster slot.
+ * The Redis key prefix of a flow. In the one-flow form: `redis.prefix`, or one derived from the
+ * destination URL, so that every process sending to the same JSON Event shares its dedupe (as before
+ * flows). With several: `<redis.prefix or qa:{<config>}>:<flow>`, one hash tag for the whole config, so
+ * a journal and every flow's keys can sit in one Redis Cluster slot.
  */
-export const redisPrefixOf = (config: Config): string =>
-  config.redis?.prefix ?? `qa:{${createHash('sha256').update(config.destination.url).digest('hex').slice(0, 16)}}`;
+export const redisPrefixOf = (config: Config, flow: FlowConfig): string => {
+  if (config.singleFlowForm)
+    return (
+      config.redis?.prefix ?? `qa:{${createHash('sha256').update(flow.destination.url).digest('hex').slice(0, 16)}}`
+    );
+  return `${config.redis?.prefix ?? `qa:{${slug(config.name)}}`}:${flow.name}`;
+};

@@ -254,7 +254,7 @@ describe('Redis streams (real Redis)', function () {
     };
 
     it('creates its group with the stream, so a consumer starting later still reads the first entry', async () => {
-      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile' });
+      const journal = new StreamJournal({ redis, stream, groups: ['g'], field: 'profile' });
       const { appended, ids } = await journal.append([{ data: '{"n":1}' }, { data: '{"n":2}' }]);
       expect(appended).to.equal(2);
       const taken = journalConsumer('c', 10);
@@ -263,7 +263,7 @@ describe('Redis streams (real Redis)', function () {
     });
 
     it('appends a batch in order up to maxLength and refuses the rest, never past it', async () => {
-      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
+      const journal = new StreamJournal({ redis, stream, groups: ['g'], field: 'profile', maxLength: 100 });
       const first = await journal.append(Array.from({ length: 60 }, (_, n) => ({ data: JSON.stringify({ n }) })));
       expect(first).to.deep.include({ appended: 60, full: false });
       const second = await journal.append(
@@ -279,7 +279,7 @@ describe('Redis streams (real Redis)', function () {
 
     it("numbers each person's updates in append order, and a refused append leaves no number behind", async () => {
       const linePrefix = `${fixture.prefix}:line:`;
-      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', linePrefix });
+      const journal = new StreamJournal({ redis, stream, groups: ['g'], field: 'profile', linePrefix });
       const { ids } = await journal.append([
         { data: '{}', keys: ['email:ann', null] },
         { data: '{}', keys: ['email:ann'] },
@@ -301,8 +301,8 @@ describe('Redis streams (real Redis)', function () {
     });
 
     it("finishes a line's next turn whose entry was deleted by hand, and only that", async () => {
-      const book = new RedisTurnBook(redis, fixture.prefix, stream);
-      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', linePrefix: book.linePrefix });
+      const book = new RedisTurnBook(redis, { linePrefix: `${fixture.prefix}:line:`, journal: stream });
+      const journal = new StreamJournal({ redis, stream, groups: ['g'], field: 'profile', linePrefix: book.linePrefix });
       const { ids } = await journal.append([
         { data: '{}', keys: ['email:ann'] },
         { data: '{}', keys: ['email:ann'] },
@@ -318,7 +318,7 @@ describe('Redis streams (real Redis)', function () {
     });
 
     it('holds only what is pending: an acknowledged entry is deleted, so room comes back as work is done', async () => {
-      const journal = new StreamJournal({ redis, stream, group: 'g', field: 'profile', maxLength: 100 });
+      const journal = new StreamJournal({ redis, stream, groups: ['g'], field: 'profile', maxLength: 100 });
       const taken = journalConsumer('c', 200);
       await journal.append(Array.from({ length: 100 }, (_, n) => ({ data: JSON.stringify({ n }) })));
       expect((await journal.append([{ data: '{"n":100}' }])).full).to.equal(true);
