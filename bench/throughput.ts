@@ -55,7 +55,7 @@ attributes: [{ source: person.name.firstName, target: firstName }, { source: loy
   const nextPosition = positionCounter();
   const start = performance.now();
   const envelopes = from(messages.map((data) => envelopeOf({ data }, ledger, 'bench', nextPosition)));
-  await lastValueFrom(compose(envelopes, chainOf(config), context).pipe(defaultIfEmpty(undefined)));
+  await lastValueFrom(compose(envelopes, chainOf(config.flows[0]!), context).pipe(defaultIfEmpty(undefined)));
   const counts = await ledger.whenSettled();
   const seconds = (performance.now() - start) / 1000;
   return { updates, seconds, perSecond: updates / seconds, delivered: counts.delivered };

@@ -152,7 +152,9 @@ export const decode = (): OperatorFunction<Envelope, Envelope> => (source) =>
         // Each part keeps its own place in its person's line; the message's list of them stays behind.
         const { turns, ...whole } = envelope;
         parts.forEach((part, index) => {
-          const origin = list ? { ...envelope.origin, position: `${envelope.origin.position}#${index}` } : envelope.origin;
+          const origin = list
+            ? { ...envelope.origin, position: `${envelope.origin.position}#${index}` }
+            : envelope.origin;
           const turn = turns?.[index] ?? undefined;
           const partEnvelope: Envelope = {
             ...whole,

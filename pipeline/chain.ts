@@ -4,7 +4,7 @@ import { BUILT_INS, type BuiltIn, type BuiltInName } from '../operators/built-in
 import { decodeOrThrow, pick } from '../operators/model/codecs.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import type { Envelope } from '../operators/model/envelope.js';
-import type { Config } from './config/codec.js';
+import type { FlowConfig } from './config/codec.js';
 import { guardPlugin } from '../operators/model/plugin-guard.js';
 import { loadPlugins, type LoadedPlugin } from './plugins.js';
 
@@ -19,17 +19,17 @@ const definitionOf = <N extends BuiltInName>(name: N): Definition<N> =>
  * section is already decoded, once, by that codec: here it is only picked out. `keepOrder` has no
  * section (nothing in it is for a user to tune); its defaults are its codec's.
  */
-const SECTIONS: { readonly [N in BuiltInName]: (config: Config) => OptionsOf<N> } = {
+const SECTIONS: { readonly [N in BuiltInName]: (flow: FlowConfig) => OptionsOf<N> } = {
   decode: () => ({}),
-  qualify: (config) => pick(definitionOf('qualify').options, config),
-  selectIdentity: (config) => pick(definitionOf('selectIdentity').options, config),
-  projectAttributes: (config) => pick(definitionOf('projectAttributes').options, config),
+  qualify: (flow) => pick(definitionOf('qualify').options, flow),
+  selectIdentity: (flow) => pick(definitionOf('selectIdentity').options, flow),
+  projectAttributes: (flow) => pick(definitionOf('projectAttributes').options, flow),
   keepOrder: () => decodeOrThrow(definitionOf('keepOrder').options, {}),
-  dedupe: (config) => config.dedupe,
-  emit: (config) => pick(definitionOf('emit').options, config.destination),
+  dedupe: (flow) => flow.dedupe,
+  emit: (flow) => pick(definitionOf('emit').options, flow.destination),
 };
 
-/** One operator of the chain a config runs: what `validate` lists, and how to make it for a context. */
+/** One operator of the chain a flow runs: what `validate` lists, and how to make it for a context. */
 export interface ChainLink {
   readonly name: string;
   readonly summary: string;
@@ -38,9 +38,9 @@ export interface ChainLink {
   create(context: OperatorContext): OperatorFunction<Envelope, Envelope>;
 }
 
-const builtInLink = <N extends BuiltInName>(name: N, config: Config): ChainLink => {
+const builtInLink = <N extends BuiltInName>(name: N, flow: FlowConfig): ChainLink => {
   const definition = definitionOf(name) as unknown as BuiltIn & { name: N };
-  const options = SECTIONS[name](config);
+  const options = SECTIONS[name](flow);
   return {
     name,
     summary: definition.summary,
@@ -62,13 +62,13 @@ const pluginLink = ({ definition, options, use, timeoutMs }: LoadedPlugin): Chai
 });
 
 /**
- * The operator chain a config runs, in DESIGN.md's order, every operator made from its definition
+ * The operator chain a flow runs, in DESIGN.md's order, every operator made from its definition
  * (built-ins and plug-ins alike), each plug-in right after the built-in it names (plug-ins naming the
  * same one keep their config order).
  */
-export const chainOf = (config: Config, plugins: readonly LoadedPlugin[] = []): ChainLink[] =>
+export const chainOf = (flow: FlowConfig, plugins: readonly LoadedPlugin[] = []): ChainLink[] =>
   BUILT_INS.flatMap(({ name }) => [
-    builtInLink(name, config),
+    builtInLink(name, flow),
     ...plugins.filter((plugin) => plugin.after === name).map(pluginLink),
   ]);
 
@@ -100,6 +100,14 @@ export const describeChain = (chain: readonly ChainLink[]): string[] => {
   );
 };
 
-/** The chain a config file runs: its plug-ins loaded (relative to `baseDir`, the config file's folder) and placed. */
-export const loadChain = async (config: Config, baseDir: string, source = 'config'): Promise<ChainLink[]> =>
-  chainOf(config, await loadPlugins(config.operators, baseDir, source));
+/**
+ * The chain a flow of a config file runs: its plug-ins loaded (relative to `baseDir`, the config file's
+ * folder) and placed. `at` is where the flow's plug-ins are in the file, for error messages
+ * (`operators`, or `flows[1].operators`).
+ */
+export const loadChain = async (
+  flow: FlowConfig,
+  baseDir: string,
+  source = 'config',
+  at = 'operators',
+): Promise<ChainLink[]> => chainOf(flow, await loadPlugins(flow.operators, baseDir, source, at));

@@ -14,7 +14,9 @@ import type { Config } from './config/codec.js';
 import { historyCommand } from './commands/history.js';
 import { dlqList, dlqRedrive } from './commands/dlq.js';
 import { sendTest } from './commands/send-test.js';
-import { describeChain, loadChain } from './chain.js';
+import { loadChain } from './chain.js';
+import { chooseFlow, chooseFlows } from './config/flow-choice.js';
+import { validateReport } from './commands/validate.js';
 import { mapOnce } from './map-message.js';
 import { formatResults, runTestFiles } from './commands/test-cases.js';
 import { offlineContext } from './wire.js';
@@ -87,12 +89,7 @@ program
   .requiredOption('-c, --config <file>', 'YAML config file')
   .action(
     withConfig(async (config, { config: file }: { config: string }) => {
-      const chain = await loadChain(config, dirname(resolve(file)), file);
-      process.stdout.write(
-        `${file}: OK (${config.name}: ${config.audiences.length} audience(s), ${config.identities.length} ` +
-          `identity mapping(s), ${config.attributes.length} attribute(s))\n` +
-          `operators, in the order they run:\n${describeChain(chain).join('\n')}\n`,
-      );
+      process.stdout.write(await validateReport(config, file));
     }),
   );
 
@@ -106,16 +103,25 @@ program
   .option('--from <id|time>', 'first entry: a stream id or an ISO time (default: the start)')
   .option('--to <id|time>', 'last entry: a stream id or an ISO time (default: the end)')
   .option('--field <name>', 'the entry field holding the update (default: source.redisStream.field, else profile)')
+  .option('--flow <name...>', 'only these flows (default: every enabled flow)')
   .action(
     withConfig(
-      async (config, options: { config: string; stream: string; from?: string; to?: string; field?: string }) => {
+      async (
+        config,
+        options: { config: string; stream: string; from?: string; to?: string; field?: string; flow?: string[] },
+      ) => {
         const from = parseBound(options.from, 'from');
         const to = parseBound(options.to, 'to');
         const field = options.field ?? config.source.redisStream?.field ?? 'profile';
-        const chain = await loadChain(config, dirname(resolve(options.config)), options.config);
+        const flows = await Promise.all(
+          chooseFlows(config, options.flow, options.config).map(async (flow) => ({
+            flow,
+            chain: await loadChain(flow, dirname(resolve(options.config)), options.config),
+          })),
+        );
         const replay = await startReplay(
           config,
-          chain,
+          flows,
           { stream: options.stream, from, to, field },
           createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }),
         );
@@ -154,10 +160,12 @@ program
   .requiredOption('-c, --config <file>', 'YAML config file')
   .option('--failed', 'only failures')
   .option('--limit <n>', 'at most this many', '50')
+  .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
-    withConfig(async (config, options: { config: string; failed?: boolean; limit: string }) => {
+    withConfig(async (config, options: { config: string; failed?: boolean; limit: string; flow?: string }) => {
+      const flow = chooseFlow(config, options.flow, options.config);
       process.stdout.write(
-        await historyCommand(config, { failed: options.failed === true, limit: Number(options.limit) }),
+        await historyCommand(config, flow, { failed: options.failed === true, limit: Number(options.limit) }),
       );
     }),
   );
@@ -167,9 +175,11 @@ dlq
   .command('list')
   .description('list the dead letters with their reasons')
   .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
-    withConfig(async (config) => {
-      process.stdout.write(await dlqList(config, createLogger({ name: config.name, level: 'warn' })));
+    withConfig(async (config, options: { config: string; flow?: string }) => {
+      const flow = chooseFlow(config, options.flow, options.config);
+      process.stdout.write(await dlqList(config, flow, createLogger({ name: config.name, level: 'warn' })));
     }),
   );
 dlq
@@ -179,10 +189,12 @@ dlq
   )
   .requiredOption('-c, --config <file>', 'YAML config file')
   .option('--reason <code>', 'only letters with this reason (e.g. http-400, retries-exhausted)')
+  .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
-    withConfig(async (config, options: { config: string; reason?: string }) => {
+    withConfig(async (config, options: { config: string; reason?: string; flow?: string }) => {
       const { counts, removed } = await dlqRedrive(
         config,
+        chooseFlow(config, options.flow, options.config),
         createLogger({ name: config.name, level: process.env.LOG_LEVEL ?? 'warn' }),
         options.reason,
       );
@@ -198,10 +210,12 @@ program
   .command('send-test')
   .description('post one sample update, mapped from the config, to the real destination and show what came back')
   .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
-    withConfig(async (config, options) => {
-      const chain = await loadChain(config, dirname(resolve(options.config)), options.config);
-      const { ok, report } = await sendTest(config, (profile) => mapOnce(chain, profile, offlineContext(config)));
+    withConfig(async (config, options: { config: string; flow?: string }) => {
+      const flow = chooseFlow(config, options.flow, options.config);
+      const chain = await loadChain(flow, dirname(resolve(options.config)), options.config);
+      const { ok, report } = await sendTest(flow, (profile) => mapOnce(chain, profile, offlineContext(config, flow)));
       process.stdout.write(report);
       if (!ok) process.exitCode = 1;
     }),

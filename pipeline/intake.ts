@@ -14,7 +14,7 @@ import { JournalWriter } from './intake/journal-writer.js';
 import { identityKeysOf } from './intake/identity-keys.js';
 import type { RedisTurnBook } from '../adapters/redis/turn-book.js';
 import { streamRelay } from '../adapters/redis/stream-relay.js';
-import { redisPrefixOf } from './config/paths.js';
+import { basePrefixOf } from './config/paths.js';
 import { fanOut } from './intake/fan-out.js';
 import { bindOrExplain } from './start-error.js';
 import type { DeadLetterStore } from '../operators/model/ports.js';
@@ -288,7 +288,12 @@ export const openIntake = async (config: Config, { logger, redis, flows }: Intak
     const websocket = await openWebSocket(source.websocket, logger, anyClosed$, 'settled', health);
     const outlets = fanOut(websocket.messages$, flows.length);
     return {
-      flows: outlets.map((outlet) => ({ sourceName: 'websocket', source: outlet, durable: false, sourceHealth: health })),
+      flows: outlets.map((outlet) => ({
+        sourceName: 'websocket',
+        source: outlet,
+        durable: false,
+        sourceHealth: health,
+      })),
       pauses,
       close: () => websocket.close().then(() => 0),
     };
@@ -308,7 +313,7 @@ export const openIntake = async (config: Config, { logger, redis, flows }: Intak
   // People are numbered by the first flow's identities: each flow's updates then keep that person's order.
   const writer = new JournalWriter(journal, pauses, logger, { keysOf: identityKeysOf(flows[0]!.flow.identities) });
   const input = source.redisStream
-    ? relayInto(source.redisStream, needRedis('source.redisStream'), relayLockPrefix(config), pauses, logger)
+    ? relayInto(source.redisStream, needRedis('source.redisStream'), basePrefixOf(config), pauses, logger)
     : await openWebSocket(source.websocket, logger, pauses.closed$, 'manual', health);
   const appending = input.messages$.subscribe((message) => writer.write(message));
   return {

@@ -10,7 +10,8 @@ const PREFIX = 'qualtrics_automations_';
  * The pipeline's Prometheus metrics, named after a destination dataflow's monitoring: profiles
  * received, identities activated / excluded / failed (by reason), duplicates, the activation rate; and
  * for operators: requests by status, request latency, in flight, paused (by reason), rate-limit waits,
- * dead letters.
+ * dead letters. Every sample carries the flow it counts (`flow="nps"`; `flow="(intake)"` for the pauses of
+ * the shared intake); a process's totals are `sum without (flow) (...)`.
  */
 export class PipelineMetrics {
   readonly registry = new Registry();
@@ -19,150 +20,213 @@ export class PipelineMetrics {
   readonly received = new Counter({
     name: `${PREFIX}profiles_received_total`,
     help: 'Profile updates received (one per profile of a message).',
+    labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly activated = new Counter({
     name: `${PREFIX}identities_activated_total`,
     help: 'Updates delivered: the destination answered 2xx.',
+    labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly excluded = new Counter({
     name: `${PREFIX}identities_excluded_total`,
     help: 'Updates deliberately not sent, by reason.',
-    labelNames: ['reason'],
+    labelNames: ['flow', 'reason'],
     registers: [this.registry],
   });
   readonly failed = new Counter({
     name: `${PREFIX}identities_failed_total`,
     help: 'Updates not delivered, by reason.',
-    labelNames: ['reason'],
+    labelNames: ['flow', 'reason'],
     registers: [this.registry],
   });
   readonly duplicates = new Counter({
     name: `${PREFIX}duplicates_total`,
     help: 'Updates whose payload was already delivered for the identity.',
+    labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly activationRate = new Gauge({
     name: `${PREFIX}activation_rate`,
     help: 'Activated over settled updates since start (1 when none settled).',
+    labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly requests = new Counter({
     name: `${PREFIX}requests_total`,
     help: 'Requests to the destination, by status (or "error").',
-    labelNames: ['status'],
+    labelNames: ['flow', 'status'],
     registers: [this.registry],
   });
   readonly latency = new Histogram({
     name: `${PREFIX}request_duration_seconds`,
     help: 'Time for the destination to answer a request.',
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly inFlight = new Gauge({
     name: `${PREFIX}in_flight`,
     help: 'Updates received and not yet settled.',
+    labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly paused = new Gauge({
     name: `${PREFIX}paused`,
     help: '1 while the intake is paused for this reason.',
-    labelNames: ['reason'],
+    labelNames: ['flow', 'reason'],
     registers: [this.registry],
   });
   readonly rateLimitWaits = new Counter({
     name: `${PREFIX}rate_limit_waits_total`,
     help: 'Times a request waited for the rate limit.',
+    labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly rateLimitWaitSeconds = new Counter({
     name: `${PREFIX}rate_limit_wait_seconds_total`,
     help: 'Time requests were told to wait by the rate limit.',
+    labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly slowDowns = new Counter({
     name: `${PREFIX}rate_limit_slowdowns_total`,
     help: 'Times a 429 slowed the rate down.',
+    labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly deadLettered = new Counter({
     name: `${PREFIX}dead_letters_total`,
     help: 'Updates written to the dead letters since start.',
-    labelNames: ['reason'],
+    labelNames: ['flow', 'reason'],
     registers: [this.registry],
   });
 
-  /**
-   * Reports the dead-letter store's size at each scrape. A scrape never waits on a store that is down:
-   * past `answerWithinMs` it reports the last size it knew (NaN if none), and the late answer is kept
-   * for the next scrape.
-   */
-  watchDeadLetters(size: () => Promise<number>, answerWithinMs = 250): this {
-    let known = Number.NaN;
+  /** Each flow's dead-letter store size, asked at each scrape. */
+  readonly #deadLetterSizes = new Map<string, () => Promise<number>>();
+
+  constructor(answerWithinMs = 250) {
+    const sizes = this.#deadLetterSizes;
+    const known = new Map<string, number>();
     new Gauge({
       name: `${PREFIX}dead_letters`,
       help: 'Dead letters kept (stream length, or letters in the file).',
+      labelNames: ['flow'],
       registers: [this.registry],
+      /**
+       * A scrape never waits on a store that is down: past `answerWithinMs` a flow's last known size
+       * is reported (NaN if none), and the late answer is kept for the next scrape.
+       */
       async collect() {
-        const asked = size().then(
-          (n) => (known = n),
-          () => known,
+        await Promise.all(
+          [...sizes].map(async ([flow, size]) => {
+            const asked = size().then(
+              (n) => {
+                known.set(flow, n);
+                return n;
+              },
+              () => known.get(flow) ?? Number.NaN,
+            );
+            let timer: NodeJS.Timeout | undefined;
+            const late = new Promise<number>((resolve) => {
+              timer = setTimeout(() => resolve(known.get(flow) ?? Number.NaN), answerWithinMs);
+            });
+            this.set({ flow }, await Promise.race([asked, late]));
+            clearTimeout(timer);
+          }),
         );
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<number>((resolve) => (timer = setTimeout(() => resolve(known), answerWithinMs)));
-        this.set(await Promise.race([asked, late]));
-        clearTimeout(timer);
       },
     });
-    return this;
   }
 
-  /** Counts what the ledger and the valves report, from now on. */
-  watch(ledger: Ledger, valve: IntakeValve, journalChanges$?: Observable<ValveChange>): this {
-    if (journalChanges$)
-      this.#subscriptions.push(
-        journalChanges$.subscribe((change) =>
-          this.paused.set({ reason: change.reason }, change.kind === 'closed' ? 1 : 0),
-        ),
-      );
+  /** The metrics of one flow: every sample it records carries `flow="<name>"`. */
+  forFlow(flow: string): FlowMetrics {
+    return new FlowMetrics(this, flow, this.#subscriptions, this.#deadLetterSizes);
+  }
+
+  /** The pauses of the intake every flow shares (a journal full, Redis refusing appends): `flow="(intake)"`. */
+  watchIntake(changes$: Observable<ValveChange>): this {
     this.#subscriptions.push(
-      ledger.inFlight$.subscribe((n) => this.inFlight.set(n)),
-      ledger.settlements$.subscribe(({ outcome }) => {
-        if (outcome.kind === 'delivered') this.activated.inc();
-        else if (outcome.kind === 'duplicate') this.duplicates.inc();
-        else if (outcome.kind === 'excluded') this.excluded.inc({ reason: outcome.reason });
-        else this.failed.inc({ reason: outcome.reason });
-        const counts = ledger.counts();
-        this.activationRate.set(counts.settled === 0 ? 1 : counts.delivered / counts.settled);
-      }),
-      valve.changes$.subscribe((change) =>
-        this.paused.set({ reason: change.reason }, change.kind === 'closed' ? 1 : 0),
+      changes$.subscribe((change) =>
+        this.paused.set({ flow: INTAKE, reason: change.reason }, change.kind === 'closed' ? 1 : 0),
       ),
     );
-    let lastReceived = ledger.counts().received;
-    this.#subscriptions.push(
-      ledger.inFlight$.subscribe(() => {
-        const { received } = ledger.counts();
-        if (received > lastReceived) this.received.inc(received - lastReceived);
-        lastReceived = received;
-      }),
-    );
-    this.activationRate.set(1);
     return this;
-  }
-
-  attempt({ status, seconds }: AttemptObserved): void {
-    this.requests.inc({ status: status === undefined ? 'error' : String(status) });
-    this.latency.observe(seconds);
-  }
-
-  rateLimitWait(ms: number): void {
-    this.rateLimitWaits.inc();
-    this.rateLimitWaitSeconds.inc(ms / 1000);
   }
 
   stop(): void {
     for (const s of this.#subscriptions.splice(0)) s.unsubscribe();
+  }
+}
+
+/** What the pipeline reports of the intake shared by every flow, in the `flow` label. */
+export const INTAKE = '(intake)';
+
+/** One flow's view of the metrics: the same families, this flow's label. */
+export class FlowMetrics {
+  readonly #labels: { readonly flow: string };
+
+  constructor(
+    private readonly metrics: PipelineMetrics,
+    readonly flow: string,
+    private readonly subscriptions: Subscription[],
+    private readonly sizes: Map<string, () => Promise<number>>,
+  ) {
+    this.#labels = { flow };
+  }
+
+  /** Reports the flow's dead-letter store size at each scrape (see the gauge's `collect`). */
+  watchDeadLetters(size: () => Promise<number>): this {
+    this.sizes.set(this.flow, size);
+    return this;
+  }
+
+  /** Counts what the flow's ledger and valve report, from now on. */
+  watch(ledger: Ledger, valve: IntakeValve): this {
+    const m = this.metrics;
+    const flow = this.flow;
+    this.subscriptions.push(
+      ledger.inFlight$.subscribe((n) => m.inFlight.set(this.#labels, n)),
+      ledger.settlements$.subscribe(({ outcome }) => {
+        if (outcome.kind === 'delivered') m.activated.inc(this.#labels);
+        else if (outcome.kind === 'duplicate') m.duplicates.inc(this.#labels);
+        else if (outcome.kind === 'excluded') m.excluded.inc({ flow, reason: outcome.reason });
+        else m.failed.inc({ flow, reason: outcome.reason });
+        const counts = ledger.counts();
+        m.activationRate.set(this.#labels, counts.settled === 0 ? 1 : counts.delivered / counts.settled);
+      }),
+      valve.changes$.subscribe((change) =>
+        m.paused.set({ flow, reason: change.reason }, change.kind === 'closed' ? 1 : 0),
+      ),
+    );
+    let lastReceived = ledger.counts().received;
+    this.subscriptions.push(
+      ledger.inFlight$.subscribe(() => {
+        const { received } = ledger.counts();
+        if (received > lastReceived) m.received.inc(this.#labels, received - lastReceived);
+        lastReceived = received;
+      }),
+    );
+    m.activationRate.set(this.#labels, 1);
+    return this;
+  }
+
+  attempt({ status, seconds }: AttemptObserved): void {
+    this.metrics.requests.inc({ flow: this.flow, status: status === undefined ? 'error' : String(status) });
+    this.metrics.latency.observe(this.#labels, seconds);
+  }
+
+  rateLimitWait(ms: number): void {
+    this.metrics.rateLimitWaits.inc(this.#labels);
+    this.metrics.rateLimitWaitSeconds.inc(this.#labels, ms / 1000);
+  }
+
+  slowDown(): void {
+    this.metrics.slowDowns.inc(this.#labels);
+  }
+
+  deadLettered(reason: string): void {
+    this.metrics.deadLettered.inc({ flow: this.flow, reason });
   }
 }

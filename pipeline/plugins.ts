@@ -64,11 +64,13 @@ export const loadPlugins = async (
   plugins: readonly PluginConfig[],
   baseDir: string,
   source = 'config',
+  /** Where the list is in the config, for error paths: `operators`, or `flows[1].operators`. */
+  path = 'operators',
 ): Promise<LoadedPlugin[]> => {
   const problems: string[] = [];
   const loaded: LoadedPlugin[] = [];
   for (const [index, plugin] of plugins.entries()) {
-    const at = `operators[${index}]`;
+    const at = `${path}[${index}]`;
     let module: Record<string, unknown>;
     try {
       module = (await import(specifierOf(plugin.use, baseDir))) as Record<string, unknown>;

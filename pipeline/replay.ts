@@ -1,13 +1,14 @@
-import { map, type Observable } from 'rxjs';
+import { map, merge, type Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import { nextId, idTime } from '../adapters/redis/stream-entries.js';
 import { redisStreamRangeSource, streamRange } from '../adapters/redis/stream-range-source.js';
-import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
+import { Ledger, type LedgerCounts, totalCounts } from '../operators/model/ledger.js';
 import type { ChainLink } from './chain.js';
-import type { Config } from './config/codec.js';
+import type { Config, FlowConfig } from './config/codec.js';
 import type { Logger } from './logger.js';
 import { startPipeline } from './runner.js';
-import { wireCore } from './wire.js';
+import { wireFlowCore, wireShared } from './wire.js';
+import { fanOut } from './intake/fan-out.js';
 
 const STREAM_ID = /^\d+(-\d+)?$/;
 
@@ -65,7 +66,11 @@ class ResumeTracker {
     this.#ids.push(id);
   }
 
+  /** Entries every flow has settled. */
+  done = 0;
+
   settled(id: string): void {
+    this.done += 1;
     this.#settled.add(id);
     while (this.#head < this.#ids.length && this.#settled.has(this.#ids[this.#head]!)) {
       this.#settled.delete(this.#ids[this.#head]!);
@@ -95,55 +100,71 @@ export interface RunningReplay {
   readonly done: Promise<ReplayProgress>;
 }
 
+/** A flow to replay through: its config and the chain it runs. */
+export interface ReplayFlow {
+  readonly flow: FlowConfig;
+  readonly chain: readonly ChainLink[];
+}
+
 /**
- * Backfill: reads a range of a stream (read-only, no consumer group) through the same operators as
- * `run`. Dedupe keeps already-delivered payloads from going out again, and the stale-update rule keeps
- * an old state from overwriting a newer one delivered since. The credit paces the reading.
+ * Backfill: reads a range of a stream (read-only, no consumer group) once, through the operators of
+ * every flow given, as `run` would. Dedupe keeps already-delivered payloads from going out again, and the
+ * stale-update rule keeps an old state from overwriting a newer one delivered since. An entry counts as
+ * settled once every flow has settled it; each flow's credit paces the reading.
  */
 export const startReplay = async (
   config: Config,
-  chain: readonly ChainLink[],
+  flows: readonly ReplayFlow[],
   request: ReplayRequest,
   logger: Logger,
 ): Promise<RunningReplay> => {
-  if (!config.redis) throw new Error('replay reads a Redis stream: set redis.url in the config');
-  const ledger = new Ledger();
-  const core = wireCore(config, logger, ledger);
-  const redis = core.redis!;
+  const { redis: redisConfig } = config;
+  if (!redisConfig) throw new Error('replay reads a Redis stream: set redis.url in the config');
+  const shared = wireShared(config, logger);
+  const ledgers = flows.map(() => new Ledger());
+  const cores = flows.map(({ flow }, index) => wireFlowCore(config, flow, shared, ledgers[index]!));
+  const redis = shared.redis!;
   const { stream, from, to, field } = request;
   const { first, last, total } = await streamRange(redis, stream, from, to);
   const tracker = new ResumeTracker();
   const startedAt = Date.now();
 
-  const source: Observable<InboundMessage> = redisStreamRangeSource({
-    redis,
-    stream,
-    field,
-    from,
-    to,
-    ...core.credit,
-  }).pipe(
+  // Read as fast as the flow with the least room allows.
+  const credit = {
+    capacity: () => Math.min(...cores.map((core) => core.credit.capacity())),
+    capacity$: merge(...cores.map((core) => core.credit.capacity$)),
+  };
+  const source: Observable<InboundMessage> = redisStreamRangeSource({ redis, stream, field, from, to, ...credit }).pipe(
     map((message) => {
       const id = message.position!;
       tracker.read(id);
       return { ...message, ack: () => tracker.settled(id) };
     }),
   );
-  const pipeline = startPipeline({ ledger, sourceName: `replay:${stream}`, source, chain, context: core.context });
+  const outlets = fanOut(source, flows.length);
+  const pipelines = flows.map(({ chain }, index) =>
+    startPipeline({
+      ledger: ledgers[index]!,
+      sourceName: `replay:${stream}`,
+      source: outlets[index]!,
+      chain,
+      context: cores[index]!.context,
+    }),
+  );
 
   const progress = (): ReplayProgress => {
-    const counts = ledger.counts();
+    const counts = totalCounts(ledgers.map((ledger) => ledger.counts()));
     const elapsed = Math.max(0.001, (Date.now() - startedAt) / 1000);
-    const rate = counts.settled / elapsed;
+    const rate = tracker.done / elapsed;
     const span = first && last ? idTime(last) - idTime(first) : 0;
     const byTime =
       first && tracker.last && span > 0 ? (idTime(tracker.last) - idTime(first)) / span : tracker.count > 0 ? 1 : 0;
-    const fraction = total !== undefined ? (total === 0 ? 1 : counts.settled / total) : Math.min(1, byTime);
+    const fraction = total !== undefined ? (total === 0 ? 1 : tracker.done / total) : Math.min(1, byTime);
     const remaining =
       total !== undefined
-        ? total - counts.settled
+        ? total - tracker.done
         : fraction > 0
-          ? (counts.settled / fraction) * (1 - fraction)
+          ? (tracker.done / fraction) * (1 - fraction)
           : undefined;
     return {
       counts,
@@ -157,15 +178,16 @@ export const startReplay = async (
     };
   };
 
-  const done = pipeline.done.then(async () => {
-    await core.close();
+  const done = Promise.all(pipelines.map((pipeline) => pipeline.done)).then(async () => {
+    await Promise.all(cores.map((core) => core.close()));
+    await shared.close();
     return progress();
   });
   return {
     progress,
     done,
     stop: async () => {
-      await pipeline.stop();
+      await Promise.all(pipelines.map((pipeline) => pipeline.stop()));
       return done;
     },
   };

@@ -1,23 +1,33 @@
-import { messageOf } from '../operators/model/errors.js';
+import got from 'got';
 import type { Check } from '../adapters/metrics/health-server.js';
+import { messageOf } from '../operators/model/errors.js';
 import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
-import type { Config } from './config/codec.js';
+import type { AlertEvent } from './alerts.js';
 import { loadChain } from './chain.js';
+import type { Config, FlowConfig } from './config/codec.js';
 import { CREDIT } from './credit.js';
+import { runEntryOf } from './history.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
-import { runEntryOf } from './history.js';
-import type { AlertEvent } from './alerts.js';
-import got from 'got';
-import { PipelineMetrics } from './metrics.js';
+import { PipelineMetrics, type FlowMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
-import { wire, type Wiring } from './wire.js';
+import { enabledFlows, wire, type FlowWiring, type Wiring } from './wire.js';
+
+/** One flow of a running process: its config, its pipeline (and ledger), its wiring and its metrics. */
+export interface RunningFlow {
+  readonly flow: FlowConfig;
+  readonly pipeline: RunningPipeline;
+  readonly wiring: FlowWiring;
+  readonly metrics: FlowMetrics;
+}
 
 export interface Started {
-  readonly pipeline: RunningPipeline;
+  readonly flows: readonly RunningFlow[];
   readonly wiring: Wiring;
   readonly metrics: PipelineMetrics;
-  /** The checks behind `/readyz`: source connected, Redis connected, intake not paused. */
+  /** Resolves once every flow's pipeline is done; rejects as soon as one fails. */
+  readonly done: Promise<unknown>;
+  /** The checks behind `/readyz`: each flow's source and intake, Redis, the shared intake. */
   readiness(): Record<string, Check>;
   /**
    * Stops taking input, ends every wait (what waited is released to its source), lets requests already
@@ -26,103 +36,144 @@ export interface Started {
   stop(): Promise<Stopped>;
 }
 
-/** How a pipeline stopped: its final counts, and what of them its source cannot give back. */
+/** How a process stopped: each flow's final counts, and what of them its source cannot give back. */
 export interface Stopped {
-  readonly counts: LedgerCounts;
+  readonly flows: ReadonlyArray<{ readonly flow: string; readonly counts: LedgerCounts }>;
   /** Messages received and lost while closing the intake (from a plain feed, not yet journaled). */
   readonly lostInClosing: number;
   /** Released updates stay in a durable source for the next start; from any other they are lost. */
   readonly durable: boolean;
 }
 
-/** How many received updates a stop lost: released ones from a source that cannot give them back. */
-export const lostBy = ({ counts, lostInClosing, durable }: Stopped): number =>
-  lostInClosing + (durable ? 0 : counts.released + counts.inFlight);
+/**
+ * How many received updates a stop lost: released ones from a source that cannot give them back. With a
+ * shared feed every message is in every flow, and one not settled by all of them is not acknowledged:
+ * the flow that left the most unsettled says how many messages that is.
+ */
+export const lostBy = ({ flows, lostInClosing, durable }: Stopped): number =>
+  lostInClosing + (durable ? 0 : Math.max(0, ...flows.map(({ counts }) => counts.released + counts.inFlight)));
 
-/** Wires a config's adapters, starts its pipeline and logs every failure (and, at debug, every outcome). */
-export const startFromConfig = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<Started> => {
-  const chain = await loadChain(config, baseDir);
-  const ledger = new Ledger();
-  const metrics = new PipelineMetrics();
-  const wiring = await wire(config, logger, ledger, metrics);
-  const deadLetters = wiring.core.deadLetters;
-  metrics.watchDeadLetters(() => deadLetters.size());
-  metrics.watch(ledger, wiring.valve, wiring.intakePauses.changes$);
-  const pipeline = startPipeline({
-    ledger,
-    sourceName: wiring.sourceName,
-    source: wiring.source,
-    chain,
-    context: wiring.context,
-  });
-  pipeline.ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
+/** Logs a flow's failures (and, at debug, every outcome), records its history, reports its pauses. */
+const watchFlow = (running: RunningFlow, logger: Logger, historyWrites: Set<Promise<void>>): void => {
+  const { ledger } = running.pipeline;
+  const { history, valve } = running.wiring.core;
+  ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
     if (outcome.kind === 'failed') logger.warn(fields, 'not delivered');
     else logger.debug(fields, outcome.kind);
   });
-  const { history } = wiring.core;
-  let stopping: Promise<Stopped> | undefined;
   // Writes still under way when stopping are waited for, so the last outcomes reach the history.
-  const historyWrites = new Set<Promise<void>>();
-  pipeline.ledger.settlements$.subscribe((settlement) => {
+  ledger.settlements$.subscribe((settlement) => {
     const write = Promise.resolve(history.add(runEntryOf(settlement))).catch((error: unknown) =>
       logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
     );
     historyWrites.add(write);
     void write.finally(() => historyWrites.delete(write));
   });
-  pipeline.ledger.hookErrors$.subscribe((error) =>
+  ledger.hookErrors$.subscribe((error) =>
     logger.error({ error: messageOf(error) }, "fault outside any one update's outcome"),
   );
-  wiring.valve.changes$.subscribe((change) => {
+  valve.changes$.subscribe((change) => {
     // Backpressure is the pipeline working as meant; a rejected destination needs a person.
     const level = change.reason === CREDIT ? 'debug' : 'error';
     if (change.kind === 'closed')
       logger[level]({ reason: change.reason, fix: change.message }, `intake paused: ${change.message}`);
     else logger[level === 'error' ? 'info' : 'debug']({ reason: change.reason }, 'intake resumed');
   });
+};
+
+/**
+ * Wires a config's adapters and starts a pipeline for each enabled flow, each with its own ledger,
+ * chain, stores and valve, fed by the intake they share; logs every failure (and, at debug, every
+ * outcome), each log line naming its flow.
+ */
+export const startFromConfig = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<Started> => {
+  const flows = enabledFlows(config);
+  const at = (flow: FlowConfig): string =>
+    config.singleFlowForm ? 'operators' : `flows[${config.flows.indexOf(flow)}].operators`;
+  const chains = await Promise.all(flows.map((flow) => loadChain(flow, baseDir, 'config', at(flow))));
+  const metrics = new PipelineMetrics();
+  const books = flows.map((flow) => ({ flow, ledger: new Ledger(), metrics: metrics.forFlow(flow.name) }));
+  const wiring = await wire(config, logger, books);
+  metrics.watchIntake(wiring.intakePauses.changes$);
+  const historyWrites = new Set<Promise<void>>();
+  const running = wiring.flows.map((flowWiring, index): RunningFlow => {
+    const { flow, ledger, metrics: flowMetrics } = books[index]!;
+    const { deadLetters } = flowWiring.core;
+    flowMetrics.watchDeadLetters(() => deadLetters.size()).watch(ledger, flowWiring.core.valve);
+    const pipeline = startPipeline({
+      ledger,
+      sourceName: flowWiring.sourceName,
+      source: flowWiring.source,
+      chain: chains[index]!,
+      context: flowWiring.core.context,
+    });
+    const flowRun = { flow, pipeline, wiring: flowWiring, metrics: flowMetrics };
+    watchFlow(flowRun, config.singleFlowForm ? logger : logger.child({ flow: flow.name }), historyWrites);
+    return flowRun;
+  });
+  let stopping: Promise<Stopped> | undefined;
   return {
-    pipeline,
+    flows: running,
     wiring,
     metrics,
+    done: Promise.all(running.map(({ pipeline }) => pipeline.done)),
     readiness: () => {
-      const { redis } = wiring.core;
-      // The pipeline's own pauses and the WebSocket intake's in front of a journal: either stops input.
-      const reasons = [...wiring.valve.reasons.entries(), ...wiring.intakePauses.reasons.entries()];
-      const paused = reasons.map(([reason, message]) => `${reason}: ${message}`);
-      return {
-        source: { ok: wiring.sourceHealth.connected, detail: wiring.sourceHealth.why },
-        ...(redis ? { redis: { ok: redis.status === 'ready', detail: `connection ${redis.status}` } } : {}),
-        intake: {
+      const { redis } = wiring.shared;
+      const checks: Record<string, Check> = {};
+      // The WebSocket intake's own pauses in front of a journal: they stop input for every flow.
+      const intakePauses = [...wiring.intakePauses.reasons.entries()].map(([r, m]) => `${r}: ${m}`);
+      if (!config.singleFlowForm)
+        checks.intake = {
+          ok: intakePauses.length === 0,
+          detail: intakePauses.length === 0 ? 'taking input' : `paused (${intakePauses.join('; ')})`,
+        };
+      if (redis) checks.redis = { ok: redis.status === 'ready', detail: `connection ${redis.status}` };
+      for (const { flow, wiring: flowWiring } of running) {
+        const paused = [...flowWiring.core.valve.reasons.entries(), ...wiring.intakePauses.reasons.entries()].map(
+          ([reason, message]) => `${reason}: ${message}`,
+        );
+        const health = flowWiring.sourceHealth;
+        // One flow: the checks keep the names they had before flows (`source`, `intake`).
+        const name = (check: string): string => (config.singleFlowForm ? check : `${flow.name}.${check}`);
+        checks[name('source')] = { ok: health.connected, detail: health.why };
+        checks[name('intake')] = {
           ok: paused.length === 0,
           detail: paused.length === 0 ? 'taking input' : `paused (${paused.join('; ')})`,
-        },
-      };
+        };
+      }
+      return checks;
     },
     stop: () =>
       (stopping ??= (async () => {
         const lostInClosing = await wiring.closeIntake();
-        const stopped = pipeline.stop();
+        const stopped = running.map(({ pipeline }) => pipeline.stop());
         // Every wait ends now; only requests already sent take their time (the grace period).
-        wiring.core.stop();
-        // A source that failed has torn the chain down already: count what there is.
-        const counts = await stopped.catch(() => ledger.counts());
+        wiring.shared.stop();
+        // A source that failed has torn its chain down already: count what there is.
+        const counts = await Promise.all(
+          stopped.map((done, index) => done.catch(() => running[index]!.pipeline.ledger.counts())),
+        );
         await Promise.all(historyWrites);
         await wiring.close();
         metrics.stop();
-        return { counts, lostInClosing, durable: wiring.durable };
+        return {
+          flows: running.map(({ flow }, index) => ({ flow: flow.name, counts: counts[index]! })),
+          lostInClosing,
+          durable: running.every(({ wiring: flowWiring }) => flowWiring.durable),
+        };
       })()),
   };
 };
 
-/** Announces an alert in the log and, with `alerts.webhook`, as a JSON POST (failures are logged, not fatal). */
+/** Announces a flow's alert in the log and, with `alerts.webhook`, as a JSON POST (failures are logged, not fatal). */
 export const alertNotifier =
-  (config: Config, logger: Logger) =>
+  (flow: FlowConfig, logger: Logger) =>
   (event: AlertEvent): void => {
     if (event.state === 'firing')
       logger.error({ alert: event.alert, state: event.state }, `alert: ${event.alert}: ${event.summary}`);
     else logger.info({ alert: event.alert, state: event.state }, `alert resolved: ${event.alert}: ${event.summary}`);
-    const { webhook } = config.alerts;
+    const { webhook } = flow.alerts;
     if (!webhook) return;
     got
       .post(webhook, { json: event, timeout: { request: 5000 }, retry: { limit: 2, methods: ['POST'] } })

@@ -23,7 +23,7 @@ import type { Ledger } from '../operators/model/ledger.js';
 import { compareStreamPositions } from '../operators/model/order.js';
 import type { RateLimiter } from '../operators/model/ports.js';
 import { type Config, type FlowConfig, rateGroupOf } from './config/codec.js';
-import { defaultDeadLetterFile, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
+import { defaultDeadLetterFile, journalLinePrefixOf, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
 import { applyCredit, type Capacity, capacityOf } from './credit.js';
 import { groupOf, type IntakeFlow, openIntake, type SourceHealth } from './intake.js';
 import { type HistoryStore, RunEntry } from './history.js';
@@ -115,7 +115,10 @@ const deadLetterFileOf = (config: Config, flow: FlowConfig): DeadLetterFile =>
 /** One process without Redis: dedupe marks and the delivery log on disk, so a restart sends nobody's survey twice. */
 const embeddedStores = (config: Config, flow: FlowConfig, state: StateStore): Stores => ({
   dedupeStore: new EmbeddedDedupeStore(state),
-  deliveryLog: new EmbeddedDeliveryLog(state, { compare: compareStreamPositions, ttlMs: flow.dedupe.ttlSeconds * 1000 }),
+  deliveryLog: new EmbeddedDeliveryLog(state, {
+    compare: compareStreamPositions,
+    ttlMs: flow.dedupe.ttlSeconds * 1000,
+  }),
   deadLetters: deadLetterFileOf(config, flow),
 });
 
@@ -164,25 +167,17 @@ export const historyOf = (
  * themselves, as before flows), and an entry goes once every flow's group has finished it.
  */
 const turnBookOf = (config: Config, flow: FlowConfig, redis: Redis): RedisTurnBook => {
-  const flowPrefix = redisPrefixOf(config, flow);
-  const stream = config.journal?.stream ?? config.source.redisStream?.stream;
-  const group = config.journal?.group ?? config.source.redisStream?.group;
-  const others = group === undefined ? [] : enabledFlows(config).filter((other) => other !== flow);
+  const { journal } = config;
   if (config.singleFlowForm)
-    return new RedisTurnBook(redis, { linePrefix: `${flowPrefix}:line:`, journal: config.journal?.stream });
+    return new RedisTurnBook(redis, { linePrefix: journalLinePrefixOf(config), journal: journal?.stream });
+  const others = enabledFlows(config).filter((other) => other !== flow);
   return new RedisTurnBook(redis, {
-    linePrefix: journalLinePrefix(config),
-    donePrefix: `${flowPrefix}:done:`,
-    journal: config.journal?.stream,
-    otherGroups: group === undefined || stream === undefined ? [] : others.map((other) => groupOf(config, other, group)),
+    linePrefix: journalLinePrefixOf(config),
+    donePrefix: `${redisPrefixOf(config, flow)}:done:`,
+    journal: journal?.stream,
+    otherGroups: journal ? others.map((other) => groupOf(config, other, journal.group)) : [],
   });
 };
-
-/** Where the journal numbers people's lines: shared by every flow (`<base prefix>:line:` with several). */
-export const journalLinePrefix = (config: Config): string =>
-  config.singleFlowForm
-    ? `${redisPrefixOf(config, config.flows[0]!)}:line:`
-    : `${config.redis?.prefix ?? `qa:{${slug(config.name)}}`}:line:`;
 
 /** One flow's adapters, valve and credit: what its operators are given. Replay and `dlq` use it alone. */
 export interface FlowCore {
@@ -215,7 +210,11 @@ export const wireFlowCore = (
   const stores = redis ? redisStores(config, flow, redis) : embeddedStores(config, flow, state!);
   const turnBook = redis ? turnBookOf(config, flow, redis) : undefined;
   const { destination } = flow;
-  const sender = new QualtricsHttpSender({ url: destination.url, auth: authOf(flow), timeoutMs: destination.timeoutMs });
+  const sender = new QualtricsHttpSender({
+    url: destination.url,
+    auth: authOf(flow),
+    timeoutMs: destination.timeoutMs,
+  });
   const rateLimiter = shared.rateLimiterOf(flow);
   // Faults that are no one update's outcome reach the log with the settling errors.
   const report = (error: Error): void => ledger.reportHookError(error);

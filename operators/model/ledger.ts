@@ -125,3 +125,25 @@ export class Ledger {
     );
   }
 }
+
+/** Several ledgers' counts added up (every flow of a process: what the process as a whole did). */
+export const totalCounts = (all: readonly LedgerCounts[]): LedgerCounts => {
+  const add = (a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>) => {
+    const sum: Record<string, number> = { ...a };
+    for (const [reason, n] of Object.entries(b)) sum[reason] = (sum[reason] ?? 0) + n;
+    return sum;
+  };
+  return all.reduce(
+    (total, c) => ({
+      received: total.received + c.received,
+      delivered: total.delivered + c.delivered,
+      duplicate: total.duplicate + c.duplicate,
+      excluded: add(total.excluded, c.excluded),
+      failed: add(total.failed, c.failed),
+      settled: total.settled + c.settled,
+      released: total.released + c.released,
+      inFlight: total.inFlight + c.inFlight,
+    }),
+    new Ledger().counts(),
+  );
+};

@@ -2,12 +2,12 @@ import { messageOf } from '../../operators/model/errors.js';
 import { from, map } from 'rxjs';
 import { fromDeadLetterOperator } from '../../operators/from-dead-letter.js';
 import { Ledger, type LedgerCounts } from '../../operators/model/ledger.js';
-import type { Config } from '../config/codec.js';
+import type { Config, FlowConfig } from '../config/codec.js';
 import type { Logger } from '../logger.js';
 import { maskEmail } from '../mask.js';
 import { chainOf, sendingPart, type ChainLink } from '../chain.js';
 import { startPipeline } from '../runner.js';
-import { wireCore } from '../wire.js';
+import { wireOneFlow } from '../wire.js';
 
 interface Letter {
   readonly at?: string;
@@ -27,8 +27,8 @@ const cut = (text: string | undefined, max = 80): string =>
   text === undefined ? '' : text.length > max ? `${text.slice(0, max - 3)}...` : text;
 
 /** `dlq list`: every dead letter with its reason, status, attempts, (masked) identity and answer. */
-export const dlqList = async (config: Config, logger: Logger): Promise<string> => {
-  const core = wireCore(config, logger, new Ledger());
+export const dlqList = async (config: Config, flow: FlowConfig, logger: Logger): Promise<string> => {
+  const core = wireOneFlow(config, flow, logger, new Ledger());
   try {
     const entries = await core.deadLetters.entries();
     if (entries.length === 0) return 'no dead letters\n';
@@ -64,11 +64,12 @@ export const dlqList = async (config: Config, logger: Logger): Promise<string> =
  */
 export const dlqRedrive = async (
   config: Config,
+  flow: FlowConfig,
   logger: Logger,
   reason?: string,
 ): Promise<{ counts: LedgerCounts; removed: number }> => {
   const ledger = new Ledger();
-  const core = wireCore(config, logger, ledger);
+  const core = wireOneFlow(config, flow, logger, ledger);
   try {
     const entries = (await core.deadLetters.entries()).filter(
       ({ letter }) => reason === undefined || (letter as Letter).reason === reason,
@@ -106,7 +107,7 @@ export const dlqRedrive = async (
       ...fromDeadLetterOperator,
       create: (context) => fromDeadLetterOperator.create({}, context),
     };
-    const chain = [redrive, ...sendingPart(chainOf(config))];
+    const chain = [redrive, ...sendingPart(chainOf(flow))];
     const counts = await startPipeline({ ledger, sourceName: 'dead-letters', source, chain, context: core.context })
       .done;
     flush();

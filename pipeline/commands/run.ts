@@ -3,6 +3,7 @@ import { AlertMonitor } from '../alerts.js';
 import type { Config } from '../config/codec.js';
 import { selectRuns } from '../history.js';
 import type { Logger } from '../logger.js';
+import { type LedgerCounts, totalCounts } from '../../operators/model/ledger.js';
 import { alertNotifier, lostBy, startFromConfig, type Started } from '../run.js';
 import { bindOrExplain } from '../start-error.js';
 
@@ -25,7 +26,16 @@ const routesOf = (started: () => Started | undefined): HealthRoutes => ({
     const running = started();
     if (!running) return [];
     const limit = Number(query.get('limit') ?? 100);
-    return selectRuns(await running.wiring.core.history.list(), { failed: query.get('failed') === '1', limit });
+    // One flow with `?flow=`, else every flow's runs, newest first, each naming its flow.
+    const wanted = query.get('flow');
+    const flows = running.flows.filter(({ flow }) => wanted === null || flow.name === wanted);
+    const lists = await Promise.all(
+      flows.map(async ({ flow, wiring }) =>
+        (await wiring.core.history.list()).map((entry) => ({ ...entry, flow: flow.name })),
+      ),
+    );
+    const merged = lists.flat().sort((a, b) => b.at.localeCompare(a.at));
+    return selectRuns(merged, { failed: query.get('failed') === '1', limit });
   },
 });
 
@@ -53,40 +63,51 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
     throw error;
   }
   const running = started;
-  const origin = new URL(config.destination.url).origin;
-  logger.info({ name: config.name, destination: origin, observability: health.url }, 'pipeline started');
-  const notify = alertNotifier(config, logger);
-  const alerts = new AlertMonitor(
-    config.alerts,
-    config.name,
-    running.pipeline.ledger,
-    running.wiring.valve,
-    notify,
-  ).start();
+  const destinations = Object.fromEntries(
+    running.flows.map(({ flow }) => [flow.name, new URL(flow.destination.url).origin]),
+  );
+  const destination = config.singleFlowForm ? Object.values(destinations)[0] : destinations;
+  logger.info({ name: config.name, destination, observability: health.url }, 'pipeline started');
+  const alerts = running.flows.map(({ flow, pipeline, wiring }) => {
+    const flowLogger = config.singleFlowForm ? logger : logger.child({ flow: flow.name });
+    // One flow: its alerts carry the config's name, as before flows; with several, the flow's.
+    const name = config.singleFlowForm ? config.name : flow.name;
+    return new AlertMonitor(
+      flow.alerts,
+      name,
+      pipeline.ledger,
+      wiring.core.valve,
+      alertNotifier(flow, flowLogger),
+    ).start();
+  });
+  const counts = (): LedgerCounts => totalCounts(running.flows.map(({ pipeline }) => pipeline.ledger.counts()));
 
   let graceTimer: NodeJS.Timeout | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
-    const { inFlight } = running.pipeline.ledger;
+    const { inFlight } = counts();
     logger.info(
       { signal, inFlight, graceMs: config.shutdownGraceMs },
       'stopping: no new input; waits end; requests sent may finish',
     );
     process.once(signal, () => {
-      logger.warn({ signal, inFlight: running.pipeline.ledger.inFlight }, 'second signal: exiting now');
+      logger.warn({ signal, inFlight: counts().inFlight }, 'second signal: exiting now');
       process.exit(ExitCode.interrupted);
     });
     graceTimer = setTimeout(() => {
-      const counts = running.pipeline.ledger.counts();
-      if (running.wiring.durable) {
+      const now = counts();
+      if (running.flows.every(({ wiring }) => wiring.durable)) {
         logger.warn(
-          { counts },
-          `grace period over: ${counts.inFlight} update(s) still on the wire, left pending in the stream`,
+          { counts: now },
+          `grace period over: ${now.inFlight} update(s) still on the wire, left pending in the stream`,
         );
         process.exit(ExitCode.ok);
       }
-      const lost = counts.inFlight + counts.released;
+      const lost = Math.max(
+        0,
+        ...running.flows.map(({ pipeline }) => pipeline.ledger.inFlight + pipeline.ledger.counts().released),
+      );
       logger.error(
-        { counts, lost },
+        { counts: now, lost },
         `grace period over: ${lost} update(s) lost (a plain WebSocket cannot take them back)`,
       );
       process.exit(ExitCode.lost);
@@ -98,10 +119,12 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   process.once('SIGTERM', onSignal);
 
   let failure: unknown;
-  await running.pipeline.done.catch((error: unknown) => (failure = error));
+  await running.done.catch((error: unknown) => {
+    failure = error;
+  });
   // The same stop() a signal started (it runs once), or a first one if the source ended by itself.
   const stopped = await running.stop();
-  alerts.stop();
+  for (const monitor of alerts) monitor.stop();
   await health.close();
   clearTimeout(graceTimer);
   process.removeListener('SIGINT', onSignal);
@@ -109,15 +132,18 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   if (failure !== undefined) throw failure;
 
   // One message whatever happened, for whoever parses the log; what it came to is in the fields.
-  const { counts } = stopped;
+  const total = totalCounts(stopped.flows.map(({ counts: c }) => c));
+  const fields = config.singleFlowForm
+    ? { counts: total }
+    : { counts: total, flows: Object.fromEntries(stopped.flows.map(({ flow, counts: c }) => [flow, c])) };
   const lost = lostBy(stopped);
   if (lost > 0) {
     const detail = `${lost} update(s) lost (a plain WebSocket cannot take them back)`;
-    logger.error({ counts, lost, detail }, 'pipeline stopped');
+    logger.error({ ...fields, lost, detail }, 'pipeline stopped');
     return ExitCode.lost;
   }
-  const left = counts.released;
+  const left = total.released;
   const detail = left > 0 ? `${left} update(s) left pending in the stream for the next start` : 'every update settled';
-  logger.info({ counts, detail }, 'pipeline stopped');
+  logger.info({ ...fields, detail }, 'pipeline stopped');
   return ExitCode.ok;
 };

@@ -5,13 +5,13 @@ import { authorizationHeaders } from '../../adapters/qualtrics/http-sender.js';
 import { serializePayload } from '../../operators/model/payload.js';
 import { setPath } from '../../operators/model/paths.js';
 import type { JsonObject } from '../../operators/model/json.js';
-import type { Config } from '../config/codec.js';
+import type { FlowConfig } from '../config/codec.js';
 import { authOf } from '../wire.js';
 
-/** A profile update built from the config's own mapping: its first identity, first audience, every attribute. */
-export const sampleProfile = (config: Config, now = new Date()): JsonObject => {
-  const [identity] = config.identities;
-  const [audience] = config.audiences;
+/** A profile update built from the flow's own mapping: its first identity, first audience, every attribute. */
+export const sampleProfile = (flow: FlowConfig, now = new Date()): JsonObject => {
+  const [identity] = flow.identities;
+  const [audience] = flow.audiences;
   let profile: JsonObject = {
     identityMap: {
       [identity!.source]: [
@@ -20,7 +20,7 @@ export const sampleProfile = (config: Config, now = new Date()): JsonObject => {
     },
     segmentMembership: { ups: { [audience!.id]: { lastQualificationTime: now.toISOString(), status: 'realized' } } },
   };
-  for (const { source } of config.attributes) profile = setPath(profile, source, `sample ${source}`);
+  for (const { source } of flow.attributes) profile = setPath(profile, source, `sample ${source}`);
   return profile;
 };
 
@@ -38,13 +38,13 @@ const HINTS: Readonly<Record<number, string>> = {
  * Nothing goes through dedupe or the dead letters: it is a check of the URL and the credentials.
  */
 export const sendTest = async (
-  config: Config,
+  flow: FlowConfig,
   map: (profile: JsonObject) => Promise<JsonObject | string>,
 ): Promise<{ ok: boolean; report: string }> => {
-  const mapped = await map(sampleProfile(config));
+  const mapped = await map(sampleProfile(flow));
   if (typeof mapped === 'string') return { ok: false, report: `the sample profile was not mapped: ${mapped}\n` };
   const body = serializePayload(mapped);
-  const headers = { 'content-type': 'application/json', ...authorizationHeaders(authOf(config)) };
+  const headers = { 'content-type': 'application/json', ...authorizationHeaders(authOf(flow)) };
   // Credentials are never printed: only which kind was sent.
   const shown = Object.entries(headers).map(([name, value]) =>
     name === 'authorization'
@@ -53,16 +53,16 @@ export const sendTest = async (
         ? 'x-api-token: [hidden]'
         : `${name}: ${value}`,
   );
-  const lines = ['Sent', `  POST ${config.destination.url}`, ...shown.map((h) => `  ${h}`), `  ${body}`, ''];
+  const lines = ['Sent', `  POST ${flow.destination.url}`, ...shown.map((h) => `  ${h}`), `  ${body}`, ''];
   const start = performance.now();
   try {
-    const response = await got.post(config.destination.url, {
+    const response = await got.post(flow.destination.url, {
       body,
       headers,
       throwHttpErrors: false,
       retry: { limit: 0 },
       followRedirect: false,
-      timeout: { request: config.destination.timeoutMs },
+      timeout: { request: flow.destination.timeoutMs },
     });
     const ms = Math.round(performance.now() - start);
     const ok = response.statusCode >= 200 && response.statusCode < 300;

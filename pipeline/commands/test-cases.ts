@@ -9,6 +9,7 @@ import { formatErrors } from '../../operators/model/decode-errors.js';
 import { loadChain } from '../chain.js';
 import { mapMessage } from '../map-message.js';
 import { ConfigError } from '../config/errors.js';
+import { chooseFlow } from '../config/flow-choice.js';
 import { loadConfig, parseConfig } from '../config/load.js';
 import { offlineContext } from '../wire.js';
 
@@ -17,11 +18,15 @@ const Expectation = struct('expect', {}, { payload: t.UnknownRecord, excluded: N
 
 const TestCase = struct('case', { name: NonEmptyString, expect: Expectation }, { input: t.unknown, message: t.string });
 
-/** A test file: a config (a path relative to the file, or inline) and its cases. */
-export const TestFile = struct('test file', {
-  config: t.union([NonEmptyString, t.UnknownRecord], 'a config path or an inline config'),
-  cases: nonEmptyArray(TestCase),
-});
+/** A test file: a config (a path relative to the file, or inline), the flow to test (if it has several), its cases. */
+export const TestFile = struct(
+  'test file',
+  {
+    config: t.union([NonEmptyString, t.UnknownRecord], 'a config path or an inline config'),
+    cases: nonEmptyArray(TestCase),
+  },
+  { flow: NonEmptyString },
+);
 
 export interface CaseResult {
   readonly file: string;
@@ -43,13 +48,14 @@ const loadTestFile = async (file: string) => {
   const decoded = TestFile.decode(document.toJS());
   if (isLeft(decoded)) throw new ConfigError(file, formatErrors(decoded.left));
   const base = dirname(resolve(file));
-  const { config: configRef, cases } = decoded.right;
+  const { config: configRef, cases, flow: flowName } = decoded.right;
   const config =
     typeof configRef === 'string'
       ? await loadConfig(resolve(base, configRef), offlineEnv)
       : parseConfig(JSON.stringify(configRef), offlineEnv, `${file} (config)`);
   const configDir = typeof configRef === 'string' ? dirname(resolve(base, configRef)) : base;
-  return { config, cases, chain: await loadChain(config, configDir, file) };
+  const flow = chooseFlow(config, flowName, file, 'flow:');
+  return { config, flow, cases, chain: await loadChain(flow, configDir, file) };
 };
 
 /**
@@ -60,8 +66,8 @@ const loadTestFile = async (file: string) => {
 export const runTestFiles = async (files: readonly string[]): Promise<CaseResult[]> => {
   const results: CaseResult[] = [];
   for (const file of files) {
-    const { config, cases, chain } = await loadTestFile(file);
-    const context = offlineContext(config);
+    const { config, flow, cases, chain } = await loadTestFile(file);
+    const context = offlineContext(config, flow);
     for (const testCase of cases) {
       const raw = testCase.message ?? JSON.stringify(testCase.input ?? null);
       const { payloads, settlements } = await mapMessage(chain, raw, context);

@@ -285,7 +285,11 @@ const sharedRequired = {
 const sharedOptional = { description: t.string, redis: RedisConfig, journal: JournalConfig };
 
 /** `flows: [...]`: several dataflows from one intake. */
-const ManyFlows = struct('config', { ...sharedRequired, flows: nonEmptyArray(FlowConfig, 'non-empty list of flows') }, sharedOptional);
+const ManyFlows = struct(
+  'config',
+  { ...sharedRequired, flows: nonEmptyArray(FlowConfig, 'non-empty list of flows') },
+  sharedOptional,
+);
 
 /** The original form: one flow's keys at the top level. */
 const OneFlow = struct('config', { ...sharedRequired, ...flowRequired }, { ...sharedOptional, ...flowOptional });
@@ -300,37 +304,20 @@ const EitherForm = unionBy('config', [ManyFlows, OneFlow], (u) => ('flows' in u 
 /** The decoded config, whichever form it was written in. */
 export type Config = t.TypeOf<typeof ManyFlows> & { readonly singleFlowForm: boolean };
 
+/** The keys that belong to a flow; in the one-flow form they sit at the top level. */
+const FLOW_KEYS = new Set([...Object.keys(flowRequired), ...Object.keys(flowOptional)]);
+
 const normalized = (config: t.TypeOf<typeof EitherForm>): Config => {
   if ('flows' in config) return { ...config, singleFlowForm: false };
-  const { destination, audiences, statuses, identities, attributes, dedupe, history, alerts, operators, deadLetters } =
-    config;
-  const { description, redis, journal, name, source, pipeline, observability, shutdownGraceMs, state } = config;
-  const flow: FlowConfig = {
-    name: slug(name) as FlowName,
-    enabled: true,
-    destination,
-    audiences,
-    statuses,
-    identities,
-    attributes,
-    dedupe,
-    history,
-    alerts,
-    operators,
-    ...(deadLetters ? { deadLetters } : {}),
-    ...(description === undefined ? {} : { description }),
-  };
+  const flowPart: Record<string, unknown> = { name: slug(config.name), enabled: true };
+  const shared: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config))
+    if (value !== undefined) (FLOW_KEYS.has(key) ? flowPart : shared)[key] = value;
+  // The description says what the config is for: with one flow, also what the flow is for.
+  if (config.description !== undefined) shared.description = config.description;
   return {
-    name,
-    source,
-    pipeline,
-    observability,
-    shutdownGraceMs,
-    state,
-    ...(description === undefined ? {} : { description }),
-    ...(redis ? { redis } : {}),
-    ...(journal ? { journal } : {}),
-    flows: [flow],
+    ...(shared as Omit<Config, 'flows' | 'singleFlowForm'>),
+    flows: [flowPart as FlowConfig],
     singleFlowForm: true,
   };
 };
@@ -356,7 +343,10 @@ export const Config = refine(
     if (!config.singleFlowForm) {
       for (const [index, flow] of config.flows.entries())
         if (config.flows.findIndex((other) => other.name === flow.name) < index)
-          problems.push({ path: ['flows', index, 'name'], message: `flow ${JSON.stringify(flow.name)} is listed twice` });
+          problems.push({
+            path: ['flows', index, 'name'],
+            message: `flow ${JSON.stringify(flow.name)} is listed twice`,
+          });
       const limits = new Map<string, { requests: number; perSeconds: number; at: number }>();
       for (const [index, { destination }] of config.flows.entries()) {
         const group = rateGroupOf(destination);

@@ -22,7 +22,9 @@ export const defaultDeadLetterFile = (config: Config, flow: FlowConfig): string 
  * `<state.dir>/<slug of name>/<flow>` with several: one store per flow, as each has its own marks.
  */
 export const stateDirOf = (config: Config, flow: FlowConfig): string =>
-  config.singleFlowForm ? join(config.state.dir, slug(config.name)) : join(config.state.dir, slug(config.name), flow.name);
+  config.singleFlowForm
+    ? join(config.state.dir, slug(config.name))
+    : join(config.state.dir, slug(config.name), flow.name);
 
 /**
  * The config with its file paths anchored at `baseDir` (the config file's directory), so a config means
@@ -50,10 +52,19 @@ export const anchorPaths = (config: Config, baseDir: string): Config => {
  * flows). With several: `<redis.prefix or qa:{<config>}>:<flow>`, one hash tag for the whole config, so
  * a journal and every flow's keys can sit in one Redis Cluster slot.
  */
-export const redisPrefixOf = (config: Config, flow: FlowConfig): string => {
-  if (config.singleFlowForm)
-    return (
-      config.redis?.prefix ?? `qa:{${createHash('sha256').update(flow.destination.url).digest('hex').slice(0, 16)}}`
-    );
-  return `${config.redis?.prefix ?? `qa:{${slug(config.name)}}`}:${flow.name}`;
+export const redisPrefixOf = (config: Config, flow: FlowConfig): string =>
+  config.singleFlowForm ? basePrefixOf(config) : `${basePrefixOf(config)}:${flow.name}`;
+
+/**
+ * The prefix of what the flows of a config share in Redis (the journal's lines, the relay's lock): in
+ * the one-flow form, the flow's own (as before flows); with several, `redis.prefix` or `qa:{<config>}`.
+ */
+export const basePrefixOf = (config: Config): string => {
+  if (config.redis?.prefix) return config.redis.prefix;
+  if (!config.singleFlowForm) return `qa:{${slug(config.name)}}`;
+  const url = config.flows[0]!.destination.url;
+  return `qa:{${createHash('sha256').update(url).digest('hex').slice(0, 16)}}`;
 };
+
+/** Where the journal numbers people's lines: shared by every flow. */
+export const journalLinePrefixOf = (config: Config): string => `${basePrefixOf(config)}:line:`;

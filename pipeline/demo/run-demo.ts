@@ -128,9 +128,11 @@ export const runDemo = async (
     const config = parseConfig(DEMO_CONFIG, env, 'demo config');
     const started = await startFromConfig(config, silentLogger());
     const settlements: Settlement[] = [];
-    started.pipeline.ledger.settlements$.subscribe((settlement) => settlements.push(settlement));
-    await firstValueFrom(from(started.pipeline.ledger.whenSettled(envelopeCount(messages))).pipe(timeout(30_000)));
-    const { counts } = await started.stop();
+    // The demo's config has one flow.
+    const { ledger } = started.flows[0]!.pipeline;
+    ledger.settlements$.subscribe((settlement) => settlements.push(settlement));
+    await firstValueFrom(from(ledger.whenSettled(envelopeCount(messages))).pipe(timeout(30_000)));
+    const { counts } = (await started.stop()).flows[0]!;
     write(formatDemoReport(counts, settlements, standIn.runs, feed.url, standIn.url));
     write(`\nDead letters (what failed, kept to inspect and resend): ${deadLetters}\n`);
     return counts.inFlight === 0 && counts.received === envelopeCount(messages) ? 0 : 1;

@@ -35,6 +35,6 @@ export const runOperators = async (
   const envelopes = from(
     messages.map((data, index) => envelopeOf({ data, position: String(index + 1) }, ledger, 'test', () => 'unused')),
   );
-  await lastValueFrom(compose(envelopes, chainOf(config, plugins), context).pipe(defaultIfEmpty(undefined)));
+  await lastValueFrom(compose(envelopes, chainOf(config.flows[0]!, plugins), context).pipe(defaultIfEmpty(undefined)));
   return { counts: await ledger.whenSettled(), settlements, bodies };
 };

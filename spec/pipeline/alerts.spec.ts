@@ -135,7 +135,7 @@ audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]
 alerts: { webhook: "${url}" }
 `);
-      const notify = alertNotifier(pipelineConfig, silentLogger());
+      const notify = alertNotifier(pipelineConfig.flows[0]!, silentLogger());
       const event: AlertEvent = {
         alert: 'delivery-failing',
         state: 'firing',

@@ -33,7 +33,7 @@ describe('history, dead letters and send-test commands (real Redis, real endpoin
         ...updateFor('cy@example.com'),
         segmentMembership: { ups: {} },
       });
-      await harness.started.pipeline.ledger.whenSettled(3);
+      await harness.started.flows[0]!.pipeline.ledger.whenSettled(3);
       const badBody = harness.standIn.requests.find((r) => r.body.includes('bad@'))!.body.toString('utf8');
 
       // The CLI reads the same Redis: a config naming the same prefix.

@@ -31,7 +31,7 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
   it('never exceeds the rate limit, measured at the endpoint, and delays rather than drops', async () => {
     const h = await start({ destination: ['rateLimit: { requests: 10, perSeconds: 1 }', 'concurrency: 16'] });
     h.send(...Array.from({ length: 35 }, (_, i) => updateFor(`p${i}@example.com`)));
-    const counts = await h.started.pipeline.ledger.whenSettled(35);
+    const counts = await h.started.flows[0]!.pipeline.ledger.whenSettled(35);
     expect(counts).to.deep.include({ delivered: 35, inFlight: 0 });
     const arrivals = h.standIn.requests.map((r) => r.at);
     expect(busiestWindow(arrivals, 1000)).to.be.at.most(10);
@@ -42,7 +42,10 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
     const [a, b] = [await start(options), await start(options)];
     a.send(...Array.from({ length: 15 }, (_, i) => updateFor(`a${i}@example.com`)));
     b.send(...Array.from({ length: 15 }, (_, i) => updateFor(`b${i}@example.com`)));
-    await Promise.all([a.started.pipeline.ledger.whenSettled(15), b.started.pipeline.ledger.whenSettled(15)]);
+    await Promise.all([
+      a.started.flows[0]!.pipeline.ledger.whenSettled(15),
+      b.started.flows[0]!.pipeline.ledger.whenSettled(15),
+    ]);
     const arrivals = [...a.standIn.requests, ...b.standIn.requests].map((r) => r.at);
     expect(arrivals).to.have.length(30);
     expect(busiestWindow(arrivals, 1000)).to.be.at.most(10);
@@ -57,10 +60,10 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
           : undefined,
     });
     h.send(updateFor('ann@example.com'));
-    await h.started.pipeline.ledger.whenSettled(1);
+    await h.started.flows[0]!.pipeline.ledger.whenSettled(1);
     const [first, second] = h.standIn.requests;
     expect(second!.at - first!.at).to.be.at.least(1000);
-    expect(h.started.pipeline.ledger.counts().delivered).to.equal(1);
+    expect(h.started.flows[0]!.pipeline.ledger.counts().delivered).to.equal(1);
   });
 
   it('retries 5xx with backoff, then delivers', async () => {
@@ -70,9 +73,9 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
       respond: () => (calls++ < 2 ? { status: 503 } : undefined),
     });
     h.send(updateFor('ann@example.com'));
-    await h.started.pipeline.ledger.whenSettled(1);
+    await h.started.flows[0]!.pipeline.ledger.whenSettled(1);
     expect(h.standIn.requests).to.have.length(3);
-    expect(h.started.pipeline.ledger.counts().delivered).to.equal(1);
+    expect(h.started.flows[0]!.pipeline.ledger.counts().delivered).to.equal(1);
   });
 
   it('dead-letters a 400 with its response body, to the Redis stream, and does not retry it', async () => {
@@ -81,9 +84,9 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
       respond: () => ({ status: 400, body: { meta: { error: { errorMessage: 'firstName must be a string' } } } }),
     });
     h.send(updateFor('ann@example.com'));
-    await h.started.pipeline.ledger.whenSettled(1);
+    await h.started.flows[0]!.pipeline.ledger.whenSettled(1);
     expect(h.standIn.requests).to.have.length(1);
-    expect(h.started.pipeline.ledger.counts().failed).to.deep.equal({ 'http-400': 1 });
+    expect(h.started.flows[0]!.pipeline.ledger.counts().failed).to.deep.equal({ 'http-400': 1 });
     const letters = await new RedisDeadLetterStream(fixture.connect(), fixture.prefix).list();
     expect(letters).to.have.length(1);
     expect(letters[0]!.letter).to.deep.include({
@@ -102,8 +105,8 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
       respond: () => ({ status: 500, body: 'down' }),
     });
     h.send(updateFor('ann@example.com'));
-    await h.started.pipeline.ledger.whenSettled(1);
-    const file = (h.started.wiring.core.deadLetters as { path: string }).path;
+    await h.started.flows[0]!.pipeline.ledger.whenSettled(1);
+    const file = (h.started.flows[0]!.wiring.core.deadLetters as { path: string }).path;
     const letters = readFileSync(file, 'utf8')
       .trim()
       .split('\n')
@@ -123,7 +126,7 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
     const people = Array.from({ length: 8 }, (_, i) => `p${i}@example.com`);
     const updates = Array.from({ length: 25 }, (_, version) => people.map((email) => updateFor(email, version))).flat();
     h.send(...updates);
-    const counts = await h.started.pipeline.ledger.whenSettled(updates.length);
+    const counts = await h.started.flows[0]!.pipeline.ledger.whenSettled(updates.length);
     expect(counts).to.deep.include({ delivered: updates.length, inFlight: 0 });
     for (const email of people) {
       const versions = h.standIn.runs
@@ -137,10 +140,10 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
   it('does not send an identical update twice, across processes sharing Redis', async () => {
     const a = await start({ topLevel: redisConfig() });
     a.send(updateFor('ann@example.com'));
-    await a.started.pipeline.ledger.whenSettled(1);
+    await a.started.flows[0]!.pipeline.ledger.whenSettled(1);
     const b = await start({ topLevel: redisConfig() });
     b.send(updateFor('ann@example.com'), updateFor('ann@example.com', 2));
-    const counts = await b.started.pipeline.ledger.whenSettled(2);
+    const counts = await b.started.flows[0]!.pipeline.ledger.whenSettled(2);
     expect(counts).to.deep.include({ duplicate: 1, delivered: 1 });
     expect(b.arrived.map((p) => p.firstName)).to.deep.equal(['v2']);
   });
@@ -152,10 +155,10 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
       respond: () => (rejecting ? { status: 422, body: 'not now' } : undefined),
     });
     h.send(updateFor('ann@example.com'));
-    await h.started.pipeline.ledger.whenSettled(1);
+    await h.started.flows[0]!.pipeline.ledger.whenSettled(1);
     rejecting = false;
     h.send(updateFor('ann@example.com'));
-    const counts = await h.started.pipeline.ledger.whenSettled(2);
+    const counts = await h.started.flows[0]!.pipeline.ledger.whenSettled(2);
     expect(counts).to.deep.include({ delivered: 1, duplicate: 0, failed: { 'http-422': 1 } });
     expect(h.standIn.requests).to.have.length(2);
   });
@@ -182,12 +185,12 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
 
     const h = await start({ topLevel: `${redisConfig()}\ndedupe: { leaseSeconds: 5 }` });
     h.send(update);
-    await h.started.pipeline.ledger.whenSettled(1);
+    await h.started.flows[0]!.pipeline.ledger.whenSettled(1);
     expect(h.standIn.requests).to.have.length(1);
     // Held while the lease was live: sent no earlier than its expiry. A lower bound on a duration holds
     // on any machine (a slow one only sends later); a check after a fixed sleep would not, since a slow
     // start could outlast the lease. Redis and this process read the same clock (1 ms resolution).
     expect(h.standIn.requests[0]!.at - leftAt, 'held while the lease is live').to.be.at.least(1499);
-    expect(h.started.pipeline.ledger.counts().delivered).to.equal(1);
+    expect(h.started.flows[0]!.pipeline.ledger.counts().delivered).to.equal(1);
   });
 });

@@ -59,8 +59,8 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
       socket.send(JSON.stringify(ann));
       socket.send('not json');
       socket.send(JSON.stringify([{ ...ann, segmentMembership: { ups: {} } }, ann]));
-      await started.pipeline.ledger.whenSettled(4);
-      const { counts } = await started.stop();
+      await started.flows[0]!.pipeline.ledger.whenSettled(4);
+      const { counts } = (await started.stop()).flows[0]!;
 
       expect(counts).to.deep.equal({
         received: 4,
@@ -108,8 +108,8 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
     const started = await startFromConfig(parseConfig(text, env), silentLogger());
     const socket = await feed.connection(1);
     socket.send(JSON.stringify(ann));
-    await eventually(() => started.wiring.valve.isClosed, 5_000, 'the intake to pause');
-    expect([...started.wiring.valve.reasons.values()][0]).to.match(
+    await eventually(() => started.flows[0]!.wiring.core.valve.isClosed, 5_000, 'the intake to pause');
+    expect([...started.flows[0]!.wiring.core.valve.reasons.values()][0]).to.match(
       /check destination\.username and destination\.apiToken/,
     );
 
@@ -125,15 +125,15 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
     // that did not pause would have read the three updates sent before them, however slow this machine.
     const sentAt = standIn.requests.length;
     await eventually(() => standIn.requests.length >= sentAt + 3, 5_000, 'three retries');
-    expect(started.pipeline.ledger.counts().received, 'nothing read while paused').to.equal(1);
+    expect(started.flows[0]!.pipeline.ledger.counts().received, 'nothing read while paused').to.equal(1);
     // Retried slowly, every retry.maxMs (100 ms) with jitter (half to all of it): never faster than that.
     const times = standIn.requests.map((request) => request.at);
     for (let i = 1; i < times.length; i += 1) expect(times[i]! - times[i - 1]!, `retry ${i}`).to.be.at.least(45);
 
     rejecting = false;
-    await started.pipeline.ledger.whenSettled(4);
-    expect(started.wiring.valve.isClosed).to.equal(false);
-    const { counts } = await started.stop();
+    await started.flows[0]!.pipeline.ledger.whenSettled(4);
+    expect(started.flows[0]!.wiring.core.valve.isClosed).to.equal(false);
+    const { counts } = (await started.stop()).flows[0]!;
     expect(counts).to.deep.include({ received: 4, delivered: 4, failed: {} });
     expect(standIn.runs.map((run) => (run.payload as { firstName: string }).firstName)).to.have.members([
       'Ann',
@@ -150,7 +150,7 @@ describe('end to end: a real WebSocket feed to a real local HTTP endpoint', () =
     const socket = await feed.connection(1);
     const closed = new Promise((resolve) => socket.once('close', resolve));
     await eventually(() => socket.readyState === socket.OPEN);
-    const { counts } = await started.stop();
+    const { counts } = (await started.stop()).flows[0]!;
     await closed;
     expect(counts.received).to.equal(0);
   });

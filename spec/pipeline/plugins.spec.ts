@@ -39,7 +39,7 @@ describe('plug-in operators', function () {
 
   it('loads a module from a path relative to the config, decodes its options and places it after the named operator', async () => {
     const c = config('[{ use: ./tag-payload.mjs, after: selectIdentity, with: { field: source, value: cdp-eu } }]');
-    const plugins = await loadPlugins(c.operators, FIXTURES);
+    const plugins = await loadPlugins(c.flows[0]!.operators, FIXTURES);
     expect(plugins.map((p) => [p.definition.name, p.after])).to.deep.equal([['tagPayload', 'selectIdentity']]);
     const { bodies } = await runOperators(c, [JSON.stringify({ ...updateFor('ann@example.com') })], undefined, plugins);
     // Placed before projectAttributes: the tag comes first in the payload, before the mapped attribute.
@@ -50,7 +50,7 @@ describe('plug-in operators', function () {
 
   it('loads the example from examples/ and excludes profiles without consent', async () => {
     const c = config('[{ use: ./plugins/require-consent.mjs, after: selectIdentity }]');
-    const plugins = await loadPlugins(c.operators, EXAMPLES);
+    const plugins = await loadPlugins(c.flows[0]!.operators, EXAMPLES);
     const consenting = { ...updateFor('ann@example.com'), consents: { marketing: { email: { val: 'y' } } } };
     const { counts } = await runOperators(
       c,
@@ -66,7 +66,7 @@ describe('plug-in operators', function () {
   - { use: ./misbehaving.mjs, after: selectIdentity, with: { mode: drop, email: dropped@example.com } }
   - { use: ./misbehaving.mjs, after: selectIdentity, with: { mode: twice, email: twice@example.com } }
   - { use: ./misbehaving.mjs, after: projectAttributes, with: { mode: throw, email: thrown@example.com } }`);
-    const plugins = await loadPlugins(c.operators, FIXTURES);
+    const plugins = await loadPlugins(c.flows[0]!.operators, FIXTURES);
     const people = ['ann', 'dropped', 'ben', 'twice', 'cy', 'thrown', 'dee'].map((name) => `${name}@example.com`);
     const { counts, settlements, bodies } = await runOperators(
       c,
@@ -144,7 +144,7 @@ describe('plug-in operators', function () {
   - { use: ./tag-payload.mjs, with: { field: 42 } }
   - { use: ./no-such-file.mjs }
   - { use: ./not-an-operator.mjs }`);
-    expect(await problemsOf(c.operators, FIXTURES)).to.deep.equal([
+    expect(await problemsOf(c.flows[0]!.operators, FIXTURES)).to.deep.equal([
       'operators[0].with.field: expected string, got 42',
       'operators[0].with.value: missing (expected string)',
       `operators[1].use: cannot load "./no-such-file.mjs": Cannot find module '${FIXTURES}/no-such-file.mjs' imported from ${resolve('pipeline/plugins.ts')}`,

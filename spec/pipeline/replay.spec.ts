@@ -83,7 +83,7 @@ describe('replay (real Redis, real local endpoint)', function () {
 
     const first = await startReplay(
       config,
-      chainOf(config),
+      [{ flow: config.flows[0]!, chain: chainOf(config.flows[0]!) }],
       { stream, from: '-', to: ids[44_999]!, field: 'profile' },
       silentLogger(),
     );
@@ -93,7 +93,7 @@ describe('replay (real Redis, real local endpoint)', function () {
 
     const again = await startReplay(
       config,
-      chainOf(config),
+      [{ flow: config.flows[0]!, chain: chainOf(config.flows[0]!) }],
       { stream, from: '-', to: '+', field: 'profile' },
       silentLogger(),
     );
@@ -118,10 +118,21 @@ describe('replay (real Redis, real local endpoint)', function () {
       updateFor('ben@example.com', 1),
     ]);
     const config = parseConfig(configText(standIn.url, fixture.prefix), {});
-    await (await startReplay(config, chainOf(config), { stream, from: v2!, to: v2!, field: 'profile' }, silentLogger()))
-      .done;
+    await (
+      await startReplay(
+        config,
+        [{ flow: config.flows[0]!, chain: chainOf(config.flows[0]!) }],
+        { stream, from: v2!, to: v2!, field: 'profile' },
+        silentLogger(),
+      )
+    ).done;
     const final = await (
-      await startReplay(config, chainOf(config), { stream, from: '-', to: '+', field: 'profile' }, silentLogger())
+      await startReplay(
+        config,
+        [{ flow: config.flows[0]!, chain: chainOf(config.flows[0]!) }],
+        { stream, from: '-', to: '+', field: 'profile' },
+        silentLogger(),
+      )
     ).done;
     expect(final.counts).to.deep.include({ delivered: 1, duplicate: 1, excluded: { stale: 1 } });
     expect(standIn.runs.map((run) => (run.payload as { firstName: string }).firstName)).to.deep.equal(['v2', 'v1']);

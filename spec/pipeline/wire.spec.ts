@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { Config } from '../../pipeline/config/codec.js';
 import { parseConfig } from '../../pipeline/config/load.js';
 import { redisPrefixOf, slug } from '../../pipeline/wire.js';
 
@@ -12,16 +13,17 @@ identities: [{ source: Email, target: email }]
 ${extra}
 `);
 
+/** The one flow's prefix of a one-flow config. */
+const prefixOf = (config: Config): string => redisPrefixOf(config, config.flows[0]!);
+
 describe('wiring', () => {
   it('derives one Redis prefix, with a hash tag, per destination URL', () => {
-    const a = redisPrefixOf(configFor('https://iad1.qualtrics.com/e/1'));
+    const a = prefixOf(configFor('https://iad1.qualtrics.com/e/1'));
     expect(a).to.match(/^qa:\{[0-9a-f]{16}\}$/);
-    expect(redisPrefixOf(configFor('https://iad1.qualtrics.com/e/1'))).to.equal(a);
-    expect(redisPrefixOf(configFor('https://iad1.qualtrics.com/e/2'))).not.to.equal(a);
+    expect(prefixOf(configFor('https://iad1.qualtrics.com/e/1'))).to.equal(a);
+    expect(prefixOf(configFor('https://iad1.qualtrics.com/e/2'))).not.to.equal(a);
     expect(
-      redisPrefixOf(
-        configFor('https://iad1.qualtrics.com/e/1', 'redis: { url: "redis://x", prefix: "team:{survey}" }'),
-      ),
+      prefixOf(configFor('https://iad1.qualtrics.com/e/1', 'redis: { url: "redis://x", prefix: "team:{survey}" }')),
     ).to.equal('team:{survey}');
   });
 

@@ -302,7 +302,13 @@ describe('Redis streams (real Redis)', function () {
 
     it("finishes a line's next turn whose entry was deleted by hand, and only that", async () => {
       const book = new RedisTurnBook(redis, { linePrefix: `${fixture.prefix}:line:`, journal: stream });
-      const journal = new StreamJournal({ redis, stream, groups: ['g'], field: 'profile', linePrefix: book.linePrefix });
+      const journal = new StreamJournal({
+        redis,
+        stream,
+        groups: ['g'],
+        field: 'profile',
+        linePrefix: book.linePrefix,
+      });
       const { ids } = await journal.append([
         { data: '{}', keys: ['email:ann'] },
         { data: '{}', keys: ['email:ann'] },

@@ -418,7 +418,7 @@ state: { dir: ${join(directory, 'state')} }
     `settles each of ${AT_LEAST}+ random and malformed messages with a reason, stays up and bounded, ` +
     'and delivers every well-formed neighbour once';
   it(title, async () => {
-    const pipeline = started!.pipeline;
+    const pipeline = started!.flows[0]!.pipeline;
     let crashed: unknown;
     pipeline.done.catch((error: unknown) => (crashed = error));
     const url = listenUrl();

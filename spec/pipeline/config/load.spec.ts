@@ -28,18 +28,23 @@ const problemsOf = (text: string, env: NodeJS.ProcessEnv = { TOKEN: 't0ken' }): 
 describe('config', () => {
   it('decodes a minimal config with every default filled in', () => {
     const config = parseConfig(minimal, { TOKEN: 't0ken' });
-    expect(config.destination.auth).to.equal('basic');
-    expect(config.destination.allowAnyHost).to.equal(false);
-    expect(config.destination.rateLimit).to.deep.equal({ requests: 3000, perSeconds: 60 });
-    expect(config.destination.concurrency).to.equal(8);
-    expect(config.destination.timeoutMs).to.equal(10_000);
-    expect(config.destination.retry).to.deep.equal({ maxAttempts: 10, baseMs: 500, maxMs: 30_000, downAfter: 5 });
-    expect(config.destination.maxPayloadBytes).to.equal(100_000);
-    expect(config.dedupe).to.deep.equal({ ttlSeconds: 7 * 86_400, leaseSeconds: 60, pollMs: 250 });
-    expect(config.statuses).to.deep.equal(['realized', 'exited']);
-    expect(config.attributes).to.deep.equal([]);
+    expect(config.flows[0]!.destination.auth).to.equal('basic');
+    expect(config.flows[0]!.destination.allowAnyHost).to.equal(false);
+    expect(config.flows[0]!.destination.rateLimit).to.deep.equal({ requests: 3000, perSeconds: 60, share: 1 });
+    expect(config.flows[0]!.destination.concurrency).to.equal(8);
+    expect(config.flows[0]!.destination.timeoutMs).to.equal(10_000);
+    expect(config.flows[0]!.destination.retry).to.deep.equal({
+      maxAttempts: 10,
+      baseMs: 500,
+      maxMs: 30_000,
+      downAfter: 5,
+    });
+    expect(config.flows[0]!.destination.maxPayloadBytes).to.equal(100_000);
+    expect(config.flows[0]!.dedupe).to.deep.equal({ ttlSeconds: 7 * 86_400, leaseSeconds: 60, pollMs: 250 });
+    expect(config.flows[0]!.statuses).to.deep.equal(['realized', 'exited']);
+    expect(config.flows[0]!.attributes).to.deep.equal([]);
     expect(config.redis).to.equal(undefined);
-    expect(config.destination.apiToken.reveal()).to.equal('t0ken');
+    expect(config.flows[0]!.destination.apiToken.reveal()).to.equal('t0ken');
   });
 
   it('accepts the complete example config', async () => {
@@ -51,7 +56,7 @@ describe('config', () => {
         : undefined
       )?.Authorization?.reveal(),
     ).to.equal('Bearer y');
-    expect(config.attributes).to.have.length(4);
+    expect(config.flows[0]!.attributes).to.have.length(4);
   });
 
   it('keeps secrets out of anything printed', () => {
@@ -59,7 +64,7 @@ describe('config', () => {
     for (const printed of [
       JSON.stringify(config),
       inspect(config, { depth: 10 }),
-      `${config.destination.apiToken}`,
+      `${config.flows[0]!.destination.apiToken}`,
       String(new Secret('x')),
     ])
       expect(printed).not.to.contain('SUPER-SECRET-VALUE');
@@ -72,7 +77,7 @@ describe('config', () => {
     );
     expect(config.name).to.equal('fallback ${NOT_A_VAR}');
     const injected = parseConfig(minimal, { TOKEN: 'a: b\nc: [' });
-    expect(injected.destination.apiToken.reveal()).to.equal('a: b\nc: [');
+    expect(injected.flows[0]!.destination.apiToken.reveal()).to.equal('a: b\nc: [');
   });
 
   it('names an unset variable at the path that uses it', () => {
@@ -181,7 +186,7 @@ extra: 1
       'statuses[1]: expected realized | exited | existing, got "gone"',
       'identities[0].target: expected email | external_id, got "phone"',
       'attributes[0].target: "segmentMembership" is filled by the pipeline itself; choose another target',
-      'extra: unknown key (expected one of: name, source, destination, audiences, statuses, identities, attributes, dedupe, pipeline, observability, shutdownGraceMs, history, alerts, operators, state, description, redis, deadLetters, journal)',
+      'extra: unknown key (expected one of: name, source, pipeline, observability, shutdownGraceMs, state, destination, audiences, statuses, identities, attributes, dedupe, history, alerts, operators, description, redis, journal, deadLetters)',
     ]);
   });
 

@@ -1,0 +1,58 @@
+import { dirname, resolve } from 'node:path';
+import { describeChain, loadChain } from '../chain.js';
+import type { Config, FlowConfig } from '../config/codec.js';
+
+/**
+ * What `validate` warns about without failing: audiences that only disabled flows map (nothing will
+ * send them), and two enabled flows that would send one audience to one URL (each person's survey twice).
+ */
+export const flowWarnings = (config: Config): string[] => {
+  const warnings: string[] = [];
+  const enabled = config.flows.filter((flow) => flow.enabled);
+  const sentBy = new Map<string, string[]>();
+  for (const flow of enabled)
+    for (const { id } of flow.audiences) {
+      const key = `${id}\n${flow.destination.url}`;
+      sentBy.set(key, [...(sentBy.get(key) ?? []), flow.name]);
+    }
+  for (const [key, flows] of sentBy) {
+    if (flows.length < 2) continue;
+    const [audience, url] = key.split('\n');
+    warnings.push(`flows ${flows.join(' and ')} both send audience ${JSON.stringify(audience)} to ${url}`);
+  }
+  const mapped = new Set(enabled.flatMap((flow) => flow.audiences.map(({ id }) => id)));
+  for (const flow of config.flows.filter((candidate) => !candidate.enabled))
+    for (const { id } of flow.audiences)
+      if (!mapped.has(id))
+        warnings.push(`audience ${JSON.stringify(id)} is mapped only in disabled flow ${flow.name}: no flow sends it`);
+  return warnings;
+};
+
+const summaryOf = (flow: FlowConfig): string =>
+  `${flow.audiences.length} audience(s), ${flow.identities.length} identity mapping(s), ` +
+  `${flow.attributes.length} attribute(s)`;
+
+/** `qualtrics-automations validate`: the config is good, what each flow will run, and what looks wrong. */
+export const validateReport = async (config: Config, file: string): Promise<string> => {
+  const baseDir = dirname(resolve(file));
+  if (config.singleFlowForm) {
+    const [flow] = config.flows;
+    const chain = await loadChain(flow!, baseDir, file);
+    return (
+      `${file}: OK (${config.name}: ${summaryOf(flow!)})\n` +
+      `operators, in the order they run:\n${describeChain(chain).join('\n')}\n`
+    );
+  }
+  const lines = [`${file}: OK (${config.name}: ${config.flows.length} flows)`];
+  for (const [index, flow] of config.flows.entries()) {
+    // Loaded for every flow, disabled ones too: a broken plug-in is found before the flow is turned on.
+    const chain = await loadChain(flow, baseDir, file, `flows[${index}].operators`);
+    const state = flow.enabled ? '' : ' (disabled)';
+    lines.push(
+      `flow ${flow.name}${state}: ${summaryOf(flow)}, to ${new URL(flow.destination.url).host}`,
+      ...describeChain(chain).map((line) => `  ${line}`),
+    );
+  }
+  lines.push(...flowWarnings(config).map((warning) => `warning: ${warning}`));
+  return `${lines.join('\n')}\n`;
+};
