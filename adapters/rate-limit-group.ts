@@ -32,6 +32,8 @@ export interface RateLimitGroupOptions {
  */
 export class RateLimitGroup {
   readonly #members = new Map<string, Member>();
+  /** Where the turn order stands: the place of the latest grant. A flow coming back starts here. */
+  #virtualTime = 0;
   readonly #limiter: RateLimiter;
   readonly #turnMs: number;
   readonly #now: () => number;
@@ -58,9 +60,8 @@ export class RateLimitGroup {
     const contending = [...this.#members.values()].filter(
       (other) => other !== member && other.waiting && now - other.askedAt < CONTENDING_MS,
     );
-    // Back after a pause: level with those waiting now, so turns are not saved up while idle.
-    if (now - member.askedAt >= CONTENDING_MS)
-      member.tag = Math.max(member.tag, ...contending.map((other) => other.tag));
+    // Back after a pause: start where the turn order stands, so turns are not saved up while idle.
+    if (now - member.askedAt >= CONTENDING_MS) member.tag = Math.max(member.tag, this.#virtualTime);
     member.askedAt = now;
     if (contending.some((other) => other.tag < member.tag)) return this.#wait(member, this.#turnMs);
     const answer = this.#limiter.reserve();
@@ -71,6 +72,7 @@ export class RateLimitGroup {
 
   #answered(member: Member, waitMs: number): number {
     if (waitMs > 0) return this.#wait(member, waitMs);
+    this.#virtualTime = Math.max(this.#virtualTime, member.tag);
     member.tag += 1 / member.share;
     member.waiting = false;
     return 0;
