@@ -285,6 +285,19 @@ ${flowYaml('fine', fine.url, ['audiences: [{ id: a1 }]', 'identities: [{ source:
       expect(fine.requests).to.have.length(30);
       expect(stuck!.pipeline.ledger.counts().delivered).to.equal(0);
       expect(stuck!.wiring.core.valve.isClosed).to.equal(true);
+      // /readyz says which flow waits, and why; the other takes input.
+      const ready = started.readiness();
+      expect(ready['stuck.intake']?.ok).to.equal(false);
+      expect(ready['stuck.intake']?.detail).to.match(/^paused \(destination-rejected: /);
+      expect(ready['fine.intake']).to.deep.equal({ ok: true, detail: 'taking input' });
+      expect(Object.keys(ready)).to.have.members([
+        'intake',
+        'redis',
+        'stuck.source',
+        'stuck.intake',
+        'fine.source',
+        'fine.intake',
+      ]);
       rejecting = false;
       await eventually(() => stuck!.pipeline.ledger.counts().delivered === 30, 20_000, 'the stuck flow catching up');
       const sent = new Set(bodies(rejected).map((body) => JSON.stringify(body.identityMap)));

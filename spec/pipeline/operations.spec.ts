@@ -1,3 +1,4 @@
+import { sample } from '../helpers/metrics.js';
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,10 +12,6 @@ import { deadLetterFile, tempDir } from '../helpers/temp.js';
 import { eventually, TestWebSocketServer } from '../helpers/ws-server.js';
 
 /** The value of one sample line of a Prometheus exposition (`name{labels} value`). */
-const sample = (exposition: string, series: string): number | undefined => {
-  const line = exposition.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-};
 
 describe('operating it: metrics, health and shutdown (real processes)', function () {
   this.timeout(60_000);
@@ -83,6 +80,8 @@ observability: { port: ${port} }
       const metrics = (await got(`${base}/metrics`)).body;
       expect(sample(metrics, 'qualtrics_automations_profiles_received_total')).to.equal(5);
       expect(sample(metrics, 'qualtrics_automations_identities_activated_total')).to.equal(2);
+      // Every sample names its flow: the one flow of this config is named after it.
+      expect(sample(metrics, 'qualtrics_automations_identities_activated_total{flow="observed"}')).to.equal(2);
       expect(sample(metrics, 'qualtrics_automations_duplicates_total')).to.equal(1);
       expect(sample(metrics, 'qualtrics_automations_identities_excluded_total{reason="invalid-json"}')).to.equal(1);
       expect(sample(metrics, 'qualtrics_automations_identities_excluded_total{reason="not-qualified"}')).to.equal(1);

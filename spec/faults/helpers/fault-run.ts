@@ -60,11 +60,9 @@ export const httpGet = (url: string, timeoutMs = 3_000): Promise<HttpResult> =>
     req.end();
   });
 
-/** The value of one sample of a Prometheus exposition (`name{labels} value`), or undefined. */
-export const sample = (exposition: string, series: string): number | undefined => {
-  const line = exposition.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-};
+import { sample } from '../../helpers/metrics.js';
+
+export { sample };
 
 export interface FaultConfigOptions {
   readonly name?: string;
