@@ -305,6 +305,49 @@ ${flowYaml('fine', fine.url, ['audiences: [{ id: a1 }]', 'identities: [{ source:
       expect(stuck!.pipeline.ledger.counts().failed).to.deep.equal({});
     });
 
+    it('leaves an entry pending for the flow that has not settled it when the process stops, and only for that flow', async () => {
+      feed = await TestWebSocketServer.start();
+      let rejecting = true;
+      const later = await standIn({
+        respond: () => (rejecting ? { status: 503, body: { meta: { error: 'down' } } } : undefined),
+      });
+      const now = await standIn();
+      const journal = `${fixture.prefix}:journal`;
+      const text = `
+name: Brand
+source: { websocket: { url: "${feed.url}" } }
+${redis()}
+journal: { stream: "${journal}", group: g }
+flows:
+${flowYaml('now', now.url, ['audiences: [{ id: a1 }]', 'identities: [{ source: Email, target: email }]'])}
+${flowYaml('later', later.url, ['audiences: [{ id: a1 }]', 'identities: [{ source: Email, target: email }]'])}
+`;
+      const first = await start(text);
+      const socket = await feed.connection(1);
+      for (let n = 0; n < 5; n += 1) socket.send(JSON.stringify(profile(n, ['a1'])));
+      await first.flows[0]!.pipeline.ledger.whenSettled(5);
+      await eventually(() => later.requests.length > 0, 10_000, 'the later flow trying');
+      await first.stop();
+      running.splice(running.indexOf(first), 1);
+      const client = fixture.connect();
+      const pending = async (group: string) => ((await client.xpending(journal, group)) as [number])[0];
+      // Delivered by one flow, acknowledged in its group only; still to do in the other's.
+      expect(await pending('g:now')).to.equal(0);
+      expect(await pending('g:later')).to.equal(5);
+      expect(await client.xlen(journal)).to.equal(5);
+
+      rejecting = false;
+      const second = await start(text);
+      await eventually(
+        () => new Set(bodies(later).map((b) => JSON.stringify(b.identityMap))).size === 5,
+        20_000,
+        'caught up',
+      );
+      await second.flows[1]!.pipeline.ledger.whenSettled(5);
+      expect(now.requests).to.have.length(5);
+      expect(await pending('g:later')).to.equal(0);
+    });
+
     it('acknowledges a message to its producer only once every flow settled it', async () => {
       let slowUntil = 0;
       const slow = await standIn({
