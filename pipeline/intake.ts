@@ -46,6 +46,8 @@ export interface Intake {
   readonly flows: readonly FlowInput[];
   /** Pauses of the WebSocket intake in front of a journal (journal full, Redis down): for metrics and readiness. */
   readonly pauses: IntakeValve;
+  /** With several flows behind a journal: the WebSocket feed's own health (each flow's is its consumer group's). */
+  readonly feedHealth?: SourceHealth;
   /**
    * Closes what the intake opened (a listening server, the journal's writer). Resolves with the number
    * of messages received and lost in closing (taken from a plain feed, not yet journaled).
@@ -232,8 +234,8 @@ export const openIntake = async (config: Config, { logger, redis, flows }: Intak
     group: string,
     field: string,
     settings: GroupSettings,
+    sourceHealth = new SourceHealth(),
   ): FlowInput => {
-    const sourceHealth = new SourceHealth();
     sourceHealth.mark(false, `connecting to Redis to read ${stream}`);
     const source = redisStreamGroupSource({
       redis: needRedis(sourceName),
@@ -316,17 +318,22 @@ export const openIntake = async (config: Config, { logger, redis, flows }: Intak
     ? relayInto(source.redisStream, needRedis('source.redisStream'), basePrefixOf(config), pauses, logger)
     : await openWebSocket(source.websocket, logger, pauses.closed$, 'manual', health);
   const appending = input.messages$.subscribe((message) => writer.write(message));
+  const settings = { ...j, startId: '$', deleteAcknowledged: j.maxLength !== undefined };
   return {
     // With maxLength the journal holds only what is still to do: an entry goes once every flow finished it.
-    flows: flows.map((flow) => {
-      const input = groupSource(flow, `journal:${j.stream}`, j.stream, j.group, 'profile', {
-        ...j,
-        startId: '$',
-        deleteAcknowledged: j.maxLength !== undefined,
-      });
-      // A WebSocket in front of the journal is the intake's own health; the flow's group source has its own.
-      return input;
-    }),
+    // One flow: the feed and the journal share one health, as before flows; several: the feed has its own.
+    flows: flows.map((flow) =>
+      groupSource(
+        flow,
+        `journal:${j.stream}`,
+        j.stream,
+        j.group,
+        'profile',
+        settings,
+        config.singleFlowForm ? health : undefined,
+      ),
+    ),
+    ...(config.singleFlowForm || source.redisStream ? {} : { feedHealth: health }),
     pauses,
     close: async () => {
       appending.unsubscribe();

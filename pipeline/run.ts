@@ -129,6 +129,8 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
           detail: intakePauses.length === 0 ? 'taking input' : `paused (${intakePauses.join('; ')})`,
         };
       if (redis) checks.redis = { ok: redis.status === 'ready', detail: `connection ${redis.status}` };
+      const feed = wiring.feedHealth;
+      if (feed) checks.feed = { ok: feed.connected, detail: feed.why };
       for (const { flow, wiring: flowWiring } of running) {
         const paused = [...flowWiring.core.valve.reasons.entries(), ...wiring.intakePauses.reasons.entries()].map(
           ([reason, message]) => `${reason}: ${message}`,

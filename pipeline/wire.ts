@@ -263,6 +263,8 @@ export interface Wiring {
   readonly flows: readonly FlowWiring[];
   /** The WebSocket intake's own pauses in front of a journal (journal full, Redis refusing appends). */
   readonly intakePauses: IntakeValve;
+  /** With several flows behind a journal: the WebSocket feed's own health. */
+  readonly feedHealth: SourceHealth | undefined;
   /** Stops taking input; resolves with how many received messages were lost in closing (see `Intake.close`). */
   closeIntake(): Promise<number>;
   close(): Promise<void>;
@@ -305,6 +307,7 @@ export const wire = async (config: Config, logger: Logger, books: readonly FlowB
     shared,
     flows: cores.map((core, index) => ({ core, ...intake.flows[index]! })),
     intakePauses: intake.pauses,
+    feedHealth: intake.feedHealth,
     closeIntake,
     /** Stops the intake first (nothing new comes in), then the stores. */
     close: () =>

@@ -293,6 +293,7 @@ ${flowYaml('fine', fine.url, ['audiences: [{ id: a1 }]', 'identities: [{ source:
       expect(Object.keys(ready)).to.have.members([
         'intake',
         'redis',
+        'feed',
         'stuck.source',
         'stuck.intake',
         'fine.source',
