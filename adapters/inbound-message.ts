@@ -7,4 +7,6 @@ export interface InboundMessage {
   readonly ack?: () => void;
   /** From a journal: each profile's place in its person's line (`[key, seq]`, one per profile, or null). */
   readonly turns?: ReadonlyArray<{ readonly key: string; readonly seq: number } | null>;
+  /** From a feed shared by several flows: this flow is to dead-letter it, not hold it (see `Envelope.shed`). */
+  readonly shed?: boolean;
 }

@@ -1,5 +1,18 @@
 import type * as t from 'io-ts';
-import { EMPTY, catchError, defer, from, map, mergeMap, of, type Observable, type OperatorFunction } from 'rxjs';
+import {
+  EMPTY,
+  catchError,
+  connect,
+  defer,
+  filter,
+  from,
+  map,
+  merge,
+  mergeMap,
+  of,
+  type Observable,
+  type OperatorFunction,
+} from 'rxjs';
 import { integerIn, struct, withDefault, withDefaults } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, laneKeyOf, settle, type Envelope } from './model/envelope.js';
@@ -174,7 +187,34 @@ export const emit =
         );
       });
 
-    return source.pipe(laneMap(laneKeyOf, deliver, options.concurrency));
+    /** Dead-lettered at once, outside the lanes: it must not wait behind the updates it is shed for. */
+    const shedding = (envelope: Envelope): Observable<never> =>
+      defer(() =>
+        deadLetter(
+          envelope,
+          serializePayload(envelope.payload),
+          failed(Reasons.flowPaused, {
+            detail: 'this flow could not send and held its share of the shared feed already',
+            attempts: 0,
+          }),
+        ),
+      );
+
+    // `connect`: one subscription to the source, split in two.
+    return source.pipe(
+      connect((envelopes) =>
+        merge(
+          envelopes.pipe(
+            filter((envelope) => envelope.shed === true),
+            mergeMap(shedding),
+          ),
+          envelopes.pipe(
+            filter((envelope) => envelope.shed !== true),
+            laneMap(laneKeyOf, deliver, options.concurrency),
+          ),
+        ),
+      ),
+    );
   };
 
 export const emitOperator = defineOperator({

@@ -1,3 +1,5 @@
+import { DESTINATION_DOWN } from '../operators/model/circuit-breaker.js';
+import { DESTINATION_REJECTED } from '../operators/emit.js';
 import { hostname } from 'node:os';
 import { combineLatest, distinctUntilChanged, map, type Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
@@ -69,6 +71,8 @@ export interface IntakeFlow {
   readonly flow: FlowConfig;
   /** The flow's valve (credit, destination): gates what the flow takes in. */
   readonly valve: IntakeValve;
+  /** Updates the flow holds now. */
+  readonly inFlight: () => number;
   readonly credit: Capacity;
   /** Where poison stream entries go. */
   readonly deadLetters: DeadLetterStore;
@@ -88,6 +92,9 @@ export interface IntakeContext {
  */
 export const groupOf = (config: Config, flow: FlowConfig, group: string): string =>
   config.singleFlowForm ? group : `${group}:${flow.name}`;
+
+/** Why a flow cannot send: with a shared feed, such a flow sheds past its share instead of pausing the feed. */
+const SHEDDING: ReadonlySet<string> = new Set([DESTINATION_REJECTED, DESTINATION_DOWN]);
 
 /** A consumer name unique to this process, stable for its life. */
 export const defaultConsumer = (): string => `${hostname()}-${process.pid}`;
@@ -282,13 +289,22 @@ export const openIntake = async (config: Config, { logger, redis, flows }: Intak
       };
     }
     const health = new SourceHealth();
-    // The feed is shared: it pauses while any flow cannot take more (see README, "Flows").
-    const anyClosed$ = combineLatest(flows.map(({ valve }) => valve.closed$)).pipe(
+    // The feed is shared (see README, "Flows"): it pauses while any flow is full or its store is down;
+    // a flow that cannot send takes its share, and past it dead-letters its copies instead of holding them.
+    const share = Math.max(1, Math.floor(config.pipeline.maxInFlight / flows.length));
+    // One flow alone sheds nothing: whatever closes its valve pauses the feed, as before flows.
+    const holds = (reason: string): boolean => flows.length === 1 || !SHEDDING.has(reason);
+    const holding$ = combineLatest(flows.map(({ valve }) => valve.closedBy$(holds))).pipe(
       map((closed) => closed.some(Boolean)),
       distinctUntilChanged(),
     );
-    const websocket = await openWebSocket(source.websocket, logger, anyClosed$, 'settled', health);
-    const outlets = fanOut(websocket.messages$, flows.length);
+    const sheds = flows.map(
+      ({ valve, inFlight }) =>
+        () =>
+          inFlight() >= share && [...valve.reasons.keys()].some((reason) => SHEDDING.has(reason)),
+    );
+    const websocket = await openWebSocket(source.websocket, logger, holding$, 'settled', health);
+    const outlets = fanOut(websocket.messages$, flows.length, flows.length > 1 ? sheds : []);
     return {
       flows: outlets.map((outlet) => ({
         sourceName: 'websocket',

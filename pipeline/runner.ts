@@ -37,6 +37,7 @@ export const envelopeOf = (
   ticket: Ticket.open(ledger, message.ack),
   message: message.data,
   ...(message.turns ? { turns: message.turns } : {}),
+  ...(message.shed ? { shed: true } : {}),
   payload: {},
 });
 

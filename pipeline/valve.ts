@@ -22,6 +22,14 @@ export class IntakeValve {
   /** Each reason closing or clearing, once per change (what the logs report). */
   readonly changes$: Observable<ValveChange> = this.#changes.asObservable();
 
+  /** True while one of the reasons `counts` accepts holds the valve closed (others ignored); emits on change only. */
+  closedBy$(counts: (reason: string) => boolean): Observable<boolean> {
+    return this.#reasons.pipe(
+      map((reasons) => [...reasons.keys()].some(counts)),
+      distinctUntilChanged(),
+    );
+  }
+
   get isClosed(): boolean {
     return this.#reasons.value.size > 0;
   }

@@ -288,9 +288,10 @@ export const wire = async (config: Config, logger: Logger, books: readonly FlowB
   let intake: Awaited<ReturnType<typeof openIntake>>;
   try {
     for (const { flow, ledger, metrics } of books) cores.push(wireFlowCore(config, flow, shared, ledger, metrics));
-    const intakeFlows: IntakeFlow[] = cores.map((core) => ({
+    const intakeFlows: IntakeFlow[] = cores.map((core, index) => ({
       flow: core.flow,
       valve: core.valve,
+      inFlight: () => books[index]!.ledger.inFlight,
       credit: core.credit,
       deadLetters: core.context.deadLetters,
       turnBook: core.turnBook,

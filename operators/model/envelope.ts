@@ -39,6 +39,12 @@ export interface Envelope {
   readonly turns?: Turns;
   readonly turn?: Turn;
   readonly payload: JsonObject;
+  /**
+   * Set by a feed shared by several flows when this flow cannot send (its destination rejected or down)
+   * and already holds its share of the feed: `emit` dead-letters it as `flow-paused` instead of holding
+   * it, so one stuck flow cannot take the whole feed. `dlq redrive --flow` sends it later.
+   */
+  readonly shed?: boolean;
 }
 
 /** Settles an envelope: it leaves the pipeline with this outcome. */

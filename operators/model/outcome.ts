@@ -59,6 +59,8 @@ export const Reasons = {
   operatorError: 'operator-error',
   /** A plug-in neither passed the update on nor settled it (in time, or before its stream ended). */
   operatorDropped: 'operator-dropped',
+  /** Its flow could not send (destination rejected or down) and held its share of a shared feed already. */
+  flowPaused: 'flow-paused',
   stale: 'stale',
   invalidDeadLetter: 'invalid-dead-letter',
   retriesExhausted: 'retries-exhausted',

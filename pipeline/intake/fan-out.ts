@@ -8,7 +8,12 @@ import { positionCounter } from '../../operators/model/order.js';
  * last flow subscribes (so no flow misses the first messages), and let go when they all have gone.
  * The data itself is shared, not copied: `decode` parses a message once however many flows there are.
  */
-export const fanOut = (feed$: Observable<InboundMessage>, count: number): Observable<InboundMessage>[] => {
+export const fanOut = (
+  feed$: Observable<InboundMessage>,
+  count: number,
+  /** Per outlet: whether it is to get the next message marked `shed` (see `Envelope.shed`); default never. */
+  sheds: ReadonlyArray<() => boolean> = [],
+): Observable<InboundMessage>[] => {
   const outlets = Array.from({ length: count }, () => new Subject<InboundMessage>());
   const nextPosition = positionCounter();
   let subscribed = 0;
@@ -31,7 +36,8 @@ export const fanOut = (feed$: Observable<InboundMessage>, count: number): Observ
               }
             : {}),
         };
-        for (const outlet of outlets) outlet.next(shared);
+        for (const [index, outlet] of outlets.entries())
+          outlet.next(sheds[index]?.() ? { ...shared, shed: true } : shared);
       },
       error: (error: unknown) => {
         for (const outlet of outlets) outlet.error(error);

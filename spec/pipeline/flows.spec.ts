@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { WebSocket } from 'ws';
 import { ConfigError, parseConfig } from '../../pipeline/config/load.js';
+import { dlqRedrive } from '../../pipeline/commands/dlq.js';
 import { flowWarnings } from '../../pipeline/commands/validate.js';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { silentLogger } from '../../pipeline/logger.js';
@@ -304,6 +305,50 @@ ${flowYaml('fine', fine.url, ['audiences: [{ id: a1 }]', 'identities: [{ source:
       const sent = new Set(bodies(rejected).map((body) => JSON.stringify(body.identityMap)));
       expect(sent.size).to.equal(30);
       expect(stuck!.pipeline.ledger.counts().failed).to.deep.equal({});
+    });
+
+    it('over a plain WebSocket, lets a stuck flow take only its share and dead-letter the rest, and the others go on', async () => {
+      feed = await TestWebSocketServer.start();
+      let rejecting = true;
+      const rejected = await standIn({
+        respond: () => (rejecting ? { status: 401, body: { meta: { error: 'no' } } } : undefined),
+      });
+      const fine = await standIn();
+      const text = `
+name: Brand
+source: { websocket: { url: "${feed.url}" } }
+${redis()}
+pipeline: { maxInFlight: 10 }
+flows:
+${flowYaml('stuck', rejected.url, ['audiences: [{ id: a1 }]', 'identities: [{ source: Email, target: email }]'])}
+${flowYaml('fine', fine.url, ['audiences: [{ id: a1 }]', 'identities: [{ source: Email, target: email }]'])}
+`;
+      const started = await start(text);
+      const socket = await feed.connection(1);
+      const [stuck, ok] = started.flows;
+      // The stuck flow's destination has said no (its intake paused) before most updates come.
+      socket.send(JSON.stringify(profile(0, ['a1'])));
+      await eventually(() => stuck!.wiring.core.valve.isClosed, 10_000, 'the stuck flow pausing');
+      for (let n = 1; n < 30; n += 1) socket.send(JSON.stringify(profile(n, ['a1'])));
+      // The other flow is not held back: every update reaches it while the stuck one cannot send.
+      await ok!.pipeline.ledger.whenSettled(30);
+      expect(fine.requests).to.have.length(30);
+      // The stuck flow holds at most its share (10 / 2 flows) and dead-letters the rest, counted.
+      await eventually(() => stuck!.pipeline.ledger.counts().received === 30, 10_000, 'all offered to the stuck flow');
+      const held = stuck!.pipeline.ledger.inFlight;
+      const shed = stuck!.pipeline.ledger.counts().failed['flow-paused'] ?? 0;
+      expect(held).to.be.at.most(5);
+      expect(held + shed).to.equal(30);
+      rejecting = false;
+      await eventually(() => stuck!.pipeline.ledger.inFlight === 0, 20_000, 'the held ones delivered');
+      expect(stuck!.pipeline.ledger.counts()).to.deep.include({ delivered: held, failed: { 'flow-paused': shed } });
+      // What was shed is in the flow's dead letters, exactly as it would have been sent: a redrive sends it.
+      await started.stop();
+      running.splice(running.indexOf(started), 1);
+      const config = parseConfig(text, {});
+      const { counts } = await dlqRedrive(config, config.flows[0]!, silentLogger());
+      expect(counts).to.deep.include({ received: shed, delivered: shed });
+      expect(new Set(bodies(rejected).map((body) => JSON.stringify(body.identityMap))).size).to.equal(30);
     });
 
     it('leaves an entry pending for the flow that has not settled it when the process stops, and only for that flow', async () => {
