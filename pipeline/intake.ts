@@ -1,14 +1,18 @@
 import { DESTINATION_DOWN } from '../operators/model/circuit-breaker.js';
 import { DESTINATION_REJECTED } from '../operators/emit.js';
 import { hostname } from 'node:os';
-import { combineLatest, distinctUntilChanged, map, type Observable } from 'rxjs';
+import { combineLatest, distinctUntilChanged, EMPTY, map, type Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import type { Redis } from '../adapters/redis/connection.js';
 import { StreamJournal } from '../adapters/redis/journal.js';
 import { redisStreamGroupSource, type StreamSourceEvent } from '../adapters/redis/stream-group-source.js';
 import { webSocketClientSource, type ConnectionEvent } from '../adapters/websocket/client-source.js';
 import { WebSocketListenSource, type ListenEvent, type ProducedMessage } from '../adapters/websocket/listen-source.js';
-import type { Config, FlowConfig, WebSocketSourceConfig } from './config/codec.js';
+import type { Config, FlowConfig, HttpSourceConfig, WebSocketSourceConfig } from './config/codec.js';
+import { type Authorize, HttpIntakeServer, type HttpIntakeOptions } from '../adapters/http/intake-server.js';
+import { TokenIssuer } from '../adapters/http/oauth-tokens.js';
+import { bearerTokenOf } from '../adapters/same-secret.js';
+import { bearerAuthorizer, storeThrough, tlsFiles } from './intake/http-intake.js';
 import type { Capacity } from './credit.js';
 import type { Logger } from './logger.js';
 import { IntakeValve } from './valve.js';
@@ -84,6 +88,8 @@ export interface IntakeContext {
   readonly logger: Logger;
   readonly redis: Redis | undefined;
   readonly flows: readonly IntakeFlow[];
+  /** Every answer of an HTTP intake, by status: for the metrics. */
+  readonly onAnswer?: ((status: number) => void) | undefined;
 }
 
 /**
@@ -222,7 +228,10 @@ const openWebSocket = async (
  * - `source.redisStream`: each flow consumes that stream as its own consumer group.
  * Nothing here waits for Redis: an outage at start is waited out by the sources, and shows in the health.
  */
-export const openIntake = async (config: Config, { logger, redis, flows }: IntakeContext): Promise<Intake> => {
+export const openIntake = async (
+  config: Config,
+  { logger, redis, flows, onAnswer }: IntakeContext,
+): Promise<Intake> => {
   const pauses = new IntakeValve();
   pauses.changes$.subscribe((change) =>
     change.kind === 'closed'
@@ -303,6 +312,8 @@ export const openIntake = async (config: Config, { logger, redis, flows }: Intak
         () =>
           inFlight() >= share && [...valve.reasons.keys()].some((reason) => SHEDDING.has(reason)),
     );
+    // The codec refuses an HTTP intake without a journal (AEP's exports are stored before they are answered).
+    if (!source.websocket) throw new Error('source.http needs journal');
     const websocket = await openWebSocket(source.websocket, logger, holding$, 'settled', health);
     const outlets = fanOut(websocket.messages$, flows.length, flows.length > 1 ? sheds : []);
     return {
@@ -332,7 +343,17 @@ export const openIntake = async (config: Config, { logger, redis, flows }: Intak
   const writer = new JournalWriter(journal, pauses, logger, { keysOf: identityKeysOf(flows[0]!.flow.identities) });
   const input = source.redisStream
     ? relayInto(source.redisStream, needRedis('source.redisStream'), basePrefixOf(config), pauses, logger)
-    : await openWebSocket(source.websocket, logger, pauses.closed$, 'manual', health);
+    : source.http
+      ? await openHttp(source.http, {
+          writer,
+          pauses,
+          health,
+          logger,
+          redis: needRedis('source.http'),
+          config,
+          onAnswer,
+        })
+      : await openWebSocket(source.websocket, logger, pauses.closed$, 'manual', health);
   const appending = input.messages$.subscribe((message) => writer.write(message));
   const settings = { ...j, startId: '$', deleteAcknowledged: j.maxLength !== undefined };
   return {
@@ -387,3 +408,61 @@ const relayInto = (
   }),
   close: async () => {},
 });
+
+/**
+ * The HTTP(S) intake AEP posts to, in front of the journal: each body answered once it is stored. Its
+ * input is the server itself (it writes to the journal directly), so its stream of messages is empty.
+ */
+const openHttp = async (
+  http: HttpSourceConfig,
+  context: {
+    readonly writer: JournalWriter;
+    readonly pauses: IntakeValve;
+    readonly health: SourceHealth;
+    readonly logger: Logger;
+    readonly redis: Redis;
+    readonly config: Config;
+    readonly onAnswer: ((status: number) => void) | undefined;
+  },
+): Promise<{ messages$: Observable<ProducedMessage>; close(): Promise<void> }> => {
+  const { writer, pauses, health, logger, redis, config, onAnswer } = context;
+  const { auth } = http;
+  let authorize: Authorize;
+  let token: HttpIntakeOptions['token'];
+  if (auth.bearer) authorize = bearerAuthorizer(auth.bearer.reveal());
+  else if (auth.oauth2) {
+    const { clientId, clientSecret, tokenPath, tokenTtlSeconds, signingKey } = auth.oauth2;
+    const issuer = await TokenIssuer.start({
+      client: { clientId, clientSecret: clientSecret.reveal() },
+      ttlSeconds: tokenTtlSeconds,
+      // Without a key in the config, the first process makes one and every other uses it (through Redis).
+      key: signingKey ? { secret: signingKey.reveal() } : { redis, redisKey: `${basePrefixOf(config)}:oauth-key` },
+    });
+    token = { path: tokenPath, answer: (request) => issuer.answer(request) };
+    authorize = async (authorization) => {
+      const given = bearerTokenOf(authorization);
+      if (given === undefined) return { ok: false, why: 'a bearer token is required' };
+      const verdict = await issuer.verify(given);
+      return verdict.ok ? { ok: true } : { ok: false, why: `the token is ${verdict.why}` };
+    };
+  } else authorize = async () => ({ ok: true });
+  const server = await bindOrExplain('source.http.port', http, () =>
+    HttpIntakeServer.start({
+      host: http.host,
+      port: http.port,
+      path: http.path,
+      maxBodyBytes: http.maxBodyBytes,
+      maxConnections: http.maxConnections,
+      requestTimeoutMs: http.requestTimeoutMs,
+      ...(http.tls ? { tls: tlsFiles(http.tls) } : {}),
+      authorize,
+      ...(token ? { token } : {}),
+      // Answered before AEP's client gives up, so it retries rather than times out.
+      store: storeThrough(writer, pauses, Math.max(1000, http.requestTimeoutMs - 5000)),
+      ...(onAnswer ? { onAnswer } : {}),
+    }),
+  );
+  health.mark(true, `listening on ${server.url}`);
+  logger.info({ url: server.url }, 'listening for Adobe Experience Platform');
+  return { messages$: EMPTY, close: () => server.close() };
+};

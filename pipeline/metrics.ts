@@ -103,6 +103,18 @@ export class PipelineMetrics {
     registers: [this.registry],
   });
 
+  readonly intakeRequests = new Counter({
+    name: `${PREFIX}intake_requests_total`,
+    help: 'Requests to the HTTP intake, by the status they were answered with.',
+    labelNames: ['flow', 'status'],
+    registers: [this.registry],
+  });
+
+  /** One answer of the HTTP intake (shared by every flow: `flow="(intake)"`). */
+  intakeAnswered(status: number): void {
+    this.intakeRequests.inc({ flow: INTAKE, status: String(status) });
+  }
+
   /** Each flow's dead-letter store size, asked at each scrape. */
   readonly #deadLetterSizes = new Map<string, () => Promise<number>>();
 

@@ -94,7 +94,7 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
   const chains = await Promise.all(flows.map((flow) => loadChain(flow, baseDir, 'config', at(flow))));
   const metrics = new PipelineMetrics();
   const books = flows.map((flow) => ({ flow, ledger: new Ledger(), metrics: metrics.forFlow(flow.name) }));
-  const wiring = await wire(config, logger, books);
+  const wiring = await wire(config, logger, books, (status) => metrics.intakeAnswered(status));
   metrics.watchIntake(wiring.intakePauses.changes$);
   const historyWrites = new Set<Promise<void>>();
   const running = wiring.flows.map((flowWiring, index): RunningFlow => {

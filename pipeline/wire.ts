@@ -278,7 +278,13 @@ export interface FlowBooks {
 }
 
 /** The shared part, every enabled flow's core, and the intake (WebSocket, journal or stream) feeding them. */
-export const wire = async (config: Config, logger: Logger, books: readonly FlowBooks[]): Promise<Wiring> => {
+export const wire = async (
+  config: Config,
+  logger: Logger,
+  books: readonly FlowBooks[],
+  /** Every answer of an HTTP intake, by status (for the metrics). */
+  onAnswer?: (status: number) => void,
+): Promise<Wiring> => {
   const shared = wireShared(config, logger);
   const cores: FlowCore[] = [];
   const closeCores = async (): Promise<void> => {
@@ -296,7 +302,7 @@ export const wire = async (config: Config, logger: Logger, books: readonly FlowB
       deadLetters: core.context.deadLetters,
       turnBook: core.turnBook,
     }));
-    intake = await openIntake(config, { logger, redis: shared.redis, flows: intakeFlows });
+    intake = await openIntake(config, { logger, redis: shared.redis, flows: intakeFlows, onAnswer });
   } catch (error) {
     await closeCores();
     throw error;

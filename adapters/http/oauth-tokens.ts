@@ -1,4 +1,5 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { sameSecret } from '../same-secret.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { Redis } from '../redis/connection.js';
@@ -151,16 +152,13 @@ const bodyCredentials = (form: ReadonlyMap<string, string>): OAuthClientCredenti
   return clientId === undefined || clientSecret === undefined ? undefined : { clientId, clientSecret };
 };
 
-const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
-
 /**
- * Compares the presented credentials with the configured ones in constant time. Hashing first makes both
- * sides the same length, so the time taken does not reveal the secret's length either; both halves are
- * always compared, so it does not reveal which one was wrong.
+ * Compares the presented credentials with the configured ones in constant time (`sameSecret`: hashed
+ * first, so lengths do not leak); both halves are always compared, so it does not reveal which was wrong.
  */
 const credentialsMatch = (presented: OAuthClientCredentials, expected: OAuthClientCredentials): boolean => {
-  const idMatches = timingSafeEqual(sha256(presented.clientId), sha256(expected.clientId));
-  const secretMatches = timingSafeEqual(sha256(presented.clientSecret), sha256(expected.clientSecret));
+  const idMatches = sameSecret(presented.clientId, expected.clientId);
+  const secretMatches = sameSecret(presented.clientSecret, expected.clientSecret);
   return idMatches && secretMatches;
 };
 

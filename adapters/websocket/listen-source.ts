@@ -1,4 +1,4 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { bearerTokenOf, sameSecret } from '../same-secret.js';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -36,10 +36,6 @@ export interface ProducedMessage extends InboundMessage {
   /** Set when the producer asked for acknowledgements: call once the message is safe. */
   readonly reply?: (ok: boolean, error?: string) => void;
 }
-
-// Hash both sides first: equal lengths for timingSafeEqual, and nothing learnt from the token's length.
-const sameSecret = (given: string, expected: string): boolean =>
-  timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
 
 const refuse = (socket: Duplex, status: number, text: string): void => {
   socket.end(
@@ -92,8 +88,8 @@ export class WebSocketListenSource {
         onEvent({ type: 'producer-refused', status: 404, why: `path ${url.pathname}` });
         return refuse(socket, 404, 'Not Found');
       }
-      const authorization = request.headers.authorization ?? '';
-      if (!authorization.startsWith('Bearer ') || !sameSecret(authorization.slice('Bearer '.length), token)) {
+      const given = bearerTokenOf(request.headers.authorization);
+      if (given === undefined || !sameSecret(given, token)) {
         onEvent({ type: 'producer-refused', status: 401, why: 'missing or wrong bearer token' });
         return refuse(socket, 401, 'Unauthorized');
       }

@@ -175,7 +175,8 @@ export type OneOf<B extends t.Props> = {
 
 export const oneOf = <B extends t.Props>(name: string, branches: B): t.Type<OneOf<B>, unknown> => {
   const keys = Object.keys(branches);
-  const choices = keys.join(' or ');
+  // `a or b`, `a, b or c`.
+  const choices = keys.length > 1 ? `${keys.slice(0, -1).join(', ')} or ${keys[keys.length - 1]}` : keys.join('');
   const validate = (u: unknown, c: t.Context): t.Validation<OneOf<B>> => {
     if (!t.UnknownRecord.is(u))
       return t.failure(

@@ -1,13 +1,19 @@
 import { dirname, resolve } from 'node:path';
 import { describeChain, loadChain } from '../chain.js';
-import type { Config, FlowConfig } from '../config/codec.js';
+import { type Config, type FlowConfig, plainTextOnNetwork } from '../config/codec.js';
 
 /**
- * What `validate` warns about without failing: audiences that only disabled flows map (nothing will
- * send them), and two enabled flows that would send one audience to one URL (each person's survey twice).
+ * What `validate` warns about without failing: an HTTP intake on the network without TLS, audiences
+ * that only disabled flows map (nothing will send them), and two enabled flows that would send one
+ * audience to one URL (each person's survey twice).
  */
 export const flowWarnings = (config: Config): string[] => {
   const warnings: string[] = [];
+  const { http } = config.source;
+  if (http && plainTextOnNetwork(http))
+    warnings.push(
+      `source.http listens on ${http.host} without tls: tokens and profiles travel in clear unless a proxy in front adds TLS`,
+    );
   const enabled = config.flows.filter((flow) => flow.enabled);
   const sentBy = new Map<string, string[]>();
   for (const flow of enabled)
@@ -38,9 +44,10 @@ export const validateReport = async (config: Config, file: string): Promise<stri
   if (config.singleFlowForm) {
     const [flow] = config.flows;
     const chain = await loadChain(flow!, baseDir, file);
+    const warnings = flowWarnings(config).map((warning) => `warning: ${warning}\n`);
     return (
       `${file}: OK (${config.name}: ${summaryOf(flow!)})\n` +
-      `operators, in the order they run:\n${describeChain(chain).join('\n')}\n`
+      `operators, in the order they run:\n${describeChain(chain).join('\n')}\n${warnings.join('')}`
     );
   }
   const lines = [`${file}: OK (${config.name}: ${config.flows.length} flows)`];

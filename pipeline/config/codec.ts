@@ -114,7 +114,72 @@ export const RedisStreamSourceConfig = struct(
   { consumer: NonEmptyString },
 );
 
-export const SourceConfig = oneOf('source', { websocket: WebSocketSourceConfig, redisStream: RedisStreamSourceConfig });
+/** How AEP authenticates to the HTTP intake: exactly one of these. */
+export const HttpAuthConfig = oneOf('source.http.auth', {
+  /** A static token AEP sends as `Authorization: Bearer <token>`. */
+  bearer: SecretString,
+  /** OAuth 2.0 client credentials: this program serves the token endpoint and accepts only its tokens. */
+  oauth2: struct(
+    'source.http.auth.oauth2',
+    {
+      clientId: NonEmptyString,
+      clientSecret: SecretString,
+      tokenPath: withDefault(UrlPath, '/oauth/token'),
+      tokenTtlSeconds: withDefault(integerIn(60, 86_400), 3600),
+    },
+    /** The key tokens are signed with; without it, one is made once and shared through Redis. */
+    { signingKey: SecretString },
+  ),
+  /** No authentication: only on a loopback address (behind a proxy that authenticates). */
+  none: withMessage(t.literal(true), 'true'),
+});
+
+/** HTTPS for the intake: file paths, relative to the config file. */
+export const HttpTlsConfig = struct(
+  'source.http.tls',
+  { cert: NonEmptyString, key: NonEmptyString, requireClientCert: withDefault(t.boolean, false) },
+  { ca: NonEmptyString },
+);
+
+const isLoopback = (host: string): boolean => /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host);
+
+/** The HTTP(S) intake Adobe Experience Platform's HTTP API destination posts profiles to. */
+export const HttpSourceConfig = refine(
+  struct(
+    'source.http',
+    {
+      host: withDefault(NonEmptyString, '127.0.0.1' as NonEmptyString),
+      port: integerIn(0, 65_535),
+      path: withDefault(UrlPath, '/profiles'),
+      auth: HttpAuthConfig,
+      maxBodyBytes: withDefault(integerIn(1024, 64 * 1024 * 1024), 1024 * 1024),
+      requestTimeoutMs: withDefault(integerIn(1000, 600_000), 30_000),
+    },
+    { tls: HttpTlsConfig, maxConnections: integerIn(1, 1_000_000) },
+  ),
+  (http) => {
+    const problems: Problem[] = [];
+    if (http.auth.none && !isLoopback(http.host))
+      problems.push({ path: ['auth', 'none'], message: `only on a loopback host, not ${JSON.stringify(http.host)}` });
+    if (http.tls?.requireClientCert && !http.tls.ca)
+      problems.push({ path: ['tls', 'ca'], message: 'missing (requireClientCert checks clients against this CA)' });
+    if (http.auth.oauth2 && http.auth.oauth2.tokenPath === http.path)
+      problems.push({ path: ['auth', 'oauth2', 'tokenPath'], message: 'must differ from path' });
+    return problems;
+  },
+);
+
+export type HttpSourceConfig = t.TypeOf<typeof HttpSourceConfig>;
+
+/** Whether an intake binds a non-loopback host without TLS: allowed, but `validate` says so. */
+export const plainTextOnNetwork = (http: t.TypeOf<typeof HttpSourceConfig>): boolean =>
+  !http.tls && !isLoopback(http.host);
+
+export const SourceConfig = oneOf('source', {
+  websocket: WebSocketSourceConfig,
+  redisStream: RedisStreamSourceConfig,
+  http: HttpSourceConfig,
+});
 
 /** With a WebSocket source: append every update to a stream first, and consume that stream. */
 export const JournalConfig = struct(
@@ -337,6 +402,12 @@ export const Config = refine(
     if (config.source.redisStream && !config.redis)
       problems.push({ path: ['source', 'redisStream'], message: 'needs redis.url' });
     if (config.journal && !config.redis) problems.push({ path: ['journal'], message: 'needs redis.url' });
+    // AEP drops an export after two failed retries: every profile is stored before it is answered 200.
+    if (config.source.http && !config.journal)
+      problems.push({
+        path: ['source', 'http'],
+        message: 'needs journal (and redis): profiles are stored before AEP is answered',
+      });
     // A redisStream with a journal is relayed into it, in order, by one process at a time.
     if (config.journal && config.source.redisStream?.stream === config.journal.stream)
       problems.push({ path: ['journal', 'stream'], message: 'must differ from source.redisStream.stream' });

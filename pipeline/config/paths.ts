@@ -39,8 +39,16 @@ export const anchorPaths = (config: Config, baseDir: string): Config => {
     const file = flow.deadLetters?.file ?? (config.redis ? undefined : defaultDeadLetterFile(config, flow));
     return file === undefined ? flow : { ...flow, deadLetters: { ...flow.deadLetters, file: anchored(file) } };
   };
+  const { http } = config.source;
+  const tls = http?.tls && {
+    ...http.tls,
+    cert: anchored(http.tls.cert),
+    key: anchored(http.tls.key),
+    ...(http.tls.ca ? { ca: anchored(http.tls.ca) } : {}),
+  };
   return {
     ...config,
+    ...(http && tls ? { source: { http: { ...http, tls } } } : {}),
     state: { ...config.state, dir: anchored(config.state.dir) },
     flows: config.flows.map(withDeadLetters),
   };

@@ -48,6 +48,8 @@ export class JournalWriter {
   readonly #fullRetryMs: number;
   readonly #keysOf: JournalWriterOptions['keysOf'];
   #pumping: Promise<void> | undefined;
+  /** Messages at the head of the queue being appended now: not to be withdrawn. */
+  #appending = 0;
   #closed = false;
   #wake: (() => void) | undefined;
 
@@ -81,6 +83,19 @@ export class JournalWriter {
   }
 
   /**
+   * Takes a message back that is still waiting, not yet being appended: true if it was (it will never be
+   * appended, and its producer can be told so), false if it is already on its way.
+   */
+  withdraw(message: ProducedMessage): boolean {
+    const index = this.#queue.indexOf(message);
+    if (index < this.#appending) return false;
+    this.#queue.splice(index, 1);
+    // Nothing left to append, so nothing would find out when the journal has room again: look for it.
+    if (this.#queue.length === 0) this.#pumping ??= this.#recheck().finally(() => (this.#pumping = undefined));
+    return true;
+  }
+
+  /**
    * Stops appending. Messages not yet appended are refused to producers that listen for answers (they
    * resend them); the others are lost, and their count is returned so the caller can say so.
    */
@@ -97,6 +112,7 @@ export class JournalWriter {
     let failures = 0;
     while (this.#queue.length > 0 && !this.#closed) {
       const batch = this.#queue.slice(0, this.#batchSize);
+      this.#appending = batch.length;
       let refused: string | undefined;
       let full = false;
       try {
@@ -113,6 +129,7 @@ export class JournalWriter {
       } catch (error) {
         refused = messageOf(error);
       }
+      this.#appending = 0;
       let wait = 0;
       if (refused !== undefined) {
         failures += 1;
@@ -133,6 +150,35 @@ export class JournalWriter {
       }
       if (wait > 0) await this.#sleep(wait);
     }
+    // Emptied while paused (what waited was taken back): keep looking for room, or the pause never ends.
+    if (this.#queue.length === 0 && !this.#closed) await this.#recheck();
+  }
+
+  /**
+   * With nothing to append but the intake paused (the journal full, Redis refusing), asks the journal
+   * how long it is until that no longer holds, so the intake reopens by itself. New messages take over.
+   */
+  async #recheck(): Promise<void> {
+    let failures = 0;
+    const { full, unavailable } = JournalPause;
+    while (
+      !this.#closed &&
+      this.#queue.length === 0 &&
+      (this.valve.reasons.has(full) || this.valve.reasons.has(unavailable))
+    ) {
+      try {
+        const length = await this.journal.length();
+        failures = 0;
+        this.valve.open(unavailable);
+        if (this.journal.maxLength === undefined || length < this.journal.maxLength) this.valve.open(full);
+      } catch (error) {
+        failures += 1;
+        this.valve.close(unavailable, `the journal does not answer: ${messageOf(error)}`);
+      }
+      await this.#sleep(failures > 0 ? backoffMs(failures, STORE_OUTAGE_BACKOFF) : this.#fullRetryMs);
+    }
+    // A new message came: the pump takes over from here (it is the one that appends).
+    if (this.#queue.length > 0 && !this.#closed) await this.#pump();
   }
 
   #sleep(ms: number): Promise<void> {

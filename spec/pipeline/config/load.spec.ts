@@ -118,7 +118,7 @@ describe('config', () => {
     const withSource = (source: string, extra = '') =>
       minimal.replace('source: { websocket: { url: "ws://127.0.0.1:1/feed" } }', () => `source: ${source}`) + extra;
     const redis = 'redis: { url: "redis://127.0.0.1:6379" }\n';
-    expect(problemsOf(withSource('{}'))).to.deep.equal(['source: set exactly one of websocket or redisStream']);
+    expect(problemsOf(withSource('{}'))).to.deep.equal(['source: set exactly one of websocket, redisStream or http']);
     expect(problemsOf(withSource('{ websocket: {} }'))).to.deep.equal([
       'source.websocket: set url (connect to a feed) or listen (let producers connect)',
     ]);
@@ -192,7 +192,7 @@ extra: 1
 
   it('requires the mandatory sections', () => {
     expect(problemsOf('name: x')).to.deep.equal([
-      'source: missing (set websocket or redisStream)',
+      'source: missing (set websocket, redisStream or http)',
       'destination: missing',
       'audiences: missing (expected non-empty list of {id, name?})',
       'identities: missing (expected non-empty list of {source, target}; at least one identity mapping is mandatory)',
@@ -255,5 +255,26 @@ extra: 1
       'prefix:',
     );
     for (const key of keys) expect(example, key).to.contain(key);
+  });
+
+  it('decodes the HTTP intake for AEP, and refuses what cannot be run safely', () => {
+    const withHttp = (http: string, extra = 'redis: { url: "redis://x" }\njournal: { stream: j }') =>
+      `name: x\nsource: { http: ${http} }\n${extra}\n` +
+      'destination: { url: "https://x.qualtrics.com/e", apiToken: t, auth: header }\n' +
+      'audiences: [{ id: a1 }]\nidentities: [{ source: Email, target: email }]\n';
+    const ok = parseConfig(withHttp('{ port: 8443, auth: { bearer: b } }'), {});
+    expect(ok.source.http).to.deep.include({ host: '127.0.0.1', path: '/profiles', maxBodyBytes: 1_048_576 });
+    expect(problemsOf(withHttp('{ port: 8443, auth: { none: true }, host: 0.0.0.0 }'))).to.deep.equal([
+      'source.http.auth.none: only on a loopback host, not "0.0.0.0"',
+    ]);
+    expect(problemsOf(withHttp('{ port: 8443, auth: { bearer: b, none: true } }'))).to.deep.equal([
+      'source.http.auth: set exactly one of bearer, oauth2 or none',
+    ]);
+    expect(
+      problemsOf(withHttp('{ port: 8443, auth: { bearer: b }, tls: { cert: c, key: k, requireClientCert: true } }')),
+    ).to.deep.equal(['source.http.tls.ca: missing (requireClientCert checks clients against this CA)']);
+    expect(problemsOf(withHttp('{ port: 8443, auth: { bearer: b } }', 'redis: { url: "redis://x" }'))).to.deep.equal([
+      'source.http: needs journal (and redis): profiles are stored before AEP is answered',
+    ]);
   });
 });

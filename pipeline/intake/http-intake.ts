@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { filter, type Subscription } from 'rxjs';
+import type { Authorize, Stored } from '../../adapters/http/intake-server.js';
+import { bearerTokenOf, sameSecret } from '../../adapters/same-secret.js';
+import type { ProducedMessage } from '../../adapters/websocket/listen-source.js';
+import type { HttpSourceConfig } from '../config/codec.js';
+import type { IntakeValve } from '../valve.js';
+import type { JournalWriter } from './journal-writer.js';
+
+/** How long AEP is asked to wait before retrying a body that could not be stored (it retries twice). */
+const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * How a body is stored: appended to the journal through the writer (in arrival order with everything
+ * else), answered once it is there. While the journal cannot take it (full, Redis down, a backlog) it
+ * is refused at once, so AEP retries later rather than waits; one already waiting when the journal turns
+ * out full, or waiting longer than `patienceMs`, is taken back and refused too, unless it is already
+ * being appended: then its answer is waited for, so a 503 always means "not stored".
+ */
+export const storeThrough =
+  (writer: JournalWriter, pauses: IntakeValve, patienceMs: number) =>
+  (body: Buffer): Promise<Stored> => {
+    if (pauses.isClosed) {
+      const why = [...pauses.reasons.values()].join('; ');
+      return Promise.resolve({ stored: false, why, retryAfterSeconds: RETRY_AFTER_SECONDS });
+    }
+    return new Promise<Stored>((resolve) => {
+      let answered = false;
+      let paused: Subscription | undefined;
+      const done = (stored: Stored): void => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
+        paused?.unsubscribe();
+        resolve(stored);
+      };
+      const giveUp = (why: string): void => {
+        if (writer.withdraw(message)) done({ stored: false, why, retryAfterSeconds: RETRY_AFTER_SECONDS });
+      };
+      const message: ProducedMessage = {
+        data: body,
+        reply: (ok, error) =>
+          done(
+            ok ? { stored: true } : { stored: false, why: error ?? 'refused', retryAfterSeconds: RETRY_AFTER_SECONDS },
+          ),
+      };
+      const timer = setTimeout(() => giveUp('the journal did not take it in time'), patienceMs);
+      writer.write(message);
+      // Subscribed after the write: the journal closing the intake from now on means this one waits too.
+      paused = pauses.closed$.pipe(filter(Boolean)).subscribe(() => giveUp([...pauses.reasons.values()].join('; ')));
+      if (answered) paused.unsubscribe();
+    });
+  };
+
+/** A static bearer token, compared in constant time. */
+export const bearerAuthorizer =
+  (expected: string): Authorize =>
+  async (authorization) => {
+    const given = bearerTokenOf(authorization);
+    if (given === undefined) return { ok: false, why: 'a bearer token is required' };
+    return sameSecret(given, expected) ? { ok: true } : { ok: false, why: 'the bearer token is not valid' };
+  };
+
+/** The certificate, key and CA files of `tls`, read once at start. */
+export const tlsFiles = (tls: NonNullable<HttpSourceConfig['tls']>) => ({
+  cert: readFileSync(tls.cert),
+  key: readFileSync(tls.key),
+  ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
+  requireClientCert: tls.requireClientCert,
+});
