@@ -11,6 +11,7 @@ export default {
     'adapters/memory/rate-limiter.ts',
     'adapters/redis/rate-limiter.ts',
     'adapters/memory/dedupe-store.ts',
+    'adapters/memory/delivery-log.ts',
     'adapters/redis/dedupe-store.ts',
   ],
   // @stryker-mutator/mocha-runner 9 does not run mocha 12: spec/helpers/stryker-mocha-runner.ts does.

@@ -22,6 +22,28 @@ describe('decode', () => {
     expect(books.settled).to.deep.equal([]);
   });
 
+  it("gives each part of a message its own place in its person's line; the message's list stays behind", () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const parts: Envelope[] = [];
+    scheduler.run(({ cold }) => {
+      const message: Envelope = {
+        ...messageEnvelope(books.ledger, JSON.stringify([ann, ben, ann]), '7'),
+        // Ben's part has no usable identity, so no place.
+        turns: [{ key: 'email:ann@example.com', seq: 3 }, null, { key: 'email:ann@example.com', seq: 4 }],
+      };
+      cold('a|', { a: message })
+        .pipe(decode())
+        .subscribe((part) => parts.push(part));
+    });
+    expect(parts.map((part) => [part.origin.position, part.turn, 'turns' in part])).to.deep.equal([
+      ['7#0', { key: 'email:ann@example.com', seq: 3 }, false],
+      ['7#1', undefined, false],
+      ['7#2', { key: 'email:ann@example.com', seq: 4 }, false],
+    ]);
+    expect('turn' in parts[1]!).to.equal(false);
+  });
+
   it('accepts a Buffer (a WebSocket frame) and an already parsed object', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);

@@ -211,6 +211,8 @@ describe('dedupe', () => {
     const valve = new IntakeValve();
     const pauses: Array<[number, string]> = [];
     valve.changes$.subscribe((change) => pauses.push([scheduler.now(), change.kind]));
+    const messages: string[] = [];
+    valve.changes$.subscribe((change) => change.kind === 'closed' && messages.push(change.message));
     let calls = 0;
     const flaky: DedupeStore = {
       acquire: () => {
@@ -233,6 +235,70 @@ describe('dedupe', () => {
       [0, 'closed'],
       [750, 'opened'],
     ]);
+    // The log says which store to look at.
+    expect(messages).to.deep.equal([
+      'the dedupe store does not answer (connection refused); updates wait until it does',
+    ]);
+  });
+
+  it('never commits a failed payload, even when releasing its lease throws (the lease then lapses)', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const memory = new MemoryDedupeStore({ now: () => scheduler.now() });
+    const commits: string[] = [];
+    const store: DedupeStore = {
+      acquire: (key, token, leaseMs) => memory.acquire(key, token, leaseMs),
+      renew: () => {},
+      commit: (key, token, ttlMs) => (commits.push(key), memory.commit(key, token, ttlMs)),
+      release: () => {
+        throw new Error('connection reset');
+      },
+    };
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('a|', { a: update(books.ledger, '1', 'Ann') });
+      const context = { dedupeStore: store, scheduler, valve: new IntakeValve() };
+      expectObservable(
+        source.pipe(
+          dedupe(options, context),
+          destination(scheduler, 1, () => failed('http-503')),
+        ),
+      ).toBe('a|', { a: '1' });
+    });
+    expect(books.summary()).to.deep.equal({ '1': 'failed:http-503' });
+    expect(commits).to.deep.equal([]);
+  });
+
+  it('gives up committing a delivery when the pipeline stops, and reports it: the delivery still counts', async () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const valve = new IntakeValve();
+    const messages: string[] = [];
+    valve.changes$.subscribe((change) => change.kind === 'closed' && messages.push(change.message));
+    const hookErrors: string[] = [];
+    books.ledger.hookErrors$.subscribe((error) => hookErrors.push((error as Error).message));
+    const refusing: DedupeStore = {
+      acquire: () => 'acquired',
+      renew: () => {},
+      commit: () => {
+        throw new Error('commit refused');
+      },
+      release: () => {},
+    };
+    const envelope = update(books.ledger, '1', 'Ann');
+    scheduler.run(({ cold, hot }) => {
+      // Delivered at 1; the commit is retried after 250 ms, but the pipeline stops at 3.
+      const context = { dedupeStore: refusing, scheduler, valve, stopping$: hot('---s', { s: true }), random: () => 1 };
+      cold('a|', { a: envelope }).pipe(dedupe(options, context), destination(scheduler, 1)).subscribe();
+    });
+    await books.ledger.whenSettled();
+    expect(books.summary()).to.deep.equal({ '1': 'delivered' });
+    // Not silent: the same payload may go out again after a restart, and the log says why.
+    expect(hookErrors).to.deep.equal([
+      `dedupe: stopped before the store recorded the delivery of ${dedupeKeyOf(envelope)}`,
+    ]);
+    expect(messages).to.deep.equal(['the dedupe store does not answer (commit refused); updates wait until it does']);
+    // Never answered: the intake stays paused for it (the name the logs and metrics show).
+    expect([...valve.reasons.keys()]).to.deep.equal(['store-unavailable']);
   });
 
   it('releases an envelope waiting for the store when the pipeline stops: unsettled, for the next start', () => {

@@ -5,6 +5,7 @@ import { decodeOperator } from '../../operators/decode.js';
 import { dedupeOperator } from '../../operators/dedupe.js';
 import { emitOperator } from '../../operators/emit.js';
 import { fromDeadLetter, fromDeadLetterOperator } from '../../operators/from-dead-letter.js';
+import { keepOrderOperator } from '../../operators/keep-order.js';
 import { identityKey } from '../../operators/model/envelope.js';
 import type { OperatorDefinition } from '../../operators/model/define.js';
 import { projectAttributesOperator } from '../../operators/project-attributes.js';
@@ -42,6 +43,7 @@ describe('built-in operator definitions', () => {
     [qualifyOperator, 'qualify'],
     [selectIdentityOperator, 'selectIdentity'],
     [projectAttributesOperator, 'projectAttributes'],
+    [keepOrderOperator, 'keepOrder'],
     [dedupeOperator, 'dedupe'],
     [emitOperator, 'emit'],
     [fromDeadLetterOperator, 'fromDeadLetter'],
@@ -71,6 +73,9 @@ describe('built-in operator definitions', () => {
     );
     expect(optionProblems(projectAttributesOperator, { attributes: 'x' })).to.equal(
       'ProjectAttributesOptions: attributes: expected list of {source, target}, got "x"',
+    );
+    expect(optionProblems(keepOrderOperator, { x: 1 })).to.equal(
+      'KeepOrderOptions: x: unknown key (expected one of: pollMs, lostAfterMs)',
     );
     expect(optionProblems(dedupeOperator, { ttlSeconds: 0 })).to.equal(
       'DedupeOptions: ttlSeconds: expected an integer from 1 to 31536000, got 0',
@@ -169,6 +174,12 @@ describe('testOperator (the plug-in author helper)', () => {
     expect(passed[0]!.origin).to.deep.equal({ source: 'test', position: '1-0' });
     expect(passed[0]!.payload).to.deep.equal({ segmentMembership: { ups: { a1: { status: 'realized' } } } });
     expect(settled.map((s) => [s.origin.position, s.outcome.kind])).to.deep.equal([['2-0', 'excluded']]);
+    // An input's identity and payload are the envelope's, as selectIdentity and an earlier operator would set them.
+    const identity = { namespace: 'Email', target: 'email' as const, id: 'ann@example.com' };
+    const given = await testOperator(definition, { tag: 'a1' }, [{ profile, identity, payload: { kept: true } }]);
+    expect(given.passed.map((e) => [e.identity, e.payload])).to.deep.equal([
+      [identity, { kept: true, segmentMembership: { ups: { a1: { status: 'realized' } } } }],
+    ]);
     await testOperator(definition, { tag: 3 }, []).then(
       () => expect.fail('expected the options to be refused'),
       (error: Error) => expect(error.message).to.match(/^tagAll options: tag: /),
@@ -179,6 +190,11 @@ describe('testOperator (the plug-in author helper)', () => {
     );
     const defaults = await testOperator(fromDeadLetterOperator, undefined, []);
     expect(defaults).to.deep.equal({ passed: [], settled: [], faults: [] });
+    // Built from its definition, it reads the message (a profile is no letter).
+    const redriven = await testOperator(fromDeadLetterOperator, undefined, [{ profile: {} }]);
+    expect(redriven.settled.map(({ outcome }) => outcome)).to.deep.equal([
+      excluded('invalid-dead-letter', '(top level): expected an object (dead letter), got nothing'),
+    ]);
   });
 });
 
@@ -290,7 +306,33 @@ describe('fromDeadLetter', () => {
         .pipe(fromDeadLetter())
         .subscribe();
     });
-    expect(books.settled[0]!.outcome).to.deep.include({ kind: 'excluded', reason: 'invalid-dead-letter' });
+    let parseError = '';
+    try {
+      JSON.parse('{not json');
+    } catch (error) {
+      parseError = (error as Error).message;
+    }
+    expect(books.settled[0]!.outcome).to.deep.equal(
+      excluded('invalid-dead-letter', `payload: not JSON (${parseError})`),
+    );
+  });
+
+  it("takes the letter's source, if it names one: the position is that stream's (for the stale rule)", () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const origins: unknown[] = [];
+    scheduler.run(({ cold }) => {
+      cold('ab|', {
+        a: messageEnvelope(books.ledger, { payload: '{}', source: 'redis:updates' }, '7-1'),
+        b: messageEnvelope(books.ledger, { payload: '{}' }, '8-0'),
+      })
+        .pipe(fromDeadLetter())
+        .subscribe((e) => origins.push(e.origin));
+    });
+    expect(origins).to.deep.equal([
+      { source: 'redis:updates', position: '7-1' },
+      { source: 'test', position: '8-0' },
+    ]);
   });
 
   behavesLikeAnOperator(() => fromDeadLetter());

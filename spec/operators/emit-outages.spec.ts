@@ -33,6 +33,13 @@ const watch = (context: ReturnType<typeof testContext>, now: () => number, reaso
   return changes;
 };
 
+/** What each closing of the valve said, in order. */
+const closedMessages = (context: ReturnType<typeof testContext>): string[] => {
+  const messages: string[] = [];
+  context.valve.changes$.subscribe((change) => change.kind === 'closed' && messages.push(change.message));
+  return messages;
+};
+
 describe('emit under outages', () => {
   describe('a destination down for everyone (circuit breaker)', () => {
     it('pauses the intake, stops spending attempts, probes one at a time, and delivers everything once it answers', () => {
@@ -70,6 +77,10 @@ describe('emit under outages', () => {
       // Every update is delivered: none ran out of its 3 attempts, however many probes failed.
       expect(books.summary()).to.deep.equal({ '1-0': 'delivered', '2-0': 'delivered', '3-0': 'delivered' });
       expect(context.deadLettered).to.deep.equal([]);
+      // Each outcome counts every request made for it, the probes included.
+      const attempts = books.settled.map(({ outcome }) => (outcome as { attempts?: number }).attempts);
+      const sends = ['ann', 'ben', 'cy'].map((name) => calls.filter(([, id]) => id === `${name}@example.com`).length);
+      expect(attempts).to.have.members(sends);
       expect(sentBefore5s.length).to.be.above(3);
       expect(downChanges[downChanges.length - 1]![1]).to.equal('opened');
     });
@@ -115,6 +126,7 @@ describe('emit under outages', () => {
         },
       });
       const storeChanges = watch(context, () => scheduler.now(), STORE_UNAVAILABLE);
+      const messages = closedMessages(context);
       scheduler.run(({ cold }) => {
         const sender = { send: () => cold('-(r|)', { r: { status: 400, body: 'bad' } }) };
         cold('a|', { a: ready(books.ledger, '1-0', 'ann@example.com') })
@@ -128,6 +140,9 @@ describe('emit under outages', () => {
         [751, 'opened'],
       ]);
       expect(books.settled.map(({ frame, outcome }) => [frame, outcome.kind])).to.deep.equal([[751, 'failed']]);
+      expect(messages).to.deep.equal([
+        'the dead-letter store does not answer (connection refused); updates wait until it does',
+      ]);
     });
 
     it('waits for a rate limiter that does not answer, never sending unpaced', () => {
@@ -145,6 +160,7 @@ describe('emit under outages', () => {
         },
       });
       const storeChanges = watch(context, () => scheduler.now(), STORE_UNAVAILABLE);
+      const messages = closedMessages(context);
       const sent: number[] = [];
       scheduler.run(({ cold }) => {
         const sender = { send: () => (sent.push(scheduler.now()), cold('-(r|)', { r: ok })) };
@@ -159,6 +175,9 @@ describe('emit under outages', () => {
         [250, 'opened'],
       ]);
       expect(books.summary()).to.deep.equal({ '1-0': 'delivered' });
+      expect(messages).to.deep.equal([
+        'the rate limiter does not answer (connection refused); updates wait until it does',
+      ]);
     });
   });
 

@@ -349,6 +349,39 @@ describe('emit', () => {
     expect(context.deliveryLog.lastDelivered('email:ann@example.com')).to.equal('elsewhere@1600000000000-0');
   });
 
+  it('uses the delivery log only for updates with a stream position, and sends though the log fails', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const reads: string[] = [];
+    const writes: string[] = [];
+    const context = testContext(scheduler, {
+      deliveryLog: {
+        lastDelivered: (identity) => {
+          reads.push(identity);
+          throw new Error('log down');
+        },
+        recordDelivered: (identity, position) => {
+          writes.push(`${identity} ${position}`);
+          throw new Error('log down');
+        },
+      },
+    });
+    scheduler.run(({ cold }) => {
+      const script = scripted(scheduler, cold, [ok, ok]);
+      const streamed = ready(books.ledger, '1700000000000-1');
+      const fromStream: Envelope = { ...streamed, origin: { ...streamed.origin, source: 'redis:updates' } };
+      // A WebSocket's positions are no stream's: nothing to compare, nothing to record.
+      const websocket = ready(books.ledger, '1700000000000-2', { v: '2' }, 'ben@example.com');
+      cold('ab|', { a: fromStream, b: { ...websocket, origin: { ...websocket.origin, source: 'websocket' } } })
+        .pipe(emit(options, { ...context, sender: script.sender }))
+        .subscribe();
+    });
+    // The log is a safeguard, not a gate: failing, it neither stops a send nor makes it stale.
+    expect(books.summary()).to.deep.equal({ '1700000000000-1': 'delivered', '1700000000000-2': 'delivered' });
+    expect(reads).to.deep.equal(['email:ann@example.com']);
+    expect(writes).to.deep.equal(['email:ann@example.com updates@1700000000000-1']);
+  });
+
   it("holds an identity's next update until its retried one is done, while other identities go on", () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { map, shareReplay, Subject } from 'rxjs';
+import { lastValueFrom, map, of, shareReplay, Subject, toArray } from 'rxjs';
 import { keepOrder, KeepOrderOptions } from '../../operators/keep-order.js';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
 import type { Envelope } from '../../operators/model/envelope.js';
@@ -120,6 +120,117 @@ describe('keepOrder', () => {
       ).toBe('-----|');
     });
     expect(books.ledger.counts()).to.include({ received: 1, released: 1, inFlight: 0 });
+  });
+
+  it('lets an update without a turn pass at once though there is a book', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const lines = new Lines();
+    scheduler.run(({ cold, expectObservable }) => {
+      const plain = profileEnvelope(books.ledger, profileOf({}), 'plain');
+      const out = cold('a|', { a: plain }).pipe(
+        keepOrder(options, { turnBook: lines, valve: new IntakeValve(), scheduler }),
+      );
+      expectObservable(out).toBe('a|', { a: plain });
+    });
+    expect(lines.mostWaiting, 'not counted as waiting').to.equal(0);
+  });
+
+  it('runs on the clock when no scheduler is given (the pipeline gives none)', async () => {
+    const books = new Books();
+    const lines = new Lines();
+    lines.done.set('email:ann', 1);
+    const out = of(inLine(books.ledger, 'ann-2', 'email:ann', 2)).pipe(
+      keepOrder(options, { turnBook: lines, valve: new IntakeValve() }),
+      map((envelope) => envelope.origin.position),
+      toArray(),
+    );
+    expect(await lastValueFrom(out)).to.deep.equal(['ann-2']);
+  });
+
+  it("wakes only for its own line's finish: another person's does not restart its wait", () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const lines = new Lines();
+    scheduler.run(({ cold, expectObservable }) => {
+      const source = cold('a|', { a: inLine(books.ledger, 'ann-2', 'email:ann', 2) });
+      // Ben's finish at 5 is not Ann's; Ann's 1st finishes elsewhere at 12, seen at the look at 20 (not 15).
+      scheduler.schedule(() => lines.finish('email:ben', 1), 5);
+      scheduler.schedule(() => lines.done.set('email:ann', 1), 12);
+      const out = source.pipe(
+        keepOrder(options, { turnBook: lines, valve: new IntakeValve(), scheduler }),
+        map((envelope) => envelope.origin.position),
+      );
+      expectObservable(out).toBe('20ms (a|)', { a: 'ann-2' });
+    });
+  });
+
+  it('looks for a lost entry again only after another lostAfterMs', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const skippedAt: number[] = [];
+    const lines = new (class extends Lines {
+      override skipLost(key: string): boolean {
+        skippedAt.push(scheduler.now());
+        return super.skipLost(key);
+      }
+    })();
+    scheduler.run(({ cold, expectObservable }) => {
+      // Not lost, only slow: Ann's 1st finishes elsewhere at 250.
+      scheduler.schedule(() => lines.done.set('email:ann', 1), 250);
+      const out = cold('a|', { a: inLine(books.ledger, 'ann-2', 'email:ann', 2) }).pipe(
+        keepOrder(decodeOrThrow(KeepOrderOptions, { pollMs: 10, lostAfterMs: 100 }), {
+          turnBook: lines,
+          valve: new IntakeValve(),
+          scheduler,
+        }),
+        map((envelope) => envelope.origin.position),
+      );
+      expectObservable(out).toBe('250ms (a|)', { a: 'ann-2' });
+    });
+    expect(skippedAt).to.deep.equal([100, 200]);
+  });
+
+  it('waits while the turn book does not answer, naming it', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const valve = new IntakeValve();
+    const messages: string[] = [];
+    valve.changes$.subscribe((change) => change.kind === 'closed' && messages.push(change.message));
+    let asked = 0;
+    const lines = new (class extends Lines {
+      override finishedUpTo(key: string): number {
+        asked += 1;
+        // The first look fails, and the second look for a lost entry.
+        if (asked === 1) throw new Error('connection refused');
+        return super.finishedUpTo(key);
+      }
+      override skipLost(key: string): boolean {
+        if (this.skips.length === 0) {
+          this.skips.push('refused');
+          throw new Error('connection reset');
+        }
+        return super.skipLost(key);
+      }
+    })();
+    lines.lost.add('email:ann');
+    scheduler.run(({ cold }) => {
+      cold('a|', { a: inLine(books.ledger, 'ann-2', 'email:ann', 2) })
+        .pipe(
+          keepOrder(decodeOrThrow(KeepOrderOptions, { pollMs: 10, lostAfterMs: 100 }), {
+            turnBook: lines,
+            valve,
+            scheduler,
+            random: () => 1,
+          }),
+        )
+        .subscribe();
+    });
+    expect(messages).to.deep.equal([
+      'the turn book does not answer (connection refused); updates wait until it does',
+      'the turn book does not answer (connection reset); updates wait until it does',
+    ]);
+    expect(lines.skips).to.deep.equal(['refused', 'email:ann']);
   });
 
   behavesLikeAnOperator(() => keepOrder(options, { turnBook: new Lines(), valve: new IntakeValve() }));

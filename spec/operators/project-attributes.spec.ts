@@ -17,6 +17,10 @@ const options = decodeOrThrow(ProjectAttributesOptions, {
 });
 
 describe('projectAttributes', () => {
+  it('maps no attribute by default: only memberships and the identity are sent', () => {
+    expect(decodeOrThrow(ProjectAttributesOptions, {})).to.deep.equal({ attributes: [] });
+  });
+
   it('places each mapped value at its target path, nesting dotted targets, keeping what the payload had', () => {
     const scheduler = testScheduler();
     const books = new Books(scheduler);

@@ -37,4 +37,18 @@ describe('MemoryDeliveryLog', () => {
     expect(log.lastDelivered('c')).to.equal(undefined);
     expect(log.lastDelivered('b')).to.equal('4-0');
   });
+
+  it('counts the same position delivered again as a delivery: the identity becomes the most recent', () => {
+    const log = new MemoryDeliveryLog({ compare: compareOrder, maxEntries: 2 });
+    log.recordDelivered('a', '1-0');
+    log.recordDelivered('b', '2-0');
+    // Delivered again (a redelivery): not older than the last, so recorded, and now b is the oldest.
+    log.recordDelivered('a', '1-0');
+    log.recordDelivered('c', '3-0');
+    expect([log.lastDelivered('a'), log.lastDelivered('b'), log.lastDelivered('c')]).to.deep.equal([
+      '1-0',
+      undefined,
+      '3-0',
+    ]);
+  });
 });

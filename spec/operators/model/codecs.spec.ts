@@ -9,8 +9,11 @@ import {
   integerIn,
   nonEmptyArray,
   NonEmptyString,
+  oneOf,
+  pick,
   refine,
   struct,
+  unionBy,
   withDefault,
   withMessage,
 } from '../../../operators/model/codecs.js';
@@ -192,5 +195,96 @@ describe('codecs and error paths', () => {
       }
       expect(() => decodeOrThrow(Inner, 3)).to.throw(DecodeError, /^Inner: /);
     });
+  });
+
+  describe('oneOf: exactly one of several keys', () => {
+    const Source = oneOf('Source', {
+      websocket: struct('WebSocket', { url: t.string }),
+      redisStream: struct('RedisStream', { stream: t.string }),
+    });
+    const Config = struct('Config', { source: Source });
+
+    it('decodes the one key set, to that key alone (a key set to undefined is not set)', () => {
+      expect(decodeOrThrow(Source, { websocket: { url: 'wss://x' }, redisStream: undefined })).to.deep.equal({
+        websocket: { url: 'wss://x' },
+      });
+      expect(problemsOf(Source, { redisStream: { stream: 1 } })).to.deep.equal([
+        'redisStream.stream: expected string, got 1',
+      ]);
+    });
+
+    it('refuses none, two, unknown keys and a value that is no object, naming the keys', () => {
+      expect(problemsOf(Source, {})).to.deep.equal(['(top level): set exactly one of websocket or redisStream']);
+      expect(problemsOf(Source, { websocket: { url: 'a' }, redisStream: { stream: 'b' } })).to.deep.equal([
+        '(top level): set exactly one of websocket or redisStream',
+      ]);
+      expect(problemsOf(Source, { websocket: { url: 'a' }, kafka: 1, nats: 2 })).to.deep.equal([
+        'kafka: unknown key (expected one of: websocket, redisStream)',
+        'nats: unknown key (expected one of: websocket, redisStream)',
+      ]);
+      expect(problemsOf(Source, 'ws')).to.deep.equal(['(top level): expected an object (Source), got "ws"']);
+      expect(problemsOf(Source, undefined)).to.deep.equal(['(top level): expected an object (Source), got nothing']);
+      // Left out where a larger codec wants it: what to set, not "expected an object".
+      expect(problemsOf(Config, {})).to.deep.equal(['source: missing (set websocket or redisStream)']);
+      expect(problemsOf(Config, { source: null })).to.deep.equal(['source: expected an object (Source), got null']);
+    });
+
+    it('is agrees with decode', () => {
+      expect([
+        Source.is({ websocket: { url: 'a' } }),
+        Source.is({}),
+        Source.is({ websocket: { url: 1 } }),
+        Source.is(undefined),
+      ]).to.deep.equal([true, false, false, false]);
+    });
+  });
+
+  describe('unionBy: the branch chosen by looking at the input', () => {
+    const Listen = struct('Listen', { listen: t.number });
+    const Client = struct('Client', { url: t.string });
+    const Socket = unionBy('Socket', [Listen, Client], (u) =>
+      'listen' in u ? Listen : 'url' in u ? Client : [{ path: ['url'], message: 'set url, or listen for a server' }],
+    );
+    const Config = struct('Config', { socket: Socket });
+
+    it("decodes with the chosen member, reporting that member's problems only", () => {
+      expect(decodeOrThrow(Socket, { listen: 8080 })).to.deep.equal({ listen: 8080 });
+      expect(decodeOrThrow(Socket, { url: 'wss://x' })).to.deep.equal({ url: 'wss://x' });
+      expect(problemsOf(Socket, { listen: 'x' })).to.deep.equal(['listen: expected number, got "x"']);
+    });
+
+    it("reports choose's problems at their paths, a missing value, and a value that is no object", () => {
+      expect(problemsOf(Socket, {})).to.deep.equal(['url: set url, or listen for a server']);
+      expect(problemsOf(Config, { socket: {} })).to.deep.equal(['socket.url: set url, or listen for a server']);
+      expect(problemsOf(Config, {})).to.deep.equal(['socket: missing']);
+      expect(problemsOf(Config, { socket: 3 })).to.deep.equal(['socket: expected an object (Socket), got 3']);
+      expect(problemsOf(Socket, 3)).to.deep.equal(['(top level): expected an object (Socket), got 3']);
+      expect(problemsOf(Socket, undefined)).to.deep.equal(['(top level): expected an object (Socket), got nothing']);
+    });
+
+    it('throws when choose returns a codec that is not a member (a programming error)', () => {
+      // The types forbid it; plain JavaScript (or a cast) does not.
+      const Broken = unionBy('Broken', [Listen], () => Client as unknown as typeof Listen);
+      expect(() => Broken.decode({ url: 'x' })).to.throw(
+        Error,
+        /^Broken: choose returned a codec that is not a member$/,
+      );
+    });
+
+    it('is agrees with decode', () => {
+      expect([Socket.is({ listen: 1 }), Socket.is({}), Socket.is({ listen: 'x' }), Socket.is(null)]).to.deep.equal([
+        true,
+        false,
+        false,
+        false,
+      ]);
+    });
+  });
+
+  it('pick takes the keys a struct describes and that are set, nothing else', () => {
+    const Section = struct('Section', { id: t.string }, { note: t.string });
+    const value = { id: 'x', other: 1 } as unknown as t.TypeOf<typeof Section>;
+    expect(pick(Section, value)).to.deep.equal({ id: 'x' });
+    expect(Object.keys(pick(Section, { id: 'x', note: 'n' }))).to.deep.equal(['id', 'note']);
   });
 });

@@ -1,8 +1,24 @@
 import { expect } from 'chai';
-import { delay, filter, map, mergeMap, take, tap, timer, type OperatorFunction } from 'rxjs';
+import {
+  concat,
+  delay,
+  filter,
+  ignoreElements,
+  map,
+  merge,
+  mergeMap,
+  of,
+  take,
+  takeWhile,
+  tap,
+  throwError,
+  timer,
+  type Observable,
+  type OperatorFunction,
+} from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { settle, type Envelope } from '../../../operators/model/envelope.js';
-import { delivered, excluded } from '../../../operators/model/outcome.js';
+import { delivered, excluded, failed } from '../../../operators/model/outcome.js';
 import { perEnvelope } from '../../../operators/model/per-envelope.js';
 import { guardPlugin } from '../../../operators/model/plugin-guard.js';
 import { Books, profileEnvelope, profileOf, testScheduler } from '../../helpers/marbles.js';
@@ -298,5 +314,216 @@ describe('the plug-in guard: whatever a plug-in does costs only the envelope it 
     });
     expect(books.settled).to.deep.equal([]);
     expect(books.ledger.counts()).to.deep.include({ received: 2, released: 2, inFlight: 0 });
+  });
+
+  it('sweeps every tenth of the limit: an envelope is settled at the first sweep past its own limit', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    scheduler.run(({ cold, expectObservable }) => {
+      const values = envelopes(books, 2);
+      // The sweeps run at 10, 20, ... from the first envelope: the second (at 3) is settled at 110, not 103.
+      expectObservable(cold('a 2ms b', values).pipe(guarded(scheduler, [], () => filter(() => false)))).toBe('');
+    });
+    expect(books.settled.map(({ origin, frame }) => [origin.position, frame])).to.deep.equal([
+      ['1', 100],
+      ['2', 110],
+    ]);
+  });
+
+  it('settles what a failing stream held as operator-error, and stops making a plug-in that fails unfed', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const faults: string[] = [];
+    let made = 0;
+    // Holds everything, and fails 5 frames after it is made: not while it is given an update.
+    const failsLater = () => (input: Observable<Envelope>) => {
+      made += 1;
+      return merge(input.pipe(filter(() => false)), timer(5).pipe(mergeMap(() => throwError(() => new Error('late')))));
+    };
+    scheduler.run(({ cold, expectObservable }) => {
+      const values = envelopes(books, 2);
+      expectObservable(cold('a 14ms b 4ms |', values).pipe(guarded(scheduler, faults, failsLater))).toBe('20ms |');
+    });
+    // Made again at 5 (it had been fed); that one fails at 10 before taking anything: not made a third time.
+    expect(made).to.equal(2);
+    expect(books.settled.map(({ origin, frame, outcome }) => [origin.position, frame, outcome])).to.deep.equal([
+      ['1', 5, failed('operator-error', { detail: 'tricky: its stream failed while holding this update: late' })],
+      ['2', 15, failed('operator-error', { detail: 'tricky: its stream ended before taking any update: late' })],
+    ]);
+    expect(faults).to.deep.equal([
+      'plug-in tricky: its stream failed: late',
+      'plug-in tricky: its stream failed: late',
+      'plug-in tricky: its stream ended before taking any update: late',
+    ]);
+  });
+
+  it('fails every envelope, naming why, when the plug-in ends before taking any', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const faults: string[] = [];
+    scheduler.run(({ cold, expectObservable }) => {
+      const values = envelopes(books, 1);
+      expectObservable(cold('a|', values).pipe(guarded(scheduler, faults, () => take(0)))).toBe('-|');
+    });
+    expect(books.settled.map(({ outcome }) => outcome)).to.deep.equal([
+      failed('operator-error', { detail: 'tricky: its stream ended before taking any update' }),
+    ]);
+    expect(faults).to.deep.equal(['plug-in tricky: its stream ended before taking any update']);
+  });
+
+  it('settles the envelope a plug-in completed on without passing it on as operator-dropped, not as a throw', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const faults: string[] = [];
+    scheduler.run(({ cold, expectObservable }) => {
+      const values = envelopes(books, 3);
+      const untilTheSecond = () => takeWhile((e: Envelope) => e.origin.position !== '2');
+      expectObservable(cold('abc|', values).pipe(guarded(scheduler, faults, untilTheSecond))).toBe('a-c|', {
+        a: '1',
+        c: '3',
+      });
+    });
+    expect(books.settled.map(({ origin, outcome }) => [origin.position, outcome])).to.deep.equal([
+      [
+        '2',
+        failed('operator-dropped', {
+          detail: 'tricky: its stream completed without passing this update on or settling it',
+        }),
+      ],
+    ]);
+    expect(faults).to.deep.equal([]);
+  });
+
+  it('leaves alone an envelope the plug-in passed on before it threw in the same step', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const faults: string[] = [];
+    const passesThenThrows = () =>
+      mergeMap((e: Envelope) =>
+        e.origin.position === '1'
+          ? concat(
+              of(e),
+              throwError(() => new Error('after')),
+            )
+          : of(e),
+      );
+    scheduler.run(({ cold, expectObservable }) => {
+      const values = envelopes(books, 2);
+      expectObservable(cold('ab|', values).pipe(guarded(scheduler, faults, passesThenThrows))).toBe('ab|', {
+        a: '1',
+        b: '2',
+      });
+    });
+    // Downstream has it now: settling it here as well would count it twice.
+    expect(books.settled).to.deep.equal([]);
+    expect(faults).to.deep.equal([]);
+  });
+
+  it('completes only once what the plug-in still holds comes out', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    scheduler.run(({ cold, expectObservable }) => {
+      const values = envelopes(books, 1);
+      expectObservable(cold('a|', values).pipe(guarded(scheduler, [], () => delay(5)))).toBe('5ms (a|)', { a: '1' });
+    });
+    expect(books.settled).to.deep.equal([]);
+  });
+
+  it('completes only after the outcome a plug-in gave in its last step is recorded', async () => {
+    const books = new Books();
+    const guard = guardPlugin({
+      name: 'excluder',
+      create: () => perEnvelope('excluder', () => excluded('not-wanted')),
+      timeoutMs: 100,
+      context: {},
+    });
+    // No scheduler: the outcome is recorded on the asap scheduler, after the source completed.
+    const settledAtCompletion = await new Promise<number>((resolve) => {
+      of(profileEnvelope(books.ledger, profileOf({})))
+        .pipe(guard)
+        .subscribe({
+          complete: () => resolve(books.settled.length),
+        });
+    });
+    expect(settledAtCompletion).to.equal(1);
+  });
+
+  it('records at once what is settled downstream of the plug-in: that is no longer its envelope', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const recordedBySettle: number[] = [];
+    const settleDownstream = tap((e: Envelope) => {
+      settle(e, excluded('downstream'));
+      recordedBySettle.push(books.settled.length);
+    });
+    scheduler.run(({ cold, expectObservable }) => {
+      const guard = guardPlugin({
+        name: 'tricky',
+        create: () => map((e) => e),
+        timeoutMs: 100,
+        context: { scheduler },
+      });
+      expectObservable(cold('a|', envelopes(books, 1)).pipe(guard, settleDownstream, map(positionOf))).toBe('a|', {
+        a: '1',
+      });
+    });
+    expect(recordedBySettle).to.deep.equal([1]);
+  });
+
+  it('reports, and otherwise ignores, a settle after the outcome was recorded', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const faults: string[] = [];
+    const settlesAgainLater = () =>
+      mergeMap((e: Envelope) => {
+        settle(e, excluded('first'));
+        return timer(3).pipe(
+          tap(() => settle(e, excluded('again'))),
+          ignoreElements(),
+        );
+      });
+    scheduler.run(({ cold, expectObservable }) => {
+      // No completion: the guard would complete (and end the plug-in) once nothing is held.
+      expectObservable(cold('a', envelopes(books, 1)).pipe(guarded(scheduler, faults, settlesAgainLater))).toBe('');
+    });
+    expect(books.summary()).to.deep.equal({ '1': 'excluded:first' });
+    expect(faults).to.deep.equal([
+      "plug-in tricky: misused an update's ticket: ticket already settled, cannot be settled",
+    ]);
+  });
+
+  it('drops and reports a value that is not an envelope at all', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const faults: string[] = [];
+    const emitsNothingUseful = () => mergeMap((e: Envelope) => [undefined as unknown as Envelope, e]);
+    scheduler.run(({ cold, expectObservable }) => {
+      expectObservable(cold('a|', envelopes(books, 1)).pipe(guarded(scheduler, faults, emitsNothingUseful))).toBe(
+        'a|',
+        { a: '1' },
+      );
+    });
+    expect(faults).to.deep.equal([
+      'plug-in tricky: passed on something it was not given, or passed an update on twice; dropped',
+    ]);
+  });
+
+  it("passes the source's failure on", () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    scheduler.run(({ cold, expectObservable }) => {
+      const out = cold('a#', envelopes(books, 1)).pipe(guarded(scheduler, [], () => map((e) => e)));
+      expectObservable(out).toBe('a#', { a: '1' });
+    });
+  });
+
+  it('lets go of the source when unsubscribed, also before any envelope came', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    scheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('----a|', envelopes(books, 1));
+      expectObservable(source.pipe(guarded(scheduler, [], () => map((e) => e))), '^-!').toBe('');
+      expectSubscriptions(source.subscriptions).toBe('^-!');
+    });
   });
 });

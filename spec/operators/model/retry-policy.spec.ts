@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { decodeOrThrow } from '../../../operators/model/codecs.js';
 import {
+  describeResult,
+  isDestinationFailure,
   judge,
   MAX_RETRY_AFTER_MS,
   parseRetryAfter,
@@ -151,5 +153,20 @@ describe('retry policy', () => {
         'baseMs: expected an integer from 1 to 600000, got 0; ' +
         'maxMs: expected an integer from 1 to 3600000, got 3600001',
     );
+  });
+
+  it('counts no answer, 5xx and 408 as the destination failing; any other status is an answer', () => {
+    const noAnswer: AttemptResult = { kind: 'no-answer', error: 'ECONNRESET' };
+    expect(
+      [noAnswer, answer(500), answer(503), answer(408), answer(499), answer(429), answer(400), answer(202)].map(
+        isDestinationFailure,
+      ),
+    ).to.deep.equal([true, true, true, true, false, false, false, false]);
+  });
+
+  it('describes an attempt in one short line', () => {
+    expect(describeResult(answer(503, 'a long body that is not shown'))).to.equal('HTTP 503');
+    expect(describeResult({ kind: 'no-answer', error: 'ECONNRESET' })).to.equal('no answer: ECONNRESET');
+    expect(describeResult({ kind: 'no-answer', error: 'x'.repeat(121) })).to.equal(`no answer: ${'x'.repeat(120)}...`);
   });
 });

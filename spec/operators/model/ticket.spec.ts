@@ -119,4 +119,112 @@ describe('Ticket', () => {
     expect(counts).to.deep.include({ delivered: 1, failed: { 'http-500': 1 }, inFlight: 0 });
     expect(errors.map((e) => (e as Error).message)).to.deep.equal(['sync boom', 'async boom']);
   });
+
+  it('runs an earlier asynchronous hook to its end before passing on the failure of a later one', async () => {
+    const ledger = new Ledger();
+    const errors: unknown[] = [];
+    ledger.hookErrors$.subscribe((error) => errors.push(error));
+    let finish!: (outcome: Outcome) => void;
+    const seen: string[] = [];
+    Ticket.open(ledger)
+      .withHook((outcome) => (seen.push(outcome.kind), new Promise<Outcome>((resolve) => (finish = resolve))))
+      .withHook(() => {
+        throw new Error('sync boom');
+      })
+      .settle(delivered(202), at);
+    // The earlier hook (dedupe's lease) is still at work: nothing is recorded before it ends.
+    await Promise.resolve();
+    expect(seen).to.deep.equal(['delivered']);
+    expect(ledger.inFlight).to.equal(1);
+    finish(delivered(202));
+    const counts = await ledger.whenSettled();
+    // Recorded as it was, the later hook's failure reported (not the earlier hook's result recorded).
+    expect(counts).to.deep.include({ delivered: 1, inFlight: 0 });
+    expect(errors.map((e) => (e as Error).message)).to.deep.equal(['sync boom']);
+  });
+
+  it('records at once when every hook is synchronous, even if a later one throws', () => {
+    const ledger = new Ledger();
+    Ticket.open(ledger)
+      .withHook((outcome) => outcome)
+      .withHook(() => {
+        throw new Error('sync boom');
+      })
+      .settle(failed('http-500'), at);
+    // No promise in the chain, so no microtask between the settle and the books.
+    expect(ledger.counts()).to.deep.include({ failed: { 'http-500': 1 }, inFlight: 0 });
+  });
+
+  it('on release, runs the hooks with a shutdown failure and releases it in the ledger: not settled, not acked', () => {
+    const ledger = new Ledger();
+    let acknowledged = 0;
+    const seen: Outcome[] = [];
+    const errors: unknown[] = [];
+    ledger.hookErrors$.subscribe((error) => errors.push(error));
+    const ticket = Ticket.open(ledger, () => (acknowledged += 1)).withHook((outcome) => (seen.push(outcome), outcome));
+    ticket.release();
+    // A synchronous hook is no failure of the hook.
+    expect(errors).to.deep.equal([]);
+    expect(seen).to.deep.equal([failed('shutdown', { detail: 'the pipeline stopped before this update was settled' })]);
+    expect(ledger.counts()).to.include({ received: 1, settled: 0, released: 1, inFlight: 0 });
+    expect(acknowledged).to.equal(0);
+    expect(() => ticket.release()).to.throw(TicketError, 'ticket already released, cannot be released');
+    expect(ledger.counts()).to.include({ released: 1 });
+  });
+
+  it('on release, waits for an asynchronous hook, and releases though a hook fails', async () => {
+    const ledger = new Ledger();
+    const errors: unknown[] = [];
+    ledger.hookErrors$.subscribe((error) => errors.push(error));
+    let finish!: (outcome: Outcome) => void;
+    Ticket.open(ledger)
+      .withHook(() => new Promise<Outcome>((resolve) => (finish = resolve)))
+      .release();
+    await Promise.resolve();
+    expect(ledger.counts()).to.include({ released: 0, inFlight: 1 });
+    finish(failed('shutdown'));
+    await ledger.whenSettled();
+    Ticket.open(ledger)
+      .withHook(() => {
+        throw new Error('sync boom');
+      })
+      .release();
+    Ticket.open(ledger)
+      .withHook(() => Promise.reject(new Error('async boom')))
+      .release();
+    const counts = await ledger.whenSettled();
+    expect(counts).to.include({ released: 3, settled: 0, inFlight: 0 });
+    expect(errors.map((e) => (e as Error).message)).to.deep.equal(['sync boom', 'async boom']);
+  });
+
+  it('releases a ticket without hooks at once', () => {
+    const ledger = new Ledger();
+    const errors: unknown[] = [];
+    ledger.hookErrors$.subscribe((error) => errors.push(error));
+    Ticket.open(ledger).release();
+    expect(errors).to.deep.equal([]);
+    expect(ledger.counts()).to.include({ released: 1, inFlight: 0 });
+    // What whenSettled and the backpressure watch read.
+    expect(ledger.inFlight).to.equal(0);
+  });
+
+  it("a proxy ticket (a plug-in's) hands its outcome and its misuse to the guard, and records nothing", () => {
+    const settled: string[] = [];
+    const misuse: string[] = [];
+    const proxy = Ticket.proxy({
+      settle: (outcome) => settled.push(outcome.kind),
+      misuse: (error) => misuse.push(error.message),
+    });
+    proxy.settle(excluded('first'), at);
+    proxy.settle(excluded('second'), at);
+    proxy.release();
+    expect(proxy.withHook((o) => o)).to.equal(proxy);
+    expect(() => proxy.split(2)).to.throw(TicketError, /^a plug-in cannot split an update$/);
+    expect(settled).to.deep.equal(['excluded']);
+    expect(misuse).to.deep.equal([
+      'ticket already settled, cannot be settled',
+      'an operator of a plug-in cannot release an update: pass it on or settle it',
+      'a plug-in cannot add a settle hook; it is ignored',
+    ]);
+  });
 });
