@@ -1,5 +1,6 @@
 import { connectRedis, deleteKeys } from '../adapters/redis/connection.js';
 import { runBackpressure } from './backpressure.js';
+import { type FlowsResult, type Layout, runFlows } from './flows.js';
 import { runThroughput } from './throughput.js';
 
 /**
@@ -60,9 +61,61 @@ const throughput = async (): Promise<void> => {
   );
 };
 
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/**
+ * One process with N flows against N single-flow processes (the baseline) on the same feed. Each round
+ * runs every N, the two layouts back to back (one process, then N processes), so drift on a shared
+ * machine hits both alike; the table gives medians over rounds, and ratios are medians of each round's
+ * own ratio.
+ */
+const flows = async (): Promise<void> => {
+  const updates = option('updates', 2_000);
+  const rounds = option('rounds', 3);
+  const counts = [1, 3, 10];
+  const layouts: Layout[] = ['one-process', 'process-per-flow'];
+  console.log(`flows: ${updates} updates (~670 bytes) over one WebSocket feed, no Redis, ${rounds} rounds`);
+  const results = new Map<string, FlowsResult[]>();
+  for (let round = 1; round <= rounds; round++)
+    for (const n of counts)
+      for (const layout of layouts) {
+        const result = await runFlows({ updates, flows: n, layout });
+        results.set(`${n} ${layout}`, [...(results.get(`${n} ${layout}`) ?? []), result]);
+        console.log(
+          `round ${round}  N=${String(n).padStart(2)}  ${layout.padEnd(16)}  ${result.seconds.toFixed(2)} s  ` +
+            `cpu ${Math.round(result.cpuMs)} ms  rss ${Math.round(result.rssMiB)} MiB  ` +
+            `(feed and endpoints: cpu ${Math.round(result.harnessCpuMs)} ms)`,
+        );
+      }
+  const perSecond = (r: FlowsResult): number => updates / r.seconds;
+  const cpuPerEvent = (r: FlowsResult): number => r.cpuMs / updates;
+  console.log(
+    '\n| N | one process: events/s | CPU ms/event | RSS MiB | N processes: events/s | CPU ms/event | RSS MiB |' +
+      ' events/s ratio | CPU ratio |',
+  );
+  console.log('| -: | -: | -: | -: | -: | -: | -: | -: | -: |');
+  for (const n of counts) {
+    const one = results.get(`${n} one-process`)!;
+    const many = results.get(`${n} process-per-flow`)!;
+    const cells = [one, many].flatMap((runs) => [
+      Math.round(median(runs.map(perSecond))).toLocaleString('en'),
+      median(runs.map(cpuPerEvent)).toFixed(2),
+      Math.round(median(runs.map((r) => r.rssMiB))).toString(),
+    ]);
+    const speed = median(one.map((r, i) => perSecond(r) / perSecond(many[i]!)));
+    const cpu = median(one.map((r, i) => cpuPerEvent(r) / cpuPerEvent(many[i]!)));
+    console.log(`| ${n} | ${cells.join(' | ')} | ${speed.toFixed(2)} | ${cpu.toFixed(2)} |`);
+  }
+};
+
 // Usage: npm run bench -- backpressure [--updates N] [--rate R] [--redis] [--max-heap MiB]
 //        npm run bench -- throughput [--updates N]
-const benches: Record<string, () => Promise<void>> = { backpressure, throughput };
+//        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
+const benches: Record<string, () => Promise<void>> = { backpressure, throughput, flows };
 const name = args[0] && !args[0].startsWith('--') ? args[0] : 'backpressure';
 const bench = benches[name];
 if (!bench) {
