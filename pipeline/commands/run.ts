@@ -82,6 +82,17 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   });
   const counts = (): LedgerCounts => totalCounts(running.flows.map(({ pipeline }) => pipeline.ledger.counts()));
 
+  /**
+   * Exits with `code` once the stores are closed, or after a few seconds at most. Exiting while the
+   * embedded store (LMDB) is writing can leave the process hanging for good, its main thread waiting on
+   * a worker that waits on it (lmdb-js issue #336): closing the store first lets its writes finish.
+   */
+  const exitWhenClosed = (code: number): void => {
+    const closed = running.wiring.close().catch(() => {});
+    const atMost = new Promise((resolve) => setTimeout(resolve, 3_000));
+    void Promise.race([closed, atMost]).then(() => process.exit(code));
+  };
+
   let graceTimer: NodeJS.Timeout | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     const { inFlight } = counts();
@@ -91,7 +102,7 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
     );
     process.once(signal, () => {
       logger.warn({ signal, inFlight: counts().inFlight }, 'second signal: exiting now');
-      process.exit(ExitCode.interrupted);
+      exitWhenClosed(ExitCode.interrupted);
     });
     graceTimer = setTimeout(() => {
       const now = counts();
@@ -100,7 +111,8 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
           { counts: now },
           `grace period over: ${now.inFlight} update(s) still on the wire, left pending in the stream`,
         );
-        process.exit(ExitCode.ok);
+        exitWhenClosed(ExitCode.ok);
+        return;
       }
       const lost = Math.max(
         0,
@@ -110,7 +122,7 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
         { counts: now, lost },
         `grace period over: ${lost} update(s) lost (a plain WebSocket cannot take them back)`,
       );
-      process.exit(ExitCode.lost);
+      exitWhenClosed(ExitCode.lost);
     }, config.shutdownGraceMs);
     graceTimer.unref();
     void running.stop();
