@@ -49,7 +49,8 @@ export type AlertName =
   | 'destination-rejected-credentials'
   | 'destination-down'
   | 'store-unavailable'
-  | 'stalled';
+  | 'stalled'
+  | 'journal-filling';
 
 /** Pauses of the intake that need a person: each raises its alert while it holds. */
 const PAUSE_ALERTS: ReadonlyMap<string, AlertName> = new Map<string, AlertName>([

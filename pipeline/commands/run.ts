@@ -1,5 +1,6 @@
 import { HealthServer, type HealthRoutes } from '../../adapters/metrics/health-server.js';
 import { AlertMonitor } from '../alerts.js';
+import { JournalFillMonitor } from '../journal-fill.js';
 import type { Config } from '../config/codec.js';
 import { selectRuns } from '../history.js';
 import type { Logger } from '../logger.js';
@@ -80,6 +81,18 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
       alertNotifier(flow, flowLogger),
     ).start();
   });
+  // With a bounded journal, a person hears it is filling before the intake has to refuse anything.
+  const { redis } = running.wiring.shared;
+  const { journal } = config;
+  const journalFill =
+    redis && journal?.maxLength !== undefined
+      ? new JournalFillMonitor({
+          length: () => redis.xlen(journal.stream),
+          maxLength: journal.maxLength,
+          pipeline: config.name,
+          notify: alertNotifier(running.flows[0]!.flow, logger),
+        }).start()
+      : undefined;
   const counts = (): LedgerCounts => totalCounts(running.flows.map(({ pipeline }) => pipeline.ledger.counts()));
 
   /**
@@ -137,6 +150,7 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   // The same stop() a signal started (it runs once), or a first one if the source ended by itself.
   const stopped = await running.stop();
   for (const monitor of alerts) monitor.stop();
+  journalFill?.stop();
   await health.close();
   clearTimeout(graceTimer);
   process.removeListener('SIGINT', onSignal);
