@@ -278,6 +278,53 @@ attributes: [{ source: person.name.firstName, target: firstName }]
       expect(await stored()).to.equal(2);
     });
 
+    it('takes a realistic feed from a client that behaves like AEP and delivers every qualified profile once', async () => {
+      const url = await start(oauth);
+      /**
+       * AEP's HTTP API destination, in small: it fetches a token (body credentials, then Basic on each
+       * refetch), posts one profile or a batch, retries a 429 or 5xx twice (15 and 30 s in AEP; 100 and
+       * 200 ms here) and then drops the export, and fetches a new token on a 401.
+       */
+      let token = await tokenFrom(url, 'body');
+      const dropped: unknown[] = [];
+      const exportOnce = async (body: unknown): Promise<void> => {
+        for (const wait of [0, 100, 200]) {
+          if (wait) await new Promise((resolve) => setTimeout(resolve, wait));
+          let answer = await send(url, withToken(token, body));
+          if (answer.status === 401) {
+            token = await tokenFrom(url, 'basic');
+            answer = await send(url, withToken(token, body));
+          }
+          if (answer.status === 200) return;
+          if (answer.status !== 429 && answer.status < 500) break;
+        }
+        dropped.push(body);
+      };
+      // 120 profiles: every fourth is not in the audience; batches of 1 to 5, as AEP may aggregate them.
+      const profiles = Array.from({ length: 120 }, (_, n) => aepProfile(n, n % 4 === 3 ? 'not-mapped' : 'a1'));
+      rejecting = true; // Qualtrics refuses the credentials for a while: AEP must not notice.
+      for (let i = 0, size = 1; i < profiles.length; i += size, size = (size % 5) + 1) {
+        const batch = profiles.slice(i, i + size);
+        await exportOnce(batch.length === 1 ? batch[0] : batch);
+        // Now and then the token is revoked, as a rotated secret would: AEP fetches another.
+        if (i % 37 === 0) token = 'revoked';
+      }
+      expect(dropped).to.deep.equal([]);
+      rejecting = false;
+      const qualified = profiles.filter((_, n) => n % 4 !== 3).length;
+      await eventually(() => standIn.runs.length >= qualified, 30_000, 'every qualified profile delivered');
+      await started!.flows[0]!.pipeline.ledger.whenSettled(120);
+      const delivered = standIn.runs.map((run) => JSON.stringify(run.payload));
+      expect(delivered).to.have.length(qualified);
+      expect(new Set(delivered).size).to.equal(qualified);
+      expect(started!.flows[0]!.pipeline.ledger.counts()).to.deep.include({
+        received: 120,
+        delivered: qualified,
+        excluded: { 'not-qualified': 120 - qualified },
+        failed: {},
+      });
+    });
+
     it("runs as several processes behind one token endpoint: each accepts the others' tokens", async () => {
       const first = await start(oauth);
       const firstStarted = started!;
