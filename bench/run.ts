@@ -1,6 +1,7 @@
 import { connectRedis, deleteKeys } from '../adapters/redis/connection.js';
 import { runBackpressure } from './backpressure.js';
 import { type FlowsResult, type Layout, runFlows } from './flows.js';
+import { type IntakeResult, type IntakeTarget, runIntake } from './intake.js';
 import { runThroughput } from './throughput.js';
 
 /**
@@ -112,10 +113,61 @@ const flows = async (): Promise<void> => {
   }
 };
 
+/**
+ * The HTTP intake (`source.http`, the pipeline as a `run` process) against a hand-written minimal intake
+ * (token, read, JSON.parse, one XADD, 200), both fed single profiles by the same keep-alive client with
+ * the destination paused. Rounds interleave the two (contender, then baseline); medians of rounds, and
+ * ratios are medians of each round's own ratio.
+ */
+const intake = async (): Promise<void> => {
+  const requests = option('requests', 20_000);
+  const concurrency = option('concurrency', 32);
+  const rounds = option('rounds', 3);
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const targets: IntakeTarget[] = ['contender', 'baseline'];
+  console.log(
+    `intake: ${requests} POSTs of one ~650-byte profile, ${concurrency} at a time over keep-alive, ` +
+      `destination answering 401 (paused), ${rounds} rounds`,
+  );
+  const results: Record<IntakeTarget, IntakeResult[]> = { contender: [], baseline: [] };
+  for (let round = 1; round <= rounds; round++)
+    for (const target of targets) {
+      const prefix = `qa-bench-intake:{${Date.now()}-${target}}`;
+      const r = await runIntake({ target, requests, concurrency, redisUrl, prefix });
+      results[target].push(r);
+      console.log(
+        `round ${round}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  ` +
+          `p99 ${r.p99Ms.toFixed(2)} ms  max ${r.maxMs.toFixed(1)} ms  ` +
+          `cpu ${(r.cpuMs / requests).toFixed(3)} ms/req  ` +
+          `rss ${Math.round(r.rssMiB)} MiB  (client cpu ${Math.round(r.clientCpuMs)} ms, redis cpu ` +
+          `${r.redisCpuMs === undefined ? '?' : Math.round(r.redisCpuMs)} ms)  stored ${r.stored}  ` +
+          `destination ${r.destinationRequests}×401`,
+      );
+    }
+  const [a, b] = [results.contender, results.baseline];
+  const cells = (runs: IntakeResult[]): string[] => [
+    Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
+    median(runs.map((r) => r.p50Ms)).toFixed(2),
+    median(runs.map((r) => r.p99Ms)).toFixed(2),
+    median(runs.map((r) => r.cpuMs / requests)).toFixed(3),
+    median(runs.map((r) => (r.redisCpuMs ?? Number.NaN) / requests)).toFixed(3),
+  ];
+  const ratio = (of: (r: IntakeResult) => number): string => median(a.map((r, i) => of(r) / of(b[i]!))).toFixed(2);
+  console.log('\n| intake | requests/s | p50 ms | p99 ms | CPU ms/request | Redis CPU ms/request |');
+  console.log('| - | -: | -: | -: | -: | -: |');
+  console.log(`| contender: \`run\`, source.http | ${cells(a).join(' | ')} |`);
+  console.log(`| baseline: node:http + XADD | ${cells(b).join(' | ')} |`);
+  console.log(
+    `| ratio (contender / baseline) | ${ratio((r) => r.perSecond)} | ${ratio((r) => r.p50Ms)} | ` +
+      `${ratio((r) => r.p99Ms)} | ${ratio((r) => r.cpuMs)} | ${ratio((r) => r.redisCpuMs ?? Number.NaN)} |`,
+  );
+};
+
 // Usage: npm run bench -- backpressure [--updates N] [--rate R] [--redis] [--max-heap MiB]
 //        npm run bench -- throughput [--updates N]
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
-const benches: Record<string, () => Promise<void>> = { backpressure, throughput, flows };
+//        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
+const benches: Record<string, () => Promise<void>> = { backpressure, throughput, flows, intake };
 const name = args[0] && !args[0].startsWith('--') ? args[0] : 'backpressure';
 const bench = benches[name];
 if (!bench) {
