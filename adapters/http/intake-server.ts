@@ -91,9 +91,18 @@ export class HttpIntakeServer {
       void HttpIntakeServer.#handle(options, request, response);
     };
     const { tls } = options;
+    // Node looks for requests over their time limits only this often (30 s by default): often enough
+    // that a stalled client is cut off close to `requestTimeoutMs`, not long after it.
+    const checkEvery = Math.max(250, Math.min(5_000, Math.floor(options.requestTimeoutMs / 4)));
+    const timeouts = {
+      requestTimeout: options.requestTimeoutMs,
+      headersTimeout: Math.min(options.requestTimeoutMs, 60_000),
+      connectionsCheckingInterval: checkEvery,
+    };
     const server: Server = tls
       ? createHttpsServer(
           {
+            ...timeouts,
             cert: tls.cert,
             key: tls.key,
             ...(tls.ca ? { ca: tls.ca } : {}),
@@ -103,9 +112,7 @@ export class HttpIntakeServer {
           },
           handler,
         )
-      : createHttpServer(handler);
-    server.requestTimeout = options.requestTimeoutMs;
-    server.headersTimeout = Math.min(options.requestTimeoutMs, 60_000);
+      : createHttpServer(timeouts, handler);
     if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

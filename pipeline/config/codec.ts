@@ -125,7 +125,7 @@ export const HttpAuthConfig = oneOf('source.http.auth', {
       clientId: NonEmptyString,
       clientSecret: SecretString,
       tokenPath: withDefault(UrlPath, '/oauth/token'),
-      tokenTtlSeconds: withDefault(integerIn(60, 86_400), 3600),
+      tokenTtlSeconds: withDefault(integerIn(1, 86_400), 3600),
     },
     /** The key tokens are signed with; without it, one is made once and shared through Redis. */
     { signingKey: SecretString },
