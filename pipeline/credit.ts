@@ -1,5 +1,6 @@
 import { merge, type Observable, type Subscription } from 'rxjs';
 import type { Ledger } from '../operators/model/ledger.js';
+import type { Config } from './config/codec.js';
 import type { IntakeValve } from './valve.js';
 
 /** What the valve is closed for while the pipeline holds as many envelopes as it may. */
@@ -27,3 +28,13 @@ export const capacityOf = (ledger: Ledger, valve: IntakeValve, maxInFlight: numb
   capacity: () => (valve.isClosed ? 0 : Math.max(0, maxInFlight - ledger.inFlight)),
   capacity$: merge(ledger.inFlight$, valve.closed$),
 });
+
+/**
+ * How many updates one flow may hold. Several flows sharing one plain feed each get an equal share of
+ * `pipeline.maxInFlight`, so a flow that cannot send fills only its share (and then sheds) instead of the
+ * whole credit; flows with a stream of their own (a journal, a Redis stream) each have all of it.
+ */
+export const flowCredit = (config: Config, flows: number): number =>
+  config.source.websocket && !config.journal && flows > 1
+    ? Math.max(1, Math.floor(config.pipeline.maxInFlight / flows))
+    : config.pipeline.maxInFlight;

@@ -1,5 +1,6 @@
 import { DESTINATION_DOWN } from '../operators/model/circuit-breaker.js';
 import { DESTINATION_REJECTED } from '../operators/emit.js';
+import { CREDIT, flowCredit } from './credit.js';
 import { hostname } from 'node:os';
 import { combineLatest, distinctUntilChanged, EMPTY, map, type Observable } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
@@ -300,9 +301,15 @@ export const openIntake = async (
     const health = new SourceHealth();
     // The feed is shared (see README, "Flows"): it pauses while any flow is full or its store is down;
     // a flow that cannot send takes its share, and past it dead-letters its copies instead of holding them.
-    const share = Math.max(1, Math.floor(config.pipeline.maxInFlight / flows.length));
-    // One flow alone sheds nothing: whatever closes its valve pauses the feed, as before flows.
-    const holds = (reason: string): boolean => flows.length === 1 || !SHEDDING.has(reason);
+    const share = flowCredit(config, flows.length);
+    // One flow alone sheds nothing: whatever closes its valve pauses the feed, as before flows. With
+    // several, a flow that cannot send sheds past its share instead: neither that, nor its full credit
+    // (its share), holds the feed; anything else (its own store down, a busy flow's credit) does.
+    const holds = (reasons: ReadonlySet<string>): boolean => {
+      if (flows.length === 1) return reasons.size > 0;
+      const stuck = [...reasons].some((reason) => SHEDDING.has(reason));
+      return [...reasons].some((reason) => !SHEDDING.has(reason) && !(stuck && reason === CREDIT));
+    };
     const holding$ = combineLatest(flows.map(({ valve }) => valve.closedBy$(holds))).pipe(
       map((closed) => closed.some(Boolean)),
       distinctUntilChanged(),

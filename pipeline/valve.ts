@@ -22,10 +22,10 @@ export class IntakeValve {
   /** Each reason closing or clearing, once per change (what the logs report). */
   readonly changes$: Observable<ValveChange> = this.#changes.asObservable();
 
-  /** True while one of the reasons `counts` accepts holds the valve closed (others ignored); emits on change only. */
-  closedBy$(counts: (reason: string) => boolean): Observable<boolean> {
+  /** True while the reasons holding the valve closed, taken together, make `holds` true; emits on change only. */
+  closedBy$(holds: (reasons: ReadonlySet<string>) => boolean): Observable<boolean> {
     return this.#reasons.pipe(
-      map((reasons) => [...reasons.keys()].some(counts)),
+      map((reasons) => holds(new Set(reasons.keys()))),
       distinctUntilChanged(),
     );
   }

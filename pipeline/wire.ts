@@ -24,7 +24,7 @@ import { compareStreamPositions } from '../operators/model/order.js';
 import type { RateLimiter } from '../operators/model/ports.js';
 import { type Config, type FlowConfig, rateGroupOf } from './config/codec.js';
 import { defaultDeadLetterFile, journalLinePrefixOf, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
-import { applyCredit, type Capacity, capacityOf } from './credit.js';
+import { applyCredit, type Capacity, capacityOf, flowCredit } from './credit.js';
 import { groupOf, type IntakeFlow, openIntake, type SourceHealth } from './intake.js';
 import { type HistoryStore, RunEntry } from './history.js';
 import type { Logger } from './logger.js';
@@ -202,9 +202,11 @@ export const wireFlowCore = (
   shared: Shared,
   ledger: Ledger,
   metrics?: FlowMetrics,
+  /** Updates it may hold (see `flowCredit`). */
+  credit = config.pipeline.maxInFlight,
 ): FlowCore => {
   const valve = new IntakeValve();
-  const creditSubscription = applyCredit(ledger, valve, config.pipeline.maxInFlight);
+  const creditSubscription = applyCredit(ledger, valve, credit);
   const { redis } = shared;
   const state = redis ? undefined : openStateStore(stateDirOf(config, flow));
   const stores = redis ? redisStores(config, flow, redis) : embeddedStores(config, flow, state!);
@@ -235,7 +237,7 @@ export const wireFlowCore = (
     flow,
     context,
     valve,
-    credit: capacityOf(ledger, valve, config.pipeline.maxInFlight),
+    credit: capacityOf(ledger, valve, credit),
     redis,
     turnBook,
     deadLetters: stores.deadLetters,
@@ -293,7 +295,9 @@ export const wire = async (
   };
   let intake: Awaited<ReturnType<typeof openIntake>>;
   try {
-    for (const { flow, ledger, metrics } of books) cores.push(wireFlowCore(config, flow, shared, ledger, metrics));
+    const credit = flowCredit(config, books.length);
+    for (const { flow, ledger, metrics } of books)
+      cores.push(wireFlowCore(config, flow, shared, ledger, metrics, credit));
     const intakeFlows: IntakeFlow[] = cores.map((core, index) => ({
       flow: core.flow,
       valve: core.valve,

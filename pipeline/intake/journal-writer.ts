@@ -88,7 +88,8 @@ export class JournalWriter {
    */
   withdraw(message: ProducedMessage): boolean {
     const index = this.#queue.indexOf(message);
-    if (index < this.#appending) return false;
+    // Not in the queue (already appended, or never written), or in the batch being appended now.
+    if (index === -1 || index < this.#appending) return false;
     this.#queue.splice(index, 1);
     // Nothing left to append, so nothing would find out when the journal has room again: look for it.
     if (this.#queue.length === 0) this.#pumping ??= this.#recheck().finally(() => (this.#pumping = undefined));
