@@ -453,6 +453,8 @@ const openHttp = async (
       return verdict.ok ? { ok: true } : { ok: false, why: `the token is ${verdict.why}` };
     };
   } else authorize = async () => ({ ok: true });
+  // Read before binding: a missing file is named by its own key, not blamed on the port.
+  const tls = http.tls ? tlsFiles(http.tls) : undefined;
   const server = await bindOrExplain('source.http.port', http, () =>
     HttpIntakeServer.start({
       host: http.host,
@@ -461,7 +463,7 @@ const openHttp = async (
       maxBodyBytes: http.maxBodyBytes,
       maxConnections: http.maxConnections,
       requestTimeoutMs: http.requestTimeoutMs,
-      ...(http.tls ? { tls: tlsFiles(http.tls) } : {}),
+      ...(tls ? { tls } : {}),
       authorize,
       ...(token ? { token } : {}),
       // Answered before AEP's client gives up, so it retries rather than times out.

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { messageOf } from '../../operators/model/errors.js';
 import { filter, type Subscription } from 'rxjs';
 import type { Authorize, Stored } from '../../adapters/http/intake-server.js';
 import { bearerTokenOf, sameSecret } from '../../adapters/same-secret.js';
@@ -61,10 +62,19 @@ export const bearerAuthorizer =
     return sameSecret(given, expected) ? { ok: true } : { ok: false, why: 'the bearer token is not valid' };
   };
 
-/** The certificate, key and CA files of `tls`, read once at start. */
-export const tlsFiles = (tls: NonNullable<HttpSourceConfig['tls']>) => ({
-  cert: readFileSync(tls.cert),
-  key: readFileSync(tls.key),
-  ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
-  requireClientCert: tls.requireClientCert,
-});
+/** The certificate, key and CA files of `tls`, read once at start; a file that cannot be read names its key. */
+export const tlsFiles = (tls: NonNullable<HttpSourceConfig['tls']>) => {
+  const read = (key: 'cert' | 'key' | 'ca', path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new Error(`source.http.tls.${key}: cannot read ${path}: ${messageOf(error)}`);
+    }
+  };
+  return {
+    cert: read('cert', tls.cert),
+    key: read('key', tls.key),
+    ...(tls.ca ? { ca: read('ca', tls.ca) } : {}),
+    requireClientCert: tls.requireClientCert,
+  };
+};
