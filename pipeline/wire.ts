@@ -176,6 +176,7 @@ const turnBookOf = (config: Config, flow: FlowConfig, redis: Redis): RedisTurnBo
     donePrefix: `${redisPrefixOf(config, flow)}:done:`,
     journal: journal?.stream,
     otherGroups: journal ? others.map((other) => groupOf(config, other, journal.group)) : [],
+    group: journal ? groupOf(config, flow, journal.group) : undefined,
   });
 };
 

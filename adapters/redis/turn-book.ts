@@ -37,8 +37,8 @@ local function before(a, b)
   if tonumber(ams) ~= tonumber(bms) then return tonumber(ams) < tonumber(bms) end
   return tonumber(aseq) < tonumber(bseq)
 end
-local function finishedByOthers(stream, id, others)
-  if #others == 0 then return true end
+-- Each group of the stream by name: the id of the last entry delivered to it.
+local function lastDelivered(stream)
   local last = {}
   for _, info in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
     local name, delivered
@@ -47,6 +47,11 @@ local function finishedByOthers(stream, id, others)
     end
     last[name] = delivered
   end
+  return last
+end
+local function finishedByOthers(stream, id, others)
+  if #others == 0 then return true end
+  local last = lastDelivered(stream)
   for _, group in ipairs(others) do
     if last[group] ~= nil then
       if before(last[group], id) then return false end
@@ -67,15 +72,29 @@ for i = 8, #ARGV, 2 do finish(ARGV[4] .. ARGV[i], ARGV[5] .. ARGV[i], tonumber(A
 if ARGV[3] == '1' and byAll then redis.call('XDEL', KEYS[1], ARGV[2]) end
 return 1`;
 
-// KEYS: stream, line, done key. ARGV: ttl, forget (1|0). The next turn of a line whose journal entry is
-// gone (deleted by hand, trimmed by someone) can never be finished by a consumer: finish it here, or the
-// line waits forever. With several flows the line's note of the entry stays for the others to see.
-const SKIP_LOST = `${FINISH}
-local next = tonumber(redis.call('HGET', KEYS[3], 'done') or '0') + 1
-local id = redis.call('HGET', KEYS[2], 'e' .. next)
-if not id or #redis.call('XRANGE', KEYS[1], id, id) > 0 then return 0 end
-finish(KEYS[2], KEYS[3], next, ARGV[1], ARGV[2] == '1')
-return 1`;
+// KEYS: stream, line, done key. ARGV: ttl, forget (1|0), this flow's group ('' if none). A turn of a
+// line can never be finished by this flow's consumers when its journal entry is gone (deleted by hand,
+// trimmed), when its note is gone though its number was given (every other flow finished it before this
+// flow's group existed: a flow added, or turned back on), or when this group's position is already past
+// the entry and it is not pending in it (the same). Every such turn in a row is finished here at once,
+// or the line waits forever. With several flows the notes stay for the others to see.
+const SKIP_LOST = `${FINISH}${FINISHED_BY_OTHERS}
+local function lostTurn(seq)
+  if seq > tonumber(redis.call('HGET', KEYS[2], 'next') or '0') then return false end
+  local id = redis.call('HGET', KEYS[2], 'e' .. seq)
+  if not id or #redis.call('XRANGE', KEYS[1], id, id) == 0 then return true end
+  if ARGV[3] == '' then return false end
+  local delivered = lastDelivered(KEYS[1])[ARGV[3]]
+  return delivered ~= nil and not before(delivered, id) and #redis.call('XPENDING', KEYS[1], ARGV[3], id, id, 1) == 0
+end
+local skipped = 0
+while true do
+  local seq = tonumber(redis.call('HGET', KEYS[3], 'done') or '0') + 1
+  if not lostTurn(seq) then break end
+  finish(KEYS[2], KEYS[3], seq, ARGV[1], ARGV[2] == '1')
+  skipped = skipped + 1
+end
+return skipped > 0 and 1 or 0`;
 
 export interface RedisTurnBookOptions {
   /** Where the journal numbers each person's updates (`<linePrefix><identity>`: `next`, `e<seq>`). */
@@ -86,6 +105,8 @@ export interface RedisTurnBookOptions {
   readonly journal?: string | undefined;
   /** The other flows' consumer groups on the same stream: an entry is deleted once all have finished it. */
   readonly otherGroups?: readonly string[];
+  /** This flow's own group on the journal: an entry its position is already past is one it will never read. */
+  readonly group?: string | undefined;
 }
 
 /**
@@ -98,6 +119,7 @@ export class RedisTurnBook {
   readonly donePrefix: string;
   readonly #journal: string | undefined;
   readonly #otherGroups: string;
+  readonly #group: string;
   readonly #finished = new Subject<string>();
   readonly #finishThenAck;
   readonly #skipLost;
@@ -105,12 +127,13 @@ export class RedisTurnBook {
 
   constructor(
     private readonly redis: Redis,
-    { linePrefix, donePrefix = linePrefix, journal, otherGroups = [] }: RedisTurnBookOptions,
+    { linePrefix, donePrefix = linePrefix, journal, otherGroups = [], group }: RedisTurnBookOptions,
   ) {
     this.linePrefix = linePrefix;
     this.donePrefix = donePrefix;
     this.#journal = journal;
     this.#otherGroups = JSON.stringify(otherGroups);
+    this.#group = group ?? '';
     this.#finishThenAck = luaScript(redis, 'qaFinishThenAck', 1, FINISH_THEN_ACK, IntegerReply);
     this.#skipLost = luaScript(redis, 'qaSkipLostTurn', 3, SKIP_LOST, IntegerReply);
   }
@@ -137,8 +160,14 @@ export class RedisTurnBook {
     if (this.#journal === undefined) return false;
     const forget = this.#otherGroups === '[]' ? 1 : 0;
     const skipped =
-      (await this.#skipLost(this.#journal, this.linePrefix + key, this.donePrefix + key, TURN_TTL_SECONDS, forget)) ===
-      1;
+      (await this.#skipLost(
+        this.#journal,
+        this.linePrefix + key,
+        this.donePrefix + key,
+        TURN_TTL_SECONDS,
+        forget,
+        this.#group,
+      )) === 1;
     if (skipped) this.#finished.next(key);
     return skipped;
   }

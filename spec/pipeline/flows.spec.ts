@@ -398,6 +398,50 @@ ${flowYaml('later', later.url, ['audiences: [{ id: a1 }]', 'identities: [{ sourc
       expect(await pending('g:later')).to.equal(0);
     });
 
+    it('lets a flow added later send for people the journal already numbered (after the lost-turn check)', async () => {
+      const server = await TestWebSocketServer.start();
+      feed = server;
+      const endpoints: Record<string, QualtricsStandIn> = {
+        old: await standIn(),
+        other: await standIn(),
+        added: await standIn(),
+      };
+      const journal = `${fixture.prefix}:journal`;
+      const flows = (names: string[]) => `
+name: Brand
+source: { websocket: { url: "${server.url}" } }
+${redis()}
+journal: { stream: "${journal}", group: g }
+flows:
+${names.map((name) => flowYaml(name, endpoints[name]!.url, ['audiences: [{ id: a1 }]', 'identities: [{ source: Email, target: email }]', 'attributes: [{ source: person.name.firstName, target: firstName }]'])).join('\n')}
+`;
+      const person = (version: number) => ({ ...profile(1, ['a1']), person: { name: { firstName: `v${version}` } } });
+      const first = await start(flows(['old', 'other']));
+      let socket = await server.connection(1);
+      socket.send(JSON.stringify(person(1)));
+      socket.send(JSON.stringify(person(2)));
+      await eventually(
+        () => first.flows.every(({ pipeline }) => pipeline.ledger.counts().settled === 2),
+        10_000,
+        'both flows done',
+      );
+      await first.stop();
+      running.splice(running.indexOf(first), 1);
+      // A flow added since: its group starts now, and the person's line is already at 2.
+      const second = await start(flows(['old', 'other', 'added']));
+      socket = await server.connection(2);
+      // Its group is made when its source starts: what came before that is not its to send.
+      await eventually(() => second.flows[2]!.wiring.sourceHealth.connected, 10_000, 'the added flow reading');
+      socket.send(JSON.stringify(person(3)));
+      await eventually(() => endpoints.added!.runs.length === 1, 45_000, 'the added flow sending').catch((error) => {
+        throw new Error(
+          `${(error as Error).message}: ${JSON.stringify(second.flows.map(({ flow, pipeline }) => [flow.name, pipeline.ledger.counts()]))}`,
+        );
+      });
+      expect((endpoints.added!.runs[0]!.payload as { firstName: string }).firstName).to.equal('v3');
+      expect(endpoints.old!.runs).to.have.length(3);
+    });
+
     it('acknowledges a message to its producer only once every flow settled it', async () => {
       let slowUntil = 0;
       const slow = await standIn({

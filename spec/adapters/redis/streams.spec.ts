@@ -300,6 +300,42 @@ describe('Redis streams (real Redis)', function () {
       ]);
     });
 
+    it('finishes, for a flow added later, every turn its group will never read, and stops at its own', async () => {
+      const linePrefix = `${fixture.prefix}:line:`;
+      const before = new RedisTurnBook(redis, {
+        linePrefix,
+        donePrefix: `${fixture.prefix}:a:done:`,
+        journal: stream,
+        otherGroups: ['g:b'],
+        group: 'g:a',
+      });
+      const journal = new StreamJournal({ redis, stream, groups: ['g:a'], field: 'profile', linePrefix });
+      const { ids } = await journal.append([
+        { data: '{}', keys: ['email:ann'] },
+        { data: '{}', keys: ['email:ann'] },
+      ]);
+      // The one flow there was finishes both (the other group does not exist yet: it claims nothing).
+      await redis.xreadgroup('GROUP', 'g:a', 'c', 'COUNT', 10, 'STREAMS', stream, '>');
+      for (const [i, id] of ids.entries())
+        await before.finishThenAck(stream, 'g:a', id, false, [{ key: 'email:ann', seq: i + 1 }]);
+      // A flow added now: its group starts at the end; Ann's third update is its first.
+      await redis.xgroup('CREATE', stream, 'g:b', '$');
+      const added = new RedisTurnBook(redis, {
+        linePrefix,
+        donePrefix: `${fixture.prefix}:b:done:`,
+        journal: stream,
+        otherGroups: ['g:a'],
+        group: 'g:b',
+      });
+      await journal.append([{ data: '{}', keys: ['email:ann'] }]);
+      await redis.xreadgroup('GROUP', 'g:b', 'c', 'COUNT', 10, 'STREAMS', stream, '>');
+      expect(await added.finishedUpTo('email:ann')).to.equal(0);
+      expect(await added.skipLost('email:ann')).to.equal(true);
+      // Turns 1 and 2 finished for it at once; 3 is its own, pending in its group: not skipped.
+      expect(await added.finishedUpTo('email:ann')).to.equal(2);
+      expect(await added.skipLost('email:ann')).to.equal(false);
+    });
+
     it("finishes a line's next turn whose entry was deleted by hand, and only that", async () => {
       const book = new RedisTurnBook(redis, { linePrefix: `${fixture.prefix}:line:`, journal: stream });
       const journal = new StreamJournal({
