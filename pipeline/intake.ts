@@ -10,10 +10,8 @@ import { redisStreamGroupSource, type StreamSourceEvent } from '../adapters/redi
 import { webSocketClientSource, type ConnectionEvent } from '../adapters/websocket/client-source.js';
 import { WebSocketListenSource, type ListenEvent, type ProducedMessage } from '../adapters/websocket/listen-source.js';
 import type { Config, FlowConfig, HttpSourceConfig, WebSocketSourceConfig } from './config/codec.js';
-import { type Authorize, HttpIntakeServer, type HttpIntakeOptions } from '../adapters/http/intake-server.js';
-import { TokenIssuer } from '../adapters/http/oauth-tokens.js';
-import { bearerTokenOf } from '../adapters/same-secret.js';
-import { bearerAuthorizer, storeThrough, tlsFiles } from './intake/http-intake.js';
+import { HttpIntakeServer } from '../adapters/http/intake-server.js';
+import { authenticationOf, storeThrough, tlsFiles } from './intake/http-intake.js';
 import type { Capacity } from './credit.js';
 import type { Logger } from './logger.js';
 import { IntakeValve } from './valve.js';
@@ -433,26 +431,7 @@ const openHttp = async (
   },
 ): Promise<{ messages$: Observable<ProducedMessage>; close(): Promise<void> }> => {
   const { writer, pauses, health, logger, redis, config, onAnswer } = context;
-  const { auth } = http;
-  let authorize: Authorize;
-  let token: HttpIntakeOptions['token'];
-  if (auth.bearer) authorize = bearerAuthorizer(auth.bearer.reveal());
-  else if (auth.oauth2) {
-    const { clientId, clientSecret, tokenPath, tokenTtlSeconds, signingKey } = auth.oauth2;
-    const issuer = await TokenIssuer.start({
-      client: { clientId, clientSecret: clientSecret.reveal() },
-      ttlSeconds: tokenTtlSeconds,
-      // Without a key in the config, the first process makes one and every other uses it (through Redis).
-      key: signingKey ? { secret: signingKey.reveal() } : { redis, redisKey: `${basePrefixOf(config)}:oauth-key` },
-    });
-    token = { path: tokenPath, answer: (request) => issuer.answer(request) };
-    authorize = async (authorization) => {
-      const given = bearerTokenOf(authorization);
-      if (given === undefined) return { ok: false, why: 'a bearer token is required' };
-      const verdict = await issuer.verify(given);
-      return verdict.ok ? { ok: true } : { ok: false, why: `the token is ${verdict.why}` };
-    };
-  } else authorize = async () => ({ ok: true });
+  const { authorize, token } = await authenticationOf(http.auth, redis, `${basePrefixOf(config)}:oauth-key`);
   // Read before binding: a missing file is named by its own key, not blamed on the port.
   const tls = http.tls ? tlsFiles(http.tls) : undefined;
   const server = await bindOrExplain('source.http.port', http, () =>

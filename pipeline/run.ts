@@ -11,7 +11,8 @@ import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
 import { PipelineMetrics, type FlowMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
-import { enabledFlows, wire, type FlowWiring, type Wiring } from './wire.js';
+import { enabledFlows } from './config/flow-choice.js';
+import { wire, type FlowWiring, type Wiring } from './wire.js';
 
 /** One flow of a running process: its config, its pipeline (and ledger), its wiring and its metrics. */
 export interface RunningFlow {

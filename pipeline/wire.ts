@@ -23,6 +23,7 @@ import type { Ledger } from '../operators/model/ledger.js';
 import { compareStreamPositions } from '../operators/model/order.js';
 import type { RateLimiter } from '../operators/model/ports.js';
 import { type Config, type FlowConfig, rateGroupOf } from './config/codec.js';
+import { enabledFlows } from './config/flow-choice.js';
 import { defaultDeadLetterFile, journalLinePrefixOf, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
 import { applyCredit, type Capacity, capacityOf, flowCredit } from './credit.js';
 import { groupOf, type IntakeFlow, openIntake, type SourceHealth } from './intake.js';
@@ -41,12 +42,10 @@ export const authOf = ({ destination }: FlowConfig): QualtricsAuth => {
   return { kind: 'basic', username: destination.username, apiToken: destination.apiToken.reveal() };
 };
 
-/** The flows a process runs: the enabled ones. */
-export const enabledFlows = (config: Config): FlowConfig[] => config.flows.filter((flow) => flow.enabled);
-
 /**
- * The key prefix under which every process of a brand shares a rate-limit group's log: namespaced by
- * `redis.prefix` (so tests and tenants keep apart), the group's name as the hash tag.
+ * The key prefix under which the processes of a brand share a rate-limit group's log: namespaced by
+ * `redis.prefix` (so tests and tenants keep apart), the group's name in braces (the hash tag, unless
+ * `redis.prefix` has one of its own: Redis takes the first). In the one-flow form, the flow's own prefix.
  */
 const rateKeyPrefix = (config: Config, group: string): string =>
   config.singleFlowForm

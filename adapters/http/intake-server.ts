@@ -1,13 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-
-/** What the token endpoint answers (see `adapters/http/oauth-tokens.ts`). */
-export interface EndpointAnswer {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: Readonly<Record<string, unknown>>;
-}
+import type { TokenAnswer, TokenRequest } from './oauth-tokens.js';
 
 /** Whether a request may post profiles: its `Authorization` header checked. */
 export type Authorize = (authorization: string | undefined) => Promise<{ ok: true } | { ok: false; why: string }>;
@@ -32,7 +26,7 @@ export interface HttpIntakeOptions {
   /** OAuth 2.0: where the token endpoint is served, and how it answers. */
   readonly token?: {
     readonly path: string;
-    answer(request: { method: string; headers: IncomingMessage['headers']; body: Buffer }): Promise<EndpointAnswer>;
+    answer(request: TokenRequest): Promise<TokenAnswer>;
   };
   /** Appends a body (JSON: one profile or a list) to the journal; resolves once it is there, or refused. */
   readonly store: (body: Buffer) => Promise<Stored>;

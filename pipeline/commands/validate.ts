@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { describeChain, loadChain } from '../chain.js';
 import { type Config, type FlowConfig, plainTextOnNetwork } from '../config/codec.js';
+import { enabledFlows } from '../config/flow-choice.js';
 
 /**
  * What `validate` warns about without failing: an HTTP intake on the network without TLS, audiences
@@ -14,7 +15,7 @@ export const flowWarnings = (config: Config): string[] => {
     warnings.push(
       `source.http listens on ${http.host} without tls: tokens and profiles travel in clear unless a proxy in front adds TLS`,
     );
-  const enabled = config.flows.filter((flow) => flow.enabled);
+  const enabled = enabledFlows(config);
   const sentBy = new Map<string, string[]>();
   for (const flow of enabled)
     for (const { id } of flow.audiences) {

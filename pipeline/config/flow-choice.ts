@@ -22,8 +22,11 @@ export const chooseFlow = (
   return flow;
 };
 
+/** The flows a process runs: the enabled ones. */
+export const enabledFlows = (config: Config): FlowConfig[] => config.flows.filter((flow) => flow.enabled);
+
 /** The flows a command runs through (`replay`): those named by `--flow`, or every enabled one. */
 export const chooseFlows = (config: Config, names: readonly string[] | undefined, source = 'config'): FlowConfig[] =>
   names === undefined || names.length === 0
-    ? config.flows.filter((flow) => flow.enabled)
+    ? enabledFlows(config)
     : names.map((name) => chooseFlow(config, name, source));

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { messageOf } from '../../operators/model/errors.js';
 import { filter, type Subscription } from 'rxjs';
-import type { Authorize, Stored } from '../../adapters/http/intake-server.js';
+import type { Authorize, HttpIntakeOptions, Stored } from '../../adapters/http/intake-server.js';
+import { TokenIssuer } from '../../adapters/http/oauth-tokens.js';
+import type { Redis } from '../../adapters/redis/connection.js';
 import { bearerTokenOf, sameSecret } from '../../adapters/same-secret.js';
 import type { ProducedMessage } from '../../adapters/websocket/listen-source.js';
 import type { HttpSourceConfig } from '../config/codec.js';
@@ -47,20 +49,58 @@ export const storeThrough =
       };
       const timer = setTimeout(() => giveUp('the journal did not take it in time'), patienceMs);
       writer.write(message);
-      // Subscribed after the write: the journal closing the intake from now on means this one waits too.
+      // Subscribed after the write: if the journal closes the intake from now on, this one is taken back too.
       paused = pauses.closed$.pipe(filter(Boolean)).subscribe(() => giveUp([...pauses.reasons.values()].join('; ')));
       if (answered) paused.unsubscribe();
     });
   };
 
-/** A static bearer token, compared in constant time. */
-export const bearerAuthorizer =
-  (expected: string): Authorize =>
+type Verdict = { ok: true } | { ok: false; why: string };
+
+/** A request with `Authorization: Bearer <token>`, the token judged by `check`. */
+const bearerAuthorizer =
+  (check: (token: string) => Promise<Verdict>): Authorize =>
   async (authorization) => {
     const given = bearerTokenOf(authorization);
-    if (given === undefined) return { ok: false, why: 'a bearer token is required' };
-    return sameSecret(given, expected) ? { ok: true } : { ok: false, why: 'the bearer token is not valid' };
+    return given === undefined ? { ok: false, why: 'a bearer token is required' } : check(given);
   };
+
+/**
+ * How the intake authenticates AEP, as `auth` says: a static bearer token (compared in constant time),
+ * OAuth 2.0 client credentials (the token endpoint served here, and only its own unexpired tokens
+ * accepted), or nothing. Without a signing key in the config, the first process makes one and every
+ * other uses it, through Redis under `sharedKey`.
+ */
+export const authenticationOf = async (
+  auth: HttpSourceConfig['auth'],
+  redis: Redis,
+  sharedKey: string,
+): Promise<{ authorize: Authorize; token?: HttpIntakeOptions['token'] }> => {
+  if (auth.bearer) {
+    const expected = auth.bearer.reveal();
+    return {
+      authorize: bearerAuthorizer(async (given) =>
+        sameSecret(given, expected) ? { ok: true } : { ok: false, why: 'the bearer token is not valid' },
+      ),
+    };
+  }
+  if (auth.oauth2) {
+    const { clientId, clientSecret, tokenPath, tokenTtlSeconds, signingKey } = auth.oauth2;
+    const issuer = await TokenIssuer.start({
+      client: { clientId, clientSecret: clientSecret.reveal() },
+      ttlSeconds: tokenTtlSeconds,
+      key: signingKey ? { secret: signingKey.reveal() } : { redis, redisKey: sharedKey },
+    });
+    return {
+      token: { path: tokenPath, answer: (request) => issuer.answer(request) },
+      authorize: bearerAuthorizer(async (given) => {
+        const verdict = await issuer.verify(given);
+        return verdict.ok ? { ok: true } : { ok: false, why: `the token is ${verdict.why}` };
+      }),
+    };
+  }
+  return { authorize: async () => ({ ok: true }) };
+};
 
 /** The certificate, key and CA files of `tls`, read once at start; a file that cannot be read names its key. */
 export const tlsFiles = (tls: NonNullable<HttpSourceConfig['tls']>) => {
