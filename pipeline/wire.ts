@@ -44,14 +44,11 @@ export const authOf = ({ destination }: FlowConfig): QualtricsAuth => {
 
 /**
  * The key prefix under which the processes of a brand share a rate-limit group's log: namespaced by
- * `redis.prefix` (so tests and tenants keep apart), the group's name in braces (the hash tag, unless
- * `redis.prefix` has one of its own: Redis takes the first). In the one-flow form, the flow's own prefix.
+ * `redis.prefix` (so tests and tenants keep apart) and the group's name in braces (the hash tag, unless
+ * `redis.prefix` has one of its own: Redis takes the first). The same in both config forms, so a
+ * process still in the one-flow form and one with `flows:` share one brand's limit.
  */
-const rateKeyPrefix = (config: Config, group: string): string =>
-  config.singleFlowForm
-    ? // As before flows: the limit lives with the destination's keys, so older processes still share it.
-      redisPrefixOf(config, config.flows[0]!)
-    : `${config.redis?.prefix ?? 'qa'}:rate:{${group}}`;
+const rateKeyPrefix = (config: Config, group: string): string => `${config.redis?.prefix ?? 'qa'}:rate:{${group}}`;
 
 /** What the flows of one process share: Redis, the rate-limit groups, the signal that the process stops. */
 export interface Shared {

@@ -19,7 +19,8 @@ export const flowWarnings = (config: Config): string[] => {
   const sentBy = new Map<string, string[]>();
   for (const flow of enabled)
     for (const { id } of flow.audiences) {
-      const key = `${id}\n${flow.destination.url}`;
+      // Compared as parsed URLs: `https://A.qualtrics.com:443/e/1` is the same workflow.
+      const key = `${id}\n${new URL(flow.destination.url).href}`;
       sentBy.set(key, [...(sentBy.get(key) ?? []), flow.name]);
     }
   for (const [key, flows] of sentBy) {
