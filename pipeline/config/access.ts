@@ -1,12 +1,5 @@
 import * as t from 'io-ts';
-import {
-  NonEmptyString,
-  nonEmptyArray,
-  type Problem,
-  refine,
-  struct,
-  withMessage,
-} from '../../operators/model/codecs.js';
+import { NonEmptyString, nonEmptyArray, type Problem, refine, struct } from '../../operators/model/codecs.js';
 import { isLoopback } from './loopback.js';
 import { SecretString } from './secret.js';
 
@@ -25,7 +18,7 @@ export const AccessToken = refine(
     {
       /** Who it is: written to the log and the run history with every action. */
       name: NonEmptyString,
-      roles: withMessage(nonEmptyArray(Role, 'non-empty list of roles'), 'a non-empty list of view, manage, activate'),
+      roles: nonEmptyArray(Role, 'non-empty list of roles (view, manage, activate)'),
     },
     { token: SecretString, tokenFile: NonEmptyString },
   ),
