@@ -25,11 +25,29 @@ export const RunEntry = struct(
 );
 export type RunEntry = t.TypeOf<typeof RunEntry>;
 
+/** One line of the run history that is a person's action (from the console), not an update's outcome. */
+export const ActionEntry = struct('ActionEntry', {
+  at: t.string,
+  /** `pause`, `resume`, `enable`, `disable`, `redrive`, `discard`. */
+  action: t.string,
+  /** The access token's name, or `loopback` without `access`. */
+  by: t.string,
+  /** What it did, for a person reading the history. */
+  detail: t.string,
+});
+export type ActionEntry = t.TypeOf<typeof ActionEntry>;
+
+/** What the run history holds: outcomes, and the actions that were taken on the flow. */
+export const HistoryLine = t.union([RunEntry, ActionEntry]);
+export type HistoryLine = t.TypeOf<typeof HistoryLine>;
+
+export const isRun = (line: HistoryLine): line is RunEntry => 'outcome' in line;
+
 export interface HistoryStore {
   readonly size: number;
-  add(entry: RunEntry): void | Promise<void>;
+  add(entry: HistoryLine): void | Promise<void>;
   /** Newest first. */
-  list(): RunEntry[] | Promise<RunEntry[]>;
+  list(): HistoryLine[] | Promise<HistoryLine[]>;
 }
 
 export const runEntryOf = ({ outcome, origin, identity, receivedAt, at }: Settlement): RunEntry => {
@@ -47,24 +65,28 @@ export const runEntryOf = ({ outcome, origin, identity, receivedAt, at }: Settle
   };
 };
 
-/** Newest first, only failures when asked, at most `limit`. */
-export const selectRuns = (
-  entries: readonly RunEntry[],
+/** Newest first, only failures when asked (actions then left out), at most `limit`. */
+export const selectRuns = <L extends HistoryLine>(
+  entries: readonly L[],
   { failed = false, limit = 100 }: { failed?: boolean; limit?: number },
-): RunEntry[] => entries.filter((entry) => !failed || entry.outcome === 'failed').slice(0, limit);
+): L[] => entries.filter((entry) => !failed || (isRun(entry) && entry.outcome === 'failed')).slice(0, limit);
+
+const runRow = (e: RunEntry): string[] => [
+  e.at,
+  e.outcome + (e.reason ? ` ${e.reason}` : ''),
+  e.httpStatus === undefined ? '' : String(e.httpStatus),
+  e.attempts === undefined ? '' : String(e.attempts),
+  e.latencyMs === undefined ? '' : `${e.latencyMs} ms`,
+  e.identity ?? '',
+  e.position,
+];
 
 /** The history as a table for a terminal. */
-export const formatRuns = (entries: readonly RunEntry[]): string => {
+export const formatRuns = (entries: readonly HistoryLine[]): string => {
   if (entries.length === 0) return 'no runs recorded\n';
-  const rows = entries.map((e) => [
-    e.at,
-    e.outcome + (e.reason ? ` ${e.reason}` : ''),
-    e.httpStatus === undefined ? '' : String(e.httpStatus),
-    e.attempts === undefined ? '' : String(e.attempts),
-    e.latencyMs === undefined ? '' : `${e.latencyMs} ms`,
-    e.identity ?? '',
-    e.position,
-  ]);
+  const rows = entries.map((e) =>
+    isRun(e) ? runRow(e) : [e.at, `action ${e.action} by ${e.by}: ${e.detail}`, '', '', '', '', ''],
+  );
   const header = ['time', 'outcome', 'http', 'attempts', 'latency', 'identity', 'position'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>

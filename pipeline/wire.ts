@@ -27,7 +27,7 @@ import { enabledFlows } from './config/flow-choice.js';
 import { defaultDeadLetterFile, journalLinePrefixOf, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
 import { applyCredit, type Capacity, capacityOf, flowCredit } from './credit.js';
 import { groupOf, type IntakeFlow, openIntake, type SourceHealth } from './intake.js';
-import { type HistoryStore, RunEntry } from './history.js';
+import { HistoryLine, type HistoryStore } from './history.js';
 import type { Logger } from './logger.js';
 import type { FlowMetrics } from './metrics.js';
 import { observeDeadLetters, observeRateLimiter, observeSender } from './observe.js';
@@ -152,8 +152,8 @@ export const historyOf = (
   state: StateStore | undefined,
 ): HistoryStore => {
   const { size } = flow.history;
-  if (redis) return new RedisHistory<RunEntry>(redis, redisPrefixOf(config, flow), size, RunEntry.is);
-  if (state) return new EmbeddedHistory<RunEntry>(state, { size, isEntry: RunEntry.is });
+  if (redis) return new RedisHistory<HistoryLine>(redis, redisPrefixOf(config, flow), size, HistoryLine.is);
+  if (state) return new EmbeddedHistory<HistoryLine>(state, { size, isEntry: HistoryLine.is });
   throw new Error('the run history needs redis.url or the embedded state store');
 };
 

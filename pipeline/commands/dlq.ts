@@ -7,9 +7,10 @@ import type { Logger } from '../logger.js';
 import { maskEmail } from '../mask.js';
 import { chainOf, sendingPart, type ChainLink } from '../chain.js';
 import { startPipeline } from '../runner.js';
-import { wireOneFlow } from '../wire.js';
+import { type FlowCore, wireOneFlow } from '../wire.js';
 
-interface Letter {
+/** The fields of a dead letter that are shown and chosen by. */
+export interface Letter {
   readonly at?: string;
   readonly reason?: string;
   readonly status?: number;
@@ -57,11 +58,65 @@ export const dlqList = async (config: Config, flow: FlowConfig, logger: Logger):
   }
 };
 
+/** What a redrive needs of a flow: its dead letters and the context its operators send with. */
+export type RedriveCore = Pick<FlowCore, 'deadLetters' | 'context'>;
+
 /**
- * `dlq redrive`: sends dead letters again, exactly as they were, through dedupe, the rate limit,
- * the retries and the stale-update rule. Each letter is removed once its new outcome is final (a new
- * failure writes a new letter first), in batches, so an interrupted redrive loses nothing.
+ * Sends the chosen dead letters again, exactly as they were, through dedupe, the rate limit, the
+ * retries and the stale-update rule. Each letter is removed once its new outcome is final (a new failure
+ * writes a new letter first), in batches, so an interrupted redrive loses nothing. The console calls it
+ * with the running flow's core (its rate limit is the one the flow shares); `dlq redrive` with its own.
  */
+export const redriveLetters = async (
+  core: RedriveCore,
+  flow: FlowConfig,
+  logger: Logger,
+  chosen: (id: string, letter: unknown) => boolean,
+  /** The outcomes are recorded here: the console watches its settlements to write the run history. */
+  ledger = new Ledger(),
+): Promise<{ counts: LedgerCounts; removed: number }> => {
+  const entries = (await core.deadLetters.entries()).filter(({ id, letter }) => chosen(id, letter));
+  // Removed in batches once their new outcome is final: an interrupted redrive leaves at most one
+  // batch of letters that were already redriven, and sending those again is caught by dedupe.
+  let removed = 0;
+  let batch: string[] = [];
+  const removals: Array<Promise<void>> = [];
+  const flush = (): void => {
+    if (batch.length === 0) return;
+    const ids = batch;
+    batch = [];
+    removals.push(
+      core.deadLetters.remove(ids).then(
+        () => {
+          removed += ids.length;
+        },
+        (error: unknown) => logger.warn({ ids, error: messageOf(error) }, 'could not remove redriven dead letters'),
+      ),
+    );
+  };
+  const source = from(entries).pipe(
+    map(({ id, letter }) => ({
+      data: letter,
+      position: (letter as Letter).position ?? id,
+      ack: () => {
+        batch.push(id);
+        if (batch.length >= REMOVE_BATCH) flush();
+      },
+    })),
+  );
+  // A letter holds the payload as it was mapped: it goes straight to dedupe and emit, as configured.
+  const redrive: ChainLink = {
+    ...fromDeadLetterOperator,
+    create: (context) => fromDeadLetterOperator.create({}, context),
+  };
+  const chain = [redrive, ...sendingPart(chainOf(flow))];
+  const counts = await startPipeline({ ledger, sourceName: 'dead-letters', source, chain, context: core.context }).done;
+  flush();
+  await Promise.all(removals);
+  return { counts, removed };
+};
+
+/** `dlq redrive`: every dead letter (or those of one reason) sent again, see `redriveLetters`. */
 export const dlqRedrive = async (
   config: Config,
   flow: FlowConfig,
@@ -71,48 +126,13 @@ export const dlqRedrive = async (
   const ledger = new Ledger();
   const core = wireOneFlow(config, flow, logger, ledger);
   try {
-    const entries = (await core.deadLetters.entries()).filter(
-      ({ letter }) => reason === undefined || (letter as Letter).reason === reason,
+    return await redriveLetters(
+      core,
+      flow,
+      logger,
+      (_, letter) => reason === undefined || (letter as Letter).reason === reason,
+      ledger,
     );
-    // Removed in batches once their new outcome is final: an interrupted redrive leaves at most one
-    // batch of letters that were already redriven, and sending those again is caught by dedupe.
-    let removed = 0;
-    let batch: string[] = [];
-    const removals: Array<Promise<void>> = [];
-    const flush = (): void => {
-      if (batch.length === 0) return;
-      const ids = batch;
-      batch = [];
-      removals.push(
-        core.deadLetters.remove(ids).then(
-          () => {
-            removed += ids.length;
-          },
-          (error: unknown) => logger.warn({ ids, error: messageOf(error) }, 'could not remove redriven dead letters'),
-        ),
-      );
-    };
-    const source = from(entries).pipe(
-      map(({ id, letter }) => ({
-        data: letter,
-        position: (letter as Letter).position ?? id,
-        ack: () => {
-          batch.push(id);
-          if (batch.length >= REMOVE_BATCH) flush();
-        },
-      })),
-    );
-    // A letter holds the payload as it was mapped: it goes straight to dedupe and emit, as configured.
-    const redrive: ChainLink = {
-      ...fromDeadLetterOperator,
-      create: (context) => fromDeadLetterOperator.create({}, context),
-    };
-    const chain = [redrive, ...sendingPart(chainOf(flow))];
-    const counts = await startPipeline({ ledger, sourceName: 'dead-letters', source, chain, context: core.context })
-      .done;
-    flush();
-    await Promise.all(removals);
-    return { counts, removed };
   } finally {
     await core.close();
   }

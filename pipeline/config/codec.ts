@@ -20,6 +20,8 @@ import { QualifyOptions } from '../../operators/qualify.js';
 import { SelectIdentityOptions } from '../../operators/select-identity.js';
 import { ProjectAttributesOptions } from '../../operators/project-attributes.js';
 import { SecretString } from './secret.js';
+import { AccessConfig, observabilityProblems } from './access.js';
+import { isLoopback } from './loopback.js';
 import { AlertsConfig } from '../alerts.js';
 import { PluginConfig } from '../plugins.js';
 
@@ -140,8 +142,6 @@ export const HttpTlsConfig = struct(
   { cert: NonEmptyString, key: NonEmptyString, requireClientCert: withDefault(t.boolean, false) },
   { ca: NonEmptyString },
 );
-
-const isLoopback = (host: string): boolean => /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host);
 
 /** The HTTP(S) intake Adobe Experience Platform's HTTP API destination posts profiles to. */
 export const HttpSourceConfig = refine(
@@ -347,7 +347,13 @@ const sharedRequired = {
   shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
   state: withDefaults(StateConfig),
 };
-const sharedOptional = { description: t.string, redis: RedisConfig, journal: JournalConfig };
+const sharedOptional = {
+  description: t.string,
+  redis: RedisConfig,
+  journal: JournalConfig,
+  /** Tokens and roles for the console, `/metrics` and `/runs`. */
+  access: AccessConfig,
+};
 
 /** `flows: [...]`: several dataflows from one intake. */
 const ManyFlows = struct(
@@ -398,7 +404,7 @@ export const Config = refine(
     t.identity,
   ),
   (config) => {
-    const problems: Problem[] = [];
+    const problems: Problem[] = [...observabilityProblems(config)];
     if (config.source.redisStream && !config.redis)
       problems.push({ path: ['source', 'redisStream'], message: 'needs redis.url' });
     if (config.journal && !config.redis) problems.push({ path: ['journal'], message: 'needs redis.url' });

@@ -1,0 +1,62 @@
+import { expect } from 'chai';
+import { ConfigError, parseConfig } from '../../../pipeline/config/load.js';
+
+const config = (more: string): string => `
+name: Guarded
+source: { websocket: { url: "ws://127.0.0.1:1" } }
+destination: { url: "https://x.qualtrics.com/e/1", apiToken: t, auth: header }
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+${more}
+`;
+
+const problemsOf = (text: string): string[] => {
+  try {
+    parseConfig(text, {});
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  return [];
+};
+
+describe('config: access (console tokens and roles)', () => {
+  it('decodes tokens by value or file, with roles; the token is a secret', () => {
+    const decoded = parseConfig(
+      config(`access:
+  tokens:
+    - { name: ada, token: "\${ADA}", roles: [view, manage, activate] }
+    - { name: bot, tokenFile: bot.token, roles: [view] }`),
+      { ADA: 'ada-token' },
+    );
+    expect(decoded.access?.tokens.map((token) => token.name)).to.deep.equal(['ada', 'bot']);
+    expect(decoded.access?.tokens[0]?.token?.reveal()).to.equal('ada-token');
+    expect(JSON.stringify(decoded.access)).to.not.include('ada-token');
+  });
+
+  it('refuses a non-loopback observability host without access, naming the path', () => {
+    expect(problemsOf(config('observability: { host: 0.0.0.0 }'))).to.deep.equal([
+      'observability.host: "0.0.0.0" is not a loopback address: set access (tokens with roles) to serve the console and /metrics beyond this machine',
+    ]);
+    expect(problemsOf(config('observability: { host: "::1" }'))).to.deep.equal([]);
+    expect(
+      problemsOf(
+        config('observability: { host: 0.0.0.0 }\naccess: { tokens: [{ name: a, token: x, roles: [view] }] }'),
+      ),
+    ).to.deep.equal([]);
+  });
+
+  it('names what is wrong with a token: an unknown role, both token and tokenFile, a name listed twice', () => {
+    const role = problemsOf(config('access: { tokens: [{ name: a, token: x, roles: [admin] }] }')).join('\n');
+    expect(role).to.include('access.tokens[0].roles[0]');
+    expect(role).to.include('view | manage | activate');
+    expect(
+      problemsOf(config('access: { tokens: [{ name: b, token: x, tokenFile: f, roles: [view] }] }')),
+    ).to.deep.equal(['access.tokens[0].token: set exactly one of token or tokenFile']);
+    expect(
+      problemsOf(
+        config('access: { tokens: [{ name: b, token: x, roles: [view] }, { name: b, token: y, roles: [view] }] }'),
+      ),
+    ).to.deep.equal(['access.tokens[1].name: "b" is listed twice']);
+  });
+});

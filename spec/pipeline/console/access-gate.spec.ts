@@ -1,0 +1,81 @@
+import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { ConfigError } from '../../../pipeline/config/errors.js';
+import { Secret } from '../../../pipeline/config/secret.js';
+import { AccessGate } from '../../../pipeline/console/access-gate.js';
+import type { NonEmptyString } from '../../../operators/model/codecs.js';
+import { tempDir } from '../../helpers/temp.js';
+
+/** A request as the gate reads it: its headers. */
+const request = (headers: Record<string, string>): IncomingMessage => ({ headers }) as unknown as IncomingMessage;
+const name = (text: string) => text as NonEmptyString;
+const cookieOf = (setCookie: string) => setCookie.split(';')[0]!;
+
+describe('console: AccessGate (who may look and act)', () => {
+  const tokens = (file: string) => ({
+    tokens: [
+      { name: name('ada'), token: new Secret('ada-secret'), roles: ['view', 'manage'] as ['view', 'manage'] },
+      { name: name('bot'), tokenFile: name(file), roles: ['view'] as ['view'] },
+    ] as never,
+  });
+
+  it('knows a bearer token (by value or from its file) and its roles; a wrong one is no one', async () => {
+    const file = join(tempDir(), 'bot.token');
+    writeFileSync(file, 'bot-secret\n');
+    const gate = await AccessGate.open(tokens(file));
+    const ada = gate.callerOf(request({ authorization: 'Bearer ada-secret' }));
+    expect(ada?.principal.name).to.equal('ada');
+    expect([...(ada?.principal.roles ?? [])]).to.deep.equal(['view', 'manage']);
+    expect(gate.callerOf(request({ authorization: 'Bearer bot-secret' }))?.principal.name).to.equal('bot');
+    expect(gate.callerOf(request({ authorization: 'Bearer nope' }))).to.equal(undefined);
+    expect(gate.callerOf(request({}))).to.equal(undefined);
+  });
+
+  it('a token file that cannot be read stops the start, naming the token', async () => {
+    const error = await AccessGate.open(tokens(join(tempDir(), 'missing'))).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(ConfigError);
+    expect((error as ConfigError).problems[0]).to.match(/^access\.tokens\[1\]\.tokenFile: cannot read it/);
+  });
+
+  it('a session cookie is HttpOnly and SameSite=Strict, needs its CSRF token for changes, and expires', async () => {
+    let now = 0;
+    const file = join(tempDir(), 'bot.token');
+    writeFileSync(file, 'bot-secret');
+    const gate = await AccessGate.open(tokens(file), () => now);
+    expect(gate.signIn('wrong')).to.equal(undefined);
+    const session = gate.signIn('ada-secret')!;
+    expect(session.cookie).to.match(/HttpOnly; SameSite=Strict; Path=\//);
+    const caller = gate.callerOf(request({ cookie: cookieOf(session.cookie) }))!;
+    expect(caller.principal.name).to.equal('ada');
+    expect(gate.isOwnChange(request({ cookie: cookieOf(session.cookie) }), caller)).to.equal(false);
+    expect(gate.isOwnChange(request({ 'x-csrf-token': 'guess' }), caller)).to.equal(false);
+    expect(gate.isOwnChange(request({ 'x-csrf-token': caller.csrf! }), caller)).to.equal(true);
+    // A bearer caller proves itself with every request: no CSRF token needed.
+    const bot = gate.callerOf(request({ authorization: 'Bearer bot-secret' }))!;
+    expect(gate.isOwnChange(request({}), bot)).to.equal(true);
+    now += 13 * 60 * 60 * 1000;
+    expect(gate.callerOf(request({ cookie: cookieOf(session.cookie) }))).to.equal(undefined);
+  });
+
+  it('signing out ends the session', async () => {
+    const gate = await AccessGate.open({
+      tokens: [{ name: name('ada'), token: new Secret('s'), roles: ['view'] }],
+    } as never);
+    const cookie = cookieOf(gate.signIn('s')!.cookie);
+    expect(gate.signOut(request({ cookie }))).to.include('Max-Age=0');
+    expect(gate.callerOf(request({ cookie }))).to.equal(undefined);
+  });
+
+  it('without access: everyone on loopback may do everything, but a Host that is not loopback is refused', async () => {
+    const gate = await AccessGate.open(undefined);
+    expect(gate.isOpen).to.equal(true);
+    const local = gate.callerOf(request({ host: '127.0.0.1:9464' }));
+    expect([...(local?.principal.roles ?? [])]).to.deep.equal(['view', 'manage', 'activate']);
+    expect(gate.callerOf(request({ host: '[::1]:9464' }))?.principal.name).to.equal('loopback');
+    // DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
+    expect(gate.callerOf(request({ host: 'evil.example:9464' }))).to.equal(undefined);
+    expect(gate.isOwnChange(request({ host: '127.0.0.1:9464' }), local!)).to.equal(false);
+  });
+});
