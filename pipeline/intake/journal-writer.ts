@@ -21,7 +21,28 @@ export interface JournalWriterOptions {
   readonly fullRetryMs?: number;
   /** The identity key of each profile in a message (null: none), so the journal can number people's lines. */
   readonly keysOf?: (data: Buffer) => ReadonlyArray<string | null> | undefined;
+  /**
+   * How long an append may go unanswered before it counts as failed (a Redis that stopped answering
+   * without closing the connection): the intake pauses instead of keeping producers waiting.
+   */
+  readonly appendTimeoutMs?: number;
 }
+
+/** Resolves as `work` does, or rejects once `ms` passed without an answer (the work itself goes on). */
+const answeredWithin = <T>(work: Promise<T>, ms: number, what: string): Promise<T> =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 
 const toBuffer = (data: unknown): Buffer =>
   Buffer.isBuffer(data)
@@ -47,6 +68,7 @@ export class JournalWriter {
   readonly #backlog: number;
   readonly #fullRetryMs: number;
   readonly #keysOf: JournalWriterOptions['keysOf'];
+  readonly #appendTimeoutMs: number;
   #pumping: Promise<void> | undefined;
   /** Messages at the head of the queue being appended now: not to be withdrawn. */
   #appending = 0;
@@ -57,8 +79,9 @@ export class JournalWriter {
     private readonly journal: StreamJournal,
     private readonly valve: IntakeValve,
     private readonly logger: Logger,
-    { batchSize = 500, backlog = 1000, fullRetryMs = 200, keysOf }: JournalWriterOptions = {},
+    { batchSize = 500, backlog = 1000, fullRetryMs = 200, keysOf, appendTimeoutMs = 5000 }: JournalWriterOptions = {},
   ) {
+    this.#appendTimeoutMs = appendTimeoutMs;
     this.#keysOf = keysOf;
     this.#batchSize = batchSize;
     this.#backlog = backlog;
@@ -117,11 +140,17 @@ export class JournalWriter {
       let refused: string | undefined;
       let full = false;
       try {
-        const result = await this.journal.append(
-          batch.map((message) => {
-            const data = toBuffer(message.data);
-            return { data, keys: this.#keysOf?.(data) };
-          }),
+        // An append that times out may still land when Redis wakes; the batch is then appended again
+        // (or its producers retry): a copy in the journal, which dedupe counts as a duplicate, never a loss.
+        const result = await answeredWithin(
+          this.journal.append(
+            batch.map((message) => {
+              const data = toBuffer(message.data);
+              return { data, keys: this.#keysOf?.(data) };
+            }),
+          ),
+          this.#appendTimeoutMs,
+          'Redis',
         );
         // Whatever went in is safe, and said so, even when Redis refused what came after it.
         for (const message of this.#queue.splice(0, result.appended)) message.reply?.(true);
@@ -168,7 +197,7 @@ export class JournalWriter {
       (this.valve.reasons.has(full) || this.valve.reasons.has(unavailable))
     ) {
       try {
-        const length = await this.journal.length();
+        const length = await answeredWithin(this.journal.length(), this.#appendTimeoutMs, 'Redis');
         failures = 0;
         this.valve.open(unavailable);
         if (this.journal.maxLength === undefined || length < this.journal.maxLength) this.valve.open(full);
