@@ -34,7 +34,10 @@ export interface TokenAnswer {
   readonly body: Readonly<Record<string, unknown>>;
 }
 
-export type TokenVerdict = { readonly ok: true } | { readonly ok: false; readonly why: 'expired' | 'invalid' };
+/** `unavailable`: the signing key could not be had yet (Redis down at start), so nothing can be checked now. */
+export type TokenVerdict =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly why: 'expired' | 'invalid' | 'unavailable' };
 
 export interface TokenRequest {
   readonly method: string;
@@ -179,14 +182,19 @@ const authenticate = (
 const secretKey = (secret: string): Uint8Array => {
   const key = new TextEncoder().encode(secret);
   if (key.length < MIN_KEY_BYTES)
-    throw new Error(`the token signing secret must be at least ${MIN_KEY_BYTES} bytes (RFC 7518 §3.2)`);
+    throw new BadSigningKey(`the token signing secret must be at least ${MIN_KEY_BYTES} bytes (RFC 7518 §3.2)`);
   return key;
 };
+
+/** A signing key that is there but unusable: waiting will not mend it, so `run` stops at start. */
+class BadSigningKey extends Error {}
 
 /** The message names the Redis key, never its value: the value is the signing key. */
 const decodeStoredKey = (reply: unknown, redisKey: string): Uint8Array => {
   if (typeof reply !== 'string' || !STORED_KEY.test(reply))
-    throw new Error(`the token signing key at Redis key ${redisKey} is missing or is not 32 bytes of base64url`);
+    throw new BadSigningKey(
+      `the token signing key at Redis key ${redisKey} is missing or is not 32 bytes of base64url`,
+    );
   return Buffer.from(reply, 'base64url');
 };
 
@@ -211,6 +219,9 @@ const checkOptions = ({ client, ttlSeconds }: TokenIssuerOptions): void => {
 
 const EXPIRED: TokenVerdict = { ok: false, why: 'expired' };
 const INVALID: TokenVerdict = { ok: false, why: 'invalid' };
+const UNAVAILABLE: TokenVerdict = { ok: false, why: 'unavailable' };
+/** How long a client is asked to wait while the signing key cannot be had (RFC 6749 temporarily_unavailable). */
+const KEY_RETRY_AFTER_SECONDS = 5;
 
 /**
  * The OAuth 2.0 token endpoint of the client credentials grant (RFC 6749 §4.4) for the one configured
@@ -222,37 +233,73 @@ export class TokenIssuer {
   readonly #ttlSeconds: number;
   readonly #issuer: string;
   readonly #now: () => number;
-  readonly #key: Uint8Array;
+  readonly #keySource: SigningKeySource;
+  #key: Uint8Array | undefined;
+  #loading: Promise<Uint8Array> | undefined;
 
-  private constructor(options: TokenIssuerOptions, key: Uint8Array) {
-    this.#key = key;
+  private constructor(options: TokenIssuerOptions) {
+    this.#keySource = options.key;
     this.#client = options.client;
     this.#ttlSeconds = options.ttlSeconds;
     this.#issuer = options.issuer ?? DEFAULT_ISSUER;
     this.#now = options.now ?? Date.now;
   }
 
-  /** Checks the options and resolves the signing key (one Redis round trip when it is shared there). */
+  /**
+   * Checks the options and tries to resolve the signing key (one Redis round trip when it is shared
+   * there). A bad key stops the start; a Redis that does not answer yet does not: the key is fetched on
+   * first use, and until then the token endpoint and the intake answer 503, so AEP retries.
+   */
   static async start(options: TokenIssuerOptions): Promise<TokenIssuer> {
     checkOptions(options);
-    return new TokenIssuer(options, await resolveKey(options.key));
+    const issuer = new TokenIssuer(options);
+    await issuer.#signingKey().catch((error: unknown) => {
+      if (error instanceof BadSigningKey) throw error;
+    });
+    return issuer;
+  }
+
+  /** The key, fetched once it can be (one fetch at a time; a failed one is tried again on next use). */
+  async #signingKey(): Promise<Uint8Array> {
+    if (this.#key) return this.#key;
+    this.#loading ??= resolveKey(this.#keySource).finally(() => (this.#loading = undefined));
+    this.#key = await this.#loading;
+    return this.#key;
   }
 
   /** Answers one request to the token endpoint. */
   async answer(request: TokenRequest): Promise<TokenAnswer> {
     try {
       this.#admit(request);
-      return await this.#granted();
     } catch (error) {
       if (error instanceof Refusal) return error.toAnswer();
       throw error;
     }
+    let key: Uint8Array;
+    try {
+      key = await this.#signingKey();
+    } catch (error) {
+      if (error instanceof BadSigningKey) throw error;
+      return {
+        status: 503,
+        headers: { ...NOT_CACHED, 'Retry-After': String(KEY_RETRY_AFTER_SECONDS) },
+        body: { error: 'temporarily_unavailable', error_description: 'the token signing key cannot be read now' },
+      };
+    }
+    return this.#granted(key);
   }
 
   /** Whether `token` is one this deployment issued and it has not expired. */
   async verify(token: string): Promise<TokenVerdict> {
+    let key: Uint8Array;
     try {
-      await jwtVerify(token, this.#key, {
+      key = await this.#signingKey();
+    } catch (error) {
+      if (error instanceof BadSigningKey) throw error;
+      return UNAVAILABLE;
+    }
+    try {
+      await jwtVerify(token, key, {
         algorithms: ['HS256'],
         issuer: this.#issuer,
         subject: this.#client.clientId,
@@ -278,12 +325,12 @@ export class TokenIssuer {
     authenticate(headers, form, this.#client);
   }
 
-  async #granted(): Promise<TokenAnswer> {
-    const body = { access_token: await this.#sign(), token_type: 'Bearer', expires_in: this.#ttlSeconds };
+  async #granted(key: Uint8Array): Promise<TokenAnswer> {
+    const body = { access_token: await this.#sign(key), token_type: 'Bearer', expires_in: this.#ttlSeconds };
     return { status: 200, headers: NOT_CACHED, body };
   }
 
-  #sign(): Promise<string> {
+  #sign(key: Uint8Array): Promise<string> {
     const issuedAt = Math.floor(this.#now() / 1000);
     return new SignJWT()
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
@@ -292,6 +339,6 @@ export class TokenIssuer {
       .setIssuedAt(issuedAt)
       .setExpirationTime(issuedAt + this.#ttlSeconds)
       .setJti(randomUUID())
-      .sign(this.#key);
+      .sign(key);
   }
 }

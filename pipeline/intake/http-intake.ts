@@ -57,7 +57,7 @@ export const storeThrough =
     });
   };
 
-type Verdict = { ok: true } | { ok: false; why: string };
+type Verdict = Awaited<ReturnType<Authorize>>;
 
 /** A request with `Authorization: Bearer <token>`, the token judged by `check`. */
 const bearerAuthorizer =
@@ -97,7 +97,10 @@ export const authenticationOf = async (
       token: { path: tokenPath, answer: (request) => issuer.answer(request) },
       authorize: bearerAuthorizer(async (given) => {
         const verdict = await issuer.verify(given);
-        return verdict.ok ? { ok: true } : { ok: false, why: `the token is ${verdict.why}` };
+        if (verdict.ok) return { ok: true };
+        return verdict.why === 'unavailable'
+          ? { ok: false, why: 'the token cannot be checked now', retryAfterSeconds: RETRY_AFTER_SECONDS }
+          : { ok: false, why: `the token is ${verdict.why}` };
       }),
     };
   }
