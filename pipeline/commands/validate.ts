@@ -2,6 +2,10 @@ import { dirname, resolve } from 'node:path';
 import { describeChain, loadChain } from '../chain.js';
 import { type Config, type FlowConfig, plainTextOnNetwork } from '../config/codec.js';
 import { enabledFlows } from '../config/flow-choice.js';
+import { ConfigError } from '../config/errors.js';
+import { configOf, type ConfigInput, originLines, readConfigInput } from '../config/load.js';
+import { pluginProblems } from './plugin-problems.js';
+import { audienceIdWarnings } from './audience-ids.js';
 
 /**
  * What `validate` warns about without failing: an HTTP intake on the network without TLS, audiences
@@ -27,6 +31,7 @@ export const flowWarnings = (config: Config): string[] => {
     const [audience, url] = key.split('\n');
     warnings.push(`flows ${flows.join(' and ')} both send audience ${JSON.stringify(audience)} to ${url}`);
   }
+  warnings.push(...audienceIdWarnings(config));
   const mapped = new Set(enabled.flatMap((flow) => flow.audiences.map(({ id }) => id)));
   for (const flow of config.flows.filter((candidate) => !candidate.enabled))
     for (const { id } of flow.audiences)
@@ -63,4 +68,24 @@ export const validateReport = async (config: Config, file: string): Promise<stri
   }
   lines.push(...flowWarnings(config).map((warning) => `warning: ${warning}`));
   return `${lines.join('\n')}\n`;
+};
+
+/**
+ * `validate`: reads the config (a file, `QA_CONFIG`, `QA_<PATH>` variables), and either reports every
+ * problem in one pass (the codec's, cross-field checks and plug-ins' together) or what will run and where
+ * each value came from.
+ */
+export const validateCommand = async (file: string | undefined, env: NodeJS.ProcessEnv): Promise<string> => {
+  const input: ConfigInput = await readConfigInput(file, env);
+  let config: Config;
+  try {
+    config = configOf(input, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(error.source, [...error.problems, ...(await pluginProblems(input))]);
+  }
+  const report = await validateReport(config, input.source);
+  return `${report}where values came from:\n${originLines(input)
+    .map((line) => `  ${line}`)
+    .join('\n')}\n`;
 };
