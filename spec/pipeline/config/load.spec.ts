@@ -204,7 +204,9 @@ extra: 1
   it('reports YAML syntax errors with their line', () => {
     const [problem] = problemsOf('name: [unclosed\n');
     expect(problem).to.match(/^YAML syntax at line 2, column \d+: .*: ".*"$/);
-    expect(problemsOf('name: a\nname: b\n')[0]).to.match(/^YAML syntax at line \d, column \d+: Map keys must be unique/);
+    expect(problemsOf('name: a\nname: b\n')[0]).to.match(
+      /^YAML syntax at line \d, column \d+: Map keys must be unique/,
+    );
   });
 
   it('says when the file cannot be read', async () => {
