@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { CliProcesses } from '../helpers/cli.js';
+import { CliProcesses, runCli as runCliOnce } from '../helpers/cli.js';
 import { API_TOKEN, Harness, updateFor } from '../helpers/harness.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { tempDir } from '../helpers/temp.js';
@@ -263,5 +263,37 @@ redis: { url: "${REDIS_URL}", prefix: "${fixture.prefix}" }
     const stale = await run(process.execPath, [script, root]);
     expect(stale.stdout).to.contain('sources changed since the last build: building');
     expect(statSync(join(root, 'built')).isFile()).to.equal(true);
+  });
+});
+
+describe('the README, as a new user reads it', function () {
+  this.timeout(30_000);
+  const readme = readFileSync('README.md', 'utf8');
+
+  it('has Install, Deploy and Start a new flow sections, and documents the input', () => {
+    for (const section of ['Install', 'Deploy', 'Start a new flow', 'The input: what an update looks like'])
+      expect(readme).to.contain(`\n## ${section}\n`);
+  });
+
+  it('quotes the error the program really prints for a bad URL', async () => {
+    const quoted = /\(`(destination\.url: expected [^`]+)`\)/.exec(readme)![1]!;
+    const file = write(`
+name: Readme
+source: { websocket: { url: "ws://127.0.0.1:1" } }
+destination: { url: "htp://x", username: u, apiToken: t }
+audiences: [{ id: ${UUID} }]
+identities: [{ source: Email, target: email }]
+`);
+    const { stderr } = await runCliOnce(['validate', '--config', file]);
+    expect(stderr).to.contain(`  - ${quoted}\n`);
+  });
+
+  it('uses audience ids the program accepts without a warning, and its complete update example qualifies', () => {
+    const ids = [...readme.matchAll(/\bid: ([0-9a-f-]{36})\b/g)].map((m) => m[1]!);
+    expect(ids).to.not.be.empty;
+    for (const id of ids) expect(id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const example = /## The input: what an update looks like[\s\S]*?```json\n([\s\S]*?)```/.exec(readme)![1]!;
+    const update = JSON.parse(example) as { segmentMembership: { ups: Record<string, unknown> } };
+    expect(Object.keys(update.segmentMembership.ups)).to.deep.equal([UUID]);
   });
 });
