@@ -289,7 +289,8 @@ identities: [{ source: Email, target: email }]
   });
 
   it('uses audience ids the program accepts without a warning, and its complete update example qualifies', () => {
-    const ids = [...readme.matchAll(/\bid: ([0-9a-f-]{36})\b/g)].map((m) => m[1]!);
+    // Every audience id in a YAML example (`audiences: [{ id: ... }]` or `- { id: ..., name: ... }`).
+    const ids = [...readme.matchAll(/(?:audiences: \[\{ id|- \{ id): ([^,}\s]+)/g)].map((m) => m[1]!);
     expect(ids).to.not.be.empty;
     for (const id of ids) expect(id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     const example = /## The input: what an update looks like[\s\S]*?```json\n([\s\S]*?)```/.exec(readme)![1]!;
