@@ -31,7 +31,6 @@ export const flowWarnings = (config: Config): string[] => {
     const [audience, url] = key.split('\n');
     warnings.push(`flows ${flows.join(' and ')} both send audience ${JSON.stringify(audience)} to ${url}`);
   }
-  warnings.push(...audienceIdWarnings(config));
   const mapped = new Set(enabled.flatMap((flow) => flow.audiences.map(({ id }) => id)));
   for (const flow of config.flows.filter((candidate) => !candidate.enabled))
     for (const { id } of flow.audiences)
@@ -50,7 +49,7 @@ export const validateReport = async (config: Config, file: string): Promise<stri
   if (config.singleFlowForm) {
     const [flow] = config.flows;
     const chain = await loadChain(flow!, baseDir, file);
-    const warnings = flowWarnings(config).map((warning) => `warning: ${warning}\n`);
+    const warnings = [...flowWarnings(config), ...audienceIdWarnings(config)].map((warning) => `warning: ${warning}\n`);
     return (
       `${file}: OK (${config.name}: ${summaryOf(flow!)})\n` +
       `operators, in the order they run:\n${describeChain(chain).join('\n')}\n${warnings.join('')}`
@@ -66,7 +65,7 @@ export const validateReport = async (config: Config, file: string): Promise<stri
       ...describeChain(chain).map((line) => `  ${line}`),
     );
   }
-  lines.push(...flowWarnings(config).map((warning) => `warning: ${warning}`));
+  lines.push(...[...flowWarnings(config), ...audienceIdWarnings(config)].map((warning) => `warning: ${warning}`));
   return `${lines.join('\n')}\n`;
 };
 

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { finished, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
 
 /** The names `.env.example` lists, each given a stand-in value. */
@@ -47,5 +48,42 @@ describe('init', function () {
     expect(again.code).to.equal(1);
     expect(again.stderr).to.contain('already exist (--force overwrites them)');
     expect((await runCli(['init', '--yes', '--force', dir])).code).to.equal(0);
+  });
+
+  it('on a terminal, asks for the URL, the username, the audiences and the identities, and writes the answers', async () => {
+    const dir = join(tempDir('qa-init-'), 'asked');
+    // A real terminal (a pseudo-terminal from util-linux `script`), answering each question as it appears.
+    const child = spawn(
+      'script',
+      ['-qec', `${process.execPath} --import tsx pipeline/cli.ts init ${dir}`, '/dev/null'],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    const answers: Array<[string, string]> = [
+      ['JSON Event URL', 'https://fra1.qualtrics.com/inbound-event/v1/events/json/triggers?urlId=SV_mine'],
+      ['Qualtrics username', 'me@example.com'],
+      ['AEP audience ids', '9c2d4e6f-1a3b-4c5d-8e7f-0a1b2c3d4e5f'],
+      ['identity mapping', 'ECID:external_id, Email:email'],
+    ];
+    let seen = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      const next = answers[0];
+      if (next && seen.includes(next[0])) {
+        answers.shift();
+        seen = '';
+        child.stdin.write(`${next[1]}\r`);
+      }
+    });
+    const { code } = await finished(child);
+    expect(code).to.equal(0);
+    const config = readFileSync(join(dir, 'config.yaml'), 'utf8');
+    expect(config).to.contain('url: "https://fra1.qualtrics.com/inbound-event/v1/events/json/triggers?urlId=SV_mine"');
+    expect(config).to.contain('username: "me@example.com"');
+    expect(config).to.contain('- id: "9c2d4e6f-1a3b-4c5d-8e7f-0a1b2c3d4e5f"');
+    expect(config).to.contain('  - { source: ECID, target: external_id }\n  - { source: Email, target: email }');
+    const test = await runCli(['test', join(dir, 'config.test.yaml')]);
+    expect(test.stdout).to.contain('2 passed, 0 failed');
   });
 });
