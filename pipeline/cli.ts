@@ -16,7 +16,11 @@ import { dlqList, dlqRedrive } from './commands/dlq.js';
 import { sendTest } from './commands/send-test.js';
 import { loadChain } from './chain.js';
 import { chooseFlow, chooseFlows } from './config/flow-choice.js';
-import { validateReport } from './commands/validate.js';
+import { validateCommand } from './commands/validate.js';
+import { WHOLE_CONFIG_VARIABLE } from './config/env-config.js';
+import { configSchema } from './config/config-schema.js';
+import { initCommand } from './commands/init.js';
+import { positiveInteger } from './commands/option-values.js';
 import { mapOnce } from './map-message.js';
 import { formatResults, runTestFiles } from './commands/test-cases.js';
 import { offlineContext } from './wire.js';
@@ -41,6 +45,8 @@ const reportConfigError = (error: unknown): void => {
   process.exitCode = 1;
 };
 
+const CONFIG_HELP = `YAML config file (else ${WHOLE_CONFIG_VARIABLE} or QA_<KEY> variables)`;
+
 const withConfig =
   <O extends { config: string }>(action: (config: Config, options: O) => Promise<void>) =>
   async (options: O): Promise<void> => {
@@ -50,6 +56,8 @@ const withConfig =
     } catch (error) {
       return reportConfigError(error);
     }
+    // A config from the environment: messages name where it came from; relative paths start here.
+    options.config ??= process.env[WHOLE_CONFIG_VARIABLE] ? WHOLE_CONFIG_VARIABLE : 'environment';
     try {
       await action(config, options);
     } catch (error) {
@@ -66,7 +74,7 @@ export const program = new Command('qualtrics-automations')
 program
   .command('run')
   .description('run the pipeline until SIGINT or SIGTERM')
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .action(
     withConfig(async (config, { config: file }: { config: string }) => {
       const logger = createLogger({ name: config.name });
@@ -86,19 +94,48 @@ program
 program
   .command('validate')
   .description('check a config file; print every problem and exit 1, or exit 0')
-  .requiredOption('-c, --config <file>', 'YAML config file')
-  .action(
-    withConfig(async (config, { config: file }: { config: string }) => {
-      process.stdout.write(await validateReport(config, file));
-    }),
-  );
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(async ({ config: file }: { config?: string }) => {
+    try {
+      process.stdout.write(await validateCommand(file, process.env));
+    } catch (error) {
+      reportConfigError(error);
+    }
+  });
+
+program
+  .command('schema')
+  .description('print the JSON Schema of a config, for editors (generated from the codec that decodes it)')
+  .action(() => {
+    process.stdout.write(`${JSON.stringify(configSchema(), null, 2)}\n`);
+  });
+
+program
+  .command('init')
+  .description('write a starting point: a commented config for one flow, its test file and a .env.example')
+  .argument('[dir]', 'where to write them', '.')
+  .option('-y, --yes', 'ask nothing: take every default')
+  .option('--force', 'overwrite files that exist')
+  .action(async (dir: string, options: { yes?: boolean; force?: boolean }) => {
+    try {
+      process.stdout.write(
+        await initCommand(dir, {
+          ask: options.yes !== true && process.stdin.isTTY === true,
+          force: options.force === true,
+        }),
+      );
+    } catch (error) {
+      process.stderr.write(`${messageOf(error)}\n`);
+      process.exitCode = 1;
+    }
+  });
 
 program
   .command('replay')
   .description(
     'backfill: send a range of a Redis stream through the pipeline (dedupe and the stale rule keep what was delivered)',
   )
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .requiredOption('--stream <key>', 'the stream to read')
   .option('--from <id|time>', 'first entry: a stream id or an ISO time (default: the start)')
   .option('--to <id|time>', 'last entry: a stream id or an ISO time (default: the end)')
@@ -157,15 +194,15 @@ program
 program
   .command('history')
   .description('show the last outcomes (with Redis: shared; without: from the running process)')
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .option('--failed', 'only failures')
-  .option('--limit <n>', 'at most this many', '50')
+  .option('--limit <n>', 'at most this many (default: 50)', positiveInteger, 50)
   .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
-    withConfig(async (config, options: { config: string; failed?: boolean; limit: string; flow?: string }) => {
+    withConfig(async (config, options: { config: string; failed?: boolean; limit: number; flow?: string }) => {
       const flow = chooseFlow(config, options.flow, options.config);
       process.stdout.write(
-        await historyCommand(config, flow, { failed: options.failed === true, limit: Number(options.limit) }),
+        await historyCommand(config, flow, { failed: options.failed === true, limit: options.limit }),
       );
     }),
   );
@@ -174,20 +211,26 @@ const dlq = program.command('dlq').description('dead letters: what could not be 
 dlq
   .command('list')
   .description('list the dead letters with their reasons')
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .option('--flow <name>', 'the flow (needed when the config has several)')
+  .option('--reason <code>', 'only letters with this reason (e.g. http-400, retries-exhausted)')
+  .option('--limit <n>', 'at most this many', positiveInteger)
+  .option('--json', 'one JSON object a line')
   .action(
-    withConfig(async (config, options: { config: string; flow?: string }) => {
-      const flow = chooseFlow(config, options.flow, options.config);
-      process.stdout.write(await dlqList(config, flow, createLogger({ name: config.name, level: 'warn' })));
-    }),
+    withConfig(
+      async (config, options: { config: string; flow?: string; reason?: string; limit?: number; json?: boolean }) => {
+        const flow = chooseFlow(config, options.flow, options.config);
+        const logger = createLogger({ name: config.name, level: 'warn' });
+        process.stdout.write(await dlqList(config, flow, logger, options));
+      },
+    ),
   );
 dlq
   .command('redrive')
   .description(
     'send dead letters again (dedupe, rate limit and retries apply); each is removed once its new outcome is final',
   )
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .option('--reason <code>', 'only letters with this reason (e.g. http-400, retries-exhausted)')
   .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
@@ -209,7 +252,7 @@ dlq
 program
   .command('send-test')
   .description('post one sample update, mapped from the config, to the real destination and show what came back')
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
     withConfig(async (config, options: { config: string; flow?: string }) => {

@@ -1,7 +1,9 @@
 import * as t from 'io-ts';
 import { struct } from '../operators/model/codecs.js';
 import type { Settlement } from '../operators/model/ledger.js';
+import type { Observable } from 'rxjs';
 import { maskIdentity } from './mask.js';
+import { formatTable } from './table.js';
 
 /** One line of the run history: what became of one update. Decoded when read back from a store. */
 export const RunEntry = struct(
@@ -50,6 +52,24 @@ export interface HistoryStore {
   list(): HistoryLine[] | Promise<HistoryLine[]>;
 }
 
+/**
+ * Records every outcome a ledger settles in `history` (as `run` and `replay` both do); `settled()` waits
+ * for the writes still under way, so the last outcomes reach the history before a process exits.
+ */
+export const recordHistory = (
+  settlements$: Observable<Settlement>,
+  history: HistoryStore,
+  onError: (error: unknown) => void,
+): { settled(): Promise<void> } => {
+  const writes = new Set<Promise<void>>();
+  settlements$.subscribe((settlement) => {
+    const write = Promise.resolve(history.add(runEntryOf(settlement))).catch(onError);
+    writes.add(write);
+    void write.finally(() => writes.delete(write));
+  });
+  return { settled: async () => void (await Promise.all(writes)) };
+};
+
 export const runEntryOf = ({ outcome, origin, identity, receivedAt, at }: Settlement): RunEntry => {
   const who = maskIdentity(identity);
   return {
@@ -87,12 +107,5 @@ export const formatRuns = (entries: readonly HistoryLine[]): string => {
   const rows = entries.map((e) =>
     isRun(e) ? runRow(e) : [e.at, `action ${e.action} by ${e.by}: ${e.detail}`, '', '', '', '', ''],
   );
-  const header = ['time', 'outcome', 'http', 'attempts', 'latency', 'identity', 'position'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+  return formatTable(['time', 'outcome', 'http', 'attempts', 'latency', 'identity', 'position'], rows);
 };

@@ -9,6 +9,8 @@ import type { Logger } from './logger.js';
 import { startPipeline } from './runner.js';
 import { wireFlowCore, wireShared } from './wire.js';
 import { fanOut } from './intake/fan-out.js';
+import { recordHistory } from './history.js';
+import { messageOf } from '../operators/model/errors.js';
 
 const STREAM_ID = /^\d+(-\d+)?$/;
 
@@ -125,6 +127,11 @@ export const startReplay = async (
   const cores = flows.map(({ flow }, index) => wireFlowCore(config, flow, shared, ledgers[index]!));
   const redis = shared.redis!;
   const { stream, from, to, field } = request;
+  if ((await redis.exists(stream)) === 0) {
+    await Promise.all(cores.map((core) => core.close()));
+    await shared.close();
+    throw new Error(`--stream: there is no stream ${JSON.stringify(stream)} in ${redisConfig.url}`);
+  }
   const { first, last, total } = await streamRange(redis, stream, from, to);
   const tracker = new ResumeTracker();
   const startedAt = Date.now();
@@ -142,6 +149,12 @@ export const startReplay = async (
     }),
   );
   const outlets = fanOut(source, flows.length);
+  // Replayed outcomes are part of each flow's history, as `run`'s are.
+  const recorders = cores.map((core, index) =>
+    recordHistory(ledgers[index]!.settlements$, core.history, (error) =>
+      logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
+    ),
+  );
   const pipelines = flows.map(({ chain }, index) =>
     startPipeline({
       ledger: ledgers[index]!,
@@ -179,6 +192,7 @@ export const startReplay = async (
   };
 
   const done = Promise.all(pipelines.map((pipeline) => pipeline.done)).then(async () => {
+    await Promise.all(recorders.map((recorder) => recorder.settled()));
     await Promise.all(cores.map((core) => core.close()));
     await shared.close();
     return progress();

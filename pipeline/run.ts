@@ -6,7 +6,7 @@ import type { AlertEvent } from './alerts.js';
 import { loadChain } from './chain.js';
 import type { Config, FlowConfig } from './config/codec.js';
 import { CREDIT } from './credit.js';
-import { runEntryOf } from './history.js';
+import { recordHistory } from './history.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
 import { PipelineMetrics, type FlowMetrics } from './metrics.js';
@@ -55,7 +55,7 @@ export const lostBy = ({ flows, lostInClosing, durable }: Stopped): number =>
   lostInClosing + (durable ? 0 : Math.max(0, ...flows.map(({ counts }) => counts.released + counts.inFlight)));
 
 /** Logs a flow's failures (and, at debug, every outcome), records its history, reports its pauses. */
-const watchFlow = (running: RunningFlow, logger: Logger, historyWrites: Set<Promise<void>>): void => {
+const watchFlow = (running: RunningFlow, logger: Logger, historyWrites: Array<{ settled(): Promise<void> }>): void => {
   const { ledger } = running.pipeline;
   const { history, valve } = running.wiring.core;
   ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
@@ -64,13 +64,11 @@ const watchFlow = (running: RunningFlow, logger: Logger, historyWrites: Set<Prom
     else logger.debug(fields, outcome.kind);
   });
   // Writes still under way when stopping are waited for, so the last outcomes reach the history.
-  ledger.settlements$.subscribe((settlement) => {
-    const write = Promise.resolve(history.add(runEntryOf(settlement))).catch((error: unknown) =>
+  historyWrites.push(
+    recordHistory(ledger.settlements$, history, (error) =>
       logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
-    );
-    historyWrites.add(write);
-    void write.finally(() => historyWrites.delete(write));
-  });
+    ),
+  );
   ledger.hookErrors$.subscribe((error) =>
     logger.error({ error: messageOf(error) }, "fault outside any one update's outcome"),
   );
@@ -97,7 +95,7 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
   const books = flows.map((flow) => ({ flow, ledger: new Ledger(), metrics: metrics.forFlow(flow.name) }));
   const wiring = await wire(config, logger, books, (status) => metrics.intakeAnswered(status));
   metrics.watchIntake(wiring.intakePauses.changes$);
-  const historyWrites = new Set<Promise<void>>();
+  const historyWrites: Array<{ settled(): Promise<void> }> = [];
   const running = wiring.flows.map((flowWiring, index): RunningFlow => {
     const { flow, ledger, metrics: flowMetrics } = books[index]!;
     const { deadLetters } = flowWiring.core;
@@ -157,7 +155,7 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
         const counts = await Promise.all(
           stopped.map((done, index) => done.catch(() => running[index]!.pipeline.ledger.counts())),
         );
-        await Promise.all(historyWrites);
+        await Promise.all(historyWrites.map((recorder) => recorder.settled()));
         await wiring.close();
         metrics.stop();
         return {

@@ -4,7 +4,8 @@ import { fromDeadLetterOperator } from '../../operators/from-dead-letter.js';
 import { Ledger, type LedgerCounts } from '../../operators/model/ledger.js';
 import type { Config, FlowConfig } from '../config/codec.js';
 import type { Logger } from '../logger.js';
-import { maskEmail } from '../mask.js';
+import { maskIdentity } from '../mask.js';
+import { formatTable } from '../table.js';
 import { chainOf, sendingPart, type ChainLink } from '../chain.js';
 import { startPipeline } from '../runner.js';
 import { type FlowCore, wireOneFlow } from '../wire.js';
@@ -22,37 +23,63 @@ export interface Letter {
 
 const REMOVE_BATCH = 100;
 
-const maskKey = (key: string | undefined): string =>
-  key?.startsWith('email:') ? `email:${maskEmail(key.slice('email:'.length))}` : (key ?? '');
+/** `email:ann@example.com`, as a letter keeps it, masked the way `history` shows identities. */
+const maskKey = (key: string | undefined): string => {
+  const colon = key?.indexOf(':') ?? -1;
+  if (key === undefined || colon <= 0) return key === undefined ? '' : '***';
+  const target = key.slice(0, colon) === 'email' ? 'email' : 'external_id';
+  return maskIdentity({ namespace: key.slice(0, colon), target, id: key.slice(colon + 1) }) ?? '';
+};
 const cut = (text: string | undefined, max = 80): string =>
   text === undefined ? '' : text.length > max ? `${text.slice(0, max - 3)}...` : text;
 
+export interface DlqQuery {
+  /** Only letters with this reason (`http-400`). */
+  readonly reason?: string;
+  /** At most this many, oldest first. */
+  readonly limit?: number;
+  /** One JSON object a line instead of a table. */
+  readonly json?: boolean;
+}
+
 /** `dlq list`: every dead letter with its reason, status, attempts, (masked) identity and answer. */
-export const dlqList = async (config: Config, flow: FlowConfig, logger: Logger): Promise<string> => {
+export const dlqList = async (
+  config: Config,
+  flow: FlowConfig,
+  logger: Logger,
+  query: DlqQuery = {},
+): Promise<string> => {
   const core = wireOneFlow(config, flow, logger, new Ledger());
   try {
-    const entries = await core.deadLetters.entries();
-    if (entries.length === 0) return 'no dead letters\n';
-    const lines = entries.map(({ id, letter }) => {
-      const l = letter as Letter;
-      return [
-        id,
-        l.at ?? '',
-        l.reason ?? '',
-        l.status === undefined ? '' : String(l.status),
-        String(l.attempts ?? ''),
-        maskKey(l.identity),
-        cut(l.response),
-      ].join('  ');
-    });
-    const byReason = new Map<string, number>();
-    for (const { letter } of entries)
-      byReason.set((letter as Letter).reason ?? '?', (byReason.get((letter as Letter).reason ?? '?') ?? 0) + 1);
-    const summary = [...byReason].map(([reason, n]) => `${reason} ${n}`).join(', ');
-    return (
-      `${['id  at  reason  http  attempts  identity  response', ...lines].join('\n')}\n${entries.length} ` +
-      `dead letter(s): ${summary}\n`
+    const all = await core.deadLetters.entries();
+    const matching = all.filter(
+      ({ letter }) => query.reason === undefined || (letter as Letter).reason === query.reason,
     );
+    const entries = matching.slice(0, query.limit ?? matching.length);
+    const shown = entries.map(({ id, letter }) => {
+      const l = letter as Letter;
+      return {
+        id,
+        at: l.at ?? '',
+        reason: l.reason ?? '',
+        http: l.status === undefined ? '' : String(l.status),
+        attempts: l.attempts === undefined ? '' : String(l.attempts),
+        identity: maskKey(l.identity),
+        response: cut(l.response),
+      };
+    });
+    if (query.json) return shown.map((row) => `${JSON.stringify(row)}\n`).join('');
+    if (entries.length === 0)
+      return query.reason === undefined ? 'no dead letters\n' : `no dead letters with reason ${query.reason}\n`;
+    const byReason = new Map<string, number>();
+    for (const { reason } of shown) byReason.set(reason || '?', (byReason.get(reason || '?') ?? 0) + 1);
+    const summary = [...byReason].map(([reason, n]) => `${reason} ${n}`).join(', ');
+    const more = matching.length > entries.length ? ` (of ${matching.length})` : '';
+    const table = formatTable(
+      ['id', 'at', 'reason', 'http', 'attempts', 'identity', 'response'],
+      shown.map((row) => Object.values(row)),
+    );
+    return `${table}${entries.length}${more} dead letter(s): ${summary}\n`;
   } finally {
     await core.close();
   }

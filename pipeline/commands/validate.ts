@@ -2,6 +2,10 @@ import { dirname, resolve } from 'node:path';
 import { describeChain, loadChain } from '../chain.js';
 import { type Config, type FlowConfig, plainTextOnNetwork } from '../config/codec.js';
 import { enabledFlows } from '../config/flow-choice.js';
+import { ConfigError } from '../config/errors.js';
+import { configOf, type ConfigInput, originLines, readConfigInput } from '../config/load.js';
+import { pluginProblems } from './plugin-problems.js';
+import { audienceIdWarnings } from './audience-ids.js';
 
 /**
  * What `validate` warns about without failing: an HTTP intake on the network without TLS, audiences
@@ -46,7 +50,7 @@ export const validateReport = async (config: Config, file: string): Promise<stri
   if (config.singleFlowForm) {
     const [flow] = config.flows;
     const chain = await loadChain(flow!, baseDir, file);
-    const warnings = flowWarnings(config).map((warning) => `warning: ${warning}\n`);
+    const warnings = [...flowWarnings(config), ...audienceIdWarnings(config)].map((warning) => `warning: ${warning}\n`);
     return (
       `${file}: OK (${config.name}: ${summaryOf(flow!)})\n` +
       `operators, in the order they run:\n${describeChain(chain).join('\n')}\n${warnings.join('')}`
@@ -62,6 +66,26 @@ export const validateReport = async (config: Config, file: string): Promise<stri
       ...describeChain(chain).map((line) => `  ${line}`),
     );
   }
-  lines.push(...flowWarnings(config).map((warning) => `warning: ${warning}`));
+  lines.push(...[...flowWarnings(config), ...audienceIdWarnings(config)].map((warning) => `warning: ${warning}`));
   return `${lines.join('\n')}\n`;
+};
+
+/**
+ * `validate`: reads the config (a file, `QA_CONFIG`, `QA_<PATH>` variables), and either reports every
+ * problem in one pass (the codec's, cross-field checks and plug-ins' together) or what will run and where
+ * each value came from.
+ */
+export const validateCommand = async (file: string | undefined, env: NodeJS.ProcessEnv): Promise<string> => {
+  const input: ConfigInput = await readConfigInput(file, env);
+  let config: Config;
+  try {
+    config = configOf(input, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(error.source, [...error.problems, ...(await pluginProblems(input))]);
+  }
+  const report = await validateReport(config, input.source);
+  return `${report}where values came from:\n${originLines(input)
+    .map((line) => `  ${line}`)
+    .join('\n')}\n`;
 };

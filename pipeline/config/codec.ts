@@ -14,6 +14,7 @@ import {
   withMessage,
   type Problem,
 } from '../../operators/model/codecs.js';
+import { withShape } from '../../operators/model/codec-shape.js';
 import { DedupeOptions } from '../../operators/dedupe.js';
 import { EmitOptions } from '../../operators/emit.js';
 import { QualifyOptions } from '../../operators/qualify.js';
@@ -32,14 +33,17 @@ import { PluginConfig } from '../plugins.js';
 
 const urlWith = (protocols: readonly string[], what: string): t.Type<string> =>
   withMessage(
-    new t.Type<string>(
-      what,
-      (u): u is string => typeof u === 'string',
-      (u, c) => {
-        if (typeof u !== 'string' || !URL.canParse(u)) return t.failure(u, c);
-        return protocols.includes(new URL(u).protocol) ? t.success(u) : t.failure(u, c);
-      },
-      t.identity,
+    withShape(
+      new t.Type<string>(
+        what,
+        (u): u is string => typeof u === 'string',
+        (u, c) => {
+          if (typeof u !== 'string' || !URL.canParse(u)) return t.failure(u, c);
+          return protocols.includes(new URL(u).protocol) ? t.success(u) : t.failure(u, c);
+        },
+        t.identity,
+      ),
+      { kind: 'string', pattern: `^(${protocols.map((p) => p.slice(0, -1)).join('|')})://` },
     ),
     what,
   );
@@ -52,11 +56,14 @@ export const RedisUrl = urlWith(['redis:', 'rediss:'], 'a redis:// or rediss:// 
 export const ResumeConfig = struct('source.websocket.resume', { idField: NonEmptyString, query: NonEmptyString });
 
 const UrlPath = withMessage(
-  new t.Type<string>(
-    'path',
-    (u): u is string => typeof u === 'string',
-    (u, c) => (typeof u === 'string' && /^\/\S*$/.test(u) ? t.success(u) : t.failure(u, c)),
-    t.identity,
+  withShape(
+    new t.Type<string>(
+      'path',
+      (u): u is string => typeof u === 'string',
+      (u, c) => (typeof u === 'string' && /^\/\S*$/.test(u) ? t.success(u) : t.failure(u, c)),
+      t.identity,
+    ),
+    { kind: 'string', pattern: '^/\\S*$' },
   ),
   'a path starting with /',
 );
@@ -279,11 +286,14 @@ export const DestinationConfig = refine(
 
 /** Keys share one hash tag, so every key of a destination sits in one Redis Cluster slot. */
 const HashTagged = withMessage(
-  new t.Type<string>(
-    'prefix',
-    (u): u is string => typeof u === 'string',
-    (u, c) => (typeof u === 'string' && /\{[^{}]+\}/.test(u) ? t.success(u) : t.failure(u, c)),
-    t.identity,
+  withShape(
+    new t.Type<string>(
+      'prefix',
+      (u): u is string => typeof u === 'string',
+      (u, c) => (typeof u === 'string' && /\{[^{}]+\}/.test(u) ? t.success(u) : t.failure(u, c)),
+      t.identity,
+    ),
+    { kind: 'string', pattern: '\\{[^{}]+\\}' },
   ),
   'a key prefix with a hash tag, like qa:{checkout-survey}',
 );
@@ -394,14 +404,17 @@ const normalized = (config: t.TypeOf<typeof EitherForm>): Config => {
 };
 
 export const Config = refine(
-  new t.Type<Config, unknown>(
-    'config',
-    (u): u is Config => typeof u === 'object' && u !== null && 'flows' in u,
-    (u, c) => {
-      const decoded = EitherForm.validate(u, c);
-      return isLeft(decoded) ? decoded : t.success(normalized(decoded.right));
-    },
-    t.identity,
+  withShape(
+    new t.Type<Config, unknown>(
+      'config',
+      (u): u is Config => typeof u === 'object' && u !== null && 'flows' in u,
+      (u, c) => {
+        const decoded = EitherForm.validate(u, c);
+        return isLeft(decoded) ? decoded : t.success(normalized(decoded.right));
+      },
+      t.identity,
+    ),
+    { kind: 'like', of: EitherForm },
   ),
   (config) => {
     const problems: Problem[] = [...observabilityProblems(config)];

@@ -6,8 +6,10 @@ import { isLeft } from 'fp-ts/lib/Either.js';
 import { parseDocument } from 'yaml';
 import { formatErrors } from '../../operators/model/decode-errors.js';
 import { Config } from './codec.js';
-import { interpolateEnv } from './interpolate.js';
+import { type Placeholder, interpolateEnv, references } from './interpolate.js';
 import { ConfigError } from './errors.js';
+import { applyEnvOverrides, ENV_PREFIX, WHOLE_CONFIG_VARIABLE } from './env-config.js';
+import { configSchema } from './config-schema.js';
 
 export { ConfigError };
 
@@ -18,33 +20,134 @@ const joinPath = (path: readonly (string | number)[]): string =>
   );
 
 /**
- * Parses a config from YAML text: YAML syntax, then `${ENV_VAR}` interpolation, then the codec. Throws a
- * `ConfigError` listing every problem (`destination.url: expected an https URL, got "htp://x"`).
+ * YAML text as a value; a syntax error names its line and column and shows the line itself, so the
+ * person can find it without counting.
  */
-export const parseConfig = (text: string, env: NodeJS.ProcessEnv = process.env, source = 'config'): Config => {
+export const parseYamlText = (text: string, source: string): unknown => {
   const document = parseDocument(text, { prettyErrors: true });
-  if (document.errors.length > 0)
-    throw new ConfigError(
-      source,
-      document.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
-    );
+  // The first syntax error only: the ones after it are mostly the parser losing its way.
+  const [first] = document.errors;
+  if (first) {
+    const message = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const at = first.linePos?.[0];
+    const line = at ? (text.split('\n')[at.line - 1] ?? '').trimEnd() : undefined;
+    throw new ConfigError(source, [
+      at ? `YAML syntax at line ${at.line}, column ${at.col}: ${message}: ${JSON.stringify(line)}` : `YAML: ${message}`,
+    ]);
+  }
   if (document.contents === null) throw new ConfigError(source, ['the config is empty']);
-  const { value, problems } = interpolateEnv(document.toJS(), env);
+  return document.toJS();
+};
+
+export interface ParseOptions {
+  /** What an unset `${VAR}` without a fallback reads as; none: a problem. */
+  readonly placeholder?: Placeholder;
+  /** Whether `QA_CONFIG` and `QA_<PATH>` variables apply (not for `test`: a test file's config is the file). */
+  readonly fromEnvironment?: boolean;
+}
+
+/** Interpolates `${ENV_VAR}`s in a parsed config and decodes it; every problem, of either step, in one error. */
+export const decodeConfig = (
+  parsed: unknown,
+  env: NodeJS.ProcessEnv,
+  source: string,
+  options: ParseOptions = {},
+  earlier: readonly string[] = [],
+): Config => {
+  const { value, problems } = interpolateEnv(parsed, env, [], options.placeholder);
   const interpolationProblems = problems.map((p) => `${joinPath(p.path)}: ${p.message}`);
   const decoded = Config.decode(value);
   const decodingProblems = isLeft(decoded) ? formatErrors(decoded.left) : [];
-  const all = [...interpolationProblems, ...decodingProblems];
+  const all = [...earlier, ...interpolationProblems, ...decodingProblems];
   if (all.length > 0 || isLeft(decoded)) throw new ConfigError(source, all);
   return decoded.right;
 };
 
-/** Reads and parses a config file (see `parseConfig`); its relative paths are taken from the file's directory. */
-export const loadConfig = async (file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> => {
-  let text: string;
+/**
+ * Parses a config from YAML text: YAML syntax, then `${ENV_VAR}` interpolation, then the codec. Throws a
+ * `ConfigError` listing every problem (`destination.url: expected an https URL, got "htp://x"`).
+ */
+export const parseConfig = (
+  text: string,
+  env: NodeJS.ProcessEnv = process.env,
+  source = 'config',
+  options: ParseOptions = {},
+): Config => decodeConfig(parseYamlText(text, source), env, source, options);
+
+/** A config before decoding: the file or `QA_CONFIG`, with the `QA_<PATH>` variables applied. */
+export interface ConfigInput {
+  /** The file, or `QA_CONFIG`, or `environment`: what error messages name. */
+  readonly source: string;
+  /** Where relative paths in the config start: the file's directory, else the working directory. */
+  readonly baseDir: string;
+  readonly value: unknown;
+  /** The problems found before decoding (a variable naming no key). */
+  readonly problems: readonly string[];
+  /** Where each value set other than by the file came from: path -> variable (`QA_DESTINATION_URL`). */
+  readonly origins: ReadonlyMap<string, string>;
+}
+
+const readText = async (file: string): Promise<string> => {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (error) {
     throw new ConfigError(file, [`cannot read the file: ${messageOf(error)}`]);
   }
-  return anchorPaths(parseConfig(text, env, file), dirname(resolve(file)));
+};
+
+/**
+ * Reads a config's input: the file (or, without one, the YAML or JSON in `QA_CONFIG`, or nothing but
+ * variables), then every `QA_<PATH>` variable over it (see env-config.ts).
+ */
+export const readConfigInput = async (file: string | undefined, env: NodeJS.ProcessEnv): Promise<ConfigInput> => {
+  const whole = env[WHOLE_CONFIG_VARIABLE];
+  if (file !== undefined && whole !== undefined && whole !== '')
+    throw new ConfigError(file, [`give the config as --config or in ${WHOLE_CONFIG_VARIABLE}, not both`]);
+  const source = file ?? (whole ? WHOLE_CONFIG_VARIABLE : 'environment');
+  const base =
+    file !== undefined
+      ? parseYamlText(await readText(file), file)
+      : whole
+        ? parseYamlText(whole, WHOLE_CONFIG_VARIABLE)
+        : undefined;
+  const overrides = applyEnvOverrides(base, env, configSchema());
+  if (file === undefined && !whole && overrides.origins.size === 0)
+    throw new ConfigError('config', [
+      `no config: give --config <file>, or the config in ${WHOLE_CONFIG_VARIABLE}, or QA_<KEY> variables`,
+    ]);
+  return {
+    source,
+    baseDir: file === undefined ? process.cwd() : dirname(resolve(file)),
+    value: overrides.value,
+    problems: overrides.problems.map((p) => (p.path.length > 0 ? `${joinPath(p.path)}: ${p.message}` : p.message)),
+    origins: overrides.origins,
+  };
+};
+
+/**
+ * Reads and parses a config (see `readConfigInput` and `parseConfig`); its relative paths are taken from
+ * the file's directory.
+ */
+export const loadConfig = async (
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  options: ParseOptions = {},
+): Promise<Config> => {
+  const configEnv =
+    options.fromEnvironment === false
+      ? Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith(ENV_PREFIX)))
+      : env;
+  return configOf(await readConfigInput(file, configEnv), env, options);
+};
+
+/** Decodes a config's input (see `decodeConfig`), its paths anchored at its directory. */
+export const configOf = (input: ConfigInput, env: NodeJS.ProcessEnv, options: ParseOptions = {}): Config =>
+  anchorPaths(decodeConfig(input.value, env, input.source, options, input.problems), input.baseDir);
+
+/** Where each value of a config came from, for `validate`: variables, `${VAR}` references, the file. */
+export const originLines = (input: ConfigInput): string[] => {
+  const lines = [...input.origins].map(([path, variable]) => `${path}: ${variable}`);
+  for (const [path, text] of references(input.value))
+    if (!input.origins.has(path)) lines.push(`${path}: ${input.source} (${text})`);
+  return [...lines.sort(), `everything else: ${input.source}, or the default`];
 };

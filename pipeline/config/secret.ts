@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import * as t from 'io-ts';
 import { withMessage, describe } from '../../operators/model/codecs.js';
+import { withShape } from '../../operators/model/codec-shape.js';
 
 const REDACTED = '[redacted]';
 
@@ -35,11 +36,14 @@ export class Secret {
 
 /** A non-empty string decoded into a `Secret`. */
 export const SecretString = withMessage(
-  new t.Type<Secret, string, unknown>(
-    'secret',
-    (u): u is Secret => u instanceof Secret,
-    (u, c) => (typeof u === 'string' && u.length > 0 ? t.success(new Secret(u)) : t.failure(u, c)),
-    (secret) => secret.reveal(),
+  withShape(
+    new t.Type<Secret, string, unknown>(
+      'secret',
+      (u): u is Secret => u instanceof Secret,
+      (u, c) => (typeof u === 'string' && u.length > 0 ? t.success(new Secret(u)) : t.failure(u, c)),
+      (secret) => secret.reveal(),
+    ),
+    { kind: 'string', minLength: 1 },
   ),
   'a non-empty string (a secret)',
   // Never echo the value: it may be a credential pasted in the wrong place.

@@ -38,6 +38,10 @@ describe('command line', function () {
         " 5. keepOrder          let a journaled update go on only when every earlier one of its person's is finished, in any process",
         ' 6. dedupe             send a payload once per identity; marked sent only after the destination accepted it',
         ' 7. emit               post each payload to the Qualtrics JSON Event, paced, ordered per identity, retried, and settle it',
+        'where values came from:',
+        '  destination.apiToken: examples/config.yaml (${QUALTRICS_API_TOKEN})',
+        '  source.websocket.headers.Authorization: examples/config.yaml (Bearer ${FEED_TOKEN})',
+        '  everything else: examples/config.yaml, or the default',
         '',
       ].join('\n'),
     );

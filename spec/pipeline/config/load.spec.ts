@@ -179,7 +179,7 @@ extra: 1
     expect(problemsOf(text)).to.deep.equal([
       'name: expected a non-empty string, got ""',
       'source.websocket.url: expected a ws:// or wss:// URL, got "http://feed"',
-      'source.websocket.header: unknown key (expected one of: url, heartbeatSeconds, headers, resume)',
+      'source.websocket.header: unknown key (expected one of: url, heartbeatSeconds, headers, resume); did you mean "headers"?',
       'destination.apiToken: expected a non-empty string (a secret), got an empty string',
       'destination.auth: expected basic | header, got "oauth"',
       'audiences: expected at least one entry, got an empty list',
@@ -203,8 +203,10 @@ extra: 1
 
   it('reports YAML syntax errors with their line', () => {
     const [problem] = problemsOf('name: [unclosed\n');
-    expect(problem).to.match(/^YAML: .*line 2/);
-    expect(problemsOf('name: a\nname: b\n')[0]).to.match(/^YAML: Map keys must be unique/);
+    expect(problem).to.match(/^YAML syntax at line 2, column \d+: .*: ".*"$/);
+    expect(problemsOf('name: a\nname: b\n')[0]).to.match(
+      /^YAML syntax at line \d, column \d+: Map keys must be unique/,
+    );
   });
 
   it('says when the file cannot be read', async () => {
