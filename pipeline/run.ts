@@ -54,8 +54,29 @@ export interface Stopped {
 export const lostBy = ({ flows, lostInClosing, durable }: Stopped): number =>
   lostInClosing + (durable ? 0 : Math.max(0, ...flows.map(({ counts }) => counts.released + counts.inFlight)));
 
+interface PauseWords {
+  readonly paused: string;
+  readonly resumed: string;
+}
+
+/**
+ * How a flow's pause is told: with a journal or a stream it stops only that flow's reading (the intake
+ * goes on storing, and the updates wait there); from a plain feed it pauses the intake itself.
+ */
+const pauseWordsOf = (config: Config): PauseWords => {
+  const waitsIn = config.journal ? 'journal' : config.source.redisStream ? 'stream' : undefined;
+  return waitsIn
+    ? { paused: `flow paused (updates wait in the ${waitsIn})`, resumed: 'flow resumed' }
+    : { paused: 'intake paused', resumed: 'intake resumed' };
+};
+
 /** Logs a flow's failures (and, at debug, every outcome), records its history, reports its pauses. */
-const watchFlow = (running: RunningFlow, logger: Logger, historyWrites: Array<{ settled(): Promise<void> }>): void => {
+const watchFlow = (
+  running: RunningFlow,
+  logger: Logger,
+  historyWrites: Array<{ settled(): Promise<void> }>,
+  words: PauseWords,
+): void => {
   const { ledger } = running.pipeline;
   const { history, valve } = running.wiring.core;
   ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
@@ -76,8 +97,8 @@ const watchFlow = (running: RunningFlow, logger: Logger, historyWrites: Array<{ 
     // Backpressure is the pipeline working as meant; a rejected destination needs a person.
     const level = change.reason === CREDIT ? 'debug' : 'error';
     if (change.kind === 'closed')
-      logger[level]({ reason: change.reason, fix: change.message }, `intake paused: ${change.message}`);
-    else logger[level === 'error' ? 'info' : 'debug']({ reason: change.reason }, 'intake resumed');
+      logger[level]({ reason: change.reason, fix: change.message }, `${words.paused}: ${change.message}`);
+    else logger[level === 'error' ? 'info' : 'debug']({ reason: change.reason }, words.resumed);
   });
 };
 
@@ -108,7 +129,12 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
       context: flowWiring.core.context,
     });
     const flowRun = { flow, pipeline, wiring: flowWiring, metrics: flowMetrics };
-    watchFlow(flowRun, config.singleFlowForm ? logger : logger.child({ flow: flow.name }), historyWrites);
+    watchFlow(
+      flowRun,
+      config.singleFlowForm ? logger : logger.child({ flow: flow.name }),
+      historyWrites,
+      pauseWordsOf(config),
+    );
     return flowRun;
   });
   let stopping: Promise<Stopped> | undefined;
