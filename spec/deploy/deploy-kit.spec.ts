@@ -104,6 +104,8 @@ describe('the deploy kit (deploy/)', function () {
     const { code, stdout } = await processes.run(['validate', '--config', 'deploy/config.yaml'], {
       QUALTRICS_API_TOKEN: 'x',
       AEP_BEARER_TOKEN: 'y',
+      METRICS_TOKEN: 'a-metrics-token-of-16-chars',
+      CONSOLE_TOKEN: 'a-console-token-of-16-chars',
     });
     expect(stdout).to.contain('deploy/config.yaml: OK');
     expect(code).to.equal(0);

@@ -38,7 +38,11 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
   });
 
   it('shares the rate limit through Redis: two processes together stay under it', async () => {
-    const options = { destination: ['rateLimit: { requests: 10, perSeconds: 1 }'], topLevel: redisConfig() };
+    // Each process has its own stand-in (its own port, so its own host): the group names the brand they share.
+    const options = {
+      destination: ['rateLimit: { requests: 10, perSeconds: 1, group: brand }'],
+      topLevel: redisConfig(),
+    };
     const [a, b] = [await start(options), await start(options)];
     a.send(...Array.from({ length: 15 }, (_, i) => updateFor(`a${i}@example.com`)));
     b.send(...Array.from({ length: 15 }, (_, i) => updateFor(`b${i}@example.com`)));
