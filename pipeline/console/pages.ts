@@ -93,7 +93,7 @@ export const overviewFlows = (viewer: Viewer, summaries: readonly FlowSummary[])
 <table class="flows"><caption>Flows: counts for the last hour and the last 24 hours (since the process started, if later)</caption>
 <thead><tr><th scope="col" rowspan="2">Flow</th><th scope="col" rowspan="2">State</th><th scope="col" rowspan="2">Destination</th>
 <th scope="colgroup" colspan="5">Last hour</th><th scope="colgroup" colspan="5">Last 24 hours</th>
-<th scope="col" rowspan="2">Rate limit (last minute)</th><th scope="col" rowspan="2">Alerts firing</th><th scope="col" rowspan="2">Actions</th></tr>
+<th scope="col" rowspan="2">Rate limit (its group, last 60 s)</th><th scope="col" rowspan="2">Alerts firing</th><th scope="col" rowspan="2">Actions</th></tr>
 <tr>${[1, 2].map(() => html`<th scope="col">Received</th><th scope="col">Activated</th><th scope="col">Excluded</th><th scope="col">Duplicates</th><th scope="col">Failed</th>`)}</tr></thead>
 <tbody>${summaries.map(
   (
