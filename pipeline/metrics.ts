@@ -200,11 +200,8 @@ export class FlowMetrics {
     const flow = this.flow;
     this.subscriptions.push(
       ledger.inFlight$.subscribe((n) => m.inFlight.set(this.#labels, n)),
-      ledger.settlements$.subscribe(({ outcome }) => {
-        if (outcome.kind === 'delivered') m.activated.inc(this.#labels);
-        else if (outcome.kind === 'duplicate') m.duplicates.inc(this.#labels);
-        else if (outcome.kind === 'excluded') m.excluded.inc({ flow, reason: outcome.reason });
-        else m.failed.inc({ flow, reason: outcome.reason });
+      this.countOutcomes(ledger),
+      ledger.settlements$.subscribe(() => {
         const counts = ledger.counts();
         m.activationRate.set(this.#labels, counts.settled === 0 ? 1 : counts.delivered / counts.settled);
       }),
@@ -212,16 +209,32 @@ export class FlowMetrics {
         m.paused.set({ flow, reason: change.reason }, change.kind === 'closed' ? 1 : 0),
       ),
     );
+    m.activationRate.set(this.#labels, 1);
+    return this;
+  }
+
+  /**
+   * Counts what a ledger receives and settles into the flow's counters until unsubscribed: the flow's
+   * own, or a side ledger of the same flow's (a console redrive).
+   */
+  countOutcomes(ledger: Ledger): Subscription {
+    const m = this.metrics;
+    const flow = this.flow;
+    const subscription = ledger.settlements$.subscribe(({ outcome }) => {
+      if (outcome.kind === 'delivered') m.activated.inc(this.#labels);
+      else if (outcome.kind === 'duplicate') m.duplicates.inc(this.#labels);
+      else if (outcome.kind === 'excluded') m.excluded.inc({ flow, reason: outcome.reason });
+      else m.failed.inc({ flow, reason: outcome.reason });
+    });
     let lastReceived = ledger.counts().received;
-    this.subscriptions.push(
+    subscription.add(
       ledger.inFlight$.subscribe(() => {
         const { received } = ledger.counts();
         if (received > lastReceived) m.received.inc(this.#labels, received - lastReceived);
         lastReceived = received;
       }),
     );
-    m.activationRate.set(this.#labels, 1);
-    return this;
+    return subscription;
   }
 
   attempt({ status, seconds }: AttemptObserved): void {

@@ -41,7 +41,8 @@ export interface HttpIntakeOptions {
 
 const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
 
-class Refusal extends Error {
+/** A request refused with this status (and headers); `close` ends the connection after the answer. */
+export class Refusal extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -54,7 +55,7 @@ class Refusal extends Error {
 }
 
 /** The body, up to `max` bytes; more is a 413 (and the rest is not read). */
-const readBody = (request: IncomingMessage, max: number): Promise<Buffer> =>
+export const readBody = (request: IncomingMessage, max: number): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -11,6 +11,13 @@ import { SecretString } from './secret.js';
 export const Role = t.keyof({ view: null, manage: null, activate: null }, 'view | manage | activate');
 export type Role = t.TypeOf<typeof Role>;
 
+/** A console token is guessed by trying: it must be long enough that trying cannot find it. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** What is wrong with a token of `length` characters (the token itself is never shown). */
+export const tooShort = (length: number): string =>
+  `the token is ${length} characters long: use at least ${MIN_TOKEN_LENGTH} (for example \`openssl rand -base64 24\`)`;
+
 /** One person's or machine's token: by value (`${VAR}` from the environment) or in a file (its first line). */
 export const AccessToken = refine(
   struct(
@@ -25,7 +32,9 @@ export const AccessToken = refine(
   (entry) =>
     (entry.token === undefined) === (entry.tokenFile === undefined)
       ? [{ path: ['token'], message: 'set exactly one of token or tokenFile' }]
-      : [],
+      : entry.token !== undefined && entry.token.reveal().length < MIN_TOKEN_LENGTH
+        ? [{ path: ['token'], message: tooShort(entry.token.reveal().length) }]
+        : [],
 );
 export type AccessToken = t.TypeOf<typeof AccessToken>;
 

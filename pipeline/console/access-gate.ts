@@ -5,6 +5,7 @@ import { bearerTokenOf, sameSecret } from '../../adapters/same-secret.js';
 import { messageOf } from '../../operators/model/errors.js';
 import type { AccessConfig, Role } from '../config/access.js';
 import { ConfigError } from '../config/errors.js';
+import { MIN_TOKEN_LENGTH, tooShort } from '../config/access.js';
 import { isLoopback } from '../config/loopback.js';
 
 /** Who is asking, and what they may do. */
@@ -28,6 +29,13 @@ interface Session {
 export const SESSION_COOKIE = 'qa_console';
 export const CSRF_HEADER = 'x-csrf-token';
 const SESSION_MS = 12 * 60 * 60 * 1000;
+/** Sessions kept per token name: signing in once more drops that name's oldest. */
+export const SESSIONS_PER_NAME = 20;
+/** Failed sign-ins from one address within the window before it must wait for the window to pass. */
+export const SIGN_IN_FAILURES = 5;
+export const SIGN_IN_WINDOW_MS = 15 * 60 * 1000;
+/** Addresses whose failures are remembered at most (the oldest forgotten first). */
+const FAILING_ADDRESSES = 10_000;
 const ALL_ROLES: ReadonlySet<Role> = new Set(['view', 'manage', 'activate']);
 
 const randomToken = (): string => randomBytes(32).toString('base64url');
@@ -50,6 +58,8 @@ const cookieOf = (request: IncomingMessage, name: string): string | undefined =>
  */
 export class AccessGate {
   readonly #sessions = new Map<string, Session>();
+  /** Failed sign-ins per remote address: how many, since when (the window's start). */
+  readonly #failures = new Map<string, { count: number; since: number }>();
   /** Without `access`: the one CSRF token of the process, written into its pages. */
   readonly #openCsrf = randomToken();
 
@@ -71,6 +81,8 @@ export class AccessGate {
             throw new ConfigError('config', [`access.tokens[${index}].tokenFile: cannot read it: ${messageOf(error)}`]);
           }
           if (!value) throw new ConfigError('config', [`access.tokens[${index}].tokenFile: the file is empty`]);
+          if (value.length < MIN_TOKEN_LENGTH)
+            throw new ConfigError('config', [`access.tokens[${index}].tokenFile: ${tooShort(value.length)}`]);
         }
         return { token: value!, principal: { name, roles: new Set(roles) } };
       }),
@@ -114,14 +126,59 @@ export class AccessGate {
     return typeof sent === 'string' && sameSecret(sent, caller.csrf);
   }
 
-  /** Signs in with a token: the `Set-Cookie` value of a new session, or undefined for a wrong token. */
-  signIn(token: string): { readonly cookie: string; readonly principal: Principal } | undefined {
+  /**
+   * Seconds the address must wait before it may try to sign in again: 0, or what is left of the window
+   * once it failed `SIGN_IN_FAILURES` times in it (so tokens cannot be guessed by trying fast).
+   */
+  signInWait(from: string): number {
+    const failures = this.#failures.get(from);
+    if (!failures) return 0;
+    const left = failures.since + SIGN_IN_WINDOW_MS - this.now();
+    if (left <= 0) {
+      this.#failures.delete(from);
+      return 0;
+    }
+    return failures.count >= SIGN_IN_FAILURES ? Math.ceil(left / 1000) : 0;
+  }
+
+  /**
+   * Signs in with a token from an address: the `Set-Cookie` value of a new session, or undefined for a
+   * wrong token (counted against the address). Expired sessions go, and the name keeps its newest few.
+   */
+  signIn(token: string, from = ''): { readonly cookie: string; readonly principal: Principal } | undefined {
+    const now = this.now();
+    for (const [id, session] of this.#sessions) if (session.expires <= now) this.#sessions.delete(id);
     const principal = this.#principalOf(token);
-    if (!principal) return undefined;
+    if (!principal) {
+      this.#failed(from, now);
+      return undefined;
+    }
+    this.#failures.delete(from);
+    const own = [...this.#sessions].filter(([, session]) => session.principal === principal);
+    for (const [id] of own.slice(0, Math.max(0, own.length - SESSIONS_PER_NAME + 1))) this.#sessions.delete(id);
     const id = randomToken();
-    this.#sessions.set(id, { principal, csrf: randomToken(), expires: this.now() + SESSION_MS });
+    this.#sessions.set(id, { principal, csrf: randomToken(), expires: now + SESSION_MS });
     const maxAge = Math.floor(SESSION_MS / 1000);
     return { cookie: `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAge}`, principal };
+  }
+
+  /** How many sessions are kept (expired ones go at the next sign-in). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  #failed(from: string, now: number): void {
+    const failures = this.#failures.get(from);
+    if (failures && failures.since + SIGN_IN_WINDOW_MS > now) {
+      failures.count += 1;
+      return;
+    }
+    this.#failures.delete(from);
+    this.#failures.set(from, { count: 1, since: now });
+    for (const [address] of this.#failures) {
+      if (this.#failures.size <= FAILING_ADDRESSES) break;
+      this.#failures.delete(address);
+    }
   }
 
   /** Ends the request's session; the `Set-Cookie` value that clears it in the browser. */

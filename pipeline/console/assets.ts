@@ -5,8 +5,9 @@ import { createRequire } from 'node:module';
  * The console's own script: a few dozen lines, no framework, no build step. It keeps live regions
  * (`data-live`) fresh every 3 s, draws the per-minute charts with uPlot (`data-series`), and sends the
  * buttons' actions (`data-action`) with the page's CSRF token, reporting the answer in the status line.
- * A region is not replaced while it holds the keyboard focus or a ticked checkbox, so refreshing never
- * takes a person's place or selection away.
+ * A region is refreshed even while it holds the keyboard focus or a ticked checkbox: the focused button
+ * (by its action) and the ticked boxes are put back, so refreshing never takes a person's place or
+ * selection away. The next refresh waits for the last; a 401 says the session ended.
  */
 const SCRIPT = `'use strict';
 (() => {
@@ -18,18 +19,46 @@ const SCRIPT = `'use strict';
     status.textContent = text;
     status.className = error ? 'error' : '';
   };
+  /** A 401 while polling or acting: the session ended (expired, signed out elsewhere). */
+  class SignedOut extends Error {}
+  const checked = (answer) => {
+    if (answer.status === 401) throw new SignedOut('signed out: sign in again');
+    return answer;
+  };
+  /** What names a button across a re-render: its action and its body (one Redrive per letter). */
+  const keyOf = (element) =>
+    element?.matches?.('button[data-action]') ? element.dataset.action + '|' + (element.dataset.body ?? '') : undefined;
+  /** The button to give the focus back to after the next re-render (the one just clicked, now disabled). */
+  let refocus;
   const refreshRegions = async () => {
     for (const region of document.querySelectorAll('[data-live]')) {
-      if (region.contains(document.activeElement) || region.querySelector('input:checked')) continue;
-      const answer = await fetch(region.dataset.live, { headers: { accept: 'text/html' } });
-      if (answer.ok) region.innerHTML = await answer.text();
+      const answer = checked(await fetch(region.dataset.live, { headers: { accept: 'text/html' } }));
+      if (!answer.ok) continue;
+      if (answer.status === 401) return say('signed out: sign in again', true);
+      const text = await answer.text();
+      // Refreshed even while it holds the focus or a selection: both are put back on the new content.
+      const focused = region.contains(document.activeElement) ? document.activeElement : undefined;
+      const key = (refocus && region.contains(refocus.button) ? refocus.key : undefined) ?? keyOf(focused);
+      const buttons = [...region.querySelectorAll('button[data-action]')];
+      const index = buttons.findIndex((button) => keyOf(button) === key);
+      const ticked = new Set([...region.querySelectorAll('input:checked')].map((box) => box.id));
+      region.innerHTML = text;
+      for (const id of ticked) {
+        const box = id && document.getElementById(id);
+        if (box && region.contains(box)) box.checked = true;
+      }
+      if (key === undefined) continue;
+      const now = [...region.querySelectorAll('button[data-action]')];
+      // The same button, or (its action changed: Pause became Resume) the one in its place.
+      (now.find((button) => keyOf(button) === key) ?? (index >= 0 ? now[index] : undefined))?.focus();
+      refocus = undefined;
     }
   };
   window.qaCharts = [];
   const colors = { activated: '#1a7f37', excluded: '#9a6700', failed: '#cf222e' };
   const drawCharts = async () => {
     for (const box of document.querySelectorAll('[data-series]')) {
-      const answer = await fetch(box.dataset.series);
+      const answer = checked(await fetch(box.dataset.series));
       if (!answer.ok) continue;
       const s = await answer.json();
       const data = [s.time, s.activated, s.excluded, s.failed];
@@ -48,13 +77,22 @@ const SCRIPT = `'use strict';
       window.qaCharts.push(box.chart);
     }
   };
-  const tick = async () => {
+  /** One refresh at a time: a tick asked for while one runs waits for it, then refreshes again. */
+  let running;
+  const refresh = async () => {
     try {
       await refreshRegions();
       await drawCharts();
     } catch (error) {
-      say('Could not refresh: ' + error.message, true);
+      say(error instanceof SignedOut ? error.message : 'Could not refresh: ' + error.message, true);
     }
+  };
+  const tick = async () => {
+    while (running) await running;
+    running = refresh().finally(() => {
+      running = undefined;
+    });
+    return running;
   };
   document.addEventListener('click', async (event) => {
     const button = event.target.closest('button[data-action]');
@@ -66,6 +104,7 @@ const SCRIPT = `'use strict';
       if (ids.length === 0) return say('Select at least one letter first.', true);
       body = { ids };
     }
+    refocus = { key: keyOf(button), button };
     button.disabled = true;
     say('Working…');
     try {
@@ -74,6 +113,7 @@ const SCRIPT = `'use strict';
         headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
         body: JSON.stringify(body),
       });
+      if (answer.status === 401) return say('signed out: sign in again', true);
       const text = await answer.text();
       let message = text;
       try { message = JSON.parse(text).message ?? JSON.parse(text).error ?? text; } catch {}
@@ -81,14 +121,22 @@ const SCRIPT = `'use strict';
       if (button.dataset.then) return window.location.assign(button.dataset.then);
       say(message);
       for (const box of document.querySelectorAll('input:checked')) box.checked = false;
-      document.getElementById('main')?.focus();
+      button.disabled = false;
+      button.focus();
       await tick();
     } finally {
       button.disabled = false;
+      // Disabling the button took the focus away: a failed action gives it back to the same button.
+      if (button.isConnected && document.activeElement === document.body) button.focus();
+      refocus = undefined;
     }
   });
-  void tick();
-  setInterval(tick, REFRESH_MS);
+  // The next refresh is scheduled once this one finished: a slow server never gets them piled up.
+  const poll = async () => {
+    await tick();
+    setTimeout(poll, REFRESH_MS);
+  };
+  void poll();
 })();
 `;
 
@@ -112,7 +160,7 @@ thead th { background: #f6f8fa; }
 small { color: var(--muted); }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 1rem; }
 .state { font-weight: 700; }
-.state-running { color: #1a7f37; } .state-paused { color: #9a6700; } .state-disabled { color: #cf222e; }
+.state-running { color: #1a7f37; } .state-paused, .state-held { color: #9a6700; } .state-disabled { color: #cf222e; }
 .alert { color: #cf222e; font-weight: 600; }
 .notice { margin: .5rem 1rem; padding: .5rem 1rem; background: #fff8c5; border: 1px solid #d4a72c; }
 #status { margin: .5rem 1rem; min-height: 1.4em; }
@@ -152,6 +200,7 @@ export const assetOf = async (
 ): Promise<{ readonly type: string; readonly body: string | Buffer } | undefined> => {
   if (name === 'console.js') return { type: 'text/javascript; charset=utf-8', body: SCRIPT };
   if (name === 'console.css') return { type: 'text/css; charset=utf-8', body: STYLE };
-  const vendored = UPLOT_FILES[name];
+  // Own names only: `constructor` or `toString` are not files.
+  const vendored = Object.hasOwn(UPLOT_FILES, name) ? UPLOT_FILES[name] : undefined;
   return vendored && { type: vendored.type, body: await readFile(require.resolve(vendored.file)) };
 };

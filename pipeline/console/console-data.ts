@@ -1,6 +1,13 @@
 import type { FlowConfig } from '../config/codec.js';
 import { rateGroupOf } from '../config/codec.js';
-import { type ConsoleFlow, type ConsoleModel, type FlowState, pendingOf, stateOf } from './console-flows.js';
+import {
+  type ConsoleFlow,
+  type ConsoleModel,
+  type FlowState,
+  pendingOf,
+  sharesPlainFeed,
+  stateOf,
+} from './console-flows.js';
 import { emptyTally, type MinuteTally } from './minute-counts.js';
 
 /** One flow's line on the overview. */
@@ -13,8 +20,10 @@ export interface FlowSummary {
   readonly lastDay: MinuteTally;
   readonly inFlight: number;
   readonly alerts: readonly string[];
-  /** Requests in the last minute against the quota per minute of its rate-limit group. */
+  /** Requests of its whole rate-limit group in the last 60 seconds, against the group's quota per minute. */
   readonly rate: { readonly used: number; readonly perMinute: number; readonly group: string };
+  /** The other running flows when they all read one plain WebSocket feed (no journal): a pause holds them too. */
+  readonly feedSharedWith: readonly string[];
 }
 
 export const summaryOf = (model: ConsoleModel, flow: FlowConfig): FlowSummary => {
@@ -23,17 +32,23 @@ export const summaryOf = (model: ConsoleModel, flow: FlowConfig): FlowSummary =>
   return {
     name: flow.name,
     running,
-    state: stateOf(running),
+    state: stateOf(running, model),
     host: new URL(flow.destination.url).host,
     lastHour: running?.minutes.total(60) ?? emptyTally(),
     lastDay: running?.minutes.total(24 * 60) ?? emptyTally(),
     inFlight: running?.ledger.inFlight ?? 0,
     alerts: running?.alerts?.firing ?? [],
     rate: {
-      used: running?.minutes.total(1).requests ?? 0,
+      // The whole group's quota is shared: every flow of the group counts, over the last 60 seconds.
+      used: model.flows
+        .filter((other) => rateGroupOf(other.flow.destination) === rateGroupOf(flow.destination))
+        .reduce((sum, other) => sum + other.minutes.requestsInLastMinute(), 0),
       perMinute: Math.round((requests * 60) / perSeconds),
       group: rateGroupOf(flow.destination),
     },
+    feedSharedWith: sharesPlainFeed(model)
+      ? model.flows.filter((other) => other !== running).map((other) => other.flow.name)
+      : [],
   };
 };
 

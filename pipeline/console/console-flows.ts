@@ -49,10 +49,36 @@ export const recordAlert = (flow: Pick<ConsoleFlow, 'recentAlerts'>, event: Aler
 export type FlowState =
   | { readonly kind: 'running'; readonly detail: string }
   | { readonly kind: 'paused'; readonly detail: string }
+  | { readonly kind: 'held'; readonly detail: string }
   | { readonly kind: 'disabled'; readonly detail: string };
 
-/** Running, paused (and why: every reason holding its valve), or disabled (in the config or at run time). */
-export const stateOf = (running: ConsoleFlow | undefined): FlowState => {
+/**
+ * Whether the flows read one plain WebSocket feed together (no journal, no Redis stream, several flows):
+ * then the feed pauses while any flow is paused or turned off, and every other flow waits with it.
+ */
+export const sharesPlainFeed = (model: Pick<ConsoleModel, 'config' | 'flows'>): boolean =>
+  model.config.journal === undefined &&
+  model.config.source.redisStream === undefined &&
+  model.config.source.websocket !== undefined &&
+  model.flows.length > 1;
+
+/** The other flows whose pause or turn-off holds the shared plain feed (none when the feed is not shared). */
+export const feedHeldBy = (model: Pick<ConsoleModel, 'config' | 'flows'>, running: ConsoleFlow): string[] =>
+  sharesPlainFeed(model)
+    ? model.flows
+        .filter((other) => other !== running)
+        .filter(({ core }) => core.valve.reasons.has(PAUSED) || core.valve.reasons.has(DISABLED))
+        .map(({ flow }) => flow.name)
+    : [];
+
+/**
+ * Running, paused (and why: every reason holding its valve), held (its own valve open, but the plain
+ * feed it shares is paused by another flow), or disabled (in the config or at run time).
+ */
+export const stateOf = (
+  running: ConsoleFlow | undefined,
+  model?: Pick<ConsoleModel, 'config' | 'flows'>,
+): FlowState => {
   if (!running) return { kind: 'disabled', detail: 'enabled: false in the config' };
   const reasons = running.core.valve.reasons;
   const disabled = reasons.get(DISABLED);
@@ -60,9 +86,19 @@ export const stateOf = (running: ConsoleFlow | undefined): FlowState => {
   const holding = [...reasons].filter(([reason]) => reason !== CREDIT);
   if (holding.length > 0)
     return { kind: 'paused', detail: holding.map(([reason, why]) => `${reason}: ${why}`).join('; ') };
+  const heldBy = model ? feedHeldBy(model, running) : [];
+  if (heldBy.length > 0) return { kind: 'held', detail: `held: the shared feed is paused by ${heldBy.join(', ')}` };
   return reasons.has(CREDIT)
     ? { kind: 'running', detail: `at capacity (${reasons.get(CREDIT)})` }
     : { kind: 'running', detail: 'taking input' };
+};
+
+/** Why the flow's dead letters cannot be redriven now (its intake paused or turned off by a person), if so. */
+export const redriveRefusal = (running: ConsoleFlow): string | undefined => {
+  const why = running.core.valve.reasons.get(PAUSED) ?? running.core.valve.reasons.get(DISABLED);
+  return why === undefined
+    ? undefined
+    : `flow ${running.flow.name} is ${why}: resume it (or turn it on) before redriving its dead letters`;
 };
 
 /** Updates waiting in the flow's consumer group (a journal or a Redis stream), when it reads one. */
@@ -131,6 +167,10 @@ export class FlowActions {
     const subscription = ledger.settlements$.subscribe((settlement) =>
       writes.push(this.#write(running, { ...runEntryOf(settlement), by: by.name })),
     );
+    // Its own ledger keeps the redrive's outcomes apart (who redrove them, what it came to); they still
+    // count as the flow's, on the overview and in the metrics.
+    subscription.add(running.minutes.watch(ledger));
+    subscription.add(this.model.metrics.forFlow(running.flow.name).countOutcomes(ledger));
     try {
       const { counts, removed } = await redriveLetters(
         running.core,

@@ -6,9 +6,17 @@ import { messageOf } from '../../operators/model/errors.js';
 import { parseJson } from '../../operators/model/json.js';
 import type { Role } from '../config/access.js';
 import { selectRuns } from '../history.js';
+import { readBody, Refusal } from '../../adapters/http/intake-server.js';
+import { html } from './html.js';
 import type { AccessGate, Caller } from './access-gate.js';
 import { backlogOf, latencyOf, seriesOf, summaryOf } from './console-data.js';
-import { type ConsoleFlow, type ConsoleModel, FlowActions, type LetterChoice } from './console-flows.js';
+import {
+  type ConsoleFlow,
+  type ConsoleModel,
+  FlowActions,
+  type LetterChoice,
+  redriveRefusal,
+} from './console-flows.js';
 import {
   configPage,
   deadLettersPage,
@@ -65,18 +73,21 @@ const ACTIONS: Readonly<Record<string, Role>> = {
   'dead-letters/discard': 'manage',
 };
 
-const readBody = (request: IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    let size = 0;
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > BODY_LIMIT) reject(new Error(`the request body is over ${BODY_LIMIT} bytes`));
-      else chunks.push(chunk);
-    });
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    request.on('error', reject);
-  });
+/** The body as text, up to 64 KB; more is a `Refusal` 413 that closes the connection. */
+const readText = async (request: IncomingMessage): Promise<string> =>
+  (await readBody(request, BODY_LIMIT)).toString('utf8');
+
+/** A path segment decoded, or a 400 for a malformed escape (`%E0`). */
+const decoded = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new Refusal(400, `the path has a malformed escape: ${segment}`);
+  }
+};
+
+const notFound = (what: string): Answer =>
+  htmlAnswer(404, html`<!doctype html><title>Not found</title><p>${what}</p>`.text);
 
 /** A page request from a browser gets the sign-in form; a machine gets a short answer it can read. */
 const wantsHtml = (request: IncomingMessage, url: URL): boolean =>
@@ -109,8 +120,14 @@ export const consoleRoutes = (gate: AccessGate, model: () => ConsoleModel | unde
       if (gate.isOpen) return { status: 303, type: 'text/plain', body: '', headers: { location: '/' } };
       if (method === 'GET') return htmlAnswer(200, loginPage());
       if (method !== 'POST' || !sameOrigin(request)) return htmlAnswer(403, loginPage('Sign in from this page.'));
-      const token = new URLSearchParams(await readBody(request)).get('token') ?? '';
-      const session = gate.signIn(token);
+      const from = request.socket.remoteAddress ?? '';
+      const wait = gate.signInWait(from);
+      if (wait > 0)
+        return htmlAnswer(429, loginPage(`Too many failed sign-ins: try again in ${Math.ceil(wait / 60)} minute(s).`), {
+          'retry-after': String(wait),
+        });
+      const token = new URLSearchParams(await readText(request)).get('token') ?? '';
+      const session = gate.signIn(token, from);
       if (!session) return htmlAnswer(401, loginPage('That token is not valid.'));
       return { status: 303, type: 'text/plain', body: '', headers: { location: '/', 'set-cookie': session.cookie } };
     }
@@ -144,7 +161,7 @@ export const consoleRoutes = (gate: AccessGate, model: () => ConsoleModel | unde
     if (!running) return { status: 503, type: 'text/plain', body: 'starting: the pipeline is not up yet\n' };
     const viewer: Viewer = { caller, open: gate.isOpen };
     const action = /^\/api\/flows\/([^/]+)\/(.+)$/.exec(pathname);
-    if (action && method === 'POST') return act(running, caller, decodeURIComponent(action[1]!), action[2]!, request);
+    if (action && method === 'POST') return act(running, caller, decoded(action[1]!), action[2]!, request);
     if (method !== 'GET') return { status: 405, type: 'text/plain', body: 'GET, or POST for an action\n' };
     return look(running, viewer, url);
   };
@@ -182,6 +199,8 @@ export const consoleRoutes = (gate: AccessGate, model: () => ConsoleModel | unde
       case 'disable':
         return jsonAnswer(200, { message: await actions.disable(flow, by) });
       default: {
+        const refused = what === 'dead-letters/redrive' ? redriveRefusal(flow) : undefined;
+        if (refused !== undefined) return jsonAnswer(409, { error: refused });
         const choice = await letterChoiceOf(request);
         if (typeof choice === 'string') return jsonAnswer(400, { error: choice });
         const message =
@@ -198,7 +217,15 @@ export const consoleRoutes = (gate: AccessGate, model: () => ConsoleModel | unde
     try {
       answer = await handle(request, url);
     } catch (error) {
-      answer = jsonAnswer(500, { error: messageOf(error) });
+      answer =
+        error instanceof Refusal
+          ? {
+              ...jsonAnswer(error.status, { error: error.message }),
+              headers: { ...error.headers, ...(error.close ? { connection: 'close' } : {}) },
+            }
+          : jsonAnswer(500, { error: messageOf(error) });
+      // The rest of an oversized body is not read: the connection goes with the answer.
+      if (error instanceof Refusal && error.close) response.once('finish', () => request.socket.destroy());
     }
     if (!answer) return false;
     response
@@ -211,14 +238,14 @@ export const consoleRoutes = (gate: AccessGate, model: () => ConsoleModel | unde
 /** The console's pages run only their own script and styles, and are never framed by another site. */
 const SECURITY_HEADERS = {
   'content-security-policy':
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'same-origin',
 };
 
 /** The body of a dead-letter action, or what is wrong with it. */
 const letterChoiceOf = async (request: IncomingMessage): Promise<LetterChoice | string> => {
-  const decoded = LetterChoiceBody.decode(parseJson(await readBody(request)));
+  const decoded = LetterChoiceBody.decode(parseJson(await readText(request)));
   if (isLeft(decoded))
     return `the body must be {"ids": [...]}, {"reason": "..."} or {"all": true}: ${formatErrors(decoded.left).join('; ')}`;
   return decoded.right;
@@ -241,8 +268,9 @@ const look = async (model: ConsoleModel, viewer: Viewer, url: URL): Promise<Answ
   }
   const flowPath = /^\/flows\/([^/]+)$/.exec(pathname);
   if (flowPath) {
-    const running = flowNamed(model, decodeURIComponent(flowPath[1]!));
-    if (!running) return htmlAnswer(404, `no running flow ${decodeURIComponent(flowPath[1]!)}`);
+    const name = decoded(flowPath[1]!);
+    const running = flowNamed(model, name);
+    if (!running) return notFound(`no running flow ${name}`);
     const detail = {
       summary: summaryOf(model, running.flow),
       running,
@@ -254,7 +282,7 @@ const look = async (model: ConsoleModel, viewer: Viewer, url: URL): Promise<Answ
   }
   if (pathname === '/dead-letters') {
     const running = flowNamed(model, query.get('flow') ?? model.flows[0]?.flow.name ?? null);
-    if (!running) return htmlAnswer(404, `no running flow ${query.get('flow')}`);
+    if (!running) return notFound(`no running flow ${query.get('flow') ?? ''}`);
     const table = lettersTable(viewer, running.flow.name, await running.core.deadLetters.entries());
     if (fragment === 'table') return htmlAnswer(200, table.text);
     return htmlAnswer(200, deadLettersPage(viewer, names, running.flow.name, table));

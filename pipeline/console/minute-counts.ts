@@ -41,6 +41,9 @@ export class MinuteCounts {
   readonly #tallies: MinuteTally[];
   /** The minute (ms since the epoch / 60,000) each slot holds; a slot of another minute counts as empty. */
   readonly #minuteOf: number[];
+  /** Requests per second over the last minute (a ring of 60), for the rate limit's rolling window. */
+  readonly #requests = Array.from({ length: 60 }, () => 0);
+  readonly #secondOf = Array.from({ length: 60 }, () => -1);
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -64,6 +67,7 @@ export class MinuteCounts {
         tally[outcome.kind] += 1;
         const attempts = 'attempts' in outcome && outcome.attempts !== undefined ? outcome.attempts : 0;
         tally.requests += attempts;
+        this.#countRequests(attempts);
         tally.retries += Math.max(0, attempts - 1);
       }),
     );
@@ -89,6 +93,28 @@ export class MinuteCounts {
     for (const tally of this.series(minutes).tallies)
       for (const key of Object.keys(sum) as Array<keyof MinuteTally>) sum[key] += tally[key];
     return sum;
+  }
+
+  /** Requests made in the last 60 seconds (rolling, not the calendar minute). */
+  requestsInLastMinute(): number {
+    const current = Math.floor(this.now() / 1000);
+    let sum = 0;
+    for (let slot = 0; slot < 60; slot += 1) {
+      const second = this.#secondOf[slot]!;
+      if (second > current - 60 && second <= current) sum += this.#requests[slot]!;
+    }
+    return sum;
+  }
+
+  #countRequests(n: number): void {
+    if (n === 0) return;
+    const second = Math.floor(this.now() / 1000);
+    const slot = second % 60;
+    if (this.#secondOf[slot] !== second) {
+      this.#secondOf[slot] = second;
+      this.#requests[slot] = 0;
+    }
+    this.#requests[slot]! += n;
   }
 
   #slot(): MinuteTally {

@@ -7,6 +7,7 @@ import type { Caller } from './access-gate.js';
 import type { FlowSummary } from './console-data.js';
 import type { ConsoleFlow } from './console-flows.js';
 import { Html, html } from './html.js';
+import { redactConfig } from './redact.js';
 import type { MinuteTally } from './minute-counts.js';
 
 /** What every page is drawn for: who is looking, and whether the console is open (no `access`). */
@@ -67,17 +68,22 @@ const flowButtons = (viewer: Viewer, summary: FlowSummary): Html => {
   const base = `/api/flows/${encodeURIComponent(name)}`;
   const paused = running.core.valve.reasons.has('paused');
   const disabled = state.kind === 'disabled';
+  // Without a journal the flows read one WebSocket feed: holding one flow's intake holds the feed for all.
+  const shared =
+    summary.feedSharedWith.length === 0
+      ? ''
+      : ` The flows share one WebSocket feed without a journal: this also holds ${summary.feedSharedWith.join(', ')} until ${name} takes input again.`;
   return html`${
     can(viewer, 'manage')
       ? paused
         ? html`<button type="button" data-action="${base}/resume">Resume ${name}</button>`
-        : html`<button type="button" data-action="${base}/pause">Pause ${name}</button>`
+        : html`<button type="button" data-action="${base}/pause"${shared === '' ? '' : html` data-confirm="Pause ${name}?${shared}"`}>Pause ${name}</button>`
       : ''
   }${
     can(viewer, 'activate')
       ? disabled
         ? html`<button type="button" data-action="${base}/enable">Turn on ${name}</button>`
-        : html`<button type="button" data-action="${base}/disable" data-confirm="Turn off ${name}? Its updates will wait in the source.">Turn off ${name}</button>`
+        : html`<button type="button" data-action="${base}/disable" data-confirm="Turn off ${name}? Its updates will wait in the source.${shared}">Turn off ${name}</button>`
       : ''
   }`;
 };
@@ -87,7 +93,7 @@ export const overviewFlows = (viewer: Viewer, summaries: readonly FlowSummary[])
 <table class="flows"><caption>Flows: counts for the last hour and the last 24 hours (since the process started, if later)</caption>
 <thead><tr><th scope="col" rowspan="2">Flow</th><th scope="col" rowspan="2">State</th><th scope="col" rowspan="2">Destination</th>
 <th scope="colgroup" colspan="5">Last hour</th><th scope="colgroup" colspan="5">Last 24 hours</th>
-<th scope="col" rowspan="2">Rate limit (last minute)</th><th scope="col" rowspan="2">Alerts firing</th><th scope="col" rowspan="2">Actions</th></tr>
+<th scope="col" rowspan="2">Rate limit (its group, last 60 s)</th><th scope="col" rowspan="2">Alerts firing</th><th scope="col" rowspan="2">Actions</th></tr>
 <tr>${[1, 2].map(() => html`<th scope="col">Received</th><th scope="col">Activated</th><th scope="col">Excluded</th><th scope="col">Duplicates</th><th scope="col">Failed</th>`)}</tr></thead>
 <tbody>${summaries.map(
   (
@@ -278,6 +284,6 @@ export const configPage = (viewer: Viewer, effective: unknown): string =>
     viewer,
     'Config',
     '/config',
-    html`<p>The effective config, with defaults filled in and every secret shown as <code>[redacted]</code>.</p>
-<pre class="config" tabindex="0" aria-label="Effective config">${JSON.stringify(effective, null, 2)}</pre>`,
+    html`<p>The effective config, with defaults filled in and every secret shown as <code>[redacted]</code>: tokens, the alert webhook, plug-in options, and the credentials and query of every URL.</p>
+<pre class="config" tabindex="0" aria-label="Effective config">${JSON.stringify(redactConfig(effective), null, 2)}</pre>`,
   );

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { WebSocket } from 'ws';
-import { ConfigError, parseConfig } from '../../pipeline/config/load.js';
+import { parseConfig } from '../../pipeline/config/load.js';
 import { dlqRedrive } from '../../pipeline/commands/dlq.js';
 import { flowWarnings } from '../../pipeline/commands/validate.js';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { silentLogger } from '../../pipeline/logger.js';
 import { startFromConfig, type Started } from '../../pipeline/run.js';
+import { problemsOf } from '../helpers/config-problems.js';
 import { freePort } from '../helpers/ports.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { deadLetterFile, tempDir } from '../helpers/temp.js';
@@ -21,16 +22,6 @@ const flowYaml = (name: string, url: string, lines: readonly string[]): string =
     `    destination: { url: "${url}", apiToken: ${TOKEN}, auth: header, allowAnyHost: true, retry: { baseMs: 20, maxMs: 200 } }`,
     ...lines.map((line) => `    ${line}`),
   ].join('\n');
-
-const problemsOf = (text: string): string[] => {
-  try {
-    parseConfig(text, {});
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  return [];
-};
 
 /** A profile update: its email, its ECID, the audiences it is realized in, a tier and a name. */
 const profile = (n: number, audiences: readonly string[]): object => ({

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { ConfigError, parseConfig } from '../../../pipeline/config/load.js';
+import { parseConfig } from '../../../pipeline/config/load.js';
+import { problemsOf } from '../../helpers/config-problems.js';
 
 const config = (more: string): string => `
 name: Guarded
@@ -10,16 +11,6 @@ identities: [{ source: Email, target: email }]
 ${more}
 `;
 
-const problemsOf = (text: string): string[] => {
-  try {
-    parseConfig(text, {});
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  return [];
-};
-
 describe('config: access (console tokens and roles)', () => {
   it('decodes tokens by value or file, with roles; the token is a secret', () => {
     const decoded = parseConfig(
@@ -27,11 +18,11 @@ describe('config: access (console tokens and roles)', () => {
   tokens:
     - { name: ada, token: "\${ADA}", roles: [view, manage, activate] }
     - { name: bot, tokenFile: bot.token, roles: [view] }`),
-      { ADA: 'ada-token' },
+      { ADA: 'ada-token-0123456789' },
     );
     expect(decoded.access?.tokens.map((token) => token.name)).to.deep.equal(['ada', 'bot']);
-    expect(decoded.access?.tokens[0]?.token?.reveal()).to.equal('ada-token');
-    expect(JSON.stringify(decoded.access)).to.not.include('ada-token');
+    expect(decoded.access?.tokens[0]?.token?.reveal()).to.equal('ada-token-0123456789');
+    expect(JSON.stringify(decoded.access)).to.not.include('ada-token-0123456789');
   });
 
   it('refuses a non-loopback observability host without access, naming the path', () => {
@@ -41,13 +32,17 @@ describe('config: access (console tokens and roles)', () => {
     expect(problemsOf(config('observability: { host: "::1" }'))).to.deep.equal([]);
     expect(
       problemsOf(
-        config('observability: { host: 0.0.0.0 }\naccess: { tokens: [{ name: a, token: x, roles: [view] }] }'),
+        config(
+          'observability: { host: 0.0.0.0 }\naccess: { tokens: [{ name: a, token: xxxxxxxxxxxxxxxx, roles: [view] }] }',
+        ),
       ),
     ).to.deep.equal([]);
   });
 
   it('names what is wrong with a token: an unknown role, both token and tokenFile, a name listed twice', () => {
-    const role = problemsOf(config('access: { tokens: [{ name: a, token: x, roles: [admin] }] }')).join('\n');
+    const role = problemsOf(config('access: { tokens: [{ name: a, token: xxxxxxxxxxxxxxxx, roles: [admin] }] }')).join(
+      '\n',
+    );
     expect(role).to.include('access.tokens[0].roles[0]');
     expect(role).to.include('view | manage | activate');
     expect(
@@ -55,8 +50,19 @@ describe('config: access (console tokens and roles)', () => {
     ).to.deep.equal(['access.tokens[0].token: set exactly one of token or tokenFile']);
     expect(
       problemsOf(
-        config('access: { tokens: [{ name: b, token: x, roles: [view] }, { name: b, token: y, roles: [view] }] }'),
+        config(
+          'access: { tokens: [{ name: b, token: xxxxxxxxxxxxxxxx, roles: [view] }, { name: b, token: yyyyyyyyyyyyyyyy, roles: [view] }] }',
+        ),
       ),
     ).to.deep.equal(['access.tokens[1].name: "b" is listed twice']);
+  });
+
+  it('refuses a token shorter than 16 characters, naming the path and not the token', () => {
+    const problems = problemsOf(config('access: { tokens: [{ name: a, token: "${SHORT}", roles: [view] }] }'), {
+      SHORT: 'tiny-token',
+    });
+    expect(problems).to.deep.equal([
+      'access.tokens[0].token: the token is 10 characters long: use at least 16 (for example `openssl rand -base64 24`)',
+    ]);
   });
 });

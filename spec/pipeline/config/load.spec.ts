@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig, parseConfig } from '../../../pipeline/config/load.js';
 import { Secret } from '../../../pipeline/config/secret.js';
+import { problemsOf as configProblems } from '../../helpers/config-problems.js';
 
 const minimal = `
 name: Test
@@ -15,15 +16,8 @@ audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]
 `;
 
-const problemsOf = (text: string, env: NodeJS.ProcessEnv = { TOKEN: 't0ken' }): readonly string[] => {
-  try {
-    parseConfig(text, env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-};
+/** The shared helper, with the \${TOKEN} every config here names. */
+const problemsOf = (text: string, env: NodeJS.ProcessEnv = { TOKEN: 't0ken' }) => configProblems(text, env);
 
 describe('config', () => {
   it('decodes a minimal config with every default filled in', () => {

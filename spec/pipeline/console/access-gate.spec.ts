@@ -4,7 +4,12 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { ConfigError } from '../../../pipeline/config/errors.js';
 import { Secret } from '../../../pipeline/config/secret.js';
-import { AccessGate } from '../../../pipeline/console/access-gate.js';
+import {
+  AccessGate,
+  SESSIONS_PER_NAME,
+  SIGN_IN_FAILURES,
+  SIGN_IN_WINDOW_MS,
+} from '../../../pipeline/console/access-gate.js';
 import type { NonEmptyString } from '../../../operators/model/codecs.js';
 import { tempDir } from '../../helpers/temp.js';
 
@@ -23,12 +28,12 @@ describe('console: AccessGate (who may look and act)', () => {
 
   it('knows a bearer token (by value or from its file) and its roles; a wrong one is no one', async () => {
     const file = join(tempDir(), 'bot.token');
-    writeFileSync(file, 'bot-secret\n');
+    writeFileSync(file, 'bot-secret-0123456789\n');
     const gate = await AccessGate.open(tokens(file));
     const ada = gate.callerOf(request({ authorization: 'Bearer ada-secret' }));
     expect(ada?.principal.name).to.equal('ada');
     expect([...(ada?.principal.roles ?? [])]).to.deep.equal(['view', 'manage']);
-    expect(gate.callerOf(request({ authorization: 'Bearer bot-secret' }))?.principal.name).to.equal('bot');
+    expect(gate.callerOf(request({ authorization: 'Bearer bot-secret-0123456789' }))?.principal.name).to.equal('bot');
     expect(gate.callerOf(request({ authorization: 'Bearer nope' }))).to.equal(undefined);
     expect(gate.callerOf(request({}))).to.equal(undefined);
   });
@@ -42,7 +47,7 @@ describe('console: AccessGate (who may look and act)', () => {
   it('a session cookie is HttpOnly and SameSite=Strict, needs its CSRF token for changes, and expires', async () => {
     let now = 0;
     const file = join(tempDir(), 'bot.token');
-    writeFileSync(file, 'bot-secret');
+    writeFileSync(file, 'bot-secret-0123456789');
     const gate = await AccessGate.open(tokens(file), () => now);
     expect(gate.signIn('wrong')).to.equal(undefined);
     const session = gate.signIn('ada-secret')!;
@@ -53,7 +58,7 @@ describe('console: AccessGate (who may look and act)', () => {
     expect(gate.isOwnChange(request({ 'x-csrf-token': 'guess' }), caller)).to.equal(false);
     expect(gate.isOwnChange(request({ 'x-csrf-token': caller.csrf! }), caller)).to.equal(true);
     // A bearer caller proves itself with every request: no CSRF token needed.
-    const bot = gate.callerOf(request({ authorization: 'Bearer bot-secret' }))!;
+    const bot = gate.callerOf(request({ authorization: 'Bearer bot-secret-0123456789' }))!;
     expect(gate.isOwnChange(request({}), bot)).to.equal(true);
     now += 13 * 60 * 60 * 1000;
     expect(gate.callerOf(request({ cookie: cookieOf(session.cookie) }))).to.equal(undefined);
@@ -77,5 +82,50 @@ describe('console: AccessGate (who may look and act)', () => {
     // DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
     expect(gate.callerOf(request({ host: 'evil.example:9464' }))).to.equal(undefined);
     expect(gate.isOwnChange(request({ host: '127.0.0.1:9464' }), local!)).to.equal(false);
+  });
+
+  it('a token file shorter than 16 characters stops the start, naming the token', async () => {
+    const file = join(tempDir(), 'short.token');
+    writeFileSync(file, 'short\n');
+    const error = await AccessGate.open(tokens(file)).catch((e: unknown) => e);
+    expect((error as ConfigError).problems).to.deep.equal([
+      'access.tokens[1].tokenFile: the token is 5 characters long: use at least 16 (for example `openssl rand -base64 24`)',
+    ]);
+  });
+
+  it('drops expired sessions at each sign-in, and keeps only the newest sessions of a name', async () => {
+    let now = 0;
+    const gate = await AccessGate.open(
+      { tokens: [{ name: name('ada'), token: new Secret('ada-secret'), roles: ['view'] }] } as never,
+      () => now,
+    );
+    const first = cookieOf(gate.signIn('ada-secret')!.cookie);
+    gate.signIn('ada-secret');
+    expect(gate.sessionCount).to.equal(2);
+    now += 13 * 60 * 60 * 1000;
+    gate.signIn('ada-secret');
+    expect(gate.sessionCount).to.equal(1);
+    const cookies = Array.from({ length: SESSIONS_PER_NAME + 5 }, () => cookieOf(gate.signIn('ada-secret')!.cookie));
+    expect(gate.sessionCount).to.equal(SESSIONS_PER_NAME);
+    expect(gate.callerOf(request({ cookie: cookies[0]! }))).to.equal(undefined);
+    expect(gate.callerOf(request({ cookie: cookies.at(-1)! }))?.principal.name).to.equal('ada');
+    expect(gate.callerOf(request({ cookie: first }))).to.equal(undefined);
+  });
+
+  it('an address that failed to sign in too often waits for the window; others do not', async () => {
+    let now = 0;
+    const gate = await AccessGate.open(
+      { tokens: [{ name: name('ada'), token: new Secret('ada-secret'), roles: ['view'] }] } as never,
+      () => now,
+    );
+    for (let i = 0; i < SIGN_IN_FAILURES; i += 1) {
+      expect(gate.signInWait('10.0.0.9')).to.equal(0);
+      expect(gate.signIn('guess', '10.0.0.9')).to.equal(undefined);
+    }
+    expect(gate.signInWait('10.0.0.9')).to.equal(SIGN_IN_WINDOW_MS / 1000);
+    expect(gate.signInWait('10.0.0.10')).to.equal(0);
+    expect(gate.signIn('ada-secret', '10.0.0.10')).to.not.equal(undefined);
+    now += SIGN_IN_WINDOW_MS;
+    expect(gate.signInWait('10.0.0.9')).to.equal(0);
   });
 });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
 import got from 'got';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { QualtricsStandIn } from '../../../pipeline/demo/qualtrics-stand-in.js';
@@ -12,6 +13,17 @@ import { eventually, TestWebSocketServer } from '../../helpers/ws-server.js';
 
 /** Debian's chromium (installed by .ci/run); CHROMIUM_PATH points elsewhere. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** The page's DOM as the functions run in the browser see it (the specs compile without the DOM library). */
+interface PageElement {
+  readonly textContent: string | null;
+  getAttribute(name: string): string | null;
+  setAttribute(name: string, value: string): void;
+  closest(selector: string): PageElement | null;
+}
+declare const document: {
+  readonly activeElement: PageElement | null;
+  querySelector(selector: string): PageElement | null;
+};
 const ADMIN = 'admin-token-0123456789';
 const VIEWER = 'viewer-token-0123456789';
 
@@ -23,6 +35,7 @@ describe('the console in a real browser (a real run process, chromium)', functio
   let browser: Browser;
   let base: string;
   let failBad = true;
+  let socket: Awaited<ReturnType<TestWebSocketServer['connection']>>;
 
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const signIn = async (token: string): Promise<Page> => {
@@ -47,7 +60,7 @@ describe('the console in a real browser (a real run process, chromium)', functio
       file,
       `
 name: Console
-source: { websocket: { url: "${feed.url}" } }
+source: { websocket: { url: "${feed.url}?token=WS-QUERY-SECRET" } }
 state: { dir: ${tempDir()} }
 observability: { port: ${port} }
 access:
@@ -69,7 +82,7 @@ flows:
     );
     processes.start(['run', '--config', file], { ADMIN_TOKEN: ADMIN });
     base = `http://127.0.0.1:${port}`;
-    const socket = await feed.connection(1);
+    socket = await feed.connection(1);
     // The known run: nps takes a1 (2 delivered, 1 failed: a dead letter); churn takes a2 (3 excluded).
     for (const email of ['ann@example.com', 'ben@example.com', 'bad@example.com'])
       socket.send(JSON.stringify(updateFor(email)));
@@ -144,12 +157,27 @@ flows:
     const asViewer = await got.post(action, { headers: bearer(VIEWER), json: { all: true }, throwHttpErrors: false });
     expect(asViewer.statusCode).to.equal(403);
     expect(asViewer.body).to.include('vic does not have the manage role');
-    // The viewer's own session, from its page, is refused too.
-    const fromPage = await page.evaluate(
-      async (url) => (await fetch(url, { method: 'POST', body: '{"all":true}' })).status,
-      action,
+    // The viewer's own session, from its page and with its valid CSRF token, is refused for the role.
+    const fromPage = await page.evaluate(async (url) => {
+      const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute('content') ?? '';
+      const answer = await fetch(url, { method: 'POST', headers: { 'x-csrf-token': csrf }, body: '{"all":true}' });
+      return { status: answer.status, text: await answer.text() };
+    }, action);
+    expect(fromPage.status).to.equal(403);
+    expect(fromPage.text).to.include('vic does not have the manage role');
+  });
+
+  it('a session that does not send its CSRF token is refused, whatever its roles', async () => {
+    const page = await signIn(ADMIN);
+    const refused = await page.evaluate(async (url) => {
+      const answer = await fetch(url, { method: 'POST', body: '{}' });
+      return { status: answer.status, text: await answer.text() };
+    }, `${base}/api/flows/nps/pause`);
+    expect(refused.status).to.equal(403);
+    expect(refused.text).to.include('missing or wrong x-csrf-token');
+    expect((await got(`${base}/`, { headers: { ...bearer(ADMIN), accept: 'text/html' } })).body).to.include(
+      'state-running">running',
     );
-    expect(fromPage).to.equal(403);
   });
 
   it('a dead letter is redriven by clicking and disappears once delivered; the history says who', async () => {
@@ -158,6 +186,11 @@ flows:
     await page.goto(`${base}/dead-letters?flow=nps`);
     await page.locator('tr[data-letter]').first().waitFor();
     expect(await page.locator('tr[data-letter]').count()).to.equal(1);
+    const activated = async () => {
+      const row = await got(`${base}/?fragment=flows`, { headers: { ...bearer(ADMIN), accept: 'text/html' } });
+      return /<tr data-flow="nps">[\s\S]*?<\/td>[\s\S]*?<\/td>[\s\S]*?<\/td>\s*<td>(\d+)<\/td>/.exec(row.body)?.[1];
+    };
+    expect(await activated()).to.equal('2');
     await page.locator('tr[data-letter]').getByRole('button', { name: 'Redrive' }).click();
     await page.locator('#status', { hasText: /1 delivered/ }).waitFor();
     await page.locator('tr[data-letter]').first().waitFor({ state: 'detached' });
@@ -167,14 +200,46 @@ flows:
     >;
     expect(runs.find((line) => line.action === 'redrive')?.by).to.equal('ada');
     expect(runs.find((line) => line.outcome === 'delivered' && line.by === 'ada')).to.not.equal(undefined);
+    // The redriven letter counts as the flow's: activated in the last hour went from 2 to 3.
+    expect(await activated()).to.equal('3');
   });
 
   it('pauses and resumes a flow (manage), turns it off and on (activate), each action in the history', async () => {
     const page = await signIn(ADMIN);
+    const delivered = (email: string) =>
+      standIn.runs.filter((run) => JSON.stringify(run.payload).includes(email)).length;
+    // The flows share one plain WebSocket feed: the confirmation says pausing nps holds churn too.
+    const asked: string[] = [];
+    page.once('dialog', (dialog) => {
+      asked.push(dialog.message());
+      void dialog.accept();
+    });
     await page.getByRole('button', { name: 'Pause nps' }).click();
     await page.locator('tr[data-flow="nps"] .state', { hasText: 'paused' }).waitFor();
+    expect(asked[0]).to.include('share one WebSocket feed without a journal: this also holds churn');
+    // Focus stays on the acted-on control: Pause became Resume, in its place.
+    expect(await page.evaluate(() => document.activeElement?.textContent)).to.equal('Resume nps');
+    // churn is held by the shared feed, not running.
+    await page.locator('tr[data-flow="churn"] .state', { hasText: 'held' }).waitFor();
+    expect(await page.locator('tr[data-flow="churn"] small').first().textContent()).to.equal(
+      'held: the shared feed is paused by nps',
+    );
+    // The intake really stopped: an update sent now is not delivered while paused...
+    socket.send(JSON.stringify(updateFor('paused@example.com')));
+    const marker = await page.evaluate(() => {
+      document.querySelector('table.flows')?.setAttribute('data-seen', '');
+      return true;
+    });
+    expect(marker).to.equal(true);
+    for (let refreshes = 0; refreshes < 2; refreshes += 1) {
+      await page.waitForFunction(() => document.querySelector('table.flows[data-seen]') === null);
+      await page.evaluate(() => document.querySelector('table.flows')?.setAttribute('data-seen', ''));
+    }
+    expect(delivered('paused@')).to.equal(0);
+    // ...and is delivered once resumed.
     await page.getByRole('button', { name: 'Resume nps' }).click();
     await page.locator('tr[data-flow="nps"] .state', { hasText: 'running' }).waitFor();
+    await eventually(async () => delivered('paused@') === 1, 20_000, 'the update sent while paused, delivered');
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: 'Turn off churn' }).click();
     await page.locator('tr[data-flow="churn"] .state', { hasText: 'disabled' }).waitFor();
@@ -185,6 +250,128 @@ flows:
     >;
     const actions = runs.filter((line) => line.action !== undefined && line.by === 'ada').map((line) => line.action);
     expect(actions).to.include.members(['pause', 'resume', 'disable', 'enable']);
+  });
+
+  it('refuses a redrive while the flow is paused or turned off (409), and says why', async () => {
+    const redrive = () =>
+      got.post(`${base}/api/flows/nps/dead-letters/redrive`, {
+        headers: bearer(ADMIN),
+        json: { all: true },
+        throwHttpErrors: false,
+      });
+    await got.post(`${base}/api/flows/nps/pause`, { headers: bearer(ADMIN) });
+    try {
+      const paused = await redrive();
+      expect(paused.statusCode).to.equal(409);
+      expect(paused.body).to.include('flow nps is paused by ada: resume it (or turn it on) before redriving');
+    } finally {
+      await got.post(`${base}/api/flows/nps/resume`, { headers: bearer(ADMIN) });
+    }
+    await got.post(`${base}/api/flows/nps/disable`, { headers: bearer(ADMIN) });
+    try {
+      const off = await redrive();
+      expect(off.statusCode).to.equal(409);
+      expect(off.body).to.include('flow nps is turned off by ada');
+    } finally {
+      await got.post(`${base}/api/flows/nps/enable`, { headers: bearer(ADMIN) });
+    }
+    expect((await redrive()).statusCode).to.equal(200);
+  });
+
+  it('a refresh keeps the keyboard focus on the same button', async () => {
+    const page = await signIn(ADMIN);
+    await page.getByRole('button', { name: 'Pause churn' }).focus();
+    await page.evaluate(() => document.querySelector('table.flows')?.setAttribute('data-seen', ''));
+    // The live region is re-rendered (its table is a new one) while it holds the focus...
+    await page.waitForFunction(() => document.querySelector('table.flows[data-seen]') === null);
+    // ...and the focus is on the new Pause churn button.
+    expect(
+      await page.evaluate(() => [
+        document.activeElement?.getAttribute('data-action'),
+        document.activeElement?.closest('table.flows') !== null,
+      ]),
+    ).to.deep.equal(['/api/flows/churn/pause', true]);
+  });
+
+  it('a page whose session ended says so in its status line', async () => {
+    const page = await signIn(ADMIN);
+    // Signed out elsewhere (the session is gone on the server): the next refresh answers 401.
+    await page.evaluate(async () => {
+      const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute('content') ?? '';
+      await fetch('/logout', { method: 'POST', headers: { 'x-csrf-token': csrf } });
+    });
+    await page.locator('#status', { hasText: 'signed out: sign in again' }).waitFor();
+  });
+
+  it('answers 404 with the flow name from the URL escaped, under a CSP that allows no other form target', async () => {
+    const answer = await got(`${base}/flows/${encodeURIComponent('<form action="https://evil.example">')}`, {
+      headers: { ...bearer(ADMIN), accept: 'text/html' },
+      throwHttpErrors: false,
+    });
+    expect(answer.statusCode).to.equal(404);
+    expect(answer.body).to.include('no running flow &lt;form action=&quot;https://evil.example&quot;&gt;');
+    expect(answer.body).to.not.include('<form');
+    const letters = await got(`${base}/dead-letters?flow=${encodeURIComponent('<form>')}`, {
+      headers: bearer(ADMIN),
+      throwHttpErrors: false,
+    });
+    expect(letters.statusCode).to.equal(404);
+    expect(letters.body).to.not.include('<form');
+    expect(answer.headers['content-security-policy']).to.include("form-action 'self'; base-uri 'none'");
+  });
+
+  it('answers bad requests with 4xx, not 500: inherited asset names, malformed escapes, oversized bodies', async () => {
+    for (const name of ['constructor', 'toString', '__proto__'])
+      expect((await got(`${base}/assets/${name}`, { throwHttpErrors: false })).statusCode, name).to.equal(404);
+    const malformed = await got(`${base}/flows/%E0`, { headers: bearer(ADMIN), throwHttpErrors: false });
+    expect(malformed.statusCode).to.equal(400);
+    const action = await got.post(`${base}/api/flows/%E0/pause`, { headers: bearer(ADMIN), throwHttpErrors: false });
+    expect(action.statusCode).to.equal(400);
+    // Over 64 KB: 413, and the server closes the connection rather than read the rest.
+    const { status, closed } = await new Promise<{ status: number | undefined; closed: boolean }>((resolve, reject) => {
+      const url = new URL(`${base}/api/flows/nps/dead-letters/discard`);
+      const sent = httpRequest(url, {
+        method: 'POST',
+        headers: { ...bearer(ADMIN), 'content-type': 'application/json' },
+      });
+      sent.on('response', (response) => {
+        response.resume();
+        response.on('end', () =>
+          resolve({ status: response.statusCode, closed: response.headers.connection === 'close' }),
+        );
+      });
+      sent.on('error', reject);
+      sent.write(`{"ids":["${'x'.repeat(70 * 1024)}`);
+    });
+    expect(status).to.equal(413);
+    expect(closed).to.equal(true);
+  });
+
+  it('slows down repeated failed sign-ins from one address (429), and not other addresses', async () => {
+    // From 127.0.0.2: another remote address for the server, so the other tests' sign-ins are untouched.
+    const attempt = (token: string) =>
+      got.post(`${base}/login`, {
+        form: { token },
+        localAddress: '127.0.0.2',
+        followRedirect: false,
+        throwHttpErrors: false,
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i += 1) statuses.push((await attempt(`wrong-${i}`)).statusCode);
+    const throttled = await attempt(ADMIN);
+    expect(statuses).to.deep.equal([401, 401, 401, 401, 401]);
+    expect(throttled.statusCode).to.equal(429);
+    expect(Number(throttled.headers['retry-after'])).to.be.greaterThan(0);
+    expect(throttled.body).to.include('Too many failed sign-ins');
+    const elsewhere = await got.post(`${base}/login`, { form: { token: ADMIN }, followRedirect: false });
+    expect(elsewhere.statusCode).to.equal(303);
+  });
+
+  it('the Config page shows no secret from the config', async () => {
+    const body = (await got(`${base}/config`, { headers: { ...bearer(ADMIN), accept: 'text/html' } })).body;
+    expect(body).to.not.include('WS-QUERY-SECRET');
+    expect(body).to.not.include(VIEWER);
+    expect(body).to.include('?[redacted]');
   });
 
   it('the console and its assets load with no network beyond the process itself', async () => {
