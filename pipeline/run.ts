@@ -12,6 +12,7 @@ import { maskIdentity } from './mask.js';
 import { PipelineMetrics, type FlowMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
 import { enabledFlows } from './config/flow-choice.js';
+import { withoutRefusedFlows } from './governance/refusals.js';
 import { wire, type FlowWiring, type Wiring } from './wire.js';
 
 /** One flow of a running process: its config, its pipeline (and ledger), its wiring and its metrics. */
@@ -83,12 +84,30 @@ const watchFlow = (running: RunningFlow, logger: Logger, historyWrites: Set<Prom
   });
 };
 
+/** The config with every flow that breaks a data-usage policy turned off, each refusal logged; none left is an error. */
+const governed = (config: Config, logger: Logger): Config => {
+  const { config: allowed, refused } = withoutRefusedFlows(config);
+  for (const { flow, problems } of refused)
+    logger.error(
+      { flow: flow.name, problems },
+      `flow ${flow.name} not started: it breaks a data-usage policy: ${problems.join('; ')}`,
+    );
+  if (refused.length > 0 && enabledFlows(allowed).length === 0)
+    throw new Error(`no flow may start: ${refused.flatMap(({ problems }) => problems).join('; ')}`);
+  return allowed;
+};
+
 /**
  * Wires a config's adapters and starts a pipeline for each enabled flow, each with its own ledger,
  * chain, stores and valve, fed by the intake they share; logs every failure (and, at debug, every
  * outcome), each log line naming its flow.
  */
-export const startFromConfig = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<Started> => {
+export const startFromConfig = async (
+  configAsWritten: Config,
+  logger: Logger,
+  baseDir = process.cwd(),
+): Promise<Started> => {
+  const config = governed(configAsWritten, logger);
   const flows = enabledFlows(config);
   const at = (flow: FlowConfig): string =>
     config.singleFlowForm ? 'operators' : `flows[${config.flows.indexOf(flow)}].operators`;

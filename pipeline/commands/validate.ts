@@ -2,6 +2,8 @@ import { dirname, resolve } from 'node:path';
 import { describeChain, loadChain } from '../chain.js';
 import { type Config, type FlowConfig, plainTextOnNetwork } from '../config/codec.js';
 import { enabledFlows } from '../config/flow-choice.js';
+import { ConfigError } from '../config/errors.js';
+import { governanceRefusals } from '../governance/refusals.js';
 
 /**
  * What `validate` warns about without failing: an HTTP intake on the network without TLS, audiences
@@ -41,6 +43,13 @@ const summaryOf = (flow: FlowConfig): string =>
 
 /** `qualtrics-automations validate`: the config is good, what each flow will run, and what looks wrong. */
 export const validateReport = async (config: Config, file: string): Promise<string> => {
+  // A mapping that breaks a data-usage policy is a config that cannot run (as Adobe blocks the activation).
+  const refusals = governanceRefusals(config);
+  if (refusals.length > 0)
+    throw new ConfigError(
+      file,
+      refusals.flatMap(({ problems }) => problems),
+    );
   const baseDir = dirname(resolve(file));
   if (config.singleFlowForm) {
     const [flow] = config.flows;

@@ -22,6 +22,7 @@ import { ProjectAttributesOptions } from '../../operators/project-attributes.js'
 import { SecretString } from './secret.js';
 import { AlertsConfig } from '../alerts.js';
 import { PluginConfig } from '../plugins.js';
+import { GovernanceConfig } from '../governance/codec.js';
 
 /**
  * The config file's codec: the one definition of what a config may hold and of its TypeScript type.
@@ -324,6 +325,8 @@ const flowRequired = {
 const flowOptional = {
   description: t.string,
   deadLetters: DeadLettersConfig,
+  /** Data-usage labels, marketing actions and policies (README: "Governance, consent and privacy"). */
+  governance: GovernanceConfig,
   ...QualifyOptions.optional,
   ...SelectIdentityOptions.optional,
   ...ProjectAttributesOptions.optional,
