@@ -216,6 +216,7 @@ export const wireFlowCore = (
     url: destination.url,
     auth: authOf(flow),
     timeoutMs: destination.timeoutMs,
+    publicAddressesOnly: !destination.allowAnyHost,
   });
   const rateLimiter = shared.rateLimiterOf(flow);
   // Faults that are no one update's outcome reach the log with the settling errors.
