@@ -17,6 +17,7 @@ import { sendTest } from './commands/send-test.js';
 import { loadChain } from './chain.js';
 import { chooseFlow, chooseFlows } from './config/flow-choice.js';
 import { validateReport } from './commands/validate.js';
+import { configFileWarnings } from './config/secret-files.js';
 import { mapOnce } from './map-message.js';
 import { formatResults, runTestFiles } from './commands/test-cases.js';
 import { offlineContext } from './wire.js';
@@ -70,6 +71,7 @@ program
   .action(
     withConfig(async (config, { config: file }: { config: string }) => {
       const logger = createLogger({ name: config.name });
+      for (const warning of await configFileWarnings(file)) logger.warn({ config: file }, warning);
       try {
         process.exitCode = await runUntilSignalled(config, logger, dirname(resolve(file)));
       } catch (error) {

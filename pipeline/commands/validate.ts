@@ -4,6 +4,7 @@ import { type Config, type FlowConfig, plainTextOnNetwork } from '../config/code
 import { enabledFlows } from '../config/flow-choice.js';
 import { ConfigError } from '../config/errors.js';
 import { governanceRefusals } from '../governance/refusals.js';
+import { configFileWarnings } from '../config/secret-files.js';
 
 /**
  * What `validate` warns about without failing: an HTTP intake on the network without TLS, audiences
@@ -51,13 +52,14 @@ export const validateReport = async (config: Config, file: string): Promise<stri
       refusals.flatMap(({ problems }) => problems),
     );
   const baseDir = dirname(resolve(file));
+  const warnings = [...flowWarnings(config), ...(await configFileWarnings(file))];
   if (config.singleFlowForm) {
     const [flow] = config.flows;
     const chain = await loadChain(flow!, baseDir, file);
-    const warnings = flowWarnings(config).map((warning) => `warning: ${warning}\n`);
     return (
       `${file}: OK (${config.name}: ${summaryOf(flow!)})\n` +
-      `operators, in the order they run:\n${describeChain(chain).join('\n')}\n${warnings.join('')}`
+      `operators, in the order they run:\n${describeChain(chain).join('\n')}\n` +
+      warnings.map((warning) => `warning: ${warning}\n`).join('')
     );
   }
   const lines = [`${file}: OK (${config.name}: ${config.flows.length} flows)`];
@@ -70,6 +72,6 @@ export const validateReport = async (config: Config, file: string): Promise<stri
       ...describeChain(chain).map((line) => `  ${line}`),
     );
   }
-  lines.push(...flowWarnings(config).map((warning) => `warning: ${warning}`));
+  lines.push(...warnings.map((warning) => `warning: ${warning}`));
   return `${lines.join('\n')}\n`;
 };

@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import { formatErrors } from '../../operators/model/decode-errors.js';
 import { Config } from './codec.js';
 import { interpolateEnv } from './interpolate.js';
+import { readSecretFiles } from './secret-files.js';
 import { ConfigError } from './errors.js';
 
 export { ConfigError };
@@ -18,10 +19,17 @@ const joinPath = (path: readonly (string | number)[]): string =>
   );
 
 /**
- * Parses a config from YAML text: YAML syntax, then `${ENV_VAR}` interpolation, then the codec. Throws a
+ * Parses a config from YAML text: YAML syntax, then `${ENV_VAR}` interpolation, then secrets from files
+ * (`apiTokenFile`), then the codec. Throws a
  * `ConfigError` listing every problem (`destination.url: expected an https URL, got "htp://x"`).
  */
-export const parseConfig = (text: string, env: NodeJS.ProcessEnv = process.env, source = 'config'): Config => {
+export const parseConfig = (
+  text: string,
+  env: NodeJS.ProcessEnv = process.env,
+  source = 'config',
+  /** Where relative `...File` secrets are read from: the config file's directory. */
+  baseDir = process.cwd(),
+): Config => {
   const document = parseDocument(text, { prettyErrors: true });
   if (document.errors.length > 0)
     throw new ConfigError(
@@ -29,8 +37,9 @@ export const parseConfig = (text: string, env: NodeJS.ProcessEnv = process.env, 
       document.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
     );
   if (document.contents === null) throw new ConfigError(source, ['the config is empty']);
-  const { value, problems } = interpolateEnv(document.toJS(), env);
-  const interpolationProblems = problems.map((p) => `${joinPath(p.path)}: ${p.message}`);
+  const interpolated = interpolateEnv(document.toJS(), env);
+  const { value, problems } = readSecretFiles(interpolated.value, baseDir);
+  const interpolationProblems = [...interpolated.problems, ...problems].map((p) => `${joinPath(p.path)}: ${p.message}`);
   const decoded = Config.decode(value);
   const decodingProblems = isLeft(decoded) ? formatErrors(decoded.left) : [];
   const all = [...interpolationProblems, ...decodingProblems];
@@ -46,5 +55,6 @@ export const loadConfig = async (file: string, env: NodeJS.ProcessEnv = process.
   } catch (error) {
     throw new ConfigError(file, [`cannot read the file: ${messageOf(error)}`]);
   }
-  return anchorPaths(parseConfig(text, env, file), dirname(resolve(file)));
+  const baseDir = dirname(resolve(file));
+  return anchorPaths(parseConfig(text, env, file, baseDir), baseDir);
 };
