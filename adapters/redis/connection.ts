@@ -63,6 +63,7 @@ export const OptionalStringReply = t.union([t.string, t.null]);
 export const keysFor = (prefix: string) => ({
   sent: (key: string) => `${prefix}:sent:${key}`,
   last: (identity: string) => `${prefix}:last:${identity}`,
+  audiencesIn: (identity: string) => `${prefix}:in:${identity}`,
   rateLog: `${prefix}:rate:log`,
   rateState: `${prefix}:rate:state`,
   dead: `${prefix}:dead`,

@@ -1,3 +1,4 @@
+import { parseJson } from '../../operators/model/json.js';
 import { keysFor, luaScript, type Redis, IntegerReply } from './connection.js';
 
 // Positions are `<stream>@<ms>-<seq>[#part]` (see operators/model/order.ts streamPositionOf): only
@@ -22,7 +23,10 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
 
-/** The latest position delivered per identity, shared by every process of a destination. */
+/**
+ * The latest position delivered per identity, and the audiences it is in as delivered, shared by every
+ * process of a destination.
+ */
 export class RedisDeliveryLog {
   readonly #keys;
   readonly #record;
@@ -42,5 +46,16 @@ export class RedisDeliveryLog {
 
   async recordDelivered(identity: string, position: string): Promise<void> {
     await this.#record(this.#keys.last(identity), position, this.ttlMs);
+  }
+
+  async audiencesIn(identity: string): Promise<readonly string[]> {
+    const stored = parseJson((await this.redis.get(this.#keys.audiencesIn(identity))) ?? '[]');
+    return Array.isArray(stored) ? stored.filter((id): id is string => typeof id === 'string') : [];
+  }
+
+  async recordAudiencesIn(identity: string, audiences: readonly string[]): Promise<void> {
+    const key = this.#keys.audiencesIn(identity);
+    if (audiences.length === 0) await this.redis.del(key);
+    else await this.redis.set(key, JSON.stringify(audiences), 'PX', this.ttlMs);
   }
 }

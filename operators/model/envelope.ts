@@ -45,6 +45,12 @@ export interface Envelope {
    * it, so one stuck flow cannot take the whole feed. `dlq redrive --flow` sends it later.
    */
   readonly shed?: boolean;
+  /**
+   * Set by `consent` when the profile has no consent: its payload says `exited` for its audiences, and
+   * `emit` sends it only if the person is in one of them as delivered (then never again until consent
+   * returns: after that delivery the person is in none); otherwise it is excluded as `no-consent`.
+   */
+  readonly withdrawal?: boolean;
 }
 
 /** Settles an envelope: it leaves the pipeline with this outcome. */

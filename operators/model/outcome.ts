@@ -54,6 +54,8 @@ export const Reasons = {
   emptyMessage: 'empty-message',
   notQualified: 'not-qualified',
   missingIdentity: 'missing-identity',
+  /** The profile has no consent for this flow (see the `consent` section). */
+  noConsent: 'no-consent',
   payloadTooLarge: 'payload-too-large',
   networkError: 'network-error',
   operatorError: 'operator-error',

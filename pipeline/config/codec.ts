@@ -17,6 +17,7 @@ import {
 import { DedupeOptions } from '../../operators/dedupe.js';
 import { EmitOptions } from '../../operators/emit.js';
 import { QualifyOptions } from '../../operators/qualify.js';
+import { ConsentOptions } from '../../operators/consent.js';
 import { SelectIdentityOptions } from '../../operators/select-identity.js';
 import { ProjectAttributesOptions } from '../../operators/project-attributes.js';
 import { SecretString } from './secret.js';
@@ -327,6 +328,8 @@ const flowOptional = {
   deadLetters: DeadLettersConfig,
   /** Data-usage labels, marketing actions and policies (README: "Governance, consent and privacy"). */
   governance: GovernanceConfig,
+  /** Per-profile consent: who is excluded, and whether a withdrawal sends one `exited`. */
+  consent: ConsentOptions,
   ...QualifyOptions.optional,
   ...SelectIdentityOptions.optional,
   ...ProjectAttributesOptions.optional,

@@ -13,13 +13,16 @@ import {
  * actions its destination performs, and any policies of the customer's own on top of the built-in ones.
  */
 
+export interface LabelBrand {
+  readonly Label: unique symbol;
+}
+export interface MarketingActionBrand {
+  readonly MarketingAction: unique symbol;
+}
+
 /** A data-usage label, as Adobe writes them: C1..C12 (contract), I1, S1... (identity, sensitive), or a custom one. */
 export const Label = withMessage(
-  t.brand(
-    t.string,
-    (s): s is t.Branded<string, { readonly Label: unique symbol }> => /^[A-Za-z][\w-]*$/.test(s),
-    'Label',
-  ),
+  t.brand(t.string, (s): s is t.Branded<string, LabelBrand> => /^[A-Za-z][\w-]*$/.test(s), 'Label'),
   'a data-usage label like C2',
 );
 export type Label = t.TypeOf<typeof Label>;
@@ -28,7 +31,7 @@ export type Label = t.TypeOf<typeof Label>;
 export const MarketingAction = withMessage(
   t.brand(
     t.string,
-    (s): s is t.Branded<string, { readonly MarketingAction: unique symbol }> => /^[a-z][A-Za-z0-9]*$/.test(s),
+    (s): s is t.Branded<string, MarketingActionBrand> => /^[a-z][A-Za-z0-9]*$/.test(s),
     'MarketingAction',
   ),
   'a camelCase marketing action like exportToThirdParty',
