@@ -5,6 +5,7 @@ import {
   connect,
   defer,
   filter,
+  forkJoin,
   from,
   map,
   merge,
@@ -19,7 +20,7 @@ import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, laneKeyOf, settle, type Envelope } from './model/envelope.js';
 import { messageOf } from './model/errors.js';
 import { laneMap } from './model/lanes.js';
-import { compareStreamPositions, streamPositionOf } from './model/order.js';
+import { compareStreamPositions, millisOf, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
 import { serializePayload } from './model/payload.js';
 import { fromMaybePromise } from './model/ports.js';
@@ -130,6 +131,18 @@ export const emit =
       );
     };
 
+    /** An update received before its person was forgotten (`forget`): a replay must not send it again. */
+    const isForgotten = (envelope: Envelope): Observable<boolean> => {
+      const { identity } = envelope;
+      const position = streamPositionOf(envelope.origin);
+      const at = position === undefined ? undefined : millisOf(position);
+      if (!identity || at === undefined || !deliveryLog.forgottenAt) return of(false);
+      return defer(() => fromMaybePromise(deliveryLog.forgottenAt?.(identityKey(identity)))).pipe(
+        map((forgotten) => forgotten !== undefined && at <= forgotten),
+        catchError(() => of(false)),
+      );
+    };
+
     const recordDelivery = (envelope: Envelope): Observable<unknown> => {
       const { identity } = envelope;
       const position = streamPositionOf(envelope.origin);
@@ -226,8 +239,10 @@ export const emit =
           const detail = `${bytes} bytes, the limit is ${options.maxPayloadBytes}`;
           return deadLetter(envelope, body, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
         }
-        return isStale(envelope).pipe(
-          mergeMap((stale) => {
+        return forkJoin([isStale(envelope), isForgotten(envelope)]).pipe(
+          mergeMap(([stale, forgotten]) => {
+            if (forgotten)
+              return finish(envelope, excluded(Reasons.forgotten, 'its person was forgotten after it was received'));
             if (stale)
               return finish(
                 envelope,

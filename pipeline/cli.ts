@@ -14,6 +14,7 @@ import type { Config } from './config/codec.js';
 import { historyCommand } from './commands/history.js';
 import { dlqList, dlqRedrive } from './commands/dlq.js';
 import { sendTest } from './commands/send-test.js';
+import { forget, parsePerson, readPeople } from './commands/forget.js';
 import { loadChain } from './chain.js';
 import { chooseFlow, chooseFlows } from './config/flow-choice.js';
 import { validateReport } from './commands/validate.js';
@@ -205,6 +206,25 @@ dlq
           `${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed again ${totalOf(counts.failed)}; ` +
           `removed ${removed}\n`,
       );
+    }),
+  );
+
+program
+  .command('forget')
+  .description(
+    'remove everything held about people (dedupe marks, delivery log, history, dead letters, journal entries), in every flow',
+  )
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('--identity <namespace:id...>', 'a person, like Email:ann@example.com')
+  .option('--file <file>', 'a file of people, one <namespace>:<id> a line')
+  .action(
+    withConfig(async (config, options: { config: string; identity?: string[]; file?: string }) => {
+      const people = [
+        ...(options.identity ?? []).map((text) => parsePerson(text, '--identity')),
+        ...(options.file ? await readPeople(options.file) : []),
+      ];
+      if (people.length === 0) throw new ConfigError('forget', ['name people with --identity or --file']);
+      process.stdout.write(await forget(config, people));
     }),
   );
 

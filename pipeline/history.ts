@@ -2,6 +2,7 @@ import * as t from 'io-ts';
 import { struct } from '../operators/model/codecs.js';
 import type { Settlement } from '../operators/model/ledger.js';
 import { maskIdentity } from './mask.js';
+import { identityKey } from '../operators/model/envelope.js';
 
 /** One line of the run history: what became of one update. Decoded when read back from a store. */
 export const RunEntry = struct(
@@ -20,6 +21,8 @@ export const RunEntry = struct(
     httpStatus: t.number,
     /** From receipt to outcome. */
     latencyMs: t.number,
+    /** The person, as a keyed hash of their identity (as Redis keys name them): what `forget` looks for. */
+    person: t.string,
   },
   { open: true },
 );
@@ -45,6 +48,16 @@ export const runEntryOf = ({ outcome, origin, identity, receivedAt, at }: Settle
     source: origin.source,
     position: origin.position,
   };
+};
+
+/** A run entry naming its person by `nameOf` (the keyed hash of the identity), so `forget` can find it. */
+export const namedRunEntryOf = async (
+  settlement: Settlement,
+  nameOf: ((identityKey: string) => Promise<string>) | undefined,
+): Promise<RunEntry> => {
+  const entry = runEntryOf(settlement);
+  const { identity } = settlement;
+  return nameOf && identity ? { ...entry, person: await nameOf(identityKey(identity)) } : entry;
 };
 
 /** Newest first, only failures when asked, at most `limit`. */

@@ -6,7 +6,7 @@ import type { AlertEvent } from './alerts.js';
 import { loadChain } from './chain.js';
 import type { Config, FlowConfig } from './config/codec.js';
 import { CREDIT } from './credit.js';
-import { runEntryOf } from './history.js';
+import { namedRunEntryOf } from './history.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
 import { PipelineMetrics, type FlowMetrics } from './metrics.js';
@@ -56,7 +56,12 @@ export const lostBy = ({ flows, lostInClosing, durable }: Stopped): number =>
   lostInClosing + (durable ? 0 : Math.max(0, ...flows.map(({ counts }) => counts.released + counts.inFlight)));
 
 /** Logs a flow's failures (and, at debug, every outcome), records its history, reports its pauses. */
-const watchFlow = (running: RunningFlow, logger: Logger, historyWrites: Set<Promise<void>>): void => {
+const watchFlow = (
+  running: RunningFlow,
+  logger: Logger,
+  historyWrites: Set<Promise<void>>,
+  nameOf: ((identityKey: string) => Promise<string>) | undefined,
+): void => {
   const { ledger } = running.pipeline;
   const { history, valve } = running.wiring.core;
   ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
@@ -66,9 +71,9 @@ const watchFlow = (running: RunningFlow, logger: Logger, historyWrites: Set<Prom
   });
   // Writes still under way when stopping are waited for, so the last outcomes reach the history.
   ledger.settlements$.subscribe((settlement) => {
-    const write = Promise.resolve(history.add(runEntryOf(settlement))).catch((error: unknown) =>
-      logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
-    );
+    const write = namedRunEntryOf(settlement, nameOf)
+      .then((entry) => history.add(entry))
+      .catch((error: unknown) => logger.warn({ error: messageOf(error) }, 'recording the run history failed'));
     historyWrites.add(write);
     void write.finally(() => historyWrites.delete(write));
   });
@@ -129,7 +134,9 @@ export const startFromConfig = async (
       context: flowWiring.core.context,
     });
     const flowRun = { flow, pipeline, wiring: flowWiring, metrics: flowMetrics };
-    watchFlow(flowRun, config.singleFlowForm ? logger : logger.child({ flow: flow.name }), historyWrites);
+    const { identityHasher } = wiring.shared;
+    const nameOf = identityHasher && ((key: string) => identityHasher.hash(key));
+    watchFlow(flowRun, config.singleFlowForm ? logger : logger.child({ flow: flow.name }), historyWrites, nameOf);
     return flowRun;
   });
   let stopping: Promise<Stopped> | undefined;

@@ -16,15 +16,24 @@ import { RedisDeadLetterStream } from '../adapters/redis/dead-letter-stream.js';
 import { RedisDedupeStore } from '../adapters/redis/dedupe-store.js';
 import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
 import { RedisHistory } from '../adapters/redis/history.js';
+import { IdentityHasher } from '../adapters/redis/identity-hasher.js';
 import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
 import { RedisTurnBook } from '../adapters/redis/turn-book.js';
+import { withIdentityRenamed } from '../operators/dedupe.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import type { Ledger } from '../operators/model/ledger.js';
 import { compareStreamPositions } from '../operators/model/order.js';
 import type { RateLimiter } from '../operators/model/ports.js';
 import { type Config, type FlowConfig, rateGroupOf } from './config/codec.js';
 import { enabledFlows } from './config/flow-choice.js';
-import { defaultDeadLetterFile, journalLinePrefixOf, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
+import {
+  basePrefixOf,
+  defaultDeadLetterFile,
+  journalLinePrefixOf,
+  redisPrefixOf,
+  slug,
+  stateDirOf,
+} from './config/paths.js';
 import { applyCredit, type Capacity, capacityOf, flowCredit } from './credit.js';
 import { groupOf, type IntakeFlow, openIntake, type SourceHealth } from './intake.js';
 import { type HistoryStore, RunEntry } from './history.js';
@@ -56,6 +65,8 @@ const rateKeyPrefix = (config: Config, group: string): string =>
 /** What the flows of one process share: Redis, the rate-limit groups, the signal that the process stops. */
 export interface Shared {
   readonly redis: Redis | undefined;
+  /** With Redis: how a person is named in key names and stream fields (a keyed hash of their identity). */
+  readonly identityHasher: IdentityHasher | undefined;
   /** The rate limiter one flow uses: its turns in its group's limit. */
   rateLimiterOf(flow: FlowConfig): RateLimiter;
   readonly stopping$: Observable<unknown>;
@@ -63,6 +74,14 @@ export interface Shared {
   stop(): void;
   close(): Promise<void>;
 }
+
+/** The key `privacy.identityHashKey` names, or one made once and shared through Redis beside the config's keys. */
+export const identityHasherOf = (config: Config, redis: Redis): IdentityHasher => {
+  const configured = config.privacy?.identityHashKey;
+  return new IdentityHasher(
+    configured ? { secret: configured.reveal() } : { redis, redisKey: `${basePrefixOf(config)}:identity-hash-key` },
+  );
+};
 
 export const wireShared = (config: Config, logger: Logger): Shared => {
   const stopping = new ReplaySubject<void>(1);
@@ -73,6 +92,7 @@ export const wireShared = (config: Config, logger: Logger): Shared => {
     redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'Redis connection error'));
   }
   const groups = new Map<string, RateLimitGroup>();
+  const identityHasher = redis ? identityHasherOf(config, redis) : undefined;
   const groupOfFlow = (flow: FlowConfig): RateLimitGroup => {
     const name = rateGroupOf(flow.destination);
     const limit = flow.destination.rateLimit;
@@ -90,6 +110,7 @@ export const wireShared = (config: Config, logger: Logger): Shared => {
   };
   return {
     redis,
+    identityHasher,
     rateLimiterOf: (flow) => groupOfFlow(flow).member(flow.name, flow.destination.rateLimit.share),
     stopping$: stopping.asObservable(),
     stop: () => {
@@ -121,11 +142,12 @@ const embeddedStores = (config: Config, flow: FlowConfig, state: StateStore): St
   deadLetters: deadLetterFileOf(config, flow),
 });
 
-const redisStores = (config: Config, flow: FlowConfig, redis: Redis): Stores => {
+const redisStores = (config: Config, flow: FlowConfig, redis: Redis, hasher: IdentityHasher): Stores => {
   const prefix = redisPrefixOf(config, flow);
+  const hash = (identity: string) => hasher.hash(identity);
   return {
-    dedupeStore: new RedisDedupeStore(redis, prefix),
-    deliveryLog: new RedisDeliveryLog(redis, prefix, flow.dedupe.ttlSeconds * 1000),
+    dedupeStore: new RedisDedupeStore(redis, prefix, (key) => withIdentityRenamed(key, hash)),
+    deliveryLog: new RedisDeliveryLog(redis, prefix, flow.dedupe.ttlSeconds * 1000, hash),
     // A file named in the config still wins: some teams want dead letters on disk.
     deadLetters: flow.deadLetters?.file
       ? new DeadLetterFile(flow.deadLetters.file)
@@ -209,7 +231,9 @@ export const wireFlowCore = (
   const creditSubscription = applyCredit(ledger, valve, credit);
   const { redis } = shared;
   const state = redis ? undefined : openStateStore(stateDirOf(config, flow));
-  const stores = redis ? redisStores(config, flow, redis) : embeddedStores(config, flow, state!);
+  const stores = redis
+    ? redisStores(config, flow, redis, shared.identityHasher!)
+    : embeddedStores(config, flow, state!);
   const turnBook = redis ? turnBookOf(config, flow, redis) : undefined;
   const { destination } = flow;
   const sender = new QualtricsHttpSender({
@@ -307,7 +331,9 @@ export const wire = async (
       deadLetters: core.context.deadLetters,
       turnBook: core.turnBook,
     }));
-    intake = await openIntake(config, { logger, redis: shared.redis, flows: intakeFlows, onAnswer });
+    const { identityHasher } = shared;
+    const nameOf = identityHasher && ((key: string) => identityHasher.hash(key));
+    intake = await openIntake(config, { logger, redis: shared.redis, flows: intakeFlows, onAnswer, nameOf });
   } catch (error) {
     await closeCores();
     throw error;

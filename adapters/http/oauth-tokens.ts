@@ -1,8 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { sameSecret } from '../same-secret.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { Redis } from '../redis/connection.js';
+import { SHARED_KEY_BYTES, sharedKey } from '../redis/shared-key.js';
 
 export interface OAuthClientCredentials {
   readonly clientId: string;
@@ -46,9 +47,7 @@ export const DEFAULT_ISSUER = 'qualtrics-automations';
 const REALM = 'qualtrics-automations';
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
-const MIN_KEY_BYTES = 32;
-/** 32 bytes in unpadded base64url, as the shared key is stored in Redis. */
-const STORED_KEY = /^[A-Za-z0-9_-]{43}$/;
+const MIN_KEY_BYTES = SHARED_KEY_BYTES;
 /** RFC 7617: `Basic` and a token68 of standard base64. */
 const BASIC = /^Basic +([A-Za-z0-9+/]+={0,2})$/i;
 
@@ -183,24 +182,10 @@ const secretKey = (secret: string): Uint8Array => {
   return key;
 };
 
-/** The message names the Redis key, never its value: the value is the signing key. */
-const decodeStoredKey = (reply: unknown, redisKey: string): Uint8Array => {
-  if (typeof reply !== 'string' || !STORED_KEY.test(reply))
-    throw new Error(`the token signing key at Redis key ${redisKey} is missing or is not 32 bytes of base64url`);
-  return Buffer.from(reply, 'base64url');
-};
-
-/**
- * NX: the first process to get here makes the key and every later one adopts it. No expiry: a new key
- * would refuse every token already handed out, and the key is only as secret as the Redis that holds it.
- */
-const sharedKey = async (redis: Redis, redisKey: string): Promise<Uint8Array> => {
-  await redis.set(redisKey, randomBytes(MIN_KEY_BYTES).toString('base64url'), 'NX');
-  return decodeStoredKey(await redis.get(redisKey), redisKey);
-};
-
 const resolveKey = (source: SigningKeySource): Promise<Uint8Array> =>
-  'secret' in source ? Promise.resolve(secretKey(source.secret)) : sharedKey(source.redis, source.redisKey);
+  'secret' in source
+    ? Promise.resolve(secretKey(source.secret))
+    : sharedKey(source.redis, source.redisKey, 'the token signing key');
 
 const checkOptions = ({ client, ttlSeconds }: TokenIssuerOptions): void => {
   if (client.clientId === '' || client.clientSecret === '')

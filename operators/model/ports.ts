@@ -42,6 +42,11 @@ export interface DeliveryLog {
   audiencesIn(identity: string): MaybePromise<readonly string[]>;
   /** Replaces what `audiencesIn` answers (remembered as long as deliveries are). */
   recordAudiencesIn(identity: string, audiences: readonly string[]): MaybePromise<void>;
+  /**
+   * When the person was forgotten (`forget`), in epoch milliseconds, if they were: an update received
+   * before then (a replay of the journal) is not sent again. Only stores `forget` can reach implement it.
+   */
+  forgottenAt?(identity: string): MaybePromise<number | undefined>;
 }
 
 /**

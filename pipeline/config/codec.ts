@@ -24,6 +24,7 @@ import { SecretString } from './secret.js';
 import { AlertsConfig } from '../alerts.js';
 import { PluginConfig } from '../plugins.js';
 import { GovernanceConfig } from '../governance/codec.js';
+import { PrivacyConfig } from './privacy.js';
 
 /**
  * The config file's codec: the one definition of what a config may hold and of its TypeScript type.
@@ -353,7 +354,7 @@ const sharedRequired = {
   shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
   state: withDefaults(StateConfig),
 };
-const sharedOptional = { description: t.string, redis: RedisConfig, journal: JournalConfig };
+const sharedOptional = { description: t.string, redis: RedisConfig, journal: JournalConfig, privacy: PrivacyConfig };
 
 /** `flows: [...]`: several dataflows from one intake. */
 const ManyFlows = struct(
