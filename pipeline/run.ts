@@ -13,6 +13,7 @@ import { PipelineMetrics, type FlowMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
 import { enabledFlows } from './config/flow-choice.js';
 import { withoutRefusedFlows } from './governance/refusals.js';
+import { surveyedChain, UnseenPaths } from './governance/unseen-paths.js';
 import { wire, type FlowWiring, type Wiring } from './wire.js';
 
 /** One flow of a running process: its config, its pipeline (and ledger), its wiring and its metrics. */
@@ -126,17 +127,26 @@ export const startFromConfig = async (
     const { flow, ledger, metrics: flowMetrics } = books[index]!;
     const { deadLetters } = flowWiring.core;
     flowMetrics.watchDeadLetters(() => deadLetters.size()).watch(ledger, flowWiring.core.valve);
+    const flowLogger = config.singleFlowForm ? logger : logger.child({ flow: flow.name });
+    const survey = new UnseenPaths(
+      flow.attributes.map(({ source }) => source),
+      (unseen, looked) =>
+        flowLogger.warn(
+          { unseen },
+          `mapped source path(s) ${unseen.join(', ')} not in any of the first ${looked} updates: a typo in attributes[].source?`,
+        ),
+    );
     const pipeline = startPipeline({
       ledger,
       sourceName: flowWiring.sourceName,
       source: flowWiring.source,
-      chain: chains[index]!,
+      chain: surveyedChain(chains[index]!, survey),
       context: flowWiring.core.context,
     });
     const flowRun = { flow, pipeline, wiring: flowWiring, metrics: flowMetrics };
     const { identityHasher } = wiring.shared;
     const nameOf = identityHasher && ((key: string) => identityHasher.hash(key));
-    watchFlow(flowRun, config.singleFlowForm ? logger : logger.child({ flow: flow.name }), historyWrites, nameOf);
+    watchFlow(flowRun, flowLogger, historyWrites, nameOf);
     return flowRun;
   });
   let stopping: Promise<Stopped> | undefined;

@@ -4,6 +4,7 @@ import { type Config, type FlowConfig, plainTextOnNetwork } from '../config/code
 import { enabledFlows } from '../config/flow-choice.js';
 import { ConfigError } from '../config/errors.js';
 import { governanceRefusals } from '../governance/refusals.js';
+import { guardrails } from '../governance/guardrails.js';
 import { configFileWarnings } from '../config/secret-files.js';
 
 /**
@@ -52,14 +53,16 @@ export const validateReport = async (config: Config, file: string): Promise<stri
       refusals.flatMap(({ problems }) => problems),
     );
   const baseDir = dirname(resolve(file));
-  const warnings = [...flowWarnings(config), ...(await configFileWarnings(file))];
+  const { warnings: limits, hints } = guardrails(config);
+  const warnings = [...flowWarnings(config), ...limits, ...(await configFileWarnings(file))];
+  const advice = [...warnings.map((warning) => `warning: ${warning}`), ...hints.map((hint) => `hint: ${hint}`)];
   if (config.singleFlowForm) {
     const [flow] = config.flows;
     const chain = await loadChain(flow!, baseDir, file);
     return (
       `${file}: OK (${config.name}: ${summaryOf(flow!)})\n` +
       `operators, in the order they run:\n${describeChain(chain).join('\n')}\n` +
-      warnings.map((warning) => `warning: ${warning}\n`).join('')
+      advice.map((line) => `${line}\n`).join('')
     );
   }
   const lines = [`${file}: OK (${config.name}: ${config.flows.length} flows)`];
@@ -72,6 +75,6 @@ export const validateReport = async (config: Config, file: string): Promise<stri
       ...describeChain(chain).map((line) => `  ${line}`),
     );
   }
-  lines.push(...warnings.map((warning) => `warning: ${warning}`));
+  lines.push(...advice);
   return `${lines.join('\n')}\n`;
 };
