@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../../pipeline/config/load.js';
@@ -51,6 +51,23 @@ flows:${flowYaml('fine', 'C9')}
     const result = await processes.run(['validate', '--config', file]);
     expect(result.stderr).to.equal('');
     expect(result.code).to.equal(0);
+  });
+
+  it('the example config validates, and fails once its birth date is labelled C2', async () => {
+    const example = await processes.run(['validate', '--config', 'examples/governance.yaml'], {
+      QUALTRICS_API_TOKEN: 't',
+    });
+    expect(example.stderr).to.equal('');
+    expect(example.code).to.equal(0);
+    const text = readFileSync('examples/governance.yaml', 'utf8').replace(
+      'person.birthDate: [C9]',
+      'person.birthDate: [C2]',
+    );
+    const result = await processes.run(['validate', '--config', writeConfig(text)], { QUALTRICS_API_TOKEN: 't' });
+    expect(result.stderr).to.include(
+      'flows[0].attributes[1].source maps person.birthDate, labelled C2: policy "C2: no export to a third party" forbids it for marketing action exportToThirdParty',
+    );
+    expect(result.code).to.equal(1);
   });
 
   it('run: starts the other flows and logs why the refused one did not start; none left is an error', async () => {
