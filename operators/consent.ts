@@ -52,13 +52,13 @@ export const consent = (options: ConsentOptions): OperatorFunction<Envelope, Env
   const expected = options.allow.map((value) => JSON.stringify(value)).join(' or ');
   return perEnvelope('consent', (envelope) => {
     const value = getPath(envelope.profile, options.path);
-    if (allowed.has(value)) return envelope;
+    if (allowed.has(value)) return { ...envelope, consent: 'given' };
     if (options.onWithdraw === 'ignore')
       return excluded(
         Reasons.noConsent,
         `${options.path} is ${value === undefined ? 'missing' : JSON.stringify(value)}; consent is ${expected}`,
       );
-    return { ...envelope, payload: exitedAll(envelope.payload), withdrawal: true };
+    return { ...envelope, payload: exitedAll(envelope.payload), consent: 'withdrawn' };
   });
 };
 

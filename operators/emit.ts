@@ -65,7 +65,8 @@ type EmitContext = Pick<
  *   `concurrency` identities at once.
  * - An update older than the last one delivered for its identity is excluded as `stale`.
  * - A consent withdrawal (see `consent`) is sent only to a person in one of its audiences as delivered,
- *   else excluded as `no-consent`; each delivery records which audiences the person is in.
+ *   else excluded as `no-consent`; in a flow with consent, each delivery records which audiences the
+ *   person is in.
  * - Every attempt first takes a slot from the rate limiter, waiting as long as it says.
  * - 2xx: `delivered`. 408, 429, 5xx, no answer: retried with backoff and jitter, or after
  *   `Retry-After`; a 429 also slows the rate limiter. 401, 403, 404: the valve closes (intake stops)
@@ -159,7 +160,8 @@ export const emit =
     const recordAudiences = (envelope: Envelope): Observable<unknown> => {
       const { identity } = envelope;
       const statuses = Object.entries(upsOf(envelope.payload));
-      if (!identity || statuses.length === 0) return of(undefined);
+      // Only a flow with consent needs it: the others pay nothing for it.
+      if (!identity || envelope.consent === undefined || statuses.length === 0) return of(undefined);
       const key = identityKey(identity);
       return defer(() => fromMaybePromise(deliveryLog.audiencesIn(key))).pipe(
         mergeMap((current) => {
@@ -176,7 +178,7 @@ export const emit =
     /** A consent withdrawal goes out only to a person who is in one of its audiences as delivered. */
     const isNeededWithdrawal = (envelope: Envelope): Observable<boolean> => {
       const { identity } = envelope;
-      if (envelope.withdrawal !== true || !identity) return of(true);
+      if (envelope.consent !== 'withdrawn' || !identity) return of(true);
       const audiences = Object.keys(upsOf(envelope.payload));
       return defer(() => fromMaybePromise(deliveryLog.audiencesIn(identityKey(identity)))).pipe(
         map((current) => current.some((id) => audiences.includes(id))),

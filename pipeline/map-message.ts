@@ -29,9 +29,9 @@ export const mapMessage = async (
   const envelope = envelopeOf({ data: raw }, ledger, 'map', () => '0-0');
   const out = await lastValueFrom(compose(of(envelope), mappingPart(chain), context).pipe(toArray()));
   // A consent withdrawal is sent only to someone sent before; here nothing is remembered, so nobody was.
-  for (const withdrawal of out.filter((e) => e.withdrawal === true))
+  for (const withdrawal of out.filter((e) => e.consent === 'withdrawn'))
     settle(withdrawal, excluded(Reasons.noConsent, NOT_IN_AUDIENCES));
-  return { payloads: out.filter((e) => e.withdrawal !== true).map((e) => e.payload), settlements };
+  return { payloads: out.filter((e) => e.consent !== 'withdrawn').map((e) => e.payload), settlements };
 };
 
 /** The payload one profile maps to, or why it would not be sent (for `send-test`). */

@@ -46,11 +46,13 @@ export interface Envelope {
    */
   readonly shed?: boolean;
   /**
-   * Set by `consent` when the profile has no consent: its payload says `exited` for its audiences, and
-   * `emit` sends it only if the person is in one of them as delivered (then never again until consent
-   * returns: after that delivery the person is in none); otherwise it is excluded as `no-consent`.
+   * Set by `consent` (a flow with a `consent` section): `given`, or `withdrawn` when the profile has no
+   * consent: then its payload says `exited` for its audiences, and `emit` sends it only if the person is
+   * in one of them as delivered (then never again until consent returns: after that delivery the person
+   * is in none); otherwise it is excluded as `no-consent`. With either, `emit` records which audiences
+   * a delivery leaves the person in; without (no consent configured), it records nothing.
    */
-  readonly withdrawal?: boolean;
+  readonly consent?: 'given' | 'withdrawn';
 }
 
 /** Settles an envelope: it leaves the pipeline with this outcome. */
