@@ -112,7 +112,7 @@ flows:${flow('nps', accepting.url)}${flow('churn', refusing.url)}${flow('files',
       expect(result.stdout).to.equal(
         [
           'forgot Email:A***@Example.com:',
-          '  flow nps: 2 dedupe mark(s), 3 delivery-log entr(ies), 2 history row(s), 0 dead letter(s)',
+          '  flow nps: 2 dedupe mark(s), 2 delivery-log entr(ies), 2 history row(s), 0 dead letter(s)',
           '  flow churn: 0 dedupe mark(s), 1 delivery-log entr(ies), 2 history row(s), 2 dead letter(s)',
           '  flow files: 0 dedupe mark(s), 1 delivery-log entr(ies), 2 history row(s), 2 dead letter(s)',
           `  journal ${fixture.prefix}:journal: 1 entr(ies) removed, 1 kept (they also hold other people's profiles)`,
@@ -136,6 +136,8 @@ flows:${flow('nps', accepting.url)}${flow('churn', refusing.url)}${flow('files',
       expect(after.text).to.include('b***@example.com');
       expect(readFileSync(letters, 'utf8').toLowerCase()).not.to.include('ann.private');
       expect(readFileSync(letters, 'utf8')).to.include(BOB);
+      // Rewritten without her letters, still private.
+      expect(statSync(letters).mode & 0o777).to.equal(0o600);
 
       // A replay of the whole journal sends nothing for her: the message she shares is older than forget.
       const flows = [{ flow: config.flows[0]!, chain: await loadChain(config.flows[0]!, dir) }];
