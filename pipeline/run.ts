@@ -144,8 +144,8 @@ export const startFromConfig = async (
       context: flowWiring.core.context,
     });
     const flowRun = { flow, pipeline, wiring: flowWiring, metrics: flowMetrics };
-    const { identityHasher } = wiring.shared;
-    const nameOf = identityHasher && ((key: string) => identityHasher.hash(key));
+    const { identityHasher } = flowWiring.core;
+    const nameOf = (key: string) => identityHasher.hash(key);
     watchFlow(flowRun, flowLogger, historyWrites, nameOf);
     return flowRun;
   });

@@ -17,6 +17,7 @@ import { RedisDedupeStore } from '../adapters/redis/dedupe-store.js';
 import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
 import { RedisHistory } from '../adapters/redis/history.js';
 import { IdentityHasher } from '../adapters/redis/identity-hasher.js';
+import { identityKeyFile } from '../adapters/embedded/identity-key-file.js';
 import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
 import { RedisTurnBook } from '../adapters/redis/turn-book.js';
 import { withIdentityRenamed } from '../operators/dedupe.js';
@@ -75,12 +76,16 @@ export interface Shared {
   close(): Promise<void>;
 }
 
-/** The key `privacy.identityHashKey` names, or one made once and shared through Redis beside the config's keys. */
-export const identityHasherOf = (config: Config, redis: Redis): IdentityHasher => {
+/**
+ * The key `privacy.identityHashKey` names; or, without, one made once and shared through Redis beside
+ * the config's keys, or (without Redis) kept in the flow's state directory.
+ */
+export const identityHasherOf = (config: Config, redis: Redis | undefined, flow?: FlowConfig): IdentityHasher => {
   const configured = config.privacy?.identityHashKey;
-  return new IdentityHasher(
-    configured ? { secret: configured.reveal() } : { redis, redisKey: `${basePrefixOf(config)}:identity-hash-key` },
-  );
+  if (configured) return new IdentityHasher({ secret: configured.reveal() });
+  if (redis) return new IdentityHasher({ redis, redisKey: `${basePrefixOf(config)}:identity-hash-key` });
+  if (!flow) throw new Error('without Redis, the identity hashing key is kept per flow: name the flow');
+  return new IdentityHasher({ secret: identityKeyFile(stateDirOf(config, flow)) });
 };
 
 export const wireShared = (config: Config, logger: Logger): Shared => {
@@ -214,6 +219,8 @@ export interface FlowCore {
   /** The dead-letter store as built (not wrapped): for its size and for the dlq commands. */
   readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;
   readonly history: HistoryStore;
+  /** How this flow names a person where it stores them (history rows; with Redis, every key). */
+  readonly identityHasher: IdentityHasher;
   close(): Promise<void>;
 }
 
@@ -267,6 +274,7 @@ export const wireFlowCore = (
     turnBook,
     deadLetters: stores.deadLetters,
     history: historyOf(config, flow, redis, state),
+    identityHasher: shared.identityHasher ?? identityHasherOf(config, undefined, flow),
     close: async () => {
       creditSubscription.unsubscribe();
       await state?.close();

@@ -1,13 +1,7 @@
 import { parseJson } from '../../operators/model/json.js';
+import type { FlowForgotten } from '../forgotten.js';
 import { deleteKeys, keysFor, type Redis } from './connection.js';
 import { nextId, RawEntries, replyOf, turnsOf } from './stream-entries.js';
-
-/** What one flow's keys held about a person, removed. */
-export interface FlowForgotten {
-  readonly dedupeMarks: number;
-  readonly deliveryLog: number;
-  readonly historyRows: number;
-}
 
 /**
  * Removes what one flow's Redis keys hold about the person named `name` (the keyed hash of their

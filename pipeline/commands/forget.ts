@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { forgetInState } from '../../adapters/embedded/forget-person.js';
+import { openStateStore } from '../../adapters/embedded/state-store.js';
 import { DeadLetterFile } from '../../adapters/file/dead-letter-file.js';
 import { connectRedis, type Redis } from '../../adapters/redis/connection.js';
 import { RedisDeadLetterStream } from '../../adapters/redis/dead-letter-stream.js';
@@ -6,7 +8,7 @@ import { forgetInFlow, forgetInJournal } from '../../adapters/redis/forget-perso
 import { identityKey, type IdentityRef } from '../../operators/model/envelope.js';
 import type { Config, FlowConfig } from '../config/codec.js';
 import { ConfigError } from '../config/errors.js';
-import { journalLinePrefixOf, redisPrefixOf } from '../config/paths.js';
+import { defaultDeadLetterFile, journalLinePrefixOf, redisPrefixOf, stateDirOf } from '../config/paths.js';
 import { groupOf } from '../intake.js';
 import { maskIdentity } from '../mask.js';
 import { identityHasherOf } from '../wire.js';
@@ -41,13 +43,19 @@ const identityIn = (flow: FlowConfig, person: Person): IdentityRef | undefined =
   return mapping && { namespace: person.namespace, target: mapping.target, id: person.id };
 };
 
-const deadLettersOf = (config: Config, flow: FlowConfig, redis: Redis) =>
-  flow.deadLetters?.file
-    ? new DeadLetterFile(flow.deadLetters.file)
+/** Where `run` keeps a flow's dead letters (see wire.ts): a file named in the config, Redis, or the default file. */
+const deadLettersOf = (config: Config, flow: FlowConfig, redis: Redis | undefined) =>
+  flow.deadLetters?.file || !redis
+    ? new DeadLetterFile(flow.deadLetters?.file ?? defaultDeadLetterFile(config, flow))
     : new RedisDeadLetterStream(redis, redisPrefixOf(config, flow));
 
 /** Removes a person's dead letters (they keep the identity key beside the payload); a file is rewritten without them. */
-const forgetDeadLetters = async (config: Config, flow: FlowConfig, redis: Redis, key: string): Promise<number> => {
+const forgetDeadLetters = async (
+  config: Config,
+  flow: FlowConfig,
+  redis: Redis | undefined,
+  key: string,
+): Promise<number> => {
   const store = deadLettersOf(config, flow, redis);
   const ids = (await store.entries()).flatMap(({ id, letter }) =>
     (letter as { identity?: unknown } | undefined)?.identity === key ? [id] : [],
@@ -58,19 +66,25 @@ const forgetDeadLetters = async (config: Config, flow: FlowConfig, redis: Redis,
   return ids.length;
 };
 
+/** Without Redis: the flow's state directory, opened beside a `run` that may be using it (LMDB allows it). */
+const forgetInEmbeddedState = async (config: Config, flow: FlowConfig, key: string, name: string) => {
+  const state = openStateStore(stateDirOf(config, flow));
+  try {
+    return await forgetInState(state, key, name);
+  } finally {
+    await state.close();
+  }
+};
+
 /**
  * `qualtrics-automations forget`: removes everything this program holds about each person, in every
  * flow (disabled ones too): dedupe marks, delivery-log entries, run-history rows, dead letters, and
  * their journal entries; notes when they were forgotten, so a replay of older updates does not send
- * them again (a new update does). Answers a report of what it removed.
+ * them again (a new update does). Without Redis, each flow's state directory and dead-letter file.
+ * Answers a report of what it removed.
  */
 export const forget = async (config: Config, people: readonly Person[]): Promise<string> => {
-  if (!config.redis)
-    throw new ConfigError('forget', [
-      'needs redis.url: without Redis, what is kept about people lies in the embedded state, which forget does not clean',
-    ]);
-  const redis = connectRedis(config.redis.url, 'qualtrics-automations:forget');
-  const hasher = identityHasherOf(config, redis);
+  const redis = config.redis ? connectRedis(config.redis.url, 'qualtrics-automations:forget') : undefined;
   const lines: string[] = [];
   try {
     for (const person of people) {
@@ -88,9 +102,11 @@ export const forget = async (config: Config, people: readonly Person[]): Promise
       const names = new Set<string>();
       for (const { flow, identity } of flows) {
         const key = identityKey(identity);
-        const name = await hasher.hash(key);
+        const name = await identityHasherOf(config, redis, flow).hash(key);
         names.add(name);
-        const removed = await forgetInFlow(redis, redisPrefixOf(config, flow), name);
+        const removed = redis
+          ? await forgetInFlow(redis, redisPrefixOf(config, flow), name)
+          : await forgetInEmbeddedState(config, flow, key, name);
         const letters = await forgetDeadLetters(config, flow, redis, key);
         lines.push(
           `  flow ${flow.name}: ${removed.dedupeMarks} dedupe mark(s), ${removed.deliveryLog} delivery-log ` +
@@ -98,7 +114,7 @@ export const forget = async (config: Config, people: readonly Person[]): Promise
         );
       }
       const { journal } = config;
-      if (journal) {
+      if (journal && redis) {
         const groups = config.flows.map((flow) => groupOf(config, flow, journal.group));
         let removed = 0;
         let keptShared = 0;
@@ -118,7 +134,7 @@ export const forget = async (config: Config, people: readonly Person[]): Promise
       }
     }
   } finally {
-    await redis.quit().catch(() => redis.disconnect());
+    await redis?.quit().catch(() => redis.disconnect());
   }
   return `${lines.join('\n')}\n`;
 };

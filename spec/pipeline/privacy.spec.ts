@@ -4,6 +4,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from '../../adapters/redis/connection.js';
 import { loadChain } from '../../pipeline/chain.js';
+import { openStateStore } from '../../adapters/embedded/state-store.js';
 import { loadConfig } from '../../pipeline/config/load.js';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { silentLogger } from '../../pipeline/logger.js';
@@ -154,6 +155,72 @@ flows:${flow('nps', accepting.url)}${flow('churn', refusing.url)}${flow('files',
       // A new update is sent.
       await sendAndStop([profile(ANN, 'Ann')], 1);
       expect(accepting.requests).to.have.length(4);
+    } finally {
+      await Promise.all([feed.close(), accepting.close(), refusing.close()]);
+    }
+  });
+
+  it('without Redis, forget clears the flows’ state directories and dead-letter files (history rows name people by a keyed hash)', async () => {
+    const feed = await TestWebSocketServer.start();
+    const accepting = await QualtricsStandIn.start({ apiToken: 't' });
+    const refusing = await QualtricsStandIn.start({ apiToken: 't', respond: () => ({ status: 400, body: {} }) });
+    const dir = tempDir('qa-privacy-embedded-');
+    const letters = join(dir, 'letters.jsonl');
+    const file = join(dir, 'config.yaml');
+    const flow = (name: string, url: string, more = '') => `
+  - name: ${name}
+    destination: { url: "${url}", apiToken: t, auth: header, allowAnyHost: true, retry: { maxAttempts: 1 } }
+    audiences: [{ id: a1 }]
+    identities: [{ source: Email, target: email }]${more}`;
+    writeFileSync(
+      file,
+      `
+name: Private
+source: { websocket: { url: "${feed.url}" } }
+state: { dir: state }
+flows:${flow('nps', accepting.url)}${flow('churn', refusing.url, `\n    deadLetters: { file: ${letters} }`)}
+`,
+    );
+    try {
+      const config = await loadConfig(file, {});
+      const started = await startFromConfig(config, silentLogger());
+      const socket = await feed.connection(1);
+      for (const email of [ANN, BOB]) socket.send(JSON.stringify(profile(email, 'x')));
+      await Promise.all(started.flows.map(({ pipeline }) => pipeline.ledger.whenSettled(2)));
+      await started.stop();
+      /** Every key and value of every database of a flow's state directory, as one text. */
+      const stateText = async (name: string): Promise<string> => {
+        const state = openStateStore(join(dir, 'state', 'private', name));
+        try {
+          const dbs = [state.dedupe, state.delivered, state.history] as const;
+          return JSON.stringify(dbs.map((db) => [...db.getRange({})].map(({ key, value }) => [key, value])));
+        } finally {
+          await state.close();
+        }
+      };
+      expect((await stateText('nps')).toLowerCase()).to.include('ann.private');
+      const name = createHmac('sha256', readFileSync(join(dir, 'state', 'private', 'nps', 'identity-hash-key'), 'utf8'))
+        .update(`email:${ANN.toLowerCase()}`)
+        .digest('base64url');
+      expect(await stateText('nps')).to.include(name);
+
+      const result = await processes.run(['forget', '--config', file, '--identity', `Email:${ANN}`]);
+      expect(result.stdout).to.equal(
+        [
+          'forgot Email:A***@Example.com:',
+          '  flow nps: 1 dedupe mark(s), 0 delivery-log entr(ies), 1 history row(s), 0 dead letter(s)',
+          '  flow churn: 0 dedupe mark(s), 0 delivery-log entr(ies), 1 history row(s), 1 dead letter(s)',
+          '',
+        ].join('\n'),
+      );
+      for (const flowName of ['nps', 'churn']) {
+        const text = await stateText(flowName);
+        expect(text.toLowerCase()).not.to.include('ann.private');
+        expect(text).not.to.include(name);
+        expect(text).to.include('b***@example.com');
+      }
+      expect(readFileSync(letters, 'utf8').toLowerCase()).not.to.include('ann.private');
+      expect(readFileSync(letters, 'utf8')).to.include(BOB);
     } finally {
       await Promise.all([feed.close(), accepting.close(), refusing.close()]);
     }
