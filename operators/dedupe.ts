@@ -41,6 +41,18 @@ export const dedupeKeyOf = (envelope: Envelope): string | undefined =>
   envelope.identity && `${identityKey(envelope.identity)}:${fingerprint(envelope.payload)}`;
 
 /**
+ * A dedupe key with its identity part renamed by `rename` (a keyed hash, for storage that must not
+ * hold identities in clear). The fingerprint (base64url, no colon) after the last colon stays.
+ */
+export const withIdentityRenamed = async (
+  key: string,
+  rename: (identity: string) => Promise<string>,
+): Promise<string> => {
+  const split = key.lastIndexOf(':');
+  return `${await rename(key.slice(0, split))}${key.slice(split)}`;
+};
+
+/**
  * Lets a payload through only if the same payload was not already delivered for the same identity.
  *
  * A payload is marked sent only after the destination accepted it: it is leased while in flight (the

@@ -5,11 +5,13 @@ import {
   connect,
   defer,
   filter,
+  forkJoin,
   from,
   map,
   merge,
   mergeMap,
   of,
+  toArray,
   type Observable,
   type OperatorFunction,
 } from 'rxjs';
@@ -18,13 +20,22 @@ import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, laneKeyOf, settle, type Envelope } from './model/envelope.js';
 import { messageOf } from './model/errors.js';
 import { laneMap } from './model/lanes.js';
-import { compareStreamPositions, streamPositionOf } from './model/order.js';
+import { compareStreamPositions, millisOf, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
 import { serializePayload } from './model/payload.js';
 import { fromMaybePromise } from './model/ports.js';
+import { NOT_IN_AUDIENCES } from './consent.js';
 import { CircuitBreaker } from './model/circuit-breaker.js';
 import { describeResult, isDestinationFailure, judge, RetryOptions, type AttemptResult } from './model/retry-policy.js';
 import { pause, unlessStopped, untilAnswered } from './model/waits.js';
+
+/** A payload's memberships: audience id -> status. */
+const upsOf = (payload: Envelope['payload']): Record<string, string> => {
+  const ups = (payload.segmentMembership as { ups?: Record<string, { status?: unknown }> } | undefined)?.ups ?? {};
+  return Object.fromEntries(
+    Object.entries(ups).flatMap(([id, entry]) => (typeof entry?.status === 'string' ? [[id, entry.status]] : [])),
+  );
+};
 
 /** Qualtrics refuses JSON Event payloads over 100 KB; counted in bytes of UTF-8, 100,000 to stay safe. */
 export const MAX_PAYLOAD_BYTES = 100_000;
@@ -53,6 +64,9 @@ type EmitContext = Pick<
  * - One identity's updates go out one at a time, in arrival order, retries included; up to
  *   `concurrency` identities at once.
  * - An update older than the last one delivered for its identity is excluded as `stale`.
+ * - A consent withdrawal (see `consent`) is sent only to a person in one of its audiences as delivered,
+ *   else excluded as `no-consent`; in a flow with consent, each delivery records which audiences the
+ *   person is in.
  * - Every attempt first takes a slot from the rate limiter, waiting as long as it says.
  * - 2xx: `delivered`. 408, 429, 5xx, no answer: retried with backoff and jitter, or after
  *   `Retry-After`; a 429 also slows the rate limiter. 401, 403, 404: the valve closes (intake stops)
@@ -118,12 +132,58 @@ export const emit =
       );
     };
 
+    /** An update received before its person was forgotten (`forget`): a replay must not send it again. */
+    const isForgotten = (envelope: Envelope): Observable<boolean> => {
+      const { identity } = envelope;
+      const position = streamPositionOf(envelope.origin);
+      const at = position === undefined ? undefined : millisOf(position);
+      if (!identity || at === undefined || !deliveryLog.forgottenAt) return of(false);
+      return defer(() => fromMaybePromise(deliveryLog.forgottenAt?.(identityKey(identity)))).pipe(
+        map((forgotten) => forgotten !== undefined && at <= forgotten),
+        catchError(() => of(false)),
+      );
+    };
+
     const recordDelivery = (envelope: Envelope): Observable<unknown> => {
       const { identity } = envelope;
       const position = streamPositionOf(envelope.origin);
       if (!identity || position === undefined) return of(undefined);
       return defer(() => fromMaybePromise(deliveryLog.recordDelivered(identityKey(identity), position))).pipe(
         catchError(() => of(undefined)),
+      );
+    };
+
+    /**
+     * What the destination is told about the audiences of a delivered payload, remembered per person:
+     * `realized` / `existing` put them in, `exited` takes them out. Read by a consent withdrawal.
+     */
+    const recordAudiences = (envelope: Envelope): Observable<unknown> => {
+      const { identity } = envelope;
+      const statuses = Object.entries(upsOf(envelope.payload));
+      // Only a flow with consent needs it: the others pay nothing for it.
+      if (!identity || envelope.consent === undefined || statuses.length === 0) return of(undefined);
+      const key = identityKey(identity);
+      return defer(() => fromMaybePromise(deliveryLog.audiencesIn(key))).pipe(
+        mergeMap((current) => {
+          const next = new Set(current);
+          for (const [id, status] of statuses) status === 'exited' ? next.delete(id) : next.add(id);
+          const same = next.size === current.length && current.every((id) => next.has(id));
+          return same ? of(undefined) : fromMaybePromise(deliveryLog.recordAudiencesIn(key, [...next]));
+        }),
+        // As the position: a safeguard; a person it misses is excluded rather than sent an exit.
+        catchError(() => of(undefined)),
+      );
+    };
+
+    /** A consent withdrawal goes out only to a person who is in one of its audiences as delivered. */
+    const isNeededWithdrawal = (envelope: Envelope): Observable<boolean> => {
+      const { identity } = envelope;
+      if (envelope.consent !== 'withdrawn' || !identity) return of(true);
+      const audiences = Object.keys(upsOf(envelope.payload));
+      return defer(() => fromMaybePromise(deliveryLog.audiencesIn(identityKey(identity)))).pipe(
+        map((current) => current.some((id) => audiences.includes(id))),
+        // The log cannot answer: send the exit (telling the destination one time too many is harmless).
+        catchError(() => of(true)),
       );
     };
 
@@ -147,7 +207,10 @@ export const emit =
           switch (verdict.kind) {
             case 'delivered':
               valve.open(DESTINATION_REJECTED);
-              return recordDelivery(envelope).pipe(mergeMap(() => finish(envelope, delivered(verdict.status, total))));
+              return merge(recordDelivery(envelope), recordAudiences(envelope)).pipe(
+                toArray(),
+                mergeMap(() => finish(envelope, delivered(verdict.status, total))),
+              );
             case 'retry':
               if (verdict.slowDown) void Promise.resolve(rateLimiter.slowDown()).catch(() => {});
               return pause(envelope, verdict.delayMs, context).pipe(
@@ -178,12 +241,23 @@ export const emit =
           const detail = `${bytes} bytes, the limit is ${options.maxPayloadBytes}`;
           return deadLetter(envelope, body, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
         }
-        return isStale(envelope).pipe(
-          mergeMap((stale) =>
-            stale
-              ? finish(envelope, excluded(Reasons.stale, 'a later update for this identity was already delivered'))
-              : attempt(envelope, body, 1, 1),
-          ),
+        return forkJoin([isStale(envelope), isForgotten(envelope)]).pipe(
+          mergeMap(([stale, forgotten]) => {
+            if (forgotten)
+              return finish(envelope, excluded(Reasons.forgotten, 'its person was forgotten after it was received'));
+            if (stale)
+              return finish(
+                envelope,
+                excluded(Reasons.stale, 'a later update for this identity was already delivered'),
+              );
+            return isNeededWithdrawal(envelope).pipe(
+              mergeMap((needed) =>
+                needed
+                  ? attempt(envelope, body, 1, 1)
+                  : finish(envelope, excluded(Reasons.noConsent, NOT_IN_AUDIENCES)),
+              ),
+            );
+          }),
         );
       });
 

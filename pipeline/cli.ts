@@ -14,6 +14,7 @@ import type { Config } from './config/codec.js';
 import { historyCommand } from './commands/history.js';
 import { dlqList, dlqRedrive } from './commands/dlq.js';
 import { sendTest } from './commands/send-test.js';
+import { forget, parsePerson, readPeople } from './commands/forget.js';
 import { loadChain } from './chain.js';
 import { chooseFlow, chooseFlows } from './config/flow-choice.js';
 import { validateCommand } from './commands/validate.js';
@@ -21,6 +22,7 @@ import { WHOLE_CONFIG_VARIABLE } from './config/env-config.js';
 import { configSchema } from './config/config-schema.js';
 import { initCommand } from './commands/init.js';
 import { positiveInteger } from './commands/option-values.js';
+import { configFileWarnings } from './config/secret-files.js';
 import { mapOnce } from './map-message.js';
 import { formatResults, runTestFiles } from './commands/test-cases.js';
 import { offlineContext } from './wire.js';
@@ -78,6 +80,7 @@ program
   .action(
     withConfig(async (config, { config: file }: { config: string }) => {
       const logger = createLogger({ name: config.name });
+      for (const warning of await configFileWarnings(file)) logger.warn({ config: file }, warning);
       try {
         process.exitCode = await runUntilSignalled(config, logger, dirname(resolve(file)));
       } catch (error) {
@@ -246,6 +249,25 @@ dlq
           `${counts.duplicate}, excluded ${totalOf(counts.excluded)}, failed again ${totalOf(counts.failed)}; ` +
           `removed ${removed}\n`,
       );
+    }),
+  );
+
+program
+  .command('forget')
+  .description(
+    'remove everything held about people (dedupe marks, delivery log, history, dead letters, journal entries), in every flow',
+  )
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('--identity <namespace:id...>', 'a person, like Email:ann@example.com')
+  .option('--file <file>', 'a file of people, one <namespace>:<id> a line')
+  .action(
+    withConfig(async (config, options: { config: string; identity?: string[]; file?: string }) => {
+      const people = [
+        ...(options.identity ?? []).map((text) => parsePerson(text, '--identity')),
+        ...(options.file ? await readPeople(options.file) : []),
+      ];
+      if (people.length === 0) throw new ConfigError('forget', ['name people with --identity or --file']);
+      process.stdout.write(await forget(config, people));
     }),
   );
 

@@ -4,6 +4,7 @@ import type { Settlement } from '../operators/model/ledger.js';
 import type { Observable } from 'rxjs';
 import { maskIdentity } from './mask.js';
 import { formatTable } from './table.js';
+import { identityKey } from '../operators/model/envelope.js';
 
 /** One line of the run history: what became of one update. Decoded when read back from a store. */
 export const RunEntry = struct(
@@ -22,6 +23,8 @@ export const RunEntry = struct(
     httpStatus: t.number,
     /** From receipt to outcome. */
     latencyMs: t.number,
+    /** The person, as a keyed hash of their identity (as Redis keys name them): what `forget` looks for. */
+    person: t.string,
   },
   { open: true },
 );
@@ -60,10 +63,14 @@ export const recordHistory = (
   settlements$: Observable<Settlement>,
   history: HistoryStore,
   onError: (error: unknown) => void,
+  /** The keyed hash of an identity key, written as the entry's `person` so `forget` can find it. */
+  nameOf?: (identityKey: string) => Promise<string>,
 ): { settled(): Promise<void> } => {
   const writes = new Set<Promise<void>>();
   settlements$.subscribe((settlement) => {
-    const write = Promise.resolve(history.add(runEntryOf(settlement))).catch(onError);
+    const write = namedRunEntryOf(settlement, nameOf)
+      .then((entry) => history.add(entry))
+      .catch(onError);
     writes.add(write);
     void write.finally(() => writes.delete(write));
   });
@@ -83,6 +90,16 @@ export const runEntryOf = ({ outcome, origin, identity, receivedAt, at }: Settle
     source: origin.source,
     position: origin.position,
   };
+};
+
+/** A run entry naming its person by `nameOf` (the keyed hash of the identity), so `forget` can find it. */
+export const namedRunEntryOf = async (
+  settlement: Settlement,
+  nameOf: ((identityKey: string) => Promise<string>) | undefined,
+): Promise<RunEntry> => {
+  const entry = runEntryOf(settlement);
+  const { identity } = settlement;
+  return nameOf && identity ? { ...entry, person: await nameOf(identityKey(identity)) } : entry;
 };
 
 /** Newest first, only failures when asked (actions then left out), at most `limit`. */

@@ -12,6 +12,8 @@ import { maskIdentity } from './mask.js';
 import { PipelineMetrics, type FlowMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
 import { enabledFlows } from './config/flow-choice.js';
+import { withoutRefusedFlows } from './governance/refusals.js';
+import { surveyedChain, UnseenPaths } from './governance/unseen-paths.js';
 import { wire, type FlowWiring, type Wiring } from './wire.js';
 
 /** One flow of a running process: its config, its pipeline (and ledger), its wiring and its metrics. */
@@ -76,6 +78,7 @@ const watchFlow = (
   logger: Logger,
   historyWrites: Array<{ settled(): Promise<void> }>,
   words: PauseWords,
+  nameOf: ((identityKey: string) => Promise<string>) | undefined,
 ): void => {
   const { ledger } = running.pipeline;
   const { history, valve } = running.wiring.core;
@@ -86,8 +89,11 @@ const watchFlow = (
   });
   // Writes still under way when stopping are waited for, so the last outcomes reach the history.
   historyWrites.push(
-    recordHistory(ledger.settlements$, history, (error) =>
-      logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
+    recordHistory(
+      ledger.settlements$,
+      history,
+      (error) => logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
+      nameOf,
     ),
   );
   ledger.hookErrors$.subscribe((error) =>
@@ -102,12 +108,30 @@ const watchFlow = (
   });
 };
 
+/** The config with every flow that breaks a data-usage policy turned off, each refusal logged; none left is an error. */
+const governed = (config: Config, logger: Logger): Config => {
+  const { config: allowed, refused } = withoutRefusedFlows(config);
+  for (const { flow, problems } of refused)
+    logger.error(
+      { flow: flow.name, problems },
+      `flow ${flow.name} not started: it breaks a data-usage policy: ${problems.join('; ')}`,
+    );
+  if (refused.length > 0 && enabledFlows(allowed).length === 0)
+    throw new Error(`no flow may start: ${refused.flatMap(({ problems }) => problems).join('; ')}`);
+  return allowed;
+};
+
 /**
  * Wires a config's adapters and starts a pipeline for each enabled flow, each with its own ledger,
  * chain, stores and valve, fed by the intake they share; logs every failure (and, at debug, every
  * outcome), each log line naming its flow.
  */
-export const startFromConfig = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<Started> => {
+export const startFromConfig = async (
+  configAsWritten: Config,
+  logger: Logger,
+  baseDir = process.cwd(),
+): Promise<Started> => {
+  const config = governed(configAsWritten, logger);
   const flows = enabledFlows(config);
   const at = (flow: FlowConfig): string =>
     config.singleFlowForm ? 'operators' : `flows[${config.flows.indexOf(flow)}].operators`;
@@ -121,20 +145,26 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
     const { flow, ledger, metrics: flowMetrics } = books[index]!;
     const { deadLetters } = flowWiring.core;
     flowMetrics.watchDeadLetters(() => deadLetters.size()).watch(ledger, flowWiring.core.valve);
+    const flowLogger = config.singleFlowForm ? logger : logger.child({ flow: flow.name });
+    const survey = new UnseenPaths(
+      flow.attributes.map(({ source }) => source),
+      (unseen, looked) =>
+        flowLogger.warn(
+          { unseen },
+          `mapped source path(s) ${unseen.join(', ')} not in any of the first ${looked} updates: a typo in attributes[].source?`,
+        ),
+    );
     const pipeline = startPipeline({
       ledger,
       sourceName: flowWiring.sourceName,
       source: flowWiring.source,
-      chain: chains[index]!,
+      chain: surveyedChain(chains[index]!, survey),
       context: flowWiring.core.context,
     });
     const flowRun = { flow, pipeline, wiring: flowWiring, metrics: flowMetrics };
-    watchFlow(
-      flowRun,
-      config.singleFlowForm ? logger : logger.child({ flow: flow.name }),
-      historyWrites,
-      pauseWordsOf(config),
-    );
+    const { identityHasher } = flowWiring.core;
+    const nameOf = (key: string) => identityHasher.hash(key);
+    watchFlow(flowRun, flowLogger, historyWrites, pauseWordsOf(config), nameOf);
     return flowRun;
   });
   let stopping: Promise<Stopped> | undefined;

@@ -16,15 +16,25 @@ import { RedisDeadLetterStream } from '../adapters/redis/dead-letter-stream.js';
 import { RedisDedupeStore } from '../adapters/redis/dedupe-store.js';
 import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
 import { RedisHistory } from '../adapters/redis/history.js';
+import { IdentityHasher } from '../adapters/redis/identity-hasher.js';
+import { identityKeyFile } from '../adapters/embedded/identity-key-file.js';
 import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
 import { RedisTurnBook } from '../adapters/redis/turn-book.js';
+import { withIdentityRenamed } from '../operators/dedupe.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import type { Ledger } from '../operators/model/ledger.js';
 import { compareStreamPositions } from '../operators/model/order.js';
 import type { RateLimiter } from '../operators/model/ports.js';
 import { type Config, type FlowConfig, rateGroupOf } from './config/codec.js';
 import { enabledFlows } from './config/flow-choice.js';
-import { defaultDeadLetterFile, journalLinePrefixOf, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
+import {
+  basePrefixOf,
+  defaultDeadLetterFile,
+  journalLinePrefixOf,
+  redisPrefixOf,
+  slug,
+  stateDirOf,
+} from './config/paths.js';
 import { applyCredit, type Capacity, capacityOf, flowCredit } from './credit.js';
 import { groupOf, type IntakeFlow, openIntake, type SourceHealth } from './intake.js';
 import { HistoryLine, type HistoryStore } from './history.js';
@@ -53,6 +63,8 @@ const rateKeyPrefix = (config: Config, group: string): string => `${config.redis
 /** What the flows of one process share: Redis, the rate-limit groups, the signal that the process stops. */
 export interface Shared {
   readonly redis: Redis | undefined;
+  /** With Redis: how a person is named in key names and stream fields (a keyed hash of their identity). */
+  readonly identityHasher: IdentityHasher | undefined;
   /** The rate limiter one flow uses: its turns in its group's limit. */
   rateLimiterOf(flow: FlowConfig): RateLimiter;
   readonly stopping$: Observable<unknown>;
@@ -60,6 +72,18 @@ export interface Shared {
   stop(): void;
   close(): Promise<void>;
 }
+
+/**
+ * The key `privacy.identityHashKey` names; or, without, one made once and shared through Redis beside
+ * the config's keys, or (without Redis) kept in the flow's state directory.
+ */
+export const identityHasherOf = (config: Config, redis: Redis | undefined, flow?: FlowConfig): IdentityHasher => {
+  const configured = config.privacy?.identityHashKey;
+  if (configured) return new IdentityHasher({ secret: configured.reveal() });
+  if (redis) return new IdentityHasher({ redis, redisKey: `${basePrefixOf(config)}:identity-hash-key` });
+  if (!flow) throw new Error('without Redis, the identity hashing key is kept per flow: name the flow');
+  return new IdentityHasher({ secret: identityKeyFile(stateDirOf(config, flow)) });
+};
 
 export const wireShared = (config: Config, logger: Logger): Shared => {
   const stopping = new ReplaySubject<void>(1);
@@ -70,6 +94,7 @@ export const wireShared = (config: Config, logger: Logger): Shared => {
     redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'Redis connection error'));
   }
   const groups = new Map<string, RateLimitGroup>();
+  const identityHasher = redis ? identityHasherOf(config, redis) : undefined;
   const groupOfFlow = (flow: FlowConfig): RateLimitGroup => {
     const name = rateGroupOf(flow.destination);
     const limit = flow.destination.rateLimit;
@@ -87,6 +112,7 @@ export const wireShared = (config: Config, logger: Logger): Shared => {
   };
   return {
     redis,
+    identityHasher,
     rateLimiterOf: (flow) => groupOfFlow(flow).member(flow.name, flow.destination.rateLimit.share),
     stopping$: stopping.asObservable(),
     stop: () => {
@@ -118,11 +144,12 @@ const embeddedStores = (config: Config, flow: FlowConfig, state: StateStore): St
   deadLetters: deadLetterFileOf(config, flow),
 });
 
-const redisStores = (config: Config, flow: FlowConfig, redis: Redis): Stores => {
+const redisStores = (config: Config, flow: FlowConfig, redis: Redis, hasher: IdentityHasher): Stores => {
   const prefix = redisPrefixOf(config, flow);
+  const hash = (identity: string) => hasher.hash(identity);
   return {
-    dedupeStore: new RedisDedupeStore(redis, prefix),
-    deliveryLog: new RedisDeliveryLog(redis, prefix, flow.dedupe.ttlSeconds * 1000),
+    dedupeStore: new RedisDedupeStore(redis, prefix, (key) => withIdentityRenamed(key, hash)),
+    deliveryLog: new RedisDeliveryLog(redis, prefix, flow.dedupe.ttlSeconds * 1000, hash),
     // A file named in the config still wins: some teams want dead letters on disk.
     deadLetters: flow.deadLetters?.file
       ? new DeadLetterFile(flow.deadLetters.file)
@@ -189,6 +216,8 @@ export interface FlowCore {
   /** The dead-letter store as built (not wrapped): for its size and for the dlq commands. */
   readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;
   readonly history: HistoryStore;
+  /** How this flow names a person where it stores them (history rows; with Redis, every key). */
+  readonly identityHasher: IdentityHasher;
   close(): Promise<void>;
 }
 
@@ -206,13 +235,16 @@ export const wireFlowCore = (
   const creditSubscription = applyCredit(ledger, valve, credit);
   const { redis } = shared;
   const state = redis ? undefined : openStateStore(stateDirOf(config, flow));
-  const stores = redis ? redisStores(config, flow, redis) : embeddedStores(config, flow, state!);
+  const stores = redis
+    ? redisStores(config, flow, redis, shared.identityHasher!)
+    : embeddedStores(config, flow, state!);
   const turnBook = redis ? turnBookOf(config, flow, redis) : undefined;
   const { destination } = flow;
   const sender = new QualtricsHttpSender({
     url: destination.url,
     auth: authOf(flow),
     timeoutMs: destination.timeoutMs,
+    publicAddressesOnly: !destination.allowAnyHost,
   });
   const rateLimiter = shared.rateLimiterOf(flow);
   // Faults that are no one update's outcome reach the log with the settling errors.
@@ -239,6 +271,7 @@ export const wireFlowCore = (
     turnBook,
     deadLetters: stores.deadLetters,
     history: historyOf(config, flow, redis, state),
+    identityHasher: shared.identityHasher ?? identityHasherOf(config, undefined, flow),
     close: async () => {
       creditSubscription.unsubscribe();
       await state?.close();
@@ -303,7 +336,9 @@ export const wire = async (
       deadLetters: core.context.deadLetters,
       turnBook: core.turnBook,
     }));
-    intake = await openIntake(config, { logger, redis: shared.redis, flows: intakeFlows, onAnswer });
+    const { identityHasher } = shared;
+    const nameOf = identityHasher && ((key: string) => identityHasher.hash(key));
+    intake = await openIntake(config, { logger, redis: shared.redis, flows: intakeFlows, onAnswer, nameOf });
   } catch (error) {
     await closeCores();
     throw error;

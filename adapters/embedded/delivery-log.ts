@@ -6,8 +6,13 @@ import { storageKey, type StateStore } from './state-store.js';
 const Delivered = t.type({ position: t.string, expiresAt: t.number });
 type Delivered = t.TypeOf<typeof Delivered>;
 
+/** The audiences an identity is in, as delivered: beside its position, under `in:<identity>`. */
+const AudiencesIn = t.type({ audiences: t.array(t.string), expiresAt: t.number });
+const AUDIENCES = 'in:';
+
 const deliveredOf = (value: unknown): Delivered | undefined => (Delivered.is(value) ? value : undefined);
-const expiresAtOf = (value: unknown): number | undefined => deliveredOf(value)?.expiresAt;
+const expiresAtOf = (value: unknown): number | undefined =>
+  deliveredOf(value)?.expiresAt ?? (AudiencesIn.is(value) ? value.expiresAt : undefined);
 
 export interface EmbeddedDeliveryLogOptions {
   /** Orders two positions: negative if the first came before; `undefined` if they cannot be ordered. */
@@ -63,6 +68,21 @@ export class EmbeddedDeliveryLog {
         this.#index.put(stored, { position, expiresAt } satisfies Delivered, expiresAt, previous);
       }
       this.#index.sweep(now, expiresAtOf);
+    });
+  }
+
+  audiencesIn(identity: string): readonly string[] {
+    const stored = this.#state.delivered.get(storageKey(`${AUDIENCES}${identity}`));
+    return AudiencesIn.is(stored) && stored.expiresAt > this.#now() ? stored.audiences : [];
+  }
+
+  async recordAudiencesIn(identity: string, audiences: readonly string[]): Promise<void> {
+    const stored = storageKey(`${AUDIENCES}${identity}`);
+    await this.#state.delivered.transaction(() => {
+      const previous = expiresAtOf(this.#state.delivered.get(stored));
+      if (audiences.length === 0) return this.#index.remove(stored, previous);
+      const expiresAt = this.#now() + this.#ttlMs;
+      this.#index.put(stored, { audiences: [...audiences], expiresAt }, expiresAt, previous);
     });
   }
 

@@ -1,8 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { sameSecret } from '../same-secret.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { Redis } from '../redis/connection.js';
+import { BadSharedKey, SHARED_KEY_BYTES, sharedKey } from '../redis/shared-key.js';
 
 export interface OAuthClientCredentials {
   readonly clientId: string;
@@ -49,9 +50,7 @@ export const DEFAULT_ISSUER = 'qualtrics-automations';
 const REALM = 'qualtrics-automations';
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
-const MIN_KEY_BYTES = 32;
-/** 32 bytes in unpadded base64url, as the shared key is stored in Redis. */
-const STORED_KEY = /^[A-Za-z0-9_-]{43}$/;
+const MIN_KEY_BYTES = SHARED_KEY_BYTES;
 /** RFC 7617: `Basic` and a token68 of standard base64. */
 const BASIC = /^Basic +([A-Za-z0-9+/]+={0,2})$/i;
 
@@ -179,6 +178,9 @@ const authenticate = (
   if (presented === undefined || !credentialsMatch(presented, expected)) throw invalidClient(triedHeader);
 };
 
+/** A signing secret that is unusable: waiting will not mend it, so `run` stops at start. */
+class BadSigningKey extends Error {}
+
 const secretKey = (secret: string): Uint8Array => {
   const key = new TextEncoder().encode(secret);
   if (key.length < MIN_KEY_BYTES)
@@ -186,29 +188,13 @@ const secretKey = (secret: string): Uint8Array => {
   return key;
 };
 
-/** A signing key that is there but unusable: waiting will not mend it, so `run` stops at start. */
-class BadSigningKey extends Error {}
-
-/** The message names the Redis key, never its value: the value is the signing key. */
-const decodeStoredKey = (reply: unknown, redisKey: string): Uint8Array => {
-  if (typeof reply !== 'string' || !STORED_KEY.test(reply))
-    throw new BadSigningKey(
-      `the token signing key at Redis key ${redisKey} is missing or is not 32 bytes of base64url`,
-    );
-  return Buffer.from(reply, 'base64url');
-};
-
-/**
- * NX: the first process to get here makes the key and every later one adopts it. No expiry: a new key
- * would refuse every token already handed out, and the key is only as secret as the Redis that holds it.
- */
-const sharedKey = async (redis: Redis, redisKey: string): Promise<Uint8Array> => {
-  await redis.set(redisKey, randomBytes(MIN_KEY_BYTES).toString('base64url'), 'NX');
-  return decodeStoredKey(await redis.get(redisKey), redisKey);
-};
+/** Whether a key failure is for good (a bad key) rather than for now (Redis not answering). */
+const isBadKey = (error: unknown): boolean => error instanceof BadSigningKey || error instanceof BadSharedKey;
 
 const resolveKey = (source: SigningKeySource): Promise<Uint8Array> =>
-  'secret' in source ? Promise.resolve(secretKey(source.secret)) : sharedKey(source.redis, source.redisKey);
+  'secret' in source
+    ? Promise.resolve(secretKey(source.secret))
+    : sharedKey(source.redis, source.redisKey, 'the token signing key');
 
 const checkOptions = ({ client, ttlSeconds }: TokenIssuerOptions): void => {
   if (client.clientId === '' || client.clientSecret === '')
@@ -254,7 +240,7 @@ export class TokenIssuer {
     checkOptions(options);
     const issuer = new TokenIssuer(options);
     await issuer.#signingKey().catch((error: unknown) => {
-      if (error instanceof BadSigningKey) throw error;
+      if (isBadKey(error)) throw error;
     });
     return issuer;
   }
@@ -279,7 +265,7 @@ export class TokenIssuer {
     try {
       key = await this.#signingKey();
     } catch (error) {
-      if (error instanceof BadSigningKey) throw error;
+      if (isBadKey(error)) throw error;
       return {
         status: 503,
         headers: { ...NOT_CACHED, 'Retry-After': String(KEY_RETRY_AFTER_SECONDS) },
@@ -295,7 +281,7 @@ export class TokenIssuer {
     try {
       key = await this.#signingKey();
     } catch (error) {
-      if (error instanceof BadSigningKey) throw error;
+      if (isBadKey(error)) throw error;
       return UNAVAILABLE;
     }
     try {

@@ -63,6 +63,8 @@ export const OptionalStringReply = t.union([t.string, t.null]);
 export const keysFor = (prefix: string) => ({
   sent: (key: string) => `${prefix}:sent:${key}`,
   last: (identity: string) => `${prefix}:last:${identity}`,
+  audiencesIn: (identity: string) => `${prefix}:in:${identity}`,
+  forgotten: (identity: string) => `${prefix}:forgotten:${identity}`,
   rateLog: `${prefix}:rate:log`,
   rateState: `${prefix}:rate:state`,
   dead: `${prefix}:dead`,

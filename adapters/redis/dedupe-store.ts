@@ -30,29 +30,38 @@ export class RedisDedupeStore {
   readonly #renew;
   readonly #release;
 
+  readonly #name: (key: string) => Promise<string>;
+
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    /** The name a dedupe key is stored under (its identity hashed: see `IdentityHasher`). Default: itself. */
+    name: (key: string) => Promise<string> = async (key) => key,
   ) {
     this.#keys = keysFor(prefix);
+    this.#name = name;
     this.#acquire = luaScript(redis, 'qaDedupeAcquire', 1, ACQUIRE, LeaseReply);
     this.#renew = luaScript(redis, 'qaDedupeRenew', 1, RENEW, IntegerReply);
     this.#release = luaScript(redis, 'qaDedupeRelease', 1, RELEASE, IntegerReply);
   }
 
-  acquire(key: string, token: string, leaseMs: number): Promise<'acquired' | 'committed' | 'leased'> {
-    return this.#acquire(this.#keys.sent(key), token, Math.ceil(leaseMs));
+  async acquire(key: string, token: string, leaseMs: number): Promise<'acquired' | 'committed' | 'leased'> {
+    return this.#acquire(await this.#sent(key), token, Math.ceil(leaseMs));
   }
 
   async renew(key: string, token: string, leaseMs: number): Promise<void> {
-    await this.#renew(this.#keys.sent(key), token, Math.ceil(leaseMs));
+    await this.#renew(await this.#sent(key), token, Math.ceil(leaseMs));
   }
 
   async commit(key: string, _token: string, ttlMs: number): Promise<void> {
-    await this.redis.set(this.#keys.sent(key), 'committed', 'PX', Math.ceil(ttlMs));
+    await this.redis.set(await this.#sent(key), 'committed', 'PX', Math.ceil(ttlMs));
   }
 
   async release(key: string, token: string): Promise<void> {
-    await this.#release(this.#keys.sent(key), token);
+    await this.#release(await this.#sent(key), token);
+  }
+
+  async #sent(key: string): Promise<string> {
+    return this.#keys.sent(await this.#name(key));
   }
 }

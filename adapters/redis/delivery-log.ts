@@ -1,3 +1,4 @@
+import { parseJson } from '../../operators/model/json.js';
 import { keysFor, luaScript, type Redis, IntegerReply } from './connection.js';
 
 // Positions are `<stream>@<ms>-<seq>[#part]` (see operators/model/order.ts streamPositionOf): only
@@ -22,25 +23,49 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
 
-/** The latest position delivered per identity, shared by every process of a destination. */
+/**
+ * The latest position delivered per identity, and the audiences it is in as delivered, shared by every
+ * process of a destination.
+ */
 export class RedisDeliveryLog {
   readonly #keys;
   readonly #record;
+
+  readonly #name: (identity: string) => Promise<string>;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
     private readonly ttlMs: number,
+    /** The name an identity is stored under (a keyed hash: see `IdentityHasher`). Default: itself. */
+    name: (identity: string) => Promise<string> = async (identity) => identity,
   ) {
     this.#keys = keysFor(prefix);
+    this.#name = name;
     this.#record = luaScript(redis, 'qaRecordDelivered', 1, RECORD, IntegerReply);
   }
 
   async lastDelivered(identity: string): Promise<string | undefined> {
-    return (await this.redis.get(this.#keys.last(identity))) ?? undefined;
+    return (await this.redis.get(this.#keys.last(await this.#name(identity)))) ?? undefined;
   }
 
   async recordDelivered(identity: string, position: string): Promise<void> {
-    await this.#record(this.#keys.last(identity), position, this.ttlMs);
+    await this.#record(this.#keys.last(await this.#name(identity)), position, this.ttlMs);
+  }
+
+  async forgottenAt(identity: string): Promise<number | undefined> {
+    const at = Number((await this.redis.get(this.#keys.forgotten(await this.#name(identity)))) ?? Number.NaN);
+    return Number.isFinite(at) ? at : undefined;
+  }
+
+  async audiencesIn(identity: string): Promise<readonly string[]> {
+    const stored = parseJson((await this.redis.get(this.#keys.audiencesIn(await this.#name(identity)))) ?? '[]');
+    return Array.isArray(stored) ? stored.filter((id): id is string => typeof id === 'string') : [];
+  }
+
+  async recordAudiencesIn(identity: string, audiences: readonly string[]): Promise<void> {
+    const key = this.#keys.audiencesIn(await this.#name(identity));
+    if (audiences.length === 0) await this.redis.del(key);
+    else await this.redis.set(key, JSON.stringify(audiences), 'PX', this.ttlMs);
   }
 }

@@ -35,6 +35,18 @@ export interface DeliveryLog {
   lastDelivered(identity: string): MaybePromise<string | undefined>;
   /** Records `position` unless a later position is already recorded. */
   recordDelivered(identity: string, position: string): MaybePromise<void>;
+  /**
+   * The audiences the identity is in as far as the destination was told (delivered as `realized` or
+   * `existing`, not since as `exited`): who must hear an `exited` when consent is withdrawn.
+   */
+  audiencesIn(identity: string): MaybePromise<readonly string[]>;
+  /** Replaces what `audiencesIn` answers (remembered as long as deliveries are). */
+  recordAudiencesIn(identity: string, audiences: readonly string[]): MaybePromise<void>;
+  /**
+   * When the person was forgotten (`forget`), in epoch milliseconds, if they were: an update received
+   * before then (a replay of the journal) is not sent again. Only stores `forget` can reach implement it.
+   */
+  forgottenAt?(identity: string): MaybePromise<number | undefined>;
 }
 
 /**

@@ -6,6 +6,9 @@ import { ConfigError } from '../config/errors.js';
 import { configOf, type ConfigInput, originLines, readConfigInput } from '../config/load.js';
 import { pluginProblems } from './plugin-problems.js';
 import { audienceIdWarnings } from './audience-ids.js';
+import { governanceRefusals } from '../governance/refusals.js';
+import { guardrails } from '../governance/guardrails.js';
+import { configFileWarnings } from '../config/secret-files.js';
 
 /**
  * What `validate` warns about without failing: an HTTP intake on the network without TLS, audiences
@@ -46,14 +49,29 @@ const summaryOf = (flow: FlowConfig): string =>
 
 /** `qualtrics-automations validate`: the config is good, what each flow will run, and what looks wrong. */
 export const validateReport = async (config: Config, file: string): Promise<string> => {
+  // A mapping that breaks a data-usage policy is a config that cannot run (as Adobe blocks the activation).
+  const refusals = governanceRefusals(config);
+  if (refusals.length > 0)
+    throw new ConfigError(
+      file,
+      refusals.flatMap(({ problems }) => problems),
+    );
   const baseDir = dirname(resolve(file));
+  const { warnings: limits, hints } = guardrails(config);
+  const warnings = [
+    ...flowWarnings(config),
+    ...audienceIdWarnings(config),
+    ...limits,
+    ...(await configFileWarnings(file)),
+  ];
+  const advice = [...warnings.map((warning) => `warning: ${warning}`), ...hints.map((hint) => `hint: ${hint}`)];
   if (config.singleFlowForm) {
     const [flow] = config.flows;
     const chain = await loadChain(flow!, baseDir, file);
-    const warnings = [...flowWarnings(config), ...audienceIdWarnings(config)].map((warning) => `warning: ${warning}\n`);
     return (
       `${file}: OK (${config.name}: ${summaryOf(flow!)})\n` +
-      `operators, in the order they run:\n${describeChain(chain).join('\n')}\n${warnings.join('')}`
+      `operators, in the order they run:\n${describeChain(chain).join('\n')}\n` +
+      advice.map((line) => `${line}\n`).join('')
     );
   }
   const lines = [`${file}: OK (${config.name}: ${config.flows.length} flows)`];
@@ -66,7 +84,7 @@ export const validateReport = async (config: Config, file: string): Promise<stri
       ...describeChain(chain).map((line) => `  ${line}`),
     );
   }
-  lines.push(...[...flowWarnings(config), ...audienceIdWarnings(config)].map((warning) => `warning: ${warning}`));
+  lines.push(...advice);
   return `${lines.join('\n')}\n`;
 };
 

@@ -18,6 +18,7 @@ import { withShape } from '../../operators/model/codec-shape.js';
 import { DedupeOptions } from '../../operators/dedupe.js';
 import { EmitOptions } from '../../operators/emit.js';
 import { QualifyOptions } from '../../operators/qualify.js';
+import { ConsentOptions } from '../../operators/consent.js';
 import { SelectIdentityOptions } from '../../operators/select-identity.js';
 import { ProjectAttributesOptions } from '../../operators/project-attributes.js';
 import { SecretString } from './secret.js';
@@ -25,6 +26,8 @@ import { AccessConfig, observabilityProblems } from './access.js';
 import { isLoopback } from './loopback.js';
 import { AlertsConfig } from '../alerts.js';
 import { PluginConfig } from '../plugins.js';
+import { GovernanceConfig } from '../governance/codec.js';
+import { PrivacyConfig } from './privacy.js';
 
 /**
  * The config file's codec: the one definition of what a config may hold and of its TypeScript type.
@@ -334,6 +337,10 @@ const flowRequired = {
 const flowOptional = {
   description: t.string,
   deadLetters: DeadLettersConfig,
+  /** Data-usage labels, marketing actions and policies (README: "Governance, consent and privacy"). */
+  governance: GovernanceConfig,
+  /** Per-profile consent: who is excluded, and whether a withdrawal sends one `exited`. */
+  consent: ConsentOptions,
   ...QualifyOptions.optional,
   ...SelectIdentityOptions.optional,
   ...ProjectAttributesOptions.optional,
@@ -363,6 +370,7 @@ const sharedOptional = {
   journal: JournalConfig,
   /** Tokens and roles for the console, `/metrics` and `/runs`. */
   access: AccessConfig,
+  privacy: PrivacyConfig,
 };
 
 /** `flows: [...]`: several dataflows from one intake. */

@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import { formatErrors } from '../../operators/model/decode-errors.js';
 import { Config } from './codec.js';
 import { type Placeholder, interpolateEnv, references } from './interpolate.js';
+import { readSecretFiles } from './secret-files.js';
 import { ConfigError } from './errors.js';
 import { applyEnvOverrides, ENV_PREFIX, WHOLE_CONFIG_VARIABLE } from './env-config.js';
 import { configSchema } from './config-schema.js';
@@ -44,6 +45,8 @@ export interface ParseOptions {
   readonly placeholder?: Placeholder;
   /** Whether `QA_CONFIG` and `QA_<PATH>` variables apply (not for `test`: a test file's config is the file). */
   readonly fromEnvironment?: boolean;
+  /** Where relative `...File` secrets are read from: the config file's directory (default: the working one). */
+  readonly baseDir?: string;
 }
 
 /** Interpolates `${ENV_VAR}`s in a parsed config and decodes it; every problem, of either step, in one error. */
@@ -54,8 +57,10 @@ export const decodeConfig = (
   options: ParseOptions = {},
   earlier: readonly string[] = [],
 ): Config => {
-  const { value, problems } = interpolateEnv(parsed, env, [], options.placeholder);
-  const interpolationProblems = problems.map((p) => `${joinPath(p.path)}: ${p.message}`);
+  // `${VAR}`s first, then secrets from files (`apiTokenFile`), then the codec.
+  const interpolated = interpolateEnv(parsed, env, [], options.placeholder);
+  const { value, problems } = readSecretFiles(interpolated.value, options.baseDir ?? process.cwd());
+  const interpolationProblems = [...interpolated.problems, ...problems].map((p) => `${joinPath(p.path)}: ${p.message}`);
   const decoded = Config.decode(value);
   const decodingProblems = isLeft(decoded) ? formatErrors(decoded.left) : [];
   const all = [...earlier, ...interpolationProblems, ...decodingProblems];
@@ -142,7 +147,10 @@ export const loadConfig = async (
 
 /** Decodes a config's input (see `decodeConfig`), its paths anchored at its directory. */
 export const configOf = (input: ConfigInput, env: NodeJS.ProcessEnv, options: ParseOptions = {}): Config =>
-  anchorPaths(decodeConfig(input.value, env, input.source, options, input.problems), input.baseDir);
+  anchorPaths(
+    decodeConfig(input.value, env, input.source, { ...options, baseDir: input.baseDir }, input.problems),
+    input.baseDir,
+  );
 
 /** Where each value of a config came from, for `validate`: variables, `${VAR}` references, the file. */
 export const originLines = (input: ConfigInput): string[] => {

@@ -180,7 +180,7 @@ extra: 1
       'statuses[1]: expected realized | exited | existing, got "gone"',
       'identities[0].target: expected email | external_id, got "phone"',
       'attributes[0].target: "segmentMembership" is filled by the pipeline itself; choose another target',
-      'extra: unknown key (expected one of: name, source, pipeline, observability, shutdownGraceMs, state, destination, audiences, statuses, identities, attributes, dedupe, history, alerts, operators, description, redis, journal, access, deadLetters)',
+      'extra: unknown key (expected one of: name, source, pipeline, observability, shutdownGraceMs, state, destination, audiences, statuses, identities, attributes, dedupe, history, alerts, operators, description, redis, journal, access, privacy, deadLetters, governance, consent)',
     ]);
   });
 
