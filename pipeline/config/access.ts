@@ -18,23 +18,21 @@ export const MIN_TOKEN_LENGTH = 16;
 export const tooShort = (length: number): string =>
   `the token is ${length} characters long: use at least ${MIN_TOKEN_LENGTH} (for example \`openssl rand -base64 24\`)`;
 
-/** One person's or machine's token: by value (`${VAR}` from the environment) or in a file (its first line). */
+/**
+ * One person's or machine's token: by value (`${VAR}` from the environment) or, as every secret, from a
+ * file (`tokenFile`, read when the config is loaded: pipeline/config/secret-files.ts).
+ */
 export const AccessToken = refine(
-  struct(
-    'access.tokens[]',
-    {
-      /** Who it is: written to the log and the run history with every action. */
-      name: NonEmptyString,
-      roles: nonEmptyArray(Role, 'non-empty list of roles (view, manage, activate)'),
-    },
-    { token: SecretString, tokenFile: NonEmptyString },
-  ),
+  struct('access.tokens[]', {
+    /** Who it is: written to the log and the run history with every action. */
+    name: NonEmptyString,
+    roles: nonEmptyArray(Role, 'non-empty list of roles (view, manage, activate)'),
+    token: SecretString,
+  }),
   (entry) =>
-    (entry.token === undefined) === (entry.tokenFile === undefined)
-      ? [{ path: ['token'], message: 'set exactly one of token or tokenFile' }]
-      : entry.token !== undefined && entry.token.reveal().length < MIN_TOKEN_LENGTH
-        ? [{ path: ['token'], message: tooShort(entry.token.reveal().length) }]
-        : [],
+    entry.token.reveal().length < MIN_TOKEN_LENGTH
+      ? [{ path: ['token'], message: tooShort(entry.token.reveal().length) }]
+      : [],
 );
 export type AccessToken = t.TypeOf<typeof AccessToken>;
 

@@ -49,15 +49,6 @@ export const anchorPaths = (config: Config, baseDir: string): Config => {
   return {
     ...config,
     ...(http && tls ? { source: { http: { ...http, tls } } } : {}),
-    ...(config.access
-      ? {
-          access: {
-            tokens: config.access.tokens.map((token) =>
-              token.tokenFile ? { ...token, tokenFile: anchored(token.tokenFile) } : token,
-            ),
-          },
-        }
-      : {}),
     state: { ...config.state, dir: anchored(config.state.dir) },
     flows: config.flows.map(withDeadLetters),
   };

@@ -1,11 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { bearerTokenOf, sameSecret } from '../../adapters/same-secret.js';
-import { messageOf } from '../../operators/model/errors.js';
 import type { AccessConfig, Role } from '../config/access.js';
-import { ConfigError } from '../config/errors.js';
-import { MIN_TOKEN_LENGTH, tooShort } from '../config/access.js';
 import { isLoopback } from '../config/loopback.js';
 
 /** Who is asking, and what they may do. */
@@ -68,25 +64,12 @@ export class AccessGate {
     private readonly now: () => number,
   ) {}
 
-  /** Reads each `tokenFile` (its first line) once, at start: a file that cannot be read stops the start. */
   static async open(access: AccessConfig | undefined, now: () => number = Date.now): Promise<AccessGate> {
     if (!access) return new AccessGate(undefined, now);
-    const tokens = await Promise.all(
-      access.tokens.map(async ({ name, roles, token, tokenFile }, index) => {
-        let value = token?.reveal();
-        if (tokenFile !== undefined) {
-          try {
-            value = (await readFile(tokenFile, 'utf8')).split(/\r?\n/)[0]?.trim();
-          } catch (error) {
-            throw new ConfigError('config', [`access.tokens[${index}].tokenFile: cannot read it: ${messageOf(error)}`]);
-          }
-          if (!value) throw new ConfigError('config', [`access.tokens[${index}].tokenFile: the file is empty`]);
-          if (value.length < MIN_TOKEN_LENGTH)
-            throw new ConfigError('config', [`access.tokens[${index}].tokenFile: ${tooShort(value.length)}`]);
-        }
-        return { token: value!, principal: { name, roles: new Set(roles) } };
-      }),
-    );
+    const tokens = access.tokens.map(({ name, roles, token }) => ({
+      token: token.reveal(),
+      principal: { name, roles: new Set(roles) },
+    }));
     return new AccessGate(tokens, now);
   }
 

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseConfig } from '../../../pipeline/config/load.js';
 import { problemsOf } from '../../helpers/config-problems.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const config = (more: string): string => `
 name: Guarded
@@ -13,15 +16,20 @@ ${more}
 
 describe('config: access (console tokens and roles)', () => {
   it('decodes tokens by value or file, with roles; the token is a secret', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'bot.token'), 'bot-token-0123456789\n');
     const decoded = parseConfig(
       config(`access:
   tokens:
     - { name: ada, token: "\${ADA}", roles: [view, manage, activate] }
     - { name: bot, tokenFile: bot.token, roles: [view] }`),
       { ADA: 'ada-token-0123456789' },
+      'config',
+      { baseDir: dir },
     );
     expect(decoded.access?.tokens.map((token) => token.name)).to.deep.equal(['ada', 'bot']);
-    expect(decoded.access?.tokens[0]?.token?.reveal()).to.equal('ada-token-0123456789');
+    expect(decoded.access?.tokens[0]?.token.reveal()).to.equal('ada-token-0123456789');
+    expect(decoded.access?.tokens[1]?.token.reveal()).to.equal('bot-token-0123456789');
     expect(JSON.stringify(decoded.access)).to.not.include('ada-token-0123456789');
   });
 
@@ -46,8 +54,8 @@ describe('config: access (console tokens and roles)', () => {
     expect(role).to.include('access.tokens[0].roles[0]');
     expect(role).to.include('view | manage | activate');
     expect(
-      problemsOf(config('access: { tokens: [{ name: b, token: x, tokenFile: f, roles: [view] }] }')),
-    ).to.deep.equal(['access.tokens[0].token: set exactly one of token or tokenFile']);
+      problemsOf(config('access: { tokens: [{ name: b, token: xxxxxxxxxxxxxxxx, tokenFile: f, roles: [view] }] }')),
+    ).to.deep.equal(['access.tokens[0].tokenFile: set token or tokenFile, not both']);
     expect(
       problemsOf(
         config(

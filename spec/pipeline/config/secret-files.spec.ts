@@ -22,7 +22,7 @@ const config = (destination: string, more = ''): string => `
 name: Secrets
 source: { websocket: { url: "ws://127.0.0.1:1" } }
 destination: { ${destination} }
-audiences: [{ id: a1 }]
+audiences: [{ id: 5b6f8f7e-3d1c-4a57-9a8e-2f0c6d1e4b21 }]
 identities: [{ source: Email, target: email }]
 state: { dir: state }
 ${more}`;

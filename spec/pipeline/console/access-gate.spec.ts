@@ -1,8 +1,5 @@
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { join } from 'node:path';
-import { ConfigError } from '../../../pipeline/config/errors.js';
 import { Secret } from '../../../pipeline/config/secret.js';
 import {
   AccessGate,
@@ -11,7 +8,6 @@ import {
   SIGN_IN_WINDOW_MS,
 } from '../../../pipeline/console/access-gate.js';
 import type { NonEmptyString } from '../../../operators/model/codecs.js';
-import { tempDir } from '../../helpers/temp.js';
 
 /** A request as the gate reads it: its headers. */
 const request = (headers: Record<string, string>): IncomingMessage => ({ headers }) as unknown as IncomingMessage;
@@ -19,17 +15,16 @@ const name = (text: string) => text as NonEmptyString;
 const cookieOf = (setCookie: string) => setCookie.split(';')[0]!;
 
 describe('console: AccessGate (who may look and act)', () => {
-  const tokens = (file: string) => ({
+  // A token from a file is read when the config loads (spec/pipeline/config/secret-files.spec.ts): here, values.
+  const tokens = () => ({
     tokens: [
       { name: name('ada'), token: new Secret('ada-secret'), roles: ['view', 'manage'] as ['view', 'manage'] },
-      { name: name('bot'), tokenFile: name(file), roles: ['view'] as ['view'] },
+      { name: name('bot'), token: new Secret('bot-secret-0123456789'), roles: ['view'] as ['view'] },
     ] as never,
   });
 
-  it('knows a bearer token (by value or from its file) and its roles; a wrong one is no one', async () => {
-    const file = join(tempDir(), 'bot.token');
-    writeFileSync(file, 'bot-secret-0123456789\n');
-    const gate = await AccessGate.open(tokens(file));
+  it('knows a bearer token and its roles; a wrong one is no one', async () => {
+    const gate = await AccessGate.open(tokens());
     const ada = gate.callerOf(request({ authorization: 'Bearer ada-secret' }));
     expect(ada?.principal.name).to.equal('ada');
     expect([...(ada?.principal.roles ?? [])]).to.deep.equal(['view', 'manage']);
@@ -38,17 +33,9 @@ describe('console: AccessGate (who may look and act)', () => {
     expect(gate.callerOf(request({}))).to.equal(undefined);
   });
 
-  it('a token file that cannot be read stops the start, naming the token', async () => {
-    const error = await AccessGate.open(tokens(join(tempDir(), 'missing'))).catch((e: unknown) => e);
-    expect(error).to.be.instanceOf(ConfigError);
-    expect((error as ConfigError).problems[0]).to.match(/^access\.tokens\[1\]\.tokenFile: cannot read it/);
-  });
-
   it('a session cookie is HttpOnly and SameSite=Strict, needs its CSRF token for changes, and expires', async () => {
     let now = 0;
-    const file = join(tempDir(), 'bot.token');
-    writeFileSync(file, 'bot-secret-0123456789');
-    const gate = await AccessGate.open(tokens(file), () => now);
+    const gate = await AccessGate.open(tokens(), () => now);
     expect(gate.signIn('wrong')).to.equal(undefined);
     const session = gate.signIn('ada-secret')!;
     expect(session.cookie).to.match(/HttpOnly; SameSite=Strict; Path=\//);
@@ -82,15 +69,6 @@ describe('console: AccessGate (who may look and act)', () => {
     // DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
     expect(gate.callerOf(request({ host: 'evil.example:9464' }))).to.equal(undefined);
     expect(gate.isOwnChange(request({ host: '127.0.0.1:9464' }), local!)).to.equal(false);
-  });
-
-  it('a token file shorter than 16 characters stops the start, naming the token', async () => {
-    const file = join(tempDir(), 'short.token');
-    writeFileSync(file, 'short\n');
-    const error = await AccessGate.open(tokens(file)).catch((e: unknown) => e);
-    expect((error as ConfigError).problems).to.deep.equal([
-      'access.tokens[1].tokenFile: the token is 5 characters long: use at least 16 (for example `openssl rand -base64 24`)',
-    ]);
   });
 
   it('drops expired sessions at each sign-in, and keeps only the newest sessions of a name', async () => {

@@ -17,7 +17,11 @@ describe('guardrails: Adobe’s soft limits, naming hints, and mapped paths neve
   afterEach(() => processes.killAll());
 
   it('validate warns past 250 audiences and 50 attributes, and hints at targets that are not camelCase', async () => {
-    const audiences = Array.from({ length: 251 }, (_, i) => `{ id: a${i} }`).join(', ');
+    // Ids in AEP's form (UUIDs), so the only advice is the guardrails'.
+    const audiences = Array.from(
+      { length: 251 },
+      (_, i) => `{ id: 5b6f8f7e-3d1c-4a57-9a8e-${String(i).padStart(12, '0')} }`,
+    ).join(', ');
     const attributes = Array.from({ length: 51 }, (_, i) => `{ source: x.f${i}, target: f${i} }`);
     attributes[1] = '{ source: person.name.firstName, target: first_name }';
     attributes[2] = '{ source: person.name.lastName, target: Person.LastName }';
