@@ -22,11 +22,20 @@ export interface JournalWriterOptions {
   /** The identity key of each profile in a message (null: none), so the journal can number people's lines. */
   readonly keysOf?: (data: Buffer) => ReadonlyArray<string | null> | undefined;
   /**
-   * How long an append may go unanswered before it counts as failed (a Redis that stopped answering
-   * without closing the connection): the intake pauses instead of keeping producers waiting.
+   * How long an append may go unanswered (a Redis that stopped answering without closing the
+   * connection) before the intake pauses and the producers waiting for it are told "not stored, retry".
    */
   readonly appendTimeoutMs?: number;
 }
+
+const toBuffer = (data: unknown): Buffer =>
+  Buffer.isBuffer(data)
+    ? data
+    : Array.isArray(data)
+      ? Buffer.concat(data as Buffer[])
+      : data instanceof ArrayBuffer
+        ? Buffer.from(data)
+        : Buffer.from(String(data));
 
 /** Resolves as `work` does, or rejects once `ms` passed without an answer (the work itself goes on). */
 const answeredWithin = <T>(work: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -43,15 +52,6 @@ const answeredWithin = <T>(work: Promise<T>, ms: number, what: string): Promise<
       },
     );
   });
-
-const toBuffer = (data: unknown): Buffer =>
-  Buffer.isBuffer(data)
-    ? data
-    : Array.isArray(data)
-      ? Buffer.concat(data as Buffer[])
-      : data instanceof ArrayBuffer
-        ? Buffer.from(data)
-        : Buffer.from(String(data));
 
 /**
  * Appends WebSocket messages to the journal strictly in arrival order. Messages queue here and go out
@@ -139,26 +139,30 @@ export class JournalWriter {
       this.#appending = batch.length;
       let refused: string | undefined;
       let full = false;
+      // Producers told "not stored" while this append went unanswered: they send again, so whatever
+      // becomes of it, the writer does not append them a second time.
+      const handedBack = new Set<ProducedMessage>();
+      const slow = setTimeout(() => this.#handBack(batch, handedBack), this.#appendTimeoutMs);
       try {
-        // An append that times out may still land when Redis wakes; the batch is then appended again
-        // (or its producers retry): a copy in the journal, which dedupe counts as a duplicate, never a loss.
-        const result = await answeredWithin(
-          this.journal.append(
-            batch.map((message) => {
-              const data = toBuffer(message.data);
-              return { data, keys: this.#keysOf?.(data) };
-            }),
-          ),
-          this.#appendTimeoutMs,
-          'Redis',
+        const result = await this.journal.append(
+          batch.map((message) => {
+            const data = toBuffer(message.data);
+            return { data, keys: this.#keysOf?.(data) };
+          }),
         );
         // Whatever went in is safe, and said so, even when Redis refused what came after it.
-        for (const message of this.#queue.splice(0, result.appended)) message.reply?.(true);
+        for (const message of this.#queue.splice(0, result.appended))
+          if (!handedBack.has(message)) message.reply?.(true);
         if (this.#queue.length < this.#backlog / 2) this.valve.open(JournalPause.backlog);
         ({ refused, full } = result);
       } catch (error) {
         refused = messageOf(error);
+      } finally {
+        clearTimeout(slow);
       }
+      // What was handed back and did not go in is its producer's to send again.
+      if (handedBack.size > 0)
+        this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((m) => !handedBack.has(m)));
       this.#appending = 0;
       let wait = 0;
       if (refused !== undefined) {
@@ -209,6 +213,21 @@ export class JournalWriter {
     }
     // A new message came: the pump takes over from here (it is the one that appends).
     if (this.#queue.length > 0 && !this.#closed) await this.#pump();
+  }
+
+  /**
+   * An append Redis leaves unanswered: the intake pauses (new producers are refused at once), and the
+   * producers of the batch that can send again are told "not stored" now rather than kept waiting. The
+   * append itself goes on: it may still land when Redis wakes, and their second copy is then counted as
+   * a duplicate, never sent twice. Producers that cannot send again stay, to be appended by the writer.
+   */
+  #handBack(batch: readonly ProducedMessage[], handedBack: Set<ProducedMessage>): void {
+    this.valve.close(JournalPause.unavailable, `Redis has not answered an append for ${this.#appendTimeoutMs} ms`);
+    for (const message of batch)
+      if (message.reply) {
+        handedBack.add(message);
+        message.reply(false, `Redis did not answer within ${this.#appendTimeoutMs} ms`);
+      }
   }
 
   #sleep(ms: number): Promise<void> {
