@@ -8,9 +8,12 @@ import { configSchema } from '../../../pipeline/config/config-schema.js';
 import { jsonSchemaOf } from '../../../pipeline/config/json-schema.js';
 import { integerIn, NonEmptyString, struct, withDefault } from '../../../operators/model/codecs.js';
 import { runCli } from '../../helpers/cli.js';
+import { secretKeys } from '../../../pipeline/config/secret-files.js';
 
 const EXAMPLES = readdirSync('examples').filter((name) => name.endsWith('.yaml') && !name.endsWith('.test.yaml'));
 const validator = () => new Ajv({ allErrors: true, strict: false }).compile(configSchema());
+const example = (name: string): Record<string, unknown> =>
+  parse(readFileSync(join('examples', name), 'utf8')) as Record<string, unknown>;
 
 describe('the config JSON Schema (generated from the codecs)', () => {
   it('accepts every example config', () => {
@@ -82,6 +85,65 @@ describe('the config JSON Schema (generated from the codecs)', () => {
       },
       required: ['name'],
       additionalProperties: false,
+    });
+  });
+
+  describe('secrets: exactly one of <key> or <key>File', () => {
+    it('the secret keys are derived from the codec: every key decoded as SecretString, and header values', () => {
+      const { keys, maps } = secretKeys();
+      expect([...keys].sort()).to.deep.equal(
+        ['apiToken', 'bearer', 'clientSecret', 'identityHashKey', 'signingKey', 'token'].sort(),
+      );
+      expect([...maps]).to.deep.equal(['headers']);
+      // A key name is a secret everywhere or nowhere: secret files are read by name, at any depth.
+      const names = new Map<string, Set<boolean>>();
+      const visit = (node: unknown): void => {
+        if (typeof node !== 'object' || node === null) return;
+        for (const [key, child] of Object.entries(node)) {
+          if (key === 'properties')
+            for (const [name, property] of Object.entries(child as Record<string, Record<string, unknown>>))
+              names.set(name, (names.get(name) ?? new Set()).add(property.writeOnly === true));
+          visit(child);
+        }
+      };
+      visit(configSchema());
+      for (const key of keys) expect([...names.get(key)!], key).to.deep.equal([true]);
+    });
+
+    it('accepts a secret from its file key, and refuses both or neither, at every secret', () => {
+      const validate = validator();
+      const config = example('config.yaml');
+      const { apiToken: _, ...destination } = config.destination as Record<string, unknown>;
+      const cases: [string, Record<string, unknown>, boolean][] = [
+        ['apiTokenFile', { ...config, destination: { ...destination, apiTokenFile: 'secrets/token' } }, true],
+        ['neither', { ...config, destination }, false],
+        ['both', { ...config, destination: { ...destination, apiToken: 't', apiTokenFile: 'f' } }, false],
+        ['an empty file key', { ...config, destination: { ...destination, apiTokenFile: '' } }, false],
+        ['identityHashKeyFile', { ...config, privacy: { identityHashKeyFile: 'k' } }, true],
+        [
+          'identityHashKey and its file',
+          { ...config, privacy: { identityHashKey: 'k', identityHashKeyFile: 'k' } },
+          false,
+        ],
+        ['listen tokenFile', { ...config, source: { websocket: { listen: { port: 1, tokenFile: 'f' } } } }, true],
+        ['access tokenFile', { ...config, access: { tokens: [{ name: 'a', roles: ['view'], tokenFile: 'f' }] } }, true],
+      ];
+      const http = example('aep-http.yaml');
+      const source = http.source as { http: Record<string, unknown> };
+      const withAuth = (auth: unknown) => ({ ...http, source: { http: { ...source.http, auth } } });
+      const oauth2 = { clientId: 'aep', clientSecretFile: 'f' };
+      cases.push(
+        ['bearerFile', withAuth({ bearerFile: 'f' }), true],
+        ['bearer and bearerFile', withAuth({ bearer: 'b', bearerFile: 'f' }), false],
+        ['bearerFile and oauth2', withAuth({ bearerFile: 'f', oauth2 }), false],
+        ['clientSecretFile, signingKeyFile', withAuth({ oauth2: { ...oauth2, signingKeyFile: 'g' } }), true],
+        ['no clientSecret', withAuth({ oauth2: { clientId: 'aep' } }), false],
+        ['signingKey and its file', withAuth({ oauth2: { ...oauth2, signingKey: 'k', signingKeyFile: 'g' } }), false],
+      );
+      for (const [what, value, ok] of cases) {
+        const valid = validate(value);
+        expect(valid, `${what}: ${JSON.stringify(validate.errors)}`).to.equal(ok);
+      }
     });
   });
 });
