@@ -9,6 +9,7 @@ import { jsonSchemaOf } from '../../../pipeline/config/json-schema.js';
 import { integerIn, NonEmptyString, struct, withDefault } from '../../../operators/model/codecs.js';
 import { runCli } from '../../helpers/cli.js';
 import { secretKeys } from '../../../pipeline/config/secret-files.js';
+import { ConfigError, decodeConfig } from '../../../pipeline/config/load.js';
 
 const EXAMPLES = readdirSync('examples').filter((name) => name.endsWith('.yaml') && !name.endsWith('.test.yaml'));
 const validator = () => new Ajv({ allErrors: true, strict: false }).compile(configSchema());
@@ -80,7 +81,7 @@ describe('the config JSON Schema (generated from the codecs)', () => {
       type: 'object',
       properties: {
         n: { type: 'integer', minimum: 1, maximum: 5, description: 'an integer from 1 to 5', default: 2 },
-        name: { type: 'string', description: 'a non-empty string' },
+        name: { type: 'string', minLength: 1, pattern: '\\S', description: 'a non-empty string' },
         note: { type: 'string' },
       },
       required: ['name'],
@@ -144,6 +145,78 @@ describe('the config JSON Schema (generated from the codecs)', () => {
         const valid = validate(value);
         expect(valid, `${what}: ${JSON.stringify(validate.errors)}`).to.equal(ok);
       }
+    });
+  });
+
+  describe('branded strings: what the decoder refuses, the schema refuses too', () => {
+    const SECRETS = { QUALTRICS_API_TOKEN: 'token', FEED_TOKEN: 'feed' };
+    type Row = readonly [example: string, path: readonly (string | number)[], value: unknown, pending?: string];
+    const GOVERNANCE =
+      'pending: pipeline/governance/codec.ts (being fixed elsewhere) to build Label and MarketingAction with matching()';
+    const rows: readonly Row[] = [
+      ['config.yaml', ['name'], ''],
+      ['config.yaml', ['name'], '   '],
+      ['config.yaml', ['destination', 'username'], ' '],
+      ['config.yaml', ['audiences', 0, 'id'], ''],
+      ['config.yaml', ['identities', 0, 'source'], '\t'],
+      ['config.yaml', ['attributes', 0, 'source'], 'person..name'],
+      ['config.yaml', ['attributes', 0, 'target'], 'first name'],
+      ['config.yaml', ['deadLetters', 'file'], ''],
+      ['config.yaml', ['source', 'websocket', 'url'], 'https://cdp.example.com/streams'],
+      ['config.yaml', ['destination', 'apiToken'], ''],
+      ['flows.yaml', ['flows', 0, 'name'], 'Post Purchase'],
+      ['flows.yaml', ['flows', 1, 'name'], '-churn'],
+      ['flows.yaml', ['journal', 'stream'], ''],
+      ['flows.yaml', ['redis', 'prefix'], 'acme:cx'],
+      ['governance.yaml', ['flows', 0, 'governance', 'labels', 'loyalty'], ['!!'], GOVERNANCE],
+      ['governance.yaml', ['flows', 0, 'governance', 'marketingActions'], ['Export To'], GOVERNANCE],
+    ];
+    const withValue = (name: string, path: Row[1], value: unknown): Record<string, unknown> => {
+      const config = structuredClone(example(name));
+      let node = config as Record<string | number, unknown>;
+      for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+      node[path.at(-1)!] = value;
+      return config;
+    };
+    const decoderRefuses = (value: unknown): boolean => {
+      try {
+        decodeConfig(value, SECRETS, 'spec');
+        return false;
+      } catch (error) {
+        if (error instanceof ConfigError) return true;
+        throw error;
+      }
+    };
+
+    it('the examples the rows start from pass both', () => {
+      const validate = validator();
+      for (const name of new Set(rows.map(([name]) => name))) {
+        expect(decoderRefuses(example(name)), name).to.equal(false);
+        expect(validate(example(name)), name).to.equal(true);
+      }
+    });
+
+    for (const [name, path, value, pending] of rows) {
+      const title = `${path.join('.')}: ${JSON.stringify(value)} (${name})`;
+      if (pending !== undefined) {
+        it(`${title}, ${pending}`);
+        continue;
+      }
+      it(title, () => {
+        const config = withValue(name, path, value);
+        expect(decoderRefuses(config), 'the decoder').to.equal(true);
+        expect(validator()(config), 'the schema').to.equal(false);
+      });
+    }
+
+    it('records the pattern of a branded helper, and a non-empty string has minLength 1', () => {
+      type Node = { properties: Record<string, Node>; items: Node; anyOf: Node[] };
+      const [manyFlows, oneFlow] = (configSchema() as unknown as Node).anyOf;
+      expect(oneFlow!.properties.name).to.include({ type: 'string', minLength: 1, pattern: '\\S' });
+      expect(manyFlows!.properties.flows!.items.properties.name).to.include({
+        type: 'string',
+        pattern: '^[a-z0-9][a-z0-9-]{0,62}$',
+      });
     });
   });
 });
