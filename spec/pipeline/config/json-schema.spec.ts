@@ -219,4 +219,69 @@ describe('the config JSON Schema (generated from the codecs)', () => {
       });
     });
   });
+
+  describe('unknown keys are refused at every level, by the decoder and the schema alike', () => {
+    const SECRETS = { QUALTRICS_API_TOKEN: 'token', AEP_CLIENT_SECRET: 'secret', CONSOLE_TOKEN: 'c'.repeat(24) };
+    /** flows.yaml with the HTTP intake of aep-http.yaml, governance on its first flow, and access tokens. */
+    const base = (): Record<string, unknown> => {
+      const config = structuredClone(example('flows.yaml'));
+      config.source = example('aep-http.yaml').source;
+      (config.flows as Record<string, unknown>[])[0]!.governance = { marketingActions: ['exportToThirdParty'] };
+      config.access = { tokens: [{ name: 'ops', roles: ['view'], token: '${CONSOLE_TOKEN}' }] };
+      return config;
+    };
+    const problemsOf = (value: unknown): readonly string[] => {
+      try {
+        decodeConfig(value, SECRETS, 'spec');
+        return [];
+      } catch (error) {
+        if (error instanceof ConfigError) return error.problems;
+        throw error;
+      }
+    };
+
+    it('the config these start from passes both', () => {
+      expect(problemsOf(base())).to.deep.equal([]);
+      const validate = validator();
+      expect(validate(base()), JSON.stringify(validate.errors)).to.equal(true);
+    });
+
+    const levels: readonly (readonly (string | number)[])[] = [
+      [],
+      ['flows', 0],
+      ['flows', 0, 'destination', 'rateLimit'],
+      ['source', 'http', 'auth', 'oauth2'],
+      ['flows', 0, 'governance'],
+      ['access', 'tokens', 0],
+    ];
+    for (const path of levels) {
+      const at = path.reduce<string>(
+        (text, key) => (typeof key === 'number' ? `${text}[${key}]` : text === '' ? key : `${text}.${key}`),
+        '',
+      );
+      it(`at ${at || 'the top'}`, () => {
+        const config = base();
+        let node = config as Record<string | number, unknown>;
+        for (const key of path) node = node[key] as Record<string | number, unknown>;
+        node.bogusKey = 1;
+        const problems = problemsOf(config);
+        expect(
+          problems.some((p) => p.startsWith(`${at ? `${at}.` : ''}bogusKey: unknown key`)),
+          problems.join('\n'),
+        ).to.equal(true);
+        const validate = validator();
+        expect(validate(config)).to.equal(false);
+        const pointer = path.map((key) => `/${key}`).join('');
+        expect(
+          validate.errors!.some(
+            (e) =>
+              e.keyword === 'additionalProperties' &&
+              e.instancePath === pointer &&
+              e.params.additionalProperty === 'bogusKey',
+          ),
+          JSON.stringify(validate.errors),
+        ).to.equal(true);
+      });
+    }
+  });
 });
