@@ -98,6 +98,26 @@ export const readSecretFiles = (value: unknown, baseDir: string, path: Path = []
   return { value: result, problems };
 };
 
+/** A secret's file key in a parsed config: where (the object's path), which secret, and the file as written. */
+export interface SecretFile {
+  readonly path: Path;
+  readonly key: string;
+  readonly fileKey: string;
+  readonly file: string;
+}
+
+/** Every `<secret>File` of a parsed config. */
+export const secretFilesIn = (value: unknown, path: Path = []): SecretFile[] => {
+  if (Array.isArray(value)) return value.flatMap((item, index) => secretFilesIn(item, [...path, index]));
+  if (typeof value !== 'object' || value === null) return [];
+  const { keys } = secretKeys();
+  return Object.entries(value).flatMap(([fileKey, item]): SecretFile[] => {
+    const key = [...keys].find((name) => fileKey === fileKeyOf(name));
+    if (key === undefined) return secretFilesIn(item, [...path, fileKey]);
+    return typeof item === 'string' ? [{ path, key, fileKey, file: item }] : [];
+  });
+};
+
 /** The part before `@` of a URL with credentials (`redis://:password@host`), if any. */
 const USERINFO = /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]*)@/i;
 
