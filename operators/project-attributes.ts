@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import type { OperatorFunction } from 'rxjs';
-import { refine, struct, withDefault, withMessage, type Problem } from './model/codecs.js';
+import { matching, refine, struct, withDefault, type Problem } from './model/codecs.js';
 import { defineOperator } from './model/define.js';
 import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
@@ -12,8 +12,9 @@ export interface DottedPathBrand {
   readonly DottedPath: unique symbol;
 }
 /** `person.name.firstName`: names separated by dots, no empty segment. */
-export const DottedPath = withMessage(
-  t.brand(t.string, (s): s is t.Branded<string, DottedPathBrand> => /^[^.\s]+(\.[^.\s]+)*$/.test(s), 'DottedPath'),
+export const DottedPath = matching<'DottedPath', DottedPathBrand>(
+  'DottedPath',
+  /^[^.\s]+(\.[^.\s]+)*$/,
   'a dotted path like person.name.firstName',
 );
 export type DottedPath = t.TypeOf<typeof DottedPath>;

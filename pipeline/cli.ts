@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { ConfigError, loadConfig } from './config/load.js';
+import { ConfigError, configOf, readConfigInput } from './config/load.js';
 import { runDemo } from './demo/run-demo.js';
 import { createLogger } from './logger.js';
 import { runUntilSignalled, ExitCode } from './commands/run.js';
@@ -49,19 +49,31 @@ const reportConfigError = (error: unknown): void => {
 
 const CONFIG_HELP = `YAML config file (else ${WHOLE_CONFIG_VARIABLE} or QA_<KEY> variables)`;
 
+/**
+ * A command that needs the config. The warnings about the environment (a `QA_` variable naming no key)
+ * go to the action, which logs them (`run`); for any other command (`logsWarnings` unset) they are
+ * printed to stderr here.
+ */
 const withConfig =
-  <O extends { config: string }>(action: (config: Config, options: O) => Promise<void>) =>
+  <O extends { config: string }>(
+    action: (config: Config, options: O, warnings: readonly string[]) => Promise<void>,
+    { logsWarnings = false }: { logsWarnings?: boolean } = {},
+  ) =>
   async (options: O): Promise<void> => {
     let config: Config;
+    let warnings: readonly string[];
     try {
-      config = await loadConfig(options.config);
+      const input = await readConfigInput(options.config, process.env);
+      config = configOf(input, process.env);
+      warnings = input.warnings;
     } catch (error) {
       return reportConfigError(error);
     }
+    if (!logsWarnings) for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     // A config from the environment: messages name where it came from; relative paths start here.
     options.config ??= process.env[WHOLE_CONFIG_VARIABLE] ? WHOLE_CONFIG_VARIABLE : 'environment';
     try {
-      await action(config, options);
+      await action(config, options, warnings);
     } catch (error) {
       // A plug-in's problems are config problems too; anything else is printed as it is.
       process.stderr.write(`${messageOf(error)}\n`);
@@ -78,20 +90,24 @@ program
   .description('run the pipeline until SIGINT or SIGTERM')
   .option('-c, --config <file>', CONFIG_HELP)
   .action(
-    withConfig(async (config, { config: file }: { config: string }) => {
-      const logger = createLogger({ name: config.name });
-      for (const warning of await configFileWarnings(file)) logger.warn({ config: file }, warning);
-      try {
-        process.exitCode = await runUntilSignalled(config, logger, dirname(resolve(file)));
-      } catch (error) {
-        // One line that says what failed; everything the pipeline opened is closed by now.
-        const message = messageOf(error);
-        logger.fatal({ error: message }, `run failed: ${message}`);
-        process.exitCode = ExitCode.failed;
-      }
-      // A connection that will not close must not keep a finished process alive.
-      setTimeout(() => process.exit(), 5_000).unref();
-    }),
+    withConfig(
+      async (config, { config: file }: { config: string }, environmentWarnings) => {
+        const logger = createLogger({ name: config.name });
+        for (const warning of environmentWarnings) logger.warn(warning);
+        for (const warning of await configFileWarnings(file)) logger.warn({ config: file }, warning);
+        try {
+          process.exitCode = await runUntilSignalled(config, logger, dirname(resolve(file)));
+        } catch (error) {
+          // One line that says what failed; everything the pipeline opened is closed by now.
+          const message = messageOf(error);
+          logger.fatal({ error: message }, `run failed: ${message}`);
+          process.exitCode = ExitCode.failed;
+        }
+        // A connection that will not close must not keep a finished process alive.
+        setTimeout(() => process.exit(), 5_000).unref();
+      },
+      { logsWarnings: true },
+    ),
   );
 
 program

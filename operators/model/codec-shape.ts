@@ -14,7 +14,17 @@ export type Shape =
   | { readonly kind: 'described'; readonly of: t.Mixed; readonly description: string }
   | { readonly kind: 'integer'; readonly min: number; readonly max: number }
   | { readonly kind: 'number'; readonly min: number; readonly max: number }
-  | { readonly kind: 'string'; readonly pattern?: string; readonly format?: string; readonly minLength?: number }
+  /**
+   * A string; `pattern` is an ECMAScript regular expression's source (what JSON Schema's `pattern` takes);
+   * `writeOnly` marks a secret (JSON Schema's annotation for a value never shown back, like a password).
+   */
+  | {
+      readonly kind: 'string';
+      readonly pattern?: string;
+      readonly format?: string;
+      readonly minLength?: number;
+      readonly writeOnly?: boolean;
+    }
   | { readonly kind: 'array'; readonly of: t.Mixed; readonly minItems: number }
   /** Exactly one of these keys, each with its codec. */
   | { readonly kind: 'oneOf'; readonly branches: t.Props }

@@ -39,12 +39,36 @@ export const withMessage = <A, O>(
     { kind: 'described', of: codec, description: expected },
   );
 
+/**
+ * A branded string matching `pattern` (`FlowName`, `DottedPath`): the pattern is the brand's check and is
+ * recorded as its shape, so the JSON Schema refuses what the decoder refuses (an editor flags `"!!"` as a
+ * label). The pattern has no flags: JSON Schema's `pattern` is its source alone.
+ */
+export const matching = <N extends string, B extends { readonly [K in N]: symbol }>(
+  name: N,
+  pattern: RegExp,
+  expected: string,
+): t.Type<t.Branded<string, B>, string, unknown> => {
+  if (pattern.flags !== '')
+    throw new Error(`${name}: a pattern with flags (${pattern}) cannot be a JSON Schema pattern`);
+  return withMessage(
+    withShape(
+      t.brand(t.string, (s): s is t.Branded<string, B> => pattern.test(s), name),
+      { kind: 'string', pattern: pattern.source },
+    ),
+    expected,
+  );
+};
+
 export interface NonEmptyStringBrand {
   readonly NonEmptyString: unique symbol;
 }
-/** A string with at least one character that is not white space. */
+/** A string with at least one character that is not white space (JavaScript's `trim` and `\S` agree on which). */
 export const NonEmptyString = withMessage(
-  t.brand(t.string, (s): s is t.Branded<string, NonEmptyStringBrand> => s.trim().length > 0, 'NonEmptyString'),
+  withShape(
+    t.brand(t.string, (s): s is t.Branded<string, NonEmptyStringBrand> => s.trim().length > 0, 'NonEmptyString'),
+    { kind: 'string', minLength: 1, pattern: '\\S' },
+  ),
   'a non-empty string',
 );
 export type NonEmptyString = t.TypeOf<typeof NonEmptyString>;

@@ -91,7 +91,7 @@ export const validateReport = async (config: Config, file: string): Promise<stri
 /**
  * `validate`: reads the config (a file, `QA_CONFIG`, `QA_<PATH>` variables), and either reports every
  * problem in one pass (the codec's, cross-field checks and plug-ins' together) or what will run and where
- * each value came from.
+ * each value came from; either way with the warnings about the environment (a `QA_` variable naming no key).
  */
 export const validateCommand = async (file: string | undefined, env: NodeJS.ProcessEnv): Promise<string> => {
   const input: ConfigInput = await readConfigInput(file, env);
@@ -100,10 +100,11 @@ export const validateCommand = async (file: string | undefined, env: NodeJS.Proc
     config = configOf(input, env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    throw new ConfigError(error.source, [...error.problems, ...(await pluginProblems(input))]);
+    throw new ConfigError(error.source, [...error.problems, ...(await pluginProblems(input))], error.warnings);
   }
   const report = await validateReport(config, input.source);
-  return `${report}where values came from:\n${originLines(input)
+  const warnings = input.warnings.map((warning) => `warning: ${warning}\n`).join('');
+  return `${report}${warnings}where values came from:\n${originLines(input)
     .map((line) => `  ${line}`)
     .join('\n')}\n`;
 };

@@ -3,6 +3,7 @@ import * as t from 'io-ts';
 import { slug } from './slug.js';
 import {
   integerIn,
+  matching,
   NonEmptyString,
   nonEmptyArray,
   refine,
@@ -311,12 +312,12 @@ export const StateConfig = struct('state', {
 });
 
 /** A flow's name: a slug, since it is part of Redis keys, metric labels and commands (`--flow nps`). */
-export const FlowName = withMessage(
-  t.brand(
-    t.string,
-    (name): name is t.Branded<string, { readonly FlowName: unique symbol }> => /^[a-z0-9][a-z0-9-]{0,62}$/.test(name),
-    'FlowName',
-  ),
+export interface FlowNameBrand {
+  readonly FlowName: unique symbol;
+}
+export const FlowName = matching<'FlowName', FlowNameBrand>(
+  'FlowName',
+  /^[a-z0-9][a-z0-9-]{0,62}$/,
   'a slug of lower-case letters, digits and dashes (like nps-survey)',
 );
 export type FlowName = t.TypeOf<typeof FlowName>;

@@ -1,4 +1,5 @@
 import type { Problem } from '../../operators/model/codecs.js';
+import { joinPath } from './errors.js';
 
 /** `${NAME}` or `${NAME:-fallback}`; `$${` writes a literal `${`. */
 const REFERENCE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -51,10 +52,10 @@ export const interpolateEnv = (
   return { value, problems: [] };
 };
 
-/** `destination.apiToken` -> `${QUALTRICS_API_TOKEN}`: the strings of a parsed config that name variables. */
+/** `flows[0].destination.apiToken` -> `${QUALTRICS_API_TOKEN}`: the strings of a parsed config that name variables. */
 export const references = (value: unknown, path: readonly (string | number)[] = []): Map<string, string> => {
   if (typeof value === 'string')
-    return REFERENCE_NAMES.test(value) ? new Map([[path.join('.'), value]]) : new Map<string, string>();
+    return REFERENCE_NAMES.test(value) ? new Map([[joinPath(path), value]]) : new Map<string, string>();
   if (typeof value !== 'object' || value === null) return new Map<string, string>();
   return new Map(
     Object.entries(value).flatMap(([key, item]) => [

@@ -25,12 +25,43 @@ const mayBeLeftOut = (codec: t.Mixed): boolean => !isLeft(codec.validate(undefin
 const shownDefault = (value: unknown): boolean =>
   ['string', 'number', 'boolean'].includes(typeof value) || (Array.isArray(value) && value.length === 0);
 
-const objectOf = (props: t.Props, required: readonly string[], closed: boolean, seen: Set<t.Mixed>): JsonSchema => ({
-  type: 'object',
-  properties: Object.fromEntries(Object.entries(props).map(([key, codec]) => [key, convert(codec, seen)])),
-  ...(required.length > 0 ? { required } : {}),
-  additionalProperties: !closed,
-});
+/** A secret's key: its value may instead be read from the file named by this key (secret-files.ts). */
+export const fileKeyOf = (key: string): string => `${key}File`;
+
+/** Whether a schema node is a secret's (`SecretString` records `writeOnly`). */
+export const isSecretSchema = (schema: JsonSchema | undefined): boolean => schema?.writeOnly === true;
+
+/**
+ * An object's schema. A secret key (`apiToken`) comes with its file key (`apiTokenFile`): exactly one of
+ * the two when the secret is required, at most one when it may be left out.
+ */
+const objectOf = (props: t.Props, required: readonly string[], closed: boolean, seen: Set<t.Mixed>): JsonSchema => {
+  const properties: Record<string, JsonSchema> = {};
+  const stillRequired = [...required];
+  const rules: JsonSchema[] = [];
+  for (const [key, codec] of Object.entries(props)) {
+    const schema = convert(codec, seen);
+    properties[key] = schema;
+    if (!isSecretSchema(schema)) continue;
+    const fileKey = fileKeyOf(key);
+    properties[fileKey] = {
+      type: 'string',
+      minLength: 1,
+      description: `the path of a file holding ${key} (relative to the config file), instead of ${key}`,
+    };
+    if (stillRequired.includes(key)) {
+      stillRequired.splice(stillRequired.indexOf(key), 1);
+      rules.push({ oneOf: [{ required: [key] }, { required: [fileKey] }] });
+    } else rules.push({ not: { required: [key, fileKey] } });
+  }
+  return {
+    type: 'object',
+    properties,
+    ...(stillRequired.length > 0 ? { required: stillRequired } : {}),
+    ...(rules.length > 0 ? { allOf: rules } : {}),
+    additionalProperties: !closed,
+  };
+};
 
 /** An intersection of object schemas is one object with every member's keys (closed if any member is). */
 const merged = (members: readonly JsonSchema[]): JsonSchema => {
@@ -39,6 +70,9 @@ const merged = (members: readonly JsonSchema[]): JsonSchema => {
     type: 'object',
     properties: Object.assign({}, ...members.map((m) => m.properties)),
     required: members.flatMap((m) => (m.required as string[] | undefined) ?? []),
+    ...(members.some((m) => m.allOf !== undefined)
+      ? { allOf: members.flatMap((m) => (m.allOf as JsonSchema[] | undefined) ?? []) }
+      : {}),
     additionalProperties: members.every((m) => m.additionalProperties !== false),
   };
 };
@@ -70,11 +104,14 @@ const convert = (codec: t.Mixed, seen: Set<t.Mixed>): JsonSchema => {
       }
       case 'array':
         return { type: 'array', items: go(shape.of), ...(shape.minItems > 0 ? { minItems: shape.minItems } : {}) };
-      case 'oneOf':
+      case 'oneOf': {
+        // Exactly one branch key; a secret branch (`bearer`) may be given as its file key (`bearerFile`).
+        const { allOf: _, ...object } = objectOf(shape.branches, [], true, inner);
         return {
-          ...objectOf(shape.branches, [], true, inner),
-          oneOf: Object.keys(shape.branches).map((key) => ({ required: [key] })),
+          ...object,
+          oneOf: Object.keys(object.properties as object).map((key) => ({ required: [key] })),
         };
+      }
       case 'anyOf':
         return { anyOf: shape.members.map(go) };
       case 'like':

@@ -7,18 +7,12 @@ import { parseDocument } from 'yaml';
 import { formatErrors } from '../../operators/model/decode-errors.js';
 import { Config } from './codec.js';
 import { type Placeholder, interpolateEnv, references } from './interpolate.js';
-import { readSecretFiles } from './secret-files.js';
-import { ConfigError } from './errors.js';
+import { readSecretFiles, secretFilesIn } from './secret-files.js';
+import { ConfigError, joinPath } from './errors.js';
 import { applyEnvOverrides, ENV_PREFIX, WHOLE_CONFIG_VARIABLE } from './env-config.js';
 import { configSchema } from './config-schema.js';
 
 export { ConfigError };
-
-const joinPath = (path: readonly (string | number)[]): string =>
-  path.reduce<string>(
-    (text, key) => (typeof key === 'number' ? `${text}[${key}]` : text === '' ? key : `${text}.${key}`),
-    '',
-  );
 
 /**
  * YAML text as a value; a syntax error names its line and column and shows the line itself, so the
@@ -86,9 +80,11 @@ export interface ConfigInput {
   /** Where relative paths in the config start: the file's directory, else the working directory. */
   readonly baseDir: string;
   readonly value: unknown;
-  /** The problems found before decoding (a variable naming no key). */
+  /** The problems found before decoding (a variable's value of the wrong kind). */
   readonly problems: readonly string[];
-  /** Where each value set other than by the file came from: path -> variable (`QA_DESTINATION_URL`). */
+  /** What the commands say without failing: a `QA_` variable that names no key. */
+  readonly warnings: readonly string[];
+  /** Where each value set other than by the file came from: path -> variable (`QA_FLOWS_1_DESTINATION_URL`). */
   readonly origins: ReadonlyMap<string, string>;
 }
 
@@ -125,6 +121,7 @@ export const readConfigInput = async (file: string | undefined, env: NodeJS.Proc
     baseDir: file === undefined ? process.cwd() : dirname(resolve(file)),
     value: overrides.value,
     problems: overrides.problems.map((p) => (p.path.length > 0 ? `${joinPath(p.path)}: ${p.message}` : p.message)),
+    warnings: overrides.warnings,
     origins: overrides.origins,
   };
 };
@@ -145,17 +142,37 @@ export const loadConfig = async (
   return configOf(await readConfigInput(file, configEnv), env, options);
 };
 
-/** Decodes a config's input (see `decodeConfig`), its paths anchored at its directory. */
-export const configOf = (input: ConfigInput, env: NodeJS.ProcessEnv, options: ParseOptions = {}): Config =>
-  anchorPaths(
-    decodeConfig(input.value, env, input.source, { ...options, baseDir: input.baseDir }, input.problems),
-    input.baseDir,
-  );
+/**
+ * Decodes a config's input (see `decodeConfig`), its paths anchored at its directory. A `ConfigError`
+ * carries the input's warnings too.
+ */
+export const configOf = (input: ConfigInput, env: NodeJS.ProcessEnv, options: ParseOptions = {}): Config => {
+  try {
+    return anchorPaths(
+      decodeConfig(input.value, env, input.source, { ...options, baseDir: input.baseDir }, input.problems),
+      input.baseDir,
+    );
+  } catch (error) {
+    if (!(error instanceof ConfigError) || input.warnings.length === 0) throw error;
+    throw new ConfigError(error.source, error.problems, [...error.warnings, ...input.warnings]);
+  }
+};
 
-/** Where each value of a config came from, for `validate`: variables, `${VAR}` references, the file. */
+/**
+ * Where each value of a config came from, for `validate`: variables (`QA_FLOWS_1_DESTINATION_URL`),
+ * `${VAR}` references, secrets read from files (`apiTokenFile`), the file.
+ */
 export const originLines = (input: ConfigInput): string[] => {
-  const lines = [...input.origins].map(([path, variable]) => `${path}: ${variable}`);
+  const origins = new Map(input.origins);
   for (const [path, text] of references(input.value))
-    if (!input.origins.has(path)) lines.push(`${path}: ${input.source} (${text})`);
+    if (!origins.has(path)) origins.set(path, `${input.source} (${text})`);
+  // `apiTokenFile` names where `apiToken` comes from: one line, at the secret's path.
+  for (const { path, key, fileKey, file } of secretFilesIn(input.value)) {
+    const at = joinPath([...path, fileKey]);
+    const given = input.origins.get(at) ?? `${fileKey} in ${input.source}`;
+    origins.delete(at);
+    origins.set(joinPath([...path, key]), `the file ${file} (${given})`);
+  }
+  const lines = [...origins].map(([path, origin]) => `${path}: ${origin}`);
   return [...lines.sort(), `everything else: ${input.source}, or the default`];
 };

@@ -4,15 +4,51 @@ import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { Problem } from '../../operators/model/codecs.js';
 import { messageOf } from '../../operators/model/errors.js';
+import { configSchema } from './config-schema.js';
+import { fileKeyOf, isSecretSchema, type JsonSchema } from './json-schema.js';
+
+/** The keys of a config that hold secrets, as its JSON Schema (generated from the codec) marks them. */
+export interface SecretKeys {
+  /** Keys whose value is a secret (`apiToken`): each may be read from a file named by `<key>File`. */
+  readonly keys: ReadonlySet<string>;
+  /** Keys of maps whose every value is a secret (a WebSocket's `headers`). */
+  readonly maps: ReadonlySet<string>;
+}
+
+/** The secret keys anywhere in `schema`: properties marked `writeOnly` (what `SecretString` records). */
+export const secretKeysOf = (schema: JsonSchema): SecretKeys => {
+  const keys = new Set<string>();
+  const maps = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (typeof node !== 'object' || node === null) return;
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item);
+      return;
+    }
+    const schemaNode = node as JsonSchema;
+    for (const [key, child] of Object.entries((schemaNode.properties as Record<string, JsonSchema>) ?? {})) {
+      if (isSecretSchema(child)) keys.add(key);
+      if (isSecretSchema(child.additionalProperties as JsonSchema | undefined)) maps.add(key);
+      visit(child);
+    }
+    for (const keyword of ['items', 'additionalProperties', 'anyOf', 'oneOf', 'allOf']) visit(schemaNode[keyword]);
+  };
+  visit(schema);
+  return { keys, maps };
+};
+
+let secrets: SecretKeys | undefined;
 
 /**
- * The config keys that hold a secret (decoded as `SecretString`): each may instead be read from a file
- * named by the same key with `File` appended (`apiTokenFile`), as container and Kubernetes secrets are
- * mounted. `identityHashKey` is the privacy section's key for hashing identities.
+ * The config's secret keys (`apiToken`, `token`, `bearer`, `clientSecret`, `signingKey`,
+ * `identityHashKey`; header values), derived from the codec: every key decoded as `SecretString`. Each
+ * key may instead be read from a file named by the key with `File` appended (`apiTokenFile`), as
+ * container and Kubernetes secrets are mounted.
  */
-export const SECRET_KEYS = ['apiToken', 'token', 'bearer', 'clientSecret', 'signingKey', 'identityHashKey'] as const;
-
-const FILE_SUFFIX = 'File';
+export const secretKeys = (): SecretKeys => {
+  secrets ??= secretKeysOf(configSchema());
+  return secrets;
+};
 
 type Path = readonly (string | number)[];
 
@@ -34,8 +70,9 @@ export const readSecretFiles = (value: unknown, baseDir: string, path: Path = []
   if (typeof value !== 'object' || value === null) return { value, problems: [] };
   const problems: Problem[] = [];
   const result: Record<string, unknown> = {};
+  const { keys } = secretKeys();
   for (const [key, item] of Object.entries(value)) {
-    const secret = SECRET_KEYS.find((name) => key === `${name}${FILE_SUFFIX}`);
+    const secret = [...keys].find((name) => key === fileKeyOf(name));
     if (secret === undefined) {
       const part = readSecretFiles(item, baseDir, [...path, key]);
       result[key] = part.value;
@@ -61,15 +98,51 @@ export const readSecretFiles = (value: unknown, baseDir: string, path: Path = []
   return { value: result, problems };
 };
 
-/** Paths of secrets written in the config itself (not `${VAR}`, not a file). */
-const literalSecrets = (value: unknown, path: Path = []): string[] => {
+/** A secret's file key in a parsed config: where (the object's path), which secret, and the file as written. */
+export interface SecretFile {
+  readonly path: Path;
+  readonly key: string;
+  readonly fileKey: string;
+  readonly file: string;
+}
+
+/** Every `<secret>File` of a parsed config. */
+export const secretFilesIn = (value: unknown, path: Path = []): SecretFile[] => {
+  if (Array.isArray(value)) return value.flatMap((item, index) => secretFilesIn(item, [...path, index]));
+  if (typeof value !== 'object' || value === null) return [];
+  const { keys } = secretKeys();
+  return Object.entries(value).flatMap(([fileKey, item]): SecretFile[] => {
+    const key = [...keys].find((name) => fileKey === fileKeyOf(name));
+    if (key === undefined) return secretFilesIn(item, [...path, fileKey]);
+    return typeof item === 'string' ? [{ path, key, fileKey, file: item }] : [];
+  });
+};
+
+/** The part before `@` of a URL with credentials (`redis://:password@host`), if any. */
+const USERINFO = /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]*)@/i;
+
+/**
+ * Paths of secrets written in the config itself (not `${VAR}`, not a file): secret keys, every value of
+ * a secret map (`headers.Authorization`), and the password of any URL (`redis.url`).
+ */
+const literalSecrets = (value: unknown, path: Path = []): { path: string; fileKey?: string }[] => {
+  const { keys, maps } = secretKeys();
+  const literal = (item: unknown): item is string => typeof item === 'string' && !item.includes('${');
   if (Array.isArray(value)) return value.flatMap((item, index) => literalSecrets(item, [...path, index]));
   if (typeof value !== 'object' || value === null) return [];
-  return Object.entries(value).flatMap(([key, item]) =>
-    (SECRET_KEYS as readonly string[]).includes(key) && typeof item === 'string' && !item.includes('${')
-      ? [[...path, key].join('.')]
-      : literalSecrets(item, [...path, key]),
-  );
+  return Object.entries(value).flatMap(([key, item]) => {
+    const at = [...path, key].join('.');
+    if (keys.has(key) && literal(item)) return [{ path: at, fileKey: fileKeyOf(key) }];
+    if (maps.has(key) && typeof item === 'object' && item !== null)
+      return Object.entries(item)
+        .filter(([, header]) => literal(header))
+        .map(([name]) => ({ path: `${at}.${name}` }));
+    if (typeof item === 'string') {
+      const password = USERINFO.exec(item)?.[1]?.split(':').slice(1).join(':');
+      return password && literal(password) ? [{ path: `the password in ${at}` }] : [];
+    }
+    return literalSecrets(item, [...path, key]);
+  });
 };
 
 /**
@@ -89,8 +162,11 @@ export const configFileWarnings = async (file: string): Promise<string[]> => {
   if ((mode & 0o077) === 0) return [];
   const found = literalSecrets(parseDocument(text).toJS());
   if (found.length === 0) return [];
+  // A secret key may come from its file; a header or a URL's password from `${VAR}` only.
+  const fileKey = found.find((secret) => secret.fileKey !== undefined)?.fileKey;
   return [
-    `${file} holds a secret in clear (${found.join(', ')}) and is readable by group or others ` +
-      `(mode ${(mode & 0o777).toString(8)}): chmod 600 it, or use \${VAR} or ${found[0]!.split('.').at(-1)}File`,
+    `${file} holds a secret in clear (${found.map((secret) => secret.path).join(', ')}) and is readable by ` +
+      `group or others (mode ${(mode & 0o777).toString(8)}): chmod 600 it, or use \${VAR}` +
+      (fileKey === undefined ? '' : ` or ${fileKey}`),
   ];
 };

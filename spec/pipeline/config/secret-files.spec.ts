@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../../pipeline/config/load.js';
+import { configFileWarnings } from '../../../pipeline/config/secret-files.js';
 import { QualtricsStandIn } from '../../../pipeline/demo/qualtrics-stand-in.js';
 import { CliProcesses, liveOutput } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/temp.js';
@@ -94,5 +95,31 @@ describe('secrets from files (apiTokenFile, tokenFile, bearerFile, clientSecretF
     const output = liveOutput(child);
     await eventually(() => output.stderr().includes('holds a secret in clear (destination.apiToken)'));
     expect(output.stderr()).not.to.include('literal-SECRET');
+  });
+
+  it('the literal-secret warning covers header values and a password in a URL (redis.url), not ${VAR}s', async () => {
+    const headers = (value: string) =>
+      config('url: "https://x.qualtrics.com/e", apiToken: "${T}", auth: header').replace(
+        'url: "ws://127.0.0.1:1"',
+        `url: "ws://127.0.0.1:1", headers: { Authorization: "${value}" }`,
+      );
+    const literal = configIn(headers('Bearer abc'), 0o644);
+    expect(await configFileWarnings(literal.file)).to.deep.equal([
+      `${literal.file} holds a secret in clear (source.websocket.headers.Authorization) and is readable by group ` +
+        'or others (mode 644): chmod 600 it, or use ${VAR}',
+    ]);
+    expect(await configFileWarnings(configIn(headers('Bearer ${FEED_TOKEN}'), 0o644).file)).to.deep.equal([]);
+    const redis = (url: string) =>
+      configIn(
+        config('url: "https://x.qualtrics.com/e", apiToken: "${T}", auth: header', `redis: { url: "${url}" }`),
+        0o640,
+      );
+    const withPassword = redis('redis://:hunter2@redis:6379');
+    expect(await configFileWarnings(withPassword.file)).to.deep.equal([
+      `${withPassword.file} holds a secret in clear (the password in redis.url) and is readable by group or others ` +
+        '(mode 640): chmod 600 it, or use ${VAR}',
+    ]);
+    for (const quiet of ['redis://redis:6379', 'redis://:${REDIS_PASSWORD}@redis:6379', '${REDIS_URL}'])
+      expect(await configFileWarnings(redis(quiet).file), quiet).to.deep.equal([]);
   });
 });
