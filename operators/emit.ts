@@ -18,7 +18,7 @@ import {
 import { integerIn, struct, withDefault, withDefaults } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, laneKeyOf, settle, type Envelope } from './model/envelope.js';
-import { messageOf } from './model/errors.js';
+import { messageOf, misconfigurationOf } from './model/errors.js';
 import { laneMap } from './model/lanes.js';
 import { compareStreamPositions, millisOf, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
@@ -69,8 +69,9 @@ type EmitContext = Pick<
  *   person is in.
  * - Every attempt first takes a slot from the rate limiter, waiting as long as it says.
  * - 2xx: `delivered`. 408, 429, 5xx, no answer: retried with backoff and jitter, or after
- *   `Retry-After`; a 429 also slows the rate limiter. 401, 403, 404: the valve closes (intake stops)
- *   and the update is retried every `retry.maxMs` until the destination accepts it, which reopens it.
+ *   `Retry-After`; a 429 also slows the rate limiter. 401, 403, 404, or a send refused as misconfigured
+ *   (the host resolves to a private address): the valve closes (intake stops) with what to fix, and the
+ *   update is retried every `retry.maxMs` until the destination accepts it, which reopens it.
  *   Other answers, too-large payloads and exhausted retries: dead-lettered, then `failed`.
  * - A destination that is down for everyone (`retry.downAfter` attempts failing in a row, for more than one update)
  *   opens a circuit breaker: the intake pauses, attempts stop counting, one probe retries (see
@@ -190,7 +191,14 @@ export const emit =
     const send = (body: string): Observable<AttemptResult> =>
       defer(() => from(sender.send(body))).pipe(
         map((answer): AttemptResult => ({ kind: 'answer', answer })),
-        catchError((error: unknown) => of<AttemptResult>({ kind: 'no-answer', error: messageOf(error) })),
+        catchError((error: unknown) => {
+          const misconfigured = misconfigurationOf(error);
+          return of<AttemptResult>(
+            misconfigured === undefined
+              ? { kind: 'no-answer', error: messageOf(error) }
+              : { kind: 'misconfigured', message: misconfigured },
+          );
+        }),
       );
 
     /** Attempt number `total`; `counted` attempts count toward `maxAttempts` (paused ones do not). */

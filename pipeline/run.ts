@@ -233,7 +233,20 @@ export const alertNotifier =
     const { webhook } = flow.alerts;
     if (!webhook) return;
     got
-      .post(webhook, { json: event, timeout: { request: 5000 }, retry: { limit: 2, methods: ['POST'] } })
+      // A redirect is not followed (an alert names flows and counts; it goes where configured, nowhere else).
+      .post(webhook, {
+        json: event,
+        timeout: { request: 5000 },
+        retry: { limit: 2, methods: ['POST'] },
+        followRedirect: false,
+      })
+      .then(({ statusCode, headers }) => {
+        if (statusCode >= 300)
+          logger.warn(
+            { alert: event.alert, status: statusCode, location: headers.location },
+            `alerts.webhook answered ${statusCode}: the alert was not posted (redirects are not followed)`,
+          );
+      })
       .catch((error: unknown) =>
         logger.warn({ alert: event.alert, error: messageOf(error) }, 'could not post the alert to alerts.webhook'),
       );
