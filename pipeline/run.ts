@@ -12,7 +12,7 @@ import { maskIdentity } from './mask.js';
 import { PipelineMetrics, type FlowMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
 import { enabledFlows } from './config/flow-choice.js';
-import { withoutRefusedFlows } from './governance/refusals.js';
+import { describeRefusal, withoutRefusedFlows } from './governance/refusals.js';
 import { surveyedChain, UnseenPaths } from './governance/unseen-paths.js';
 import { wire, type FlowWiring, type Wiring } from './wire.js';
 
@@ -111,11 +111,8 @@ const watchFlow = (
 /** The config with every flow that breaks a data-usage policy turned off, each refusal logged; none left is an error. */
 const governed = (config: Config, logger: Logger): Config => {
   const { config: allowed, refused } = withoutRefusedFlows(config);
-  for (const { flow, problems } of refused)
-    logger.error(
-      { flow: flow.name, problems },
-      `flow ${flow.name} not started: it breaks a data-usage policy: ${problems.join('; ')}`,
-    );
+  for (const refusal of refused)
+    logger.error({ flow: refusal.flow.name, problems: refusal.problems }, describeRefusal(refusal));
   if (refused.length > 0 && enabledFlows(allowed).length === 0)
     throw new Error(`no flow may start: ${refused.flatMap(({ problems }) => problems).join('; ')}`);
   return allowed;

@@ -42,6 +42,7 @@ import type { Logger } from './logger.js';
 import type { FlowMetrics } from './metrics.js';
 import { observeDeadLetters, observeRateLimiter, observeSender } from './observe.js';
 import { IntakeValve } from './valve.js';
+import { refuseUngoverned } from './governance/refusals.js';
 
 export { redisPrefixOf, slug };
 
@@ -221,7 +222,12 @@ export interface FlowCore {
   close(): Promise<void>;
 }
 
-/** Builds one flow's adapters: Redis-backed with `redis.url`, embedded on disk without. */
+/**
+ * Builds one flow's adapters: Redis-backed with `redis.url`, embedded on disk without. Every command
+ * that sends through a flow (`run`, `replay`, `dlq redrive`) wires it here, so a flow that breaks a
+ * data-usage policy is refused here for all of them (`run` leaves such a flow out before); only a
+ * command that sends nothing (`dlq list`) passes `sends: false`.
+ */
 export const wireFlowCore = (
   config: Config,
   flow: FlowConfig,
@@ -230,7 +236,9 @@ export const wireFlowCore = (
   metrics?: FlowMetrics,
   /** Updates it may hold (see `flowCredit`). */
   credit = config.pipeline.maxInFlight,
+  { sends = true }: { readonly sends?: boolean } = {},
 ): FlowCore => {
+  if (sends) refuseUngoverned(config, flow);
   const valve = new IntakeValve();
   const creditSubscription = applyCredit(ledger, valve, credit);
   const { redis } = shared;
@@ -367,9 +375,17 @@ export const wireOneFlow = (
   flow: FlowConfig,
   logger: Logger,
   ledger: Ledger,
+  /** Whether the command sends through the flow (refused if it breaks a data-usage policy). */
+  { sends = true }: { readonly sends?: boolean } = {},
 ): FlowCore & { readonly shared: Shared } => {
   const shared = wireShared(config, logger);
-  const core = wireFlowCore(config, flow, shared, ledger);
+  let core: FlowCore;
+  try {
+    core = wireFlowCore(config, flow, shared, ledger, undefined, undefined, { sends });
+  } catch (error) {
+    void shared.close();
+    throw error;
+  }
   return {
     ...core,
     shared,
