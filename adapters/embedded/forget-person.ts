@@ -1,4 +1,5 @@
 import type { FlowForgotten } from '../forgotten.js';
+import { AUDIENCES, WITHDRAWALS } from './delivery-log.js';
 import { storageKey, type StateStore } from './state-store.js';
 
 /**
@@ -18,7 +19,11 @@ export const forgetInState = async (state: StateStore, identityKey: string, name
         dedupeMarks += 1;
       } else break;
     let deliveryLog = 0;
-    for (const key of [storageKey(identityKey), storageKey(`in:${identityKey}`)])
+    for (const key of [
+      storageKey(identityKey),
+      storageKey(`${AUDIENCES}${identityKey}`),
+      storageKey(`${WITHDRAWALS}${identityKey}`),
+    ])
       if (state.delivered.get(key) !== undefined) {
         void state.delivered.remove(key);
         deliveryLog += 1;

@@ -12,7 +12,12 @@ import { nextId, RawEntries, replyOf, turnsOf } from './stream-entries.js';
 export const forgetInFlow = async (redis: Redis, prefix: string, name: string): Promise<FlowForgotten> => {
   const keys = keysFor(prefix);
   const dedupeMarks = await deleteKeys(redis, keys.sent(name));
-  const deliveryLog = await redis.del(keys.last(name), keys.audiencesIn(name), `${prefix}:done:${name}`);
+  const deliveryLog = await redis.del(
+    keys.last(name),
+    keys.audiencesIn(name),
+    keys.withdrawals(name),
+    `${prefix}:done:${name}`,
+  );
   let historyRows = 0;
   for (const row of await redis.lrange(keys.history, 0, -1)) {
     const entry = parseJson(row) as { person?: unknown } | undefined;
