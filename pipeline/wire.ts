@@ -76,7 +76,8 @@ export interface Shared {
 
 /**
  * The key `privacy.identityHashKey` names; or, without, one made once and shared through Redis beside
- * the config's keys, or (without Redis) kept in the flow's state directory.
+ * the config's keys (so readable by anyone who can read that Redis: it keeps identities out of key
+ * names, not from a reader of Redis), or (without Redis) kept in the flow's state directory.
  */
 export const identityHasherOf = (config: Config, redis: Redis | undefined, flow?: FlowConfig): IdentityHasher => {
   const configured = config.privacy?.identityHashKey;
