@@ -159,8 +159,12 @@ export const startReplay = async (
   const outlets = fanOut(source, flows.length);
   // Replayed outcomes are part of each flow's history, as `run`'s are.
   const recorders = cores.map((core, index) =>
-    recordHistory(ledgers[index]!.settlements$, core.history, (error) =>
-      logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
+    recordHistory(
+      ledgers[index]!.settlements$,
+      core.history,
+      (error) => logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
+      // Rows name their person by keyed hash, as run's do: `forget` finds them.
+      (key) => core.identityHasher.hash(key),
     ),
   );
   const pipelines = flows.map(({ chain }, index) =>

@@ -136,6 +136,20 @@ type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog'> & {
 const deadLetterFileOf = (config: Config, flow: FlowConfig): DeadLetterFile =>
   new DeadLetterFile(flow.deadLetters?.file ?? defaultDeadLetterFile(config, flow));
 
+/**
+ * Where a flow keeps its dead letters: a file named in the config (some teams want them on disk, even
+ * with Redis), else the Redis stream `<prefix>:dead`, else (no Redis) the default file. `run`, `dlq`
+ * and `forget` all find them here.
+ */
+export const deadLetterStoreOf = (
+  config: Config,
+  flow: FlowConfig,
+  redis: Redis | undefined,
+): DeadLetterFile | RedisDeadLetterStream =>
+  redis && !flow.deadLetters?.file
+    ? new RedisDeadLetterStream(redis, redisPrefixOf(config, flow))
+    : deadLetterFileOf(config, flow);
+
 /** One process without Redis: dedupe marks and the delivery log on disk, so a restart sends nobody's survey twice. */
 const embeddedStores = (config: Config, flow: FlowConfig, state: StateStore): Stores => ({
   dedupeStore: new EmbeddedDedupeStore(state),
@@ -143,7 +157,7 @@ const embeddedStores = (config: Config, flow: FlowConfig, state: StateStore): St
     compare: compareStreamPositions,
     ttlMs: flow.dedupe.ttlSeconds * 1000,
   }),
-  deadLetters: deadLetterFileOf(config, flow),
+  deadLetters: deadLetterStoreOf(config, flow, undefined),
 });
 
 const redisStores = (config: Config, flow: FlowConfig, redis: Redis, hasher: IdentityHasher): Stores => {
@@ -152,10 +166,7 @@ const redisStores = (config: Config, flow: FlowConfig, redis: Redis, hasher: Ide
   return {
     dedupeStore: new RedisDedupeStore(redis, prefix, (key) => withIdentityRenamed(key, hash)),
     deliveryLog: new RedisDeliveryLog(redis, prefix, flow.dedupe.ttlSeconds * 1000, hash),
-    // A file named in the config still wins: some teams want dead letters on disk.
-    deadLetters: flow.deadLetters?.file
-      ? new DeadLetterFile(flow.deadLetters.file)
-      : new RedisDeadLetterStream(redis, prefix),
+    deadLetters: deadLetterStoreOf(config, flow, redis),
   };
 };
 
