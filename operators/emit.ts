@@ -18,12 +18,13 @@ import {
 import { integerIn, struct, withDefault, withDefaults } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, laneKeyOf, settle, type Envelope } from './model/envelope.js';
-import { messageOf } from './model/errors.js';
+import { messageOf, misconfigurationOf } from './model/errors.js';
 import { laneMap } from './model/lanes.js';
 import { compareStreamPositions, millisOf, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
 import { serializePayload } from './model/payload.js';
 import { fromMaybePromise } from './model/ports.js';
+import type { JsonObject } from './model/json.js';
 import { NOT_IN_AUDIENCES } from './consent.js';
 import { CircuitBreaker } from './model/circuit-breaker.js';
 import { describeResult, isDestinationFailure, judge, RetryOptions, type AttemptResult } from './model/retry-policy.js';
@@ -64,13 +65,15 @@ type EmitContext = Pick<
  * - One identity's updates go out one at a time, in arrival order, retries included; up to
  *   `concurrency` identities at once.
  * - An update older than the last one delivered for its identity is excluded as `stale`.
- * - A consent withdrawal (see `consent`) is sent only to a person in one of its audiences as delivered,
- *   else excluded as `no-consent`; in a flow with consent, each delivery records which audiences the
- *   person is in.
+ * - A consent withdrawal (see `consent`) is sent only to a person in an audience as delivered, with
+ *   every such audience `exited` (those the delivery log knows and those the update names), else
+ *   excluded as `no-consent`; in a flow with consent, each delivery records which audiences the person
+ *   is in, and each delivered withdrawal is counted (see `dedupe`).
  * - Every attempt first takes a slot from the rate limiter, waiting as long as it says.
  * - 2xx: `delivered`. 408, 429, 5xx, no answer: retried with backoff and jitter, or after
- *   `Retry-After`; a 429 also slows the rate limiter. 401, 403, 404: the valve closes (intake stops)
- *   and the update is retried every `retry.maxMs` until the destination accepts it, which reopens it.
+ *   `Retry-After`; a 429 also slows the rate limiter. 401, 403, 404, or a send refused as misconfigured
+ *   (the host resolves to a private address): the valve closes (intake stops) with what to fix, and the
+ *   update is retried every `retry.maxMs` until the destination accepts it, which reopens it.
  *   Other answers, too-large payloads and exhausted retries: dead-lettered, then `failed`.
  * - A destination that is down for everyone (`retry.downAfter` attempts failing in a row, for more than one update)
  *   opens a circuit breaker: the intake pauses, attempts stop counting, one probe retries (see
@@ -154,43 +157,69 @@ export const emit =
     };
 
     /**
-     * What the destination is told about the audiences of a delivered payload, remembered per person:
-     * `realized` / `existing` put them in, `exited` takes them out. Read by a consent withdrawal.
+     * What the destination is told about the audiences of a delivered payload, remembered per person
+     * (without expiry: a withdrawal long after the last delivery still finds them): `realized` /
+     * `existing` put them in, `exited` takes them out. Read by a consent withdrawal. A delivered
+     * withdrawal is also counted, which starts a new round of `dedupe` keys for the person (so a person
+     * who consents again is sent again, even with the same qualification time).
      */
     const recordAudiences = (envelope: Envelope): Observable<unknown> => {
       const { identity } = envelope;
       const statuses = Object.entries(upsOf(envelope.payload));
       // Only a flow with consent needs it: the others pay nothing for it.
-      if (!identity || envelope.consent === undefined || statuses.length === 0) return of(undefined);
+      if (!identity || envelope.consent === undefined) return of(undefined);
       const key = identityKey(identity);
-      return defer(() => fromMaybePromise(deliveryLog.audiencesIn(key))).pipe(
-        mergeMap((current) => {
-          const next = new Set(current);
-          for (const [id, status] of statuses) status === 'exited' ? next.delete(id) : next.add(id);
-          const same = next.size === current.length && current.every((id) => next.has(id));
-          return same ? of(undefined) : fromMaybePromise(deliveryLog.recordAudiencesIn(key, [...next]));
-        }),
-        // As the position: a safeguard; a person it misses is excluded rather than sent an exit.
-        catchError(() => of(undefined)),
-      );
+      const audiences =
+        statuses.length === 0
+          ? of(undefined)
+          : defer(() => fromMaybePromise(deliveryLog.audiencesIn(key))).pipe(
+              mergeMap((current) => {
+                const next = new Set(current);
+                for (const [id, status] of statuses) status === 'exited' ? next.delete(id) : next.add(id);
+                const same = next.size === current.length && current.every((id) => next.has(id));
+                return same ? of(undefined) : fromMaybePromise(deliveryLog.recordAudiencesIn(key, [...next]));
+              }),
+            );
+      const withdrawal =
+        envelope.consent === 'withdrawn' && deliveryLog.recordWithdrawal
+          ? defer(() => fromMaybePromise(deliveryLog.recordWithdrawal?.(key)))
+          : of(undefined);
+      // As the position: a safeguard; a person it misses is excluded rather than sent an exit.
+      return merge(audiences, withdrawal).pipe(catchError(() => of(undefined)));
     };
 
-    /** A consent withdrawal goes out only to a person who is in one of its audiences as delivered. */
-    const isNeededWithdrawal = (envelope: Envelope): Observable<boolean> => {
+    /**
+     * A consent withdrawal goes out only to a person who is in an audience as delivered, and exits every
+     * such audience (those the log knows, with those its own update names): `undefined` when none is due.
+     * Any other envelope goes as it is.
+     */
+    const withdrawalToSend = (envelope: Envelope): Observable<Envelope | undefined> => {
       const { identity } = envelope;
-      if (envelope.consent !== 'withdrawn' || !identity) return of(true);
-      const audiences = Object.keys(upsOf(envelope.payload));
+      if (envelope.consent !== 'withdrawn' || !identity) return of(envelope);
       return defer(() => fromMaybePromise(deliveryLog.audiencesIn(identityKey(identity)))).pipe(
-        map((current) => current.some((id) => audiences.includes(id))),
-        // The log cannot answer: send the exit (telling the destination one time too many is harmless).
-        catchError(() => of(true)),
+        map((current): Envelope | undefined => {
+          if (current.length === 0) return undefined;
+          const membership = envelope.payload.segmentMembership as { ups?: Record<string, JsonObject> } | undefined;
+          const ups: Record<string, JsonObject> = { ...membership?.ups };
+          for (const id of current) ups[id] ??= { status: 'exited' };
+          return { ...envelope, payload: { ...envelope.payload, segmentMembership: { ups } } };
+        }),
+        // The log cannot answer: send the exit as it is (telling the destination one time too many is harmless).
+        catchError(() => of(envelope)),
       );
     };
 
     const send = (body: string): Observable<AttemptResult> =>
       defer(() => from(sender.send(body))).pipe(
         map((answer): AttemptResult => ({ kind: 'answer', answer })),
-        catchError((error: unknown) => of<AttemptResult>({ kind: 'no-answer', error: messageOf(error) })),
+        catchError((error: unknown) => {
+          const misconfigured = misconfigurationOf(error);
+          return of<AttemptResult>(
+            misconfigured === undefined
+              ? { kind: 'no-answer', error: messageOf(error) }
+              : { kind: 'misconfigured', message: misconfigured },
+          );
+        }),
       );
 
     /** Attempt number `total`; `counted` attempts count toward `maxAttempts` (paused ones do not). */
@@ -250,12 +279,18 @@ export const emit =
                 envelope,
                 excluded(Reasons.stale, 'a later update for this identity was already delivered'),
               );
-            return isNeededWithdrawal(envelope).pipe(
-              mergeMap((needed) =>
-                needed
-                  ? attempt(envelope, body, 1, 1)
-                  : finish(envelope, excluded(Reasons.noConsent, NOT_IN_AUDIENCES)),
-              ),
+            return withdrawalToSend(envelope).pipe(
+              mergeMap((toSend) => {
+                if (toSend === undefined) return finish(envelope, excluded(Reasons.noConsent, NOT_IN_AUDIENCES));
+                if (toSend === envelope) return attempt(envelope, body, 1, 1);
+                const exit = serializePayload(toSend.payload);
+                const exitBytes = Buffer.byteLength(exit);
+                if (exitBytes > options.maxPayloadBytes) {
+                  const detail = `${exitBytes} bytes, the limit is ${options.maxPayloadBytes}`;
+                  return deadLetter(toSend, exit, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
+                }
+                return attempt(toSend, exit, 1, 1);
+              }),
             );
           }),
         );

@@ -5,7 +5,7 @@ import { defineOperator } from './model/define.js';
 import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
 import type { Json } from './model/json.js';
-import { getPath, setPath } from './model/paths.js';
+import { getPath, overlaps, setPath } from './model/paths.js';
 import { RESERVED_KEYS } from './model/payload.js';
 
 export interface DottedPathBrand {
@@ -23,9 +23,6 @@ export type DottedPath = t.TypeOf<typeof DottedPath>;
 export const AttributeMapping = struct('AttributeMapping', { source: DottedPath, target: DottedPath });
 export type AttributeMapping = t.TypeOf<typeof AttributeMapping>;
 
-/** Same path, or one inside the other: both cannot be written. */
-const overlaps = (a: string, b: string): boolean => a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
-
 const targetProblems = (mappings: readonly AttributeMapping[]): Problem[] =>
   mappings.flatMap(({ target }, index) => {
     const head = target.split('.')[0]!;
@@ -33,6 +30,7 @@ const targetProblems = (mappings: readonly AttributeMapping[]): Problem[] =>
       return [
         { path: [index, 'target'], message: `"${head}" is filled by the pipeline itself; choose another target` },
       ];
+    // Same path, or one inside the other: both cannot be written.
     const clash = mappings.findIndex((other, j) => j < index && overlaps(other.target, target));
     if (clash >= 0)
       return [

@@ -283,7 +283,11 @@ program
         ...(options.file ? await readPeople(options.file) : []),
       ];
       if (people.length === 0) throw new ConfigError('forget', ['name people with --identity or --file']);
-      process.stdout.write(await forget(config, people));
+      const { report, nothingFound, incomplete } = await forget(config, people);
+      process.stdout.write(report);
+      // Found nowhere: most likely a typo, which must not pass for an erasure.
+      if (nothingFound) process.exitCode = 2;
+      else if (incomplete) process.exitCode = 1;
     }),
   );
 

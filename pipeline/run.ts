@@ -12,7 +12,7 @@ import { maskIdentity } from './mask.js';
 import { PipelineMetrics, type FlowMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
 import { enabledFlows } from './config/flow-choice.js';
-import { withoutRefusedFlows } from './governance/refusals.js';
+import { describeRefusal, withoutRefusedFlows } from './governance/refusals.js';
 import { surveyedChain, UnseenPaths } from './governance/unseen-paths.js';
 import { wire, type FlowWiring, type Wiring } from './wire.js';
 
@@ -111,11 +111,8 @@ const watchFlow = (
 /** The config with every flow that breaks a data-usage policy turned off, each refusal logged; none left is an error. */
 const governed = (config: Config, logger: Logger): Config => {
   const { config: allowed, refused } = withoutRefusedFlows(config);
-  for (const { flow, problems } of refused)
-    logger.error(
-      { flow: flow.name, problems },
-      `flow ${flow.name} not started: it breaks a data-usage policy: ${problems.join('; ')}`,
-    );
+  for (const refusal of refused)
+    logger.error({ flow: refusal.flow.name, problems: refusal.problems }, describeRefusal(refusal));
   if (refused.length > 0 && enabledFlows(allowed).length === 0)
     throw new Error(`no flow may start: ${refused.flatMap(({ problems }) => problems).join('; ')}`);
   return allowed;
@@ -233,7 +230,20 @@ export const alertNotifier =
     const { webhook } = flow.alerts;
     if (!webhook) return;
     got
-      .post(webhook, { json: event, timeout: { request: 5000 }, retry: { limit: 2, methods: ['POST'] } })
+      // A redirect is not followed (an alert names flows and counts; it goes where configured, nowhere else).
+      .post(webhook, {
+        json: event,
+        timeout: { request: 5000 },
+        retry: { limit: 2, methods: ['POST'] },
+        followRedirect: false,
+      })
+      .then(({ statusCode, headers }) => {
+        if (statusCode >= 300)
+          logger.warn(
+            { alert: event.alert, status: statusCode, location: headers.location },
+            `alerts.webhook answered ${statusCode}: the alert was not posted (redirects are not followed)`,
+          );
+      })
       .catch((error: unknown) =>
         logger.warn({ alert: event.alert, error: messageOf(error) }, 'could not post the alert to alerts.webhook'),
       );

@@ -42,6 +42,7 @@ import type { Logger } from './logger.js';
 import type { FlowMetrics } from './metrics.js';
 import { observeDeadLetters, observeRateLimiter, observeSender } from './observe.js';
 import { IntakeValve } from './valve.js';
+import { refuseUngoverned } from './governance/refusals.js';
 
 export { redisPrefixOf, slug };
 
@@ -75,7 +76,8 @@ export interface Shared {
 
 /**
  * The key `privacy.identityHashKey` names; or, without, one made once and shared through Redis beside
- * the config's keys, or (without Redis) kept in the flow's state directory.
+ * the config's keys (so readable by anyone who can read that Redis: it keeps identities out of key
+ * names, not from a reader of Redis), or (without Redis) kept in the flow's state directory.
  */
 export const identityHasherOf = (config: Config, redis: Redis | undefined, flow?: FlowConfig): IdentityHasher => {
   const configured = config.privacy?.identityHashKey;
@@ -134,6 +136,20 @@ type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog'> & {
 const deadLetterFileOf = (config: Config, flow: FlowConfig): DeadLetterFile =>
   new DeadLetterFile(flow.deadLetters?.file ?? defaultDeadLetterFile(config, flow));
 
+/**
+ * Where a flow keeps its dead letters: a file named in the config (some teams want them on disk, even
+ * with Redis), else the Redis stream `<prefix>:dead`, else (no Redis) the default file. `run`, `dlq`
+ * and `forget` all find them here.
+ */
+export const deadLetterStoreOf = (
+  config: Config,
+  flow: FlowConfig,
+  redis: Redis | undefined,
+): DeadLetterFile | RedisDeadLetterStream =>
+  redis && !flow.deadLetters?.file
+    ? new RedisDeadLetterStream(redis, redisPrefixOf(config, flow))
+    : deadLetterFileOf(config, flow);
+
 /** One process without Redis: dedupe marks and the delivery log on disk, so a restart sends nobody's survey twice. */
 const embeddedStores = (config: Config, flow: FlowConfig, state: StateStore): Stores => ({
   dedupeStore: new EmbeddedDedupeStore(state),
@@ -141,7 +157,7 @@ const embeddedStores = (config: Config, flow: FlowConfig, state: StateStore): St
     compare: compareStreamPositions,
     ttlMs: flow.dedupe.ttlSeconds * 1000,
   }),
-  deadLetters: deadLetterFileOf(config, flow),
+  deadLetters: deadLetterStoreOf(config, flow, undefined),
 });
 
 const redisStores = (config: Config, flow: FlowConfig, redis: Redis, hasher: IdentityHasher): Stores => {
@@ -150,10 +166,7 @@ const redisStores = (config: Config, flow: FlowConfig, redis: Redis, hasher: Ide
   return {
     dedupeStore: new RedisDedupeStore(redis, prefix, (key) => withIdentityRenamed(key, hash)),
     deliveryLog: new RedisDeliveryLog(redis, prefix, flow.dedupe.ttlSeconds * 1000, hash),
-    // A file named in the config still wins: some teams want dead letters on disk.
-    deadLetters: flow.deadLetters?.file
-      ? new DeadLetterFile(flow.deadLetters.file)
-      : new RedisDeadLetterStream(redis, prefix),
+    deadLetters: deadLetterStoreOf(config, flow, redis),
   };
 };
 
@@ -221,7 +234,12 @@ export interface FlowCore {
   close(): Promise<void>;
 }
 
-/** Builds one flow's adapters: Redis-backed with `redis.url`, embedded on disk without. */
+/**
+ * Builds one flow's adapters: Redis-backed with `redis.url`, embedded on disk without. Every command
+ * that sends through a flow (`run`, `replay`, `dlq redrive`) wires it here, so a flow that breaks a
+ * data-usage policy is refused here for all of them (`run` leaves such a flow out before); only a
+ * command that sends nothing (`dlq list`) passes `sends: false`.
+ */
 export const wireFlowCore = (
   config: Config,
   flow: FlowConfig,
@@ -230,7 +248,9 @@ export const wireFlowCore = (
   metrics?: FlowMetrics,
   /** Updates it may hold (see `flowCredit`). */
   credit = config.pipeline.maxInFlight,
+  { sends = true }: { readonly sends?: boolean } = {},
 ): FlowCore => {
+  if (sends) refuseUngoverned(config, flow);
   const valve = new IntakeValve();
   const creditSubscription = applyCredit(ledger, valve, credit);
   const { redis } = shared;
@@ -367,9 +387,17 @@ export const wireOneFlow = (
   flow: FlowConfig,
   logger: Logger,
   ledger: Ledger,
+  /** Whether the command sends through the flow (refused if it breaks a data-usage policy). */
+  { sends = true }: { readonly sends?: boolean } = {},
 ): FlowCore & { readonly shared: Shared } => {
   const shared = wireShared(config, logger);
-  const core = wireFlowCore(config, flow, shared, ledger);
+  let core: FlowCore;
+  try {
+    core = wireFlowCore(config, flow, shared, ledger, undefined, undefined, { sends });
+  } catch (error) {
+    void shared.close();
+    throw error;
+  }
   return {
     ...core,
     shared,

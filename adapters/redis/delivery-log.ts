@@ -24,8 +24,8 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
 
 /**
- * The latest position delivered per identity, and the audiences it is in as delivered, shared by every
- * process of a destination.
+ * The latest position delivered per identity (for `ttlMs`), and the audiences it is in as delivered and
+ * the consent withdrawals delivered to it (both without expiry), shared by every process of a destination.
  */
 export class RedisDeliveryLog {
   readonly #keys;
@@ -63,9 +63,19 @@ export class RedisDeliveryLog {
     return Array.isArray(stored) ? stored.filter((id): id is string => typeof id === 'string') : [];
   }
 
+  /** Without expiry (a SET without PX also clears the TTL an older version gave it); `forget` deletes it. */
   async recordAudiencesIn(identity: string, audiences: readonly string[]): Promise<void> {
     const key = this.#keys.audiencesIn(await this.#name(identity));
     if (audiences.length === 0) await this.redis.del(key);
-    else await this.redis.set(key, JSON.stringify(audiences), 'PX', this.ttlMs);
+    else await this.redis.set(key, JSON.stringify(audiences));
+  }
+
+  async withdrawals(identity: string): Promise<number> {
+    const count = Number((await this.redis.get(this.#keys.withdrawals(await this.#name(identity)))) ?? 0);
+    return Number.isSafeInteger(count) ? count : 0;
+  }
+
+  async recordWithdrawal(identity: string): Promise<void> {
+    await this.redis.incr(this.#keys.withdrawals(await this.#name(identity)));
   }
 }

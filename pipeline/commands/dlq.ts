@@ -49,7 +49,8 @@ export const dlqList = async (
   logger: Logger,
   query: DlqQuery = {},
 ): Promise<string> => {
-  const core = wireOneFlow(config, flow, logger, new Ledger());
+  // Listing sends nothing: a flow refused for a data-usage policy may still show what it holds.
+  const core = wireOneFlow(config, flow, logger, new Ledger(), { sends: false });
   try {
     const all = await core.deadLetters.entries();
     const matching = all.filter(

@@ -20,10 +20,18 @@ export interface MarketingActionBrand {
   readonly MarketingAction: unique symbol;
 }
 
-/** A data-usage label, as Adobe writes them: C1..C12 (contract), I1, S1... (identity, sensitive), or a custom one. */
+/**
+ * A data-usage label, as Adobe writes them: C1..C12 (contract), I1, S1... (identity, sensitive), or a
+ * custom one. Adobe's labels are upper-case: `c2` would match no policy, so a lower-case letter followed
+ * only by digits is refused rather than silently let through.
+ */
 export const Label = withMessage(
-  t.brand(t.string, (s): s is t.Branded<string, LabelBrand> => /^[A-Za-z][\w-]*$/.test(s), 'Label'),
-  'a data-usage label like C2',
+  t.brand(
+    t.string,
+    (s): s is t.Branded<string, LabelBrand> => /^[A-Za-z][\w-]*$/.test(s) && !/^[a-z]\d+$/.test(s),
+    'Label',
+  ),
+  'a data-usage label like C2 (upper-case, as Adobe writes them)',
 );
 export type Label = t.TypeOf<typeof Label>;
 
@@ -58,7 +66,11 @@ export const CustomPolicy = struct('governance.policies[]', {
 export type CustomPolicy = t.TypeOf<typeof CustomPolicy>;
 
 export const GovernanceConfig = struct('governance', {
-  /** What the destination does with the data. Default: `exportToThirdParty` and `emailTargeting`. */
+  /**
+   * What the destination does with the data. Default: `exportToThirdParty` and `emailTargeting`.
+   * `exportToThirdParty` applies whatever is listed (Qualtrics is a third party), and `combineWithPii`
+   * whenever an identity is sent as `email`.
+   */
   marketingActions: withDefault(t.array(MarketingAction), DEFAULT_MARKETING_ACTIONS),
   /**
    * Labels by source path: a path covers everything under it (`person` labels `person.name.firstName`);

@@ -1,4 +1,5 @@
-import { CORE_POLICIES, type Policy } from './policies.js';
+import { overlaps } from '../../operators/model/paths.js';
+import { ALWAYS_MARKETING_ACTIONS, CORE_POLICIES, IDENTIFIABLE_MARKETING_ACTIONS, type Policy } from './policies.js';
 
 /** A source path a flow sends, and where the config maps it (for messages). */
 export interface MappedField {
@@ -20,7 +21,7 @@ export interface Violation {
 /** What of a flow the policies look at: the same shapes as its config sections. */
 export interface GovernedFlow {
   readonly attributes: ReadonlyArray<{ readonly source: string }>;
-  readonly identities: ReadonlyArray<{ readonly source: string }>;
+  readonly identities: ReadonlyArray<{ readonly source: string; readonly target?: string }>;
   readonly audiences: ReadonlyArray<{ readonly id: string }>;
   readonly governance?: {
     readonly marketingActions: readonly string[];
@@ -39,17 +40,28 @@ export const mappedFields = (flow: GovernedFlow): MappedField[] => [
   ...flow.audiences.map(({ id }, index) => ({ path: `segmentMembership.ups.${id}`, mappedAt: `audiences[${index}]` })),
 ];
 
-/** `person` covers `person.name`; mapping `person` also sends a labelled `person.birthDate`. */
-const related = (a: string, b: string): boolean => a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
-
 /** The labels a field carries, each with the labelled path it comes from. */
 export const labelsOf = (
   field: string,
   labels: Readonly<Record<string, readonly string[]>>,
 ): Array<{ readonly label: string; readonly labelledAt: string }> =>
   Object.entries(labels).flatMap(([path, list]) =>
-    related(field, path) ? list.map((label) => ({ label, labelledAt: path })) : [],
+    // `person` covers `person.name`; mapping `person` also sends a labelled `person.birthDate`.
+    overlaps(field, path) ? list.map((label) => ({ label, labelledAt: path })) : [],
   );
+
+/**
+ * The marketing actions a flow performs: those it declares, and always `exportToThirdParty` (Qualtrics
+ * is a third party: leaving it out of `marketingActions` cannot switch off C1, C2 or C12); with an
+ * identity sent as `email` (directly identifiable), `combineWithPii` too (every field goes beside it).
+ */
+export const marketingActionsOf = (flow: GovernedFlow): string[] => [
+  ...new Set([
+    ...(flow.governance?.marketingActions ?? []),
+    ...ALWAYS_MARKETING_ACTIONS,
+    ...(flow.identities.some(({ target }) => target === 'email') ? IDENTIFIABLE_MARKETING_ACTIONS : []),
+  ]),
+];
 
 /**
  * Every violation of a flow's mapping: each (field, label, marketing action, policy) where a policy
@@ -62,8 +74,9 @@ export const violationsOf = (flow: GovernedFlow): Violation[] => {
   if (!governance) return [];
   const fields = mappedFields(flow).map((field) => ({ ...field, labels: labelsOf(field.path, governance.labels) }));
   const found: Violation[] = [];
+  const performed = marketingActionsOf(flow);
   for (const policy of [...CORE_POLICIES, ...governance.policies]) {
-    const actions = policy.forActions.filter((action) => governance.marketingActions.includes(action));
+    const actions = policy.forActions.filter((action) => performed.includes(action));
     if (actions.length === 0) continue;
     const { deny } = policy;
     // allOf: the flow as a whole sends every one of the labels; each field carrying one of them is named.

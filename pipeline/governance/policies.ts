@@ -11,6 +11,14 @@ export interface Policy {
   readonly forActions: readonly string[];
 }
 
+/**
+ * Marketing actions every flow performs whatever `governance.marketingActions` says: this destination
+ * always exports each person's data to a third party (Qualtrics).
+ */
+export const ALWAYS_MARKETING_ACTIONS: readonly string[] = ['exportToThirdParty'];
+/** Marketing actions of a flow that sends a directly identifiable identity (an email) beside every field. */
+export const IDENTIFIABLE_MARKETING_ACTIONS: readonly string[] = ['combineWithPii'];
+
 /** Marketing actions that target a person with content or ads, on a site or elsewhere (an email included). */
 const TARGETING = ['emailTargeting', 'onsitePersonalization', 'onsiteAdvertising', 'crossSiteTargeting'];
 /** Marketing actions that take individual data out of the platform. */
@@ -29,6 +37,7 @@ const core = (label: string, forbids: string, forActions: readonly string[]): Po
 export const CORE_POLICIES: readonly Policy[] = [
   core('C1', 'no export to a third party unless aggregated', ['exportToThirdParty']),
   core('C2', 'no export to a third party', ['exportToThirdParty']),
+  core('C3', 'no combining with directly identifiable data', ['combineWithPii']),
   core('C4', 'no on-site or off-site targeting', TARGETING),
   core('C5', 'no interest-based targeting', ['crossSiteTargeting']),
   core('C6', 'no on-site advertising', ['onsiteAdvertising']),

@@ -15,6 +15,19 @@ export const governanceRefusals = (config: Config): Refusal[] =>
     return problems.length === 0 ? [] : [{ flow, problems }];
   });
 
+/** The one message for a refused flow, whichever command would have sent through it (`run`, `replay`, `dlq redrive`). */
+export const describeRefusal = ({ flow, problems }: Refusal): string =>
+  `flow ${flow.name} not started: it breaks a data-usage policy: ${problems.join('; ')}`;
+
+/**
+ * Throws for a flow that breaks a data-usage policy: called wherever a flow is wired to send (see
+ * `wireFlowCore`), so no command sends through a refused flow.
+ */
+export const refuseUngoverned = (config: Config, flow: FlowConfig): void => {
+  const refusal = governanceRefusals(config).find((candidate) => candidate.flow.name === flow.name);
+  if (refusal) throw new Error(describeRefusal(refusal));
+};
+
 /**
  * The config `run` starts: a flow that breaks a policy is turned off (Adobe blocks such an activation)
  * and every other flow runs. `refused` says which, for the log.

@@ -77,6 +77,9 @@ describe('the deploy kit (deploy/)', function () {
     expect(Object.keys(compose.services)).to.have.members(['redis', 'pipeline']);
     expect(compose.services.redis!.image).to.match(/^redis:/);
     expect(compose.services.pipeline!.environment).to.have.property('REDIS_URL', 'redis://redis:6379');
+    // The identity hashing key comes from the environment, required, not generated into Redis.
+    expect(compose.services.pipeline!.environment).to.have.property('IDENTITY_HASH_KEY');
+    expect(read('config.yaml')).to.match(/^privacy:\n {2}identityHashKey: \$\{IDENTITY_HASH_KEY\}$/m);
   });
 
   it('the Kubernetes example parses: config from a ConfigMap, token from a Secret, probes, resources, PDB', () => {
@@ -97,6 +100,9 @@ describe('the deploy kit (deploy/)', function () {
     expect(container!.livenessProbe.httpGet.path).to.equal('/healthz');
     expect(container!.readinessProbe.httpGet.path).to.equal('/readyz');
     expect(container!.envFrom[0]!.secretRef.name).to.equal('qualtrics-automations');
+    // privacy.identityHashKey (${IDENTITY_HASH_KEY}) from the Secret, at least 32 bytes.
+    const secret = byKind.get('Secret') as unknown as { stringData: Record<string, string> };
+    expect(Buffer.byteLength(secret.stringData.IDENTITY_HASH_KEY!)).to.be.at.least(32);
     expect(container!.resources.requests).to.have.keys(['cpu', 'memory']);
   });
 
@@ -106,6 +112,7 @@ describe('the deploy kit (deploy/)', function () {
       AEP_BEARER_TOKEN: 'y',
       METRICS_TOKEN: 'a-metrics-token-of-16-chars',
       CONSOLE_TOKEN: 'a-console-token-of-16-chars',
+      IDENTITY_HASH_KEY: 'an-identity-hash-key-of-32-bytes-or-more',
     });
     expect(stdout).to.contain('deploy/config.yaml: OK');
     expect(code).to.equal(0);

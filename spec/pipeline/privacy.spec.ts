@@ -3,6 +3,9 @@ import { createHmac } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from '../../adapters/redis/connection.js';
+import { RedisDeadLetterStream } from '../../adapters/redis/dead-letter-stream.js';
+import { DeadLetterFile } from '../../adapters/file/dead-letter-file.js';
+import { takeLock } from '../../adapters/file/compaction-lock.js';
 import { loadChain } from '../../pipeline/chain.js';
 import { openStateStore } from '../../adapters/embedded/state-store.js';
 import { loadConfig } from '../../pipeline/config/load.js';
@@ -45,6 +48,34 @@ const everything = async (redis: Redis, prefix: string): Promise<{ names: string
   return { names, text: JSON.stringify(values) };
 };
 
+/** What both tests set up: a feed, a destination that accepts and one that refuses, a directory for the config and letters. */
+const setUp = async (prefix: string) => {
+  const feed = await TestWebSocketServer.start();
+  const accepting = await QualtricsStandIn.start({ apiToken: 't' });
+  const refusing = await QualtricsStandIn.start({ apiToken: 't', respond: () => ({ status: 400, body: {} }) });
+  const dir = tempDir(prefix);
+  return {
+    feed,
+    accepting,
+    refusing,
+    dir,
+    letters: join(dir, 'letters.jsonl'),
+    file: join(dir, 'config.yaml'),
+    close: () => Promise.all([feed.close(), accepting.close(), refusing.close()]),
+  };
+};
+
+/** A dead letter as the intake writes one for a poison stream entry: no identity field, the raw message as payload. */
+const poison = (email: string) => ({
+  at: new Date().toISOString(),
+  reason: 'poison',
+  response: 'handed out 5 times without an outcome',
+  attempts: 5,
+  payload: JSON.stringify(profile(email, 'Poison')),
+  source: 'redis:feed',
+  position: '1-0',
+});
+
 describe('privacy of what is stored: hashed identities in Redis, and forget', function () {
   this.timeout(60_000);
   const processes = new CliProcesses();
@@ -55,12 +86,7 @@ describe('privacy of what is stored: hashed identities in Redis, and forget', fu
   });
 
   it('names people by a keyed hash in Redis; forget leaves no trace in Redis, files or history, and a replay does not bring them back', async () => {
-    const feed = await TestWebSocketServer.start();
-    const accepting = await QualtricsStandIn.start({ apiToken: 't' });
-    const refusing = await QualtricsStandIn.start({ apiToken: 't', respond: () => ({ status: 400, body: {} }) });
-    const dir = tempDir('qa-privacy-');
-    const letters = join(dir, 'letters.jsonl');
-    const file = join(dir, 'config.yaml');
+    const { feed, accepting, refusing, dir, letters, file, close } = await setUp('qa-privacy-');
     const flow = (name: string, url: string, more = '') => `
   - name: ${name}
     destination: { url: "${url}", apiToken: t, auth: header, allowAnyHost: true, retry: { maxAttempts: 1 } }
@@ -108,13 +134,23 @@ flows:${flow('nps', accepting.url)}${flow('churn', refusing.url)}${flow('files',
       expect(statSync(letters).mode & 0o777).to.equal(0o600);
       expect(readFileSync(letters, 'utf8').toLowerCase()).to.include('ann.private');
 
-      const result = await processes.run(['forget', '--config', file, '--identity', `Email:${ANN}`]);
+      // A poison letter has no identity field: found by its payload.
+      await new RedisDeadLetterStream(redis, `${fixture.prefix}:churn`).add(poison(ANN));
+      await new RedisDeadLetterStream(redis, `${fixture.prefix}:churn`).add(poison(BOB));
+      // A namespace that no flow maps, or a person held nowhere: said plainly, and not a success.
+      const typo = await processes.run(['forget', '--config', file, '--identity', 'Email:nobody@example.com']);
+      expect(typo.stdout).to.equal(
+        'Email:n***@example.com: nothing found in any flow or the journal (check the namespace and the id)\n',
+      );
+      expect(typo.code).to.equal(2);
+      // The namespace in any case: `email:` finds the flows' `Email`.
+      const result = await processes.run(['forget', '--config', file, '--identity', `email:${ANN}`]);
       expect(result.stderr).to.equal('');
       expect(result.stdout).to.equal(
         [
           'forgot Email:A***@Example.com:',
           '  flow nps: 2 dedupe mark(s), 2 delivery-log entr(ies), 2 history row(s), 0 dead letter(s)',
-          '  flow churn: 0 dedupe mark(s), 1 delivery-log entr(ies), 2 history row(s), 2 dead letter(s)',
+          '  flow churn: 0 dedupe mark(s), 1 delivery-log entr(ies), 2 history row(s), 3 dead letter(s)',
           '  flow files: 0 dedupe mark(s), 1 delivery-log entr(ies), 2 history row(s), 2 dead letter(s)',
           `  journal ${fixture.prefix}:journal: 1 entr(ies) removed, 1 kept (they also hold other people's profiles)`,
           '',
@@ -152,21 +188,27 @@ flows:${flow('nps', accepting.url)}${flow('churn', refusing.url)}${flow('files',
       expect(replayed.counts.excluded).to.deep.equal({ forgotten: 1 });
       expect(replayed.counts.duplicate).to.equal(1);
       expect(accepting.requests).to.have.length(3);
+      // The replay's history rows name their person by keyed hash, as run's do: forget finds them.
+      const rows = (await redis.lrange(`${fixture.prefix}:nps:history`, 0, -1)).map(
+        (row) => JSON.parse(row) as { person?: string; reason?: string },
+      );
+      expect(rows.filter((row) => row.reason === 'forgotten').map((row) => row.person)).to.deep.equal([name]);
+      expect(rows.every((row) => typeof row.person === 'string')).to.equal(true);
+      const again = await processes.run(['forget', '--config', file, '--identity', `Email:${ANN}`]);
+      expect(again.stdout).to.include('  flow nps: 0 dedupe mark(s), 0 delivery-log entr(ies), 1 history row(s)');
+      expect(await redis.lrange(`${fixture.prefix}:nps:history`, 0, -1)).to.satisfy((left: string[]) =>
+        left.every((row) => !row.includes(name)),
+      );
       // A new update is sent.
       await sendAndStop([profile(ANN, 'Ann')], 1);
       expect(accepting.requests).to.have.length(4);
     } finally {
-      await Promise.all([feed.close(), accepting.close(), refusing.close()]);
+      await close();
     }
   });
 
   it('without Redis, forget clears the flows’ state directories and dead-letter files (history rows name people by a keyed hash)', async () => {
-    const feed = await TestWebSocketServer.start();
-    const accepting = await QualtricsStandIn.start({ apiToken: 't' });
-    const refusing = await QualtricsStandIn.start({ apiToken: 't', respond: () => ({ status: 400, body: {} }) });
-    const dir = tempDir('qa-privacy-embedded-');
-    const letters = join(dir, 'letters.jsonl');
-    const file = join(dir, 'config.yaml');
+    const { feed, accepting, refusing, dir, letters, file, close } = await setUp('qa-privacy-embedded-');
     const flow = (name: string, url: string, more = '') => `
   - name: ${name}
     destination: { url: "${url}", apiToken: t, auth: header, allowAnyHost: true, retry: { maxAttempts: 1 } }
@@ -204,15 +246,24 @@ flows:${flow('nps', accepting.url)}${flow('churn', refusing.url, `\n    deadLett
         .digest('base64url');
       expect(await stateText('nps')).to.include(name);
 
-      const result = await processes.run(['forget', '--config', file, '--identity', `Email:${ANN}`]);
-      expect(result.stdout).to.equal(
+      await new DeadLetterFile(letters).add(poison(ANN));
+      // Another process compacting the file holds its lock: forget says the file is not rewritten yet.
+      const release = await takeLock(`${letters}.lock`);
+      const locked = await processes.run(['forget', '--config', file, '--identity', `Email:${ANN}`]);
+      await release?.();
+      expect(locked.stdout).to.equal(
         [
           'forgot Email:A***@Example.com:',
           '  flow nps: 1 dedupe mark(s), 0 delivery-log entr(ies), 1 history row(s), 0 dead letter(s)',
-          '  flow churn: 0 dedupe mark(s), 0 delivery-log entr(ies), 1 history row(s), 1 dead letter(s)',
+          '  flow churn: 0 dedupe mark(s), 0 delivery-log entr(ies), 1 history row(s), 2 dead letter(s)',
+          `  flow churn: the dead-letter file still holds removed letters' lines (another compaction holds ${letters}.lock): run forget again once that process is done, to rewrite it`,
           '',
         ].join('\n'),
       );
+      expect(locked.code).to.equal(1);
+      // Run again: nothing left to find (said so, exit 2), and the file is rewritten.
+      const result = await processes.run(['forget', '--config', file, '--identity', `Email:${ANN}`]);
+      expect(result.code).to.equal(2);
       for (const flowName of ['nps', 'churn']) {
         const text = await stateText(flowName);
         expect(text.toLowerCase()).not.to.include('ann.private');
@@ -222,7 +273,7 @@ flows:${flow('nps', accepting.url)}${flow('churn', refusing.url, `\n    deadLett
       expect(readFileSync(letters, 'utf8').toLowerCase()).not.to.include('ann.private');
       expect(readFileSync(letters, 'utf8')).to.include(BOB);
     } finally {
-      await Promise.all([feed.close(), accepting.close(), refusing.close()]);
+      await close();
     }
   });
 });

@@ -99,4 +99,39 @@ describe('governance: data-usage policies over a flow’s mapping', () => {
         'policies[0].forActions: expected at least one entry, got an empty list',
       ]);
   });
+
+  it('refuses a core label written in lower case (c2 would match no policy and pass silently)', () => {
+    expect(() => decodeOrThrow(GovernanceConfig, { labels: { 'person.birthDate': ['c2'] } }))
+      .to.throw()
+      .with.property('problems')
+      .that.deep.equals([
+        'labels["person.birthDate"][0]: expected a data-usage label like C2 (upper-case, as Adobe writes them), got "c2"',
+      ]);
+    expect(() =>
+      decodeOrThrow(GovernanceConfig, {
+        policies: [{ name: 'x', deny: { label: 'c12' }, forActions: ['dataScience'] }],
+      }),
+    ).to.throw(/upper-case/);
+  });
+
+  it('always counts exportToThirdParty: leaving it out of marketingActions does not switch off C1, C2 or C12', () => {
+    const labels = { 'person.birthDate': ['C1', 'C2', 'C12'] };
+    const found = violationsOf(flow({ labels, marketingActions: ['emailTargeting'] }));
+    expect(found.map((v) => `${v.label}/${v.action}`)).to.deep.equal([
+      'C1/exportToThirdParty',
+      'C2/exportToThirdParty',
+      'C12/exportToThirdParty',
+    ]);
+    expect(violationsOf(flow({ labels, marketingActions: [] })).length).to.equal(3);
+  });
+
+  it('C3 (no combining with directly identifiable data) applies when an identity is sent as email', () => {
+    const labels = { 'person.birthDate': ['C3'] };
+    const withEmail = { ...flow({ labels }), identities: [{ source: 'Email', target: 'email' }] };
+    expect(violationsOf(withEmail).map((v) => `${v.label}/${v.action}/${v.policy}`)).to.deep.equal([
+      'C3/combineWithPii/C3: no combining with directly identifiable data',
+    ]);
+    const withEcid = { ...flow({ labels }), identities: [{ source: 'ECID', target: 'external_id' }] };
+    expect(violationsOf(withEcid)).to.deep.equal([]);
+  });
 });

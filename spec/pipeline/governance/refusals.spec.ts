@@ -6,7 +6,8 @@ import { parseConfig } from '../../../pipeline/config/load.js';
 import { startFromConfig } from '../../../pipeline/run.js';
 import { CliProcesses } from '../../helpers/cli.js';
 import { captureLog } from '../../helpers/log-capture.js';
-import { tempDir } from '../../helpers/temp.js';
+import { REDIS_URL, RedisFixture } from '../../helpers/redis.js';
+import { deadLetterFile, tempDir } from '../../helpers/temp.js';
 import { TestWebSocketServer } from '../../helpers/ws-server.js';
 
 const writeConfig = (text: string): string => {
@@ -101,6 +102,37 @@ flows:${flows}
       );
     } finally {
       await feed.close();
+    }
+  });
+
+  it('replay and dlq redrive refuse a flow that breaks a policy, with run’s message; dlq list still shows its letters', async () => {
+    const fixture = new RedisFixture();
+    const redis = fixture.connect();
+    const stream = `${fixture.prefix}:feed`;
+    await redis.xadd(stream, '*', 'profile', '{}');
+    const letters = deadLetterFile();
+    const file = writeConfig(`
+name: Survey
+source: { websocket: { url: "ws://127.0.0.1:1" } }
+redis: { url: "${REDIS_URL}", prefix: "${fixture.prefix}" }
+flows:${flowYaml('births', 'C2')}
+    deadLetters: { file: ${letters} }
+`);
+    const refusal =
+      'flow births not started: it breaks a data-usage policy: flows[0].attributes[0].source maps ' +
+      'person.birthDate, labelled C2: policy "C2: no export to a third party" forbids it for marketing action exportToThirdParty\n';
+    try {
+      const replay = await processes.run(['replay', '--config', file, '--stream', stream]);
+      expect(replay.stderr).to.equal(refusal);
+      expect(replay.code).to.equal(1);
+      const redrive = await processes.run(['dlq', 'redrive', '--config', file]);
+      expect(redrive.stderr).to.equal(refusal);
+      expect(redrive.code).to.equal(1);
+      const list = await processes.run(['dlq', 'list', '--config', file]);
+      expect(list.stderr).to.equal('');
+      expect(list.code).to.equal(0);
+    } finally {
+      await fixture.cleanup();
     }
   });
 });
