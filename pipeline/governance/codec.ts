@@ -1,11 +1,11 @@
 import * as t from 'io-ts';
 import {
+  matching,
   NonEmptyString,
   nonEmptyArray,
   oneOf,
   struct,
   withDefault,
-  withMessage,
 } from '../../operators/model/codecs.js';
 
 /**
@@ -25,23 +25,17 @@ export interface MarketingActionBrand {
  * custom one. Adobe's labels are upper-case: `c2` would match no policy, so a lower-case letter followed
  * only by digits is refused rather than silently let through.
  */
-export const Label = withMessage(
-  t.brand(
-    t.string,
-    (s): s is t.Branded<string, LabelBrand> => /^[A-Za-z][\w-]*$/.test(s) && !/^[a-z]\d+$/.test(s),
-    'Label',
-  ),
+export const Label = matching<'Label', LabelBrand>(
+  'Label',
+  /^(?![a-z]\d+$)[A-Za-z][\w-]*$/,
   'a data-usage label like C2 (upper-case, as Adobe writes them)',
 );
 export type Label = t.TypeOf<typeof Label>;
 
 /** A marketing action, as Adobe names them (`exportToThirdParty`, `emailTargeting`, `dataScience`...). */
-export const MarketingAction = withMessage(
-  t.brand(
-    t.string,
-    (s): s is t.Branded<string, MarketingActionBrand> => /^[a-z][A-Za-z0-9]*$/.test(s),
-    'MarketingAction',
-  ),
+export const MarketingAction = matching<'MarketingAction', MarketingActionBrand>(
+  'MarketingAction',
+  /^[a-z][A-Za-z0-9]*$/,
   'a camelCase marketing action like exportToThirdParty',
 );
 export type MarketingAction = t.TypeOf<typeof MarketingAction>;
