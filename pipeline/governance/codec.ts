@@ -1,12 +1,5 @@
 import * as t from 'io-ts';
-import {
-  matching,
-  NonEmptyString,
-  nonEmptyArray,
-  oneOf,
-  struct,
-  withDefault,
-} from '../../operators/model/codecs.js';
+import { matching, NonEmptyString, nonEmptyArray, oneOf, struct, withDefault } from '../../operators/model/codecs.js';
 
 /**
  * A flow's data-governance section: which data-usage labels its source fields carry, which marketing
