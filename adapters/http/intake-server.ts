@@ -129,7 +129,9 @@ export class HttpIntakeServer {
   static async #handle(options: HttpIntakeOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const answer = (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void => {
       options.onAnswer?.(status);
-      response.writeHead(status, { 'content-type': 'application/json', ...headers });
+      // Header names are case-insensitive: the token endpoint's `Content-Type` replaces the default, not joins it.
+      const named = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
+      response.writeHead(status, { 'content-type': 'application/json', ...named });
       response.end(JSON.stringify(body));
     };
     try {

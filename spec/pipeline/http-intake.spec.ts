@@ -26,6 +26,8 @@ const aepProfile = (n: number, audience = 'a1'): object => ({
 interface Answer {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
+  /** Names and values as sent, repeats kept (Node keeps only the first Content-Type in `headers`). */
+  readonly rawHeaders: readonly string[];
   readonly body: string;
 }
 
@@ -51,7 +53,12 @@ const send = (
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          body: Buffer.concat(chunks).toString('utf8'),
+        }),
       );
     });
     req.on('error', reject);
@@ -283,6 +290,11 @@ attributes: [{ source: person.name.firstName, target: firstName }]
       } else headers.authorization = `Basic ${Buffer.from('aep:the-client-secret').toString('base64')}`;
       const answer = await send(url.replace('/profiles', '/oauth/token'), { headers, body: form.toString() });
       expect(answer.status, answer.body).to.equal(200);
+      // One Content-Type, the token endpoint's own (a strict client refuses a repeated one).
+      const types = answer.rawHeaders.filter(
+        (_, i) => i % 2 === 1 && /^content-type$/i.test(answer.rawHeaders[i - 1]!),
+      );
+      expect(types).to.deep.equal(['application/json; charset=utf-8']);
       const body = JSON.parse(answer.body) as { access_token: string; token_type: string; expires_in: number };
       expect(body.token_type).to.equal('Bearer');
       expect(body.expires_in).to.be.a('number');
