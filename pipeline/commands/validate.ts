@@ -3,6 +3,8 @@ import { describeChain, loadChain } from '../chain.js';
 import { type Config, type FlowConfig, plainTextOnNetwork } from '../config/codec.js';
 import { enabledFlows } from '../config/flow-choice.js';
 import { ConfigError } from '../config/errors.js';
+import { tlsFiles } from '../intake/http-intake.js';
+import { messageOf } from '../../operators/model/errors.js';
 import { configOf, type ConfigInput, originLines, readConfigInput } from '../config/load.js';
 import { pluginProblems } from './plugin-problems.js';
 import { audienceIdWarnings } from './audience-ids.js';
@@ -47,15 +49,24 @@ const summaryOf = (flow: FlowConfig): string =>
   `${flow.audiences.length} audience(s), ${flow.identities.length} identity mapping(s), ` +
   `${flow.attributes.length} attribute(s)`;
 
+/** The intake's certificate, key or CA file that cannot be read, as `run` would say it. */
+const unreadableTlsFiles = (config: Config): string[] => {
+  const tls = config.source.http?.tls;
+  if (!tls) return [];
+  try {
+    tlsFiles(tls);
+    return [];
+  } catch (error) {
+    return [messageOf(error)];
+  }
+};
+
 /** `qualtrics-automations validate`: the config is good, what each flow will run, and what looks wrong. */
 export const validateReport = async (config: Config, file: string): Promise<string> => {
   // A mapping that breaks a data-usage policy is a config that cannot run (as Adobe blocks the activation).
-  const refusals = governanceRefusals(config);
-  if (refusals.length > 0)
-    throw new ConfigError(
-      file,
-      refusals.flatMap(({ problems }) => problems),
-    );
+  // So is a TLS file `run` could not read: found here, not when `run` binds the intake.
+  const problems = [...governanceRefusals(config).flatMap(({ problems }) => problems), ...unreadableTlsFiles(config)];
+  if (problems.length > 0) throw new ConfigError(file, problems);
   const baseDir = dirname(resolve(file));
   const { warnings: limits, hints } = guardrails(config);
   const warnings = [

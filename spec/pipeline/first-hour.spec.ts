@@ -67,6 +67,22 @@ identities: [{ source: Email, target: email }]
           '"  url: \\"https://x.qualtrics.com/e\\" apiToken: t"',
       );
     });
+
+    it('names a TLS file of the intake that cannot be read, as run would', async () => {
+      const file = write(`
+name: TLS
+source:
+  http: { port: 18443, auth: { bearer: a-bearer-token-long-enough }, tls: { cert: tls/missing.crt, key: tls/missing.key } }
+journal: { stream: "qa:{tls}:journal" }
+redis: { url: "redis://127.0.0.1:6379", prefix: "qa:{tls}" }
+destination: { url: "https://iad1.qualtrics.com/e", username: u, apiToken: t }
+audiences: [{ id: ${UUID} }]
+identities: [{ source: Email, target: email }]
+`);
+      const { code, stderr } = await runCli(['validate', '--config', file]);
+      expect(code).to.equal(1);
+      expect(stderr).to.match(/source\.http\.tls\.cert: cannot read \S*tls\/missing\.crt/);
+    });
   });
 
   describe('test', () => {
