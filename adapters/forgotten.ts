@@ -4,4 +4,6 @@ export interface FlowForgotten {
   /** The delivery log's entries: the position, the audiences the person is in, the flow's record of their line. */
   readonly deliveryLog: number;
   readonly historyRows: number;
+  /** Forgotten by an earlier `forget` already (with Redis, where the moment is noted). */
+  readonly alreadyForgotten?: boolean;
 }

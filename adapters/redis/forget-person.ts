@@ -20,9 +20,10 @@ export const forgetInFlow = async (
   names: readonly string[],
 ): Promise<Map<string, FlowForgotten>> => {
   const keys = keysFor(prefix);
-  const removed = new Map<string, { dedupeMarks: number; deliveryLog: number; historyRows: number }>(
-    names.map((name) => [name, { ...NONE }]),
-  );
+  const removed = new Map<
+    string,
+    { dedupeMarks: number; deliveryLog: number; historyRows: number; alreadyForgotten?: boolean }
+  >(names.map((name) => [name, { ...NONE }]));
   if (names.length === 0) return removed;
   // `<prefix>:sent:<name>:<fingerprint>`: the name is base64url (no colon).
   const marks = `${keys.sent('')}`;
@@ -51,7 +52,9 @@ export const forgetInFlow = async (
   }
   const [seconds, micros] = await redis.time();
   const now = String(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
-  for (const name of names) await redis.set(keys.forgotten(name), now);
+  // GET: the moment an earlier `forget` noted, if any, so a second run can say "already forgotten".
+  for (const name of names)
+    if ((await redis.set(keys.forgotten(name), now, 'GET')) !== null) removed.get(name)!.alreadyForgotten = true;
   return removed;
 };
 

@@ -128,6 +128,9 @@ export interface ForgetResult {
   readonly incomplete: boolean;
 }
 
+/** `1 history row`, `2 history rows`. */
+const counted = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
 /**
  * `qualtrics-automations forget`: removes everything this program holds about each person, in every
  * flow (disabled ones too): dedupe marks, delivery-log entries, run-history rows, dead letters (a
@@ -142,6 +145,7 @@ export const forget = async (config: Config, people: readonly Person[]): Promise
   const lines = people.map((): string[] => []);
   const totals = people.map(() => 0);
   const shown = people.map((): string | undefined => undefined);
+  const forgottenBefore = people.map(() => false);
   const allNames = new Set<string>();
   const namesOf = people.map(() => new Set<string>());
   let incomplete = false;
@@ -165,7 +169,8 @@ export const forget = async (config: Config, people: readonly Person[]): Promise
         : await forgetInEmbeddedState(config, flow, targets);
       const letters = await forgetDeadLetters(config, flow, redis, targets);
       targets.forEach((target, index) => {
-        const { dedupeMarks, deliveryLog, historyRows } = removed.get(target.name)!;
+        const { dedupeMarks, deliveryLog, historyRows, alreadyForgotten } = removed.get(target.name)!;
+        if (alreadyForgotten) forgottenBefore[target.person] = true;
         const deadLetters = letters.counts[index]!;
         // Masked as in logs and history: the report may be kept as proof of the erasure.
         shown[target.person] ??= maskIdentity(target.identity);
@@ -173,8 +178,8 @@ export const forget = async (config: Config, people: readonly Person[]): Promise
         namesOf[target.person]!.add(target.name);
         totals[target.person]! += dedupeMarks + deliveryLog + historyRows + deadLetters;
         lines[target.person]!.push(
-          `  flow ${flow.name}: ${dedupeMarks} dedupe mark(s), ${deliveryLog} delivery-log ` +
-            `entr(ies), ${historyRows} history row(s), ${deadLetters} dead letter(s)`,
+          `  flow ${flow.name}: ${counted(dedupeMarks, 'dedupe mark')}, ${counted(deliveryLog, 'delivery-log entry', 'delivery-log entries')}, ` +
+            `${counted(historyRows, 'history row')}, ${counted(deadLetters, 'dead letter')}`,
         );
       });
       if (letters.notRewritten !== undefined) {
@@ -197,7 +202,7 @@ export const forget = async (config: Config, people: readonly Person[]): Promise
       for (const [index, names] of namesOf.entries())
         for (const name of names) totals[index]! += part.byName.get(name) ?? 0;
       journalLine =
-        `  journal ${journal.stream}: ${part.removed} entr(ies) removed` +
+        `  journal ${journal.stream}: ${counted(part.removed, 'entry', 'entries')} removed` +
         (part.keptShared > 0 ? `, ${part.keptShared} kept (they also hold other people's profiles)` : '');
     }
     const report: string[] = [];
@@ -207,6 +212,10 @@ export const forget = async (config: Config, people: readonly Person[]): Promise
       if (who === undefined) {
         nothingFound = true;
         report.push(`${person.namespace}:***: no flow maps identity namespace ${person.namespace}; nothing to forget`);
+        continue;
+      }
+      if (totals[index] === 0 && forgottenBefore[index]) {
+        report.push(`${who}: already forgotten by an earlier run; nothing held about them since`);
         continue;
       }
       if (totals[index] === 0) {
