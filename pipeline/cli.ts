@@ -212,7 +212,7 @@ program
 
 program
   .command('history')
-  .description('show the last outcomes (with Redis: shared; without: from the running process)')
+  .description('show the last outcomes (from Redis, or without it from the state directory: while run runs or after)')
   .option('-c, --config <file>', CONFIG_HELP)
   .option('--failed', 'only failures')
   .option('--limit <n>', 'at most this many (default: 50)', positiveInteger, 50)

@@ -76,7 +76,8 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   );
   const destination = config.singleFlowForm ? Object.values(destinations)[0] : destinations;
   logger.info(
-    { name: config.name, destination, observability: health.url, console: `${health.url}/`, access: !gate.isOpen },
+    // The config's name is the logger's own `name` already.
+    { destination, observability: health.url, console: `${health.url}/`, access: !gate.isOpen },
     'pipeline started',
   );
   const alerts = running.flows.map(({ flow, pipeline, wiring }) => {

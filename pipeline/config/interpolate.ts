@@ -31,7 +31,7 @@ export const interpolateEnv = (
       if (found !== undefined && found !== '') return found;
       if (fallback !== undefined) return fallback;
       if (placeholder) return placeholder(name);
-      problems.push({ path, message: `environment variable ${name} is not set` });
+      problems.push({ path, message: `environment variable ${name} is ${found === '' ? 'empty' : 'not set'}` });
       return match;
     });
     return { value: replaced, problems };

@@ -112,6 +112,9 @@ identities: [{ source: Email, target: email }]
       expect(stderr).not.to.contain('cli-secret-token');
       expect(stderr).not.to.contain('feed-secret-token');
       expect(stderr).not.to.contain('ann@example.com');
+      // Each line is JSON with each key once (JSON.parse keeps the last of a repeated key silently).
+      for (const line of stderr.trim().split('\n'))
+        expect(line.match(/"name":/g) ?? [], line).to.have.length.at.most(1);
     } finally {
       await feed.close();
       await standIn.close();

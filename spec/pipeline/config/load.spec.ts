@@ -74,8 +74,12 @@ describe('config', () => {
     expect(injected.flows[0]!.destination.apiToken.reveal()).to.equal('a: b\nc: [');
   });
 
-  it('names an unset variable at the path that uses it', () => {
+  it('names an unset variable at the path that uses it, and says when it is set but empty', () => {
     expect(problemsOf(minimal, {})).to.deep.equal(['destination.apiToken: environment variable TOKEN is not set']);
+    // `TOKEN=` in a .env copied from .env.example: set, but to nothing.
+    expect(problemsOf(minimal, { TOKEN: '' })).to.deep.equal([
+      'destination.apiToken: environment variable TOKEN is empty',
+    ]);
   });
 
   it('refuses a URL that is not https on qualtrics.com, unless allowAnyHost', () => {
