@@ -26,8 +26,10 @@ export const parseYamlText = (text: string, source: string): unknown => {
     const message = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     const at = first.linePos?.[0];
     const line = at ? (text.split('\n')[at.line - 1] ?? '').trimEnd() : undefined;
+    // An error found at the end of the file (an unclosed quote or bracket) has no line to show.
+    const shown = line ? `: ${JSON.stringify(line)}` : ' (at the end of the file: something opened is not closed)';
     throw new ConfigError(source, [
-      at ? `YAML syntax at line ${at.line}, column ${at.col}: ${message}: ${JSON.stringify(line)}` : `YAML: ${message}`,
+      at ? `YAML syntax at line ${at.line}, column ${at.col}: ${message}${shown}` : `YAML: ${message}`,
     ]);
   }
   if (document.contents === null) throw new ConfigError(source, ['the config is empty']);

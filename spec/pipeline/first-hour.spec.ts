@@ -68,6 +68,16 @@ identities: [{ source: Email, target: email }]
       );
     });
 
+    it('says an error at the end of the file is there, rather than quoting an empty line', async () => {
+      const file = write('name: "Broken\nsource: {}\n');
+      const { code, stderr } = await runCli(['validate', '--config', file]);
+      expect(code).to.equal(1);
+      expect(stderr).to.match(
+        /YAML syntax at line \d+, column \d+: .*\(at the end of the file: something opened is not closed\)/,
+      );
+      expect(stderr).not.to.contain(': ""');
+    });
+
     it('names a TLS file of the intake that cannot be read, as run would', async () => {
       const file = write(`
 name: TLS
