@@ -25,6 +25,9 @@ export const DEFAULT_ANSWERS: InitAnswers = {
   identities: [{ source: 'Email', target: 'email' }],
 };
 
+/** The `.gitignore` `init` writes: the secrets, the state directory and the dead letters (personal data). */
+const GITIGNORE = '.env\n.qualtrics-automations/\ndead-letters.jsonl\n';
+
 /** The files `init` writes, by name. */
 export const FILES = {
   config: 'config.yaml',
@@ -157,6 +160,9 @@ export const initCommand = async (dir: string, options: { ask: boolean; force: b
     [FILES.env]: envText,
     [FILES.schema]: `${JSON.stringify(configSchema(), null, 2)}\n`,
   };
+  // What must stay out of version control: the secrets, and what the run writes beside the config. Only
+  // when the folder has no .gitignore of its own.
+  if (!existsSync(join(dir, '.gitignore'))) files['.gitignore'] = GITIGNORE;
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
   return (
     `wrote ${Object.keys(files)

@@ -26,6 +26,12 @@ describe('init', function () {
     expect(config.split('\n')[0]).to.equal('# yaml-language-server: $schema=./config.schema.json');
     const secrets = secretsOf(readFileSync(join(dir, '.env.example'), 'utf8'));
     expect(Object.keys(secrets)).to.have.members(['QUALTRICS_API_TOKEN', 'FEED_TOKEN']);
+    // The secrets and what a run writes (state, dead letters: personal data) stay out of version control.
+    expect(readFileSync(join(dir, '.gitignore'), 'utf8').split('\n')).to.include.members([
+      '.env',
+      '.qualtrics-automations/',
+      'dead-letters.jsonl',
+    ]);
     // No secret is written to the file: each is a reference to the environment.
     for (const name of Object.keys(secrets)) expect(config).to.contain(`\${${name}}`);
 
