@@ -2,6 +2,7 @@ import { connectRedis, deleteKeys } from '../adapters/redis/connection.js';
 import { runBackpressure } from './backpressure.js';
 import { type FlowsResult, type Layout, runFlows } from './flows.js';
 import { type IntakeResult, type IntakeTarget, runIntake } from './intake.js';
+import { type HotPathResult, type HotPathTarget, type HotPathWork, runHotPath } from './hot-path.js';
 import { runThroughput } from './throughput.js';
 
 /**
@@ -163,11 +164,56 @@ const intake = async (): Promise<void> => {
   );
 };
 
+/**
+ * The pipeline's own cost per update, in one process, against a hand-written loop doing the same work
+ * with the same libraries: updates no mapped audience qualifies (with everything `run` attaches to a
+ * flow's outcomes), and qualified ones through the whole chain to a sender answering at once. Rounds
+ * interleave contender and baseline; medians of rounds, ratios are medians of each round's own ratio.
+ */
+const hotPath = async (): Promise<void> => {
+  const updates = option('updates', 50_000);
+  const rounds = option('rounds', 3);
+  const works: HotPathWork[] = ['not-qualified', 'qualified'];
+  const targets: HotPathTarget[] = ['contender', 'baseline'];
+  console.log(`hot-path: ${updates} updates (~650 bytes) in one process, ${rounds} rounds after a warm-up`);
+  for (const work of works) for (const target of targets) await runHotPath(work, target, Math.min(updates, 10_000));
+  const results = new Map<string, HotPathResult[]>();
+  for (let round = 1; round <= rounds; round++)
+    for (const work of works)
+      for (const target of targets) {
+        const r = await runHotPath(work, target, updates);
+        results.set(`${work} ${target}`, [...(results.get(`${work} ${target}`) ?? []), r]);
+        console.log(
+          `round ${round}  ${work.padEnd(13)}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} updates/s  ` +
+            `cpu ${r.cpuUsPerUpdate.toFixed(1)} us/update`,
+        );
+      }
+  console.log('\n| work | contender updates/s | CPU us/update | baseline updates/s | CPU us/update | speed ratio |');
+  console.log('| - | -: | -: | -: | -: | -: |');
+  for (const work of works) {
+    const [a, b] = [results.get(`${work} contender`)!, results.get(`${work} baseline`)!];
+    const cells = (runs: HotPathResult[]) => [
+      Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
+      median(runs.map((r) => r.cpuUsPerUpdate)).toFixed(1),
+    ];
+    // Contender over baseline, by CPU per update (throughput on a shared machine is noisier).
+    const ratio = median(a.map((r, i) => b[i]!.cpuUsPerUpdate / r.cpuUsPerUpdate));
+    console.log(`| ${work} | ${[...cells(a), ...cells(b)].join(' | ')} | ${ratio.toFixed(2)}x |`);
+  }
+};
+
 // Usage: npm run bench -- backpressure [--updates N] [--rate R] [--redis] [--max-heap MiB]
 //        npm run bench -- throughput [--updates N]
+//        npm run bench -- hot-path [--updates N] [--rounds R]
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
-const benches: Record<string, () => Promise<void>> = { backpressure, throughput, flows, intake };
+const benches: Record<string, () => Promise<void>> = {
+  backpressure,
+  throughput,
+  flows,
+  intake,
+  'hot-path': hotPath,
+};
 const name = args[0] && !args[0].startsWith('--') ? args[0] : 'backpressure';
 const bench = benches[name];
 if (!bench) {

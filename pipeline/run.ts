@@ -54,10 +54,16 @@ export interface Stopped {
 export const lostBy = ({ flows, lostInClosing, durable }: Stopped): number =>
   lostInClosing + (durable ? 0 : Math.max(0, ...flows.map(({ counts }) => counts.released + counts.inFlight)));
 
-/** Logs a flow's failures (and, at debug, every outcome), records its history, reports its pauses. */
-const watchFlow = (running: RunningFlow, logger: Logger, historyWrites: Set<Promise<void>>): void => {
-  const { ledger } = running.pipeline;
-  const { history, valve } = running.wiring.core;
+/**
+ * Logs a flow's failures (and, at debug, every outcome), records its history, reports its pauses.
+ * Exported for the hot-path benchmark, which attaches exactly what a running process does.
+ */
+export const watchFlow = (
+  ledger: Ledger,
+  { history, valve }: Pick<FlowWiring['core'], 'history' | 'valve'>,
+  logger: Logger,
+  historyWrites: Set<Promise<void>>,
+): void => {
   ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
     if (outcome.kind === 'failed') logger.warn(fields, 'not delivered');
@@ -110,7 +116,12 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
       context: flowWiring.core.context,
     });
     const flowRun = { flow, pipeline, wiring: flowWiring, metrics: flowMetrics };
-    watchFlow(flowRun, config.singleFlowForm ? logger : logger.child({ flow: flow.name }), historyWrites);
+    watchFlow(
+      ledger,
+      flowWiring.core,
+      config.singleFlowForm ? logger : logger.child({ flow: flow.name }),
+      historyWrites,
+    );
     return flowRun;
   });
   let stopping: Promise<Stopped> | undefined;
