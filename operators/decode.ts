@@ -57,6 +57,36 @@ const tooDeep = (value: unknown, root: string, max: number): string | undefined 
   return undefined;
 };
 
+/**
+ * Whether anything in `value` is nested `max` levels or more below it: `tooDeep`'s test alone, run on
+ * every profile, so it allocates nothing per value (no path, no visit record, no entry list); the path
+ * is looked for only when there is one to report.
+ */
+const nestedTooDeep = (value: unknown, max: number): boolean => {
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  for (let current = values.pop(); current !== undefined; current = values.pop()) {
+    const depth = depths.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth >= max) return true;
+    if (Array.isArray(current)) {
+      for (const item of current as unknown[]) {
+        if (typeof item !== 'object' || item === null) continue;
+        values.push(item);
+        depths.push(depth + 1);
+      }
+    } else {
+      for (const key in current) {
+        const item = (current as Record<string, unknown>)[key];
+        if (typeof item !== 'object' || item === null || !Object.hasOwn(current, key)) continue;
+        values.push(item);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+};
+
 const textOf = (message: unknown): string | undefined => {
   if (typeof message === 'string') return message;
   if (Buffer.isBuffer(message)) return message.toString('utf8');
@@ -93,7 +123,7 @@ const read = (message: unknown): Reading => {
   const elements: unknown[] = list ? (parsed as unknown[]) : [parsed];
   const parts = elements.map((part, index): Part => {
     const root = list ? `$[${index}]` : '$';
-    const deepAt = tooDeep(part, root, MAX_PROFILE_DEPTH);
+    const deepAt = nestedTooDeep(part, MAX_PROFILE_DEPTH) ? tooDeep(part, root, MAX_PROFILE_DEPTH) : undefined;
     if (deepAt !== undefined)
       return {
         outcome: excluded(

@@ -101,14 +101,14 @@ export class AlertMonitor {
     private readonly notify: (event: AlertEvent) => void,
     private readonly now: () => number = Date.now,
   ) {
-    let received = ledger.counts().received;
+    let received = ledger.received;
     this.#subscriptions.push(
       ledger.settlements$.subscribe(({ outcome }) => {
         this.#stamps.push({ at: this.now(), kind: outcome.kind });
         if (outcome.kind === 'delivered') this.#waitingSince = undefined;
       }),
       ledger.inFlight$.subscribe(() => {
-        const { received: now } = ledger.counts();
+        const now = ledger.received;
         if (now > received) this.#waitingSince ??= this.now();
         received = now;
       }),

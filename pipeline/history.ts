@@ -28,6 +28,8 @@ export type RunEntry = t.TypeOf<typeof RunEntry>;
 export interface HistoryStore {
   readonly size: number;
   add(entry: RunEntry): void | Promise<void>;
+  /** Several entries, oldest first, in one write. */
+  addAll(entries: readonly RunEntry[]): void | Promise<void>;
   /** Newest first. */
   list(): RunEntry[] | Promise<RunEntry[]>;
 }

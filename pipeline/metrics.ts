@@ -194,33 +194,49 @@ export class FlowMetrics {
     return this;
   }
 
-  /** Counts what the flow's ledger and valve report, from now on. */
+  /**
+   * Counts what the flow's ledger and valve report, from now on. Runs at every update: the flow's own
+   * series are looked up once (by reason, once per reason), not hashed from labels at each count.
+   */
   watch(ledger: Ledger, valve: IntakeValve): this {
     const m = this.metrics;
     const flow = this.flow;
+    const inFlight = m.inFlight.labels(this.#labels);
+    const received = m.received.labels(this.#labels);
+    const activated = m.activated.labels(this.#labels);
+    const duplicates = m.duplicates.labels(this.#labels);
+    const activationRate = m.activationRate.labels(this.#labels);
+    const byReason = (counter: Counter<'flow' | 'reason'>) => {
+      const series = new Map<string, Counter.Internal>();
+      return (reason: string) => {
+        let one = series.get(reason);
+        if (!one) series.set(reason, (one = counter.labels({ flow, reason })));
+        return one;
+      };
+    };
+    const excluded = byReason(m.excluded);
+    const failed = byReason(m.failed);
     this.subscriptions.push(
-      ledger.inFlight$.subscribe((n) => m.inFlight.set(this.#labels, n)),
+      ledger.inFlight$.subscribe((n) => inFlight.set(n)),
       ledger.settlements$.subscribe(({ outcome }) => {
-        if (outcome.kind === 'delivered') m.activated.inc(this.#labels);
-        else if (outcome.kind === 'duplicate') m.duplicates.inc(this.#labels);
-        else if (outcome.kind === 'excluded') m.excluded.inc({ flow, reason: outcome.reason });
-        else m.failed.inc({ flow, reason: outcome.reason });
-        const counts = ledger.counts();
-        m.activationRate.set(this.#labels, counts.settled === 0 ? 1 : counts.delivered / counts.settled);
+        if (outcome.kind === 'delivered') activated.inc();
+        else if (outcome.kind === 'duplicate') duplicates.inc();
+        else if (outcome.kind === 'excluded') excluded(outcome.reason).inc();
+        else failed(outcome.reason).inc();
+        activationRate.set(ledger.settled === 0 ? 1 : ledger.delivered / ledger.settled);
       }),
       valve.changes$.subscribe((change) =>
         m.paused.set({ flow, reason: change.reason }, change.kind === 'closed' ? 1 : 0),
       ),
     );
-    let lastReceived = ledger.counts().received;
+    let lastReceived = ledger.received;
     this.subscriptions.push(
       ledger.inFlight$.subscribe(() => {
-        const { received } = ledger.counts();
-        if (received > lastReceived) m.received.inc(this.#labels, received - lastReceived);
-        lastReceived = received;
+        if (ledger.received > lastReceived) received.inc(ledger.received - lastReceived);
+        lastReceived = ledger.received;
       }),
     );
-    m.activationRate.set(this.#labels, 1);
+    activationRate.set(1);
     return this;
   }
 

@@ -7,6 +7,7 @@ import { loadChain } from './chain.js';
 import type { Config, FlowConfig } from './config/codec.js';
 import { CREDIT } from './credit.js';
 import { runEntryOf } from './history.js';
+import { HistoryWriter } from './history-writer.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
 import { PipelineMetrics, type FlowMetrics } from './metrics.js';
@@ -65,15 +66,19 @@ export const watchFlow = (
   historyWrites: Set<Promise<void>>,
 ): void => {
   ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
+    // At info, an outcome other than a failure logs nothing: build no fields for it.
+    if (outcome.kind !== 'failed' && !logger.isLevelEnabled('debug')) return;
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
     if (outcome.kind === 'failed') logger.warn(fields, 'not delivered');
     else logger.debug(fields, outcome.kind);
   });
   // Writes still under way when stopping are waited for, so the last outcomes reach the history.
+  const writer = new HistoryWriter(history, (error) =>
+    logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
+  );
   ledger.settlements$.subscribe((settlement) => {
-    const write = Promise.resolve(history.add(runEntryOf(settlement))).catch((error: unknown) =>
-      logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
-    );
+    const write = writer.add(runEntryOf(settlement));
+    if (write === undefined) return;
     historyWrites.add(write);
     void write.finally(() => historyWrites.delete(write));
   });

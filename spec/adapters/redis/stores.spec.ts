@@ -5,6 +5,7 @@ import { RedisDeliveryLog } from '../../../adapters/redis/delivery-log.js';
 import { IntegerReply, luaScript } from '../../../adapters/redis/connection.js';
 import { RedisHistory } from '../../../adapters/redis/history.js';
 import { RedisFixture } from '../../helpers/redis.js';
+import { commandsNaming } from '../../helpers/redis-commands.js';
 import { eventually } from '../../helpers/ws-server.js';
 
 describe('Redis stores (real Redis)', () => {
@@ -115,6 +116,23 @@ describe('Redis stores (real Redis)', () => {
       await history.add({ n: 3 });
       await history.add({ n: 4 });
       expect(await history.list()).to.deep.equal([{ n: 4 }, { n: 3 }, { n: 2 }]);
+    });
+
+    it('adds a batch in one command, oldest first, trimmed, a batch larger than a script takes in slices', async () => {
+      const redis = fixture.connect();
+      const history = new RedisHistory(redis, fixture.prefix, 1500, isEntry);
+      await history.addAll([{ n: 0 }]); // loads the script
+      await redis.del(history.key);
+      const commands = await commandsNaming(redis, fixture.prefix, () =>
+        history.addAll([{ n: 1 }, { n: 2 }, { n: 3 }]),
+      );
+      expect(commands).to.deep.equal(['evalsha']);
+      expect(await history.list()).to.deep.equal([{ n: 3 }, { n: 2 }, { n: 1 }]);
+      await history.addAll(Array.from({ length: 2500 }, (_, i) => ({ n: 4 + i })));
+      const listed = await history.list();
+      expect(listed).to.have.length(1500);
+      expect(listed[0]).to.deep.equal({ n: 2503 });
+      expect(listed[1499]).to.deep.equal({ n: 1004 });
     });
   });
 

@@ -1,0 +1,82 @@
+import { expect } from 'chai';
+import { MemoryHistory } from '../../adapters/memory/history.js';
+import type { RunEntry } from '../../pipeline/history.js';
+import { HistoryWriter } from '../../pipeline/history-writer.js';
+
+const entry = (n: number): RunEntry => ({ at: `t${n}`, outcome: 'excluded', source: 'ws', position: String(n) });
+
+/** A store that records each write's batch and answers when told to. */
+const slowStore = () => {
+  const batches: number[][] = [];
+  const answers: Array<() => void> = [];
+  return {
+    batches,
+    answerNext: () => answers.shift()!(),
+    addAll: (entries: readonly RunEntry[]) => {
+      batches.push(entries.map((e) => Number(e.position)));
+      return new Promise<void>((resolve) => answers.push(resolve));
+    },
+  };
+};
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('HistoryWriter', () => {
+  it('writes what settled in one turn in one batch, in order, and says when it is written', async () => {
+    const store = new MemoryHistory<RunEntry>(10);
+    const batches: number[] = [];
+    const writer = new HistoryWriter(
+      { addAll: (entries) => (batches.push(entries.length), store.addAll(entries)) },
+      () => {},
+    );
+    const write = writer.add(entry(1));
+    expect(write).to.be.instanceOf(Promise);
+    expect(writer.add(entry(2))).to.equal(undefined);
+    expect(writer.add(entry(3))).to.equal(undefined);
+    expect(store.list()).to.deep.equal([]);
+    await write;
+    expect(batches).to.deep.equal([3]);
+    expect(store.list().map((e) => e.position)).to.deep.equal(['3', '2', '1']);
+  });
+
+  it('gathers the next batch while a write is under way, one write at a time', async () => {
+    const store = slowStore();
+    const writer = new HistoryWriter(store, () => {});
+    const write = writer.add(entry(1));
+    await nextTurn();
+    expect(store.batches).to.deep.equal([[1]]);
+    expect(writer.add(entry(2))).to.equal(undefined);
+    await nextTurn();
+    expect(writer.add(entry(3))).to.equal(undefined);
+    expect(store.batches).to.have.length(1);
+    store.answerNext();
+    await nextTurn();
+    expect(store.batches).to.deep.equal([[1], [2, 3]]);
+    let written = false;
+    void write!.then(() => (written = true));
+    await nextTurn();
+    expect(written).to.equal(false);
+    store.answerNext();
+    await write;
+    expect(writer.add(entry(4))).to.be.instanceOf(Promise);
+  });
+
+  it('reports a failed write and goes on with the next', async () => {
+    const errors: unknown[] = [];
+    let calls = 0;
+    const written: string[] = [];
+    const writer = new HistoryWriter(
+      {
+        addAll: (entries) => {
+          calls += 1;
+          if (calls === 1) throw new Error('disk full');
+          written.push(...entries.map((e) => e.position));
+        },
+      },
+      (error) => errors.push(error),
+    );
+    await writer.add(entry(1));
+    await writer.add(entry(2));
+    expect(errors.map((e) => (e as Error).message)).to.deep.equal(['disk full']);
+    expect(written).to.deep.equal(['2']);
+  });
+});
