@@ -20,6 +20,8 @@ export const RunEntry = struct(
     httpStatus: t.number,
     /** From receipt to outcome. */
     latencyMs: t.number,
+    /** Updates this entry stands for (more than one: the `not-qualified` of one batch, the last shown). */
+    count: t.number,
   },
   { open: true },
 );
@@ -60,7 +62,7 @@ export const formatRuns = (entries: readonly RunEntry[]): string => {
   if (entries.length === 0) return 'no runs recorded\n';
   const rows = entries.map((e) => [
     e.at,
-    e.outcome + (e.reason ? ` ${e.reason}` : ''),
+    e.outcome + (e.reason ? ` ${e.reason}` : '') + (e.count === undefined ? '' : ` x${e.count}`),
     e.httpStatus === undefined ? '' : String(e.httpStatus),
     e.attempts === undefined ? '' : String(e.attempts),
     e.latencyMs === undefined ? '' : `${e.latencyMs} ms`,

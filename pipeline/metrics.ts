@@ -209,8 +209,10 @@ export class FlowMetrics {
     const byReason = (counter: Counter<'flow' | 'reason'>) => {
       const series = new Map<string, Counter.Internal>();
       return (reason: string) => {
-        let one = series.get(reason);
-        if (!one) series.set(reason, (one = counter.labels({ flow, reason })));
+        const known = series.get(reason);
+        if (known) return known;
+        const one = counter.labels({ flow, reason });
+        series.set(reason, one);
         return one;
       };
     };

@@ -6,7 +6,6 @@ import type { AlertEvent } from './alerts.js';
 import { loadChain } from './chain.js';
 import type { Config, FlowConfig } from './config/codec.js';
 import { CREDIT } from './credit.js';
-import { runEntryOf } from './history.js';
 import { HistoryWriter } from './history-writer.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
@@ -77,7 +76,7 @@ export const watchFlow = (
     logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
   );
   ledger.settlements$.subscribe((settlement) => {
-    const write = writer.add(runEntryOf(settlement));
+    const write = writer.add(settlement);
     if (write === undefined) return;
     historyWrites.add(write);
     void write.finally(() => historyWrites.delete(write));

@@ -1,9 +1,16 @@
 import { expect } from 'chai';
 import { MemoryHistory } from '../../adapters/memory/history.js';
+import type { Settlement } from '../../operators/model/ledger.js';
+import { delivered, excluded, type Outcome, Reasons } from '../../operators/model/outcome.js';
 import type { RunEntry } from '../../pipeline/history.js';
 import { HistoryWriter } from '../../pipeline/history-writer.js';
 
-const entry = (n: number): RunEntry => ({ at: `t${n}`, outcome: 'excluded', source: 'ws', position: String(n) });
+const entry = (n: number, outcome: Outcome = delivered(202, 1)): Settlement => ({
+  outcome,
+  origin: { source: 'ws', position: String(n) },
+  at: Date.UTC(2026, 10, 30, 0, 0, n),
+});
+const notQualified = (n: number) => entry(n, excluded(Reasons.notQualified, 'in none'));
 
 /** A store that records each write's batch and answers when told to. */
 const slowStore = () => {
@@ -58,6 +65,25 @@ describe('HistoryWriter', () => {
     store.answerNext();
     await write;
     expect(writer.add(entry(4))).to.be.instanceOf(Promise);
+  });
+
+  it("lists every outcome but a batch's not-qualified updates, counted in one entry, the last of them", async () => {
+    const store = new MemoryHistory<RunEntry>(10);
+    const writer = new HistoryWriter(store, () => {});
+    const write = writer.add(notQualified(1));
+    writer.add(entry(2, excluded(Reasons.missingIdentity, 'no email')));
+    writer.add(notQualified(3));
+    writer.add(entry(4));
+    writer.add(notQualified(5));
+    await write;
+    await writer.add(notQualified(6));
+    const listed = store.list().map(({ position, outcome, reason, count }) => ({ position, outcome, reason, count }));
+    expect(listed).to.deep.equal([
+      { position: '6', outcome: 'excluded', reason: 'not-qualified', count: undefined },
+      { position: '5', outcome: 'excluded', reason: 'not-qualified', count: 3 },
+      { position: '4', outcome: 'delivered', reason: undefined, count: undefined },
+      { position: '2', outcome: 'excluded', reason: 'missing-identity', count: undefined },
+    ]);
   });
 
   it('reports a failed write and goes on with the next', async () => {
