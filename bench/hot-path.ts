@@ -1,4 +1,7 @@
 import { isLeft } from 'fp-ts/lib/Either.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { Subject } from 'rxjs';
 import { EmbeddedHistory } from '../adapters/embedded/history.js';
@@ -20,7 +23,6 @@ import { PipelineMetrics } from '../pipeline/metrics.js';
 import { watchFlow } from '../pipeline/run.js';
 import { startPipeline } from '../pipeline/runner.js';
 import { IntakeValve } from '../pipeline/valve.js';
-import { tempDir } from '../spec/helpers/temp.js';
 import { CHECKOUT, updateOf } from './flows.js';
 
 /** Which work: updates no mapped audience qualifies (settled as excluded), or every one qualified and sent. */
@@ -78,7 +80,7 @@ const contender = async (work: HotPathWork, messages: readonly Buffer[]): Promis
     deadLetters: { add: () => {} },
     valve,
   };
-  const state = openStateStore(tempDir('qa-bench-hot-path-'));
+  const state = openStateStore(mkdtempSync(join(tmpdir(), 'qa-bench-hot-path-')));
   const historyWrites = new Set<Promise<void>>();
   const metrics = new PipelineMetrics();
   const alerts = new AlertMonitor(flow.alerts, flow.name, ledger, valve, () => {});

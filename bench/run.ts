@@ -3,6 +3,7 @@ import { runBackpressure } from './backpressure.js';
 import { type FlowsResult, type Layout, runFlows } from './flows.js';
 import { type IntakeResult, type IntakeTarget, runIntake } from './intake.js';
 import { type HotPathResult, type HotPathTarget, type HotPathWork, runHotPath } from './hot-path.js';
+import { type ReplayResult, type ReplayTarget, runReplay } from './replay.js';
 import { runThroughput } from './throughput.js';
 
 /**
@@ -202,9 +203,46 @@ const hotPath = async (): Promise<void> => {
   }
 };
 
+/**
+ * Replay of a stream range most of which was already delivered: `qualtrics-automations replay`'s code
+ * against a hand-written XRANGE reader with one pipelined dedupe lookup per page, both against the same
+ * local Redis and a local endpoint answering 202. Also Redis commands per delivered update (the untimed
+ * pass that delivers the first 95 %) and per replayed entry. Interleaved rounds, medians.
+ */
+const replay = async (): Promise<void> => {
+  const entries = option('entries', 20_000);
+  const rounds = option('rounds', 3);
+  const share = option('delivered', 0.95);
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const targets: ReplayTarget[] = ['contender', 'baseline'];
+  console.log(`replay: ${entries} entries, ${share * 100} % already delivered, ${rounds} rounds`);
+  const results: Record<ReplayTarget, ReplayResult[]> = { contender: [], baseline: [] };
+  for (let round = 1; round <= rounds; round++)
+    for (const target of targets) {
+      const r = await runReplay(target, entries, share, redisUrl);
+      results[target].push(r);
+      console.log(
+        `round ${round}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} entries/s  sent ${r.sent}  ` +
+          `redis commands: ${r.commandsPerEntry.toFixed(3)}/entry replayed, ${r.commandsPerDelivered.toFixed(2)}/update delivered`,
+      );
+    }
+  const [a, b] = [results.contender, results.baseline];
+  const cells = (runs: ReplayResult[]) => [
+    Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
+    median(runs.map((r) => r.commandsPerEntry)).toFixed(3),
+    median(runs.map((r) => r.commandsPerDelivered)).toFixed(2),
+  ];
+  console.log('\n| replay | entries/s | Redis commands/entry | Redis commands/delivered update |');
+  console.log('| - | -: | -: | -: |');
+  console.log(`| contender: startReplay | ${cells(a).join(' | ')} |`);
+  console.log(`| baseline: XRANGE + MGET per page | ${cells(b).join(' | ')} |`);
+  console.log(`| ratio | ${median(a.map((r, i) => r.perSecond / b[i]!.perSecond)).toFixed(2)} | | |`);
+};
+
 // Usage: npm run bench -- backpressure [--updates N] [--rate R] [--redis] [--max-heap MiB]
 //        npm run bench -- throughput [--updates N]
 //        npm run bench -- hot-path [--updates N] [--rounds R]
+//        npm run bench -- replay [--entries N] [--delivered 0.95] [--rounds R]
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
 const benches: Record<string, () => Promise<void>> = {
@@ -213,6 +251,7 @@ const benches: Record<string, () => Promise<void>> = {
   flows,
   intake,
   'hot-path': hotPath,
+  replay,
 };
 const name = args[0] && !args[0].startsWith('--') ? args[0] : 'backpressure';
 const bench = benches[name];

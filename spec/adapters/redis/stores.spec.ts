@@ -5,7 +5,7 @@ import { RedisDeliveryLog } from '../../../adapters/redis/delivery-log.js';
 import { IntegerReply, luaScript } from '../../../adapters/redis/connection.js';
 import { RedisHistory } from '../../../adapters/redis/history.js';
 import { RedisFixture } from '../../helpers/redis.js';
-import { commandsNaming } from '../../helpers/redis-commands.js';
+import { commandsNaming } from '../../../bench/redis-commands.js';
 import { eventually } from '../../helpers/ws-server.js';
 
 describe('Redis stores (real Redis)', () => {
@@ -21,6 +21,32 @@ describe('Redis stores (real Redis)', () => {
       expect(await other.acquire('k', 'b', 10_000)).to.equal('leased');
       await one.commit('k', 'a', 10_000);
       expect(await other.acquire('k', 'b', 10_000)).to.equal('committed');
+    });
+
+    it('acquires and commits what is asked in one turn with one command each, answering each in order', async () => {
+      const redis = fixture.connect();
+      const store = new RedisDedupeStore(redis, fixture.prefix);
+      await store.acquire('warm', 'w', 10_000); // loads the scripts
+      await store.commit('warm', 'w', 10_000);
+      await store.commit('done', 'x', 10_000);
+      let answers: string[] = [];
+      const acquiring = await commandsNaming(redis, fixture.prefix, async () => {
+        answers = await Promise.all([
+          store.acquire('a', 't1', 10_000),
+          store.acquire('done', 't2', 10_000),
+          store.acquire('a', 't3', 10_000),
+          store.acquire('b', 't4', 10_000),
+        ]);
+      });
+      expect(answers).to.deep.equal(['acquired', 'committed', 'leased', 'acquired']);
+      expect(acquiring).to.deep.equal(['evalsha']);
+      const committing = await commandsNaming(redis, fixture.prefix, () =>
+        Promise.all([store.commit('a', 't1', 10_000), store.commit('b', 't4', 20_000)]),
+      );
+      expect(committing).to.deep.equal(['evalsha']);
+      expect(await store.acquire('b', 't5', 10_000)).to.equal('committed');
+      const ttl = await redis.pttl(`${fixture.prefix}:sent:b`);
+      expect(ttl).to.be.within(10_001, 20_000);
     });
 
     it('releases only its own lease, and never a commit', async () => {

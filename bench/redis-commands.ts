@@ -1,4 +1,4 @@
-import type { Redis } from '../../adapters/redis/connection.js';
+import type { Redis } from '../adapters/redis/connection.js';
 
 /**
  * The commands Redis ran that name `prefix` (a test's own keys) while `run` ran, read with MONITOR: a
