@@ -26,20 +26,14 @@ export const perTurn = <A, R>(run: (batch: readonly A[]) => Promise<readonly R[]
     } catch (error) {
       answer = Promise.reject(error);
     }
-    answer
-      .then(
-        (results) => {
-          if (results.length !== batch.length)
-            throw new Error(`a batch of ${batch.length} calls was answered with ${results.length} results`);
-          batch.forEach((call, index) => call.resolve(results[index]!));
-        },
-        (error: unknown) => {
-          for (const call of batch) call.reject(error);
-        },
-      )
-      .catch((error: unknown) => {
-        for (const call of batch) call.reject(error);
-      });
+    const fail = (error: unknown): void => {
+      for (const call of batch) call.reject(error);
+    };
+    answer.then((results) => {
+      if (results.length !== batch.length)
+        fail(new Error(`a batch of ${batch.length} calls was answered with ${results.length} results`));
+      else for (const [index, call] of batch.entries()) call.resolve(results[index]!);
+    }, fail);
   };
   return (argument) =>
     new Promise<R>((resolve, reject) => {

@@ -71,10 +71,10 @@ describe('HistoryWriter', () => {
     const store = new MemoryHistory<RunEntry>(10);
     const writer = new HistoryWriter(store, () => {});
     const write = writer.add(notQualified(1));
-    writer.add(entry(2, excluded(Reasons.missingIdentity, 'no email')));
-    writer.add(notQualified(3));
-    writer.add(entry(4));
-    writer.add(notQualified(5));
+    void writer.add(entry(2, excluded(Reasons.missingIdentity, 'no email')));
+    void writer.add(notQualified(3));
+    void writer.add(entry(4));
+    void writer.add(notQualified(5));
     await write;
     await writer.add(notQualified(6));
     const listed = store.list().map(({ position, outcome, reason, count }) => ({ position, outcome, reason, count }));
