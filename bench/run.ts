@@ -1,3 +1,5 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { connectRedis, deleteKeys } from '../adapters/redis/connection.js';
 import { runBackpressure } from './backpressure.js';
 import { type FlowsResult, type Layout, runFlows } from './flows.js';
@@ -243,6 +245,7 @@ const replay = async (): Promise<void> => {
 //        npm run bench -- throughput [--updates N]
 //        npm run bench -- hot-path [--updates N] [--rounds R]
 //        npm run bench -- replay [--entries N] [--delivered 0.95] [--rounds R]
+//        npm run bench -- all [--quick]   (or just --quick): every figure; the full run writes BENCHMARKS.md
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
 const benches: Record<string, () => Promise<void>> = {
@@ -253,7 +256,79 @@ const benches: Record<string, () => Promise<void>> = {
   'hot-path': hotPath,
   replay,
 };
-const name = args[0] && !args[0].startsWith('--') ? args[0] : 'backpressure';
+/**
+ * What `all` runs, each with the sizes of a full run and of `--quick` (every figure, small, in under
+ * three minutes on the project's machine). `backpressure` and `throughput` are left out: the first runs
+ * for minutes by design, the second is `hot-path`'s qualified work without a baseline.
+ */
+const SUITE: ReadonlyArray<{ readonly name: string; readonly full: string[]; readonly quick: string[] }> = [
+  { name: 'hot-path', full: ['--updates', '50000'], quick: ['--updates', '6000'] },
+  { name: 'replay', full: ['--entries', '20000'], quick: ['--entries', '3000'] },
+  { name: 'intake', full: ['--requests', '20000'], quick: ['--requests', '3000', '--rounds', '1'] },
+  { name: 'flows', full: ['--updates', '2000'], quick: ['--updates', '300', '--rounds', '1'] },
+];
+
+const BEGIN = '<!-- bench all: begin (written by `npm run bench -- all`) -->';
+const END = '<!-- bench all: end -->';
+
+/**
+ * Every benchmark of the suite, one after the other, printing as each does. The full run also writes
+ * its tables into BENCHMARKS.md (between the markers), with the machine, the versions, the load and the
+ * commands; `--quick` only prints.
+ */
+const all = async (): Promise<void> => {
+  const quick = args.includes('--quick');
+  const redis = connectRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?';
+  await redis.quit();
+  const report = [
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; ` +
+      `Node ${process.version}; Redis ${redisVersion}; load average at start ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}.`,
+  ];
+  const print = console.log;
+  const started = performance.now();
+  for (const { name, full, quick: small } of SUITE) {
+    if ((name === 'intake' || name === 'flows') && !existsSync('dist/pipeline/cli.js')) {
+      print(`${name}: skipped, it starts dist/ (run npm run build first)`);
+      continue;
+    }
+    args.splice(0, args.length, name, ...(quick ? small : full));
+    const command = `npm run bench -- ${args.join(' ')}`;
+    print(`\n## ${command}`);
+    const lines: string[] = [];
+    console.log = (...parts: unknown[]) => {
+      lines.push(parts.join(' '));
+      print(...parts);
+    };
+    try {
+      await benches[name]!();
+    } finally {
+      console.log = print;
+    }
+    report.push('', `\`${command}\`:`, '', ...lines.filter((line) => line.startsWith('|')));
+  }
+  report.push(
+    '',
+    `Load average at the end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}.`,
+  );
+  print(`\nall: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (quick) return;
+  const text = readFileSync('BENCHMARKS.md', 'utf8');
+  const at = text.indexOf(BEGIN);
+  const rest = at < 0 ? '' : text.slice(text.indexOf(END, at) + END.length);
+  writeFileSync(
+    'BENCHMARKS.md',
+    `${at < 0 ? `${text}\n` : text.slice(0, at)}${BEGIN}\n${report.join('\n')}\n${END}${rest}`,
+  );
+  print('written to BENCHMARKS.md');
+};
+
+benches.all = all;
+const name = args[0] && !args[0].startsWith('--') ? args[0] : args.includes('--quick') ? 'all' : 'backpressure';
 const bench = benches[name];
 if (!bench) {
   console.error(`unknown benchmark ${name}; known: ${Object.keys(benches).join(', ')}`);
