@@ -8,6 +8,9 @@ import type { Redis } from '../adapters/redis/connection.js';
  */
 export const commandsNaming = async (redis: Redis, prefix: string, run: () => Promise<unknown>): Promise<string[]> => {
   const monitor = await redis.monitor();
+  // Lines arriving while ioredis is not yet, or no longer, in monitoring state (other clients' commands,
+  // before `run` or after the marker) are taken for replies to nothing and reported as errors: let go.
+  monitor.on('error', () => {});
   const seen: string[] = [];
   const marker = `${prefix}:end-of-count`;
   const ended = new Promise<void>((resolve) =>
