@@ -97,7 +97,7 @@ const handReplay = async (redis: Redis, prefix: string, stream: string, to: stri
       const profile = decoded.right as Profile & { person?: { name?: { firstName?: string } } };
       const membership = profile.segmentMembership?.ups?.[CHECKOUT];
       const email = profile.identityMap?.Email?.[0]?.id;
-      if (!membership || membership.status !== 'realized' || email === undefined) continue;
+      if (membership?.status !== 'realized' || email === undefined) continue;
       const payload = {
         firstName: profile.person?.name?.firstName ?? null,
         identityMap: { email: [{ id: email }] },
