@@ -6,6 +6,7 @@ import { type FlowsResult, type Layout, runFlows } from './flows.js';
 import { type IntakeResult, type IntakeTarget, runIntake } from './intake.js';
 import { type HotPathResult, type HotPathTarget, type HotPathWork, runHotPath } from './hot-path.js';
 import { type ReplayResult, type ReplayTarget, runReplay } from './replay.js';
+import { GOT_VARIANTS, type GotResult, runGot, startEndpoint } from './got-settings.js';
 import { runThroughput } from './throughput.js';
 
 /**
@@ -241,10 +242,50 @@ const replay = async (): Promise<void> => {
   console.log(`| ratio | ${median(a.map((r, i) => r.perSecond / b[i]!.perSecond)).toFixed(2)} | | |`);
 };
 
+/**
+ * The HTTP client, setting by setting: got's defaults, the sender's one instance, each tuning added, the
+ * sender as it is, and `node:http` by hand (the minimum). CPU per POST of this process (the endpoint
+ * runs in a child process). Interleaved rounds after a warm-up, medians; ratios against the hand-written.
+ */
+const gotSettings = async (): Promise<void> => {
+  const requests = option('requests', 20_000);
+  const rounds = option('rounds', 3);
+  const { url, child } = await startEndpoint();
+  console.log(
+    `got: ${requests} POSTs of ~650 bytes, 16 at a time, endpoint answering 202 (another process), ${rounds} rounds`,
+  );
+  try {
+    for (const variant of GOT_VARIANTS) await runGot(variant, url, Math.min(requests, 2_000));
+    const results = new Map<string, GotResult[]>();
+    for (let round = 1; round <= rounds; round++)
+      for (const variant of GOT_VARIANTS) {
+        const r = await runGot(variant, url, requests);
+        results.set(variant, [...(results.get(variant) ?? []), r]);
+        console.log(
+          `round ${round}  ${variant.padEnd(28)}  ${Math.round(r.perSecond)} req/s  cpu ${r.cpuUsPerRequest.toFixed(1)} us/req`,
+        );
+      }
+    const hand = results.get('node:http by hand')!;
+    console.log('\n| client | requests/s | CPU us/request | CPU ratio to node:http |');
+    console.log('| - | -: | -: | -: |');
+    for (const variant of GOT_VARIANTS) {
+      const runs = results.get(variant)!;
+      const ratio = median(runs.map((r, i) => r.cpuUsPerRequest / hand[i]!.cpuUsPerRequest));
+      console.log(
+        `| ${variant} | ${Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en')} | ` +
+          `${median(runs.map((r) => r.cpuUsPerRequest)).toFixed(1)} | ${ratio.toFixed(2)} |`,
+      );
+    }
+  } finally {
+    child.kill();
+  }
+};
+
 // Usage: npm run bench -- backpressure [--updates N] [--rate R] [--redis] [--max-heap MiB]
 //        npm run bench -- throughput [--updates N]
 //        npm run bench -- hot-path [--updates N] [--rounds R]
 //        npm run bench -- replay [--entries N] [--delivered 0.95] [--rounds R]
+//        npm run bench -- got [--requests N] [--rounds R]
 //        npm run bench -- all [--quick]   (or just --quick): every figure; the full run writes BENCHMARKS.md
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
@@ -255,6 +296,7 @@ const benches: Record<string, () => Promise<void>> = {
   intake,
   'hot-path': hotPath,
   replay,
+  got: gotSettings,
 };
 /**
  * What `all` runs, each with the sizes of a full run and of `--quick` (every figure, small, in under
@@ -264,6 +306,7 @@ const benches: Record<string, () => Promise<void>> = {
 const SUITE: ReadonlyArray<{ readonly name: string; readonly full: string[]; readonly quick: string[] }> = [
   { name: 'hot-path', full: ['--updates', '50000'], quick: ['--updates', '6000'] },
   { name: 'replay', full: ['--entries', '20000'], quick: ['--entries', '3000'] },
+  { name: 'got', full: ['--requests', '20000'], quick: ['--requests', '3000'] },
   { name: 'intake', full: ['--requests', '20000'], quick: ['--requests', '3000', '--rounds', '1'] },
   { name: 'flows', full: ['--updates', '2000'], quick: ['--updates', '300', '--rounds', '1'] },
 ];

@@ -1,4 +1,6 @@
 import got, { type Got } from 'got';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 
 /** How the JSON Event authenticates: Basic (Qualtrics username + API token) or the X-API-TOKEN header. */
 export type QualtricsAuth =
@@ -38,11 +40,17 @@ export class QualtricsHttpSender {
 
   constructor({ url, auth, timeoutMs = 10_000, userAgent = 'qualtrics-automations' }: QualtricsHttpSenderOptions) {
     this.#url = url;
+    // Measured setting by setting in `npm run bench -- got` (BENCHMARKS.md): one instance with its options
+    // merged once; no retries (the pipeline's); no decompression (Qualtrics answers a few bytes, and not
+    // asking for gzip spares a decompressing stream per answer); connections kept alive in agents of its own
+    // (not the global one, which other code may reconfigure). Hooks: none.
     this.#client = got.extend({
       headers: { 'content-type': 'application/json', 'user-agent': userAgent, ...authorizationHeaders(auth) },
       throwHttpErrors: false,
       retry: { limit: 0 },
       followRedirect: false,
+      decompress: false,
+      agent: { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) },
       timeout: { request: timeoutMs },
     });
   }
