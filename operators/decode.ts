@@ -186,15 +186,17 @@ export const decode = (): OperatorFunction<Envelope, Envelope> => (source) =>
             ? { ...envelope.origin, position: `${envelope.origin.position}#${index}` }
             : envelope.origin;
           const turn = turns?.[index] ?? undefined;
+          // One copy per part (this runs for every update): the profile goes in with the rest.
           const partEnvelope: Envelope = {
             ...whole,
             origin,
             ticket: tickets[index]!,
             message: undefined,
             ...(turn ? { turn } : {}),
+            ...('profile' in part ? { profile: part.profile } : {}),
           };
           if ('outcome' in part) settle(partEnvelope, part.outcome);
-          else subscriber.next({ ...partEnvelope, profile: part.profile });
+          else subscriber.next(partEnvelope);
         });
       },
       error: (error: unknown) => subscriber.error(error),
