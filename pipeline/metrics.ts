@@ -47,11 +47,17 @@ export class PipelineMetrics {
     labelNames: ['flow'],
     registers: [this.registry],
   });
-  readonly activationRate = new Gauge({
+  /** Each flow's ledger, read at each scrape by the gauges below (not set at every update). */
+  readonly #ledgers = new Map<string, Ledger>();
+  readonly activationRate: Gauge<'flow'> = new Gauge({
     name: `${PREFIX}activation_rate`,
     help: 'Activated over settled updates since start (1 when none settled).',
     labelNames: ['flow'],
     registers: [this.registry],
+    collect: () => {
+      for (const [flow, ledger] of this.#ledgers)
+        this.activationRate.set({ flow }, ledger.settled === 0 ? 1 : ledger.delivered / ledger.settled);
+    },
   });
   readonly requests = new Counter({
     name: `${PREFIX}requests_total`,
@@ -66,11 +72,14 @@ export class PipelineMetrics {
     labelNames: ['flow'],
     registers: [this.registry],
   });
-  readonly inFlight = new Gauge({
+  readonly inFlight: Gauge<'flow'> = new Gauge({
     name: `${PREFIX}in_flight`,
     help: 'Updates received and not yet settled.',
     labelNames: ['flow'],
     registers: [this.registry],
+    collect: () => {
+      for (const [flow, ledger] of this.#ledgers) this.inFlight.set({ flow }, ledger.inFlight);
+    },
   });
   readonly paused = new Gauge({
     name: `${PREFIX}paused`,
@@ -153,6 +162,11 @@ export class PipelineMetrics {
   }
 
   /** The metrics of one flow: every sample it records carries `flow="<name>"`. */
+  /** Reads `ledger` for `flow`'s in-flight and activation-rate gauges at each scrape. */
+  readLedger(flow: string, ledger: Ledger): void {
+    this.#ledgers.set(flow, ledger);
+  }
+
   forFlow(flow: string): FlowMetrics {
     return new FlowMetrics(this, flow, this.#subscriptions, this.#deadLetterSizes);
   }
@@ -196,16 +210,15 @@ export class FlowMetrics {
 
   /**
    * Counts what the flow's ledger and valve report, from now on. Runs at every update: the flow's own
-   * series are looked up once (by reason, once per reason), not hashed from labels at each count.
+   * series are looked up once (by reason, once per reason), not hashed from labels at each count; the
+   * in-flight and activation-rate gauges read the ledger at each scrape instead.
    */
   watch(ledger: Ledger, valve: IntakeValve): this {
     const m = this.metrics;
     const flow = this.flow;
-    const inFlight = m.inFlight.labels(this.#labels);
     const received = m.received.labels(this.#labels);
     const activated = m.activated.labels(this.#labels);
     const duplicates = m.duplicates.labels(this.#labels);
-    const activationRate = m.activationRate.labels(this.#labels);
     const byReason = (counter: Counter<'flow' | 'reason'>) => {
       const series = new Map<string, Counter.Internal>();
       return (reason: string) => {
@@ -219,13 +232,11 @@ export class FlowMetrics {
     const excluded = byReason(m.excluded);
     const failed = byReason(m.failed);
     this.subscriptions.push(
-      ledger.inFlight$.subscribe((n) => inFlight.set(n)),
       ledger.settlements$.subscribe(({ outcome }) => {
         if (outcome.kind === 'delivered') activated.inc();
         else if (outcome.kind === 'duplicate') duplicates.inc();
         else if (outcome.kind === 'excluded') excluded(outcome.reason).inc();
         else failed(outcome.reason).inc();
-        activationRate.set(ledger.settled === 0 ? 1 : ledger.delivered / ledger.settled);
       }),
       valve.changes$.subscribe((change) =>
         m.paused.set({ flow, reason: change.reason }, change.kind === 'closed' ? 1 : 0),
@@ -238,7 +249,7 @@ export class FlowMetrics {
         lastReceived = ledger.received;
       }),
     );
-    activationRate.set(1);
+    m.readLedger(flow, ledger);
     return this;
   }
 
