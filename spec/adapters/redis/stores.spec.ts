@@ -111,6 +111,30 @@ describe('Redis stores (real Redis)', () => {
       expect(await log.lastDelivered('email:a@example.com')).to.equal('other@5-0');
       expect(await log.lastDelivered('email:b@example.com')).to.equal(undefined);
     });
+
+    it('reads and records what is asked in one turn with one command each, in call order', async () => {
+      const redis = fixture.connect();
+      const log = new RedisDeliveryLog(redis, fixture.prefix, 60_000);
+      await log.recordDelivered('warm', 's@1-0'); // loads the script
+      let read: Array<string | undefined> = [];
+      const recording = await commandsNaming(redis, fixture.prefix, async () => {
+        await Promise.all([
+          log.recordDelivered('email:a@example.com', 's@5-0'),
+          log.recordDelivered('email:a@example.com', 's@4-0'),
+          log.recordDelivered('email:b@example.com', 's@3-0'),
+          log.recordDelivered('email:a@example.com', 's@6-0'),
+        ]);
+      });
+      expect(recording).to.deep.equal(['evalsha']);
+      const reading = await commandsNaming(redis, fixture.prefix, async () => {
+        read = await Promise.all(
+          ['email:a@example.com', 'email:b@example.com', 'email:c@example.com'].map((i) => log.lastDelivered(i)),
+        );
+      });
+      expect(reading).to.deep.equal(['mget']);
+      expect(read).to.deep.equal(['s@6-0', 's@3-0', undefined]);
+      expect(await redis.pttl(`${fixture.prefix}:last:email:b@example.com`)).to.be.within(1, 60_000);
+    });
   });
 
   describe('RedisDeadLetterStream', () => {
