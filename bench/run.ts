@@ -350,7 +350,9 @@ const all = async (): Promise<void> => {
     } finally {
       console.log = print;
     }
-    report.push('', `\`${command}\`:`, '', ...lines.filter((line) => line.startsWith('|')));
+    // A table's header is printed after a blank line, in the same call: look at each line of the output.
+    const tableLines = lines.flatMap((line) => line.split('\n')).filter((line) => line.startsWith('|'));
+    report.push('', `\`${command}\`:`, '', ...tableLines);
   }
   report.push(
     '',
