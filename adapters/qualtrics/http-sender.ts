@@ -1,6 +1,4 @@
 import got, { type Got } from 'got';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 
 /** How the JSON Event authenticates: Basic (Qualtrics username + API token) or the X-API-TOKEN header. */
 export type QualtricsAuth =
@@ -42,15 +40,16 @@ export class QualtricsHttpSender {
     this.#url = url;
     // Measured setting by setting in `npm run bench -- got` (BENCHMARKS.md): one instance with its options
     // merged once; no retries (the pipeline's); no decompression (Qualtrics answers a few bytes, and not
-    // asking for gzip spares a decompressing stream per answer); connections kept alive in agents of its own
-    // (not the global one, which other code may reconfigure). Hooks: none.
+    // asking for gzip spares a decompressing stream per answer). Hooks: none. Connections are kept alive
+    // by Node's global agent (keep-alive since Node 19). An agent of its own measured within the noise
+    // and is left out: passed in got's options, it rides along in every got error, and its sockets hold
+    // the request's header text, credentials included, where a logged error would show them.
     this.#client = got.extend({
       headers: { 'content-type': 'application/json', 'user-agent': userAgent, ...authorizationHeaders(auth) },
       throwHttpErrors: false,
       retry: { limit: 0 },
       followRedirect: false,
       decompress: false,
-      agent: { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) },
       timeout: { request: timeoutMs },
     });
   }
