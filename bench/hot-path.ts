@@ -18,9 +18,10 @@ import { Profile } from '../operators/model/profile.js';
 import { AlertMonitor } from '../pipeline/alerts.js';
 import { chainOf } from '../pipeline/chain.js';
 import { parseConfig } from '../pipeline/config/load.js';
-import { RunEntry } from '../pipeline/history.js';
+import { HistoryLine } from '../pipeline/history.js';
 import { PipelineMetrics } from '../pipeline/metrics.js';
-import { watchFlow } from '../pipeline/run.js';
+import { pauseWordsOf, watchFlow } from '../pipeline/run.js';
+import { IdentityHasher } from '../adapters/redis/identity-hasher.js';
 import { startPipeline } from '../pipeline/runner.js';
 import { IntakeValve } from '../pipeline/valve.js';
 import { CHECKOUT, updateOf } from './flows.js';
@@ -81,13 +82,17 @@ const contender = async (work: HotPathWork, messages: readonly Buffer[]): Promis
     valve,
   };
   const state = openStateStore(mkdtempSync(join(tmpdir(), 'qa-bench-hot-path-')));
-  const historyWrites = new Set<Promise<void>>();
+  const historyWrites: Array<{ settled(): Promise<void> }> = [];
   const metrics = new PipelineMetrics();
   const alerts = new AlertMonitor(flow.alerts, flow.name, ledger, valve, () => {});
   if (work === 'not-qualified') {
     const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
-    const history = new EmbeddedHistory<RunEntry>(state, { size: flow.history.size, isEntry: RunEntry.is });
-    watchFlow(ledger, { history, valve }, logger, historyWrites);
+    const history = new EmbeddedHistory<HistoryLine>(state, { size: flow.history.size, isEntry: HistoryLine.is });
+    // As run names each entry's person: by HMAC under the deployment's key.
+    const hasher = new IdentityHasher({ secret: 'bench-identity-hash-key-of-32-bytes!' });
+    watchFlow(ledger, { history, valve }, logger, historyWrites, pauseWordsOf(configOf(work)), (key) =>
+      hasher.hash(key),
+    );
     metrics.forFlow(flow.name).watch(ledger, valve);
   }
   const source = new Subject<InboundMessage>();
@@ -99,7 +104,7 @@ const contender = async (work: HotPathWork, messages: readonly Buffer[]): Promis
     }
     source.complete();
     await pipeline.done;
-    await Promise.all([...historyWrites]);
+    await Promise.all(historyWrites.map((recorder) => recorder.settled()));
   });
   const counts = ledger.counts();
   const expected = work === 'qualified' ? counts.delivered : (counts.excluded['not-qualified'] ?? 0);

@@ -1,3 +1,4 @@
+import { consentOperator } from './consent.js';
 import { decodeOperator } from './decode.js';
 import { dedupeOperator } from './dedupe.js';
 import { emitOperator } from './emit.js';
@@ -6,10 +7,11 @@ import { projectAttributesOperator } from './project-attributes.js';
 import { qualifyOperator } from './qualify.js';
 import { selectIdentityOperator } from './select-identity.js';
 
-/** The built-in operators, in the order every pipeline runs them (DESIGN.md's flow). */
+/** The built-in operators, in the order every pipeline runs them (DESIGN.md's flow); `consent` only when configured. */
 export const BUILT_INS = [
   decodeOperator,
   qualifyOperator,
+  consentOperator,
   selectIdentityOperator,
   projectAttributesOperator,
   keepOrderOperator,

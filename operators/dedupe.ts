@@ -8,6 +8,7 @@ import {
   finalize,
   interval,
   lastValueFrom,
+  map,
   mergeMap,
   of,
   take,
@@ -36,9 +37,27 @@ export const DedupeOptions = struct('DedupeOptions', {
 });
 export type DedupeOptions = t.TypeOf<typeof DedupeOptions>;
 
-/** The dedupe key of an envelope: its identity and the content of its payload. */
-export const dedupeKeyOf = (envelope: Envelope): string | undefined =>
-  envelope.identity && `${identityKey(envelope.identity)}:${fingerprint(envelope.payload)}`;
+/**
+ * The dedupe key of an envelope: its identity and the content of its payload; in a flow with consent,
+ * after `withdrawals` delivered withdrawals (see `DeliveryLog.withdrawals`), `.<withdrawals>` too. Consent
+ * is not in the payload: without it, a person who consents again with the same qualification time would
+ * be taken for a repeat of what they were sent before they withdrew.
+ */
+export const dedupeKeyOf = (envelope: Envelope, withdrawals = 0): string | undefined =>
+  envelope.identity &&
+  `${identityKey(envelope.identity)}:${fingerprint(envelope.payload)}${withdrawals > 0 ? `.${withdrawals}` : ''}`;
+
+/**
+ * A dedupe key with its identity part renamed by `rename` (a keyed hash, for storage that must not
+ * hold identities in clear). The fingerprint (base64url, no colon) after the last colon stays.
+ */
+export const withIdentityRenamed = async (
+  key: string,
+  rename: (identity: string) => Promise<string>,
+): Promise<string> => {
+  const split = key.lastIndexOf(':');
+  return `${await rename(key.slice(0, split))}${key.slice(split)}`;
+};
 
 /**
  * Lets a payload through only if the same payload was not already delivered for the same identity.
@@ -54,16 +73,32 @@ export const dedupeKeyOf = (envelope: Envelope): string | undefined =>
  * completes once the source did and every envelope passed on has settled, so that unsubscribing (or
  * a failure anywhere in the pipeline) still ends the renewal of a lease whose envelope never will.
  *
+ * In a flow with consent the key also counts the person's delivered withdrawals (read from the
+ * delivery log, waiting while it does not answer): a payload sent before a withdrawal is sent again
+ * after consent returns. With a journal, `keepOrder` lets the person's next update in only once the
+ * withdrawal is finished, so it reads the new count.
+ *
  * @example
  * profiles$.pipe(dedupe({ ttlSeconds: 604800, leaseSeconds: 300, pollMs: 250 }, { dedupeStore, sender, scheduler }))
  */
 export const dedupe =
   (
     options: DedupeOptions,
-    context: Pick<OperatorContext, 'dedupeStore' | 'scheduler' | 'valve' | 'stopping$' | 'random'>,
+    context: Pick<OperatorContext, 'dedupeStore' | 'scheduler' | 'valve' | 'stopping$' | 'random'> &
+      Partial<Pick<OperatorContext, 'deliveryLog'>>,
   ): OperatorFunction<Envelope, Envelope> =>
   (source) => {
-    const { dedupeStore, scheduler } = context;
+    const { dedupeStore, scheduler, deliveryLog } = context;
+
+    /** The envelope's key: with consent, after reading how many withdrawals its person was sent. */
+    const keyOf = (envelope: Envelope): Observable<string | undefined> => {
+      const { identity } = envelope;
+      const count = deliveryLog?.withdrawals?.bind(deliveryLog);
+      if (!identity || envelope.consent === undefined || !count) return of(dedupeKeyOf(envelope));
+      return untilAnswered(envelope, 'the delivery log', () => count(identityKey(identity)), context).pipe(
+        map((withdrawals) => dedupeKeyOf(envelope, withdrawals)),
+      );
+    };
     // Payloads this process is sending now. A lease tells its waiters once: true if delivered, false if
     // not; its subject is made only when a second update with the same payload comes to wait (rare: most
     // updates pass alone, and making one per update was a measurable part of dedupe's cost).
@@ -195,19 +230,22 @@ export const dedupe =
       });
 
     return source.pipe(
-      mergeHolding((envelope, holds) => {
-        const key = dedupeKeyOf(envelope);
-        if (key === undefined) {
-          settle(
-            envelope,
-            failed(Reasons.operatorError, {
-              detail: 'dedupe: the envelope has no identity; selectIdentity must run first',
-            }),
-          );
-          return EMPTY;
-        }
-        return admit(envelope, key, holds);
-      }),
+      mergeHolding((envelope, holds) =>
+        keyOf(envelope).pipe(
+          mergeMap((key) => {
+            if (key === undefined) {
+              settle(
+                envelope,
+                failed(Reasons.operatorError, {
+                  detail: 'dedupe: the envelope has no identity; selectIdentity must run first',
+                }),
+              );
+              return EMPTY;
+            }
+            return admit(envelope, key, holds);
+          }),
+        ),
+      ),
     );
   };
 

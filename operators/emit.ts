@@ -5,26 +5,38 @@ import {
   connect,
   defer,
   filter,
+  forkJoin,
   from,
   map,
   merge,
   mergeMap,
   of,
+  toArray,
   type Observable,
   type OperatorFunction,
 } from 'rxjs';
 import { integerIn, struct, withDefault, withDefaults } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, laneKeyOf, settle, type Envelope } from './model/envelope.js';
-import { messageOf } from './model/errors.js';
+import { messageOf, misconfigurationOf } from './model/errors.js';
 import { laneMap } from './model/lanes.js';
-import { compareStreamPositions, streamPositionOf } from './model/order.js';
+import { compareStreamPositions, millisOf, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
 import { serializePayload } from './model/payload.js';
 import { fromMaybePromise } from './model/ports.js';
+import type { JsonObject } from './model/json.js';
+import { NOT_IN_AUDIENCES } from './consent.js';
 import { CircuitBreaker } from './model/circuit-breaker.js';
 import { describeResult, isDestinationFailure, judge, RetryOptions, type AttemptResult } from './model/retry-policy.js';
 import { pause, unlessStopped, untilAnswered } from './model/waits.js';
+
+/** A payload's memberships: audience id -> status. */
+const upsOf = (payload: Envelope['payload']): Record<string, string> => {
+  const ups = (payload.segmentMembership as { ups?: Record<string, { status?: unknown }> } | undefined)?.ups ?? {};
+  return Object.fromEntries(
+    Object.entries(ups).flatMap(([id, entry]) => (typeof entry?.status === 'string' ? [[id, entry.status]] : [])),
+  );
+};
 
 /** Qualtrics refuses JSON Event payloads over 100 KB; counted in bytes of UTF-8, 100,000 to stay safe. */
 export const MAX_PAYLOAD_BYTES = 100_000;
@@ -53,10 +65,15 @@ type EmitContext = Pick<
  * - One identity's updates go out one at a time, in arrival order, retries included; up to
  *   `concurrency` identities at once.
  * - An update older than the last one delivered for its identity is excluded as `stale`.
+ * - A consent withdrawal (see `consent`) is sent only to a person in an audience as delivered, with
+ *   every such audience `exited` (those the delivery log knows and those the update names), else
+ *   excluded as `no-consent`; in a flow with consent, each delivery records which audiences the person
+ *   is in, and each delivered withdrawal is counted (see `dedupe`).
  * - Every attempt first takes a slot from the rate limiter, waiting as long as it says.
  * - 2xx: `delivered`. 408, 429, 5xx, no answer: retried with backoff and jitter, or after
- *   `Retry-After`; a 429 also slows the rate limiter. 401, 403, 404: the valve closes (intake stops)
- *   and the update is retried every `retry.maxMs` until the destination accepts it, which reopens it.
+ *   `Retry-After`; a 429 also slows the rate limiter. 401, 403, 404, or a send refused as misconfigured
+ *   (the host resolves to a private address): the valve closes (intake stops) with what to fix, and the
+ *   update is retried every `retry.maxMs` until the destination accepts it, which reopens it.
  *   Other answers, too-large payloads and exhausted retries: dead-lettered, then `failed`.
  * - A destination that is down for everyone (`retry.downAfter` attempts failing in a row, for more than one update)
  *   opens a circuit breaker: the intake pauses, attempts stop counting, one probe retries (see
@@ -118,6 +135,18 @@ export const emit =
       );
     };
 
+    /** An update received before its person was forgotten (`forget`): a replay must not send it again. */
+    const isForgotten = (envelope: Envelope): Observable<boolean> => {
+      const { identity } = envelope;
+      const position = streamPositionOf(envelope.origin);
+      const at = position === undefined ? undefined : millisOf(position);
+      if (!identity || at === undefined || !deliveryLog.forgottenAt) return of(false);
+      return defer(() => fromMaybePromise(deliveryLog.forgottenAt?.(identityKey(identity)))).pipe(
+        map((forgotten) => forgotten !== undefined && at <= forgotten),
+        catchError(() => of(false)),
+      );
+    };
+
     const recordDelivery = (envelope: Envelope): Observable<unknown> => {
       const { identity } = envelope;
       const position = streamPositionOf(envelope.origin);
@@ -127,10 +156,70 @@ export const emit =
       );
     };
 
+    /**
+     * What the destination is told about the audiences of a delivered payload, remembered per person
+     * (without expiry: a withdrawal long after the last delivery still finds them): `realized` /
+     * `existing` put them in, `exited` takes them out. Read by a consent withdrawal. A delivered
+     * withdrawal is also counted, which starts a new round of `dedupe` keys for the person (so a person
+     * who consents again is sent again, even with the same qualification time).
+     */
+    const recordAudiences = (envelope: Envelope): Observable<unknown> => {
+      const { identity } = envelope;
+      const statuses = Object.entries(upsOf(envelope.payload));
+      // Only a flow with consent needs it: the others pay nothing for it.
+      if (!identity || envelope.consent === undefined) return of(undefined);
+      const key = identityKey(identity);
+      const audiences =
+        statuses.length === 0
+          ? of(undefined)
+          : defer(() => fromMaybePromise(deliveryLog.audiencesIn(key))).pipe(
+              mergeMap((current) => {
+                const next = new Set(current);
+                for (const [id, status] of statuses) status === 'exited' ? next.delete(id) : next.add(id);
+                const same = next.size === current.length && current.every((id) => next.has(id));
+                return same ? of(undefined) : fromMaybePromise(deliveryLog.recordAudiencesIn(key, [...next]));
+              }),
+            );
+      const withdrawal =
+        envelope.consent === 'withdrawn' && deliveryLog.recordWithdrawal
+          ? defer(() => fromMaybePromise(deliveryLog.recordWithdrawal?.(key)))
+          : of(undefined);
+      // As the position: a safeguard; a person it misses is excluded rather than sent an exit.
+      return merge(audiences, withdrawal).pipe(catchError(() => of(undefined)));
+    };
+
+    /**
+     * A consent withdrawal goes out only to a person who is in an audience as delivered, and exits every
+     * such audience (those the log knows, with those its own update names): `undefined` when none is due.
+     * Any other envelope goes as it is.
+     */
+    const withdrawalToSend = (envelope: Envelope): Observable<Envelope | undefined> => {
+      const { identity } = envelope;
+      if (envelope.consent !== 'withdrawn' || !identity) return of(envelope);
+      return defer(() => fromMaybePromise(deliveryLog.audiencesIn(identityKey(identity)))).pipe(
+        map((current): Envelope | undefined => {
+          if (current.length === 0) return undefined;
+          const membership = envelope.payload.segmentMembership as { ups?: Record<string, JsonObject> } | undefined;
+          const ups: Record<string, JsonObject> = { ...membership?.ups };
+          for (const id of current) ups[id] ??= { status: 'exited' };
+          return { ...envelope, payload: { ...envelope.payload, segmentMembership: { ups } } };
+        }),
+        // The log cannot answer: send the exit as it is (telling the destination one time too many is harmless).
+        catchError(() => of(envelope)),
+      );
+    };
+
     const send = (body: string): Observable<AttemptResult> =>
       defer(() => from(sender.send(body))).pipe(
         map((answer): AttemptResult => ({ kind: 'answer', answer })),
-        catchError((error: unknown) => of<AttemptResult>({ kind: 'no-answer', error: messageOf(error) })),
+        catchError((error: unknown) => {
+          const misconfigured = misconfigurationOf(error);
+          return of<AttemptResult>(
+            misconfigured === undefined
+              ? { kind: 'no-answer', error: messageOf(error) }
+              : { kind: 'misconfigured', message: misconfigured },
+          );
+        }),
       );
 
     /** Attempt number `total`; `counted` attempts count toward `maxAttempts` (paused ones do not). */
@@ -147,7 +236,10 @@ export const emit =
           switch (verdict.kind) {
             case 'delivered':
               valve.open(DESTINATION_REJECTED);
-              return recordDelivery(envelope).pipe(mergeMap(() => finish(envelope, delivered(verdict.status, total))));
+              return merge(recordDelivery(envelope), recordAudiences(envelope)).pipe(
+                toArray(),
+                mergeMap(() => finish(envelope, delivered(verdict.status, total))),
+              );
             case 'retry':
               if (verdict.slowDown) void Promise.resolve(rateLimiter.slowDown()).catch(() => {});
               return pause(envelope, verdict.delayMs, context).pipe(
@@ -178,12 +270,29 @@ export const emit =
           const detail = `${bytes} bytes, the limit is ${options.maxPayloadBytes}`;
           return deadLetter(envelope, body, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
         }
-        return isStale(envelope).pipe(
-          mergeMap((stale) =>
-            stale
-              ? finish(envelope, excluded(Reasons.stale, 'a later update for this identity was already delivered'))
-              : attempt(envelope, body, 1, 1),
-          ),
+        return forkJoin([isStale(envelope), isForgotten(envelope)]).pipe(
+          mergeMap(([stale, forgotten]) => {
+            if (forgotten)
+              return finish(envelope, excluded(Reasons.forgotten, 'its person was forgotten after it was received'));
+            if (stale)
+              return finish(
+                envelope,
+                excluded(Reasons.stale, 'a later update for this identity was already delivered'),
+              );
+            return withdrawalToSend(envelope).pipe(
+              mergeMap((toSend) => {
+                if (toSend === undefined) return finish(envelope, excluded(Reasons.noConsent, NOT_IN_AUDIENCES));
+                if (toSend === envelope) return attempt(envelope, body, 1, 1);
+                const exit = serializePayload(toSend.payload);
+                const exitBytes = Buffer.byteLength(exit);
+                if (exitBytes > options.maxPayloadBytes) {
+                  const detail = `${exitBytes} bytes, the limit is ${options.maxPayloadBytes}`;
+                  return deadLetter(toSend, exit, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
+                }
+                return attempt(toSend, exit, 1, 1);
+              }),
+            );
+          }),
         );
       });
 

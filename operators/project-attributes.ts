@@ -1,19 +1,20 @@
 import * as t from 'io-ts';
 import type { OperatorFunction } from 'rxjs';
-import { refine, struct, withDefault, withMessage, type Problem } from './model/codecs.js';
+import { matching, refine, struct, withDefault, type Problem } from './model/codecs.js';
 import { defineOperator } from './model/define.js';
 import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
 import type { Json } from './model/json.js';
-import { getPath, setPath } from './model/paths.js';
+import { getPath, overlaps, setPath } from './model/paths.js';
 import { RESERVED_KEYS } from './model/payload.js';
 
 export interface DottedPathBrand {
   readonly DottedPath: unique symbol;
 }
 /** `person.name.firstName`: names separated by dots, no empty segment. */
-export const DottedPath = withMessage(
-  t.brand(t.string, (s): s is t.Branded<string, DottedPathBrand> => /^[^.\s]+(\.[^.\s]+)*$/.test(s), 'DottedPath'),
+export const DottedPath = matching<'DottedPath', DottedPathBrand>(
+  'DottedPath',
+  /^[^.\s]+(\.[^.\s]+)*$/,
   'a dotted path like person.name.firstName',
 );
 export type DottedPath = t.TypeOf<typeof DottedPath>;
@@ -22,9 +23,6 @@ export type DottedPath = t.TypeOf<typeof DottedPath>;
 export const AttributeMapping = struct('AttributeMapping', { source: DottedPath, target: DottedPath });
 export type AttributeMapping = t.TypeOf<typeof AttributeMapping>;
 
-/** Same path, or one inside the other: both cannot be written. */
-const overlaps = (a: string, b: string): boolean => a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
-
 const targetProblems = (mappings: readonly AttributeMapping[]): Problem[] =>
   mappings.flatMap(({ target }, index) => {
     const head = target.split('.')[0]!;
@@ -32,6 +30,7 @@ const targetProblems = (mappings: readonly AttributeMapping[]): Problem[] =>
       return [
         { path: [index, 'target'], message: `"${head}" is filled by the pipeline itself; choose another target` },
       ];
+    // Same path, or one inside the other: both cannot be written.
     const clash = mappings.findIndex((other, j) => j < index && overlaps(other.target, target));
     if (clash >= 0)
       return [

@@ -6,15 +6,19 @@ import { DESTINATION_REJECTED } from '../operators/emit.js';
 import { DESTINATION_DOWN } from '../operators/model/circuit-breaker.js';
 import { STORE_UNAVAILABLE } from '../operators/model/waits.js';
 import type { IntakeValve } from './valve.js';
+import { withShape } from '../operators/model/codec-shape.js';
 
-const Ratio = new t.Type<number>(
-  'a ratio from 0 to 1',
-  (u): u is number => typeof u === 'number' && u >= 0 && u <= 1,
-  (u, c) =>
-    typeof u === 'number' && u >= 0 && u <= 1
-      ? t.success(u)
-      : t.failure(u, c, `expected a ratio from 0 to 1 (0.01 is 1 %), got ${JSON.stringify(u)}`),
-  t.identity,
+const Ratio = withShape(
+  new t.Type<number>(
+    'a ratio from 0 to 1',
+    (u): u is number => typeof u === 'number' && u >= 0 && u <= 1,
+    (u, c) =>
+      typeof u === 'number' && u >= 0 && u <= 1
+        ? t.success(u)
+        : t.failure(u, c, `expected a ratio from 0 to 1 (0.01 is 1 %), got ${JSON.stringify(u)}`),
+    t.identity,
+  ),
+  { kind: 'number', min: 0, max: 1 },
 );
 
 /**

@@ -19,9 +19,11 @@ const definitionOf = <N extends BuiltInName>(name: N): Definition<N> =>
  * section is already decoded, once, by that codec: here it is only picked out. `keepOrder` has no
  * section (nothing in it is for a user to tune); its defaults are its codec's.
  */
-const SECTIONS: { readonly [N in BuiltInName]: (flow: FlowConfig) => OptionsOf<N> } = {
+const SECTIONS: { readonly [N in BuiltInName]: (flow: FlowConfig) => OptionsOf<N> | undefined } = {
   decode: () => ({}),
   qualify: (flow) => pick(definitionOf('qualify').options, flow),
+  // Only in the chain of a flow with a `consent` section.
+  consent: (flow) => flow.consent,
   selectIdentity: (flow) => pick(definitionOf('selectIdentity').options, flow),
   projectAttributes: (flow) => pick(definitionOf('projectAttributes').options, flow),
   keepOrder: () => decodeOrThrow(definitionOf('keepOrder').options, {}),
@@ -38,18 +40,21 @@ export interface ChainLink {
   create(context: OperatorContext): OperatorFunction<Envelope, Envelope>;
 }
 
-const builtInLink = <N extends BuiltInName>(name: N, flow: FlowConfig): ChainLink => {
+const builtInLink = <N extends BuiltInName>(name: N, flow: FlowConfig): ChainLink[] => {
   const definition = definitionOf(name) as unknown as BuiltIn & { name: N };
   const options = SECTIONS[name](flow);
-  return {
-    name,
-    summary: definition.summary,
-    create: (context) =>
-      (definition.create as (o: OptionsOf<N>, c: OperatorContext) => OperatorFunction<Envelope, Envelope>)(
-        options,
-        context,
-      ),
-  };
+  if (options === undefined) return [];
+  return [
+    {
+      name,
+      summary: definition.summary,
+      create: (context) =>
+        (definition.create as (o: OptionsOf<N>, c: OperatorContext) => OperatorFunction<Envelope, Envelope>)(
+          options,
+          context,
+        ),
+    },
+  ];
 };
 
 const pluginLink = ({ definition, options, use, timeoutMs }: LoadedPlugin): ChainLink => ({
@@ -68,7 +73,7 @@ const pluginLink = ({ definition, options, use, timeoutMs }: LoadedPlugin): Chai
  */
 export const chainOf = (flow: FlowConfig, plugins: readonly LoadedPlugin[] = []): ChainLink[] =>
   BUILT_INS.flatMap(({ name }) => [
-    builtInLink(name, flow),
+    ...builtInLink(name, flow),
     ...plugins.filter((plugin) => plugin.after === name).map(pluginLink),
   ]);
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { ConfigError, loadConfig } from './config/load.js';
+import { ConfigError, configOf, readConfigInput } from './config/load.js';
 import { runDemo } from './demo/run-demo.js';
 import { createLogger } from './logger.js';
 import { runUntilSignalled, ExitCode } from './commands/run.js';
@@ -14,9 +14,15 @@ import type { Config } from './config/codec.js';
 import { historyCommand } from './commands/history.js';
 import { dlqList, dlqRedrive } from './commands/dlq.js';
 import { sendTest } from './commands/send-test.js';
+import { forget, parsePerson, readPeople } from './commands/forget.js';
 import { loadChain } from './chain.js';
 import { chooseFlow, chooseFlows } from './config/flow-choice.js';
-import { validateReport } from './commands/validate.js';
+import { validateCommand } from './commands/validate.js';
+import { WHOLE_CONFIG_VARIABLE } from './config/env-config.js';
+import { configSchema } from './config/config-schema.js';
+import { initCommand } from './commands/init.js';
+import { positiveInteger } from './commands/option-values.js';
+import { configFileWarnings } from './config/secret-files.js';
 import { mapOnce } from './map-message.js';
 import { formatResults, runTestFiles } from './commands/test-cases.js';
 import { offlineContext } from './wire.js';
@@ -41,17 +47,33 @@ const reportConfigError = (error: unknown): void => {
   process.exitCode = 1;
 };
 
+const CONFIG_HELP = `YAML config file (else ${WHOLE_CONFIG_VARIABLE} or QA_<KEY> variables)`;
+
+/**
+ * A command that needs the config. The warnings about the environment (a `QA_` variable naming no key)
+ * go to the action, which logs them (`run`); for any other command (`logsWarnings` unset) they are
+ * printed to stderr here.
+ */
 const withConfig =
-  <O extends { config: string }>(action: (config: Config, options: O) => Promise<void>) =>
+  <O extends { config: string }>(
+    action: (config: Config, options: O, warnings: readonly string[]) => Promise<void>,
+    { logsWarnings = false }: { logsWarnings?: boolean } = {},
+  ) =>
   async (options: O): Promise<void> => {
     let config: Config;
+    let warnings: readonly string[];
     try {
-      config = await loadConfig(options.config);
+      const input = await readConfigInput(options.config, process.env);
+      config = configOf(input, process.env);
+      warnings = input.warnings;
     } catch (error) {
       return reportConfigError(error);
     }
+    if (!logsWarnings) for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    // A config from the environment: messages name where it came from; relative paths start here.
+    options.config ??= process.env[WHOLE_CONFIG_VARIABLE] ? WHOLE_CONFIG_VARIABLE : 'environment';
     try {
-      await action(config, options);
+      await action(config, options, warnings);
     } catch (error) {
       // A plug-in's problems are config problems too; anything else is printed as it is.
       process.stderr.write(`${messageOf(error)}\n`);
@@ -66,39 +88,73 @@ export const program = new Command('qualtrics-automations')
 program
   .command('run')
   .description('run the pipeline until SIGINT or SIGTERM')
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .action(
-    withConfig(async (config, { config: file }: { config: string }) => {
-      const logger = createLogger({ name: config.name });
-      try {
-        process.exitCode = await runUntilSignalled(config, logger, dirname(resolve(file)));
-      } catch (error) {
-        // One line that says what failed; everything the pipeline opened is closed by now.
-        const message = messageOf(error);
-        logger.fatal({ error: message }, `run failed: ${message}`);
-        process.exitCode = ExitCode.failed;
-      }
-      // A connection that will not close must not keep a finished process alive.
-      setTimeout(() => process.exit(), 5_000).unref();
-    }),
+    withConfig(
+      async (config, { config: file }: { config: string }, environmentWarnings) => {
+        const logger = createLogger({ name: config.name });
+        for (const warning of environmentWarnings) logger.warn(warning);
+        for (const warning of await configFileWarnings(file)) logger.warn({ config: file }, warning);
+        try {
+          process.exitCode = await runUntilSignalled(config, logger, dirname(resolve(file)));
+        } catch (error) {
+          // One line that says what failed; everything the pipeline opened is closed by now.
+          const message = messageOf(error);
+          logger.fatal({ error: message }, `run failed: ${message}`);
+          process.exitCode = ExitCode.failed;
+        }
+        // A connection that will not close must not keep a finished process alive.
+        setTimeout(() => process.exit(), 5_000).unref();
+      },
+      { logsWarnings: true },
+    ),
   );
 
 program
   .command('validate')
   .description('check a config file; print every problem and exit 1, or exit 0')
-  .requiredOption('-c, --config <file>', 'YAML config file')
-  .action(
-    withConfig(async (config, { config: file }: { config: string }) => {
-      process.stdout.write(await validateReport(config, file));
-    }),
-  );
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(async ({ config: file }: { config?: string }) => {
+    try {
+      process.stdout.write(await validateCommand(file, process.env));
+    } catch (error) {
+      reportConfigError(error);
+    }
+  });
+
+program
+  .command('schema')
+  .description('print the JSON Schema of a config, for editors (generated from the codec that decodes it)')
+  .action(() => {
+    process.stdout.write(`${JSON.stringify(configSchema(), null, 2)}\n`);
+  });
+
+program
+  .command('init')
+  .description('write a starting point: a commented config for one flow, its test file and a .env.example')
+  .argument('[dir]', 'where to write them', '.')
+  .option('-y, --yes', 'ask nothing: take every default')
+  .option('--force', 'overwrite files that exist')
+  .action(async (dir: string, options: { yes?: boolean; force?: boolean }) => {
+    try {
+      process.stdout.write(
+        await initCommand(dir, {
+          ask: options.yes !== true && process.stdin.isTTY === true,
+          force: options.force === true,
+        }),
+      );
+    } catch (error) {
+      process.stderr.write(`${messageOf(error)}\n`);
+      process.exitCode = 1;
+    }
+  });
 
 program
   .command('replay')
   .description(
     'backfill: send a range of a Redis stream through the pipeline (dedupe and the stale rule keep what was delivered)',
   )
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .requiredOption('--stream <key>', 'the stream to read')
   .option('--from <id|time>', 'first entry: a stream id or an ISO time (default: the start)')
   .option('--to <id|time>', 'last entry: a stream id or an ISO time (default: the end)')
@@ -157,15 +213,15 @@ program
 program
   .command('history')
   .description('show the last outcomes (with Redis: shared; without: from the running process)')
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .option('--failed', 'only failures')
-  .option('--limit <n>', 'at most this many', '50')
+  .option('--limit <n>', 'at most this many (default: 50)', positiveInteger, 50)
   .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
-    withConfig(async (config, options: { config: string; failed?: boolean; limit: string; flow?: string }) => {
+    withConfig(async (config, options: { config: string; failed?: boolean; limit: number; flow?: string }) => {
       const flow = chooseFlow(config, options.flow, options.config);
       process.stdout.write(
-        await historyCommand(config, flow, { failed: options.failed === true, limit: Number(options.limit) }),
+        await historyCommand(config, flow, { failed: options.failed === true, limit: options.limit }),
       );
     }),
   );
@@ -174,20 +230,26 @@ const dlq = program.command('dlq').description('dead letters: what could not be 
 dlq
   .command('list')
   .description('list the dead letters with their reasons')
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .option('--flow <name>', 'the flow (needed when the config has several)')
+  .option('--reason <code>', 'only letters with this reason (e.g. http-400, retries-exhausted)')
+  .option('--limit <n>', 'at most this many', positiveInteger)
+  .option('--json', 'one JSON object a line')
   .action(
-    withConfig(async (config, options: { config: string; flow?: string }) => {
-      const flow = chooseFlow(config, options.flow, options.config);
-      process.stdout.write(await dlqList(config, flow, createLogger({ name: config.name, level: 'warn' })));
-    }),
+    withConfig(
+      async (config, options: { config: string; flow?: string; reason?: string; limit?: number; json?: boolean }) => {
+        const flow = chooseFlow(config, options.flow, options.config);
+        const logger = createLogger({ name: config.name, level: 'warn' });
+        process.stdout.write(await dlqList(config, flow, logger, options));
+      },
+    ),
   );
 dlq
   .command('redrive')
   .description(
     'send dead letters again (dedupe, rate limit and retries apply); each is removed once its new outcome is final',
   )
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .option('--reason <code>', 'only letters with this reason (e.g. http-400, retries-exhausted)')
   .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
@@ -207,9 +269,32 @@ dlq
   );
 
 program
+  .command('forget')
+  .description(
+    'remove everything held about people (dedupe marks, delivery log, history, dead letters, journal entries), in every flow',
+  )
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('--identity <namespace:id...>', 'a person, like Email:ann@example.com')
+  .option('--file <file>', 'a file of people, one <namespace>:<id> a line')
+  .action(
+    withConfig(async (config, options: { config: string; identity?: string[]; file?: string }) => {
+      const people = [
+        ...(options.identity ?? []).map((text) => parsePerson(text, '--identity')),
+        ...(options.file ? await readPeople(options.file) : []),
+      ];
+      if (people.length === 0) throw new ConfigError('forget', ['name people with --identity or --file']);
+      const { report, nothingFound, incomplete } = await forget(config, people);
+      process.stdout.write(report);
+      // Found nowhere: most likely a typo, which must not pass for an erasure.
+      if (nothingFound) process.exitCode = 2;
+      else if (incomplete) process.exitCode = 1;
+    }),
+  );
+
+program
   .command('send-test')
   .description('post one sample update, mapped from the config, to the real destination and show what came back')
-  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('-c, --config <file>', CONFIG_HELP)
   .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
     withConfig(async (config, options: { config: string; flow?: string }) => {

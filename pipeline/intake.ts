@@ -87,6 +87,8 @@ export interface IntakeContext {
   readonly logger: Logger;
   readonly redis: Redis | undefined;
   readonly flows: readonly IntakeFlow[];
+  /** Names people in the journal's lines and entries (a keyed hash of their identity). */
+  readonly nameOf?: ((identityKey: string) => Promise<string>) | undefined;
   /** Every answer of an HTTP intake, by status: for the metrics. */
   readonly onAnswer?: ((status: number) => void) | undefined;
 }
@@ -229,7 +231,7 @@ const openWebSocket = async (
  */
 export const openIntake = async (
   config: Config,
-  { logger, redis, flows, onAnswer }: IntakeContext,
+  { logger, redis, flows, onAnswer, nameOf }: IntakeContext,
 ): Promise<Intake> => {
   const pauses = new IntakeValve();
   pauses.changes$.subscribe((change) =>
@@ -343,6 +345,7 @@ export const openIntake = async (
     field: 'profile',
     ...(j.maxLength ? { maxLength: j.maxLength } : {}),
     ...(numbering ? { linePrefix: numbering.linePrefix } : {}),
+    ...(nameOf ? { nameOf } : {}),
   });
   // People are numbered by the first flow's identities: each flow's updates then keep that person's order.
   const writer = new JournalWriter(journal, pauses, logger, { keysOf: identityKeysOf(flows[0]!.flow.identities) });

@@ -1,6 +1,9 @@
 import { lastValueFrom, of, toArray } from 'rxjs';
 import type { OperatorContext } from '../operators/model/define.js';
+import { NOT_IN_AUDIENCES } from '../operators/consent.js';
+import { settle } from '../operators/model/envelope.js';
 import type { JsonObject } from '../operators/model/json.js';
+import { excluded, Reasons } from '../operators/model/outcome.js';
 import { Ledger, type Settlement } from '../operators/model/ledger.js';
 import { compose, mappingPart, type ChainLink } from './chain.js';
 import { envelopeOf } from './runner.js';
@@ -25,7 +28,10 @@ export const mapMessage = async (
   ledger.settlements$.subscribe((settlement) => settlements.push(settlement));
   const envelope = envelopeOf({ data: raw }, ledger, 'map', () => '0-0');
   const out = await lastValueFrom(compose(of(envelope), mappingPart(chain), context).pipe(toArray()));
-  return { payloads: out.map((e) => e.payload), settlements };
+  // A consent withdrawal is sent only to someone sent before; here nothing is remembered, so nobody was.
+  for (const withdrawal of out.filter((e) => e.consent === 'withdrawn'))
+    settle(withdrawal, excluded(Reasons.noConsent, NOT_IN_AUDIENCES));
+  return { payloads: out.filter((e) => e.consent !== 'withdrawn').map((e) => e.payload), settlements };
 };
 
 /** The payload one profile maps to, or why it would not be sent (for `send-test`). */

@@ -161,11 +161,12 @@ export class PipelineMetrics {
     });
   }
 
-  /** The metrics of one flow: every sample it records carries `flow="<name>"`. */
   /** Reads `ledger` for `flow`'s in-flight and activation-rate gauges at each scrape. */
   readLedger(flow: string, ledger: Ledger): void {
     this.#ledgers.set(flow, ledger);
   }
+
+  /** The metrics of one flow: every sample it records carries `flow="<name>"`. */
 
   forFlow(flow: string): FlowMetrics {
     return new FlowMetrics(this, flow, this.#subscriptions, this.#deadLetterSizes);
@@ -216,6 +217,24 @@ export class FlowMetrics {
   watch(ledger: Ledger, valve: IntakeValve): this {
     const m = this.metrics;
     const flow = this.flow;
+    this.subscriptions.push(
+      this.countOutcomes(ledger),
+      valve.changes$.subscribe((change) =>
+        m.paused.set({ flow, reason: change.reason }, change.kind === 'closed' ? 1 : 0),
+      ),
+    );
+    m.readLedger(flow, ledger);
+    return this;
+  }
+
+  /**
+   * Counts what a ledger receives and settles into the flow's counters until unsubscribed: the flow's
+   * own, or a side ledger of the same flow's (a console redrive). Runs at every update: the flow's own
+   * series are looked up once (by reason, once per reason), not hashed from labels at each count.
+   */
+  countOutcomes(ledger: Ledger): Subscription {
+    const m = this.metrics;
+    const flow = this.flow;
     const received = m.received.labels(this.#labels);
     const activated = m.activated.labels(this.#labels);
     const duplicates = m.duplicates.labels(this.#labels);
@@ -231,26 +250,20 @@ export class FlowMetrics {
     };
     const excluded = byReason(m.excluded);
     const failed = byReason(m.failed);
-    this.subscriptions.push(
-      ledger.settlements$.subscribe(({ outcome }) => {
-        if (outcome.kind === 'delivered') activated.inc();
-        else if (outcome.kind === 'duplicate') duplicates.inc();
-        else if (outcome.kind === 'excluded') excluded(outcome.reason).inc();
-        else failed(outcome.reason).inc();
-      }),
-      valve.changes$.subscribe((change) =>
-        m.paused.set({ flow, reason: change.reason }, change.kind === 'closed' ? 1 : 0),
-      ),
-    );
+    const subscription = ledger.settlements$.subscribe(({ outcome }) => {
+      if (outcome.kind === 'delivered') activated.inc();
+      else if (outcome.kind === 'duplicate') duplicates.inc();
+      else if (outcome.kind === 'excluded') excluded(outcome.reason).inc();
+      else failed(outcome.reason).inc();
+    });
     let lastReceived = ledger.received;
-    this.subscriptions.push(
+    subscription.add(
       ledger.inFlight$.subscribe(() => {
         if (ledger.received > lastReceived) received.inc(ledger.received - lastReceived);
         lastReceived = ledger.received;
       }),
     );
-    m.readLedger(flow, ledger);
-    return this;
+    return subscription;
   }
 
   attempt({ status, seconds }: AttemptObserved): void {

@@ -7,8 +7,10 @@ import type { ChainLink } from './chain.js';
 import type { Config, FlowConfig } from './config/codec.js';
 import type { Logger } from './logger.js';
 import { startPipeline } from './runner.js';
-import { wireFlowCore, wireShared } from './wire.js';
+import { type FlowCore, wireFlowCore, wireShared } from './wire.js';
 import { fanOut } from './intake/fan-out.js';
+import { recordHistory } from './history-writer.js';
+import { messageOf } from '../operators/model/errors.js';
 
 const STREAM_ID = /^\d+(-\d+)?$/;
 
@@ -122,9 +124,22 @@ export const startReplay = async (
   if (!redisConfig) throw new Error('replay reads a Redis stream: set redis.url in the config');
   const shared = wireShared(config, logger);
   const ledgers = flows.map(() => new Ledger());
-  const cores = flows.map(({ flow }, index) => wireFlowCore(config, flow, shared, ledgers[index]!));
+  const cores: FlowCore[] = [];
+  try {
+    // A flow that breaks a data-usage policy is refused here, as `run` refuses it.
+    for (const [index, { flow }] of flows.entries()) cores.push(wireFlowCore(config, flow, shared, ledgers[index]!));
+  } catch (error) {
+    await Promise.all(cores.map((core) => core.close()));
+    await shared.close();
+    throw error;
+  }
   const redis = shared.redis!;
   const { stream, from, to, field } = request;
+  if ((await redis.exists(stream)) === 0) {
+    await Promise.all(cores.map((core) => core.close()));
+    await shared.close();
+    throw new Error(`--stream: there is no stream ${JSON.stringify(stream)} in ${redisConfig.url}`);
+  }
   const { first, last, total } = await streamRange(redis, stream, from, to);
   const tracker = new ResumeTracker();
   const startedAt = Date.now();
@@ -142,6 +157,16 @@ export const startReplay = async (
     }),
   );
   const outlets = fanOut(source, flows.length);
+  // Replayed outcomes are part of each flow's history, as `run`'s are.
+  const recorders = cores.map((core, index) =>
+    recordHistory(
+      ledgers[index]!.settlements$,
+      core.history,
+      (error) => logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
+      // Rows name their person by keyed hash, as run's do: `forget` finds them.
+      (key) => core.identityHasher.hash(key),
+    ),
+  );
   const pipelines = flows.map(({ chain }, index) =>
     startPipeline({
       ledger: ledgers[index]!,
@@ -179,6 +204,7 @@ export const startReplay = async (
   };
 
   const done = Promise.all(pipelines.map((pipeline) => pipeline.done)).then(async () => {
+    await Promise.all(recorders.map((recorder) => recorder.settled()));
     await Promise.all(cores.map((core) => core.close()));
     await shared.close();
     return progress();

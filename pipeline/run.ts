@@ -6,12 +6,14 @@ import type { AlertEvent } from './alerts.js';
 import { loadChain } from './chain.js';
 import type { Config, FlowConfig } from './config/codec.js';
 import { CREDIT } from './credit.js';
-import { HistoryWriter } from './history-writer.js';
+import { recordHistory } from './history-writer.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
 import { PipelineMetrics, type FlowMetrics } from './metrics.js';
 import { startPipeline, type RunningPipeline } from './runner.js';
 import { enabledFlows } from './config/flow-choice.js';
+import { describeRefusal, withoutRefusedFlows } from './governance/refusals.js';
+import { surveyedChain, UnseenPaths } from './governance/unseen-paths.js';
 import { wire, type FlowWiring, type Wiring } from './wire.js';
 
 /** One flow of a running process: its config, its pipeline (and ledger), its wiring and its metrics. */
@@ -54,6 +56,22 @@ export interface Stopped {
 export const lostBy = ({ flows, lostInClosing, durable }: Stopped): number =>
   lostInClosing + (durable ? 0 : Math.max(0, ...flows.map(({ counts }) => counts.released + counts.inFlight)));
 
+export interface PauseWords {
+  readonly paused: string;
+  readonly resumed: string;
+}
+
+/**
+ * How a flow's pause is told: with a journal or a stream it stops only that flow's reading (the intake
+ * goes on storing, and the updates wait there); from a plain feed it pauses the intake itself.
+ */
+export const pauseWordsOf = (config: Pick<Config, 'journal' | 'source'>): PauseWords => {
+  const waitsIn = config.journal ? 'journal' : config.source.redisStream ? 'stream' : undefined;
+  return waitsIn
+    ? { paused: `flow paused (updates wait in the ${waitsIn})`, resumed: 'flow resumed' }
+    : { paused: 'intake paused', resumed: 'intake resumed' };
+};
+
 /**
  * Logs a flow's failures (and, at debug, every outcome), records its history, reports its pauses.
  * Exported for the hot-path benchmark, which attaches exactly what a running process does.
@@ -62,7 +80,9 @@ export const watchFlow = (
   ledger: Ledger,
   { history, valve }: Pick<FlowWiring['core'], 'history' | 'valve'>,
   logger: Logger,
-  historyWrites: Set<Promise<void>>,
+  historyWrites: Array<{ settled(): Promise<void> }>,
+  words: PauseWords,
+  nameOf: ((identityKey: string) => Promise<string>) | undefined,
 ): void => {
   ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
     // At info, an outcome other than a failure logs nothing: build no fields for it.
@@ -72,15 +92,14 @@ export const watchFlow = (
     else logger.debug(fields, outcome.kind);
   });
   // Writes still under way when stopping are waited for, so the last outcomes reach the history.
-  const writer = new HistoryWriter(history, (error) =>
-    logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
+  historyWrites.push(
+    recordHistory(
+      ledger.settlements$,
+      history,
+      (error) => logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
+      nameOf,
+    ),
   );
-  ledger.settlements$.subscribe((settlement) => {
-    const write = writer.add(settlement);
-    if (write === undefined) return;
-    historyWrites.add(write);
-    void write.finally(() => historyWrites.delete(write));
-  });
   ledger.hookErrors$.subscribe((error) =>
     logger.error({ error: messageOf(error) }, "fault outside any one update's outcome"),
   );
@@ -88,9 +107,19 @@ export const watchFlow = (
     // Backpressure is the pipeline working as meant; a rejected destination needs a person.
     const level = change.reason === CREDIT ? 'debug' : 'error';
     if (change.kind === 'closed')
-      logger[level]({ reason: change.reason, fix: change.message }, `intake paused: ${change.message}`);
-    else logger[level === 'error' ? 'info' : 'debug']({ reason: change.reason }, 'intake resumed');
+      logger[level]({ reason: change.reason, fix: change.message }, `${words.paused}: ${change.message}`);
+    else logger[level === 'error' ? 'info' : 'debug']({ reason: change.reason }, words.resumed);
   });
+};
+
+/** The config with every flow that breaks a data-usage policy turned off, each refusal logged; none left is an error. */
+const governed = (config: Config, logger: Logger): Config => {
+  const { config: allowed, refused } = withoutRefusedFlows(config);
+  for (const refusal of refused)
+    logger.error({ flow: refusal.flow.name, problems: refusal.problems }, describeRefusal(refusal));
+  if (refused.length > 0 && enabledFlows(allowed).length === 0)
+    throw new Error(`no flow may start: ${refused.flatMap(({ problems }) => problems).join('; ')}`);
+  return allowed;
 };
 
 /**
@@ -98,7 +127,12 @@ export const watchFlow = (
  * chain, stores and valve, fed by the intake they share; logs every failure (and, at debug, every
  * outcome), each log line naming its flow.
  */
-export const startFromConfig = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<Started> => {
+export const startFromConfig = async (
+  configAsWritten: Config,
+  logger: Logger,
+  baseDir = process.cwd(),
+): Promise<Started> => {
+  const config = governed(configAsWritten, logger);
   const flows = enabledFlows(config);
   const at = (flow: FlowConfig): string =>
     config.singleFlowForm ? 'operators' : `flows[${config.flows.indexOf(flow)}].operators`;
@@ -107,25 +141,31 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
   const books = flows.map((flow) => ({ flow, ledger: new Ledger(), metrics: metrics.forFlow(flow.name) }));
   const wiring = await wire(config, logger, books, (status) => metrics.intakeAnswered(status));
   metrics.watchIntake(wiring.intakePauses.changes$);
-  const historyWrites = new Set<Promise<void>>();
+  const historyWrites: Array<{ settled(): Promise<void> }> = [];
   const running = wiring.flows.map((flowWiring, index): RunningFlow => {
     const { flow, ledger, metrics: flowMetrics } = books[index]!;
     const { deadLetters } = flowWiring.core;
     flowMetrics.watchDeadLetters(() => deadLetters.size()).watch(ledger, flowWiring.core.valve);
+    const flowLogger = config.singleFlowForm ? logger : logger.child({ flow: flow.name });
+    const survey = new UnseenPaths(
+      flow.attributes.map(({ source }) => source),
+      (unseen, looked) =>
+        flowLogger.warn(
+          { unseen },
+          `mapped source path(s) ${unseen.join(', ')} not in any of the first ${looked} updates: a typo in attributes[].source?`,
+        ),
+    );
     const pipeline = startPipeline({
       ledger,
       sourceName: flowWiring.sourceName,
       source: flowWiring.source,
-      chain: chains[index]!,
+      chain: surveyedChain(chains[index]!, survey),
       context: flowWiring.core.context,
     });
     const flowRun = { flow, pipeline, wiring: flowWiring, metrics: flowMetrics };
-    watchFlow(
-      ledger,
-      flowWiring.core,
-      config.singleFlowForm ? logger : logger.child({ flow: flow.name }),
-      historyWrites,
-    );
+    const { identityHasher } = flowWiring.core;
+    const nameOf = (key: string) => identityHasher.hash(key);
+    watchFlow(ledger, flowWiring.core, flowLogger, historyWrites, pauseWordsOf(config), nameOf);
     return flowRun;
   });
   let stopping: Promise<Stopped> | undefined;
@@ -172,7 +212,7 @@ export const startFromConfig = async (config: Config, logger: Logger, baseDir = 
         const counts = await Promise.all(
           stopped.map((done, index) => done.catch(() => running[index]!.pipeline.ledger.counts())),
         );
-        await Promise.all(historyWrites);
+        await Promise.all(historyWrites.map((recorder) => recorder.settled()));
         await wiring.close();
         metrics.stop();
         return {
@@ -194,7 +234,20 @@ export const alertNotifier =
     const { webhook } = flow.alerts;
     if (!webhook) return;
     got
-      .post(webhook, { json: event, timeout: { request: 5000 }, retry: { limit: 2, methods: ['POST'] } })
+      // A redirect is not followed (an alert names flows and counts; it goes where configured, nowhere else).
+      .post(webhook, {
+        json: event,
+        timeout: { request: 5000 },
+        retry: { limit: 2, methods: ['POST'] },
+        followRedirect: false,
+      })
+      .then(({ statusCode, headers }) => {
+        if (statusCode >= 300)
+          logger.warn(
+            { alert: event.alert, status: statusCode, location: headers.location },
+            `alerts.webhook answered ${statusCode}: the alert was not posted (redirects are not followed)`,
+          );
+      })
       .catch((error: unknown) =>
         logger.warn({ alert: event.alert, error: messageOf(error) }, 'could not post the alert to alerts.webhook'),
       );

@@ -16,22 +16,33 @@ import { RedisDeadLetterStream } from '../adapters/redis/dead-letter-stream.js';
 import { RedisDedupeStore } from '../adapters/redis/dedupe-store.js';
 import { RedisDeliveryLog } from '../adapters/redis/delivery-log.js';
 import { RedisHistory } from '../adapters/redis/history.js';
+import { IdentityHasher } from '../adapters/redis/identity-hasher.js';
+import { identityKeyFile } from '../adapters/embedded/identity-key-file.js';
 import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
 import { RedisTurnBook } from '../adapters/redis/turn-book.js';
+import { withIdentityRenamed } from '../operators/dedupe.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import type { Ledger } from '../operators/model/ledger.js';
 import { compareStreamPositions } from '../operators/model/order.js';
 import type { RateLimiter } from '../operators/model/ports.js';
 import { type Config, type FlowConfig, rateGroupOf } from './config/codec.js';
 import { enabledFlows } from './config/flow-choice.js';
-import { defaultDeadLetterFile, journalLinePrefixOf, redisPrefixOf, slug, stateDirOf } from './config/paths.js';
+import {
+  basePrefixOf,
+  defaultDeadLetterFile,
+  journalLinePrefixOf,
+  redisPrefixOf,
+  slug,
+  stateDirOf,
+} from './config/paths.js';
 import { applyCredit, type Capacity, capacityOf, flowCredit } from './credit.js';
 import { groupOf, type IntakeFlow, openIntake, type SourceHealth } from './intake.js';
-import { type HistoryStore, RunEntry } from './history.js';
+import { HistoryLine, type HistoryStore } from './history.js';
 import type { Logger } from './logger.js';
 import type { FlowMetrics } from './metrics.js';
 import { observeDeadLetters, observeRateLimiter, observeSender } from './observe.js';
 import { IntakeValve } from './valve.js';
+import { refuseUngoverned } from './governance/refusals.js';
 
 export { redisPrefixOf, slug };
 
@@ -44,18 +55,17 @@ export const authOf = ({ destination }: FlowConfig): QualtricsAuth => {
 
 /**
  * The key prefix under which the processes of a brand share a rate-limit group's log: namespaced by
- * `redis.prefix` (so tests and tenants keep apart), the group's name in braces (the hash tag, unless
- * `redis.prefix` has one of its own: Redis takes the first). In the one-flow form, the flow's own prefix.
+ * `redis.prefix` (so tests and tenants keep apart) and the group's name in braces (the hash tag, unless
+ * `redis.prefix` has one of its own: Redis takes the first). The same in both config forms, so a
+ * process still in the one-flow form and one with `flows:` share one brand's limit.
  */
-const rateKeyPrefix = (config: Config, group: string): string =>
-  config.singleFlowForm
-    ? // As before flows: the limit lives with the destination's keys, so older processes still share it.
-      redisPrefixOf(config, config.flows[0]!)
-    : `${config.redis?.prefix ?? 'qa'}:rate:{${group}}`;
+const rateKeyPrefix = (config: Config, group: string): string => `${config.redis?.prefix ?? 'qa'}:rate:{${group}}`;
 
 /** What the flows of one process share: Redis, the rate-limit groups, the signal that the process stops. */
 export interface Shared {
   readonly redis: Redis | undefined;
+  /** With Redis: how a person is named in key names and stream fields (a keyed hash of their identity). */
+  readonly identityHasher: IdentityHasher | undefined;
   /** The rate limiter one flow uses: its turns in its group's limit. */
   rateLimiterOf(flow: FlowConfig): RateLimiter;
   readonly stopping$: Observable<unknown>;
@@ -63,6 +73,19 @@ export interface Shared {
   stop(): void;
   close(): Promise<void>;
 }
+
+/**
+ * The key `privacy.identityHashKey` names; or, without, one made once and shared through Redis beside
+ * the config's keys (so readable by anyone who can read that Redis: it keeps identities out of key
+ * names, not from a reader of Redis), or (without Redis) kept in the flow's state directory.
+ */
+export const identityHasherOf = (config: Config, redis: Redis | undefined, flow?: FlowConfig): IdentityHasher => {
+  const configured = config.privacy?.identityHashKey;
+  if (configured) return new IdentityHasher({ secret: configured.reveal() });
+  if (redis) return new IdentityHasher({ redis, redisKey: `${basePrefixOf(config)}:identity-hash-key` });
+  if (!flow) throw new Error('without Redis, the identity hashing key is kept per flow: name the flow');
+  return new IdentityHasher({ secret: identityKeyFile(stateDirOf(config, flow)) });
+};
 
 export const wireShared = (config: Config, logger: Logger): Shared => {
   const stopping = new ReplaySubject<void>(1);
@@ -73,6 +96,7 @@ export const wireShared = (config: Config, logger: Logger): Shared => {
     redis.on('error', (error: Error) => logger.warn({ error: error.message }, 'Redis connection error'));
   }
   const groups = new Map<string, RateLimitGroup>();
+  const identityHasher = redis ? identityHasherOf(config, redis) : undefined;
   const groupOfFlow = (flow: FlowConfig): RateLimitGroup => {
     const name = rateGroupOf(flow.destination);
     const limit = flow.destination.rateLimit;
@@ -90,6 +114,7 @@ export const wireShared = (config: Config, logger: Logger): Shared => {
   };
   return {
     redis,
+    identityHasher,
     rateLimiterOf: (flow) => groupOfFlow(flow).member(flow.name, flow.destination.rateLimit.share),
     stopping$: stopping.asObservable(),
     stop: () => {
@@ -111,6 +136,20 @@ type Stores = Pick<OperatorContext, 'dedupeStore' | 'deliveryLog'> & {
 const deadLetterFileOf = (config: Config, flow: FlowConfig): DeadLetterFile =>
   new DeadLetterFile(flow.deadLetters?.file ?? defaultDeadLetterFile(config, flow));
 
+/**
+ * Where a flow keeps its dead letters: a file named in the config (some teams want them on disk, even
+ * with Redis), else the Redis stream `<prefix>:dead`, else (no Redis) the default file. `run`, `dlq`
+ * and `forget` all find them here.
+ */
+export const deadLetterStoreOf = (
+  config: Config,
+  flow: FlowConfig,
+  redis: Redis | undefined,
+): DeadLetterFile | RedisDeadLetterStream =>
+  redis && !flow.deadLetters?.file
+    ? new RedisDeadLetterStream(redis, redisPrefixOf(config, flow))
+    : deadLetterFileOf(config, flow);
+
 /** One process without Redis: dedupe marks and the delivery log on disk, so a restart sends nobody's survey twice. */
 const embeddedStores = (config: Config, flow: FlowConfig, state: StateStore): Stores => ({
   dedupeStore: new EmbeddedDedupeStore(state),
@@ -118,18 +157,16 @@ const embeddedStores = (config: Config, flow: FlowConfig, state: StateStore): St
     compare: compareStreamPositions,
     ttlMs: flow.dedupe.ttlSeconds * 1000,
   }),
-  deadLetters: deadLetterFileOf(config, flow),
+  deadLetters: deadLetterStoreOf(config, flow, undefined),
 });
 
-const redisStores = (config: Config, flow: FlowConfig, redis: Redis): Stores => {
+const redisStores = (config: Config, flow: FlowConfig, redis: Redis, hasher: IdentityHasher): Stores => {
   const prefix = redisPrefixOf(config, flow);
+  const hash = (identity: string) => hasher.hash(identity);
   return {
-    dedupeStore: new RedisDedupeStore(redis, prefix),
-    deliveryLog: new RedisDeliveryLog(redis, prefix, flow.dedupe.ttlSeconds * 1000),
-    // A file named in the config still wins: some teams want dead letters on disk.
-    deadLetters: flow.deadLetters?.file
-      ? new DeadLetterFile(flow.deadLetters.file)
-      : new RedisDeadLetterStream(redis, prefix),
+    dedupeStore: new RedisDedupeStore(redis, prefix, (key) => withIdentityRenamed(key, hash)),
+    deliveryLog: new RedisDeliveryLog(redis, prefix, flow.dedupe.ttlSeconds * 1000, hash),
+    deadLetters: deadLetterStoreOf(config, flow, redis),
   };
 };
 
@@ -155,8 +192,8 @@ export const historyOf = (
   state: StateStore | undefined,
 ): HistoryStore => {
   const { size } = flow.history;
-  if (redis) return new RedisHistory<RunEntry>(redis, redisPrefixOf(config, flow), size, RunEntry.is);
-  if (state) return new EmbeddedHistory<RunEntry>(state, { size, isEntry: RunEntry.is });
+  if (redis) return new RedisHistory<HistoryLine>(redis, redisPrefixOf(config, flow), size, HistoryLine.is);
+  if (state) return new EmbeddedHistory<HistoryLine>(state, { size, isEntry: HistoryLine.is });
   throw new Error('the run history needs redis.url or the embedded state store');
 };
 
@@ -192,10 +229,17 @@ export interface FlowCore {
   /** The dead-letter store as built (not wrapped): for its size and for the dlq commands. */
   readonly deadLetters: DeadLetterFile | RedisDeadLetterStream;
   readonly history: HistoryStore;
+  /** How this flow names a person where it stores them (history rows; with Redis, every key). */
+  readonly identityHasher: IdentityHasher;
   close(): Promise<void>;
 }
 
-/** Builds one flow's adapters: Redis-backed with `redis.url`, embedded on disk without. */
+/**
+ * Builds one flow's adapters: Redis-backed with `redis.url`, embedded on disk without. Every command
+ * that sends through a flow (`run`, `replay`, `dlq redrive`) wires it here, so a flow that breaks a
+ * data-usage policy is refused here for all of them (`run` leaves such a flow out before); only a
+ * command that sends nothing (`dlq list`) passes `sends: false`.
+ */
 export const wireFlowCore = (
   config: Config,
   flow: FlowConfig,
@@ -204,18 +248,23 @@ export const wireFlowCore = (
   metrics?: FlowMetrics,
   /** Updates it may hold (see `flowCredit`). */
   credit = config.pipeline.maxInFlight,
+  { sends = true }: { readonly sends?: boolean } = {},
 ): FlowCore => {
+  if (sends) refuseUngoverned(config, flow);
   const valve = new IntakeValve();
   const creditSubscription = applyCredit(ledger, valve, credit);
   const { redis } = shared;
   const state = redis ? undefined : openStateStore(stateDirOf(config, flow));
-  const stores = redis ? redisStores(config, flow, redis) : embeddedStores(config, flow, state!);
+  const stores = redis
+    ? redisStores(config, flow, redis, shared.identityHasher!)
+    : embeddedStores(config, flow, state!);
   const turnBook = redis ? turnBookOf(config, flow, redis) : undefined;
   const { destination } = flow;
   const sender = new QualtricsHttpSender({
     url: destination.url,
     auth: authOf(flow),
     timeoutMs: destination.timeoutMs,
+    publicAddressesOnly: !destination.allowAnyHost,
   });
   const rateLimiter = shared.rateLimiterOf(flow);
   // Faults that are no one update's outcome reach the log with the settling errors.
@@ -242,6 +291,7 @@ export const wireFlowCore = (
     turnBook,
     deadLetters: stores.deadLetters,
     history: historyOf(config, flow, redis, state),
+    identityHasher: shared.identityHasher ?? identityHasherOf(config, undefined, flow),
     close: async () => {
       creditSubscription.unsubscribe();
       await state?.close();
@@ -306,7 +356,9 @@ export const wire = async (
       deadLetters: core.context.deadLetters,
       turnBook: core.turnBook,
     }));
-    intake = await openIntake(config, { logger, redis: shared.redis, flows: intakeFlows, onAnswer });
+    const { identityHasher } = shared;
+    const nameOf = identityHasher && ((key: string) => identityHasher.hash(key));
+    intake = await openIntake(config, { logger, redis: shared.redis, flows: intakeFlows, onAnswer, nameOf });
   } catch (error) {
     await closeCores();
     throw error;
@@ -335,9 +387,17 @@ export const wireOneFlow = (
   flow: FlowConfig,
   logger: Logger,
   ledger: Ledger,
+  /** Whether the command sends through the flow (refused if it breaks a data-usage policy). */
+  { sends = true }: { readonly sends?: boolean } = {},
 ): FlowCore & { readonly shared: Shared } => {
   const shared = wireShared(config, logger);
-  const core = wireFlowCore(config, flow, shared, ledger);
+  let core: FlowCore;
+  try {
+    core = wireFlowCore(config, flow, shared, ledger, undefined, undefined, { sends });
+  } catch (error) {
+    void shared.close();
+    throw error;
+  }
   return {
     ...core,
     shared,

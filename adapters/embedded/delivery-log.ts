@@ -6,8 +6,21 @@ import { storageKey, type StateStore } from './state-store.js';
 const Delivered = t.type({ position: t.string, expiresAt: t.number });
 type Delivered = t.TypeOf<typeof Delivered>;
 
+/**
+ * The audiences an identity is in, as delivered: beside its position, under `in:<identity>`, without
+ * expiry (not in the expiry index; an `expiresAt` written by an older version is ignored).
+ */
+const AudiencesIn = t.type({ audiences: t.array(t.string) });
+export const AUDIENCES = 'in:';
+/** How many consent withdrawals were delivered to an identity, under `withdrawn:<identity>`, without expiry. */
+const Withdrawals = t.type({ withdrawals: t.number });
+export const WITHDRAWALS = 'withdrawn:';
+
 const deliveredOf = (value: unknown): Delivered | undefined => (Delivered.is(value) ? value : undefined);
-const expiresAtOf = (value: unknown): number | undefined => deliveredOf(value)?.expiresAt;
+const expiresAtOf = (value: unknown): number | undefined => {
+  const stored = value as { expiresAt?: unknown } | undefined;
+  return deliveredOf(value)?.expiresAt ?? (typeof stored?.expiresAt === 'number' ? stored.expiresAt : undefined);
+};
 
 export interface EmbeddedDeliveryLogOptions {
   /** Orders two positions: negative if the first came before; `undefined` if they cannot be ordered. */
@@ -63,6 +76,32 @@ export class EmbeddedDeliveryLog {
         this.#index.put(stored, { position, expiresAt } satisfies Delivered, expiresAt, previous);
       }
       this.#index.sweep(now, expiresAtOf);
+    });
+  }
+
+  audiencesIn(identity: string): readonly string[] {
+    const stored = this.#state.delivered.get(storageKey(`${AUDIENCES}${identity}`));
+    return AudiencesIn.is(stored) ? stored.audiences : [];
+  }
+
+  async recordAudiencesIn(identity: string, audiences: readonly string[]): Promise<void> {
+    const stored = storageKey(`${AUDIENCES}${identity}`);
+    await this.#state.delivered.transaction(() => {
+      // Out of the expiry index, where an older version may have put it.
+      this.#index.remove(stored, expiresAtOf(this.#state.delivered.get(stored)));
+      if (audiences.length > 0) void this.#state.delivered.put(stored, { audiences: [...audiences] });
+    });
+  }
+
+  withdrawals(identity: string): number {
+    const stored = this.#state.delivered.get(storageKey(`${WITHDRAWALS}${identity}`));
+    return Withdrawals.is(stored) ? stored.withdrawals : 0;
+  }
+
+  async recordWithdrawal(identity: string): Promise<void> {
+    const stored = storageKey(`${WITHDRAWALS}${identity}`);
+    await this.#state.delivered.transaction(() => {
+      void this.#state.delivered.put(stored, { withdrawals: this.withdrawals(identity) + 1 });
     });
   }
 

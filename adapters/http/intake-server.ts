@@ -3,8 +3,13 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TokenAnswer, TokenRequest } from './oauth-tokens.js';
 
-/** Whether a request may post profiles: its `Authorization` header checked. */
-export type Authorize = (authorization: string | undefined) => Promise<{ ok: true } | { ok: false; why: string }>;
+/**
+ * Whether a request may post profiles: its `Authorization` header checked. With `retryAfterSeconds`,
+ * it cannot be checked now (503, so AEP retries), rather than refused (401).
+ */
+export type Authorize = (
+  authorization: string | undefined,
+) => Promise<{ ok: true } | { ok: false; why: string; retryAfterSeconds?: number }>;
 
 /** What storing a body came to: kept (every profile in it is in the journal), or refused for now. */
 export type Stored =
@@ -36,7 +41,8 @@ export interface HttpIntakeOptions {
 
 const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
 
-class Refusal extends Error {
+/** A request refused with this status (and headers); `close` ends the connection after the answer. */
+export class Refusal extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -49,7 +55,7 @@ class Refusal extends Error {
 }
 
 /** The body, up to `max` bytes; more is a 413 (and the rest is not read). */
-const readBody = (request: IncomingMessage, max: number): Promise<Buffer> =>
+export const readBody = (request: IncomingMessage, max: number): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -137,6 +143,8 @@ export class HttpIntakeServer {
       if (path !== options.path) throw new Refusal(404, `nothing here; post profiles to ${options.path}`);
       if (request.method !== 'POST') throw new Refusal(405, 'only POST', { allow: 'POST' });
       const authorized = await options.authorize(request.headers.authorization);
+      if (!authorized.ok && authorized.retryAfterSeconds !== undefined)
+        throw new Refusal(503, authorized.why, { 'retry-after': String(authorized.retryAfterSeconds) });
       if (!authorized.ok)
         throw new Refusal(401, authorized.why, {
           'www-authenticate': `Bearer realm="qualtrics-automations", error="invalid_token"`,

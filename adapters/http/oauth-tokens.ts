@@ -1,8 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { sameSecret } from '../same-secret.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { Redis } from '../redis/connection.js';
+import { BadSharedKey, SHARED_KEY_BYTES, sharedKey } from '../redis/shared-key.js';
 
 export interface OAuthClientCredentials {
   readonly clientId: string;
@@ -34,7 +35,10 @@ export interface TokenAnswer {
   readonly body: Readonly<Record<string, unknown>>;
 }
 
-export type TokenVerdict = { readonly ok: true } | { readonly ok: false; readonly why: 'expired' | 'invalid' };
+/** `unavailable`: the signing key could not be had yet (Redis down at start), so nothing can be checked now. */
+export type TokenVerdict =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly why: 'expired' | 'invalid' | 'unavailable' };
 
 export interface TokenRequest {
   readonly method: string;
@@ -46,9 +50,7 @@ export const DEFAULT_ISSUER = 'qualtrics-automations';
 const REALM = 'qualtrics-automations';
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
-const MIN_KEY_BYTES = 32;
-/** 32 bytes in unpadded base64url, as the shared key is stored in Redis. */
-const STORED_KEY = /^[A-Za-z0-9_-]{43}$/;
+const MIN_KEY_BYTES = SHARED_KEY_BYTES;
 /** RFC 7617: `Basic` and a token68 of standard base64. */
 const BASIC = /^Basic +([A-Za-z0-9+/]+={0,2})$/i;
 
@@ -176,31 +178,23 @@ const authenticate = (
   if (presented === undefined || !credentialsMatch(presented, expected)) throw invalidClient(triedHeader);
 };
 
+/** A signing secret that is unusable: waiting will not mend it, so `run` stops at start. */
+class BadSigningKey extends Error {}
+
 const secretKey = (secret: string): Uint8Array => {
   const key = new TextEncoder().encode(secret);
   if (key.length < MIN_KEY_BYTES)
-    throw new Error(`the token signing secret must be at least ${MIN_KEY_BYTES} bytes (RFC 7518 §3.2)`);
+    throw new BadSigningKey(`the token signing secret must be at least ${MIN_KEY_BYTES} bytes (RFC 7518 §3.2)`);
   return key;
 };
 
-/** The message names the Redis key, never its value: the value is the signing key. */
-const decodeStoredKey = (reply: unknown, redisKey: string): Uint8Array => {
-  if (typeof reply !== 'string' || !STORED_KEY.test(reply))
-    throw new Error(`the token signing key at Redis key ${redisKey} is missing or is not 32 bytes of base64url`);
-  return Buffer.from(reply, 'base64url');
-};
-
-/**
- * NX: the first process to get here makes the key and every later one adopts it. No expiry: a new key
- * would refuse every token already handed out, and the key is only as secret as the Redis that holds it.
- */
-const sharedKey = async (redis: Redis, redisKey: string): Promise<Uint8Array> => {
-  await redis.set(redisKey, randomBytes(MIN_KEY_BYTES).toString('base64url'), 'NX');
-  return decodeStoredKey(await redis.get(redisKey), redisKey);
-};
+/** Whether a key failure is for good (a bad key) rather than for now (Redis not answering). */
+const isBadKey = (error: unknown): boolean => error instanceof BadSigningKey || error instanceof BadSharedKey;
 
 const resolveKey = (source: SigningKeySource): Promise<Uint8Array> =>
-  'secret' in source ? Promise.resolve(secretKey(source.secret)) : sharedKey(source.redis, source.redisKey);
+  'secret' in source
+    ? Promise.resolve(secretKey(source.secret))
+    : sharedKey(source.redis, source.redisKey, 'the token signing key');
 
 const checkOptions = ({ client, ttlSeconds }: TokenIssuerOptions): void => {
   if (client.clientId === '' || client.clientSecret === '')
@@ -211,6 +205,9 @@ const checkOptions = ({ client, ttlSeconds }: TokenIssuerOptions): void => {
 
 const EXPIRED: TokenVerdict = { ok: false, why: 'expired' };
 const INVALID: TokenVerdict = { ok: false, why: 'invalid' };
+const UNAVAILABLE: TokenVerdict = { ok: false, why: 'unavailable' };
+/** How long a client is asked to wait while the signing key cannot be had (RFC 6749 temporarily_unavailable). */
+const KEY_RETRY_AFTER_SECONDS = 5;
 
 /**
  * The OAuth 2.0 token endpoint of the client credentials grant (RFC 6749 §4.4) for the one configured
@@ -222,37 +219,73 @@ export class TokenIssuer {
   readonly #ttlSeconds: number;
   readonly #issuer: string;
   readonly #now: () => number;
-  readonly #key: Uint8Array;
+  readonly #keySource: SigningKeySource;
+  #key: Uint8Array | undefined;
+  #loading: Promise<Uint8Array> | undefined;
 
-  private constructor(options: TokenIssuerOptions, key: Uint8Array) {
-    this.#key = key;
+  private constructor(options: TokenIssuerOptions) {
+    this.#keySource = options.key;
     this.#client = options.client;
     this.#ttlSeconds = options.ttlSeconds;
     this.#issuer = options.issuer ?? DEFAULT_ISSUER;
     this.#now = options.now ?? Date.now;
   }
 
-  /** Checks the options and resolves the signing key (one Redis round trip when it is shared there). */
+  /**
+   * Checks the options and tries to resolve the signing key (one Redis round trip when it is shared
+   * there). A bad key stops the start; a Redis that does not answer yet does not: the key is fetched on
+   * first use, and until then the token endpoint and the intake answer 503, so AEP retries.
+   */
   static async start(options: TokenIssuerOptions): Promise<TokenIssuer> {
     checkOptions(options);
-    return new TokenIssuer(options, await resolveKey(options.key));
+    const issuer = new TokenIssuer(options);
+    await issuer.#signingKey().catch((error: unknown) => {
+      if (isBadKey(error)) throw error;
+    });
+    return issuer;
+  }
+
+  /** The key, fetched once it can be (one fetch at a time; a failed one is tried again on next use). */
+  async #signingKey(): Promise<Uint8Array> {
+    if (this.#key) return this.#key;
+    this.#loading ??= resolveKey(this.#keySource).finally(() => (this.#loading = undefined));
+    this.#key = await this.#loading;
+    return this.#key;
   }
 
   /** Answers one request to the token endpoint. */
   async answer(request: TokenRequest): Promise<TokenAnswer> {
     try {
       this.#admit(request);
-      return await this.#granted();
     } catch (error) {
       if (error instanceof Refusal) return error.toAnswer();
       throw error;
     }
+    let key: Uint8Array;
+    try {
+      key = await this.#signingKey();
+    } catch (error) {
+      if (isBadKey(error)) throw error;
+      return {
+        status: 503,
+        headers: { ...NOT_CACHED, 'Retry-After': String(KEY_RETRY_AFTER_SECONDS) },
+        body: { error: 'temporarily_unavailable', error_description: 'the token signing key cannot be read now' },
+      };
+    }
+    return this.#granted(key);
   }
 
   /** Whether `token` is one this deployment issued and it has not expired. */
   async verify(token: string): Promise<TokenVerdict> {
+    let key: Uint8Array;
     try {
-      await jwtVerify(token, this.#key, {
+      key = await this.#signingKey();
+    } catch (error) {
+      if (isBadKey(error)) throw error;
+      return UNAVAILABLE;
+    }
+    try {
+      await jwtVerify(token, key, {
         algorithms: ['HS256'],
         issuer: this.#issuer,
         subject: this.#client.clientId,
@@ -278,12 +311,12 @@ export class TokenIssuer {
     authenticate(headers, form, this.#client);
   }
 
-  async #granted(): Promise<TokenAnswer> {
-    const body = { access_token: await this.#sign(), token_type: 'Bearer', expires_in: this.#ttlSeconds };
+  async #granted(key: Uint8Array): Promise<TokenAnswer> {
+    const body = { access_token: await this.#sign(key), token_type: 'Bearer', expires_in: this.#ttlSeconds };
     return { status: 200, headers: NOT_CACHED, body };
   }
 
-  #sign(): Promise<string> {
+  #sign(key: Uint8Array): Promise<string> {
     const issuedAt = Math.floor(this.#now() / 1000);
     return new SignJWT()
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
@@ -292,6 +325,6 @@ export class TokenIssuer {
       .setIssuedAt(issuedAt)
       .setExpirationTime(issuedAt + this.#ttlSeconds)
       .setJti(randomUUID())
-      .sign(this.#key);
+      .sign(key);
   }
 }

@@ -13,11 +13,32 @@ export interface MemoryDeliveryLogOptions {
  */
 export class MemoryDeliveryLog {
   readonly #latest: LRUCache<string, string>;
+  readonly #audiences: LRUCache<string, readonly string[]>;
+  readonly #withdrawals: LRUCache<string, number>;
   readonly #compare: MemoryDeliveryLogOptions['compare'];
 
   constructor({ compare, maxEntries = 100_000 }: MemoryDeliveryLogOptions) {
     this.#compare = compare;
     this.#latest = new LRUCache({ max: maxEntries });
+    this.#audiences = new LRUCache({ max: maxEntries });
+    this.#withdrawals = new LRUCache({ max: maxEntries });
+  }
+
+  audiencesIn(identity: string): readonly string[] {
+    return this.#audiences.get(identity) ?? [];
+  }
+
+  recordAudiencesIn(identity: string, audiences: readonly string[]): void {
+    if (audiences.length === 0) this.#audiences.delete(identity);
+    else this.#audiences.set(identity, audiences);
+  }
+
+  withdrawals(identity: string): number {
+    return this.#withdrawals.get(identity) ?? 0;
+  }
+
+  recordWithdrawal(identity: string): void {
+    this.#withdrawals.set(identity, this.withdrawals(identity) + 1);
   }
 
   lastDelivered(identity: string): string | undefined {

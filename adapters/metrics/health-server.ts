@@ -1,5 +1,5 @@
 import { messageOf } from '../../operators/model/errors.js';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** One readiness check: whether it passes, and what it found. */
@@ -15,6 +15,11 @@ export interface HealthRoutes {
   readiness(): Readonly<Record<string, Check>>;
   /** Recent outcomes (`/runs?failed=1&limit=50`). */
   runs?(query: URLSearchParams): Promise<unknown>;
+  /**
+   * Answers first every request but `/healthz` and `/readyz` (which stay open for probes): the console,
+   * and the access check in front of `/metrics` and `/runs`. Resolves false to let the routes above answer.
+   */
+  handle?(request: IncomingMessage, response: ServerResponse, url: URL): Promise<boolean>;
 }
 
 export interface HealthServerOptions {
@@ -42,6 +47,8 @@ export class HealthServer {
     const server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://health');
       const answer = async () => {
+        const open = url.pathname === '/healthz' || url.pathname === '/readyz';
+        if (!open && routes.handle && (await routes.handle(req, res, url))) return undefined;
         if (req.method !== 'GET') return { status: 405, type: 'text/plain', body: 'GET only\n' };
         switch (url.pathname) {
           case '/metrics': {
@@ -64,8 +71,13 @@ export class HealthServer {
         }
       };
       answer().then(
-        ({ status, type, body }) => res.writeHead(status, { 'content-type': type }).end(body),
-        (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${messageOf(error)}\n`),
+        (answered) => {
+          if (answered) res.writeHead(answered.status, { 'content-type': answered.type }).end(answered.body);
+        },
+        (error: unknown) => {
+          if (res.headersSent) res.destroy();
+          else res.writeHead(500, { 'content-type': 'text/plain' }).end(`${messageOf(error)}\n`);
+        },
       );
     });
     await new Promise<void>((resolve, reject) => {

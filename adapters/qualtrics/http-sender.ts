@@ -1,4 +1,5 @@
 import got, { type Got } from 'got';
+import { publicOnlyLookup, refuseLiteralPrivateHost } from './public-address.js';
 
 /** How the JSON Event authenticates: Basic (Qualtrics username + API token) or the X-API-TOKEN header. */
 export type QualtricsAuth =
@@ -12,6 +13,11 @@ export interface QualtricsHttpSenderOptions {
   /** Whole-request timeout. Default 10 s. */
   readonly timeoutMs?: number;
   readonly userAgent?: string;
+  /**
+   * Refuse to connect to a private, loopback or link-local address (`destination.allowAnyHost` off):
+   * the host is checked as resolved for the connection itself. Default false.
+   */
+  readonly publicAddressesOnly?: boolean;
 }
 
 /** What the endpoint answered. */
@@ -30,13 +36,21 @@ export const authorizationHeaders = (auth: QualtricsAuth): Record<string, string
 /**
  * Posts JSON bodies to a Qualtrics workflow's JSON Event URL with got. One attempt per call: retrying,
  * pacing and ordering belong to the pipeline, which knows what else is in flight. Every answer is
- * returned (a 4xx or 5xx is not an exception); network errors and timeouts reject.
+ * returned (a 3xx, 4xx or 5xx is not an exception); network errors and timeouts reject. A redirect is
+ * never followed: it is returned with its status (a profile must not be posted wherever a 302 points).
  */
 export class QualtricsHttpSender {
   readonly #client: Got;
   readonly #url: string;
 
-  constructor({ url, auth, timeoutMs = 10_000, userAgent = 'qualtrics-automations' }: QualtricsHttpSenderOptions) {
+  constructor({
+    url,
+    auth,
+    timeoutMs = 10_000,
+    userAgent = 'qualtrics-automations',
+    publicAddressesOnly = false,
+  }: QualtricsHttpSenderOptions) {
+    if (publicAddressesOnly) refuseLiteralPrivateHost(url);
     this.#url = url;
     // Measured setting by setting in `npm run bench -- got` (BENCHMARKS.md): one instance with its options
     // merged once; no retries (the pipeline's); no decompression (Qualtrics answers a few bytes, and not
@@ -51,6 +65,7 @@ export class QualtricsHttpSender {
       followRedirect: false,
       decompress: false,
       timeout: { request: timeoutMs },
+      ...(publicAddressesOnly ? { dnsLookup: publicOnlyLookup } : {}),
     });
   }
 

@@ -64,6 +64,9 @@ export const OptionalStringReply = t.union([t.string, t.null]);
 export const keysFor = (prefix: string) => ({
   sent: (key: string) => `${prefix}:sent:${key}`,
   last: (identity: string) => `${prefix}:last:${identity}`,
+  audiencesIn: (identity: string) => `${prefix}:in:${identity}`,
+  withdrawals: (identity: string) => `${prefix}:withdrawn:${identity}`,
+  forgotten: (identity: string) => `${prefix}:forgotten:${identity}`,
   rateLog: `${prefix}:rate:log`,
   rateState: `${prefix}:rate:state`,
   dead: `${prefix}:dead`,

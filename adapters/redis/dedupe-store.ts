@@ -54,9 +54,16 @@ export class RedisDedupeStore {
   readonly #commit: (call: KeyCall) => Promise<void>;
   readonly #renew;
   readonly #release;
+  readonly #name: (key: string) => Promise<string>;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(
+    redis: Redis,
+    prefix: string,
+    /** The name a dedupe key is stored under (its identity hashed: see `IdentityHasher`). Default: itself. */
+    name: (key: string) => Promise<string> = async (key) => key,
+  ) {
     this.#keys = keysFor(prefix);
+    this.#name = name;
     const script = <R>(name: string, lua: string, reply: t.Type<R, unknown>) => {
       const run = luaScript(redis, name, undefined, lua, reply);
       return (calls: readonly KeyCall[]) =>
@@ -72,19 +79,25 @@ export class RedisDedupeStore {
     this.#release = luaScript(redis, 'qaDedupeRelease', 1, RELEASE, IntegerReply);
   }
 
-  acquire(key: string, token: string, leaseMs: number): Promise<Lease> {
-    return this.#acquire({ key: this.#keys.sent(key), args: [token, Math.ceil(leaseMs)] });
+  // The names are awaited before the batched calls: every name of a turn is ready in the same drain of
+  // the microtask queue, so those calls still meet in one batch (perTurn flushes on the next tick).
+  async acquire(key: string, token: string, leaseMs: number): Promise<Lease> {
+    return this.#acquire({ key: await this.#sent(key), args: [token, Math.ceil(leaseMs)] });
   }
 
   async renew(key: string, token: string, leaseMs: number): Promise<void> {
-    await this.#renew(this.#keys.sent(key), token, Math.ceil(leaseMs));
+    await this.#renew(await this.#sent(key), token, Math.ceil(leaseMs));
   }
 
-  commit(key: string, _token: string, ttlMs: number): Promise<void> {
-    return this.#commit({ key: this.#keys.sent(key), args: [Math.ceil(ttlMs)] });
+  async commit(key: string, _token: string, ttlMs: number): Promise<void> {
+    return this.#commit({ key: await this.#sent(key), args: [Math.ceil(ttlMs)] });
   }
 
   async release(key: string, token: string): Promise<void> {
-    await this.#release(this.#keys.sent(key), token);
+    await this.#release(await this.#sent(key), token);
+  }
+
+  async #sent(key: string): Promise<string> {
+    return this.#keys.sent(await this.#name(key));
   }
 }

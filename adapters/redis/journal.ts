@@ -19,6 +19,11 @@ export interface StreamJournalOptions {
    * a key is numbered in its line, and the entry carries the numbers in the field `turns`.
    */
   readonly linePrefix?: string;
+  /**
+   * The name a person's line and the entry's `turns` use for an identity key (a keyed hash, so neither a
+   * key name nor a stream field holds an identity in clear: see `IdentityHasher`). Default: the key itself.
+   */
+  readonly nameOf?: (key: string) => Promise<string>;
 }
 
 /** A message to append, and the identity key of each profile it holds (null: none), if known. */
@@ -114,7 +119,16 @@ export class StreamJournal {
     const { stream, groups, field, maxLength = 0, linePrefix = '' } = this.options;
     if (messages.length === 0) return { appended: 0, ids: [], full: false };
     // An empty list of keys would encode as a Lua table `{}`, not a list: leave such messages unnumbered.
-    const args = messages.flatMap(({ data, keys }) => [data, keys && keys.length > 0 ? JSON.stringify(keys) : '']);
+    const { nameOf = async (key: string) => key } = this.options;
+    const named = await Promise.all(
+      messages.map(async ({ keys }) =>
+        keys ? Promise.all(keys.map((key) => (key === null ? null : nameOf(key)))) : undefined,
+      ),
+    );
+    const args = messages.flatMap(({ data }, index) => {
+      const keys = named[index];
+      return [data, keys && keys.length > 0 ? JSON.stringify(keys) : ''];
+    });
     const [ids, refused] = await this.#append(
       stream,
       JSON.stringify(groups),

@@ -1,7 +1,10 @@
 import * as t from 'io-ts';
 import { filter, firstValueFrom, race, timer, type Observable } from 'rxjs';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { parseJson } from '../../operators/model/json.js';
 import type { Redis } from './connection.js';
+import type { LineTurn } from './turn-book.js';
 
 /**
  * A stream entry as Redis returns it: `[id, [field, value, field, value, ...]]`; the fields are nil
@@ -85,3 +88,16 @@ export const readGroup = async (
 /** Resolves after `ms`, or as soon as `stop$` emits (a source that stops does not sit out its backoff). */
 export const sleepUnless = (ms: number, stop$: Observable<unknown>): Promise<unknown> =>
   firstValueFrom(race(timer(ms), stop$), { defaultValue: undefined });
+
+export type Turns = ReadonlyArray<LineTurn | null>;
+
+/** `turns` as the journal writes it: a JSON list of `[key, seq]` or null, one per profile. */
+export const TurnsField = t.array(t.union([t.null, t.tuple([t.string, t.number])]));
+
+/** An entry's turns, or undefined when it has none (or they cannot be read: then it waits for nobody). */
+export const turnsOf = (fields: readonly string[] | null): Turns | undefined => {
+  const raw = fieldOf(fields, 'turns');
+  if (raw === undefined) return undefined;
+  const decoded = TurnsField.decode(parseJson(raw));
+  return isLeft(decoded) ? undefined : decoded.right.map((turn) => (turn ? { key: turn[0], seq: turn[1] } : null));
+};

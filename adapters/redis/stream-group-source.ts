@@ -1,12 +1,9 @@
-import { parseJson } from '../../operators/model/json.js';
 import { messageOf } from '../../operators/model/errors.js';
 import { Observable, Subject, timer, type Subscription } from 'rxjs';
 import { backoffMs, STORE_OUTAGE_BACKOFF } from '../../operators/model/backoff.js';
 import type { InboundMessage } from '../inbound-message.js';
-import { isLeft } from 'fp-ts/lib/Either.js';
-import * as t from 'io-ts';
 import { requireStreamsVersion, type Redis } from './connection.js';
-import type { LineTurn, RedisTurnBook } from './turn-book.js';
+import type { RedisTurnBook } from './turn-book.js';
 import { asError, isRedisOutage } from './errors.js';
 import {
   AutoClaimReply,
@@ -17,7 +14,9 @@ import {
   sleepUnless,
   replyOf,
   untilCapacity,
+  turnsOf,
   type RawEntry,
+  type Turns,
 } from './stream-entries.js';
 
 export type StreamSourceEvent =
@@ -69,19 +68,6 @@ export interface RedisStreamGroupSourceOptions {
   readonly turnBook?: RedisTurnBook;
   readonly onEvent?: (event: StreamSourceEvent) => void;
 }
-
-type Turns = ReadonlyArray<LineTurn | null>;
-
-/** `turns` as the journal writes it: a JSON list of `[key, seq]` or null, one per profile. */
-const TurnsField = t.array(t.union([t.null, t.tuple([t.string, t.number])]));
-
-/** An entry's turns, or undefined when it has none (or they cannot be read: then it waits for nobody). */
-const turnsOf = (fields: readonly string[] | null): Turns | undefined => {
-  const raw = fieldOf(fields, 'turns');
-  if (raw === undefined) return undefined;
-  const decoded = TurnsField.decode(parseJson(raw));
-  return isLeft(decoded) ? undefined : decoded.right.map((turn) => (turn ? { key: turn[0], seq: turn[1] } : null));
-};
 
 /** Waits after an outage: doubling from 250 ms to 5 s, so a Redis that comes back is used again soon. */
 

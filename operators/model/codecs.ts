@@ -1,6 +1,8 @@
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { describe, formatErrors } from './decode-errors.js';
+import { shapeOf, withShape } from './codec-shape.js';
+import { closest } from './did-you-mean.js';
 
 export { describe };
 
@@ -19,38 +21,68 @@ export const withMessage = <A, O>(
   expected: string,
   show: (value: unknown) => string = describe,
 ): t.Type<A, O> =>
-  new t.Type<A, O>(
-    codec.name,
-    (u): u is A => codec.is(u),
-    (u, c) => {
-      const decoded = codec.validate(u, c);
-      if (!isLeft(decoded)) return decoded;
-      return t.failure(
-        u,
-        c,
-        u === undefined ? `missing (expected ${expected})` : `expected ${expected}, got ${show(u)}`,
-      );
-    },
-    (a) => codec.encode(a),
+  withShape(
+    new t.Type<A, O>(
+      codec.name,
+      (u): u is A => codec.is(u),
+      (u, c) => {
+        const decoded = codec.validate(u, c);
+        if (!isLeft(decoded)) return decoded;
+        return t.failure(
+          u,
+          c,
+          u === undefined ? `missing (expected ${expected})` : `expected ${expected}, got ${show(u)}`,
+        );
+      },
+      (a) => codec.encode(a),
+    ),
+    { kind: 'described', of: codec, description: expected },
   );
+
+/**
+ * A branded string matching `pattern` (`FlowName`, `DottedPath`): the pattern is the brand's check and is
+ * recorded as its shape, so the JSON Schema refuses what the decoder refuses (an editor flags `"!!"` as a
+ * label). The pattern has no flags: JSON Schema's `pattern` is its source alone.
+ */
+export const matching = <N extends string, B extends { readonly [K in N]: symbol }>(
+  name: N,
+  pattern: RegExp,
+  expected: string,
+): t.Type<t.Branded<string, B>, string, unknown> => {
+  if (pattern.flags !== '')
+    throw new Error(`${name}: a pattern with flags (${pattern}) cannot be a JSON Schema pattern`);
+  return withMessage(
+    withShape(
+      t.brand(t.string, (s): s is t.Branded<string, B> => pattern.test(s), name),
+      { kind: 'string', pattern: pattern.source },
+    ),
+    expected,
+  );
+};
 
 export interface NonEmptyStringBrand {
   readonly NonEmptyString: unique symbol;
 }
-/** A string with at least one character that is not white space. */
+/** A string with at least one character that is not white space (JavaScript's `trim` and `\S` agree on which). */
 export const NonEmptyString = withMessage(
-  t.brand(t.string, (s): s is t.Branded<string, NonEmptyStringBrand> => s.trim().length > 0, 'NonEmptyString'),
+  withShape(
+    t.brand(t.string, (s): s is t.Branded<string, NonEmptyStringBrand> => s.trim().length > 0, 'NonEmptyString'),
+    { kind: 'string', minLength: 1, pattern: '\\S' },
+  ),
   'a non-empty string',
 );
 export type NonEmptyString = t.TypeOf<typeof NonEmptyString>;
 
 /** A value that may be left out, in which case `fallback` is used. */
 export const withDefault = <C extends t.Mixed>(codec: C, fallback: t.TypeOf<C>): t.Type<t.TypeOf<C>, t.OutputOf<C>> =>
-  new t.Type<t.TypeOf<C>, t.OutputOf<C>>(
-    codec.name,
-    (u): u is t.TypeOf<C> => codec.is(u),
-    (u, c) => (u === undefined ? t.success(fallback) : codec.validate(u, c)),
-    (a) => codec.encode(a),
+  withShape(
+    new t.Type<t.TypeOf<C>, t.OutputOf<C>>(
+      codec.name,
+      (u): u is t.TypeOf<C> => codec.is(u),
+      (u, c) => (u === undefined ? t.success(fallback) : codec.validate(u, c)),
+      (a) => codec.encode(a),
+    ),
+    { kind: 'default', of: codec, fallback },
   );
 
 /** An array with at least one element. */
@@ -59,7 +91,7 @@ export const nonEmptyArray = <C extends t.Mixed>(
   name = `non-empty list of ${item.name}`,
 ): t.Type<Array<t.TypeOf<C>>, Array<t.OutputOf<C>>> => {
   const array = t.array(item);
-  return new t.Type<Array<t.TypeOf<C>>, Array<t.OutputOf<C>>>(
+  const codec = new t.Type<Array<t.TypeOf<C>>, Array<t.OutputOf<C>>>(
     name,
     (u): u is Array<t.TypeOf<C>> => array.is(u) && u.length > 0,
     (u, c) => {
@@ -69,20 +101,32 @@ export const nonEmptyArray = <C extends t.Mixed>(
     },
     (a) => array.encode(a),
   );
+  return withShape(codec, { kind: 'array', of: item, minItems: 1 });
 };
 
 /** An integer in [min, max]. */
 export const integerIn = (min: number, max: number): t.Type<number> =>
   withMessage(
-    new t.Type<number>(
-      `integer from ${min} to ${max}`,
-      (u): u is number => Number.isInteger(u) && (u as number) >= min && (u as number) <= max,
-      (u, c) =>
-        Number.isInteger(u) && (u as number) >= min && (u as number) <= max ? t.success(u as number) : t.failure(u, c),
-      t.identity,
+    withShape(
+      new t.Type<number>(
+        `integer from ${min} to ${max}`,
+        (u): u is number => Number.isInteger(u) && (u as number) >= min && (u as number) <= max,
+        (u, c) =>
+          Number.isInteger(u) && (u as number) >= min && (u as number) <= max
+            ? t.success(u as number)
+            : t.failure(u, c),
+        t.identity,
+      ),
+      { kind: 'integer', min, max },
     ),
     `an integer from ${min} to ${max}`,
   );
+
+/** `; did you mean "retry"?` for a key near a known one, else nothing. */
+const didYouMean = (key: string, known: Iterable<string>): string => {
+  const near = closest(key, known);
+  return near === undefined ? '' : `; did you mean ${JSON.stringify(near)}?`;
+};
 
 type RequiredOf<R extends t.Props> = { [K in keyof R]: t.TypeOf<R[K]> };
 type OptionalOf<O extends t.Props> = { [K in keyof O]?: t.TypeOf<O[K]> };
@@ -131,7 +175,7 @@ export const struct = <R extends t.Props, O extends t.Props = Record<never, neve
         errors.push({
           value: u[key],
           context: t.appendContext(c, key, t.unknown, u[key]),
-          message: `unknown key (expected one of: ${[...known].join(', ')})`,
+          message: `unknown key (expected one of: ${[...known].join(', ')})${didYouMean(key, known)}`,
         });
       }
     }
@@ -143,7 +187,7 @@ export const struct = <R extends t.Props, O extends t.Props = Record<never, neve
     validate,
     t.identity,
   );
-  return Object.assign(codec, { required, optional });
+  return Object.assign(withShape(codec, { kind: 'struct', required, optional, open }), { required, optional });
 };
 
 /**
@@ -192,7 +236,7 @@ export const oneOf = <B extends t.Props>(name: string, branches: B): t.Type<OneO
         unknown.map((key) => ({
           value: u[key],
           context: t.appendContext(c, key, t.unknown, u[key]),
-          message: `unknown key (expected one of: ${keys.join(', ')})`,
+          message: `unknown key (expected one of: ${keys.join(', ')})${didYouMean(key, keys)}`,
         })),
       );
     const present = keys.filter((key) => u[key] !== undefined);
@@ -202,7 +246,10 @@ export const oneOf = <B extends t.Props>(name: string, branches: B): t.Type<OneO
     const decoded = codec.validate(u[key], t.appendContext(c, key, codec, u[key]));
     return isLeft(decoded) ? decoded : t.success({ [key]: decoded.right } as OneOf<B>);
   };
-  return new t.Type<OneOf<B>, unknown>(name, (u): u is OneOf<B> => !isLeft(validate(u, [])), validate, t.identity);
+  return withShape(
+    new t.Type<OneOf<B>, unknown>(name, (u): u is OneOf<B> => !isLeft(validate(u, [])), validate, t.identity),
+    { kind: 'oneOf', branches },
+  );
 };
 
 /**
@@ -238,11 +285,9 @@ export const unionBy = <C extends t.Mixed>(
       })),
     );
   };
-  return new t.Type<t.TypeOf<C>, unknown>(
-    name,
-    (u): u is t.TypeOf<C> => !isLeft(validate(u, [])),
-    validate,
-    t.identity,
+  return withShape(
+    new t.Type<t.TypeOf<C>, unknown>(name, (u): u is t.TypeOf<C> => !isLeft(validate(u, [])), validate, t.identity),
+    { kind: 'anyOf', members },
   );
 };
 
@@ -257,29 +302,58 @@ export interface Problem {
  * problem is reported at its own path, like any decoding error.
  */
 export const refine = <A, O>(codec: t.Type<A, O>, check: (value: A) => readonly Problem[]): t.Type<A, O> =>
-  new t.Type<A, O>(
-    codec.name,
-    (u): u is A => codec.is(u) && check(u).length === 0,
-    (u, c) => {
-      const decoded = codec.validate(u, c);
-      if (isLeft(decoded)) return decoded;
-      const problems = check(decoded.right);
-      if (problems.length === 0) return decoded;
-      return t.failures(
-        problems.map((problem) => {
-          let context = c;
-          let value: unknown = u;
-          for (const key of problem.path) {
-            value =
-              t.UnknownRecord.is(value) || Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
-            context = t.appendContext(context, String(key), t.unknown, value);
-          }
-          return { value, context, message: problem.message };
-        }),
-      );
-    },
-    (a) => codec.encode(a),
+  withShape(
+    new t.Type<A, O>(
+      codec.name,
+      (u): u is A => codec.is(u) && check(u).length === 0,
+      (u, c) => {
+        const decoded = codec.validate(u, c);
+        if (isLeft(decoded)) {
+          // Report the checks' problems now too, so a person fixes everything in one pass.
+          const more = checkPart(codec, u, check);
+          return more.length === 0 ? decoded : t.failures([...decoded.left, ...toErrors(more, u, c)]);
+        }
+        const problems = check(decoded.right);
+        if (problems.length === 0) return decoded;
+        return t.failures(toErrors(problems, u, c));
+      },
+      (a) => codec.encode(a),
+    ),
+    { kind: 'like', of: codec },
   );
+
+/**
+ * A struct's cross-field checks run over the keys that did decode, when others did not: each key decoded
+ * alone (defaults applied), the check's problems kept where they concern only good keys. A check that
+ * needs a bad key throws or says nothing; either way it is left for after the fix.
+ */
+const checkPart = <A>(codec: t.Mixed, u: unknown, check: (value: A) => readonly Problem[]): readonly Problem[] => {
+  const shape = shapeOf(codec);
+  if (shape?.kind !== 'struct' || !t.UnknownRecord.is(u)) return [];
+  const part: Record<string, unknown> = {};
+  const bad = new Set<string>();
+  for (const [key, keyCodec] of Object.entries({ ...shape.required, ...shape.optional })) {
+    const decoded = keyCodec.validate(u[key], []);
+    if (isLeft(decoded)) bad.add(key);
+    else if (decoded.right !== undefined) part[key] = decoded.right;
+  }
+  try {
+    return check(part as A).filter((problem) => !bad.has(String(problem.path[0])));
+  } catch {
+    return [];
+  }
+};
+
+const toErrors = (problems: readonly Problem[], u: unknown, c: t.Context): t.ValidationError[] =>
+  problems.map((problem) => {
+    let context = c;
+    let value: unknown = u;
+    for (const key of problem.path) {
+      value = t.UnknownRecord.is(value) || Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+      context = t.appendContext(context, String(key), t.unknown, value);
+    }
+    return { value, context, message: problem.message };
+  });
 
 /** A check for `refine`: no two items of a list share a key (`audience "a1" is listed twice`). */
 export const distinctBy =

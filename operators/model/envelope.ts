@@ -45,6 +45,14 @@ export interface Envelope {
    * it, so one stuck flow cannot take the whole feed. `dlq redrive --flow` sends it later.
    */
   readonly shed?: boolean;
+  /**
+   * Set by `consent` (a flow with a `consent` section): `given`, or `withdrawn` when the profile has no
+   * consent: then its payload says `exited` for its audiences, and `emit` sends it only if the person is
+   * in one of them as delivered (then never again until consent returns: after that delivery the person
+   * is in none); otherwise it is excluded as `no-consent`. With either, `emit` records which audiences
+   * a delivery leaves the person in; without (no consent configured), it records nothing.
+   */
+  readonly consent?: 'given' | 'withdrawn';
 }
 
 /** Settles an envelope: it leaves the pipeline with this outcome. */

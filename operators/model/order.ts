@@ -70,3 +70,10 @@ export const compareStreamPositions = (a: string, b: string): number | undefined
   if (!pa || !pb || pa[0] !== pb[0]) return undefined;
   return compareOrder(pa[1], pb[1]);
 };
+
+/** When a stream position's entry was added (its id's milliseconds); undefined for other shapes. */
+export const millisOf = (streamPosition: string): number | undefined => {
+  const id = streamPosition.slice(streamPosition.lastIndexOf('@') + 1);
+  const match = POSITION.exec(id);
+  return match ? Number(match[1]) : undefined;
+};

@@ -54,6 +54,8 @@ export const Reasons = {
   emptyMessage: 'empty-message',
   notQualified: 'not-qualified',
   missingIdentity: 'missing-identity',
+  /** The profile has no consent for this flow (see the `consent` section). */
+  noConsent: 'no-consent',
   payloadTooLarge: 'payload-too-large',
   networkError: 'network-error',
   operatorError: 'operator-error',
@@ -62,6 +64,8 @@ export const Reasons = {
   /** Its flow could not send (destination rejected or down) and held its share of a shared feed already. */
   flowPaused: 'flow-paused',
   stale: 'stale',
+  /** The person was forgotten (`forget`) after this update was received: a replay does not bring it back. */
+  forgotten: 'forgotten',
   invalidDeadLetter: 'invalid-dead-letter',
   retriesExhausted: 'retries-exhausted',
   shutdown: 'shutdown',

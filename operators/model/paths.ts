@@ -8,6 +8,10 @@ export type DottedPath = string;
 
 export const segmentsOf = (path: DottedPath): string[] => path.split('.');
 
+/** Same path, or one inside the other (`person` and `person.name`; not `person` and `personal`). */
+export const overlaps = (a: DottedPath, b: DottedPath): boolean =>
+  a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
+
 /** The value at `path`, or `undefined` when any step is missing. */
 export const getPath = (value: unknown, path: DottedPath): unknown => {
   let current: unknown = value;

@@ -35,6 +35,29 @@ export interface DeliveryLog {
   lastDelivered(identity: string): MaybePromise<string | undefined>;
   /** Records `position` unless a later position is already recorded. */
   recordDelivered(identity: string, position: string): MaybePromise<void>;
+  /**
+   * The audiences the identity is in as far as the destination was told (delivered as `realized` or
+   * `existing`, not since as `exited`): who must hear an `exited` when consent is withdrawn.
+   */
+  audiencesIn(identity: string): MaybePromise<readonly string[]>;
+  /**
+   * Replaces what `audiencesIn` answers. Kept without expiry (a few ids per person; `forget` removes
+   * it): a withdrawal months after the last delivery must still find whom to send an `exited`.
+   */
+  recordAudiencesIn(identity: string, audiences: readonly string[]): MaybePromise<void>;
+  /**
+   * How many consent withdrawals were delivered to the person (an `exited` sent), kept without expiry.
+   * Part of `dedupe`'s key in a flow with consent: a person who consents again after a withdrawal is
+   * sent again even if nothing else in the payload changed. Absent: always 0.
+   */
+  withdrawals?(identity: string): MaybePromise<number>;
+  /** Counts one more delivered withdrawal. */
+  recordWithdrawal?(identity: string): MaybePromise<void>;
+  /**
+   * When the person was forgotten (`forget`), in epoch milliseconds, if they were: an update received
+   * before then (a replay of the journal) is not sent again. Only stores `forget` can reach implement it.
+   */
+  forgottenAt?(identity: string): MaybePromise<number | undefined>;
 }
 
 /**

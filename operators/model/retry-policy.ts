@@ -24,24 +24,33 @@ const cut = (text: string, max = 500): string => (text.length > max ? `${text.sl
 /** A `Retry-After` longer than this is capped: a typo on the server should not park an update for days. */
 export const MAX_RETRY_AFTER_MS = 15 * 60_000;
 
-/** What one attempt came to: an answer, or no answer at all (refused, reset, timed out). */
+/**
+ * What one attempt came to: an answer, no answer at all (refused, reset, timed out), or not sent because
+ * the destination as configured may not be sent to (a private address: see `MisconfiguredDestinationError`).
+ */
 export type AttemptResult =
   | { readonly kind: 'answer'; readonly answer: SendResult }
-  | { readonly kind: 'no-answer'; readonly error: string };
+  | { readonly kind: 'no-answer'; readonly error: string }
+  | { readonly kind: 'misconfigured'; readonly message: string };
 
 /** No answer, or an answer that says the destination itself is failing (5xx, 408): what a breaker counts. */
 export const isDestinationFailure = (result: AttemptResult): boolean =>
-  result.kind === 'no-answer' || result.answer.status >= 500 || result.answer.status === 408;
+  result.kind === 'no-answer' ||
+  (result.kind === 'answer' && (result.answer.status >= 500 || result.answer.status === 408));
 
 /** A one-line account of an attempt's result, for messages. */
 export const describeResult = (result: AttemptResult): string =>
-  result.kind === 'no-answer' ? `no answer: ${cut(result.error, 120)}` : `HTTP ${result.answer.status}`;
+  result.kind === 'no-answer'
+    ? `no answer: ${cut(result.error, 120)}`
+    : result.kind === 'misconfigured'
+      ? result.message
+      : `HTTP ${result.answer.status}`;
 
 /** What to do next, and why. */
 export type Verdict =
   | { readonly kind: 'delivered'; readonly status: number }
   | { readonly kind: 'retry'; readonly delayMs: number; readonly slowDown: boolean }
-  | { readonly kind: 'misconfigured'; readonly delayMs: number; readonly status: number; readonly message: string }
+  | { readonly kind: 'misconfigured'; readonly delayMs: number; readonly status?: number; readonly message: string }
   | { readonly kind: 'give-up'; readonly reason: string; readonly status?: number; readonly detail: string };
 
 const RETRYABLE_STATUS = new Set([408, 429]);
@@ -63,9 +72,9 @@ export const parseRetryAfter = (value: string | undefined, now: number): number 
 
 /**
  * Judges attempt number `attempt` (1-based): 2xx is delivered; 408, 429, 5xx and no answer are retried
- * with backoff (or after `Retry-After`) until `maxAttempts`; 401, 403 and 404 mean the destination is
- * misconfigured, which no number of attempts fixes quickly: retry slowly and without limit; any other
- * answer is final.
+ * with backoff (or after `Retry-After`) until `maxAttempts`; 401, 403 and 404, and a send refused as
+ * misconfigured (a private address), mean the destination is misconfigured, which no number of attempts
+ * fixes quickly: retry slowly and without limit; any other answer is final.
  */
 export const judge = (
   result: AttemptResult,
@@ -74,6 +83,12 @@ export const judge = (
   now: number,
   random: () => number = Math.random,
 ): Verdict => {
+  if (result.kind === 'misconfigured')
+    return {
+      kind: 'misconfigured',
+      message: result.message,
+      delayMs: backoffMs(Number.MAX_SAFE_INTEGER, options, random),
+    };
   if (result.kind === 'no-answer') {
     if (attempt < options.maxAttempts)
       return { kind: 'retry', delayMs: backoffMs(attempt, options, random), slowDown: false };

@@ -7,6 +7,9 @@ import type { Logger } from '../logger.js';
 import { type LedgerCounts, totalCounts } from '../../operators/model/ledger.js';
 import { alertNotifier, lostBy, startFromConfig, type Started } from '../run.js';
 import { bindOrExplain } from '../start-error.js';
+import { AccessGate } from '../console/access-gate.js';
+import { type ConsoleWatch, watchForConsole } from '../console/console-model.js';
+import { consoleRoutes } from '../console/console-routes.js';
 
 /**
  * How `run` ends, for supervisors and scripts: 0 stopped with nothing lost (what was released stays in a
@@ -51,11 +54,13 @@ const routesOf = (started: () => Started | undefined): HealthRoutes => ({
  */
 export const runUntilSignalled = async (config: Config, logger: Logger, baseDir = process.cwd()): Promise<number> => {
   let started: Started | undefined;
+  let watch: ConsoleWatch | undefined;
+  const gate = await AccessGate.open(config.access);
   const health = await bindOrExplain('observability.port', config.observability, () =>
-    HealthServer.start(
-      config.observability,
-      routesOf(() => started),
-    ),
+    HealthServer.start(config.observability, {
+      ...routesOf(() => started),
+      handle: consoleRoutes(gate, () => watch?.model),
+    }),
   );
   try {
     started = await startFromConfig(config, logger, baseDir);
@@ -64,22 +69,30 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
     throw error;
   }
   const running = started;
+  watch = watchForConsole(config, running, logger);
+  const consoleWatch = watch;
   const destinations = Object.fromEntries(
     running.flows.map(({ flow }) => [flow.name, new URL(flow.destination.url).origin]),
   );
   const destination = config.singleFlowForm ? Object.values(destinations)[0] : destinations;
-  logger.info({ name: config.name, destination, observability: health.url }, 'pipeline started');
+  logger.info(
+    { name: config.name, destination, observability: health.url, console: `${health.url}/`, access: !gate.isOpen },
+    'pipeline started',
+  );
   const alerts = running.flows.map(({ flow, pipeline, wiring }) => {
     const flowLogger = config.singleFlowForm ? logger : logger.child({ flow: flow.name });
     // One flow: its alerts carry the config's name, as before flows; with several, the flow's.
     const name = config.singleFlowForm ? config.name : flow.name;
-    return new AlertMonitor(
+    const monitor = new AlertMonitor(
       flow.alerts,
       name,
       pipeline.ledger,
       wiring.core.valve,
-      alertNotifier(flow, flowLogger),
+      consoleWatch.notifierOf(flow.name, alertNotifier(flow, flowLogger)),
     ).start();
+    const shown = consoleWatch.model.flows.find((candidate) => candidate.flow === flow);
+    if (shown) shown.alerts = monitor;
+    return monitor;
   });
   // With a bounded journal, a person hears it is filling before the intake has to refuse anything.
   const { redis } = running.wiring.shared;
@@ -150,6 +163,7 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   // The same stop() a signal started (it runs once), or a first one if the source ended by itself.
   const stopped = await running.stop();
   for (const monitor of alerts) monitor.stop();
+  consoleWatch.stop();
   journalFill?.stop();
   await health.close();
   clearTimeout(graceTimer);

@@ -1,5 +1,6 @@
 import { messageOf } from '../../operators/model/errors.js';
 import got from 'got';
+import { publicOnlyLookup } from '../../adapters/qualtrics/public-address.js';
 import { performance } from 'node:perf_hooks';
 import { authorizationHeaders } from '../../adapters/qualtrics/http-sender.js';
 import { serializePayload } from '../../operators/model/payload.js';
@@ -63,6 +64,8 @@ export const sendTest = async (
       retry: { limit: 0 },
       followRedirect: false,
       timeout: { request: flow.destination.timeoutMs },
+      // As the pipeline's sender: no private address unless allowAnyHost.
+      ...(flow.destination.allowAnyHost ? {} : { dnsLookup: publicOnlyLookup }),
     });
     const ms = Math.round(performance.now() - start);
     const ok = response.statusCode >= 200 && response.statusCode < 300;

@@ -3,14 +3,21 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { parseDocument } from 'yaml';
 import { NonEmptyString, nonEmptyArray, struct } from '../../operators/model/codecs.js';
 import { formatErrors } from '../../operators/model/decode-errors.js';
 import { loadChain } from '../chain.js';
 import { mapMessage } from '../map-message.js';
 import { ConfigError } from '../config/errors.js';
 import { chooseFlow } from '../config/flow-choice.js';
-import { loadConfig, parseConfig } from '../config/load.js';
+import { loadConfig, parseConfig, parseYamlText } from '../config/load.js';
+import { messageOf } from '../../operators/model/errors.js';
+import { payloadDiff } from './payload-diff.js';
+
+const indent = (text: string): string =>
+  text
+    .split('\n')
+    .map((line) => `      ${line}`)
+    .join('\n');
 import { offlineContext } from '../wire.js';
 
 /** What a case expects: the exact payload sent, or an exclusion (reason, and optionally part of its detail). */
@@ -35,24 +42,27 @@ export interface CaseResult {
   readonly why?: string;
 }
 
-// Secrets are not needed to map: an unset variable reads as a placeholder, so tests run anywhere.
-const offlineEnv = new Proxy(process.env, { get: (env, name) => env[name as string] ?? `unset-${String(name)}` });
+// Secrets are not needed to map: an unset variable without a fallback reads as a placeholder, so tests run
+// anywhere; a `${VAR:-fallback}` reads as its fallback, as in `run`.
+const offline = { placeholder: (name: string) => `unset-${name}`, fromEnvironment: false };
+
+const readTestFile = async (file: string): Promise<string> => {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [`cannot read the test file: ${messageOf(error)}`]);
+  }
+};
 
 const loadTestFile = async (file: string) => {
-  const document = parseDocument(await readFile(file, 'utf8'));
-  if (document.errors.length > 0)
-    throw new ConfigError(
-      file,
-      document.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
-    );
-  const decoded = TestFile.decode(document.toJS());
+  const decoded = TestFile.decode(parseYamlText(await readTestFile(file), file));
   if (isLeft(decoded)) throw new ConfigError(file, formatErrors(decoded.left));
   const base = dirname(resolve(file));
   const { config: configRef, cases, flow: flowName } = decoded.right;
   const config =
     typeof configRef === 'string'
-      ? await loadConfig(resolve(base, configRef), offlineEnv)
-      : parseConfig(JSON.stringify(configRef), offlineEnv, `${file} (config)`);
+      ? await loadConfig(resolve(base, configRef), process.env, offline)
+      : parseConfig(JSON.stringify(configRef), process.env, `${file} (config)`, offline);
   const configDir = typeof configRef === 'string' ? dirname(resolve(base, configRef)) : base;
   const flow = chooseFlow(config, flowName, file, 'flow:');
   return { config, flow, cases, chain: await loadChain(flow, configDir, file) };
@@ -83,7 +93,10 @@ export const runTestFiles = async (files: readonly string[]): Promise<CaseResult
       let why: string | undefined;
       if (expect.payload !== undefined) {
         if (payloads.length !== 1 || !isDeepStrictEqual(payloads[0], expect.payload))
-          why = `expected payload ${JSON.stringify(expect.payload)}\n      got ${got}`;
+          why =
+            payloads.length === 1
+              ? `payload differs (- expected, + sent):\n${indent(payloadDiff(expect.payload, payloads[0]))}`
+              : `expected payload ${JSON.stringify(expect.payload)}\n      got ${got}`;
       } else if (expect.excluded !== undefined) {
         const matches =
           outcome?.kind === 'excluded' &&

@@ -3,6 +3,7 @@ import * as t from 'io-ts';
 import { slug } from './slug.js';
 import {
   integerIn,
+  matching,
   NonEmptyString,
   nonEmptyArray,
   refine,
@@ -14,14 +15,20 @@ import {
   withMessage,
   type Problem,
 } from '../../operators/model/codecs.js';
+import { withShape } from '../../operators/model/codec-shape.js';
 import { DedupeOptions } from '../../operators/dedupe.js';
 import { EmitOptions } from '../../operators/emit.js';
 import { QualifyOptions } from '../../operators/qualify.js';
+import { ConsentOptions } from '../../operators/consent.js';
 import { SelectIdentityOptions } from '../../operators/select-identity.js';
 import { ProjectAttributesOptions } from '../../operators/project-attributes.js';
 import { SecretString } from './secret.js';
+import { AccessConfig, observabilityProblems } from './access.js';
+import { isLoopback } from './loopback.js';
 import { AlertsConfig } from '../alerts.js';
 import { PluginConfig } from '../plugins.js';
+import { GovernanceConfig } from '../governance/codec.js';
+import { PrivacyConfig } from './privacy.js';
 
 /**
  * The config file's codec: the one definition of what a config may hold and of its TypeScript type.
@@ -30,14 +37,17 @@ import { PluginConfig } from '../plugins.js';
 
 const urlWith = (protocols: readonly string[], what: string): t.Type<string> =>
   withMessage(
-    new t.Type<string>(
-      what,
-      (u): u is string => typeof u === 'string',
-      (u, c) => {
-        if (typeof u !== 'string' || !URL.canParse(u)) return t.failure(u, c);
-        return protocols.includes(new URL(u).protocol) ? t.success(u) : t.failure(u, c);
-      },
-      t.identity,
+    withShape(
+      new t.Type<string>(
+        what,
+        (u): u is string => typeof u === 'string',
+        (u, c) => {
+          if (typeof u !== 'string' || !URL.canParse(u)) return t.failure(u, c);
+          return protocols.includes(new URL(u).protocol) ? t.success(u) : t.failure(u, c);
+        },
+        t.identity,
+      ),
+      { kind: 'string', pattern: `^(${protocols.map((p) => p.slice(0, -1)).join('|')})://` },
     ),
     what,
   );
@@ -50,11 +60,14 @@ export const RedisUrl = urlWith(['redis:', 'rediss:'], 'a redis:// or rediss:// 
 export const ResumeConfig = struct('source.websocket.resume', { idField: NonEmptyString, query: NonEmptyString });
 
 const UrlPath = withMessage(
-  new t.Type<string>(
-    'path',
-    (u): u is string => typeof u === 'string',
-    (u, c) => (typeof u === 'string' && /^\/\S*$/.test(u) ? t.success(u) : t.failure(u, c)),
-    t.identity,
+  withShape(
+    new t.Type<string>(
+      'path',
+      (u): u is string => typeof u === 'string',
+      (u, c) => (typeof u === 'string' && /^\/\S*$/.test(u) ? t.success(u) : t.failure(u, c)),
+      t.identity,
+    ),
+    { kind: 'string', pattern: '^/\\S*$' },
   ),
   'a path starting with /',
 );
@@ -140,8 +153,6 @@ export const HttpTlsConfig = struct(
   { cert: NonEmptyString, key: NonEmptyString, requireClientCert: withDefault(t.boolean, false) },
   { ca: NonEmptyString },
 );
-
-const isLoopback = (host: string): boolean => /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host);
 
 /** The HTTP(S) intake Adobe Experience Platform's HTTP API destination posts profiles to. */
 export const HttpSourceConfig = refine(
@@ -279,11 +290,14 @@ export const DestinationConfig = refine(
 
 /** Keys share one hash tag, so every key of a destination sits in one Redis Cluster slot. */
 const HashTagged = withMessage(
-  new t.Type<string>(
-    'prefix',
-    (u): u is string => typeof u === 'string',
-    (u, c) => (typeof u === 'string' && /\{[^{}]+\}/.test(u) ? t.success(u) : t.failure(u, c)),
-    t.identity,
+  withShape(
+    new t.Type<string>(
+      'prefix',
+      (u): u is string => typeof u === 'string',
+      (u, c) => (typeof u === 'string' && /\{[^{}]+\}/.test(u) ? t.success(u) : t.failure(u, c)),
+      t.identity,
+    ),
+    { kind: 'string', pattern: '\\{[^{}]+\\}' },
   ),
   'a key prefix with a hash tag, like qa:{checkout-survey}',
 );
@@ -298,12 +312,12 @@ export const StateConfig = struct('state', {
 });
 
 /** A flow's name: a slug, since it is part of Redis keys, metric labels and commands (`--flow nps`). */
-export const FlowName = withMessage(
-  t.brand(
-    t.string,
-    (name): name is t.Branded<string, { readonly FlowName: unique symbol }> => /^[a-z0-9][a-z0-9-]{0,62}$/.test(name),
-    'FlowName',
-  ),
+export interface FlowNameBrand {
+  readonly FlowName: unique symbol;
+}
+export const FlowName = matching<'FlowName', FlowNameBrand>(
+  'FlowName',
+  /^[a-z0-9][a-z0-9-]{0,62}$/,
   'a slug of lower-case letters, digits and dashes (like nps-survey)',
 );
 export type FlowName = t.TypeOf<typeof FlowName>;
@@ -324,6 +338,10 @@ const flowRequired = {
 const flowOptional = {
   description: t.string,
   deadLetters: DeadLettersConfig,
+  /** Data-usage labels, marketing actions and policies (README: "Governance, consent and privacy"). */
+  governance: GovernanceConfig,
+  /** Per-profile consent: who is excluded, and whether a withdrawal sends one `exited`. */
+  consent: ConsentOptions,
   ...QualifyOptions.optional,
   ...SelectIdentityOptions.optional,
   ...ProjectAttributesOptions.optional,
@@ -347,7 +365,14 @@ const sharedRequired = {
   shutdownGraceMs: withDefault(integerIn(0, 3_600_000), 30_000),
   state: withDefaults(StateConfig),
 };
-const sharedOptional = { description: t.string, redis: RedisConfig, journal: JournalConfig };
+const sharedOptional = {
+  description: t.string,
+  redis: RedisConfig,
+  journal: JournalConfig,
+  /** Tokens and roles for the console, `/metrics` and `/runs`. */
+  access: AccessConfig,
+  privacy: PrivacyConfig,
+};
 
 /** `flows: [...]`: several dataflows from one intake. */
 const ManyFlows = struct(
@@ -388,17 +413,20 @@ const normalized = (config: t.TypeOf<typeof EitherForm>): Config => {
 };
 
 export const Config = refine(
-  new t.Type<Config, unknown>(
-    'config',
-    (u): u is Config => typeof u === 'object' && u !== null && 'flows' in u,
-    (u, c) => {
-      const decoded = EitherForm.validate(u, c);
-      return isLeft(decoded) ? decoded : t.success(normalized(decoded.right));
-    },
-    t.identity,
+  withShape(
+    new t.Type<Config, unknown>(
+      'config',
+      (u): u is Config => typeof u === 'object' && u !== null && 'flows' in u,
+      (u, c) => {
+        const decoded = EitherForm.validate(u, c);
+        return isLeft(decoded) ? decoded : t.success(normalized(decoded.right));
+      },
+      t.identity,
+    ),
+    { kind: 'like', of: EitherForm },
   ),
   (config) => {
-    const problems: Problem[] = [];
+    const problems: Problem[] = [...observabilityProblems(config)];
     if (config.source.redisStream && !config.redis)
       problems.push({ path: ['source', 'redisStream'], message: 'needs redis.url' });
     if (config.journal && !config.redis) problems.push({ path: ['journal'], message: 'needs redis.url' });

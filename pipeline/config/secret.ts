@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import * as t from 'io-ts';
 import { withMessage, describe } from '../../operators/model/codecs.js';
+import { withShape } from '../../operators/model/codec-shape.js';
 
 const REDACTED = '[redacted]';
 
@@ -33,13 +34,20 @@ export class Secret {
   }
 }
 
-/** A non-empty string decoded into a `Secret`. */
+/**
+ * A non-empty string decoded into a `Secret`. Its shape says `writeOnly`: the JSON Schema marks the key a
+ * secret, and from that mark come its `<key>File` alternative and the list of secret keys
+ * (secret-files.ts), so every secret is defined here once, by using this codec.
+ */
 export const SecretString = withMessage(
-  new t.Type<Secret, string, unknown>(
-    'secret',
-    (u): u is Secret => u instanceof Secret,
-    (u, c) => (typeof u === 'string' && u.length > 0 ? t.success(new Secret(u)) : t.failure(u, c)),
-    (secret) => secret.reveal(),
+  withShape(
+    new t.Type<Secret, string, unknown>(
+      'secret',
+      (u): u is Secret => u instanceof Secret,
+      (u, c) => (typeof u === 'string' && u.length > 0 ? t.success(new Secret(u)) : t.failure(u, c)),
+      (secret) => secret.reveal(),
+    ),
+    { kind: 'string', minLength: 1, writeOnly: true },
   ),
   'a non-empty string (a secret)',
   // Never echo the value: it may be a credential pasted in the wrong place.

@@ -18,7 +18,9 @@ const RETRY_AFTER_SECONDS = 5;
  * else), answered once it is there. While the journal cannot take it (full, Redis down, a backlog) it
  * is refused at once, so AEP retries later rather than waits; one already waiting when the journal turns
  * out full, or waiting longer than `patienceMs`, is taken back and refused too, unless it is already
- * being appended: then its answer is waited for, so a 503 always means "not stored".
+ * being appended: then its answer is waited for, so a 503 means "not stored". (Except after an append
+ * Redis did not answer in time: it may land when Redis wakes, and AEP's retry is then a duplicate the
+ * pipeline counts as one and does not send twice.)
  */
 export const storeThrough =
   (writer: JournalWriter, pauses: IntakeValve, patienceMs: number) =>
@@ -55,7 +57,7 @@ export const storeThrough =
     });
   };
 
-type Verdict = { ok: true } | { ok: false; why: string };
+type Verdict = Awaited<ReturnType<Authorize>>;
 
 /** A request with `Authorization: Bearer <token>`, the token judged by `check`. */
 const bearerAuthorizer =
@@ -95,7 +97,10 @@ export const authenticationOf = async (
       token: { path: tokenPath, answer: (request) => issuer.answer(request) },
       authorize: bearerAuthorizer(async (given) => {
         const verdict = await issuer.verify(given);
-        return verdict.ok ? { ok: true } : { ok: false, why: `the token is ${verdict.why}` };
+        if (verdict.ok) return { ok: true };
+        return verdict.why === 'unavailable'
+          ? { ok: false, why: 'the token cannot be checked now', retryAfterSeconds: RETRY_AFTER_SECONDS }
+          : { ok: false, why: `the token is ${verdict.why}` };
       }),
     };
   }

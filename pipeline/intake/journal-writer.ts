@@ -21,6 +21,11 @@ export interface JournalWriterOptions {
   readonly fullRetryMs?: number;
   /** The identity key of each profile in a message (null: none), so the journal can number people's lines. */
   readonly keysOf?: (data: Buffer) => ReadonlyArray<string | null> | undefined;
+  /**
+   * How long an append may go unanswered (a Redis that stopped answering without closing the
+   * connection) before the intake pauses and the producers waiting for it are told "not stored, retry".
+   */
+  readonly appendTimeoutMs?: number;
 }
 
 const toBuffer = (data: unknown): Buffer =>
@@ -31,6 +36,22 @@ const toBuffer = (data: unknown): Buffer =>
       : data instanceof ArrayBuffer
         ? Buffer.from(data)
         : Buffer.from(String(data));
+
+/** Resolves as `work` does, or rejects once `ms` passed without an answer (the work itself goes on). */
+const answeredWithin = <T>(work: Promise<T>, ms: number, what: string): Promise<T> =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 
 /**
  * Appends WebSocket messages to the journal strictly in arrival order. Messages queue here and go out
@@ -47,6 +68,7 @@ export class JournalWriter {
   readonly #backlog: number;
   readonly #fullRetryMs: number;
   readonly #keysOf: JournalWriterOptions['keysOf'];
+  readonly #appendTimeoutMs: number;
   #pumping: Promise<void> | undefined;
   /** Messages at the head of the queue being appended now: not to be withdrawn. */
   #appending = 0;
@@ -57,8 +79,9 @@ export class JournalWriter {
     private readonly journal: StreamJournal,
     private readonly valve: IntakeValve,
     private readonly logger: Logger,
-    { batchSize = 500, backlog = 1000, fullRetryMs = 200, keysOf }: JournalWriterOptions = {},
+    { batchSize = 500, backlog = 1000, fullRetryMs = 200, keysOf, appendTimeoutMs = 5000 }: JournalWriterOptions = {},
   ) {
+    this.#appendTimeoutMs = appendTimeoutMs;
     this.#keysOf = keysOf;
     this.#batchSize = batchSize;
     this.#backlog = backlog;
@@ -116,6 +139,10 @@ export class JournalWriter {
       this.#appending = batch.length;
       let refused: string | undefined;
       let full = false;
+      // Producers told "not stored" while this append went unanswered: they send again, so whatever
+      // becomes of it, the writer does not append them a second time.
+      const handedBack = new Set<ProducedMessage>();
+      const slow = setTimeout(() => this.#handBack(batch, handedBack), this.#appendTimeoutMs);
       try {
         const result = await this.journal.append(
           batch.map((message) => {
@@ -124,12 +151,18 @@ export class JournalWriter {
           }),
         );
         // Whatever went in is safe, and said so, even when Redis refused what came after it.
-        for (const message of this.#queue.splice(0, result.appended)) message.reply?.(true);
+        for (const message of this.#queue.splice(0, result.appended))
+          if (!handedBack.has(message)) message.reply?.(true);
         if (this.#queue.length < this.#backlog / 2) this.valve.open(JournalPause.backlog);
         ({ refused, full } = result);
       } catch (error) {
         refused = messageOf(error);
+      } finally {
+        clearTimeout(slow);
       }
+      // What was handed back and did not go in is its producer's to send again.
+      if (handedBack.size > 0)
+        this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((m) => !handedBack.has(m)));
       this.#appending = 0;
       let wait = 0;
       if (refused !== undefined) {
@@ -168,7 +201,7 @@ export class JournalWriter {
       (this.valve.reasons.has(full) || this.valve.reasons.has(unavailable))
     ) {
       try {
-        const length = await this.journal.length();
+        const length = await answeredWithin(this.journal.length(), this.#appendTimeoutMs, 'Redis');
         failures = 0;
         this.valve.open(unavailable);
         if (this.journal.maxLength === undefined || length < this.journal.maxLength) this.valve.open(full);
@@ -180,6 +213,21 @@ export class JournalWriter {
     }
     // A new message came: the pump takes over from here (it is the one that appends).
     if (this.#queue.length > 0 && !this.#closed) await this.#pump();
+  }
+
+  /**
+   * An append Redis leaves unanswered: the intake pauses (new producers are refused at once), and the
+   * producers of the batch that can send again are told "not stored" now rather than kept waiting. The
+   * append itself goes on: it may still land when Redis wakes, and their second copy is then counted as
+   * a duplicate, never sent twice. Producers that cannot send again stay, to be appended by the writer.
+   */
+  #handBack(batch: readonly ProducedMessage[], handedBack: Set<ProducedMessage>): void {
+    this.valve.close(JournalPause.unavailable, `Redis has not answered an append for ${this.#appendTimeoutMs} ms`);
+    for (const message of batch)
+      if (message.reply) {
+        handedBack.add(message);
+        message.reply(false, `Redis did not answer within ${this.#appendTimeoutMs} ms`);
+      }
   }
 
   #sleep(ms: number): Promise<void> {

@@ -436,6 +436,12 @@ describe('emit at its edges', () => {
       recordDelivered: () => {
         throw new Error('redis down');
       },
+      audiencesIn: () => {
+        throw new Error('redis down');
+      },
+      recordAudiencesIn: () => {
+        throw new Error('redis down');
+      },
     };
     scheduler.run(({ cold }) => {
       cold('a|', { a: ready(books.ledger, '1-0', 'ann@example.com') })

@@ -364,6 +364,8 @@ describe('emit', () => {
           writes.push(`${identity} ${position}`);
           throw new Error('log down');
         },
+        audiencesIn: () => [],
+        recordAudiencesIn: () => {},
       },
     });
     scheduler.run(({ cold }) => {

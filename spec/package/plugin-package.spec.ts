@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { packedTarball } from '../helpers/packed.js';
 
 const run = promisify(execFile);
 const REPO = resolve('.');
@@ -33,9 +34,8 @@ describe('a plug-in package outside this repository, as operators/README.md writ
   });
 
   it('installs this package from `npm pack`, builds, passes its own tests and plugs in', async () => {
-    // The package as it would be published (prepare builds it).
-    const { stdout: packed } = await run('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: REPO });
-    const tarball = join(dir, packed.trim().split('\n').pop()!);
+    // The package as it would be published (prepare builds it), packed once for every spec that needs it.
+    const tarball = await packedTarball();
 
     const readme = await readFile(join(REPO, 'operators/README.md'), 'utf8');
     const files = filesIn(readme);

@@ -11,6 +11,7 @@ import { silentLogger } from '../../pipeline/logger.js';
 import { alertNotifier } from '../../pipeline/run.js';
 import { IntakeValve } from '../../pipeline/valve.js';
 import { eventually } from '../helpers/ws-server.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const config = decodeOrThrow(AlertsConfig, {
   windowSeconds: 60,
@@ -152,6 +153,48 @@ alerts: { webhook: "${url}" }
       ]);
     } finally {
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('does not follow a redirect from alerts.webhook: the target gets nothing, and the log says so', async () => {
+    let elsewhereHits = 0;
+    const elsewhere = createServer((req, res) => {
+      elsewhereHits += 1;
+      req.resume();
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+    const elsewhereUrl = `http://127.0.0.1:${(elsewhere.address() as { port: number }).port}/stolen`;
+    const redirecting = createServer((req, res) => {
+      req.resume();
+      res.writeHead(307, { location: elsewhereUrl }).end();
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(redirecting.address() as { port: number }).port}/hook`;
+      const pipelineConfig = parseConfig(`
+name: Hooked
+source: { websocket: { url: "ws://127.0.0.1:1" } }
+destination: { url: "https://x.qualtrics.com/e", username: u, apiToken: t }
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+alerts: { webhook: "${url}" }
+`);
+      const { logger, lines } = captureLog();
+      alertNotifier(
+        pipelineConfig.flows[0]!,
+        logger,
+      )({
+        alert: 'delivery-failing',
+        state: 'firing',
+        at: '2026-11-29T06:00:00.000Z',
+        pipeline: 'Hooked',
+        summary: '3 updates failed',
+      });
+      await eventually(() => lines().some((line) => line.includes('answered 307')), 5_000, 'the warning');
+      expect(elsewhereHits).to.equal(0);
+    } finally {
+      await Promise.all([elsewhere, redirecting].map((s) => new Promise((resolve) => s.close(resolve))));
     }
   });
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { CliProcesses, finished } from '../helpers/cli.js';
+import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { eventually, TestWebSocketServer } from '../helpers/ws-server.js';
 
 const writeConfig = (text: string): string => {
@@ -38,6 +39,10 @@ describe('command line', function () {
         " 5. keepOrder          let a journaled update go on only when every earlier one of its person's is finished, in any process",
         ' 6. dedupe             send a payload once per identity; marked sent only after the destination accepted it',
         ' 7. emit               post each payload to the Qualtrics JSON Event, paced, ordered per identity, retried, and settle it',
+        'where values came from:',
+        '  destination.apiToken: examples/config.yaml (${QUALTRICS_API_TOKEN})',
+        '  source.websocket.headers.Authorization: examples/config.yaml (Bearer ${FEED_TOKEN})',
+        '  everything else: examples/config.yaml, or the default',
         '',
       ].join('\n'),
     );
@@ -149,6 +154,44 @@ identities: [{ source: Email, target: email }]
     } finally {
       await feed.close();
       await standIn.close();
+    }
+  });
+
+  it('run: with a journal, says the flow is paused and its updates wait in the journal (the intake goes on)', async () => {
+    const feed = await TestWebSocketServer.start();
+    const standIn = await QualtricsStandIn.start({ apiToken: 'the-right-token' });
+    const fixture = new RedisFixture();
+    try {
+      const file = writeConfig(`
+name: CLI rejected journal
+source: { websocket: { url: "${feed.url}" } }
+redis: { url: "${REDIS_URL}", prefix: "${fixture.prefix}" }
+journal: { stream: "${fixture.prefix}:journal" }
+destination: { url: "${standIn.url}", apiToken: "a-wrong-token", auth: header, allowAnyHost: true, retry: { maxMs: 50 } }
+observability: { port: 0 }
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+`);
+      const child = startCli(['run', '--config', file]);
+      const result = finished(child);
+      (await feed.connection(1)).send(
+        JSON.stringify({
+          identityMap: { Email: [{ id: 'a@example.com' }] },
+          segmentMembership: { ups: { a1: { status: 'realized' } } },
+        }),
+      );
+      await eventually(() => standIn.requests.length >= 1, 10_000, 'a rejected attempt');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      child.kill('SIGKILL');
+      const { stderr } = await result;
+      const paused = stderr.split('\n').filter((line) => line.includes('paused'));
+      expect(paused.map((line) => (JSON.parse(line) as { msg: string }).msg)).to.deep.equal([
+        'flow paused (updates wait in the journal): the destination rejected the credentials (401): check destination.username and destination.apiToken',
+      ]);
+    } finally {
+      await feed.close();
+      await standIn.close();
+      await fixture.cleanup();
     }
   });
 

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { RedisDeadLetterStream } from '../../adapters/redis/dead-letter-stream.js';
+import { IdentityHasher } from '../../adapters/redis/identity-hasher.js';
 import { RedisDedupeStore } from '../../adapters/redis/dedupe-store.js';
-import { dedupeKeyOf } from '../../operators/dedupe.js';
+import { dedupeKeyOf, withIdentityRenamed } from '../../operators/dedupe.js';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
 import { Profile } from '../../operators/model/profile.js';
 import { Harness, updateFor } from '../helpers/harness.js';
@@ -38,7 +39,11 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
   });
 
   it('shares the rate limit through Redis: two processes together stay under it', async () => {
-    const options = { destination: ['rateLimit: { requests: 10, perSeconds: 1 }'], topLevel: redisConfig() };
+    // Each process has its own stand-in (its own port, so its own host): the group names the brand they share.
+    const options = {
+      destination: ['rateLimit: { requests: 10, perSeconds: 1, group: brand }'],
+      topLevel: redisConfig(),
+    };
     const [a, b] = [await start(options), await start(options)];
     a.send(...Array.from({ length: 15 }, (_, i) => updateFor(`a${i}@example.com`)));
     b.send(...Array.from({ length: 15 }, (_, i) => updateFor(`b${i}@example.com`)));
@@ -180,7 +185,12 @@ describe('delivery to a real local endpoint (and real Redis)', function () {
     })!;
     // Taken before the lease is: the lease cannot expire earlier than leftAt + 1.5 s.
     const leftAt = Date.now();
-    const killedProcess = new RedisDedupeStore(fixture.connect(), fixture.prefix);
+    // Named as the pipeline names it: the identity hashed under the key the pipeline shares through Redis.
+    const redis = fixture.connect();
+    const hasher = new IdentityHasher({ redis, redisKey: `${fixture.prefix}:identity-hash-key` });
+    const killedProcess = new RedisDedupeStore(redis, fixture.prefix, (dedupeKey) =>
+      withIdentityRenamed(dedupeKey, (identity) => hasher.hash(identity)),
+    );
     expect(await killedProcess.acquire(key, 'killed-process', 1500)).to.equal('acquired');
 
     const h = await start({ topLevel: `${redisConfig()}\ndedupe: { leaseSeconds: 5 }` });

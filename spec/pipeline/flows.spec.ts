@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { WebSocket } from 'ws';
-import { ConfigError, parseConfig } from '../../pipeline/config/load.js';
+import { parseConfig } from '../../pipeline/config/load.js';
 import { dlqRedrive } from '../../pipeline/commands/dlq.js';
 import { flowWarnings } from '../../pipeline/commands/validate.js';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { silentLogger } from '../../pipeline/logger.js';
 import { startFromConfig, type Started } from '../../pipeline/run.js';
+import { problemsOf } from '../helpers/config-problems.js';
 import { freePort } from '../helpers/ports.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { deadLetterFile, tempDir } from '../helpers/temp.js';
@@ -21,16 +22,6 @@ const flowYaml = (name: string, url: string, lines: readonly string[]): string =
     `    destination: { url: "${url}", apiToken: ${TOKEN}, auth: header, allowAnyHost: true, retry: { baseMs: 20, maxMs: 200 } }`,
     ...lines.map((line) => `    ${line}`),
   ].join('\n');
-
-const problemsOf = (text: string): string[] => {
-  try {
-    parseConfig(text, {});
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  return [];
-};
 
 /** A profile update: its email, its ECID, the audiences it is realized in, a tier and a name. */
 const profile = (n: number, audiences: readonly string[]): object => ({
@@ -115,7 +106,8 @@ identities: [{ source: Email, target: email }]
         base(
           [
             ok('a'),
-            ok('b'),
+            // The same URL written differently (host case, default port) is still the same workflow.
+            ok('b', 'https://A.Qualtrics.com:443/e/1'),
             flowYaml('c', 'https://a.qualtrics.com/e/3', [
               'enabled: false',
               'audiences: [{ id: a9 }]',
@@ -262,6 +254,49 @@ ${limited('small', small.url, 'a2')}
       // processes' timings mix: the exact order of turns is tested in spec/adapters/rate-limit-group.spec.ts.)
       const lastSmall = requests.findLastIndex((request) => small.requests.includes(request));
       expect(lastSmall).to.be.below(30);
+    });
+
+    it('shares one brand’s limit between a process in the one-flow form and one in the flows form', async () => {
+      // A brand moving to flows one process at a time: old and new processes must still share the limit.
+      const [old, renewed] = [await standIn(), await standIn()];
+      const limit = 'rateLimit: { requests: 5, perSeconds: 1, group: brand }';
+      const destination = (url: string) =>
+        `{ url: "${url}", apiToken: ${TOKEN}, auth: header, allowAnyHost: true, ${limit} }`;
+      const [onePort, flowsPort] = [await freePort(), await freePort()];
+      const listen = (port: number) => `source: { websocket: { listen: { port: ${port}, token: feed-token } } }`;
+      const processes = [
+        await start(`
+name: Brand
+${listen(onePort)}
+${redis()}
+destination: ${destination(old.url)}
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+`),
+        await start(`
+name: Brand
+${listen(flowsPort)}
+${redis()}
+flows:
+  - name: nps
+    destination: ${destination(renewed.url)}
+    audiences: [{ id: a1 }]
+    identities: [{ source: Email, target: email }]
+`),
+      ];
+      const sockets = await Promise.all(
+        [onePort, flowsPort].map(async (port, at) => {
+          const socket = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { authorization: 'Bearer feed-token' } });
+          await new Promise((resolve) => socket.once('open', resolve));
+          for (let i = 0; i < 10; i++) socket.send(JSON.stringify(profile(at * 100 + i, ['a1'])));
+          return socket;
+        }),
+      );
+      await Promise.all(processes.map((started) => started.flows[0]!.pipeline.ledger.whenSettled(10)));
+      for (const socket of sockets) socket.close();
+      const times = [...old.requests, ...renewed.requests].map((request) => request.at);
+      expect(times).to.have.length(20);
+      expect(busiestWindow(times, 1000)).to.be.at.most(5);
     });
 
     it('keeps flows independent over a journal: one answered 401 for a while, the other gets everything, then it catches up', async () => {

@@ -2,8 +2,15 @@ import { expect } from 'chai';
 import { MemoryHistory } from '../../adapters/memory/history.js';
 import type { Settlement } from '../../operators/model/ledger.js';
 import { delivered, excluded, type Outcome, Reasons } from '../../operators/model/outcome.js';
-import type { RunEntry } from '../../pipeline/history.js';
-import { HistoryWriter } from '../../pipeline/history-writer.js';
+import { rmSync } from 'node:fs';
+import { Subject } from 'rxjs';
+import { EmbeddedHistory } from '../../adapters/embedded/history.js';
+import { forgetInState } from '../../adapters/embedded/forget-person.js';
+import { openStateStore } from '../../adapters/embedded/state-store.js';
+import { HistoryLine, type RunEntry } from '../../pipeline/history.js';
+import { HistoryWriter, recordHistory } from '../../pipeline/history-writer.js';
+import { runMatches, runsTable } from '../../pipeline/console/pages.js';
+import { tempDir } from '../helpers/temp.js';
 
 const entry = (n: number, outcome: Outcome = delivered(202, 1)): Settlement => ({
   outcome,
@@ -11,6 +18,12 @@ const entry = (n: number, outcome: Outcome = delivered(202, 1)): Settlement => (
   at: Date.UTC(2026, 10, 30, 0, 0, n),
 });
 const notQualified = (n: number) => entry(n, excluded(Reasons.notQualified, 'in none'));
+/** As `entry`, for a person (`ann` names `email:ann@example.com`). */
+const of = (person: string, settlement: Settlement): Settlement => ({
+  ...settlement,
+  identity: { namespace: 'Email', target: 'email', id: `${person}@example.com` },
+});
+const nameOf = async (identityKey: string) => `hash(${identityKey})`;
 
 /** A store that records each write's batch and answers when told to. */
 const slowStore = () => {
@@ -104,5 +117,63 @@ describe('HistoryWriter', () => {
     await writer.add(entry(2));
     expect(errors.map((e) => (e as Error).message)).to.deep.equal(['disk full']);
     expect(written).to.deep.equal(['2']);
+  });
+
+  it("names each entry's person with nameOf, a counted entry its last update's; an unnamed entry is left out, said so", async () => {
+    const store = new MemoryHistory<RunEntry>(10);
+    const errors: unknown[] = [];
+    const writer = new HistoryWriter(
+      store,
+      (error) => errors.push(error),
+      async (key) => {
+        if (key.startsWith('email:eve')) throw new Error('no hashing key');
+        return nameOf(key);
+      },
+    );
+    const write = writer.add(of('ann', notQualified(1)));
+    void writer.add(of('bob', entry(2)));
+    void writer.add(of('eve', entry(3)));
+    void writer.add(of('cat', notQualified(4)));
+    await write;
+    expect(store.list().map(({ position, person, count }) => ({ position, person, count }))).to.deep.equal([
+      { position: '4', person: 'hash(email:cat@example.com)', count: 2 },
+      { position: '2', person: 'hash(email:bob@example.com)', count: undefined },
+    ]);
+    expect(errors.map((e) => (e as Error).message)).to.deep.equal(['no hashing key']);
+  });
+
+  it('recordHistory: forget finds the rows it wrote (a counted one too), and the console shows and filters a counted row', async () => {
+    const dir = tempDir('qa-history-writer-');
+    const state = openStateStore(dir);
+    try {
+      const history = new EmbeddedHistory<HistoryLine>(state, { size: 100, isEntry: HistoryLine.is });
+      const settlements$ = new Subject<Settlement>();
+      const recorder = recordHistory(settlements$, history, (error) => expect.fail(String(error)), nameOf);
+      for (const [n, person] of ['bob', 'ann', 'bob', 'ann'].entries())
+        settlements$.next(of(person, notQualified(n + 1)));
+      settlements$.next(of('bob', entry(5)));
+      await recorder.settled();
+      const lines = history.list();
+      // A batch's counted entry is written after its listed ones.
+      expect(lines.map((line) => ('count' in line ? line.count : undefined))).to.deep.equal([4, undefined]);
+
+      const shown = runsTable(
+        lines.map((line) => ({ ...line, flow: 'f' })),
+        { flow: '', outcome: 'excluded', identity: '', page: 1 },
+        lines.length,
+      ).text;
+      expect(shown).to.contain('not-qualified (×4 in one batch, the last shown)');
+      const query = { flow: '', outcome: 'excluded', identity: 'ann@example.com', page: 1 };
+      expect(lines.filter((line) => runMatches(query, line))).to.have.length(1);
+
+      const forgotten = await forgetInState(state, [
+        { identityKey: 'email:ann@example.com', name: await nameOf('email:ann@example.com') },
+      ]);
+      expect(forgotten.get('email:ann@example.com')?.historyRows).to.equal(1);
+      expect(history.list().map((line) => ('position' in line ? line.position : ''))).to.deep.equal(['5']);
+    } finally {
+      await state.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,27 +1,15 @@
 import { expect } from 'chai';
 import { createServer, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { QualtricsHttpSender } from '../../adapters/qualtrics/http-sender.js';
-import { createLogger, type Logger } from '../../pipeline/logger.js';
 import { freePort } from '../helpers/ports.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const API_TOKEN = 'logger-api-token-SECRET-1';
 const USERNAME = 'survey.admin@example.com';
 const BASIC = Buffer.from(`${USERNAME}:${API_TOKEN}`).toString('base64');
 const SECRETS = [API_TOKEN, BASIC, 'SECRET-'];
 
-/** A logger at debug level writing JSON lines into a string. */
-const capture = (): { logger: Logger; lines: () => string[] } => {
-  let text = '';
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString('utf8');
-      done();
-    },
-  });
-  const logger = createLogger({ level: 'debug', pretty: false, destination });
-  return { logger, lines: () => text.split('\n').filter((line) => line !== '') };
-};
+const capture = captureLog;
 
 /** The error got rejects with when the endpoint cannot be reached: its `options` carry the request headers. */
 const gotErrorFrom = async (auth: ConstructorParameters<typeof QualtricsHttpSender>[0]['auth']): Promise<Error> => {

@@ -178,9 +178,9 @@ operators: ${operators.replaceAll('TAG', join(FIXTURES, 'tag-payload.mjs'))}
     };
 
     it('accepts the example with its plug-in', async () => {
-      const result = await validate('examples/with-consent.yaml');
+      const result = await validate('examples/with-plugin.yaml');
       expect(result.stderr).to.equal('');
-      expect(result.stdout).to.contain('examples/with-consent.yaml: OK');
+      expect(result.stdout).to.contain('examples/with-plugin.yaml: OK');
       // The chain it will run, the plug-in in its place.
       expect(result.stdout.split('\n').slice(3, 7)).to.deep.equal([
         ' 2. qualify            keep profiles in a mapped audience with a listed status',

@@ -6,6 +6,7 @@ import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { CliProcesses, finished } from '../helpers/cli.js';
 import { updateFor } from '../helpers/harness.js';
 import { freePort } from '../helpers/ports.js';
+import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { deadLetterFile, tempDir } from '../helpers/temp.js';
 import { eventually, TestWebSocketServer } from '../helpers/ws-server.js';
 
@@ -117,5 +118,72 @@ shutdownGraceMs: 300
     expect(everything).to.contain('intake paused');
     expect(everything).to.contain('producer refused');
     for (const secret of SECRETS) expect(everything, `found ${secret}`).not.to.contain(secret);
+  });
+
+  it('finds none of the OAuth client secret, the signing key, issued tokens or the Basic credentials of the AEP intake', async () => {
+    const CLIENT_SECRET = 'oauth-client-SECRET-4';
+    const SIGNING_KEY = 'signing-key-SECRET-5-at-least-32-bytes-long';
+    const fixture = new RedisFixture();
+    const destination = await QualtricsStandIn.start({ username: USERNAME, apiToken: API_TOKEN });
+    const port = await freePort();
+    const dir = tempDir();
+    const config = join(dir, 'aep.yaml');
+    writeFileSync(
+      config,
+      `name: AEP
+source:
+  http:
+    port: ${port}
+    auth: { oauth2: { clientId: aep-client, clientSecret: "\${CLIENT_SECRET}", signingKey: "\${SIGNING_KEY}" } }
+journal: { stream: "${fixture.prefix}:journal" }
+redis: { url: "${REDIS_URL}", prefix: "${fixture.prefix}" }
+destination: { url: "${destination.url}", username: ${USERNAME}, apiToken: "\${QUALTRICS_API_TOKEN}", allowAnyHost: true }
+audiences: [{ id: a1 }]
+identities: [{ source: Email, target: email }]
+observability: { port: 0 }
+`,
+    );
+    const env = { CLIENT_SECRET, SIGNING_KEY, QUALTRICS_API_TOKEN: API_TOKEN, LOG_LEVEL: 'debug' };
+    const base = `http://127.0.0.1:${port}`;
+    const basic = (secret: string) => `Basic ${Buffer.from(`aep-client:${secret}`).toString('base64')}`;
+    const tokenRequest = (secret: string) =>
+      fetch(`${base}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(secret) },
+        body: 'grant_type=client_credentials',
+      });
+    const outputs: string[] = [];
+    const leaks = [CLIENT_SECRET, SIGNING_KEY, basic(CLIENT_SECRET), basic('wrong-SECRET-6')];
+    try {
+      const run = startCli(['run', '--config', config], env);
+      const done = finished(run);
+      await eventually(
+        async () => (await tokenRequest('wrong-SECRET-6').catch(() => undefined))?.status === 401,
+        15_000,
+        'the token endpoint',
+      );
+      const granted = (await (await tokenRequest(CLIENT_SECRET)).json()) as { access_token: string };
+      leaks.push(granted.access_token);
+      const post = (authorization: string) =>
+        fetch(`${base}/profiles`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization },
+          body: JSON.stringify(updateFor('cat@example.com')),
+        });
+      expect((await post('Bearer forged-SECRET-7')).status).to.equal(401);
+      expect((await post(`Bearer ${granted.access_token}`)).status).to.equal(200);
+      await eventually(() => destination.requests.length >= 1, 10_000, 'the delivery');
+      run.kill('SIGTERM');
+      const result = await done;
+      outputs.push(result.stdout, result.stderr);
+      const validated = await runCli(['validate', '--config', config], env);
+      outputs.push(validated.stdout, validated.stderr);
+    } finally {
+      await destination.close();
+      await fixture.cleanup();
+    }
+    const everything = outputs.join('\n');
+    expect(everything).to.contain('listening for Adobe Experience Platform');
+    for (const secret of [...leaks, 'SECRET-']) expect(everything, `found ${secret}`).not.to.contain(secret);
   });
 });

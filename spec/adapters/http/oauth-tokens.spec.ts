@@ -8,6 +8,8 @@ import {
   type TokenIssuerOptions,
   type TokenRequest,
 } from '../../../adapters/http/oauth-tokens.js';
+import { connectRedis } from '../../../adapters/redis/connection.js';
+import { PrivateRedis } from '../../faults/helpers/private-redis.js';
 import { RedisFixture } from '../../helpers/redis.js';
 
 // Characters that Basic's form-encoding must carry: a colon (the separator), `+` and `%`, a space, non-ASCII.
@@ -383,6 +385,29 @@ describe('TokenIssuer (OAuth 2.0 client credentials, RFC 6749 §4.4)', () => {
       const theirs = await shared(`${fixture.prefix}:oauth:other-signing-key`);
       const token = accessToken(await theirs.answer(post(grant(bodyCredentials))));
       expect(await ours.verify(token)).to.deep.equal({ ok: false, why: 'invalid' });
+    });
+
+    it('starts while Redis is down, answers 503 temporarily_unavailable and cannot verify until it is up, then works', async function () {
+      // ioredis backs off up to 5 s between reconnects: the restart may wait that long to be seen.
+      this.timeout(60_000);
+      const redis = await PrivateRedis.notYetStarted();
+      const connection = connectRedis(redis.url);
+      connection.on('error', () => undefined);
+      try {
+        const issuer = await start({}, { redis: connection, redisKey });
+        const refused = await issuer.answer(post(grant(bodyCredentials)));
+        expect(refused).to.deep.include({ status: 503 });
+        expect(refused.headers).to.include({ 'Retry-After': '5' });
+        expect(refused.body).to.include({ error: 'temporarily_unavailable' });
+        expect(await issuer.verify('any.token.here')).to.deep.equal({ ok: false, why: 'unavailable' });
+
+        await redis.restart();
+        const token = await granted(issuer, post(grant(bodyCredentials)));
+        expect(await issuer.verify(token)).to.deep.equal({ ok: true });
+      } finally {
+        connection.disconnect();
+        await PrivateRedis.stopAll();
+      }
     });
 
     it('refuses to start on a stored key that is not 32 bytes of base64url, naming the Redis key, not its value', async () => {

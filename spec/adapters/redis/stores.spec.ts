@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { RedisDeadLetterStream } from '../../../adapters/redis/dead-letter-stream.js';
 import { RedisDedupeStore } from '../../../adapters/redis/dedupe-store.js';
 import { RedisDeliveryLog } from '../../../adapters/redis/delivery-log.js';
-import { IntegerReply, luaScript } from '../../../adapters/redis/connection.js';
+import { IntegerReply, keysFor, luaScript } from '../../../adapters/redis/connection.js';
+import { IdentityHasher } from '../../../adapters/redis/identity-hasher.js';
+import { withIdentityRenamed } from '../../../operators/dedupe.js';
 import { RedisHistory } from '../../../adapters/redis/history.js';
 import { RedisFixture } from '../../helpers/redis.js';
 import { commandsNaming } from '../../../bench/redis-commands.js';
@@ -24,28 +26,33 @@ describe('Redis stores (real Redis)', () => {
     });
 
     it('acquires and commits what is asked in one turn with one command each, answering each in order', async () => {
+      // Named as the pipeline names them (wire.ts): each key's identity hashed under the key shared through Redis.
       const redis = fixture.connect();
-      const store = new RedisDedupeStore(redis, fixture.prefix);
-      await store.acquire('warm', 'w', 10_000); // loads the scripts
-      await store.commit('warm', 'w', 10_000);
-      await store.commit('done', 'x', 10_000);
+      const hasher = new IdentityHasher({ redis, redisKey: `${fixture.prefix}:identity-hash-key` });
+      const rename = (key: string) => withIdentityRenamed(key, (identity) => hasher.hash(identity));
+      const store = new RedisDedupeStore(redis, fixture.prefix, rename);
+      const [a, b, done] = ['email:a@example.com:fa', 'email:b@example.com:fb', 'email:c@example.com:fc'];
+      await store.acquire('email:w@example.com:fw', 'w', 10_000); // loads the scripts and the hashing key
+      await store.commit('email:w@example.com:fw', 'w', 10_000);
+      await store.commit(done, 'x', 10_000);
       let answers: string[] = [];
       const acquiring = await commandsNaming(redis, fixture.prefix, async () => {
         answers = await Promise.all([
-          store.acquire('a', 't1', 10_000),
-          store.acquire('done', 't2', 10_000),
-          store.acquire('a', 't3', 10_000),
-          store.acquire('b', 't4', 10_000),
+          store.acquire(a, 't1', 10_000),
+          store.acquire(done, 't2', 10_000),
+          store.acquire(a, 't3', 10_000),
+          store.acquire(b, 't4', 10_000),
         ]);
       });
       expect(answers).to.deep.equal(['acquired', 'committed', 'leased', 'acquired']);
       expect(acquiring).to.deep.equal(['evalsha']);
       const committing = await commandsNaming(redis, fixture.prefix, () =>
-        Promise.all([store.commit('a', 't1', 10_000), store.commit('b', 't4', 20_000)]),
+        Promise.all([store.commit(a, 't1', 10_000), store.commit(b, 't4', 20_000)]),
       );
       expect(committing).to.deep.equal(['evalsha']);
-      expect(await store.acquire('b', 't5', 10_000)).to.equal('committed');
-      const ttl = await redis.pttl(`${fixture.prefix}:sent:b`);
+      expect(await store.acquire(b, 't5', 10_000)).to.equal('committed');
+      expect(await redis.exists(`${fixture.prefix}:sent:${b}`)).to.equal(0);
+      const ttl = await redis.pttl(keysFor(fixture.prefix).sent(await rename(b)));
       expect(ttl).to.be.within(10_001, 20_000);
     });
 
@@ -113,9 +120,11 @@ describe('Redis stores (real Redis)', () => {
     });
 
     it('reads and records what is asked in one turn with one command each, in call order', async () => {
+      // Named as the pipeline names them (wire.ts): identities hashed under the key shared through Redis.
       const redis = fixture.connect();
-      const log = new RedisDeliveryLog(redis, fixture.prefix, 60_000);
-      await log.recordDelivered('warm', 's@1-0'); // loads the script
+      const hasher = new IdentityHasher({ redis, redisKey: `${fixture.prefix}:identity-hash-key` });
+      const log = new RedisDeliveryLog(redis, fixture.prefix, 60_000, (identity) => hasher.hash(identity));
+      await log.recordDelivered('warm', 's@1-0'); // loads the script and the hashing key
       let read: Array<string | undefined> = [];
       const recording = await commandsNaming(redis, fixture.prefix, async () => {
         await Promise.all([
@@ -133,7 +142,23 @@ describe('Redis stores (real Redis)', () => {
       });
       expect(reading).to.deep.equal(['mget']);
       expect(read).to.deep.equal(['s@6-0', 's@3-0', undefined]);
-      expect(await redis.pttl(`${fixture.prefix}:last:email:b@example.com`)).to.be.within(1, 60_000);
+      expect(await redis.exists(`${fixture.prefix}:last:email:b@example.com`)).to.equal(0);
+      const lastOfB = keysFor(fixture.prefix).last(await hasher.hash('email:b@example.com'));
+      expect(await redis.pttl(lastOfB)).to.be.within(1, 60_000);
+      // A consent flow's reads (withdrawals, audiences in) join the same MGET as the positions.
+      await log.recordWithdrawal('email:a@example.com');
+      await log.recordAudiencesIn('email:b@example.com', ['aud-1']);
+      let mixed: unknown[] = [];
+      const mixedReading = await commandsNaming(redis, fixture.prefix, async () => {
+        mixed = await Promise.all([
+          log.withdrawals('email:a@example.com'),
+          log.audiencesIn('email:b@example.com'),
+          log.lastDelivered('email:a@example.com'),
+          log.forgottenAt('email:a@example.com'),
+        ]);
+      });
+      expect(mixedReading).to.deep.equal(['mget']);
+      expect(mixed).to.deep.equal([1, ['aud-1'], 's@6-0', undefined]);
     });
   });
 

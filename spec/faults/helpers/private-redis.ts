@@ -176,7 +176,7 @@ export class PrivateRedis {
 }
 
 /** XINFO's flat `[key, value, key, value, ...]` reply as an object. */
-const infoOf = (reply: unknown): Record<string, unknown> => {
+export const infoOf = (reply: unknown): Record<string, unknown> => {
   const flat = reply as unknown[];
   return Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [String(flat[2 * i]), flat[2 * i + 1]]));
 };

@@ -47,7 +47,7 @@ describe('codecs and error paths', () => {
     ).to.deep.equal([
       'items[1].id: missing (expected a non-empty string)',
       'items[1].note: expected string, got 1',
-      'items[1].idd: unknown key (expected one of: id, note)',
+      'items[1].idd: unknown key (expected one of: id, note); did you mean "id"?',
       'mode: expected "a" | "b", got "c"',
       'map["odd key"]: expected number, got "x"',
       'extra: unknown key (expected one of: items, mode, map)',

@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig, parseConfig } from '../../../pipeline/config/load.js';
 import { Secret } from '../../../pipeline/config/secret.js';
+import { problemsOf as configProblems } from '../../helpers/config-problems.js';
 
 const minimal = `
 name: Test
@@ -15,15 +16,8 @@ audiences: [{ id: a1 }]
 identities: [{ source: Email, target: email }]
 `;
 
-const problemsOf = (text: string, env: NodeJS.ProcessEnv = { TOKEN: 't0ken' }): readonly string[] => {
-  try {
-    parseConfig(text, env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-};
+/** The shared helper, with the \${TOKEN} every config here names. */
+const problemsOf = (text: string, env: NodeJS.ProcessEnv = { TOKEN: 't0ken' }) => configProblems(text, env);
 
 describe('config', () => {
   it('decodes a minimal config with every default filled in', () => {
@@ -179,14 +173,14 @@ extra: 1
     expect(problemsOf(text)).to.deep.equal([
       'name: expected a non-empty string, got ""',
       'source.websocket.url: expected a ws:// or wss:// URL, got "http://feed"',
-      'source.websocket.header: unknown key (expected one of: url, heartbeatSeconds, headers, resume)',
+      'source.websocket.header: unknown key (expected one of: url, heartbeatSeconds, headers, resume); did you mean "headers"?',
       'destination.apiToken: expected a non-empty string (a secret), got an empty string',
       'destination.auth: expected basic | header, got "oauth"',
       'audiences: expected at least one entry, got an empty list',
       'statuses[1]: expected realized | exited | existing, got "gone"',
       'identities[0].target: expected email | external_id, got "phone"',
       'attributes[0].target: "segmentMembership" is filled by the pipeline itself; choose another target',
-      'extra: unknown key (expected one of: name, source, pipeline, observability, shutdownGraceMs, state, destination, audiences, statuses, identities, attributes, dedupe, history, alerts, operators, description, redis, journal, deadLetters)',
+      'extra: unknown key (expected one of: name, source, pipeline, observability, shutdownGraceMs, state, destination, audiences, statuses, identities, attributes, dedupe, history, alerts, operators, description, redis, journal, access, privacy, deadLetters, governance, consent)',
     ]);
   });
 
@@ -203,8 +197,10 @@ extra: 1
 
   it('reports YAML syntax errors with their line', () => {
     const [problem] = problemsOf('name: [unclosed\n');
-    expect(problem).to.match(/^YAML: .*line 2/);
-    expect(problemsOf('name: a\nname: b\n')[0]).to.match(/^YAML: Map keys must be unique/);
+    expect(problem).to.match(/^YAML syntax at line 2, column \d+: .*: ".*"$/);
+    expect(problemsOf('name: a\nname: b\n')[0]).to.match(
+      /^YAML syntax at line \d, column \d+: Map keys must be unique/,
+    );
   });
 
   it('says when the file cannot be read', async () => {
