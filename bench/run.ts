@@ -1,7 +1,12 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { connectRedis, deleteKeys } from '../adapters/redis/connection.js';
 import { runBackpressure } from './backpressure.js';
 import { type FlowsResult, type Layout, runFlows } from './flows.js';
 import { type IntakeResult, type IntakeTarget, runIntake } from './intake.js';
+import { type HotPathResult, type HotPathTarget, type HotPathWork, runHotPath } from './hot-path.js';
+import { type ReplayResult, type ReplayTarget, runReplay } from './replay.js';
+import { GOT_VARIANTS, type GotResult, runGot, startEndpoint } from './got-settings.js';
 import { runThroughput } from './throughput.js';
 
 /**
@@ -163,12 +168,212 @@ const intake = async (): Promise<void> => {
   );
 };
 
+/**
+ * The pipeline's own cost per update, in one process, against a hand-written loop doing the same work
+ * with the same libraries: updates no mapped audience qualifies (with everything `run` attaches to a
+ * flow's outcomes), and qualified ones through the whole chain to a sender answering at once. Rounds
+ * interleave contender and baseline; medians of rounds, ratios are medians of each round's own ratio.
+ */
+const hotPath = async (): Promise<void> => {
+  const updates = option('updates', 50_000);
+  const rounds = option('rounds', 3);
+  const works: HotPathWork[] = ['not-qualified', 'qualified'];
+  const targets: HotPathTarget[] = ['contender', 'baseline'];
+  console.log(`hot-path: ${updates} updates (~650 bytes) in one process, ${rounds} rounds after a warm-up`);
+  for (const work of works) for (const target of targets) await runHotPath(work, target, Math.min(updates, 10_000));
+  const results = new Map<string, HotPathResult[]>();
+  for (let round = 1; round <= rounds; round++)
+    for (const work of works)
+      for (const target of targets) {
+        const r = await runHotPath(work, target, updates);
+        results.set(`${work} ${target}`, [...(results.get(`${work} ${target}`) ?? []), r]);
+        console.log(
+          `round ${round}  ${work.padEnd(13)}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} updates/s  ` +
+            `cpu ${r.cpuUsPerUpdate.toFixed(1)} us/update`,
+        );
+      }
+  console.log('\n| work | contender updates/s | CPU us/update | baseline updates/s | CPU us/update | speed ratio |');
+  console.log('| - | -: | -: | -: | -: | -: |');
+  for (const work of works) {
+    const [a, b] = [results.get(`${work} contender`)!, results.get(`${work} baseline`)!];
+    const cells = (runs: HotPathResult[]) => [
+      Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
+      median(runs.map((r) => r.cpuUsPerUpdate)).toFixed(1),
+    ];
+    // Contender over baseline, by CPU per update (throughput on a shared machine is noisier).
+    const ratio = median(a.map((r, i) => b[i]!.cpuUsPerUpdate / r.cpuUsPerUpdate));
+    console.log(`| ${work} | ${[...cells(a), ...cells(b)].join(' | ')} | ${ratio.toFixed(2)}x |`);
+  }
+};
+
+/**
+ * Replay of a stream range most of which was already delivered: `qualtrics-automations replay`'s code
+ * against a hand-written XRANGE reader with one pipelined dedupe lookup per page, both against the same
+ * local Redis and a local endpoint answering 202. Also Redis commands per delivered update (the untimed
+ * pass that delivers the first 95 %) and per replayed entry. Interleaved rounds, medians.
+ */
+const replay = async (): Promise<void> => {
+  const entries = option('entries', 20_000);
+  const rounds = option('rounds', 3);
+  const share = option('delivered', 0.95);
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const targets: ReplayTarget[] = ['contender', 'baseline'];
+  console.log(`replay: ${entries} entries, ${share * 100} % already delivered, ${rounds} rounds`);
+  const results: Record<ReplayTarget, ReplayResult[]> = { contender: [], baseline: [] };
+  for (let round = 1; round <= rounds; round++)
+    for (const target of targets) {
+      const r = await runReplay(target, entries, share, redisUrl);
+      results[target].push(r);
+      console.log(
+        `round ${round}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} entries/s  sent ${r.sent}  ` +
+          `redis commands: ${r.commandsPerEntry.toFixed(3)}/entry replayed, ${r.commandsPerDelivered.toFixed(2)}/update delivered`,
+      );
+    }
+  const [a, b] = [results.contender, results.baseline];
+  const cells = (runs: ReplayResult[]) => [
+    Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
+    median(runs.map((r) => r.commandsPerEntry)).toFixed(3),
+    median(runs.map((r) => r.commandsPerDelivered)).toFixed(2),
+  ];
+  console.log('\n| replay | entries/s | Redis commands/entry | Redis commands/delivered update |');
+  console.log('| - | -: | -: | -: |');
+  console.log(`| contender: startReplay | ${cells(a).join(' | ')} |`);
+  console.log(`| baseline: XRANGE + MGET per page | ${cells(b).join(' | ')} |`);
+  console.log(`| ratio | ${median(a.map((r, i) => r.perSecond / b[i]!.perSecond)).toFixed(2)} | | |`);
+};
+
+/**
+ * The HTTP client, setting by setting: got's defaults, the sender's one instance, each tuning added, the
+ * sender as it is, and `node:http` by hand (the minimum). CPU per POST of this process (the endpoint
+ * runs in a child process). Interleaved rounds after a warm-up, medians; ratios against the hand-written.
+ */
+const gotSettings = async (): Promise<void> => {
+  const requests = option('requests', 20_000);
+  const rounds = option('rounds', 3);
+  const { url, child } = await startEndpoint();
+  console.log(
+    `got: ${requests} POSTs of ~650 bytes, 16 at a time, endpoint answering 202 (another process), ${rounds} rounds`,
+  );
+  try {
+    for (const variant of GOT_VARIANTS) await runGot(variant, url, Math.min(requests, 2_000));
+    const results = new Map<string, GotResult[]>();
+    for (let round = 1; round <= rounds; round++)
+      for (const variant of GOT_VARIANTS) {
+        const r = await runGot(variant, url, requests);
+        results.set(variant, [...(results.get(variant) ?? []), r]);
+        console.log(
+          `round ${round}  ${variant.padEnd(28)}  ${Math.round(r.perSecond)} req/s  cpu ${r.cpuUsPerRequest.toFixed(1)} us/req`,
+        );
+      }
+    const hand = results.get('node:http by hand')!;
+    console.log('\n| client | requests/s | CPU us/request | CPU ratio to node:http |');
+    console.log('| - | -: | -: | -: |');
+    for (const variant of GOT_VARIANTS) {
+      const runs = results.get(variant)!;
+      const ratio = median(runs.map((r, i) => r.cpuUsPerRequest / hand[i]!.cpuUsPerRequest));
+      console.log(
+        `| ${variant} | ${Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en')} | ` +
+          `${median(runs.map((r) => r.cpuUsPerRequest)).toFixed(1)} | ${ratio.toFixed(2)} |`,
+      );
+    }
+  } finally {
+    child.kill();
+  }
+};
+
 // Usage: npm run bench -- backpressure [--updates N] [--rate R] [--redis] [--max-heap MiB]
 //        npm run bench -- throughput [--updates N]
+//        npm run bench -- hot-path [--updates N] [--rounds R]
+//        npm run bench -- replay [--entries N] [--delivered 0.95] [--rounds R]
+//        npm run bench -- got [--requests N] [--rounds R]
+//        npm run bench -- all [--quick]   (or just --quick): every figure; the full run writes BENCHMARKS.md
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
-const benches: Record<string, () => Promise<void>> = { backpressure, throughput, flows, intake };
-const name = args[0] && !args[0].startsWith('--') ? args[0] : 'backpressure';
+const benches: Record<string, () => Promise<void>> = {
+  backpressure,
+  throughput,
+  flows,
+  intake,
+  'hot-path': hotPath,
+  replay,
+  got: gotSettings,
+};
+/**
+ * What `all` runs, each with the sizes of a full run and of `--quick` (every figure, small, in under
+ * three minutes on the project's machine). `backpressure` and `throughput` are left out: the first runs
+ * for minutes by design, the second is `hot-path`'s qualified work without a baseline.
+ */
+const SUITE: ReadonlyArray<{ readonly name: string; readonly full: string[]; readonly quick: string[] }> = [
+  { name: 'hot-path', full: ['--updates', '50000'], quick: ['--updates', '6000'] },
+  { name: 'replay', full: ['--entries', '20000'], quick: ['--entries', '3000'] },
+  { name: 'got', full: ['--requests', '20000'], quick: ['--requests', '3000'] },
+  { name: 'intake', full: ['--requests', '20000'], quick: ['--requests', '3000', '--rounds', '1'] },
+  { name: 'flows', full: ['--updates', '2000'], quick: ['--updates', '300', '--rounds', '1'] },
+];
+
+const BEGIN = '<!-- bench all: begin (written by `npm run bench -- all`) -->';
+const END = '<!-- bench all: end -->';
+
+/**
+ * Every benchmark of the suite, one after the other, printing as each does. The full run also writes
+ * its tables into BENCHMARKS.md (between the markers), with the machine, the versions, the load and the
+ * commands; `--quick` only prints.
+ */
+const all = async (): Promise<void> => {
+  const quick = args.includes('--quick');
+  const redis = connectRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?';
+  await redis.quit();
+  const report = [
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; ` +
+      `Node ${process.version}; Redis ${redisVersion}; load average at start ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}.`,
+  ];
+  const print = console.log;
+  const started = performance.now();
+  for (const { name, full, quick: small } of SUITE) {
+    if ((name === 'intake' || name === 'flows') && !existsSync('dist/pipeline/cli.js')) {
+      print(`${name}: skipped, it starts dist/ (run npm run build first)`);
+      continue;
+    }
+    args.splice(0, args.length, name, ...(quick ? small : full));
+    const command = `npm run bench -- ${args.join(' ')}`;
+    print(`\n## ${command}`);
+    const lines: string[] = [];
+    console.log = (...parts: unknown[]) => {
+      lines.push(parts.join(' '));
+      print(...parts);
+    };
+    try {
+      await benches[name]!();
+    } finally {
+      console.log = print;
+    }
+    // A table's header is printed after a blank line, in the same call: look at each line of the output.
+    const tableLines = lines.flatMap((line) => line.split('\n')).filter((line) => line.startsWith('|'));
+    report.push('', `\`${command}\`:`, '', ...tableLines);
+  }
+  report.push(
+    '',
+    `Load average at the end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}.`,
+  );
+  print(`\nall: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (quick) return;
+  const text = readFileSync('BENCHMARKS.md', 'utf8');
+  const at = text.indexOf(BEGIN);
+  const rest = at < 0 ? '' : text.slice(text.indexOf(END, at) + END.length);
+  writeFileSync(
+    'BENCHMARKS.md',
+    `${at < 0 ? `${text}\n` : text.slice(0, at)}${BEGIN}\n${report.join('\n')}\n${END}${rest}`,
+  );
+  print('written to BENCHMARKS.md');
+};
+
+benches.all = all;
+const name = args[0] && !args[0].startsWith('--') ? args[0] : args.includes('--quick') ? 'all' : 'backpressure';
 const bench = benches[name];
 if (!bench) {
   console.error(`unknown benchmark ${name}; known: ${Object.keys(benches).join(', ')}`);

@@ -99,13 +99,19 @@ export const dedupe =
         map((withdrawals) => dedupeKeyOf(envelope, withdrawals)),
       );
     };
-    // Payloads this process is sending now; each emits once: true if delivered, false if not.
-    const sending = new Map<string, ReplaySubject<boolean>>();
+    // Payloads this process is sending now. A lease tells its waiters once: true if delivered, false if
+    // not; its subject is made only when a second update with the same payload comes to wait (rare: most
+    // updates pass alone, and making one per update was a measurable part of dedupe's cost).
+    const sending = new Map<string, LocalLease>();
+    // Tokens tell this lease from another process's: unique per operator instance, then a counter (a
+    // random UUID per update cost more than everything else dedupe does before the store answers).
+    const tokenPrefix = randomUUID();
+    let leases = 0;
 
-    const handOver = (key: string, lease: ReplaySubject<boolean>, sent: boolean): void => {
+    const handOver = (key: string, lease: LocalLease, sent: boolean): void => {
       if (sending.get(key) === lease) sending.delete(key);
-      lease.next(sent);
-      lease.complete();
+      lease.waiters?.next(sent);
+      lease.waiters?.complete();
     };
 
     /**
@@ -138,8 +144,7 @@ export const dedupe =
     };
 
     const finishWith =
-      (key: string, token: string, lease: ReplaySubject<boolean>, renewal: Subscription, letGo: LetGo) =>
-      (outcome: Outcome) => {
+      (key: string, token: string, lease: LocalLease, renewal: Subscription, letGo: LetGo) => (outcome: Outcome) => {
         renewal.unsubscribe();
         const sent = outcome.kind === 'delivered';
         // Let go once the store has the outcome: the stream completes only after its last commit.
@@ -168,7 +173,8 @@ export const dedupe =
       defer(() => {
         const holder = sending.get(key);
         if (holder) {
-          return unlessStopped(envelope, holder.pipe(take(1)), context).pipe(
+          holder.waiters ??= new ReplaySubject<boolean>(1);
+          return unlessStopped(envelope, holder.waiters.pipe(take(1)), context).pipe(
             mergeMap((sent) => {
               if (!sent) return admit(envelope, key, holds);
               settle(envelope, duplicate('the same payload was delivered while this one waited'));
@@ -176,9 +182,10 @@ export const dedupe =
             }),
           );
         }
-        const lease = new ReplaySubject<boolean>(1);
+        const lease: LocalLease = {};
         sending.set(key, lease);
-        const token = randomUUID();
+        leases += 1;
+        const token = `${tokenPrefix}:${leases}`;
         const leaseMs = options.leaseSeconds * 1000;
         let answered = false;
         return untilAnswered(
@@ -241,6 +248,11 @@ export const dedupe =
       ),
     );
   };
+
+/** A payload this process is sending: the updates with the same payload waiting for its outcome, if any. */
+interface LocalLease {
+  waiters?: ReplaySubject<boolean>;
+}
 
 /** Marks a wait that ended because the pipeline stopped. */
 const STOPPED = Symbol('stopped');

@@ -5,7 +5,8 @@ import { defineOperator } from './model/define.js';
 import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
 import type { JsonObject } from './model/json.js';
-import { excluded, Reasons } from './model/outcome.js';
+import { excluded, type Outcome, Reasons } from './model/outcome.js';
+import type { Profile } from './model/profile.js';
 
 /** Audience membership statuses Adobe sends: entered, left, and (older feeds) still in. */
 export const Status = t.keyof({ realized: null, exited: null, existing: null }, 'realized | exited | existing');
@@ -40,7 +41,7 @@ export type QualifyOptions = t.TypeOf<typeof QualifyOptions>;
  */
 export const qualify = (options: QualifyOptions): OperatorFunction<Envelope, Envelope> => {
   const statuses = new Set<string>(options.statuses);
-  const wanted = options.statuses.join(' or ');
+  const notQualified = notQualifiedOutcome(options);
   return perEnvelope('qualify', (envelope) => {
     const ups = envelope.profile?.segmentMembership?.ups ?? {};
     const qualified: Record<string, JsonObject> = {};
@@ -52,19 +53,45 @@ export const qualify = (options: QualifyOptions): OperatorFunction<Envelope, Env
           ? { status: membership.status }
           : { lastQualificationTime: membership.lastQualificationTime, status: membership.status };
     }
-    if (Object.keys(qualified).length === 0) {
-      const present = options.audiences.flatMap(({ id }) =>
-        Object.hasOwn(ups, id) ? [`${id} is ${ups[id]!.status}`] : [],
-      );
-      return excluded(
-        Reasons.notQualified,
-        present.length > 0
-          ? `mapped audience ${present.join(', ')}; only ${wanted} is sent`
-          : `the profile is in none of the ${options.audiences.length} mapped audience(s)`,
-      );
-    }
+    if (Object.keys(qualified).length === 0) return notQualified(ups);
     return { ...envelope, payload: { ...envelope.payload, segmentMembership: { ups: qualified } } };
   });
+};
+
+type Memberships = NonNullable<NonNullable<Profile['segmentMembership']>['ups']>;
+
+/** The outcome of a profile in none of the mapped audiences with a listed status, saying why. */
+const notQualifiedOutcome = (options: QualifyOptions): ((ups: Memberships) => Outcome) => {
+  const wanted = options.statuses.join(' or ');
+  return (ups) => {
+    const present = options.audiences.flatMap(({ id }) =>
+      Object.hasOwn(ups, id) ? [`${id} is ${ups[id]!.status}`] : [],
+    );
+    return excluded(
+      Reasons.notQualified,
+      present.length > 0
+        ? `mapped audience ${present.join(', ')}; only ${wanted} is sent`
+        : `the profile is in none of the ${options.audiences.length} mapped audience(s)`,
+    );
+  };
+};
+
+/**
+ * What `qualify` would settle a decoded profile as, without an envelope: its `not-qualified` outcome, or
+ * undefined for a profile it would pass on. For the pipeline's fast path (see `startPipeline`), which
+ * settles most of a feed (profiles in no mapped audience) before any envelope is made for them.
+ */
+export const exclusionOf = (options: QualifyOptions): ((profile: Profile) => Outcome | undefined) => {
+  const statuses = new Set<string>(options.statuses);
+  const notQualified = notQualifiedOutcome(options);
+  return (profile) => {
+    const ups = profile.segmentMembership?.ups ?? {};
+    for (const { id } of options.audiences) {
+      const membership = Object.hasOwn(ups, id) ? ups[id] : undefined;
+      if (membership && statuses.has(membership.status)) return undefined;
+    }
+    return notQualified(ups);
+  };
 };
 
 export const qualifyOperator = defineOperator({

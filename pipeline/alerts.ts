@@ -78,9 +78,15 @@ export interface AlertEvent {
   readonly summary: string;
 }
 
+/**
+ * The outcomes settled at one clock reading (ms): at thousands a second, many share one, so the window
+ * holds a count per millisecond rather than an object per update.
+ */
 interface Stamp {
   readonly at: number;
-  readonly kind: 'delivered' | 'excluded' | 'duplicate' | 'failed';
+  settled: number;
+  skipped: number;
+  failed: number;
 }
 
 /**
@@ -105,14 +111,22 @@ export class AlertMonitor {
     private readonly notify: (event: AlertEvent) => void,
     private readonly now: () => number = Date.now,
   ) {
-    let received = ledger.counts().received;
+    let received = ledger.received;
     this.#subscriptions.push(
       ledger.settlements$.subscribe(({ outcome }) => {
-        this.#stamps.push({ at: this.now(), kind: outcome.kind });
+        const at = this.now();
+        let stamp = this.#stamps.at(-1);
+        if (stamp?.at !== at) {
+          stamp = { at, settled: 0, skipped: 0, failed: 0 };
+          this.#stamps.push(stamp);
+        }
+        stamp.settled += 1;
+        if (outcome.kind === 'excluded' || outcome.kind === 'failed') stamp.skipped += 1;
+        if (outcome.kind === 'failed') stamp.failed += 1;
         if (outcome.kind === 'delivered') this.#waitingSince = undefined;
       }),
       ledger.inFlight$.subscribe(() => {
-        const { received: now } = ledger.counts();
+        const now = ledger.received;
         if (now > received) this.#waitingSince ??= this.now();
         received = now;
       }),
@@ -147,9 +161,12 @@ export class AlertMonitor {
     while (this.#stamps.length > 0 && this.#stamps[0]!.at <= now - windowMs) this.#stamps.shift();
     const stalledMs = this.config.stalledSeconds * 1000;
 
-    const settled = this.#stamps.length;
-    const skipped = this.#stamps.filter((s) => s.kind === 'excluded' || s.kind === 'failed').length;
-    const failed = this.#stamps.filter((s) => s.kind === 'failed').length;
+    let [settled, skipped, failed] = [0, 0, 0];
+    for (const stamp of this.#stamps) {
+      settled += stamp.settled;
+      skipped += stamp.skipped;
+      failed += stamp.failed;
+    }
     const rate = settled === 0 ? 0 : skipped / settled;
     const window = `in the last ${this.config.windowSeconds} s`;
     this.#set(

@@ -4,6 +4,9 @@ import { BUILT_INS, type BuiltIn, type BuiltInName } from '../operators/built-in
 import { decodeOrThrow, pick } from '../operators/model/codecs.js';
 import type { OperatorContext } from '../operators/model/define.js';
 import type { Envelope } from '../operators/model/envelope.js';
+import type { Outcome } from '../operators/model/outcome.js';
+import type { Profile } from '../operators/model/profile.js';
+import { exclusionOf } from '../operators/qualify.js';
 import type { FlowConfig } from './config/codec.js';
 import { guardPlugin } from '../operators/model/plugin-guard.js';
 import { loadPlugins, type LoadedPlugin } from './plugins.js';
@@ -38,6 +41,13 @@ export interface ChainLink {
   /** For a plug-in: the module it was loaded from (`operators[].use`). */
   readonly plugin?: string;
   create(context: OperatorContext): OperatorFunction<Envelope, Envelope>;
+  /** For `qualify`: what it would settle a profile as, without an envelope (see `startPipeline`'s fast path). */
+  readonly excludes?: (profile: Profile) => Outcome | undefined;
+  /**
+   * For a link that only looks at each decoded profile and passes every envelope on unchanged (the
+   * unseen-paths survey): that look, for the fast path to take in its place.
+   */
+  readonly sees?: (profile: Profile) => void;
 }
 
 const builtInLink = <N extends BuiltInName>(name: N, flow: FlowConfig): ChainLink[] => {
@@ -48,6 +58,7 @@ const builtInLink = <N extends BuiltInName>(name: N, flow: FlowConfig): ChainLin
     {
       name,
       summary: definition.summary,
+      ...(name === 'qualify' ? { excludes: exclusionOf(options as OptionsOf<'qualify'>) } : {}),
       create: (context) =>
         (definition.create as (o: OptionsOf<N>, c: OperatorContext) => OperatorFunction<Envelope, Envelope>)(
           options,
@@ -87,6 +98,29 @@ export const mappingPart = (chain: readonly ChainLink[]): ChainLink[] =>
 /** The part of a chain that sends (`dedupe` and `emit`): what a redrive of dead letters runs. */
 export const sendingPart = (chain: readonly ChainLink[]): ChainLink[] =>
   chain.filter((link) => link.plugin === undefined && (link.name === 'dedupe' || link.name === 'emit'));
+
+/**
+ * When the chain begins with the built-in `decode` then `qualify` (between them only links that look at
+ * profiles, `sees`; no plug-in): what `qualify` would settle a decoded profile as, the looks taken for a
+ * profile it settles. Undefined for any other chain.
+ */
+export const exclusionAtIntake = (
+  chain: readonly ChainLink[],
+): ((profile: Profile) => Outcome | undefined) | undefined => {
+  const [first, ...rest] = chain;
+  if (first?.name !== 'decode' || first.plugin !== undefined) return undefined;
+  const at = rest.findIndex((link) => link.sees === undefined);
+  const qualify = rest[at];
+  if (qualify?.name !== 'qualify' || qualify.plugin !== undefined || !qualify.excludes) return undefined;
+  const { excludes } = qualify;
+  const looks = rest.slice(0, at).flatMap((link) => (link.sees ? [link.sees] : []));
+  if (looks.length === 0) return excludes;
+  return (profile) => {
+    const outcome = excludes(profile);
+    if (outcome) for (const see of looks) see(profile);
+    return outcome;
+  };
+};
 
 /** Runs `envelopes` through the chain's operators, made for `context`, first to last. */
 export const compose = (

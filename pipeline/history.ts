@@ -1,7 +1,6 @@
 import * as t from 'io-ts';
 import { struct } from '../operators/model/codecs.js';
 import type { Settlement } from '../operators/model/ledger.js';
-import type { Observable } from 'rxjs';
 import { maskIdentity } from './mask.js';
 import { formatTable } from './table.js';
 import { identityKey } from '../operators/model/envelope.js';
@@ -23,6 +22,8 @@ export const RunEntry = struct(
     httpStatus: t.number,
     /** From receipt to outcome. */
     latencyMs: t.number,
+    /** Updates this entry stands for (more than one: the `not-qualified` of one batch, the last shown). */
+    count: t.number,
     /** The person, as a keyed hash of their identity (as Redis keys name them): what `forget` looks for. */
     person: t.string,
   },
@@ -51,31 +52,11 @@ export const isRun = (line: HistoryLine): line is RunEntry => 'outcome' in line;
 export interface HistoryStore {
   readonly size: number;
   add(entry: HistoryLine): void | Promise<void>;
+  /** Several entries, oldest first, in one write. */
+  addAll(entries: readonly HistoryLine[]): void | Promise<void>;
   /** Newest first. */
   list(): HistoryLine[] | Promise<HistoryLine[]>;
 }
-
-/**
- * Records every outcome a ledger settles in `history` (as `run` and `replay` both do); `settled()` waits
- * for the writes still under way, so the last outcomes reach the history before a process exits.
- */
-export const recordHistory = (
-  settlements$: Observable<Settlement>,
-  history: HistoryStore,
-  onError: (error: unknown) => void,
-  /** The keyed hash of an identity key, written as the entry's `person` so `forget` can find it. */
-  nameOf?: (identityKey: string) => Promise<string>,
-): { settled(): Promise<void> } => {
-  const writes = new Set<Promise<void>>();
-  settlements$.subscribe((settlement) => {
-    const write = namedRunEntryOf(settlement, nameOf)
-      .then((entry) => history.add(entry))
-      .catch(onError);
-    writes.add(write);
-    void write.finally(() => writes.delete(write));
-  });
-  return { settled: async () => void (await Promise.all(writes)) };
-};
 
 export const runEntryOf = ({ outcome, origin, identity, receivedAt, at }: Settlement): RunEntry => {
   const who = maskIdentity(identity);
@@ -110,7 +91,7 @@ export const selectRuns = <L extends HistoryLine>(
 
 const runRow = (e: RunEntry): string[] => [
   e.at,
-  e.outcome + (e.reason ? ` ${e.reason}` : ''),
+  e.outcome + (e.reason ? ` ${e.reason}` : '') + (e.count === undefined ? '' : ` x${e.count}`),
   e.httpStatus === undefined ? '' : String(e.httpStatus),
   e.attempts === undefined ? '' : String(e.attempts),
   e.latencyMs === undefined ? '' : `${e.latencyMs} ms`,

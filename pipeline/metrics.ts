@@ -47,11 +47,17 @@ export class PipelineMetrics {
     labelNames: ['flow'],
     registers: [this.registry],
   });
-  readonly activationRate = new Gauge({
+  /** Each flow's ledger, read at each scrape by the gauges below (not set at every update). */
+  readonly #ledgers = new Map<string, Ledger>();
+  readonly activationRate: Gauge<'flow'> = new Gauge({
     name: `${PREFIX}activation_rate`,
     help: 'Activated over settled updates since start (1 when none settled).',
     labelNames: ['flow'],
     registers: [this.registry],
+    collect: () => {
+      for (const [flow, ledger] of this.#ledgers)
+        this.activationRate.set({ flow }, ledger.settled === 0 ? 1 : ledger.delivered / ledger.settled);
+    },
   });
   readonly requests = new Counter({
     name: `${PREFIX}requests_total`,
@@ -66,11 +72,14 @@ export class PipelineMetrics {
     labelNames: ['flow'],
     registers: [this.registry],
   });
-  readonly inFlight = new Gauge({
+  readonly inFlight: Gauge<'flow'> = new Gauge({
     name: `${PREFIX}in_flight`,
     help: 'Updates received and not yet settled.',
     labelNames: ['flow'],
     registers: [this.registry],
+    collect: () => {
+      for (const [flow, ledger] of this.#ledgers) this.inFlight.set({ flow }, ledger.inFlight);
+    },
   });
   readonly paused = new Gauge({
     name: `${PREFIX}paused`,
@@ -152,7 +161,13 @@ export class PipelineMetrics {
     });
   }
 
+  /** Reads `ledger` for `flow`'s in-flight and activation-rate gauges at each scrape. */
+  readLedger(flow: string, ledger: Ledger): void {
+    this.#ledgers.set(flow, ledger);
+  }
+
   /** The metrics of one flow: every sample it records carries `flow="<name>"`. */
+
   forFlow(flow: string): FlowMetrics {
     return new FlowMetrics(this, flow, this.#subscriptions, this.#deadLetterSizes);
   }
@@ -194,44 +209,58 @@ export class FlowMetrics {
     return this;
   }
 
-  /** Counts what the flow's ledger and valve report, from now on. */
+  /**
+   * Counts what the flow's ledger and valve report, from now on. Runs at every update: the flow's own
+   * series are looked up once (by reason, once per reason), not hashed from labels at each count; the
+   * in-flight and activation-rate gauges read the ledger at each scrape instead.
+   */
   watch(ledger: Ledger, valve: IntakeValve): this {
     const m = this.metrics;
     const flow = this.flow;
     this.subscriptions.push(
-      ledger.inFlight$.subscribe((n) => m.inFlight.set(this.#labels, n)),
       this.countOutcomes(ledger),
-      ledger.settlements$.subscribe(() => {
-        const counts = ledger.counts();
-        m.activationRate.set(this.#labels, counts.settled === 0 ? 1 : counts.delivered / counts.settled);
-      }),
       valve.changes$.subscribe((change) =>
         m.paused.set({ flow, reason: change.reason }, change.kind === 'closed' ? 1 : 0),
       ),
     );
-    m.activationRate.set(this.#labels, 1);
+    m.readLedger(flow, ledger);
     return this;
   }
 
   /**
    * Counts what a ledger receives and settles into the flow's counters until unsubscribed: the flow's
-   * own, or a side ledger of the same flow's (a console redrive).
+   * own, or a side ledger of the same flow's (a console redrive). Runs at every update: the flow's own
+   * series are looked up once (by reason, once per reason), not hashed from labels at each count.
    */
   countOutcomes(ledger: Ledger): Subscription {
     const m = this.metrics;
     const flow = this.flow;
+    const received = m.received.labels(this.#labels);
+    const activated = m.activated.labels(this.#labels);
+    const duplicates = m.duplicates.labels(this.#labels);
+    const byReason = (counter: Counter<'flow' | 'reason'>) => {
+      const series = new Map<string, Counter.Internal>();
+      return (reason: string) => {
+        const known = series.get(reason);
+        if (known) return known;
+        const one = counter.labels({ flow, reason });
+        series.set(reason, one);
+        return one;
+      };
+    };
+    const excluded = byReason(m.excluded);
+    const failed = byReason(m.failed);
     const subscription = ledger.settlements$.subscribe(({ outcome }) => {
-      if (outcome.kind === 'delivered') m.activated.inc(this.#labels);
-      else if (outcome.kind === 'duplicate') m.duplicates.inc(this.#labels);
-      else if (outcome.kind === 'excluded') m.excluded.inc({ flow, reason: outcome.reason });
-      else m.failed.inc({ flow, reason: outcome.reason });
+      if (outcome.kind === 'delivered') activated.inc();
+      else if (outcome.kind === 'duplicate') duplicates.inc();
+      else if (outcome.kind === 'excluded') excluded(outcome.reason).inc();
+      else failed(outcome.reason).inc();
     });
-    let lastReceived = ledger.counts().received;
+    let lastReceived = ledger.received;
     subscription.add(
       ledger.inFlight$.subscribe(() => {
-        const { received } = ledger.counts();
-        if (received > lastReceived) m.received.inc(this.#labels, received - lastReceived);
-        lastReceived = received;
+        if (ledger.received > lastReceived) received.inc(ledger.received - lastReceived);
+        lastReceived = ledger.received;
       }),
     );
     return subscription;

@@ -9,7 +9,7 @@ import type { Logger } from './logger.js';
 import { startPipeline } from './runner.js';
 import { type FlowCore, wireFlowCore, wireShared } from './wire.js';
 import { fanOut } from './intake/fan-out.js';
-import { recordHistory } from './history.js';
+import { recordHistory } from './history-writer.js';
 import { messageOf } from '../operators/model/errors.js';
 
 const STREAM_ID = /^\d+(-\d+)?$/;

@@ -6,7 +6,7 @@ import type { AlertEvent } from './alerts.js';
 import { loadChain } from './chain.js';
 import type { Config, FlowConfig } from './config/codec.js';
 import { CREDIT } from './credit.js';
-import { recordHistory } from './history.js';
+import { recordHistory } from './history-writer.js';
 import type { Logger } from './logger.js';
 import { maskIdentity } from './mask.js';
 import { PipelineMetrics, type FlowMetrics } from './metrics.js';
@@ -56,7 +56,7 @@ export interface Stopped {
 export const lostBy = ({ flows, lostInClosing, durable }: Stopped): number =>
   lostInClosing + (durable ? 0 : Math.max(0, ...flows.map(({ counts }) => counts.released + counts.inFlight)));
 
-interface PauseWords {
+export interface PauseWords {
   readonly paused: string;
   readonly resumed: string;
 }
@@ -65,24 +65,28 @@ interface PauseWords {
  * How a flow's pause is told: with a journal or a stream it stops only that flow's reading (the intake
  * goes on storing, and the updates wait there); from a plain feed it pauses the intake itself.
  */
-const pauseWordsOf = (config: Config): PauseWords => {
+export const pauseWordsOf = (config: Pick<Config, 'journal' | 'source'>): PauseWords => {
   const waitsIn = config.journal ? 'journal' : config.source.redisStream ? 'stream' : undefined;
   return waitsIn
     ? { paused: `flow paused (updates wait in the ${waitsIn})`, resumed: 'flow resumed' }
     : { paused: 'intake paused', resumed: 'intake resumed' };
 };
 
-/** Logs a flow's failures (and, at debug, every outcome), records its history, reports its pauses. */
-const watchFlow = (
-  running: RunningFlow,
+/**
+ * Logs a flow's failures (and, at debug, every outcome), records its history, reports its pauses.
+ * Exported for the hot-path benchmark, which attaches exactly what a running process does.
+ */
+export const watchFlow = (
+  ledger: Ledger,
+  { history, valve }: Pick<FlowWiring['core'], 'history' | 'valve'>,
   logger: Logger,
   historyWrites: Array<{ settled(): Promise<void> }>,
   words: PauseWords,
   nameOf: ((identityKey: string) => Promise<string>) | undefined,
 ): void => {
-  const { ledger } = running.pipeline;
-  const { history, valve } = running.wiring.core;
   ledger.settlements$.subscribe(({ outcome, origin, identity }) => {
+    // At info, an outcome other than a failure logs nothing: build no fields for it.
+    if (outcome.kind !== 'failed' && !logger.isLevelEnabled('debug')) return;
     const fields = { ...outcome, position: origin.position, identity: maskIdentity(identity) };
     if (outcome.kind === 'failed') logger.warn(fields, 'not delivered');
     else logger.debug(fields, outcome.kind);
@@ -161,7 +165,7 @@ export const startFromConfig = async (
     const flowRun = { flow, pipeline, wiring: flowWiring, metrics: flowMetrics };
     const { identityHasher } = flowWiring.core;
     const nameOf = (key: string) => identityHasher.hash(key);
-    watchFlow(flowRun, flowLogger, historyWrites, pauseWordsOf(config), nameOf);
+    watchFlow(ledger, flowWiring.core, flowLogger, historyWrites, pauseWordsOf(config), nameOf);
     return flowRun;
   });
   let stopping: Promise<Stopped> | undefined;

@@ -1,11 +1,14 @@
-import { Subject, map, takeUntil, type Observable } from 'rxjs';
+import { Observable, Subject, map, takeUntil, type OperatorFunction } from 'rxjs';
 import type { InboundMessage } from '../adapters/inbound-message.js';
 import type { Envelope } from '../operators/model/envelope.js';
 import { Ledger, type LedgerCounts } from '../operators/model/ledger.js';
 import { positionCounter } from '../operators/model/order.js';
 import { Ticket } from '../operators/model/ticket.js';
 import type { OperatorContext } from '../operators/model/define.js';
-import { compose, type ChainLink } from './chain.js';
+import { compose, exclusionAtIntake, type ChainLink } from './chain.js';
+import { singleProfileOf } from '../operators/decode.js';
+import type { Outcome } from '../operators/model/outcome.js';
+import type { Profile } from '../operators/model/profile.js';
 
 export interface PipelineOptions {
   /** Names the source in every envelope's origin (`websocket`, `redis:<stream>`). */
@@ -42,6 +45,52 @@ export const envelopeOf = (
 });
 
 /**
+ * The fast path of an update that is simply not qualified (most of a feed: AEP sends every change of a
+ * profile): a message holding one profile that `qualify` would exclude is read (as `decode` reads it, the
+ * reading kept for it), counted and settled in the ledger as `qualify` would settle it, and acknowledged,
+ * with no envelope, ticket or pass through the chain's operators. Anything else (a list, a message that
+ * is not a profile, a profile in a mapped audience, a check that throws) becomes an envelope as before,
+ * and the chain decides. Only for a chain that begins with the built-in `decode` then `qualify`.
+ */
+const settleExcludedAtOnce =
+  (
+    excludes: (profile: Profile) => Outcome | undefined,
+    ledger: Ledger,
+    sourceName: string,
+    nextPosition: () => string,
+  ): OperatorFunction<InboundMessage, Envelope> =>
+  (messages) =>
+    new Observable<Envelope>((subscriber) =>
+      messages.subscribe({
+        next(message) {
+          let outcome: Outcome | undefined;
+          try {
+            const profile = singleProfileOf(message.data);
+            outcome = profile && excludes(profile);
+          } catch {
+            outcome = undefined; // the chain's operators meet it again, and settle it as they do
+          }
+          if (!outcome) {
+            subscriber.next(envelopeOf(message, ledger, sourceName, nextPosition));
+            return;
+          }
+          const receivedAt = Date.now();
+          ledger.receive(1);
+          ledger.record({
+            outcome,
+            origin: { source: sourceName, position: message.position ?? nextPosition() },
+            identity: undefined,
+            receivedAt,
+            at: Date.now(),
+          });
+          message.ack?.();
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      }),
+    );
+
+/**
  * Starts a pipeline: source -> envelopes -> operators. Stopping unsubscribes from the source (a
  * WebSocket closes, a stream is read no further) and lets everything in flight settle.
  */
@@ -54,9 +103,12 @@ export const startPipeline = ({
 }: PipelineOptions): RunningPipeline => {
   const stop$ = new Subject<void>();
   const nextPosition = positionCounter();
+  const excludes = exclusionAtIntake(chain);
   const envelopes = source.pipe(
     takeUntil(stop$),
-    map((message) => envelopeOf(message, ledger, sourceName, nextPosition)),
+    excludes
+      ? settleExcludedAtOnce(excludes, ledger, sourceName, nextPosition)
+      : map((message) => envelopeOf(message, ledger, sourceName, nextPosition)),
   );
   const done = new Promise<LedgerCounts>((resolve, reject) => {
     compose(envelopes, chain, context).subscribe({

@@ -28,14 +28,20 @@ export class EmbeddedHistory<T> {
   }
 
   /** Resolves once the entry is committed (visible to every process). */
-  async add(entry: T): Promise<void> {
+  add(entry: T): Promise<void> {
+    return this.addAll([entry]);
+  }
+
+  /** Entries oldest first, in one transaction (a batch costs about what one entry does). */
+  async addAll(entries: readonly T[]): Promise<void> {
+    if (entries.length === 0) return;
     const { history } = this.#state;
     await history.transaction(() => {
       const [last] = history.getKeys({ reverse: true, limit: 1 });
-      const next = (typeof last === 'number' ? last : 0) + 1;
-      // Part of this transaction, whose promise is awaited: not the write's own.
-      void history.put(next, entry);
-      // Everything older than the last `size`: one entry as a rule, more if `size` was lowered.
+      let next = typeof last === 'number' ? last : 0;
+      // Part of this transaction, whose promise is awaited: not the writes' own.
+      for (const entry of entries) void history.put(++next, entry);
+      // Everything older than the last `size`: the batch as a rule, more if `size` was lowered.
       for (const key of [...history.getKeys({ end: next - this.size + 1 })]) void history.remove(key);
     });
   }

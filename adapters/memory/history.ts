@@ -11,6 +11,10 @@ export class MemoryHistory<T> {
     this.#next = (this.#next + 1) % this.size;
   }
 
+  addAll(entries: readonly T[]): void {
+    for (const entry of entries) this.add(entry);
+  }
+
   /** Newest first. */
   list(): T[] {
     const count = this.#entries.length;

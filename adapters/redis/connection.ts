@@ -41,11 +41,12 @@ export const requireStreamsVersion = async (redis: Redis): Promise<void> => {
 export const luaScript = <R>(
   redis: Redis,
   name: string,
-  numberOfKeys: number,
+  /** Undefined: the script takes any number of keys, and each call passes how many first. */
+  numberOfKeys: number | undefined,
   lua: string,
   reply: t.Type<R, unknown>,
 ): ((...keysThenArgs: Array<string | number | Buffer>) => Promise<R>) => {
-  redis.defineCommand(name, { numberOfKeys, lua });
+  redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
   const command = (redis as unknown as Record<string, (...args: Array<string | number | Buffer>) => Promise<unknown>>)[
     name
   ]!;

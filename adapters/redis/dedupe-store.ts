@@ -1,12 +1,25 @@
 import * as t from 'io-ts';
 import { keysFor, luaScript, type Redis, IntegerReply } from './connection.js';
+import { perTurn } from './per-turn.js';
 
+// Every key of a batch, in order (a key twice: the second finds the first's lease). ARGV: token, lease ms, ...
 const ACQUIRE = `
-local value = redis.call('GET', KEYS[1])
-if value == 'committed' then return 'committed' end
-if value then return 'leased' end
-redis.call('SET', KEYS[1], 'lease:' .. ARGV[1], 'PX', ARGV[2])
-return 'acquired'`;
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  if value == 'committed' then answers[i] = 'committed'
+  elseif value then answers[i] = 'leased'
+  else
+    redis.call('SET', key, 'lease:' .. ARGV[2 * i - 1], 'PX', ARGV[2 * i])
+    answers[i] = 'acquired'
+  end
+end
+return answers`;
+
+// ARGV: the TTL in ms of each key, in order.
+const COMMIT = `
+for i, key in ipairs(KEYS) do redis.call('SET', key, 'committed', 'PX', ARGV[i]) end
+return #KEYS`;
 
 const RENEW = `
 if redis.call('GET', KEYS[1]) == 'lease:' .. ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -18,35 +31,58 @@ return 0`;
 
 /** What the acquire script answers, checked: anything else is a script and a caller that disagree. */
 const LeaseReply = t.keyof({ acquired: null, committed: null, leased: null });
+const LeaseReplies = t.array(LeaseReply);
+type Lease = t.TypeOf<typeof LeaseReply>;
+
+/** A key with the argument(s) its script takes for it. */
+interface KeyCall {
+  readonly key: string;
+  readonly args: readonly (string | number)[];
+}
 
 /**
  * Dedupe shared by every process of a destination. A key is `lease:<token>` while its payload is in
  * flight (expiring after the lease, so a crashed process cannot hold it) and `committed` for the TTL
- * once delivered. Each call is one script, atomic, and autopipelined with its neighbours.
+ * once delivered. Each call is one script, atomic; acquires and commits made in one turn of the event loop
+ * (a page of a replay, a burst of a feed) go as one script for all of their keys (`perTurn`): a replay
+ * of already-delivered entries asks once per page, not once per entry. The keys of a destination share
+ * a hash tag (its prefix), so a script over several of them is Cluster-safe.
  */
 export class RedisDedupeStore {
   readonly #keys;
-  readonly #acquire;
+  readonly #acquire: (call: KeyCall) => Promise<Lease>;
+  readonly #commit: (call: KeyCall) => Promise<void>;
   readonly #renew;
   readonly #release;
-
   readonly #name: (key: string) => Promise<string>;
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     prefix: string,
     /** The name a dedupe key is stored under (its identity hashed: see `IdentityHasher`). Default: itself. */
     name: (key: string) => Promise<string> = async (key) => key,
   ) {
     this.#keys = keysFor(prefix);
     this.#name = name;
-    this.#acquire = luaScript(redis, 'qaDedupeAcquire', 1, ACQUIRE, LeaseReply);
+    const script = <R>(name: string, lua: string, reply: t.Type<R, unknown>) => {
+      const run = luaScript(redis, name, undefined, lua, reply);
+      return (calls: readonly KeyCall[]) =>
+        run(calls.length, ...calls.map((call) => call.key), ...calls.flatMap((call) => call.args));
+    };
+    this.#acquire = perTurn(script('qaDedupeAcquireAll', ACQUIRE, LeaseReplies));
+    const commitAll = script('qaDedupeCommitAll', COMMIT, IntegerReply);
+    this.#commit = perTurn(async (calls: readonly KeyCall[]) => {
+      await commitAll(calls);
+      return calls.map(() => undefined);
+    });
     this.#renew = luaScript(redis, 'qaDedupeRenew', 1, RENEW, IntegerReply);
     this.#release = luaScript(redis, 'qaDedupeRelease', 1, RELEASE, IntegerReply);
   }
 
-  async acquire(key: string, token: string, leaseMs: number): Promise<'acquired' | 'committed' | 'leased'> {
-    return this.#acquire(await this.#sent(key), token, Math.ceil(leaseMs));
+  // The names are awaited before the batched calls: every name of a turn is ready in the same drain of
+  // the microtask queue, so those calls still meet in one batch (perTurn flushes on the next tick).
+  async acquire(key: string, token: string, leaseMs: number): Promise<Lease> {
+    return this.#acquire({ key: await this.#sent(key), args: [token, Math.ceil(leaseMs)] });
   }
 
   async renew(key: string, token: string, leaseMs: number): Promise<void> {
@@ -54,7 +90,7 @@ export class RedisDedupeStore {
   }
 
   async commit(key: string, _token: string, ttlMs: number): Promise<void> {
-    await this.redis.set(await this.#sent(key), 'committed', 'PX', Math.ceil(ttlMs));
+    return this.#commit({ key: await this.#sent(key), args: [Math.ceil(ttlMs)] });
   }
 
   async release(key: string, token: string): Promise<void> {

@@ -5,7 +5,7 @@ import type { AlertEvent, AlertMonitor } from '../alerts.js';
 import { redriveLetters, type Letter } from '../commands/dlq.js';
 import type { Config, FlowConfig } from '../config/codec.js';
 import { CREDIT } from '../credit.js';
-import { type ActionEntry, runEntryOf } from '../history.js';
+import { type ActionEntry, namedRunEntryOf } from '../history.js';
 import { groupOf } from '../intake.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
@@ -164,8 +164,16 @@ export class FlowActions {
     await this.#record(running, by, 'redrive', `redrive of ${describeChoice(choice)} started`);
     const ledger = new Ledger();
     const writes: Array<Promise<void>> = [];
+    // Each row names its person (as run's do), so that `forget` finds redriven rows too.
+    const nameOf = (key: string) => running.core.identityHasher.hash(key);
     const subscription = ledger.settlements$.subscribe((settlement) =>
-      writes.push(this.#write(running, { ...runEntryOf(settlement), by: by.name })),
+      writes.push(
+        namedRunEntryOf(settlement, nameOf).then(
+          (entry) => this.#write(running, { ...entry, by: by.name }),
+          (error: unknown) =>
+            this.#logger(running).warn({ error: messageOf(error) }, 'recording the run history failed'),
+        ),
+      ),
     );
     // Its own ledger keeps the redrive's outcomes apart (who redrove them, what it came to); they still
     // count as the flow's, on the overview and in the metrics.

@@ -206,7 +206,7 @@ export const runsTable = (lines: ReadonlyArray<HistoryLine & { flow: string }>, 
     (line) =>
       isRun(line)
         ? html`<tr class="outcome-${line.outcome}"><td>${line.at}</td><td>${line.flow}</td><td>${line.identity ?? ''}</td><td>${line.outcome}</td>
-<td>${line.reason ?? ''}${'by' in line ? ` (redriven by ${String(line.by)})` : ''}</td><td>${line.httpStatus ?? ''}</td><td>${line.attempts ?? ''}</td>
+<td>${line.reason ?? ''}${line.count === undefined ? '' : ` (×${line.count} in one batch, the last shown)`}${'by' in line ? ` (redriven by ${String(line.by)})` : ''}</td><td>${line.httpStatus ?? ''}</td><td>${line.attempts ?? ''}</td>
 <td>${line.latencyMs === undefined ? '' : `${line.latencyMs} ms`}</td></tr>`
         : html`<tr class="action"><td>${line.at}</td><td>${line.flow}</td><td></td><td>action: ${line.action}</td><td colspan="4">${line.detail} (by ${line.by})</td></tr>`,
   )}</tbody></table>

@@ -39,6 +39,7 @@ export const surveyedChain = (chain: readonly ChainLink[], survey: UnseenPaths):
           {
             name: 'unseenPaths',
             summary: 'note which mapped source paths the first updates never had',
+            sees: (profile) => survey.see(profile),
             create: () =>
               map((envelope) => {
                 if (envelope.profile) survey.see(envelope.profile);

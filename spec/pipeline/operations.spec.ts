@@ -91,13 +91,12 @@ observability: { port: ${port} }
       expect(sample(metrics, 'qualtrics_automations_request_duration_seconds_count')).to.equal(3);
       expect(sample(metrics, 'qualtrics_automations_dead_letters')).to.equal(0);
 
-      // Without Redis the run history lives in the process, behind /runs.
-      const runs = JSON.parse((await got(`${base}/runs?limit=4`)).body) as Array<{
-        outcome: string;
-        identity?: string;
-        reason?: string;
-      }>;
-      expect(runs).to.have.length(4);
+      // Without Redis the run history lives in the process, behind /runs. It is written in batches, after
+      // the outcomes: an update settled is in the history a moment later.
+      type Runs = Array<{ outcome: string; identity?: string; reason?: string }>;
+      const readRuns = async () => JSON.parse((await got(`${base}/runs?limit=4`)).body) as Runs;
+      await eventually(async () => (await readRuns()).length === 4, 10_000, 'four outcomes in the history');
+      const runs = await readRuns();
       expect(runs.map((r) => r.outcome)).to.include.members(['delivered', 'duplicate', 'excluded']);
       expect(JSON.stringify(runs)).not.to.contain('ann@example.com');
 

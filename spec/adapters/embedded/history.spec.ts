@@ -44,6 +44,15 @@ describe('EmbeddedHistory (LMDB on disk)', () => {
     expect(h.list().map((r) => r.i)).to.deep.equal(Array.from({ length: 20 }, (_, i) => 19 - i));
   });
 
+  it('adds a batch in one transaction, oldest first, trimmed to its size', async () => {
+    const h = history(4);
+    await h.add({ from: 'test', i: 0 });
+    await h.addAll([1, 2, 3, 4, 5].map((i) => ({ from: 'test', i })));
+    await h.addAll([]);
+    expect(h.list().map((r) => r.i)).to.deep.equal([5, 4, 3, 2]);
+    expect(state.history.getCount()).to.equal(4);
+  });
+
   it('trims to a lowered size at the next entry', async () => {
     for (let i = 1; i <= 10; i += 1) await history(10).add({ from: 'test', i });
     const smaller = history(4);

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { QualtricsHttpSender } from '../../../adapters/qualtrics/http-sender.js';
 import { QualtricsStandIn } from '../../../pipeline/demo/qualtrics-stand-in.js';
@@ -21,6 +22,31 @@ describe('QualtricsHttpSender (real local HTTP server)', () => {
     expect(request!.headers['content-type']).to.equal('application/json');
     expect(request!.headers.authorization).to.equal(`Basic ${Buffer.from('me@example.com:tok:en').toString('base64')}`);
     expect(request!.headers['x-api-token']).to.equal(undefined);
+  });
+
+  it('asks for no compression and keeps its connection open from one request to the next', async () => {
+    const sockets = new Set<unknown>();
+    const encodings: Array<string | undefined> = [];
+    const server = createHttpServer((request, response) => {
+      sockets.add(request.socket);
+      encodings.push(request.headers['accept-encoding']);
+      request.resume();
+      request.on('end', () => response.writeHead(202, { 'content-length': '0' }).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const sender = new QualtricsHttpSender({
+        url: `http://127.0.0.1:${port}/e`,
+        auth: { kind: 'header', apiToken: 't' },
+      });
+      for (let i = 0; i < 3; i += 1) expect((await sender.send('{}')).status).to.equal(202);
+      expect(encodings).to.deep.equal([undefined, undefined, undefined]);
+      expect(sockets.size).to.equal(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('sends X-API-TOKEN and no Authorization with header auth', async () => {

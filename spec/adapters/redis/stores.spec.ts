@@ -2,9 +2,12 @@ import { expect } from 'chai';
 import { RedisDeadLetterStream } from '../../../adapters/redis/dead-letter-stream.js';
 import { RedisDedupeStore } from '../../../adapters/redis/dedupe-store.js';
 import { RedisDeliveryLog } from '../../../adapters/redis/delivery-log.js';
-import { IntegerReply, luaScript } from '../../../adapters/redis/connection.js';
+import { IntegerReply, keysFor, luaScript } from '../../../adapters/redis/connection.js';
+import { IdentityHasher } from '../../../adapters/redis/identity-hasher.js';
+import { withIdentityRenamed } from '../../../operators/dedupe.js';
 import { RedisHistory } from '../../../adapters/redis/history.js';
 import { RedisFixture } from '../../helpers/redis.js';
+import { commandsNaming } from '../../../bench/redis-commands.js';
 import { eventually } from '../../helpers/ws-server.js';
 
 describe('Redis stores (real Redis)', () => {
@@ -20,6 +23,37 @@ describe('Redis stores (real Redis)', () => {
       expect(await other.acquire('k', 'b', 10_000)).to.equal('leased');
       await one.commit('k', 'a', 10_000);
       expect(await other.acquire('k', 'b', 10_000)).to.equal('committed');
+    });
+
+    it('acquires and commits what is asked in one turn with one command each, answering each in order', async () => {
+      // Named as the pipeline names them (wire.ts): each key's identity hashed under the key shared through Redis.
+      const redis = fixture.connect();
+      const hasher = new IdentityHasher({ redis, redisKey: `${fixture.prefix}:identity-hash-key` });
+      const rename = (key: string) => withIdentityRenamed(key, (identity) => hasher.hash(identity));
+      const store = new RedisDedupeStore(redis, fixture.prefix, rename);
+      const [a, b, done] = ['email:a@example.com:fa', 'email:b@example.com:fb', 'email:c@example.com:fc'];
+      await store.acquire('email:w@example.com:fw', 'w', 10_000); // loads the scripts and the hashing key
+      await store.commit('email:w@example.com:fw', 'w', 10_000);
+      await store.commit(done, 'x', 10_000);
+      let answers: string[] = [];
+      const acquiring = await commandsNaming(redis, fixture.prefix, async () => {
+        answers = await Promise.all([
+          store.acquire(a, 't1', 10_000),
+          store.acquire(done, 't2', 10_000),
+          store.acquire(a, 't3', 10_000),
+          store.acquire(b, 't4', 10_000),
+        ]);
+      });
+      expect(answers).to.deep.equal(['acquired', 'committed', 'leased', 'acquired']);
+      expect(acquiring).to.deep.equal(['evalsha']);
+      const committing = await commandsNaming(redis, fixture.prefix, () =>
+        Promise.all([store.commit(a, 't1', 10_000), store.commit(b, 't4', 20_000)]),
+      );
+      expect(committing).to.deep.equal(['evalsha']);
+      expect(await store.acquire(b, 't5', 10_000)).to.equal('committed');
+      expect(await redis.exists(`${fixture.prefix}:sent:${b}`)).to.equal(0);
+      const ttl = await redis.pttl(keysFor(fixture.prefix).sent(await rename(b)));
+      expect(ttl).to.be.within(10_001, 20_000);
     });
 
     it('releases only its own lease, and never a commit', async () => {
@@ -84,6 +118,48 @@ describe('Redis stores (real Redis)', () => {
       expect(await log.lastDelivered('email:a@example.com')).to.equal('other@5-0');
       expect(await log.lastDelivered('email:b@example.com')).to.equal(undefined);
     });
+
+    it('reads and records what is asked in one turn with one command each, in call order', async () => {
+      // Named as the pipeline names them (wire.ts): identities hashed under the key shared through Redis.
+      const redis = fixture.connect();
+      const hasher = new IdentityHasher({ redis, redisKey: `${fixture.prefix}:identity-hash-key` });
+      const log = new RedisDeliveryLog(redis, fixture.prefix, 60_000, (identity) => hasher.hash(identity));
+      await log.recordDelivered('warm', 's@1-0'); // loads the script and the hashing key
+      let read: Array<string | undefined> = [];
+      const recording = await commandsNaming(redis, fixture.prefix, async () => {
+        await Promise.all([
+          log.recordDelivered('email:a@example.com', 's@5-0'),
+          log.recordDelivered('email:a@example.com', 's@4-0'),
+          log.recordDelivered('email:b@example.com', 's@3-0'),
+          log.recordDelivered('email:a@example.com', 's@6-0'),
+        ]);
+      });
+      expect(recording).to.deep.equal(['evalsha']);
+      const reading = await commandsNaming(redis, fixture.prefix, async () => {
+        read = await Promise.all(
+          ['email:a@example.com', 'email:b@example.com', 'email:c@example.com'].map((i) => log.lastDelivered(i)),
+        );
+      });
+      expect(reading).to.deep.equal(['mget']);
+      expect(read).to.deep.equal(['s@6-0', 's@3-0', undefined]);
+      expect(await redis.exists(`${fixture.prefix}:last:email:b@example.com`)).to.equal(0);
+      const lastOfB = keysFor(fixture.prefix).last(await hasher.hash('email:b@example.com'));
+      expect(await redis.pttl(lastOfB)).to.be.within(1, 60_000);
+      // A consent flow's reads (withdrawals, audiences in) join the same MGET as the positions.
+      await log.recordWithdrawal('email:a@example.com');
+      await log.recordAudiencesIn('email:b@example.com', ['aud-1']);
+      let mixed: unknown[] = [];
+      const mixedReading = await commandsNaming(redis, fixture.prefix, async () => {
+        mixed = await Promise.all([
+          log.withdrawals('email:a@example.com'),
+          log.audiencesIn('email:b@example.com'),
+          log.lastDelivered('email:a@example.com'),
+          log.forgottenAt('email:a@example.com'),
+        ]);
+      });
+      expect(mixedReading).to.deep.equal(['mget']);
+      expect(mixed).to.deep.equal([1, ['aud-1'], 's@6-0', undefined]);
+    });
   });
 
   describe('RedisDeadLetterStream', () => {
@@ -115,6 +191,23 @@ describe('Redis stores (real Redis)', () => {
       await history.add({ n: 3 });
       await history.add({ n: 4 });
       expect(await history.list()).to.deep.equal([{ n: 4 }, { n: 3 }, { n: 2 }]);
+    });
+
+    it('adds a batch in one command, oldest first, trimmed, a batch larger than a script takes in slices', async () => {
+      const redis = fixture.connect();
+      const history = new RedisHistory(redis, fixture.prefix, 1500, isEntry);
+      await history.addAll([{ n: 0 }]); // loads the script
+      await redis.del(history.key);
+      const commands = await commandsNaming(redis, fixture.prefix, () =>
+        history.addAll([{ n: 1 }, { n: 2 }, { n: 3 }]),
+      );
+      expect(commands).to.deep.equal(['evalsha']);
+      expect(await history.list()).to.deep.equal([{ n: 3 }, { n: 2 }, { n: 1 }]);
+      await history.addAll(Array.from({ length: 2500 }, (_, i) => ({ n: 4 + i })));
+      const listed = await history.list();
+      expect(listed).to.have.length(1500);
+      expect(listed[0]).to.deep.equal({ n: 2503 });
+      expect(listed[1499]).to.deep.equal({ n: 1004 });
     });
   });
 

@@ -1,0 +1,124 @@
+import type { Observable } from 'rxjs';
+import type { Settlement } from '../operators/model/ledger.js';
+import { Reasons } from '../operators/model/outcome.js';
+import { namedRunEntryOf, type RunEntry, runEntryOf } from './history.js';
+
+/** Whether an outcome is only counted in the history (see `HistoryWriter`), not given an entry of its own. */
+const countedOnly = ({ outcome }: Settlement): boolean =>
+  outcome.kind === 'excluded' && outcome.reason === Reasons.notQualified;
+
+/** Where the writer puts its batches: a flow's `HistoryStore` (which takes other lines too). */
+type RunEntrySink = { addAll(entries: readonly RunEntry[]): void | Promise<void> };
+
+/** The keyed hash of an identity key (see `IdentityHasher`), written as an entry's `person`. */
+type NameOf = (identityKey: string) => Promise<string>;
+
+/**
+ * Writes a flow's run history in batches: the outcomes of every update settled in one turn of the event
+ * loop go to the store in one write (one LMDB transaction, one Redis script), and while a write is under
+ * way the next batch gathers. Under load that makes history a small part of an update's cost, where a
+ * write per update was the largest; an update settled alone is written alone, one turn later.
+ *
+ * Updates excluded as `not-qualified` (in none of the mapped audiences: most of a feed, as AEP sends
+ * every change of a profile) are counted, not listed: a batch's are one entry, the last of them, with
+ * `count` saying how many it stands for. Every other outcome has its own entry.
+ *
+ * With `nameOf`, each entry names its person (`person`, the last one's for a counted entry) so that
+ * `forget` finds it; an entry whose name cannot be had (the hashing key unreadable) is not written, and
+ * said so, as an entry that `forget` could not find must not be kept.
+ */
+export class HistoryWriter {
+  #pending: Settlement[] = [];
+  /** The batch's last not-qualified update, and how many there were. */
+  #counted: { last: Settlement; count: number } | undefined;
+  #draining = false;
+
+  constructor(
+    private readonly store: RunEntrySink,
+    /** A write that failed: its entries are lost to the history (never to delivery), and said so. */
+    private readonly onError: (error: unknown) => void,
+    private readonly nameOf?: NameOf,
+  ) {}
+
+  /**
+   * Queues an outcome. Returns the promise of the write it starts, once everything queued until it ends
+   * is written (the caller waits for it when stopping), or undefined when a write under way takes it.
+   */
+  add(settlement: Settlement): Promise<void> | undefined {
+    if (!countedOnly(settlement)) this.#pending.push(settlement);
+    else if (this.#counted) {
+      this.#counted.last = settlement;
+      this.#counted.count += 1;
+    } else this.#counted = { last: settlement, count: 1 };
+    if (this.#draining) return undefined;
+    this.#draining = true;
+    return this.#drain();
+  }
+
+  /** The settlements gathered so far, each with the count its entry carries (if more than one). */
+  #take(): Array<{ settlement: Settlement; count?: number }> {
+    const taken: Array<{ settlement: Settlement; count?: number }> = this.#pending.map((settlement) => ({
+      settlement,
+    }));
+    if (this.#counted) {
+      const { last, count } = this.#counted;
+      taken.push(count === 1 ? { settlement: last } : { settlement: last, count });
+    }
+    this.#pending = [];
+    this.#counted = undefined;
+    return taken;
+  }
+
+  async #entries(taken: ReadonlyArray<{ settlement: Settlement; count?: number }>): Promise<RunEntry[]> {
+    const { nameOf } = this;
+    const withCount = (entry: RunEntry, count: number | undefined): RunEntry =>
+      count === undefined ? entry : { ...entry, count };
+    if (!nameOf) return taken.map(({ settlement, count }) => withCount(runEntryOf(settlement), count));
+    const named = await Promise.allSettled(taken.map(({ settlement }) => namedRunEntryOf(settlement, nameOf)));
+    const entries: RunEntry[] = [];
+    let failure: PromiseRejectedResult | undefined;
+    for (const [index, result] of named.entries()) {
+      if (result.status === 'fulfilled') entries.push(withCount(result.value, taken[index]!.count));
+      else failure ??= result;
+    }
+    if (failure) this.onError(failure.reason);
+    return entries;
+  }
+
+  async #drain(): Promise<void> {
+    // A turn later: what else settles in this turn joins the batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (let taken = this.#take(); taken.length > 0; taken = this.#take()) {
+      try {
+        const entries = await this.#entries(taken);
+        if (entries.length > 0) await this.store.addAll(entries);
+      } catch (error) {
+        this.onError(error);
+      }
+    }
+    this.#draining = false;
+  }
+}
+
+/**
+ * Records every outcome a ledger settles in `history` (as `run` and `replay` both do), in batches (see
+ * `HistoryWriter`); `settled()` waits for the writes still under way, so the last outcomes reach the
+ * history before a process exits.
+ */
+export const recordHistory = (
+  settlements$: Observable<Settlement>,
+  history: RunEntrySink,
+  onError: (error: unknown) => void,
+  /** The keyed hash of an identity key, written as the entry's `person` so `forget` can find it. */
+  nameOf?: NameOf,
+): { settled(): Promise<void> } => {
+  const writer = new HistoryWriter(history, onError, nameOf);
+  const writes = new Set<Promise<void>>();
+  settlements$.subscribe((settlement) => {
+    const write = writer.add(settlement);
+    if (write === undefined) return;
+    writes.add(write);
+    void write.finally(() => writes.delete(write));
+  });
+  return { settled: async () => void (await Promise.all(writes)) };
+};
