@@ -1,6 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { Settlement } from '../operators/model/ledger.js';
 import { Reasons } from '../operators/model/outcome.js';
+import { messageOf } from '../operators/model/errors.js';
 import { namedRunEntryOf, type RunEntry, runEntryOf } from './history.js';
 
 /** Whether an outcome is only counted in the history (see `HistoryWriter`), not given an entry of its own. */
@@ -29,8 +30,8 @@ type NameOf = (identityKey: string) => Promise<string>;
  */
 export class HistoryWriter {
   #pending: Settlement[] = [];
-  /** The batch's last not-qualified update, and how many there were. */
-  #counted: { last: Settlement; count: number } | undefined;
+  /** The batch's last not-qualified update, how many there were, and where among the others it settled. */
+  #counted: { last: Settlement; count: number; at: number } | undefined;
   #draining = false;
 
   constructor(
@@ -49,7 +50,8 @@ export class HistoryWriter {
     else if (this.#counted) {
       this.#counted.last = settlement;
       this.#counted.count += 1;
-    } else this.#counted = { last: settlement, count: 1 };
+      this.#counted.at = this.#pending.length;
+    } else this.#counted = { last: settlement, count: 1, at: this.#pending.length };
     if (this.#draining) return undefined;
     this.#draining = true;
     return this.#drain();
@@ -61,8 +63,9 @@ export class HistoryWriter {
       settlement,
     }));
     if (this.#counted) {
-      const { last, count } = this.#counted;
-      taken.push(count === 1 ? { settlement: last } : { settlement: last, count });
+      // Where its last update settled, so the history keeps the order outcomes came in.
+      const { last, count, at } = this.#counted;
+      taken.splice(at, 0, count === 1 ? { settlement: last } : { settlement: last, count });
     }
     this.#pending = [];
     this.#counted = undefined;
@@ -81,24 +84,55 @@ export class HistoryWriter {
       if (result.status === 'fulfilled') entries.push(withCount(result.value, taken[index]!.count));
       else failure ??= result;
     }
-    if (failure) this.onError(failure.reason);
+    if (failure) this.#report(failure.reason);
     return entries;
   }
 
   async #drain(): Promise<void> {
-    // A turn later: what else settles in this turn joins the batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    for (let taken = this.#take(); taken.length > 0; taken = this.#take()) {
-      try {
-        const entries = await this.#entries(taken);
-        if (entries.length > 0) await this.store.addAll(entries);
-      } catch (error) {
-        this.onError(error);
+    try {
+      // A turn later: what else settles in this turn joins the batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      for (let taken = this.#take(); taken.length > 0; taken = this.#take()) {
+        let entries: RunEntry[] = [];
+        try {
+          entries = await this.#entries(taken);
+          if (entries.length > 0) await this.#write(entries);
+        } catch (error) {
+          this.#report(new Error(`${lostRows(entries)} not written to the run history: ${messageOf(error)}`));
+        }
       }
+    } finally {
+      // Whatever went wrong, the next outcome starts a write again: history never stops for good.
+      this.#draining = false;
     }
-    this.#draining = false;
+  }
+
+  /** One write, tried a second time if it fails (a store's moment of trouble costs no rows). */
+  async #write(entries: readonly RunEntry[]): Promise<void> {
+    try {
+      await this.store.addAll(entries);
+    } catch {
+      await this.store.addAll(entries);
+    }
+  }
+
+  /** Tells `onError`, which must not stop the writer by throwing itself. */
+  #report(error: unknown): void {
+    try {
+      this.onError(error);
+    } catch {
+      // The report failed too (a logger that throws): the writer goes on regardless.
+    }
   }
 }
+
+/** `3 rows (positions 7, 8, 9: failed 1, delivered 2)`: what a write that failed would have held. */
+const lostRows = (entries: readonly RunEntry[]): string => {
+  const byOutcome = new Map<string, number>();
+  for (const { outcome } of entries) byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
+  const outcomes = [...byOutcome].map(([outcome, n]) => `${outcome} ${n}`).join(', ');
+  return `${entries.length} row(s) (positions ${entries.map((e) => e.position).join(', ')}: ${outcomes})`;
+};
 
 /**
  * Records every outcome a ledger settles in `history` (as `run` and `replay` both do), in batches (see

@@ -99,24 +99,66 @@ describe('HistoryWriter', () => {
     ]);
   });
 
-  it('reports a failed write and goes on with the next', async () => {
+  it('tries a failed write once more, then reports how many rows of which outcomes were lost, and goes on', async () => {
     const errors: unknown[] = [];
-    let calls = 0;
+    const failures = [true, false, true, true];
     const written: string[] = [];
     const writer = new HistoryWriter(
       {
         addAll: (entries) => {
-          calls += 1;
-          if (calls === 1) throw new Error('disk full');
+          if (failures.shift()) throw new Error('disk full');
           written.push(...entries.map((e) => e.position));
         },
       },
       (error) => errors.push(error),
     );
+    // Fails, then the second try takes it: nothing lost, nothing said.
     await writer.add(entry(1));
+    expect(written).to.deep.equal(['1']);
+    expect(errors).to.deep.equal([]);
+    // Fails twice: lost, and said how much.
+    const write = writer.add(entry(2));
+    void writer.add(entry(3, excluded(Reasons.missingIdentity, 'no email')));
+    await write;
+    expect(errors.map((e) => (e as Error).message)).to.deep.equal([
+      '2 row(s) (positions 2, 3: delivered 1, excluded 1) not written to the run history: disk full',
+    ]);
+    await writer.add(entry(4));
+    expect(written).to.deep.equal(['1', '4']);
+  });
+
+  it('goes on writing when the error report itself throws', async () => {
+    const written: string[] = [];
+    let fail = true;
+    const writer = new HistoryWriter(
+      {
+        addAll: (entries) => {
+          if (fail) throw new Error('store down');
+          written.push(...entries.map((e) => e.position));
+        },
+      },
+      () => {
+        throw new Error('the logger failed too');
+      },
+    );
+    await writer.add(entry(1));
+    fail = false;
     await writer.add(entry(2));
-    expect(errors.map((e) => (e as Error).message)).to.deep.equal(['disk full']);
     expect(written).to.deep.equal(['2']);
+  });
+
+  it('puts a counted entry where its last update settled among the others, keeping the order they came in', async () => {
+    const store = new MemoryHistory<RunEntry>(10);
+    const writer = new HistoryWriter(store, () => {});
+    const write = writer.add(notQualified(1));
+    void writer.add(notQualified(2));
+    void writer.add(entry(3));
+    await write;
+    // Newest first: 3, then the counted entry standing for 1 and 2.
+    expect(store.list().map(({ position, count }) => ({ position, count }))).to.deep.equal([
+      { position: '3', count: undefined },
+      { position: '2', count: 2 },
+    ]);
   });
 
   it("names each entry's person with nameOf, a counted entry its last update's; an unnamed entry is left out, said so", async () => {
@@ -154,8 +196,8 @@ describe('HistoryWriter', () => {
       settlements$.next(of('bob', entry(5)));
       await recorder.settled();
       const lines = history.list();
-      // A batch's counted entry is written after its listed ones.
-      expect(lines.map((line) => ('count' in line ? line.count : undefined))).to.deep.equal([4, undefined]);
+      // Newest first: the delivered 5, then the counted entry standing for 1 to 4, where they settled.
+      expect(lines.map((line) => ('count' in line ? line.count : undefined))).to.deep.equal([undefined, 4]);
 
       const shown = runsTable(
         lines.map((line) => ({ ...line, flow: 'f' })),
