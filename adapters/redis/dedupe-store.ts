@@ -3,11 +3,17 @@ import { keysFor, luaScript, type Redis, IntegerReply } from './connection.js';
 import { perTurn } from './per-turn.js';
 
 // Every key of a batch, in order (a key twice: the second finds the first's lease). ARGV: token, lease ms, ...
+// A lease already holding the caller's own token is this very acquire run again (ioredis resends what a
+// dropped connection left unanswered; a failed batch is retried): it is the caller's, not someone else's.
 const ACQUIRE = `
 local answers = {}
 for i, key in ipairs(KEYS) do
   local value = redis.call('GET', key)
+  local mine = 'lease:' .. ARGV[2 * i - 1]
   if value == 'committed' then answers[i] = 'committed'
+  elseif value == mine then
+    redis.call('SET', key, mine, 'PX', ARGV[2 * i])
+    answers[i] = 'acquired'
   elseif value then answers[i] = 'leased'
   else
     redis.call('SET', key, 'lease:' .. ARGV[2 * i - 1], 'PX', ARGV[2 * i])

@@ -25,6 +25,14 @@ describe('Redis stores (real Redis)', () => {
       expect(await other.acquire('k', 'b', 10_000)).to.equal('committed');
     });
 
+    it('answers acquired to the same acquire run again (a resend after a dropped connection), leased to any other', async () => {
+      const store = new RedisDedupeStore(fixture.connect(), fixture.prefix);
+      expect(await store.acquire('k', 'a', 10_000)).to.equal('acquired');
+      // Without this, the update would wait on its own lease until it lapsed.
+      expect(await store.acquire('k', 'a', 10_000)).to.equal('acquired');
+      expect(await store.acquire('k', 'b', 10_000)).to.equal('leased');
+    });
+
     it('acquires and commits what is asked in one turn with one command each, answering each in order', async () => {
       // Named as the pipeline names them (wire.ts): each key's identity hashed under the key shared through Redis.
       const redis = fixture.connect();
