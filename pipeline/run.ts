@@ -142,6 +142,7 @@ export const startFromConfig = async (
   const wiring = await wire(config, logger, books, (status) => metrics.intakeAnswered(status));
   metrics.watchIntake(wiring.intakePauses.changes$);
   const historyWrites: Array<{ settled(): Promise<void> }> = [];
+  const pauseWords = pauseWordsOf(config);
   const running = wiring.flows.map((flowWiring, index): RunningFlow => {
     const { flow, ledger, metrics: flowMetrics } = books[index]!;
     const { deadLetters } = flowWiring.core;
@@ -165,7 +166,7 @@ export const startFromConfig = async (
     const flowRun = { flow, pipeline, wiring: flowWiring, metrics: flowMetrics };
     const { identityHasher } = flowWiring.core;
     const nameOf = (key: string) => identityHasher.hash(key);
-    watchFlow(ledger, flowWiring.core, flowLogger, historyWrites, pauseWordsOf(config), nameOf);
+    watchFlow(ledger, flowWiring.core, flowLogger, historyWrites, pauseWords, nameOf);
     return flowRun;
   });
   let stopping: Promise<Stopped> | undefined;

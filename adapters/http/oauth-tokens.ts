@@ -239,17 +239,22 @@ export class TokenIssuer {
   static async start(options: TokenIssuerOptions): Promise<TokenIssuer> {
     checkOptions(options);
     const issuer = new TokenIssuer(options);
-    await issuer.#signingKey().catch((error: unknown) => {
-      if (isBadKey(error)) throw error;
-    });
+    await issuer.#signingKey();
     return issuer;
   }
 
-  /** The key, fetched once it can be (one fetch at a time; a failed one is tried again on next use). */
-  async #signingKey(): Promise<Uint8Array> {
+  /**
+   * The key, fetched once it can be (one fetch at a time; a failed one is tried again on next use), or
+   * undefined while it cannot be read (Redis not answering). A bad key throws: waiting will not mend it.
+   */
+  async #signingKey(): Promise<Uint8Array | undefined> {
     if (this.#key) return this.#key;
     this.#loading ??= resolveKey(this.#keySource).finally(() => (this.#loading = undefined));
-    this.#key = await this.#loading;
+    try {
+      this.#key = await this.#loading;
+    } catch (error) {
+      if (isBadKey(error)) throw error;
+    }
     return this.#key;
   }
 
@@ -261,29 +266,19 @@ export class TokenIssuer {
       if (error instanceof Refusal) return error.toAnswer();
       throw error;
     }
-    let key: Uint8Array;
-    try {
-      key = await this.#signingKey();
-    } catch (error) {
-      if (isBadKey(error)) throw error;
-      return {
-        status: 503,
-        headers: { ...NOT_CACHED, 'Retry-After': String(KEY_RETRY_AFTER_SECONDS) },
-        body: { error: 'temporarily_unavailable', error_description: 'the token signing key cannot be read now' },
-      };
-    }
-    return this.#granted(key);
+    const key = await this.#signingKey();
+    if (key) return this.#granted(key);
+    return {
+      status: 503,
+      headers: { ...NOT_CACHED, 'Retry-After': String(KEY_RETRY_AFTER_SECONDS) },
+      body: { error: 'temporarily_unavailable', error_description: 'the token signing key cannot be read now' },
+    };
   }
 
   /** Whether `token` is one this deployment issued and it has not expired. */
   async verify(token: string): Promise<TokenVerdict> {
-    let key: Uint8Array;
-    try {
-      key = await this.#signingKey();
-    } catch (error) {
-      if (isBadKey(error)) throw error;
-      return UNAVAILABLE;
-    }
+    const key = await this.#signingKey();
+    if (!key) return UNAVAILABLE;
     try {
       await jwtVerify(token, key, {
         algorithms: ['HS256'],
