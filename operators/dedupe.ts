@@ -3,18 +3,14 @@ import { randomUUID } from 'node:crypto';
 import {
   EMPTY,
   ReplaySubject,
-  catchError,
-  defer,
   finalize,
-  interval,
   lastValueFrom,
   map,
   mergeMap,
-  of,
   take,
   type Observable,
+  type ObservableInput,
   type OperatorFunction,
-  type Subscription,
 } from 'rxjs';
 import { integerIn, struct, withDefault } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
@@ -22,8 +18,9 @@ import { identityKey, settle, type Envelope } from './model/envelope.js';
 import { mergeHolding, type Holds, type LetGo } from './model/holds.js';
 import { duplicate, failed, Reasons, type Outcome } from './model/outcome.js';
 import { fingerprint } from './model/payload.js';
-import { fromMaybePromise, isPromiseLike, type MaybePromise } from './model/ports.js';
-import { pause, unlessStopped, untilAnswered } from './model/waits.js';
+import { LeaseRenewal } from './model/lease-renewal.js';
+import { isPromiseLike, type LeaseResult, type MaybePromise } from './model/ports.js';
+import { askNow, pause, STORE_UNAVAILABLE, unlessStopped, untilAnswered } from './model/waits.js';
 
 const DAY = 24 * 60 * 60;
 
@@ -88,13 +85,13 @@ export const dedupe =
       Partial<Pick<OperatorContext, 'deliveryLog'>>,
   ): OperatorFunction<Envelope, Envelope> =>
   (source) => {
-    const { dedupeStore, scheduler, deliveryLog } = context;
+    const { dedupeStore, scheduler, deliveryLog, valve } = context;
 
     /** The envelope's key: with consent, after reading how many withdrawals its person was sent. */
-    const keyOf = (envelope: Envelope): Observable<string | undefined> => {
+    const keyOf = (envelope: Envelope): string | undefined | Observable<string | undefined> => {
       const { identity } = envelope;
       const count = deliveryLog?.withdrawals?.bind(deliveryLog);
-      if (!identity || envelope.consent === undefined || !count) return of(dedupeKeyOf(envelope));
+      if (!identity || envelope.consent === undefined || !count) return dedupeKeyOf(envelope);
       return untilAnswered(envelope, 'the delivery log', () => count(identityKey(identity)), context).pipe(
         map((withdrawals) => dedupeKeyOf(envelope, withdrawals)),
       );
@@ -143,109 +140,113 @@ export const dedupe =
       }
     };
 
-    const finishWith =
-      (key: string, token: string, lease: LocalLease, renewal: Subscription, letGo: LetGo) => (outcome: Outcome) => {
-        renewal.unsubscribe();
-        const sent = outcome.kind === 'delivered';
-        // Let go once the store has the outcome: the stream completes only after its last commit.
-        const done = (): void => {
-          handOver(key, lease, sent);
-          letGo();
-        };
-        const recorded = record(key, token, sent);
-        if (!isPromiseLike(recorded)) {
+    const leaseMs = options.leaseSeconds * 1000;
+    // One timer renews every lease this operator holds; ended with the subscription (see below).
+    const renewal = new LeaseRenewal((key, token) => dedupeStore.renew(key, token, leaseMs), leaseMs / 3, scheduler);
+
+    const finishWith = (key: string, token: string, lease: LocalLease, letGo: LetGo) => (outcome: Outcome) => {
+      renewal.drop(key);
+      const sent = outcome.kind === 'delivered';
+      // Let go once the store has the outcome: the stream completes only after its last commit.
+      const done = (): void => {
+        handOver(key, lease, sent);
+        letGo();
+      };
+      const recorded = record(key, token, sent);
+      if (!isPromiseLike(recorded)) {
+        done();
+        return outcome;
+      }
+      return Promise.resolve(recorded).then(
+        () => {
           done();
           return outcome;
-        }
-        return Promise.resolve(recorded).then(
-          () => {
-            done();
-            return outcome;
-          },
-          (error: unknown) => {
-            done();
-            throw error;
-          },
-        );
-      };
+        },
+        (error: unknown) => {
+          done();
+          throw error;
+        },
+      );
+    };
 
-    const admit = (envelope: Envelope, key: string, holds: Holds): Observable<Envelope> =>
-      defer(() => {
-        const holder = sending.get(key);
-        if (holder) {
-          holder.waiters ??= new ReplaySubject<boolean>(1);
-          return unlessStopped(envelope, holder.waiters.pipe(take(1)), context).pipe(
-            mergeMap((sent) => {
-              if (!sent) return admit(envelope, key, holds);
-              settle(envelope, duplicate('the same payload was delivered while this one waited'));
-              return EMPTY;
-            }),
-          );
+    /** What the store's answer to an acquire means for the envelope. */
+    const acquired = (
+      envelope: Envelope,
+      key: string,
+      token: string,
+      lease: LocalLease,
+      result: LeaseResult,
+      holds: Holds,
+    ): ObservableInput<Envelope> => {
+      switch (result) {
+        case 'acquired': {
+          // Retries may outlast one lease: keep it alive until the envelope settles. The hold belongs to
+          // this subscription: a pipeline torn down before the envelope settles stops the renewal too.
+          renewal.hold(key, token);
+          const ticket = envelope.ticket.withHook(finishWith(key, token, lease, holds.take()));
+          return [{ ...envelope, ticket }];
         }
-        const lease: LocalLease = {};
-        sending.set(key, lease);
-        leases += 1;
-        const token = `${tokenPrefix}:${leases}`;
-        const leaseMs = options.leaseSeconds * 1000;
-        let answered = false;
-        return untilAnswered(
-          envelope,
-          'the dedupe store',
-          () => dedupeStore.acquire(key, token, leaseMs),
-          context,
-        ).pipe(
-          mergeMap((result) => {
-            answered = true;
-            switch (result) {
-              case 'acquired': {
-                // Retries may outlast one lease: keep it alive until the envelope settles. A failed
-                // renewal only risks a second send by another process once the lease lapses. Held by
-                // this subscription: a pipeline torn down before the envelope settles ends it too.
-                const renewal = interval(leaseMs / 3, scheduler)
-                  .pipe(
-                    mergeMap(() =>
-                      defer(() => fromMaybePromise(dedupeStore.renew(key, token, leaseMs))).pipe(
-                        catchError(() => EMPTY),
-                      ),
-                    ),
-                  )
-                  .subscribe();
-                const letGo = holds.take(renewal);
-                const ticket = envelope.ticket.withHook(finishWith(key, token, lease, renewal, letGo));
-                return of({ ...envelope, ticket });
-              }
-              case 'committed':
-                handOver(key, lease, true);
-                settle(envelope, duplicate('the same payload was already delivered for this identity'));
-                return EMPTY;
-              case 'leased':
-                // Another process is sending it: look again later, and let local waiters look too.
-                handOver(key, lease, false);
-                return pause(envelope, options.pollMs, context).pipe(mergeMap(() => admit(envelope, key, holds)));
-            }
+        case 'committed':
+          handOver(key, lease, true);
+          settle(envelope, duplicate('the same payload was already delivered for this identity'));
+          return EMPTY;
+        case 'leased':
+          // Another process is sending it: look again later, and let local waiters look too.
+          handOver(key, lease, false);
+          return pause(envelope, options.pollMs, context).pipe(mergeMap(() => admit(envelope, key, holds)));
+      }
+    };
+
+    const admit = (envelope: Envelope, key: string, holds: Holds): ObservableInput<Envelope> => {
+      const holder = sending.get(key);
+      if (holder) {
+        holder.waiters ??= new ReplaySubject<boolean>(1);
+        return unlessStopped(envelope, holder.waiters.pipe(take(1)), context).pipe(
+          mergeMap((sent) => {
+            if (!sent) return admit(envelope, key, holds);
+            settle(envelope, duplicate('the same payload was delivered while this one waited'));
+            return EMPTY;
           }),
-          // Stopped before the store answered: the envelope was released; let local waiters go too.
-          finalize(() => answered || handOver(key, lease, false)),
         );
-      });
+      }
+      const lease: LocalLease = {};
+      sending.set(key, lease);
+      leases += 1;
+      const token = `${tokenPrefix}:${leases}`;
+      const acquire = () => dedupeStore.acquire(key, token, leaseMs);
+      // An in-memory store answers at once: no observable is made for the wait.
+      const asked = askNow(acquire);
+      if (asked.now) {
+        valve.open(STORE_UNAVAILABLE);
+        return acquired(envelope, key, token, lease, asked.answer, holds);
+      }
+      let answered = false;
+      return untilAnswered(envelope, 'the dedupe store', acquire, context, asked.later).pipe(
+        mergeMap((result) => {
+          answered = true;
+          return acquired(envelope, key, token, lease, result, holds);
+        }),
+        // Stopped before the store answered: the envelope was released; let local waiters go too.
+        finalize(() => answered || handOver(key, lease, false)),
+      );
+    };
 
     return source.pipe(
-      mergeHolding((envelope, holds) =>
-        keyOf(envelope).pipe(
-          mergeMap((key) => {
-            if (key === undefined) {
-              settle(
-                envelope,
-                failed(Reasons.operatorError, {
-                  detail: 'dedupe: the envelope has no identity; selectIdentity must run first',
-                }),
-              );
-              return EMPTY;
-            }
-            return admit(envelope, key, holds);
-          }),
-        ),
-      ),
+      mergeHolding((envelope, holds) => {
+        const admitWith = (key: string | undefined): ObservableInput<Envelope> => {
+          if (key !== undefined) return admit(envelope, key, holds);
+          settle(
+            envelope,
+            failed(Reasons.operatorError, {
+              detail: 'dedupe: the envelope has no identity; selectIdentity must run first',
+            }),
+          );
+          return EMPTY;
+        };
+        const key = keyOf(envelope);
+        return typeof key === 'object' ? key.pipe(mergeMap(admitWith)) : admitWith(key);
+      }),
+      finalize(() => renewal.stop()),
     );
   };
 

@@ -5,7 +5,9 @@ import {
   connect,
   defer,
   filter,
+  finalize,
   forkJoin,
+  isObservable,
   from,
   map,
   merge,
@@ -28,7 +30,16 @@ import type { JsonObject } from './model/json.js';
 import { NOT_IN_AUDIENCES } from './consent.js';
 import { CircuitBreaker } from './model/circuit-breaker.js';
 import { describeResult, isDestinationFailure, judge, RetryOptions, type AttemptResult } from './model/retry-policy.js';
-import { pause, unlessStopped, untilAnswered } from './model/waits.js';
+import {
+  answerOr,
+  askNow,
+  type Later,
+  pause,
+  soon,
+  STORE_UNAVAILABLE,
+  unlessStopped,
+  untilAnswered,
+} from './model/waits.js';
 
 /** A payload's memberships: audience id -> status. */
 const upsOf = (payload: Envelope['payload']): Record<string, string> => {
@@ -92,13 +103,30 @@ export const emit =
     const now = (): number => scheduler?.now() ?? Date.now();
     const breaker = new CircuitBreaker(options.retry, valve, scheduler, random);
 
-    /** The breaker's permit, then a slot from the rate limiter (asked again after each wait it names). */
-    const waitTurn = (envelope: Envelope): Observable<unknown> => {
-      const slot = (): Observable<unknown> =>
-        untilAnswered(envelope, 'the rate limiter', () => rateLimiter.reserve(), context).pipe(
-          mergeMap((wait) => (wait <= 0 ? of(undefined) : pause(envelope, wait, context).pipe(mergeMap(slot)))),
-        );
-      return unlessStopped(envelope, breaker.permit(), context).pipe(mergeMap(slot));
+    // Whether the pipeline is stopping, known without a subscription per update (see `waitTurn`).
+    let stopped = false;
+
+    /** A slot from the rate limiter, asked again after each wait it names; `first` is the first answer. */
+    const slot = (envelope: Envelope, first?: Observable<number>): Observable<unknown> =>
+      untilAnswered(envelope, 'the rate limiter', reserve, context, first).pipe(
+        mergeMap((wait) => (wait <= 0 ? of(undefined) : slotAfter(envelope, wait))),
+      );
+    const slotAfter = (envelope: Envelope, wait: number): Observable<unknown> =>
+      pause(envelope, wait, context).pipe(mergeMap(() => slot(envelope)));
+    const reserve = () => rateLimiter.reserve();
+
+    /**
+     * The breaker's permit, then a slot from the rate limiter: `undefined` when the attempt may go at
+     * once, which is the common case (the breaker closed, the limiter answering at once with no wait)
+     * and is then decided without an observable.
+     */
+    const waitTurn = (envelope: Envelope): Observable<unknown> | undefined => {
+      if (stopped || breaker.isOpen)
+        return unlessStopped(envelope, breaker.permit(), context).pipe(mergeMap(() => slot(envelope)));
+      const asked = askNow(reserve);
+      if (!asked.now) return slot(envelope, asked.later);
+      valve.open(STORE_UNAVAILABLE);
+      return asked.answer <= 0 ? undefined : slotAfter(envelope, asked.answer);
     };
 
     const finish = (envelope: Envelope, outcome: Outcome): Observable<never> => {
@@ -124,35 +152,40 @@ export const emit =
       );
     };
 
-    const isStale = (envelope: Envelope): Observable<boolean> => {
+    // The log is a safeguard, not a gate: if it cannot answer, send (dedupe still stops repeats).
+    const isStale = (envelope: Envelope): Later<boolean> => {
       const { identity } = envelope;
       const position = streamPositionOf(envelope.origin);
-      if (!identity || position === undefined) return of(false);
-      return defer(() => fromMaybePromise(deliveryLog.lastDelivered(identityKey(identity)))).pipe(
-        map((last) => last !== undefined && (compareStreamPositions(last, position) ?? 0) > 0),
-        // The log is a safeguard, not a gate: if it cannot answer, send (dedupe still stops repeats).
-        catchError(() => of(false)),
+      if (!identity || position === undefined) return false;
+      return answerOr(
+        () => deliveryLog.lastDelivered(identityKey(identity)),
+        (last) => last !== undefined && (compareStreamPositions(last, position) ?? 0) > 0,
+        false,
       );
     };
 
     /** An update received before its person was forgotten (`forget`): a replay must not send it again. */
-    const isForgotten = (envelope: Envelope): Observable<boolean> => {
+    const isForgotten = (envelope: Envelope): Later<boolean> => {
       const { identity } = envelope;
       const position = streamPositionOf(envelope.origin);
       const at = position === undefined ? undefined : millisOf(position);
-      if (!identity || at === undefined || !deliveryLog.forgottenAt) return of(false);
-      return defer(() => fromMaybePromise(deliveryLog.forgottenAt?.(identityKey(identity)))).pipe(
-        map((forgotten) => forgotten !== undefined && at <= forgotten),
-        catchError(() => of(false)),
+      const forgottenAt = deliveryLog.forgottenAt?.bind(deliveryLog);
+      if (!identity || at === undefined || !forgottenAt) return false;
+      return answerOr(
+        () => forgottenAt(identityKey(identity)),
+        (forgotten) => forgotten !== undefined && at <= forgotten,
+        false,
       );
     };
 
-    const recordDelivery = (envelope: Envelope): Observable<unknown> => {
+    const recordDelivery = (envelope: Envelope): Later<unknown> => {
       const { identity } = envelope;
       const position = streamPositionOf(envelope.origin);
-      if (!identity || position === undefined) return of(undefined);
-      return defer(() => fromMaybePromise(deliveryLog.recordDelivered(identityKey(identity), position))).pipe(
-        catchError(() => of(undefined)),
+      if (!identity || position === undefined) return undefined;
+      return answerOr(
+        () => deliveryLog.recordDelivered(identityKey(identity), position),
+        () => undefined,
+        undefined,
       );
     };
 
@@ -163,11 +196,11 @@ export const emit =
      * withdrawal is also counted, which starts a new round of `dedupe` keys for the person (so a person
      * who consents again is sent again, even with the same qualification time).
      */
-    const recordAudiences = (envelope: Envelope): Observable<unknown> => {
+    const recordAudiences = (envelope: Envelope): Later<unknown> => {
       const { identity } = envelope;
-      const statuses = Object.entries(upsOf(envelope.payload));
       // Only a flow with consent needs it: the others pay nothing for it.
-      if (!identity || envelope.consent === undefined) return of(undefined);
+      if (!identity || envelope.consent === undefined) return undefined;
+      const statuses = Object.entries(upsOf(envelope.payload));
       const key = identityKey(identity);
       const audiences =
         statuses.length === 0
@@ -223,10 +256,10 @@ export const emit =
       );
 
     /** Attempt number `total`; `counted` attempts count toward `maxAttempts` (paused ones do not). */
-    const attempt = (envelope: Envelope, body: string, total: number, counted: number): Observable<never> =>
-      waitTurn(envelope).pipe(
-        // The request itself is not raced with a stop: once sent, its answer is waited for.
-        mergeMap(() => send(body)),
+    const attempt = (envelope: Envelope, body: string, total: number, counted: number): Observable<never> => {
+      const turn = waitTurn(envelope);
+      // The request itself is not raced with a stop: once sent, its answer is waited for.
+      return (turn ? turn.pipe(mergeMap(() => send(body))) : send(body)).pipe(
         mergeMap((result) => {
           if (isDestinationFailure(result)) breaker.failed(laneKeyOf(envelope), describeResult(result));
           else breaker.answered();
@@ -234,12 +267,12 @@ export const emit =
           if (isDestinationFailure(result) && breaker.isOpen) return attempt(envelope, body, total + 1, counted);
           const verdict = judge(result, counted, options.retry, now(), random);
           switch (verdict.kind) {
-            case 'delivered':
+            case 'delivered': {
               valve.open(DESTINATION_REJECTED);
-              return merge(recordDelivery(envelope), recordAudiences(envelope)).pipe(
-                toArray(),
-                mergeMap(() => finish(envelope, delivered(verdict.status, total))),
-              );
+              const done = () => finish(envelope, delivered(verdict.status, total));
+              const writes = [recordDelivery(envelope), recordAudiences(envelope)].filter(isObservable);
+              return writes.length === 0 ? done() : merge(...writes).pipe(toArray(), mergeMap(done));
+            }
             case 'retry':
               if (verdict.slowDown) void Promise.resolve(rateLimiter.slowDown()).catch(() => {});
               return pause(envelope, verdict.delayMs, context).pipe(
@@ -261,6 +294,7 @@ export const emit =
           }
         }),
       );
+    };
 
     const deliver = (envelope: Envelope): Observable<never> =>
       defer(() => {
@@ -270,30 +304,30 @@ export const emit =
           const detail = `${bytes} bytes, the limit is ${options.maxPayloadBytes}`;
           return deadLetter(envelope, body, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
         }
-        return forkJoin([isStale(envelope), isForgotten(envelope)]).pipe(
-          mergeMap(([stale, forgotten]) => {
-            if (forgotten)
-              return finish(envelope, excluded(Reasons.forgotten, 'its person was forgotten after it was received'));
-            if (stale)
-              return finish(
-                envelope,
-                excluded(Reasons.stale, 'a later update for this identity was already delivered'),
-              );
-            return withdrawalToSend(envelope).pipe(
-              mergeMap((toSend) => {
-                if (toSend === undefined) return finish(envelope, excluded(Reasons.noConsent, NOT_IN_AUDIENCES));
-                if (toSend === envelope) return attempt(envelope, body, 1, 1);
-                const exit = serializePayload(toSend.payload);
-                const exitBytes = Buffer.byteLength(exit);
-                if (exitBytes > options.maxPayloadBytes) {
-                  const detail = `${exitBytes} bytes, the limit is ${options.maxPayloadBytes}`;
-                  return deadLetter(toSend, exit, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
-                }
-                return attempt(toSend, exit, 1, 1);
-              }),
-            );
-          }),
-        );
+        const checked = (stale: boolean, forgotten: boolean): Observable<never> => {
+          if (forgotten)
+            return finish(envelope, excluded(Reasons.forgotten, 'its person was forgotten after it was received'));
+          if (stale)
+            return finish(envelope, excluded(Reasons.stale, 'a later update for this identity was already delivered'));
+          if (envelope.consent !== 'withdrawn') return attempt(envelope, body, 1, 1);
+          return withdrawalToSend(envelope).pipe(
+            mergeMap((toSend) => {
+              if (toSend === undefined) return finish(envelope, excluded(Reasons.noConsent, NOT_IN_AUDIENCES));
+              if (toSend === envelope) return attempt(envelope, body, 1, 1);
+              const exit = serializePayload(toSend.payload);
+              const exitBytes = Buffer.byteLength(exit);
+              if (exitBytes > options.maxPayloadBytes) {
+                const detail = `${exitBytes} bytes, the limit is ${options.maxPayloadBytes}`;
+                return deadLetter(toSend, exit, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
+              }
+              return attempt(toSend, exit, 1, 1);
+            }),
+          );
+        };
+        const [stale, forgotten] = [isStale(envelope), isForgotten(envelope)];
+        // Both known at once (nothing to look up, or a log in memory): no observable for the wait.
+        if (!isObservable(stale) && !isObservable(forgotten)) return checked(stale, forgotten);
+        return forkJoin([soon(stale), soon(forgotten)]).pipe(mergeMap(([s, f]) => checked(s, f)));
       });
 
     /** Dead-lettered at once, outside the lanes: it must not wait behind the updates it is shed for. */
@@ -309,21 +343,27 @@ export const emit =
         ),
       );
 
-    // `connect`: one subscription to the source, split in two.
-    return source.pipe(
-      connect((envelopes) =>
-        merge(
-          envelopes.pipe(
-            filter((envelope) => envelope.shed === true),
-            mergeMap(shedding),
-          ),
-          envelopes.pipe(
-            filter((envelope) => envelope.shed !== true),
-            laneMap(laneKeyOf, deliver, options.concurrency),
+    // `connect`: one subscription to the source, split in two. The stop is watched once, for `waitTurn`.
+    return defer(() => {
+      const stopWatch = context.stopping$?.subscribe(() => {
+        stopped = true;
+      });
+      return source.pipe(
+        connect((envelopes) =>
+          merge(
+            envelopes.pipe(
+              filter((envelope) => envelope.shed === true),
+              mergeMap(shedding),
+            ),
+            envelopes.pipe(
+              filter((envelope) => envelope.shed !== true),
+              laneMap(laneKeyOf, deliver, options.concurrency),
+            ),
           ),
         ),
-      ),
-    );
+        finalize(() => stopWatch?.unsubscribe()),
+      );
+    });
   };
 
 export const emitOperator = defineOperator({

@@ -4,8 +4,8 @@ import { matching, refine, struct, withDefault, type Problem } from './model/cod
 import { defineOperator } from './model/define.js';
 import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
-import type { Json } from './model/json.js';
-import { getPath, overlaps, setPath } from './model/paths.js';
+import { isJsonObject, type Json } from './model/json.js';
+import { getSegments, overlaps, segmentsOf } from './model/paths.js';
 import { RESERVED_KEYS } from './model/payload.js';
 
 export interface DottedPathBrand {
@@ -59,15 +59,38 @@ export type ProjectAttributesOptions = t.TypeOf<typeof ProjectAttributesOptions>
  * @example
  * profiles$.pipe(projectAttributes({ attributes: [{ source: 'person.name.firstName', target: 'firstName' }] }))
  */
-export const projectAttributes = (options: ProjectAttributesOptions): OperatorFunction<Envelope, Envelope> =>
-  perEnvelope('projectAttributes', (envelope) => {
-    let payload = envelope.payload;
-    for (const { source, target } of options.attributes) {
-      const value = getPath(envelope.profile, source);
-      if (value !== undefined) payload = setPath(payload, target, value as Json);
+export const projectAttributes = (options: ProjectAttributesOptions): OperatorFunction<Envelope, Envelope> => {
+  // Paths split once, not on every update.
+  const mappings = options.attributes.map(({ source, target }) => ({
+    source: segmentsOf(source),
+    target: segmentsOf(target),
+  }));
+  return perEnvelope('projectAttributes', (envelope) => {
+    let payload: Record<string, Json> | undefined;
+    for (const { source, target } of mappings) {
+      const value = getSegments(envelope.profile, source);
+      if (value === undefined) continue;
+      payload ??= { ...envelope.payload };
+      placeAt(payload, target, value as Json);
     }
-    return { ...envelope, payload };
+    return payload ? { ...envelope, payload } : envelope;
   });
+};
+
+/**
+ * Puts `value` at `segments` in `payload`, a copy of this envelope's own: the objects on the way are
+ * copied too (they may be shared with the envelope before this step) or created.
+ */
+const placeAt = (payload: Record<string, Json>, segments: readonly string[], value: Json): void => {
+  let at = payload;
+  for (const segment of segments.slice(0, -1)) {
+    const existing = at[segment];
+    const child: Record<string, Json> = isJsonObject(existing) ? { ...existing } : {};
+    at[segment] = child;
+    at = child;
+  }
+  at[segments[segments.length - 1]!] = value;
+};
 
 export const projectAttributesOperator = defineOperator({
   name: 'projectAttributes',

@@ -65,18 +65,23 @@ export const chooseIdentity = (
   let chosen: IdentityRef | undefined;
   for (const { source, target } of identities) {
     const entries: readonly IdentityEntry[] = Object.hasOwn(identityMap, source) ? (identityMap[source] ?? []) : [];
-    const usable: Array<{ readonly id: string; readonly primary?: boolean }> = [];
-    for (const [index, entry] of entries.entries()) {
+    // Plain loops, one object per id sent: this runs for every update.
+    const usable: Array<{ readonly id: string }> = [];
+    let preferred: string | undefined;
+    for (let index = 0; index < entries.length; index += 1) {
+      const entry = entries[index]!;
       const id = entry.id.trim();
       const why = rejectionOf(id, target);
       // The id itself stays out of the reason: reasons end up in logs and history.
       if (why) rejected.push(`identityMap.${source}[${index}] ${why}`);
-      else usable.push({ ...entry, id });
+      else {
+        usable.push({ id });
+        if (entry.primary === true) preferred ??= id;
+      }
     }
     if (usable.length === 0) continue;
-    sent[source] = usable.map(({ id }) => ({ id }));
-    const preferred = usable.find((entry) => entry.primary === true) ?? usable[0]!;
-    chosen ??= { namespace: source, target, id: preferred.id };
+    sent[source] = usable;
+    chosen ??= { namespace: source, target, id: preferred ?? usable[0]!.id };
   }
   return chosen ? { sent, chosen, rejected } : { sent, rejected };
 };

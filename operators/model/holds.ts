@@ -5,8 +5,11 @@ export type LetGo = () => void;
 
 /** What an operator keeps running for a value it passed on, until that value is done with (settled). */
 export interface Holds {
-  /** Holds `running` (a timer renewing a lease) for a value passed on; it ends with the subscription at the latest. */
-  take(running: Subscription): LetGo;
+  /**
+   * Holds the stream open for a value passed on, and `running` (if given) with it: it ends when let go,
+   * or with the subscription at the latest.
+   */
+  take(running?: Subscription): LetGo;
 }
 
 /**
@@ -30,13 +33,13 @@ export const mergeHolding =
         take: (running) => {
           held += 1;
           // Unsubscribed with the subscriber; once ended first, it drops out of the subscriber by itself.
-          subscriber.add(running);
+          if (running) subscriber.add(running);
           let holding = true;
           return () => {
             if (!holding) return;
             holding = false;
             held -= 1;
-            running.unsubscribe();
+            running?.unsubscribe();
             completeIfDone();
           };
         },

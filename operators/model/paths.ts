@@ -13,9 +13,12 @@ export const overlaps = (a: DottedPath, b: DottedPath): boolean =>
   a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
 
 /** The value at `path`, or `undefined` when any step is missing. */
-export const getPath = (value: unknown, path: DottedPath): unknown => {
+export const getPath = (value: unknown, path: DottedPath): unknown => getSegments(value, segmentsOf(path));
+
+/** `getPath` with the path already split (`segmentsOf`), for a path read on every update. */
+export const getSegments = (value: unknown, segments: readonly string[]): unknown => {
   let current: unknown = value;
-  for (const segment of segmentsOf(path)) {
+  for (const segment of segments) {
     if (Array.isArray(current) && /^\d+$/.test(segment)) current = current[Number(segment)];
     else if (typeof current === 'object' && current !== null && Object.hasOwn(current, segment))
       current = (current as Record<string, unknown>)[segment];

@@ -10,18 +10,32 @@ export const RESERVED_KEYS = ['identityMap', 'segmentMembership'] as const;
  * stable whatever order the operators filled it in.
  */
 export const serializePayload = (payload: JsonObject): string => {
-  const { identityMap, segmentMembership, ...attributes } = payload;
-  return JSON.stringify({ ...attributes, identityMap, segmentMembership });
+  // A loop, not `{ identityMap, segmentMembership, ...attributes }`: rest and spread copy generically,
+  // and this runs for every update sent.
+  const ordered: Record<string, Json | undefined> = {};
+  for (const key of Object.keys(payload))
+    if (key !== 'identityMap' && key !== 'segmentMembership') ordered[key] = payload[key];
+  ordered.identityMap = payload.identityMap;
+  ordered.segmentMembership = payload.segmentMembership;
+  return JSON.stringify(ordered);
 };
 
+/** JSON text with every object's keys in code-unit order, so that key order makes no difference. */
 const canonical = (value: Json): string => {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const object = value as JsonObject;
-    const keys = Object.keys(object).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonical(object[key] as Json)}`).join(',')}}`;
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let i = 0; i < value.length; i += 1) text += (i > 0 ? ',' : '') + canonical(value[i] as Json);
+    return `${text}]`;
   }
-  return JSON.stringify(value);
+  const object = value as JsonObject;
+  const keys = Object.keys(object).sort();
+  let text = '{';
+  for (let i = 0; i < keys.length; i += 1) {
+    const key = keys[i]!;
+    text += `${i > 0 ? ',' : ''}${JSON.stringify(key)}:${canonical(object[key] as Json)}`;
+  }
+  return `${text}}`;
 };
 
 /** A content hash of a payload that does not depend on key order: "the same payload" for dedupe. */

@@ -5,15 +5,19 @@ import {
   type Observable,
   catchError,
   defer,
+  from,
+  isObservable,
   map,
   mergeMap,
+  of,
   race,
   take,
+  throwError,
   timer,
   type SchedulerLike,
 } from 'rxjs';
 import { release, type Envelope } from './envelope.js';
-import { fromMaybePromise, type MaybePromise, type Valve } from './ports.js';
+import { fromMaybePromise, isPromiseLike, type MaybePromise, type Valve } from './ports.js';
 import { backoffMs, STORE_OUTAGE_BACKOFF } from './backoff.js';
 
 /** What the valve is closed for while a store the pipeline needs (Redis) does not answer. */
@@ -56,21 +60,67 @@ export interface OutageContext extends WaitContext {
   readonly random?: (() => number) | undefined;
 }
 
+/** A store's answer when it gave one at once, else the call under way (its promise, or what it threw). */
+export type Asked<T> =
+  | { readonly now: true; readonly answer: T }
+  | { readonly now: false; readonly later: Observable<T> };
+
+/**
+ * Calls a store once, to learn whether it answered at once. An in-memory store does, on every update:
+ * the caller goes on in the same step, without building the observables a wait needs. Anything else (a
+ * promise, a throw) is handed to `untilAnswered` as its first attempt, so the store is not asked twice.
+ */
+export const askNow = <T>(call: () => MaybePromise<T>): Asked<T> => {
+  try {
+    const answer = call();
+    return isPromiseLike(answer) ? { now: false, later: from(answer) } : { now: true, answer };
+  } catch (error) {
+    return { now: false, later: throwError(() => error) };
+  }
+};
+
+/** An answer known now, or an observable of it. */
+export type Later<T> = T | Observable<T>;
+
+/** `value` as an observable: `of` it when it is known now. */
+export const soon = <T>(value: Later<T>): Observable<T> => (isObservable(value) ? value : of(value));
+
+/**
+ * A safeguard's lookup (`call`), read by `read`: known now when the store answers at once, and
+ * `fallback` when it fails. Unlike `untilAnswered`, it never waits out an outage: a safeguard must not
+ * hold an update up.
+ */
+export const answerOr = <A, T>(call: () => MaybePromise<A>, read: (answer: A) => T, fallback: T): Later<T> => {
+  const asked = askNow(call);
+  if (!asked.now)
+    return asked.later.pipe(
+      map(read),
+      catchError(() => of(fallback)),
+    );
+  try {
+    return read(asked.answer);
+  } catch {
+    return fallback;
+  }
+};
+
 /**
  * Asks a store (`call`) until it answers. A store that fails is an outage of ours, never the update's
  * fault: the intake pauses (`store-unavailable`, naming `what` and the error), the caller waits with
  * backoff, and the first answer reopens the intake. Nothing is failed or dead-lettered for it. If the
  * pipeline stops meanwhile, the `envelope` waiting (if any) is released and the result completes empty.
+ * `first`, when given, is the first attempt already under way (from `askNow`).
  */
 export const untilAnswered = <T>(
   envelope: Envelope | undefined,
   what: string,
   call: () => MaybePromise<T>,
   context: OutageContext,
+  first?: Observable<T>,
 ): Observable<T> => {
   const { valve, random = Math.random } = context;
   const ask = (attempt: number): Observable<T> =>
-    defer(() => fromMaybePromise(call())).pipe(
+    (attempt === 1 && first ? first : defer(() => fromMaybePromise(call()))).pipe(
       map((answer) => {
         valve.open(STORE_UNAVAILABLE);
         return answer;
