@@ -8,14 +8,14 @@ import {
   map,
   mergeMap,
   take,
+  throwError,
   type Observable,
-  type ObservableInput,
   type OperatorFunction,
 } from 'rxjs';
 import { integerIn, struct, withDefault } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
 import { identityKey, settle, type Envelope } from './model/envelope.js';
-import { mergeHolding, type Holds, type LetGo } from './model/holds.js';
+import { mergeHolding, observeSoon, type Holds, type LetGo, type Soon } from './model/holds.js';
 import { duplicate, failed, Reasons, type Outcome } from './model/outcome.js';
 import { fingerprint } from './model/payload.js';
 import { LeaseRenewal } from './model/lease-renewal.js';
@@ -169,6 +169,9 @@ export const dedupe =
       );
     };
 
+    // Set once the stream is torn down: a store's late answer then starts nothing (no renewal).
+    let tornDown = false;
+
     /** What the store's answer to an acquire means for the envelope. */
     const acquired = (
       envelope: Envelope,
@@ -177,7 +180,7 @@ export const dedupe =
       lease: LocalLease,
       result: LeaseResult,
       holds: Holds,
-    ): ObservableInput<Envelope> => {
+    ): Soon<Envelope> => {
       switch (result) {
         case 'acquired': {
           // Retries may outlast one lease: keep it alive until the envelope settles. The hold belongs to
@@ -189,21 +192,23 @@ export const dedupe =
         case 'committed':
           handOver(key, lease, true);
           settle(envelope, duplicate('the same payload was already delivered for this identity'));
-          return EMPTY;
+          return [];
         case 'leased':
           // Another process is sending it: look again later, and let local waiters look too.
           handOver(key, lease, false);
-          return pause(envelope, options.pollMs, context).pipe(mergeMap(() => admit(envelope, key, holds)));
+          return pause(envelope, options.pollMs, context).pipe(
+            mergeMap(() => observeSoon(admit(envelope, key, holds))),
+          );
       }
     };
 
-    const admit = (envelope: Envelope, key: string, holds: Holds): ObservableInput<Envelope> => {
+    const admit = (envelope: Envelope, key: string, holds: Holds): Soon<Envelope> => {
       const holder = sending.get(key);
       if (holder) {
         holder.waiters ??= new ReplaySubject<boolean>(1);
         return unlessStopped(envelope, holder.waiters.pipe(take(1)), context).pipe(
           mergeMap((sent) => {
-            if (!sent) return admit(envelope, key, holds);
+            if (!sent) return observeSoon(admit(envelope, key, holds));
             settle(envelope, duplicate('the same payload was delivered while this one waited'));
             return EMPTY;
           }),
@@ -220,20 +225,34 @@ export const dedupe =
         valve.open(STORE_UNAVAILABLE);
         return acquired(envelope, key, token, lease, asked.answer, holds);
       }
-      let answered = false;
-      return untilAnswered(envelope, 'the dedupe store', acquire, context, asked.later).pipe(
-        mergeMap((result) => {
-          answered = true;
+      /** Asks until the store answers (an outage pauses the intake), `first` being the first attempt. */
+      const untilAcquired = (first: Observable<LeaseResult>): Observable<Envelope> => {
+        let answered = false;
+        return untilAnswered(envelope, 'the dedupe store', acquire, context, first).pipe(
+          mergeMap((result) => {
+            answered = true;
+            return observeSoon(acquired(envelope, key, token, lease, result, holds));
+          }),
+          // Stopped before the store answered: the envelope was released; let local waiters go too.
+          finalize(() => answered || handOver(key, lease, false)),
+        );
+      };
+      // A store that answers later (Redis: one batch a turn) is waited for as a promise, with no
+      // observable per update unless it fails.
+      if (!asked.promise) return untilAcquired(asked.later);
+      return Promise.resolve(asked.promise).then(
+        (result): Soon<Envelope> => {
+          if (tornDown) return [];
+          valve.open(STORE_UNAVAILABLE);
           return acquired(envelope, key, token, lease, result, holds);
-        }),
-        // Stopped before the store answered: the envelope was released; let local waiters go too.
-        finalize(() => answered || handOver(key, lease, false)),
+        },
+        (error: unknown): Soon<Envelope> => (tornDown ? [] : untilAcquired(throwError(() => error))),
       );
     };
 
     return source.pipe(
       mergeHolding((envelope, holds) => {
-        const admitWith = (key: string | undefined): ObservableInput<Envelope> => {
+        const admitWith = (key: string | undefined): Soon<Envelope> => {
           if (key !== undefined) return admit(envelope, key, holds);
           settle(
             envelope,
@@ -241,12 +260,15 @@ export const dedupe =
               detail: 'dedupe: the envelope has no identity; selectIdentity must run first',
             }),
           );
-          return EMPTY;
+          return [];
         };
         const key = keyOf(envelope);
-        return typeof key === 'object' ? key.pipe(mergeMap(admitWith)) : admitWith(key);
+        return typeof key === 'object' ? key.pipe(mergeMap((known) => observeSoon(admitWith(known)))) : admitWith(key);
       }),
-      finalize(() => renewal.stop()),
+      finalize(() => {
+        tornDown = true;
+        renewal.stop();
+      }),
     );
   };
 

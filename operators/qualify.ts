@@ -60,10 +60,19 @@ export const qualify = (options: QualifyOptions): OperatorFunction<Envelope, Env
 
 type Memberships = NonNullable<NonNullable<Profile['segmentMembership']>['ups']>;
 
-/** The outcome of a profile in none of the mapped audiences with a listed status, saying why. */
+/** Distinct not-qualified outcomes kept for reuse; statuses come from the feed, so the cache is bounded. */
+const MAX_KEPT_OUTCOMES = 64;
+
+/**
+ * The outcome of a profile in none of the mapped audiences with a listed status, saying why. Most of a
+ * feed is not qualified, in a few ways (absent from every mapped audience, `existing` in one): the same
+ * outcome is made once per way (the statuses of the mapped audiences) and reused, instead of a detail
+ * string built for every update. Outcomes are never changed once made.
+ */
 const notQualifiedOutcome = (options: QualifyOptions): ((ups: Memberships) => Outcome) => {
   const wanted = options.statuses.join(' or ');
-  return (ups) => {
+  const kept = new Map<string, Outcome>();
+  const make = (ups: Memberships): Outcome => {
     const present = options.audiences.flatMap(({ id }) =>
       Object.hasOwn(ups, id) ? [`${id} is ${ups[id]!.status}`] : [],
     );
@@ -73,6 +82,20 @@ const notQualifiedOutcome = (options: QualifyOptions): ((ups: Memberships) => Ou
         ? `mapped audience ${present.join(', ')}; only ${wanted} is sent`
         : `the profile is in none of the ${options.audiences.length} mapped audience(s)`,
     );
+  };
+  return (ups) => {
+    // What the detail depends on: each mapped audience's status (length-prefixed, so that no two lists
+    // of statuses read the same), or `-` for its absence.
+    let way = '';
+    for (const { id } of options.audiences) {
+      const status = Object.hasOwn(ups, id) ? ups[id]!.status : undefined;
+      way += status === undefined ? '-' : `${status.length}:${status}`;
+    }
+    const known = kept.get(way);
+    if (known) return known;
+    const outcome = make(ups);
+    if (kept.size < MAX_KEPT_OUTCOMES) kept.set(way, outcome);
+    return outcome;
   };
 };
 

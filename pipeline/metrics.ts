@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Observable, Subscription } from 'rxjs';
 import type { Ledger } from '../operators/model/ledger.js';
+import type { Outcome } from '../operators/model/outcome.js';
 import type { AttemptObserved } from './observe.js';
 import type { IntakeValve, ValveChange } from './valve.js';
 
@@ -22,31 +23,55 @@ export class PipelineMetrics {
     help: 'Profile updates received (one per profile of a message).',
     labelNames: ['flow'],
     registers: [this.registry],
+    collect: () => this.#flushTallies(),
   });
   readonly activated = new Counter({
     name: `${PREFIX}identities_activated_total`,
     help: 'Updates delivered: the destination answered 2xx.',
     labelNames: ['flow'],
     registers: [this.registry],
+    collect: () => this.#flushTallies(),
   });
   readonly excluded = new Counter({
     name: `${PREFIX}identities_excluded_total`,
     help: 'Updates deliberately not sent, by reason.',
     labelNames: ['flow', 'reason'],
     registers: [this.registry],
+    collect: () => this.#flushTallies(),
   });
   readonly failed = new Counter({
     name: `${PREFIX}identities_failed_total`,
     help: 'Updates not delivered, by reason.',
     labelNames: ['flow', 'reason'],
     registers: [this.registry],
+    collect: () => this.#flushTallies(),
   });
   readonly duplicates = new Counter({
     name: `${PREFIX}duplicates_total`,
     help: 'Updates whose payload was already delivered for the identity.',
     labelNames: ['flow'],
     registers: [this.registry],
+    collect: () => this.#flushTallies(),
   });
+  /**
+   * What each watched ledger received and settled since the last scrape, counted in place at every
+   * update and added to the counters above when they are read (their `collect`), not at every update.
+   */
+  readonly #tallies = new Set<OutcomeTally>();
+
+  #flushTallies(): void {
+    for (const tally of this.#tallies) tally.flush();
+  }
+
+  /** Counts into `tally` from now on; `untally` flushes what it holds and stops counting into it. */
+  tally(tally: OutcomeTally): () => void {
+    this.#tallies.add(tally);
+    return () => {
+      tally.flush();
+      this.#tallies.delete(tally);
+    };
+  }
+
   /** Each flow's ledger, read at each scrape by the gauges below (not set at every update). */
   readonly #ledgers = new Map<string, Ledger>();
   readonly activationRate: Gauge<'flow'> = new Gauge({
@@ -210,9 +235,9 @@ export class FlowMetrics {
   }
 
   /**
-   * Counts what the flow's ledger and valve report, from now on. Runs at every update: the flow's own
-   * series are looked up once (by reason, once per reason), not hashed from labels at each count; the
-   * in-flight and activation-rate gauges read the ledger at each scrape instead.
+   * Counts what the flow's ledger and valve report, from now on. Runs at every update: outcomes are
+   * counted in place and reach the counters when they are read (see `countOutcomes`); the in-flight and
+   * activation-rate gauges read the ledger at each scrape.
    */
   watch(ledger: Ledger, valve: IntakeValve): this {
     const m = this.metrics;
@@ -229,40 +254,27 @@ export class FlowMetrics {
 
   /**
    * Counts what a ledger receives and settles into the flow's counters until unsubscribed: the flow's
-   * own, or a side ledger of the same flow's (a console redrive). Runs at every update: the flow's own
-   * series are looked up once (by reason, once per reason), not hashed from labels at each count.
+   * own, or a side ledger of the same flow's (a console redrive). Runs at every update, so it counts in
+   * place (`OutcomeTally`); the counters take the counts when read, and the rest when it is unsubscribed.
    */
   countOutcomes(ledger: Ledger): Subscription {
     const m = this.metrics;
-    const flow = this.flow;
-    const received = m.received.labels(this.#labels);
-    const activated = m.activated.labels(this.#labels);
-    const duplicates = m.duplicates.labels(this.#labels);
-    const byReason = (counter: Counter<'flow' | 'reason'>) => {
-      const series = new Map<string, Counter.Internal>();
-      return (reason: string) => {
-        const known = series.get(reason);
-        if (known) return known;
-        const one = counter.labels({ flow, reason });
-        series.set(reason, one);
-        return one;
-      };
-    };
-    const excluded = byReason(m.excluded);
-    const failed = byReason(m.failed);
-    const subscription = ledger.settlements$.subscribe(({ outcome }) => {
-      if (outcome.kind === 'delivered') activated.inc();
-      else if (outcome.kind === 'duplicate') duplicates.inc();
-      else if (outcome.kind === 'excluded') excluded(outcome.reason).inc();
-      else failed(outcome.reason).inc();
-    });
+    const tally = new OutcomeTally(
+      m.received.labels(this.#labels),
+      m.activated.labels(this.#labels),
+      m.duplicates.labels(this.#labels),
+      (reason) => m.excluded.labels({ flow: this.flow, reason }),
+      (reason) => m.failed.labels({ flow: this.flow, reason }),
+    );
+    const subscription = ledger.settlements$.subscribe(({ outcome }) => tally.count(outcome));
     let lastReceived = ledger.received;
     subscription.add(
       ledger.inFlight$.subscribe(() => {
-        if (ledger.received > lastReceived) received.inc(ledger.received - lastReceived);
+        tally.received += ledger.received - lastReceived;
         lastReceived = ledger.received;
       }),
     );
+    subscription.add(m.tally(tally));
     return subscription;
   }
 
@@ -282,5 +294,60 @@ export class FlowMetrics {
 
   deadLettered(reason: string): void {
     this.metrics.deadLettered.inc({ flow: this.flow, reason });
+  }
+}
+
+type Series = Counter.Internal;
+
+/** One ledger's counts since the last scrape, in place: a number per series, added to it at `flush`. */
+export class OutcomeTally {
+  received = 0;
+  #activated = 0;
+  #duplicates = 0;
+  readonly #excluded = new Map<string, number>();
+  readonly #failed = new Map<string, number>();
+  /** Each reason's series, looked up once. */
+  readonly #series = new Map<string, Series>();
+
+  constructor(
+    private readonly receivedSeries: Series,
+    private readonly activatedSeries: Series,
+    private readonly duplicatesSeries: Series,
+    private readonly excludedSeries: (reason: string) => Series,
+    private readonly failedSeries: (reason: string) => Series,
+  ) {}
+
+  count(outcome: Outcome): void {
+    if (outcome.kind === 'delivered') this.#activated += 1;
+    else if (outcome.kind === 'duplicate') this.#duplicates += 1;
+    else {
+      const byReason = outcome.kind === 'excluded' ? this.#excluded : this.#failed;
+      byReason.set(outcome.reason, (byReason.get(outcome.reason) ?? 0) + 1);
+    }
+  }
+
+  flush(): void {
+    if (this.received > 0) this.receivedSeries.inc(this.received);
+    if (this.#activated > 0) this.activatedSeries.inc(this.#activated);
+    if (this.#duplicates > 0) this.duplicatesSeries.inc(this.#duplicates);
+    this.received = 0;
+    this.#activated = 0;
+    this.#duplicates = 0;
+    this.#flushReasons('excluded', this.#excluded, this.excludedSeries);
+    this.#flushReasons('failed', this.#failed, this.failedSeries);
+  }
+
+  #flushReasons(kind: string, counts: Map<string, number>, seriesOf: (reason: string) => Series): void {
+    for (const [reason, n] of counts) {
+      if (n === 0) continue;
+      const key = `${kind}:${reason}`;
+      let series = this.#series.get(key);
+      if (!series) {
+        series = seriesOf(reason);
+        this.#series.set(key, series);
+      }
+      series.inc(n);
+      counts.set(reason, 0);
+    }
   }
 }

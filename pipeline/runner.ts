@@ -75,13 +75,12 @@ const settleExcludedAtOnce =
             return;
           }
           const receivedAt = Date.now();
-          ledger.receive(1);
-          ledger.record({
+          ledger.receiveSettled({
             outcome,
             origin: { source: sourceName, position: message.position ?? nextPosition() },
             identity: undefined,
             receivedAt,
-            at: Date.now(),
+            at: receivedAt,
           });
           message.ack?.();
         },

@@ -67,7 +67,24 @@ export class Ledger {
 
   /** Count one final outcome. Called by tickets only, exactly once per received envelope. */
   record(settlement: Settlement): void {
-    const { outcome } = settlement;
+    this.#count(settlement.outcome);
+    this.#inFlight.next(this.#inFlight.value - 1);
+    this.#settlements.next(settlement);
+  }
+
+  /**
+   * Count one update received and settled at once (the intake's fast path for an update that is not
+   * qualified): as `receive` then `record`, with one in-flight emission instead of two, since in flight
+   * does not change (it still tells the watchers of `received` that it grew).
+   */
+  receiveSettled(settlement: Settlement): void {
+    this.#received += 1;
+    this.#count(settlement.outcome);
+    this.#inFlight.next(this.#inFlight.value);
+    this.#settlements.next(settlement);
+  }
+
+  #count(outcome: Outcome): void {
     switch (outcome.kind) {
       case 'delivered':
         this.#delivered += 1;
@@ -83,8 +100,6 @@ export class Ledger {
         break;
     }
     this.#settled += 1;
-    this.#inFlight.next(this.#inFlight.value - 1);
-    this.#settlements.next(settlement);
   }
 
   /** Count one envelope handed back unsettled (the pipeline is stopping). Called by tickets only. */

@@ -60,10 +60,13 @@ export interface OutageContext extends WaitContext {
   readonly random?: (() => number) | undefined;
 }
 
-/** A store's answer when it gave one at once, else the call under way (its promise, or what it threw). */
+/**
+ * A store's answer when it gave one at once, else the call under way as an observable (of its promise,
+ * or of what it threw) and, when it returned one, the promise itself.
+ */
 export type Asked<T> =
   | { readonly now: true; readonly answer: T }
-  | { readonly now: false; readonly later: Observable<T> };
+  | { readonly now: false; readonly later: Observable<T>; readonly promise?: PromiseLike<T> };
 
 /**
  * Calls a store once, to learn whether it answered at once. An in-memory store does, on every update:
@@ -73,7 +76,7 @@ export type Asked<T> =
 export const askNow = <T>(call: () => MaybePromise<T>): Asked<T> => {
   try {
     const answer = call();
-    return isPromiseLike(answer) ? { now: false, later: from(answer) } : { now: true, answer };
+    return isPromiseLike(answer) ? { now: false, later: from(answer), promise: answer } : { now: true, answer };
   } catch (error) {
     return { now: false, later: throwError(() => error) };
   }

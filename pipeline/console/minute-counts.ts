@@ -55,9 +55,10 @@ export class MinuteCounts {
 
   /** Counts every update the ledger receives and every outcome it records, in the minute it happens. */
   watch(ledger: Ledger): Subscription {
-    let received = ledger.counts().received;
+    let received = ledger.received;
     const subscription = ledger.inFlight$.subscribe(() => {
-      const now = ledger.counts().received;
+      // The getter, not `counts()`: this runs at every update, and `counts()` copies.
+      const now = ledger.received;
       if (now > received) this.#slot().received += now - received;
       received = now;
     });

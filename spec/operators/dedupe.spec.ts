@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { map, tap, type OperatorFunction } from 'rxjs';
+import { map, of, tap, type OperatorFunction } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { MemoryDedupeStore } from '../../adapters/memory/dedupe-store.js';
 import { dedupe, dedupeKeyOf, DedupeOptions } from '../../operators/dedupe.js';
@@ -320,6 +320,34 @@ describe('dedupe', () => {
     });
     expect(books.settled).to.deep.equal([]);
     expect(books.ledger.counts()).to.include({ received: 1, released: 1, inFlight: 0 });
+  });
+
+  it('with a store that answers later, starts no renewal for an answer that comes after the pipeline was torn down', async () => {
+    const books = new Books();
+    const renewed: string[] = [];
+    const answers: Array<(result: 'acquired') => void> = [];
+    const later: DedupeStore = {
+      acquire: () => new Promise((resolve) => answers.push(resolve)),
+      renew: (key) => void renewed.push(key),
+      commit: () => {},
+      release: () => {},
+    };
+    const context = { dedupeStore: later, valve: new IntakeValve() };
+    const passed: string[] = [];
+    const torn = of(update(books.ledger, '1', 'Ann'))
+      .pipe(dedupe(options, context))
+      .subscribe((envelope) => passed.push(envelope.origin.position));
+    const kept = of(update(books.ledger, '2', 'Bob', 'bob@example.com'))
+      .pipe(dedupe(options, context))
+      .subscribe((envelope) => passed.push(envelope.origin.position));
+    torn.unsubscribe();
+    for (const answer of answers) answer('acquired');
+    // One renewal period (leaseSeconds 1: every 333 ms) and a little more.
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    kept.unsubscribe();
+    expect(passed).to.deep.equal(['2']);
+    // Only the pipeline still running renews its lease.
+    expect(renewed).to.have.length(1);
   });
 
   it('fails an envelope that reaches it without an identity (operators out of order)', () => {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { isRight } from 'fp-ts/lib/Either.js';
-import { qualify, QualifyOptions } from '../../operators/qualify.js';
+import { exclusionOf, qualify, QualifyOptions } from '../../operators/qualify.js';
 import { formatErrors } from '../../operators/model/decode-errors.js';
 import type { Profile } from '../../operators/model/profile.js';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
@@ -110,6 +110,27 @@ describe('qualify', () => {
         },
       },
     ]);
+  });
+
+  it("names each profile's own statuses in its detail, however many different ones the feed has", () => {
+    const notQualified = exclusionOf(options);
+    const detailOf = (ups: Record<string, { status: string }>) =>
+      (notQualified(profileOf({ segmentMembership: { ups } })) as { detail?: string } | undefined)?.detail;
+    // More ways of not qualifying than are kept for reuse: each still reads as its own.
+    for (let n = 0; n < 100; n += 1)
+      expect(detailOf({ [A1]: { status: `odd-${n}` } })).to.equal(
+        `mapped audience aud-1 is odd-${n}; only realized or exited is sent`,
+      );
+    // Statuses that would read the same if simply joined: aud-1 "a,b" against aud-1 "a" and aud-2 "b".
+    expect(detailOf({ [A1]: { status: 'a\u0001b' } })).to.equal(
+      'mapped audience aud-1 is a\u0001b; only realized or exited is sent',
+    );
+    expect(detailOf({ [A1]: { status: 'a' }, [A2]: { status: 'b' } })).to.equal(
+      'mapped audience aud-1 is a, aud-2 is b; only realized or exited is sent',
+    );
+    expect(detailOf({ [A1]: { status: 'a' }, [A2]: { status: 'b' } })).to.equal(
+      'mapped audience aud-1 is a, aud-2 is b; only realized or exited is sent',
+    );
   });
 
   it('does not read inherited properties as audiences', () => {

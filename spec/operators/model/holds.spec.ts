@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { of, Subscription } from 'rxjs';
-import { mergeHolding, type LetGo } from '../../../operators/model/holds.js';
+import { mergeHolding, type LetGo, type Soon } from '../../../operators/model/holds.js';
 
 describe('mergeHolding', () => {
   it('completes once the source did and every hold was let go; letting go twice counts once', () => {
@@ -19,5 +19,55 @@ describe('mergeHolding', () => {
     letGos[1]!();
     expect(events).to.deep.equal(['next 0', 'next 1', 'complete']);
     expect(running[1]!.closed).to.equal(true);
+  });
+});
+
+describe('mergeHolding: what a step gives', () => {
+  it('passes arrays on at once, waits for promises (of more of the same), and completes only after the last', async () => {
+    const events: string[] = [];
+    let answer: (value: number[]) => void = () => {};
+    const later = new Promise<number[]>((resolve) => {
+      answer = resolve;
+    });
+    const done = new Promise<void>((resolve) =>
+      of(1, 2, 3)
+        .pipe(
+          mergeHolding((value): Soon<number> => {
+            if (value === 1) return [10];
+            if (value === 2) return Promise.resolve(later);
+            return Promise.resolve([30]).then((): Soon<number> => of(31, 32));
+          }),
+        )
+        .subscribe({
+          next: (value) => events.push(`next ${value}`),
+          complete: () => {
+            events.push('complete');
+            resolve();
+          },
+        }),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    // The promise of 2 is still unanswered: no completion yet.
+    expect(events).to.deep.equal(['next 10', 'next 31', 'next 32']);
+    answer([20]);
+    await done;
+    expect(events).to.deep.equal(['next 10', 'next 31', 'next 32', 'next 20', 'complete']);
+  });
+
+  it('passes on nothing a promise answers after the subscription ended, and fails with a promise that rejects', async () => {
+    const seen: number[] = [];
+    const subscription = of(1)
+      .pipe(mergeHolding((): Soon<number> => Promise.resolve([1])))
+      .subscribe((value) => seen.push(value));
+    subscription.unsubscribe();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).to.deep.equal([]);
+
+    const failure = await new Promise<unknown>((resolve) =>
+      of(1)
+        .pipe(mergeHolding((): Soon<number> => Promise.reject(new Error('store down'))))
+        .subscribe({ error: resolve }),
+    );
+    expect((failure as Error).message).to.equal('store down');
   });
 });
