@@ -214,8 +214,19 @@ interface Target {
   stop(): Promise<void>;
 }
 
+let profileDir: string | undefined;
+/** Every target started from now on writes a CPU profile (`node --cpu-prof`) into `dir` when it exits. */
+export const profileInto = (dir: string): void => {
+  profileDir = dir;
+};
+
 const startTarget = (target: E2ETarget, configFile: string): Target => {
-  const argv = target === 'contender' ? [CLI, 'run', '--config', configFile] : [BASELINE_BUILT, configFile];
+  const argv = [
+    ...(profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${target}-${Date.now()}.cpuprofile`]
+      : []),
+    ...(target === 'contender' ? [CLI, 'run', '--config', configFile] : [BASELINE_BUILT, configFile]),
+  ];
   const child: ChildProcess = spawn(process.execPath, argv, {
     env: { PATH: process.env.PATH, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -569,15 +580,16 @@ const fillStream = async (redis: Redis, stream: string, from: number, count: num
  * Goal 8: `processes` target processes in one consumer group of one Redis stream (Redis stores, the
  * same prefix, as N processes of one deployment), no effective rate limit. `prefilled`: the backlog is
  * in the stream before the processes start (for memory against backlog size; the time then includes
- * start-up). Otherwise the processes start on an empty stream, and once each has joined the group the
- * entries are appended (far faster than they are taken: a backlog), timed from the first appended to
- * the last received.
+ * start-up). Otherwise the processes start on an empty stream; once each has joined the group,
+ * `warmUp` entries a process are appended a few at a time (so each process gets some and V8 compiles
+ * its hot paths), and once they are through, the `entries` are appended (far faster than they are
+ * taken: a backlog), timed from the first appended to the last received.
  */
 export const runStream = (
   target: E2ETarget,
   processes: number,
   entries: number,
-  prefilled: boolean,
+  { prefilled = false, warmUp = 0 }: { readonly prefilled?: boolean; readonly warmUp?: number },
   redisUrl: string,
 ): Promise<StreamResult> =>
   withRun(`${target}-stream-${processes}`, redisUrl, async ({ endpoint, dir, prefix, redis, name }) => {
@@ -607,16 +619,22 @@ export const runStream = (
           }
         };
         await within(joined(), procs, 30, `${target} joining the group`);
+        for (let n = 0; n < warmUp * processes; n += 10) {
+          await fillStream(redis, stream, n, Math.min(10, warmUp * processes - n));
+          await sleep(5);
+        }
+        await within(endpoint.until(warmUp * processes), procs, 60, `${target} warming up`);
         for (const [i, p] of procs.entries()) cpu[i] = cpuMsOf(p.pid);
         redisCpu = await redisCpuMsOf(redis);
         start = performance.now();
-        await fillStream(redis, stream, 0, entries);
+        await fillStream(redis, stream, warmUp * processes, entries);
       }
-      await within(endpoint.until(entries), procs, 900, `${target} draining ${entries}`);
+      const all = entries + (prefilled ? 0 : warmUp * processes);
+      await within(endpoint.until(all), procs, 900, `${target} draining ${entries}`);
       const seconds = (performance.now() - start) / 1000;
       const cpuMs = procs.reduce((sum, p, i) => sum + cpuMsOf(p.pid) - cpu[i]!, 0);
-      if (endpoint.arrivals.length !== entries)
-        throw new Error(`${target}: ${endpoint.arrivals.length} POSTs for ${entries} entries`);
+      if (endpoint.arrivals.length !== all)
+        throw new Error(`${target}: ${endpoint.arrivals.length} POSTs for ${all} entries`);
       return {
         perSecond: entries / seconds,
         cpuMsPerUpdate: cpuMs / entries,

@@ -11,6 +11,7 @@ import { runThroughput } from './throughput.js';
 import {
   buildBaseline,
   type E2EStores,
+  profileInto,
   type E2ETarget,
   type PacedResult,
   runPaced,
@@ -320,7 +321,8 @@ const endToEnd = async (): Promise<void> => {
     belowSeconds: option('below-seconds', 4),
     atSeconds: option('at-seconds', 3),
   };
-  const entries = option('entries', 2_000);
+  const entries = option('entries', 4_000);
+  const streamWarmUp = option('stream-warm-up', 300);
   const processCounts = listOption('processes', [1, 2, 3]);
   const backlogs = listOption('backlogs', [20_000]);
   const partsAt = args.indexOf('--parts');
@@ -329,6 +331,8 @@ const endToEnd = async (): Promise<void> => {
   const targets: E2ETarget[] = ['contender', 'baseline'];
   const storesOf: E2EStores[] = ['memory', 'redis'];
   buildBaseline();
+  const profiles = args.indexOf('--cpu-prof');
+  if (profiles >= 0) profileInto(args[profiles + 1]!);
   console.log(
     `end-to-end: updates of ~670 bytes (3 audiences, 2 mapped; Email and ECID), ${rounds} rounds; ` +
       `parts: ${[...parts].join(', ')}`,
@@ -462,12 +466,14 @@ const endToEnd = async (): Promise<void> => {
   }
 
   if (parts.has('streams')) {
-    console.log(`\nstreams: ${entries} entries appended once every process of the group reads, Redis stores`);
+    console.log(
+      `\nstreams: ${streamWarmUp} entries a process to warm up, then ${entries} appended at once and timed, Redis stores`,
+    );
     const results = new Map<string, StreamResult[]>();
     for (let round = 1; round <= rounds; round++)
       for (const n of processCounts)
         for (const target of targets) {
-          const r = await runStream(target, n, entries, false, redisUrl);
+          const r = await runStream(target, n, entries, { warmUp: streamWarmUp }, redisUrl);
           results.set(`${n} ${target}`, [...(results.get(`${n} ${target}`) ?? []), r]);
           console.log(
             `round ${round}  ${n} process${n > 1 ? 'es' : '  '}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} updates/s  ` +
@@ -501,7 +507,7 @@ const endToEnd = async (): Promise<void> => {
     );
     console.log('| -: | -: | -: | -: |');
     for (const backlog of backlogs) {
-      const r = await runStream('contender', 1, backlog, true, redisUrl);
+      const r = await runStream('contender', 1, backlog, { prefilled: true }, redisUrl);
       console.log(
         `| ${backlog.toLocaleString('en')} | ${Math.round(r.peakRssMiB)} | ${Math.round(r.endRssMiB)} | ` +
           `${Math.round(r.perSecond).toLocaleString('en')} |`,
@@ -520,7 +526,7 @@ const endToEnd = async (): Promise<void> => {
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
 //        npm run bench -- end-to-end [--updates N] [--rounds R] [--idle-seconds S] [--limit L] [--below-rate R]
 //               [--below-seconds S] [--at-seconds S] [--entries N] [--processes 1,2,3] [--backlogs 20000,200000]
-//               [--parts throughput,paced,streams,backlog]   (after npm run build too)
+//               [--stream-warm-up N] [--parts throughput,paced,streams,backlog] [--cpu-prof DIR]   (after npm run build)
 const benches: Record<string, () => Promise<void>> = {
   backpressure,
   throughput,
@@ -546,8 +552,19 @@ const SUITE: ReadonlyArray<{ readonly name: string; readonly full: string[]; rea
     name: 'end-to-end',
     full: [],
     quick: [
-      ...['--updates', '1000', '--warm-up', '200', '--rounds', '1', '--idle-seconds', '2'],
-      ...['--below-seconds', '3', '--at-seconds', '3', '--entries', '1000', '--backlogs', '5000'],
+      ...['--updates', '800', '--warm-up', '200', '--rounds', '1', '--idle-seconds', '2'],
+      ...[
+        '--below-seconds',
+        '3',
+        '--at-seconds',
+        '2',
+        '--entries',
+        '800',
+        '--stream-warm-up',
+        '100',
+        '--backlogs',
+        '4000',
+      ],
     ],
   },
 ];
