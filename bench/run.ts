@@ -483,9 +483,9 @@ const endToEnd = async (): Promise<void> => {
         }
     console.log(
       '\n| processes | contender updates/s | CPU ms/update | peak RSS MiB | baseline updates/s | CPU ms/update |' +
-        ' peak RSS MiB | updates/s ratio | CPU ratio |',
+        ' peak RSS MiB | updates/s ratio | CPU ratio | Redis CPU ms/update (contender / baseline) |',
     );
-    console.log('| -: | -: | -: | -: | -: | -: | -: | -: | -: |');
+    console.log('| -: | -: | -: | -: | -: | -: | -: | -: | -: | -: |');
     for (const n of processCounts) {
       const [a, b] = [results.get(`${n} contender`)!, results.get(`${n} baseline`)!];
       const cells = (runs: StreamResult[]) => [
@@ -495,7 +495,8 @@ const endToEnd = async (): Promise<void> => {
       ];
       console.log(
         `| ${n} | ${[...cells(a), ...cells(b)].join(' | ')} | ${ratioOf(a, b, (r) => r.perSecond)} | ` +
-          `${ratioOf(a, b, (r) => r.cpuMsPerUpdate)} |`,
+          `${ratioOf(a, b, (r) => r.cpuMsPerUpdate)} | ${ms(median(a.map((r) => r.redisCpuMsPerUpdate ?? NaN)), 3)} / ` +
+          `${ms(median(b.map((r) => r.redisCpuMsPerUpdate ?? NaN)), 3)} |`,
       );
     }
   }
