@@ -33,7 +33,7 @@ const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).
 /** The most messages the feed hands one socket and has not seen flushed: TCP, not this, holds it back. */
 const WINDOW = 256;
 export const CHECKOUT = '5b6f8f7e-3d1c-4a57-9a8e-2f0c6d1e4b21';
-const LOYALTY = '9c2d4e6f-1a3b-4c5d-8e7f-0a1b2c3d4e5f';
+export const LOYALTY = '9c2d4e6f-1a3b-4c5d-8e7f-0a1b2c3d4e5f';
 
 /**
  * CPU time of a process so far, ms: utime + stime from /proc/<pid>/stat, which cover all its threads

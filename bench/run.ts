@@ -8,6 +8,18 @@ import { type HotPathResult, type HotPathTarget, type HotPathWork, runHotPath } 
 import { type ReplayResult, type ReplayTarget, runReplay } from './replay.js';
 import { GOT_VARIANTS, type GotResult, runGot, startEndpoint } from './got-settings.js';
 import { runThroughput } from './throughput.js';
+import {
+  buildBaseline,
+  type E2EStores,
+  profileInto,
+  type E2ETarget,
+  type PacedResult,
+  runPaced,
+  runStream,
+  runThroughput as runEndToEndThroughput,
+  type StreamResult,
+  type ThroughputResult,
+} from './end-to-end.js';
 
 /**
  * `npm run bench [-- backpressure --updates N --rate R]`: runs a benchmark and prints its numbers.
@@ -281,6 +293,230 @@ const gotSettings = async (): Promise<void> => {
   }
 };
 
+/** `--name 1,2,3`: a list of numbers. */
+const listOption = (name: string, fallback: readonly number[]): number[] => {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 ? args[index + 1]!.split(',').map(Number) : [...fallback];
+};
+
+/**
+ * End to end (issue #13, goals 4 to 8): `qualtrics-automations run` (dist/) against the hand-written
+ * pipeline of bench/end-to-end-baseline.ts, each a process of its own fed by this one (a WebSocket feed
+ * or a Redis stream) and POSTing to an endpoint here answering 202. Parts: `throughput` (all qualified,
+ * no effective rate limit; goal 4, peak RSS of goal 6), `paced` (idle RSS, then below the limit: latency;
+ * then a backlog at the limit: CPU per delivered update, quota, busiest second; goals 5 to 7), `streams`
+ * (1, 2, 3 processes in one consumer group draining a backlog; goal 8) and `backlog` (memory of one
+ * contender against backlog size; goal 8). Rounds interleave contender and baseline; medians of rounds,
+ * ratios are medians of each round's own ratio; latency percentiles pool every round's updates (so do
+ * their ratios).
+ */
+const endToEnd = async (): Promise<void> => {
+  const updates = option('updates', 3_000);
+  const warmUp = option('warm-up', 500);
+  const rounds = option('rounds', 3);
+  const paced = {
+    idleSeconds: option('idle-seconds', 5),
+    limit: option('limit', 50),
+    belowRate: option('below-rate', 20),
+    belowSeconds: option('below-seconds', 4),
+    atSeconds: option('at-seconds', 3),
+  };
+  const entries = option('entries', 4_000);
+  const streamWarmUp = option('stream-warm-up', 300);
+  const processCounts = listOption('processes', [1, 2, 3]);
+  const backlogs = listOption('backlogs', [20_000]);
+  const partsAt = args.indexOf('--parts');
+  const parts = new Set(partsAt >= 0 ? args[partsAt + 1]!.split(',') : ['throughput', 'paced', 'streams', 'backlog']);
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const targets: E2ETarget[] = ['contender', 'baseline'];
+  const storesOf: E2EStores[] = ['memory', 'redis'];
+  buildBaseline();
+  const profiles = args.indexOf('--cpu-prof');
+  if (profiles >= 0) profileInto(args[profiles + 1]!);
+  console.log(
+    `end-to-end: updates of ~670 bytes (3 audiences, 2 mapped; Email and ECID), ${rounds} rounds; ` +
+      `parts: ${[...parts].join(', ')}`,
+  );
+  const ms = (value: number | undefined, digits = 2): string =>
+    value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits);
+  const ratioOf = <R>(a: readonly R[], b: readonly R[], of: (r: R) => number): string =>
+    median(a.map((r, i) => of(r) / of(b[i]!))).toFixed(2);
+  const mib = <R>(runs: readonly R[], of: (r: R) => number): string => Math.round(median(runs.map(of))).toString();
+  /** A percentile of every round's latencies together: a round has too few updates for its own p99. */
+  const pooled = (runs: readonly PacedResult[], p: number): number => {
+    const all = runs.flatMap((r) => r.latenciesMs).sort((x, y) => x - y);
+    return all[Math.max(0, Math.ceil(p * all.length) - 1)] ?? Number.NaN;
+  };
+
+  if (parts.has('throughput')) {
+    console.log(`\nthroughput: ${warmUp} updates to warm up, then ${updates} timed, as fast as each takes them`);
+    const results = new Map<string, ThroughputResult[]>();
+    for (let round = 1; round <= rounds; round++)
+      for (const stores of storesOf)
+        for (const target of targets) {
+          const r = await runEndToEndThroughput(target, stores, updates, warmUp, redisUrl);
+          results.set(`${stores} ${target}`, [...(results.get(`${stores} ${target}`) ?? []), r]);
+          console.log(
+            `round ${round}  ${stores.padEnd(6)}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} updates/s  ` +
+              `cpu ${r.cpuMsPerUpdate.toFixed(3)} ms/update  peak rss ${Math.round(r.peakRssMiB)} MiB` +
+              (r.redisCpuMsPerUpdate === undefined ? '' : `  redis cpu ${r.redisCpuMsPerUpdate.toFixed(3)} ms/update`),
+          );
+        }
+    const bodies = new Set([...results.values()].flat().map((r) => r.sampleBody));
+    if (bodies.size !== 1)
+      throw new Error(`the targets sent different bodies for one update: ${[...bodies].join('\n')}`);
+    console.log(
+      '\n| stores | contender updates/s | CPU ms/update | peak RSS MiB | baseline updates/s | CPU ms/update |' +
+        ' peak RSS MiB | updates/s ratio | CPU ratio | peak RSS ratio | Redis CPU ms/update (contender / baseline) |',
+    );
+    console.log('| - | -: | -: | -: | -: | -: | -: | -: | -: | -: | -: |');
+    for (const stores of storesOf) {
+      const [a, b] = [results.get(`${stores} contender`)!, results.get(`${stores} baseline`)!];
+      const cells = (runs: ThroughputResult[]) => [
+        Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
+        median(runs.map((r) => r.cpuMsPerUpdate)).toFixed(3),
+        mib(runs, (r) => r.peakRssMiB),
+      ];
+      const redisCpu = (runs: ThroughputResult[]) => ms(median(runs.map((r) => r.redisCpuMsPerUpdate ?? NaN)), 3);
+      console.log(
+        `| ${stores} | ${[...cells(a), ...cells(b)].join(' | ')} | ${ratioOf(a, b, (r) => r.perSecond)} | ` +
+          `${ratioOf(a, b, (r) => r.cpuMsPerUpdate)} | ${ratioOf(a, b, (r) => r.peakRssMiB)} | ` +
+          `${stores === 'redis' ? `${redisCpu(a)} / ${redisCpu(b)}` : '–'} |`,
+      );
+    }
+  }
+
+  if (parts.has('paced')) {
+    console.log(
+      `\npaced: destination limited to ${paced.limit}/s; idle ${paced.idleSeconds} s, then ${paced.belowRate} ` +
+        `updates/s for ${paced.belowSeconds} s, then a backlog counted over ${paced.atSeconds} s`,
+    );
+    const results = new Map<string, PacedResult[]>();
+    for (let round = 1; round <= rounds; round++)
+      for (const stores of storesOf) {
+        const pair = await runPaced(stores, paced, redisUrl);
+        for (const target of targets) {
+          const r = pair[target];
+          results.set(`${stores} ${target}`, [...(results.get(`${stores} ${target}`) ?? []), r]);
+          console.log(
+            `round ${round}  ${stores.padEnd(6)}  ${target.padEnd(9)}  idle rss ${Math.round(r.idleRssMiB)} MiB  ` +
+              `below: p50 ${r.p50Ms.toFixed(1)} p99 ${r.p99Ms.toFixed(1)} max ${r.maxMs.toFixed(1)} ms, ` +
+              `cpu ${r.belowCpuMsPerUpdate.toFixed(2)} ms/update  at limit: quota ${r.quota.toFixed(3)}, busiest ` +
+              `second ${r.busiestSecond}, cpu ${r.atCpuMsPerUpdate.toFixed(2)} ms/delivered` +
+              (r.atRedisCpuMsPerUpdate === undefined ? '' : `, redis cpu ${r.atRedisCpuMsPerUpdate.toFixed(3)}`) +
+              `  idle cpu ${r.idleCpuMsPerSecond.toFixed(1)} ms/s`,
+          );
+        }
+      }
+    console.log(
+      `\n| idle, ${paced.idleSeconds} s after connecting | contender RSS MiB | baseline RSS MiB | RSS ratio |` +
+        ' contender CPU ms/s | baseline CPU ms/s |',
+    );
+    console.log('| - | -: | -: | -: | -: | -: |');
+    for (const stores of storesOf) {
+      const [a, b] = [results.get(`${stores} contender`)!, results.get(`${stores} baseline`)!];
+      console.log(
+        `| ${stores} | ${mib(a, (r) => r.idleRssMiB)} | ${mib(b, (r) => r.idleRssMiB)} | ` +
+          `${ratioOf(a, b, (r) => r.idleRssMiB)} | ${median(a.map((r) => r.idleCpuMsPerSecond)).toFixed(1)} | ` +
+          `${median(b.map((r) => r.idleCpuMsPerSecond)).toFixed(1)} |`,
+      );
+    }
+    console.log(
+      `\n| at the limit (${paced.limit}/s, a backlog waiting) | quota use | busiest second (most of any round) |` +
+        ' CPU ms/delivered update | Redis CPU ms/delivered update |',
+    );
+    console.log('| - | -: | -: | -: | -: |');
+    for (const stores of storesOf) {
+      const [a, b] = [results.get(`${stores} contender`)!, results.get(`${stores} baseline`)!];
+      for (const [label, runs] of [
+        ['contender', a],
+        ['baseline', b],
+      ] as const)
+        console.log(
+          `| ${stores}, ${label} | ${median(runs.map((r) => r.quota)).toFixed(3)} | ` +
+            `${Math.max(...runs.map((r) => r.busiestSecond))} | ${median(runs.map((r) => r.atCpuMsPerUpdate)).toFixed(2)} | ` +
+            `${ms(median(runs.map((r) => r.atRedisCpuMsPerUpdate ?? NaN)), 3)} |`,
+        );
+      console.log(
+        `| ${stores}, ratio | ${ratioOf(a, b, (r) => r.quota)} | | ${ratioOf(a, b, (r) => r.atCpuMsPerUpdate)} | ` +
+          `${stores === 'redis' ? ratioOf(a, b, (r) => r.atRedisCpuMsPerUpdate!) : ''} |`,
+      );
+    }
+    console.log(
+      `\n| below the limit (${paced.belowRate}/s), feed to endpoint | p50 ms | p99 ms | max ms | CPU ms/update |`,
+    );
+    console.log('| - | -: | -: | -: | -: |');
+    for (const stores of storesOf) {
+      const [a, b] = [results.get(`${stores} contender`)!, results.get(`${stores} baseline`)!];
+      for (const [label, runs] of [
+        ['contender', a],
+        ['baseline', b],
+      ] as const)
+        console.log(
+          `| ${stores}, ${label} | ${pooled(runs, 0.5).toFixed(1)} | ${pooled(runs, 0.99).toFixed(1)} | ` +
+            `${pooled(runs, 1).toFixed(1)} | ` +
+            `${median(runs.map((r) => r.belowCpuMsPerUpdate)).toFixed(2)} |`,
+        );
+      console.log(
+        `| ${stores}, ratio | ${(pooled(a, 0.5) / pooled(b, 0.5)).toFixed(2)} | ` +
+          `${(pooled(a, 0.99) / pooled(b, 0.99)).toFixed(2)} | | ` +
+          `${ratioOf(a, b, (r) => r.belowCpuMsPerUpdate)} |`,
+      );
+    }
+  }
+
+  if (parts.has('streams')) {
+    console.log(
+      `\nstreams: ${streamWarmUp} entries a process to warm up, then ${entries} appended at once and timed, Redis stores`,
+    );
+    const results = new Map<string, StreamResult[]>();
+    for (let round = 1; round <= rounds; round++)
+      for (const n of processCounts)
+        for (const target of targets) {
+          const r = await runStream(target, n, entries, { warmUp: streamWarmUp }, redisUrl);
+          results.set(`${n} ${target}`, [...(results.get(`${n} ${target}`) ?? []), r]);
+          console.log(
+            `round ${round}  ${n} process${n > 1 ? 'es' : '  '}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} updates/s  ` +
+              `cpu ${r.cpuMsPerUpdate.toFixed(3)} ms/update  peak rss ${Math.round(r.peakRssMiB)} MiB  ` +
+              `redis cpu ${ms(r.redisCpuMsPerUpdate, 3)} ms/update`,
+          );
+        }
+    console.log(
+      '\n| processes | contender updates/s | CPU ms/update | peak RSS MiB | baseline updates/s | CPU ms/update |' +
+        ' peak RSS MiB | updates/s ratio | CPU ratio | Redis CPU ms/update (contender / baseline) |',
+    );
+    console.log('| -: | -: | -: | -: | -: | -: | -: | -: | -: | -: |');
+    for (const n of processCounts) {
+      const [a, b] = [results.get(`${n} contender`)!, results.get(`${n} baseline`)!];
+      const cells = (runs: StreamResult[]) => [
+        Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
+        median(runs.map((r) => r.cpuMsPerUpdate)).toFixed(3),
+        mib(runs, (r) => r.peakRssMiB),
+      ];
+      console.log(
+        `| ${n} | ${[...cells(a), ...cells(b)].join(' | ')} | ${ratioOf(a, b, (r) => r.perSecond)} | ` +
+          `${ratioOf(a, b, (r) => r.cpuMsPerUpdate)} | ${ms(median(a.map((r) => r.redisCpuMsPerUpdate ?? NaN)), 3)} / ` +
+          `${ms(median(b.map((r) => r.redisCpuMsPerUpdate ?? NaN)), 3)} |`,
+      );
+    }
+  }
+
+  if (parts.has('backlog')) {
+    console.log(`\nbacklog: one contender started on a stream already holding the backlog, Redis stores`);
+    console.log(
+      '\n| backlog (entries) | contender peak RSS MiB | RSS MiB at the end | updates/s (start-up included) |',
+    );
+    console.log('| -: | -: | -: | -: |');
+    for (const backlog of backlogs) {
+      const r = await runStream('contender', 1, backlog, { prefilled: true }, redisUrl);
+      console.log(
+        `| ${backlog.toLocaleString('en')} | ${Math.round(r.peakRssMiB)} | ${Math.round(r.endRssMiB)} | ` +
+          `${Math.round(r.perSecond).toLocaleString('en')} |`,
+      );
+    }
+  }
+};
+
 // Usage: npm run bench -- backpressure [--updates N] [--rate R] [--redis] [--max-heap MiB]
 //        npm run bench -- throughput [--updates N]
 //        npm run bench -- hot-path [--updates N] [--rounds R]
@@ -289,6 +525,9 @@ const gotSettings = async (): Promise<void> => {
 //        npm run bench -- all [--quick]   (or just --quick): every figure; the full run writes BENCHMARKS.md
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
+//        npm run bench -- end-to-end [--updates N] [--rounds R] [--idle-seconds S] [--limit L] [--below-rate R]
+//               [--below-seconds S] [--at-seconds S] [--entries N] [--processes 1,2,3] [--backlogs 20000,200000]
+//               [--stream-warm-up N] [--parts throughput,paced,streams,backlog] [--cpu-prof DIR]   (after npm run build)
 const benches: Record<string, () => Promise<void>> = {
   backpressure,
   throughput,
@@ -297,6 +536,7 @@ const benches: Record<string, () => Promise<void>> = {
   'hot-path': hotPath,
   replay,
   got: gotSettings,
+  'end-to-end': endToEnd,
 };
 /**
  * What `all` runs, each with the sizes of a full run and of `--quick` (every figure, small, in under
@@ -309,6 +549,25 @@ const SUITE: ReadonlyArray<{ readonly name: string; readonly full: string[]; rea
   { name: 'got', full: ['--requests', '20000'], quick: ['--requests', '3000'] },
   { name: 'intake', full: ['--requests', '20000'], quick: ['--requests', '3000', '--rounds', '1'] },
   { name: 'flows', full: ['--updates', '2000'], quick: ['--updates', '300', '--rounds', '1'] },
+  {
+    name: 'end-to-end',
+    full: [],
+    quick: [
+      ...['--updates', '800', '--warm-up', '200', '--rounds', '1', '--idle-seconds', '2'],
+      ...[
+        '--below-seconds',
+        '3',
+        '--at-seconds',
+        '2',
+        '--entries',
+        '800',
+        '--stream-warm-up',
+        '100',
+        '--backlogs',
+        '4000',
+      ],
+    ],
+  },
 ];
 
 const BEGIN = '<!-- bench all: begin (written by `npm run bench -- all`) -->';
@@ -333,7 +592,7 @@ const all = async (): Promise<void> => {
   const print = console.log;
   const started = performance.now();
   for (const { name, full, quick: small } of SUITE) {
-    if ((name === 'intake' || name === 'flows') && !existsSync('dist/pipeline/cli.js')) {
+    if (['intake', 'flows', 'end-to-end'].includes(name) && !existsSync('dist/pipeline/cli.js')) {
       print(`${name}: skipped, it starts dist/ (run npm run build first)`);
       continue;
     }
