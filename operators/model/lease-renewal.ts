@@ -1,4 +1,4 @@
-import { interval, type SchedulerLike, type Subscription } from 'rxjs';
+import { interval, Subscription, type SchedulerLike } from 'rxjs';
 import { isPromiseLike, type MaybePromise } from './ports.js';
 
 /** Renews one lease: what `DedupeStore.renew` does, with the lease's key, token and length bound. */
@@ -25,7 +25,18 @@ export class LeaseRenewal {
   /** Renews `key`'s lease, taken with `token`, until `drop(key)`. One process holds one lease per key. */
   hold(key: string, token: string): void {
     this.#held.set(key, token);
-    this.#timer ??= interval(this.everyMs, this.scheduler).subscribe(() => this.#renewAll());
+    this.#timer ??= this.#every(() => this.#renewAll());
+  }
+
+  /**
+   * The timer. Without a scheduler of its own (in a running process, not a marble test) it does not
+   * keep the process alive by itself: renewing matters only while a request or a store keeps the
+   * process busy, and a pipeline abandoned with a lease held must not hold its process open.
+   */
+  #every(tick: () => void): Subscription {
+    if (this.scheduler) return interval(this.everyMs, this.scheduler).subscribe(tick);
+    const timer = setInterval(tick, this.everyMs).unref();
+    return new Subscription(() => clearInterval(timer));
   }
 
   /** Stops renewing `key`'s lease. The timer runs on to its next tick (see `#renewAll`). */

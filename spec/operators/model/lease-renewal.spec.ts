@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
 import { LeaseRenewal } from '../../../operators/model/lease-renewal.js';
 import { testScheduler } from '../../helpers/marbles.js';
@@ -47,5 +48,20 @@ describe('LeaseRenewal', () => {
       scheduler.schedule(() => renewal.stop(), 250);
     });
     expect(renewed).to.deep.equal(['fine', 'fine']);
+  });
+
+  it('does not keep a process alive by itself (a pipeline abandoned with a lease held)', () => {
+    const script = `
+      import { LeaseRenewal } from './operators/model/lease-renewal.ts';
+      new LeaseRenewal(() => {}, 60_000, undefined).hold('key', 'token');
+    `;
+    const started = Date.now();
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: process.cwd(),
+      timeout: 20_000,
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr).to.equal(0);
+    expect(Date.now() - started).to.be.below(15_000);
   });
 });
