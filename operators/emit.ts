@@ -29,6 +29,7 @@ import { fromMaybePromise } from './model/ports.js';
 import type { JsonObject } from './model/json.js';
 import { NOT_IN_AUDIENCES } from './consent.js';
 import { CircuitBreaker } from './model/circuit-breaker.js';
+import { SlotLine } from './model/slot-line.js';
 import { describeResult, isDestinationFailure, judge, RetryOptions, type AttemptResult } from './model/retry-policy.js';
 import {
   answerOr,
@@ -106,14 +107,20 @@ export const emit =
     // Whether the pipeline is stopping, known without a subscription per update (see `waitTurn`).
     let stopped = false;
 
-    /** A slot from the rate limiter, asked again after each wait it names; `first` is the first answer. */
-    const slot = (envelope: Envelope, first?: Observable<number>): Observable<unknown> =>
+    /**
+     * A slot from the rate limiter, asked again after each wait it names; `first` is the first answer.
+     * The `envelope` waiting, if given, is released when the pipeline stops; the line's waits name none
+     * (each update in line is released by its own wait).
+     */
+    const slot = (envelope: Envelope | undefined, first?: Observable<number>): Observable<unknown> =>
       untilAnswered(envelope, 'the rate limiter', reserve, context, first).pipe(
         mergeMap((wait) => (wait <= 0 ? of(undefined) : slotAfter(envelope, wait))),
       );
-    const slotAfter = (envelope: Envelope, wait: number): Observable<unknown> =>
+    const slotAfter = (envelope: Envelope | undefined, wait: number): Observable<unknown> =>
       pause(envelope, wait, context).pipe(mergeMap(() => slot(envelope)));
     const reserve = () => rateLimiter.reserve();
+    // Updates told to wait for a slot queue here, and only the first in line asks again.
+    const line = new SlotLine(() => slot(undefined));
 
     /**
      * The breaker's permit, then a slot from the rate limiter: `undefined` when the attempt may go at
@@ -123,10 +130,13 @@ export const emit =
     const waitTurn = (envelope: Envelope): Observable<unknown> | undefined => {
       if (stopped || breaker.isOpen)
         return unlessStopped(envelope, breaker.permit(), context).pipe(mergeMap(() => slot(envelope)));
+      // Others are waiting for a slot: this one waits behind them, without asking.
+      if (!line.isEmpty) return unlessStopped(envelope, line.take(), context);
       const asked = askNow(reserve);
-      if (!asked.now) return slot(envelope, asked.later);
+      if (!asked.now) return unlessStopped(envelope, line.take(slot(undefined, asked.later)), context);
       valve.open(STORE_UNAVAILABLE);
-      return asked.answer <= 0 ? undefined : slotAfter(envelope, asked.answer);
+      if (asked.answer <= 0) return undefined;
+      return unlessStopped(envelope, line.take(slotAfter(undefined, asked.answer)), context);
     };
 
     const finish = (envelope: Envelope, outcome: Outcome): Observable<never> => {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { shareReplay, type Observable } from 'rxjs';
+import { MemoryRateLimiter } from '../../adapters/memory/rate-limiter.js';
 import { emit, EmitOptions } from '../../operators/emit.js';
 import { DESTINATION_DOWN } from '../../operators/model/circuit-breaker.js';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
@@ -197,6 +198,29 @@ describe('emit under outages', () => {
       expect(sent).to.deep.equal([0]);
       expect(books.settled).to.deep.equal([]);
       expect(books.ledger.counts()).to.include({ received: 1, released: 1, inFlight: 0 });
+    });
+
+    it('releases every update waiting in line for a rate-limit slot, and sends none of them after the stop', () => {
+      const scheduler = testScheduler();
+      const books = new Books(scheduler);
+      const sent: number[] = [];
+      scheduler.run(({ cold, hot, expectObservable }) => {
+        // One request a second: the first goes at 0, the other three wait in line for a slot.
+        const rateLimiter = new MemoryRateLimiter({ requests: 1, perSeconds: 1, now: () => scheduler.now() });
+        const sender = { send: () => (sent.push(scheduler.now()), cold('-(r|)', { r: ok })) };
+        const stopping$ = hot('500ms s', { s: true }).pipe(shareReplay(1));
+        const source = cold('(abcd|)', {
+          a: ready(books.ledger, '1-0', 'a@example.com'),
+          b: ready(books.ledger, '2-0', 'b@example.com'),
+          c: ready(books.ledger, '3-0', 'c@example.com'),
+          d: ready(books.ledger, '4-0', 'd@example.com'),
+        });
+        const four = decodeOrThrow(EmitOptions, { concurrency: 4 });
+        const context = testContext(scheduler, { rateLimiter });
+        expectObservable(source.pipe(emit(four, { ...context, sender, stopping$ }))).toBe('500ms |');
+      });
+      expect(sent).to.deep.equal([0]);
+      expect(books.ledger.counts()).to.include({ received: 4, delivered: 1, released: 3, inFlight: 0 });
     });
 
     it('lets a request already on the wire finish and settle, and releases what waits behind it', () => {

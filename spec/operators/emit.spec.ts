@@ -432,6 +432,36 @@ describe('emit', () => {
     expect(calls).to.deep.equal([0, 525, 1050, 1575]);
   });
 
+  it('at the limit, asks the rate limiter about twice a send however many wait, and sends them in arrival order', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const calls: string[] = [];
+    let reserves = 0;
+    scheduler.run(({ cold }) => {
+      const limiter = new MemoryRateLimiter({ requests: 2, perSeconds: 1, now: () => scheduler.now() });
+      const counted = {
+        reserve: () => {
+          reserves += 1;
+          return limiter.reserve();
+        },
+        slowDown: () => limiter.slowDown(),
+      };
+      const sender = {
+        send: (body: string) => (calls.push(JSON.parse(body).identityMap.Email[0].id), cold('-(r|)', { r: ok })),
+      };
+      const people = 'abcdefghij'.split('');
+      const source = cold(`(${people.join('')}|)`, {
+        ...Object.fromEntries(people.map((p, i) => [p, ready(books.ledger, `${i + 1}-0`, {}, `${p}@example.com`)])),
+      });
+      const eight = decodeOrThrow(EmitOptions, { concurrency: 8 });
+      source.pipe(emit(eight, testContext(scheduler, { sender, rateLimiter: counted }))).subscribe();
+    });
+    expect(calls).to.deep.equal('abcdefghij'.split('').map((p) => `${p}@example.com`));
+    // One grant and one "wait" per send at most, plus the first ones of each lane: not one ask per waiting
+    // update each time a slot frees (eight lanes polling asked about eight times a send).
+    expect(reserves).to.be.at.most(2 * calls.length + 8);
+  });
+
   it('rejects options outside their bounds', () => {
     expect(() =>
       decodeOrThrow(EmitOptions, { concurrency: 0, maxPayloadBytes: 200_000, retry: { maxAttempts: 0 } }),
