@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import {
   EMPTY,
   ReplaySubject,
+  defer,
   finalize,
   lastValueFrom,
   map,
@@ -84,193 +85,198 @@ export const dedupe =
     context: Pick<OperatorContext, 'dedupeStore' | 'scheduler' | 'valve' | 'stopping$' | 'random'> &
       Partial<Pick<OperatorContext, 'deliveryLog'>>,
   ): OperatorFunction<Envelope, Envelope> =>
-  (source) => {
-    const { dedupeStore, scheduler, deliveryLog, valve } = context;
+  (source) =>
+    // Deferred: each subscription has its own leases, renewal and waiters (a plug-in may resubscribe).
+    defer(() => {
+      const { dedupeStore, scheduler, deliveryLog, valve } = context;
 
-    /** The envelope's key: with consent, after reading how many withdrawals its person was sent. */
-    const keyOf = (envelope: Envelope): string | undefined | Observable<string | undefined> => {
-      const { identity } = envelope;
-      const count = deliveryLog?.withdrawals?.bind(deliveryLog);
-      if (!identity || envelope.consent === undefined || !count) return dedupeKeyOf(envelope);
-      return untilAnswered(envelope, 'the delivery log', () => count(identityKey(identity)), context).pipe(
-        map((withdrawals) => dedupeKeyOf(envelope, withdrawals)),
-      );
-    };
-    // Payloads this process is sending now. A lease tells its waiters once: true if delivered, false if
-    // not; its subject is made only when a second update with the same payload comes to wait (rare: most
-    // updates pass alone, and making one per update was a measurable part of dedupe's cost).
-    const sending = new Map<string, LocalLease>();
-    // Tokens tell this lease from another process's: unique per operator instance, then a counter (a
-    // random UUID per update cost more than everything else dedupe does before the store answers).
-    const tokenPrefix = randomUUID();
-    let leases = 0;
-
-    const handOver = (key: string, lease: LocalLease, sent: boolean): void => {
-      if (sending.get(key) === lease) sending.delete(key);
-      lease.waiters?.next(sent);
-      lease.waiters?.complete();
-    };
-
-    /**
-     * A delivered payload must be committed, or a later identical update would go out again: while the
-     * store does not answer, the commit is retried (and the intake paused). A release may fail
-     * quietly: the lease lapses by itself after `leaseSeconds`.
-     */
-    const record = (key: string, token: string, sent: boolean): MaybePromise<void> => {
-      if (!sent) {
-        try {
-          const released = dedupeStore.release(key, token);
-          return isPromiseLike(released) ? Promise.resolve(released).catch(() => undefined) : released;
-        } catch {
-          return undefined;
-        }
-      }
-      const commit = () => dedupeStore.commit(key, token, options.ttlSeconds * 1000);
-      const retried = () =>
-        lastValueFrom(untilAnswered(undefined, 'the dedupe store', commit, context), { defaultValue: STOPPED }).then(
-          (result) => {
-            if (result === STOPPED) throw new Error(`dedupe: stopped before the store recorded the delivery of ${key}`);
-          },
+      /** The envelope's key: with consent, after reading how many withdrawals its person was sent. */
+      const keyOf = (envelope: Envelope): string | undefined | Observable<string | undefined> => {
+        const { identity } = envelope;
+        const count = deliveryLog?.withdrawals?.bind(deliveryLog);
+        if (!identity || envelope.consent === undefined || !count) return dedupeKeyOf(envelope);
+        return untilAnswered(envelope, 'the delivery log', () => count(identityKey(identity)), context).pipe(
+          map((withdrawals) => dedupeKeyOf(envelope, withdrawals)),
         );
-      try {
-        const committed = commit();
-        return isPromiseLike(committed) ? Promise.resolve(committed).catch(retried) : committed;
-      } catch {
-        return retried();
-      }
-    };
-
-    const leaseMs = options.leaseSeconds * 1000;
-    // One timer renews every lease this operator holds; ended with the subscription (see below).
-    const renewal = new LeaseRenewal((key, token) => dedupeStore.renew(key, token, leaseMs), leaseMs / 3, scheduler);
-
-    const finishWith = (key: string, token: string, lease: LocalLease, letGo: LetGo) => (outcome: Outcome) => {
-      renewal.drop(key);
-      const sent = outcome.kind === 'delivered';
-      // Let go once the store has the outcome: the stream completes only after its last commit.
-      const done = (): void => {
-        handOver(key, lease, sent);
-        letGo();
       };
-      const recorded = record(key, token, sent);
-      if (!isPromiseLike(recorded)) {
-        done();
-        return outcome;
-      }
-      return Promise.resolve(recorded).then(
-        () => {
+      // Payloads this process is sending now. A lease tells its waiters once: true if delivered, false if
+      // not; its subject is made only when a second update with the same payload comes to wait (rare: most
+      // updates pass alone, and making one per update was a measurable part of dedupe's cost).
+      const sending = new Map<string, LocalLease>();
+      // Tokens tell this lease from another process's: unique per operator instance, then a counter (a
+      // random UUID per update cost more than everything else dedupe does before the store answers).
+      const tokenPrefix = randomUUID();
+      let leases = 0;
+
+      const handOver = (key: string, lease: LocalLease, sent: boolean): void => {
+        if (sending.get(key) === lease) sending.delete(key);
+        lease.waiters?.next(sent);
+        lease.waiters?.complete();
+      };
+
+      /**
+       * A delivered payload must be committed, or a later identical update would go out again: while the
+       * store does not answer, the commit is retried (and the intake paused). A release may fail
+       * quietly: the lease lapses by itself after `leaseSeconds`.
+       */
+      const record = (key: string, token: string, sent: boolean): MaybePromise<void> => {
+        if (!sent) {
+          try {
+            const released = dedupeStore.release(key, token);
+            return isPromiseLike(released) ? Promise.resolve(released).catch(() => undefined) : released;
+          } catch {
+            return undefined;
+          }
+        }
+        const commit = () => dedupeStore.commit(key, token, options.ttlSeconds * 1000);
+        const retried = () =>
+          lastValueFrom(untilAnswered(undefined, 'the dedupe store', commit, context), { defaultValue: STOPPED }).then(
+            (result) => {
+              if (result === STOPPED)
+                throw new Error(`dedupe: stopped before the store recorded the delivery of ${key}`);
+            },
+          );
+        try {
+          const committed = commit();
+          return isPromiseLike(committed) ? Promise.resolve(committed).catch(retried) : committed;
+        } catch {
+          return retried();
+        }
+      };
+
+      const leaseMs = options.leaseSeconds * 1000;
+      // One timer renews every lease this operator holds; ended with the subscription (see below).
+      const renewal = new LeaseRenewal((key, token) => dedupeStore.renew(key, token, leaseMs), leaseMs / 3, scheduler);
+
+      const finishWith = (key: string, token: string, lease: LocalLease, letGo: LetGo) => (outcome: Outcome) => {
+        renewal.drop(key);
+        const sent = outcome.kind === 'delivered';
+        // Let go once the store has the outcome: the stream completes only after its last commit.
+        const done = (): void => {
+          handOver(key, lease, sent);
+          letGo();
+        };
+        const recorded = record(key, token, sent);
+        if (!isPromiseLike(recorded)) {
           done();
           return outcome;
-        },
-        (error: unknown) => {
-          done();
-          throw error;
-        },
-      );
-    };
-
-    // Set once the stream is torn down: a store's late answer then starts nothing (no renewal).
-    let tornDown = false;
-
-    /** What the store's answer to an acquire means for the envelope. */
-    const acquired = (
-      envelope: Envelope,
-      key: string,
-      token: string,
-      lease: LocalLease,
-      result: LeaseResult,
-      holds: Holds,
-    ): Soon<Envelope> => {
-      switch (result) {
-        case 'acquired': {
-          // Retries may outlast one lease: keep it alive until the envelope settles. The hold belongs to
-          // this subscription: a pipeline torn down before the envelope settles stops the renewal too.
-          renewal.hold(key, token);
-          const ticket = envelope.ticket.withHook(finishWith(key, token, lease, holds.take()));
-          return [{ ...envelope, ticket }];
         }
-        case 'committed':
-          handOver(key, lease, true);
-          settle(envelope, duplicate('the same payload was already delivered for this identity'));
-          return [];
-        case 'leased':
-          // Another process is sending it: look again later, and let local waiters look too.
-          handOver(key, lease, false);
-          return pause(envelope, options.pollMs, context).pipe(
-            mergeMap(() => observeSoon(admit(envelope, key, holds))),
-          );
-      }
-    };
-
-    const admit = (envelope: Envelope, key: string, holds: Holds): Soon<Envelope> => {
-      const holder = sending.get(key);
-      if (holder) {
-        holder.waiters ??= new ReplaySubject<boolean>(1);
-        return unlessStopped(envelope, holder.waiters.pipe(take(1)), context).pipe(
-          mergeMap((sent) => {
-            if (!sent) return observeSoon(admit(envelope, key, holds));
-            settle(envelope, duplicate('the same payload was delivered while this one waited'));
-            return EMPTY;
-          }),
-        );
-      }
-      const lease: LocalLease = {};
-      sending.set(key, lease);
-      leases += 1;
-      const token = `${tokenPrefix}:${leases}`;
-      const acquire = () => dedupeStore.acquire(key, token, leaseMs);
-      // An in-memory store answers at once: no observable is made for the wait.
-      const asked = askNow(acquire);
-      if (asked.now) {
-        valve.open(STORE_UNAVAILABLE);
-        return acquired(envelope, key, token, lease, asked.answer, holds);
-      }
-      /** Asks until the store answers (an outage pauses the intake), `first` being the first attempt. */
-      const untilAcquired = (first: Observable<LeaseResult>): Observable<Envelope> => {
-        let answered = false;
-        return untilAnswered(envelope, 'the dedupe store', acquire, context, first).pipe(
-          mergeMap((result) => {
-            answered = true;
-            return observeSoon(acquired(envelope, key, token, lease, result, holds));
-          }),
-          // Stopped before the store answered: the envelope was released; let local waiters go too.
-          finalize(() => answered || handOver(key, lease, false)),
+        return Promise.resolve(recorded).then(
+          () => {
+            done();
+            return outcome;
+          },
+          (error: unknown) => {
+            done();
+            throw error;
+          },
         );
       };
-      // A store that answers later (Redis: one batch a turn) is waited for as a promise, with no
-      // observable per update unless it fails.
-      if (!asked.promise) return untilAcquired(asked.later);
-      return Promise.resolve(asked.promise).then(
-        (result): Soon<Envelope> => {
-          if (tornDown) return [];
-          valve.open(STORE_UNAVAILABLE);
-          return acquired(envelope, key, token, lease, result, holds);
-        },
-        (error: unknown): Soon<Envelope> => (tornDown ? [] : untilAcquired(throwError(() => error))),
-      );
-    };
 
-    return source.pipe(
-      mergeHolding((envelope, holds) => {
-        const admitWith = (key: string | undefined): Soon<Envelope> => {
-          if (key !== undefined) return admit(envelope, key, holds);
-          settle(
-            envelope,
-            failed(Reasons.operatorError, {
-              detail: 'dedupe: the envelope has no identity; selectIdentity must run first',
+      // Set once the stream is torn down: a store's late answer then starts nothing (no renewal).
+      let tornDown = false;
+
+      /** What the store's answer to an acquire means for the envelope. */
+      const acquired = (
+        envelope: Envelope,
+        key: string,
+        token: string,
+        lease: LocalLease,
+        result: LeaseResult,
+        holds: Holds,
+      ): Soon<Envelope> => {
+        switch (result) {
+          case 'acquired': {
+            // Retries may outlast one lease: keep it alive until the envelope settles. The hold belongs to
+            // this subscription: a pipeline torn down before the envelope settles stops the renewal too.
+            renewal.hold(key, token);
+            const ticket = envelope.ticket.withHook(finishWith(key, token, lease, holds.take()));
+            return [{ ...envelope, ticket }];
+          }
+          case 'committed':
+            handOver(key, lease, true);
+            settle(envelope, duplicate('the same payload was already delivered for this identity'));
+            return [];
+          case 'leased':
+            // Another process is sending it: look again later, and let local waiters look too.
+            handOver(key, lease, false);
+            return pause(envelope, options.pollMs, context).pipe(
+              mergeMap(() => observeSoon(admit(envelope, key, holds))),
+            );
+        }
+      };
+
+      const admit = (envelope: Envelope, key: string, holds: Holds): Soon<Envelope> => {
+        const holder = sending.get(key);
+        if (holder) {
+          holder.waiters ??= new ReplaySubject<boolean>(1);
+          return unlessStopped(envelope, holder.waiters.pipe(take(1)), context).pipe(
+            mergeMap((sent) => {
+              if (!sent) return observeSoon(admit(envelope, key, holds));
+              settle(envelope, duplicate('the same payload was delivered while this one waited'));
+              return EMPTY;
             }),
           );
-          return [];
+        }
+        const lease: LocalLease = {};
+        sending.set(key, lease);
+        leases += 1;
+        const token = `${tokenPrefix}:${leases}`;
+        const acquire = () => dedupeStore.acquire(key, token, leaseMs);
+        // An in-memory store answers at once: no observable is made for the wait.
+        const asked = askNow(acquire);
+        if (asked.now) {
+          valve.open(STORE_UNAVAILABLE);
+          return acquired(envelope, key, token, lease, asked.answer, holds);
+        }
+        /** Asks until the store answers (an outage pauses the intake), `first` being the first attempt. */
+        const untilAcquired = (first: Observable<LeaseResult>): Observable<Envelope> => {
+          let answered = false;
+          return untilAnswered(envelope, 'the dedupe store', acquire, context, first).pipe(
+            mergeMap((result) => {
+              answered = true;
+              return observeSoon(acquired(envelope, key, token, lease, result, holds));
+            }),
+            // Stopped before the store answered: the envelope was released; let local waiters go too.
+            finalize(() => answered || handOver(key, lease, false)),
+          );
         };
-        const key = keyOf(envelope);
-        return typeof key === 'object' ? key.pipe(mergeMap((known) => observeSoon(admitWith(known)))) : admitWith(key);
-      }),
-      finalize(() => {
-        tornDown = true;
-        renewal.stop();
-      }),
-    );
-  };
+        // A store that answers later (Redis: one batch a turn) is waited for as a promise, with no
+        // observable per update unless it fails.
+        if (!asked.promise) return untilAcquired(asked.later);
+        return Promise.resolve(asked.promise).then(
+          (result): Soon<Envelope> => {
+            if (tornDown) return [];
+            valve.open(STORE_UNAVAILABLE);
+            return acquired(envelope, key, token, lease, result, holds);
+          },
+          (error: unknown): Soon<Envelope> => (tornDown ? [] : untilAcquired(throwError(() => error))),
+        );
+      };
+
+      return source.pipe(
+        mergeHolding((envelope, holds) => {
+          const admitWith = (key: string | undefined): Soon<Envelope> => {
+            if (key !== undefined) return admit(envelope, key, holds);
+            settle(
+              envelope,
+              failed(Reasons.operatorError, {
+                detail: 'dedupe: the envelope has no identity; selectIdentity must run first',
+              }),
+            );
+            return [];
+          };
+          const key = keyOf(envelope);
+          return typeof key === 'object'
+            ? key.pipe(mergeMap((known) => observeSoon(admitWith(known))))
+            : admitWith(key);
+        }),
+        finalize(() => {
+          tornDown = true;
+          renewal.stop();
+        }),
+      );
+    });
 
 /** A payload this process is sending: the updates with the same payload waiting for its outcome, if any. */
 interface LocalLease {

@@ -5,7 +5,6 @@ import {
   connect,
   defer,
   filter,
-  finalize,
   forkJoin,
   isObservable,
   from,
@@ -14,12 +13,12 @@ import {
   mergeMap,
   of,
   toArray,
-  type Observable,
+  Observable,
   type OperatorFunction,
 } from 'rxjs';
 import { integerIn, struct, withDefault, withDefaults } from './model/codecs.js';
 import { defineOperator, type OperatorContext } from './model/define.js';
-import { identityKey, laneKeyOf, settle, type Envelope } from './model/envelope.js';
+import { identityKey, laneKeyOf, release, settle, type Envelope } from './model/envelope.js';
 import { messageOf, misconfigurationOf } from './model/errors.js';
 import { laneMap } from './model/lanes.js';
 import { compareStreamPositions, millisOf, streamPositionOf } from './model/order.js';
@@ -34,9 +33,9 @@ import { describeResult, isDestinationFailure, judge, RetryOptions, type Attempt
 import {
   answerOr,
   askNow,
-  type Later,
+  type NowOrLater,
   pause,
-  soon,
+  observeNowOrLater,
   STORE_UNAVAILABLE,
   unlessStopped,
   untilAnswered,
@@ -99,282 +98,318 @@ type EmitContext = Pick<
  */
 export const emit =
   (options: EmitOptions, context: EmitContext): OperatorFunction<Envelope, Envelope> =>
-  (source) => {
-    const { sender, rateLimiter, deliveryLog, deadLetters, valve, scheduler, random = Math.random } = context;
-    const now = (): number => scheduler?.now() ?? Date.now();
-    const breaker = new CircuitBreaker(options.retry, valve, scheduler, random);
+  (source) =>
+    // Deferred: each subscription has its own breaker, line and stop (a plug-in before it may resubscribe).
+    defer(() => {
+      const { sender, rateLimiter, deliveryLog, deadLetters, valve, scheduler, random = Math.random } = context;
+      const now = (): number => scheduler?.now() ?? Date.now();
+      const breaker = new CircuitBreaker(options.retry, valve, scheduler, random);
 
-    // Whether the pipeline is stopping, known without a subscription per update (see `waitTurn`).
-    let stopped = false;
+      // Whether the pipeline is stopping (or torn down), known without a subscription per update.
+      let stopped = false;
+      const reserve = () => rateLimiter.reserve();
 
-    /**
-     * A slot from the rate limiter, asked again after each wait it names; `first` is the first answer.
-     * The `envelope` waiting, if given, is released when the pipeline stops; the line's waits name none
-     * (each update in line is released by its own wait).
-     */
-    const slot = (envelope: Envelope | undefined, first?: Observable<number>): Observable<unknown> =>
-      untilAnswered(envelope, 'the rate limiter', reserve, context, first).pipe(
-        mergeMap((wait) => (wait <= 0 ? of(undefined) : slotAfter(envelope, wait))),
-      );
-    const slotAfter = (envelope: Envelope | undefined, wait: number): Observable<unknown> =>
-      pause(envelope, wait, context).pipe(mergeMap(() => slot(envelope)));
-    const reserve = () => rateLimiter.reserve();
-    // Updates told to wait for a slot queue here, and only the first in line asks again.
-    const line = new SlotLine(() => slot(undefined));
-
-    /**
-     * The breaker's permit, then a slot from the rate limiter: `undefined` when the attempt may go at
-     * once, which is the common case (the breaker closed, the limiter answering at once with no wait)
-     * and is then decided without an observable.
-     */
-    const waitTurn = (envelope: Envelope): Observable<unknown> | undefined => {
-      if (stopped || breaker.isOpen)
-        return unlessStopped(envelope, breaker.permit(), context).pipe(mergeMap(() => slot(envelope)));
-      // Others are waiting for a slot: this one waits behind them, without asking.
-      if (!line.isEmpty) return unlessStopped(envelope, line.take(), context);
-      const asked = askNow(reserve);
-      if (!asked.now) return unlessStopped(envelope, line.take(slot(undefined, asked.later)), context);
-      valve.open(STORE_UNAVAILABLE);
-      if (asked.answer <= 0) return undefined;
-      return unlessStopped(envelope, line.take(slotAfter(undefined, asked.answer)), context);
-    };
-
-    const finish = (envelope: Envelope, outcome: Outcome): Observable<never> => {
-      settle(envelope, outcome);
-      return EMPTY;
-    };
-
-    /** Stores the letter (waiting while its store does not answer: a letter is never dropped), then settles. */
-    const deadLetter = (envelope: Envelope, body: string, outcome: Outcome & { kind: 'failed' }): Observable<never> => {
-      const letter = {
-        at: new Date(now()).toISOString(),
-        reason: outcome.reason,
-        ...(outcome.status === undefined ? {} : { status: outcome.status }),
-        ...(outcome.detail === undefined ? {} : { response: outcome.detail }),
-        attempts: outcome.attempts ?? 0,
-        payload: body,
-        ...(envelope.identity ? { identity: identityKey(envelope.identity) } : {}),
-        source: envelope.origin.source,
-        position: envelope.origin.position,
+      /**
+       * How the first in line waits for its slot: it alone asks the limiter, and asks again only once the
+       * wait it was told is over. Names no envelope: each update in line is released by its own wait.
+       */
+      const firstInLine = (wait = 0): Observable<unknown> => {
+        const ask = (): Observable<unknown> =>
+          untilAnswered(undefined, 'the rate limiter', reserve, context).pipe(
+            mergeMap((next) => (next <= 0 ? of(undefined) : pause(undefined, next, context).pipe(mergeMap(ask)))),
+          );
+        return wait <= 0 ? ask() : pause(undefined, wait, context).pipe(mergeMap(ask));
       };
-      return untilAnswered(envelope, 'the dead-letter store', () => deadLetters.add(letter), context).pipe(
-        mergeMap(() => finish(envelope, outcome)),
+      // Updates told to wait for a slot queue here, served in arrival order (see `SlotLine`).
+      const line = new SlotLine(
+        () => firstInLine(),
+        () => stopped,
       );
-    };
 
-    // The log is a safeguard, not a gate: if it cannot answer, send (dedupe still stops repeats).
-    const isStale = (envelope: Envelope): Later<boolean> => {
-      const { identity } = envelope;
-      const position = streamPositionOf(envelope.origin);
-      if (!identity || position === undefined) return false;
-      return answerOr(
-        () => deliveryLog.lastDelivered(identityKey(identity)),
-        (last) => last !== undefined && (compareStreamPositions(last, position) ?? 0) > 0,
-        false,
-      );
-    };
+      /** An update told to wait `wait` ms: first in line with that wait, or behind those already there. */
+      const inLine = (envelope: Envelope, wait: number): Observable<unknown> =>
+        unlessStopped(envelope, line.isEmpty ? line.take(firstInLine(wait)) : line.take(), context);
 
-    /** An update received before its person was forgotten (`forget`): a replay must not send it again. */
-    const isForgotten = (envelope: Envelope): Later<boolean> => {
-      const { identity } = envelope;
-      const position = streamPositionOf(envelope.origin);
-      const at = position === undefined ? undefined : millisOf(position);
-      const forgottenAt = deliveryLog.forgottenAt?.bind(deliveryLog);
-      if (!identity || at === undefined || !forgottenAt) return false;
-      return answerOr(
-        () => forgottenAt(identityKey(identity)),
-        (forgotten) => forgotten !== undefined && at <= forgotten,
-        false,
-      );
-    };
+      /** Asks the limiter (`first`: the ask already under way); told to wait, it gets in line. */
+      const ask = (envelope: Envelope, first?: Observable<number>): Observable<unknown> =>
+        untilAnswered(envelope, 'the rate limiter', reserve, context, first).pipe(
+          mergeMap((wait) => (wait <= 0 ? of(undefined) : inLine(envelope, wait))),
+        );
 
-    const recordDelivery = (envelope: Envelope): Later<unknown> => {
-      const { identity } = envelope;
-      const position = streamPositionOf(envelope.origin);
-      if (!identity || position === undefined) return undefined;
-      return answerOr(
-        () => deliveryLog.recordDelivered(identityKey(identity), position),
-        () => undefined,
-        undefined,
-      );
-    };
+      /**
+       * The breaker's permit, then a slot from the rate limiter: `undefined` when the attempt may go at
+       * once, which is the common case (the breaker closed, the limiter answering at once with no wait)
+       * and is then decided without an observable. While others wait in line, it waits behind them
+       * without asking; an ask still waiting for Redis does not hold the others up.
+       */
+      const waitTurn = (envelope: Envelope): Observable<unknown> | undefined => {
+        if (stopped || breaker.isOpen)
+          return unlessStopped(envelope, breaker.permit(), context).pipe(mergeMap(() => ask(envelope)));
+        if (!line.isEmpty) return unlessStopped(envelope, line.take(), context);
+        const asked = askNow(reserve);
+        if (!asked.now) return ask(envelope, asked.later);
+        valve.open(STORE_UNAVAILABLE);
+        return asked.answer <= 0 ? undefined : inLine(envelope, asked.answer);
+      };
 
-    /**
-     * What the destination is told about the audiences of a delivered payload, remembered per person
-     * (without expiry: a withdrawal long after the last delivery still finds them): `realized` /
-     * `existing` put them in, `exited` takes them out. Read by a consent withdrawal. A delivered
-     * withdrawal is also counted, which starts a new round of `dedupe` keys for the person (so a person
-     * who consents again is sent again, even with the same qualification time).
-     */
-    const recordAudiences = (envelope: Envelope): Later<unknown> => {
-      const { identity } = envelope;
-      // Only a flow with consent needs it: the others pay nothing for it.
-      if (!identity || envelope.consent === undefined) return undefined;
-      const statuses = Object.entries(upsOf(envelope.payload));
-      const key = identityKey(identity);
-      const audiences =
-        statuses.length === 0
-          ? of(undefined)
-          : defer(() => fromMaybePromise(deliveryLog.audiencesIn(key))).pipe(
-              mergeMap((current) => {
-                const next = new Set(current);
-                for (const [id, status] of statuses) status === 'exited' ? next.delete(id) : next.add(id);
-                const same = next.size === current.length && current.every((id) => next.has(id));
-                return same ? of(undefined) : fromMaybePromise(deliveryLog.recordAudiencesIn(key, [...next]));
+      const finish = (envelope: Envelope, outcome: Outcome): Observable<never> => {
+        settle(envelope, outcome);
+        return EMPTY;
+      };
+
+      /** Stores the letter (waiting while its store does not answer: a letter is never dropped), then settles. */
+      const deadLetter = (
+        envelope: Envelope,
+        body: string,
+        outcome: Outcome & { kind: 'failed' },
+      ): Observable<never> => {
+        const letter = {
+          at: new Date(now()).toISOString(),
+          reason: outcome.reason,
+          ...(outcome.status === undefined ? {} : { status: outcome.status }),
+          ...(outcome.detail === undefined ? {} : { response: outcome.detail }),
+          attempts: outcome.attempts ?? 0,
+          payload: body,
+          ...(envelope.identity ? { identity: identityKey(envelope.identity) } : {}),
+          source: envelope.origin.source,
+          position: envelope.origin.position,
+        };
+        return untilAnswered(envelope, 'the dead-letter store', () => deadLetters.add(letter), context).pipe(
+          mergeMap(() => finish(envelope, outcome)),
+        );
+      };
+
+      // The log is a safeguard, not a gate: if it cannot answer, send (dedupe still stops repeats).
+      const isStale = (envelope: Envelope): NowOrLater<boolean> => {
+        const { identity } = envelope;
+        const position = streamPositionOf(envelope.origin);
+        if (!identity || position === undefined) return false;
+        return answerOr(
+          () => deliveryLog.lastDelivered(identityKey(identity)),
+          (last) => last !== undefined && (compareStreamPositions(last, position) ?? 0) > 0,
+          false,
+        );
+      };
+
+      /** An update received before its person was forgotten (`forget`): a replay must not send it again. */
+      const isForgotten = (envelope: Envelope): NowOrLater<boolean> => {
+        const { identity } = envelope;
+        const position = streamPositionOf(envelope.origin);
+        const at = position === undefined ? undefined : millisOf(position);
+        const forgottenAt = deliveryLog.forgottenAt?.bind(deliveryLog);
+        if (!identity || at === undefined || !forgottenAt) return false;
+        return answerOr(
+          () => forgottenAt(identityKey(identity)),
+          (forgotten) => forgotten !== undefined && at <= forgotten,
+          false,
+        );
+      };
+
+      const recordDelivery = (envelope: Envelope): NowOrLater<unknown> => {
+        const { identity } = envelope;
+        const position = streamPositionOf(envelope.origin);
+        if (!identity || position === undefined) return undefined;
+        return answerOr(
+          () => deliveryLog.recordDelivered(identityKey(identity), position),
+          () => undefined,
+          undefined,
+        );
+      };
+
+      /**
+       * What the destination is told about the audiences of a delivered payload, remembered per person
+       * (without expiry: a withdrawal long after the last delivery still finds them): `realized` /
+       * `existing` put them in, `exited` takes them out. Read by a consent withdrawal. A delivered
+       * withdrawal is also counted, which starts a new round of `dedupe` keys for the person (so a person
+       * who consents again is sent again, even with the same qualification time).
+       */
+      const recordAudiences = (envelope: Envelope): NowOrLater<unknown> => {
+        const { identity } = envelope;
+        // Only a flow with consent needs it: the others pay nothing for it.
+        if (!identity || envelope.consent === undefined) return undefined;
+        const statuses = Object.entries(upsOf(envelope.payload));
+        const key = identityKey(identity);
+        const audiences =
+          statuses.length === 0
+            ? of(undefined)
+            : defer(() => fromMaybePromise(deliveryLog.audiencesIn(key))).pipe(
+                mergeMap((current) => {
+                  const next = new Set(current);
+                  for (const [id, status] of statuses) status === 'exited' ? next.delete(id) : next.add(id);
+                  const same = next.size === current.length && current.every((id) => next.has(id));
+                  return same ? of(undefined) : fromMaybePromise(deliveryLog.recordAudiencesIn(key, [...next]));
+                }),
+              );
+        const withdrawal =
+          envelope.consent === 'withdrawn' && deliveryLog.recordWithdrawal
+            ? defer(() => fromMaybePromise(deliveryLog.recordWithdrawal?.(key)))
+            : of(undefined);
+        // As the position: a safeguard; a person it misses is excluded rather than sent an exit.
+        return merge(audiences, withdrawal).pipe(catchError(() => of(undefined)));
+      };
+
+      /**
+       * A consent withdrawal goes out only to a person who is in an audience as delivered, and exits every
+       * such audience (those the log knows, with those its own update names): `undefined` when none is due.
+       * Any other envelope goes as it is.
+       */
+      const withdrawalToSend = (envelope: Envelope): Observable<Envelope | undefined> => {
+        const { identity } = envelope;
+        if (envelope.consent !== 'withdrawn' || !identity) return of(envelope);
+        return defer(() => fromMaybePromise(deliveryLog.audiencesIn(identityKey(identity)))).pipe(
+          map((current): Envelope | undefined => {
+            if (current.length === 0) return undefined;
+            const membership = envelope.payload.segmentMembership as { ups?: Record<string, JsonObject> } | undefined;
+            const ups: Record<string, JsonObject> = { ...membership?.ups };
+            for (const id of current) ups[id] ??= { status: 'exited' };
+            return { ...envelope, payload: { ...envelope.payload, segmentMembership: { ups } } };
+          }),
+          // The log cannot answer: send the exit as it is (telling the destination one time too many is harmless).
+          catchError(() => of(envelope)),
+        );
+      };
+
+      const send = (body: string): Observable<AttemptResult> =>
+        defer(() => from(sender.send(body))).pipe(
+          map((answer): AttemptResult => ({ kind: 'answer', answer })),
+          catchError((error: unknown) => {
+            const misconfigured = misconfigurationOf(error);
+            return of<AttemptResult>(
+              misconfigured === undefined
+                ? { kind: 'no-answer', error: messageOf(error) }
+                : { kind: 'misconfigured', message: misconfigured },
+            );
+          }),
+        );
+
+      /** Attempt number `total`; `counted` attempts count toward `maxAttempts` (paused ones do not). */
+      const attempt = (envelope: Envelope, body: string, total: number, counted: number): Observable<never> => {
+        const turn = waitTurn(envelope);
+        // The request itself is not raced with a stop: once sent, its answer is waited for. A turn that
+        // came as the pipeline stopped (a grant from Redis already on its way) is not used.
+        const afterTurn = (): Observable<AttemptResult> => {
+          if (!stopped) return send(body);
+          release(envelope);
+          return EMPTY;
+        };
+        return (turn ? turn.pipe(mergeMap(afterTurn)) : send(body)).pipe(
+          mergeMap((result) => {
+            if (isDestinationFailure(result)) breaker.failed(laneKeyOf(envelope), describeResult(result));
+            else breaker.answered();
+            // Down for everyone: try again when the breaker lets it, without spending an attempt.
+            if (isDestinationFailure(result) && breaker.isOpen) return attempt(envelope, body, total + 1, counted);
+            const verdict = judge(result, counted, options.retry, now(), random);
+            switch (verdict.kind) {
+              case 'delivered': {
+                valve.open(DESTINATION_REJECTED);
+                const done = () => finish(envelope, delivered(verdict.status, total));
+                const writes = [recordDelivery(envelope), recordAudiences(envelope)].filter(isObservable);
+                return writes.length === 0 ? done() : merge(...writes).pipe(toArray(), mergeMap(done));
+              }
+              case 'retry':
+                if (verdict.slowDown) void Promise.resolve(rateLimiter.slowDown()).catch(() => {});
+                return pause(envelope, verdict.delayMs, context).pipe(
+                  mergeMap(() => attempt(envelope, body, total + 1, counted + 1)),
+                );
+              case 'misconfigured':
+                valve.close(DESTINATION_REJECTED, verdict.message);
+                return pause(envelope, verdict.delayMs, context).pipe(
+                  mergeMap(() => attempt(envelope, body, total + 1, counted)),
+                );
+              case 'give-up': {
+                const status = verdict.status === undefined ? {} : { status: verdict.status };
+                return deadLetter(
+                  envelope,
+                  body,
+                  failed(verdict.reason, { ...status, detail: verdict.detail, attempts: total }),
+                );
+              }
+            }
+          }),
+        );
+      };
+
+      const deliver = (envelope: Envelope): Observable<never> =>
+        defer(() => {
+          const body = serializePayload(envelope.payload);
+          const bytes = Buffer.byteLength(body);
+          if (bytes > options.maxPayloadBytes) {
+            const detail = `${bytes} bytes, the limit is ${options.maxPayloadBytes}`;
+            return deadLetter(envelope, body, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
+          }
+          const checked = (stale: boolean, forgotten: boolean): Observable<never> => {
+            if (forgotten)
+              return finish(envelope, excluded(Reasons.forgotten, 'its person was forgotten after it was received'));
+            if (stale)
+              return finish(
+                envelope,
+                excluded(Reasons.stale, 'a later update for this identity was already delivered'),
+              );
+            if (envelope.consent !== 'withdrawn') return attempt(envelope, body, 1, 1);
+            return withdrawalToSend(envelope).pipe(
+              mergeMap((toSend) => {
+                if (toSend === undefined) return finish(envelope, excluded(Reasons.noConsent, NOT_IN_AUDIENCES));
+                if (toSend === envelope) return attempt(envelope, body, 1, 1);
+                const exit = serializePayload(toSend.payload);
+                const exitBytes = Buffer.byteLength(exit);
+                if (exitBytes > options.maxPayloadBytes) {
+                  const detail = `${exitBytes} bytes, the limit is ${options.maxPayloadBytes}`;
+                  return deadLetter(toSend, exit, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
+                }
+                return attempt(toSend, exit, 1, 1);
               }),
             );
-      const withdrawal =
-        envelope.consent === 'withdrawn' && deliveryLog.recordWithdrawal
-          ? defer(() => fromMaybePromise(deliveryLog.recordWithdrawal?.(key)))
-          : of(undefined);
-      // As the position: a safeguard; a person it misses is excluded rather than sent an exit.
-      return merge(audiences, withdrawal).pipe(catchError(() => of(undefined)));
-    };
-
-    /**
-     * A consent withdrawal goes out only to a person who is in an audience as delivered, and exits every
-     * such audience (those the log knows, with those its own update names): `undefined` when none is due.
-     * Any other envelope goes as it is.
-     */
-    const withdrawalToSend = (envelope: Envelope): Observable<Envelope | undefined> => {
-      const { identity } = envelope;
-      if (envelope.consent !== 'withdrawn' || !identity) return of(envelope);
-      return defer(() => fromMaybePromise(deliveryLog.audiencesIn(identityKey(identity)))).pipe(
-        map((current): Envelope | undefined => {
-          if (current.length === 0) return undefined;
-          const membership = envelope.payload.segmentMembership as { ups?: Record<string, JsonObject> } | undefined;
-          const ups: Record<string, JsonObject> = { ...membership?.ups };
-          for (const id of current) ups[id] ??= { status: 'exited' };
-          return { ...envelope, payload: { ...envelope.payload, segmentMembership: { ups } } };
-        }),
-        // The log cannot answer: send the exit as it is (telling the destination one time too many is harmless).
-        catchError(() => of(envelope)),
-      );
-    };
-
-    const send = (body: string): Observable<AttemptResult> =>
-      defer(() => from(sender.send(body))).pipe(
-        map((answer): AttemptResult => ({ kind: 'answer', answer })),
-        catchError((error: unknown) => {
-          const misconfigured = misconfigurationOf(error);
-          return of<AttemptResult>(
-            misconfigured === undefined
-              ? { kind: 'no-answer', error: messageOf(error) }
-              : { kind: 'misconfigured', message: misconfigured },
+          };
+          const [stale, forgotten] = [isStale(envelope), isForgotten(envelope)];
+          // Both known at once (nothing to look up, or a log in memory): no observable for the wait.
+          if (!isObservable(stale) && !isObservable(forgotten)) return checked(stale, forgotten);
+          return forkJoin([observeNowOrLater(stale), observeNowOrLater(forgotten)]).pipe(
+            mergeMap(([s, f]) => checked(s, f)),
           );
-        }),
-      );
+        });
 
-    /** Attempt number `total`; `counted` attempts count toward `maxAttempts` (paused ones do not). */
-    const attempt = (envelope: Envelope, body: string, total: number, counted: number): Observable<never> => {
-      const turn = waitTurn(envelope);
-      // The request itself is not raced with a stop: once sent, its answer is waited for.
-      return (turn ? turn.pipe(mergeMap(() => send(body))) : send(body)).pipe(
-        mergeMap((result) => {
-          if (isDestinationFailure(result)) breaker.failed(laneKeyOf(envelope), describeResult(result));
-          else breaker.answered();
-          // Down for everyone: try again when the breaker lets it, without spending an attempt.
-          if (isDestinationFailure(result) && breaker.isOpen) return attempt(envelope, body, total + 1, counted);
-          const verdict = judge(result, counted, options.retry, now(), random);
-          switch (verdict.kind) {
-            case 'delivered': {
-              valve.open(DESTINATION_REJECTED);
-              const done = () => finish(envelope, delivered(verdict.status, total));
-              const writes = [recordDelivery(envelope), recordAudiences(envelope)].filter(isObservable);
-              return writes.length === 0 ? done() : merge(...writes).pipe(toArray(), mergeMap(done));
-            }
-            case 'retry':
-              if (verdict.slowDown) void Promise.resolve(rateLimiter.slowDown()).catch(() => {});
-              return pause(envelope, verdict.delayMs, context).pipe(
-                mergeMap(() => attempt(envelope, body, total + 1, counted + 1)),
-              );
-            case 'misconfigured':
-              valve.close(DESTINATION_REJECTED, verdict.message);
-              return pause(envelope, verdict.delayMs, context).pipe(
-                mergeMap(() => attempt(envelope, body, total + 1, counted)),
-              );
-            case 'give-up': {
-              const status = verdict.status === undefined ? {} : { status: verdict.status };
-              return deadLetter(
-                envelope,
-                body,
-                failed(verdict.reason, { ...status, detail: verdict.detail, attempts: total }),
-              );
-            }
-          }
-        }),
-      );
-    };
-
-    const deliver = (envelope: Envelope): Observable<never> =>
-      defer(() => {
-        const body = serializePayload(envelope.payload);
-        const bytes = Buffer.byteLength(body);
-        if (bytes > options.maxPayloadBytes) {
-          const detail = `${bytes} bytes, the limit is ${options.maxPayloadBytes}`;
-          return deadLetter(envelope, body, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
-        }
-        const checked = (stale: boolean, forgotten: boolean): Observable<never> => {
-          if (forgotten)
-            return finish(envelope, excluded(Reasons.forgotten, 'its person was forgotten after it was received'));
-          if (stale)
-            return finish(envelope, excluded(Reasons.stale, 'a later update for this identity was already delivered'));
-          if (envelope.consent !== 'withdrawn') return attempt(envelope, body, 1, 1);
-          return withdrawalToSend(envelope).pipe(
-            mergeMap((toSend) => {
-              if (toSend === undefined) return finish(envelope, excluded(Reasons.noConsent, NOT_IN_AUDIENCES));
-              if (toSend === envelope) return attempt(envelope, body, 1, 1);
-              const exit = serializePayload(toSend.payload);
-              const exitBytes = Buffer.byteLength(exit);
-              if (exitBytes > options.maxPayloadBytes) {
-                const detail = `${exitBytes} bytes, the limit is ${options.maxPayloadBytes}`;
-                return deadLetter(toSend, exit, failed(Reasons.payloadTooLarge, { detail, attempts: 0 }));
-              }
-              return attempt(toSend, exit, 1, 1);
+      /** Dead-lettered at once, outside the lanes: it must not wait behind the updates it is shed for. */
+      const shedding = (envelope: Envelope): Observable<never> =>
+        defer(() =>
+          deadLetter(
+            envelope,
+            serializePayload(envelope.payload),
+            failed(Reasons.flowPaused, {
+              detail: 'this flow could not send and held its share of the shared feed already',
+              attempts: 0,
             }),
-          );
-        };
-        const [stale, forgotten] = [isStale(envelope), isForgotten(envelope)];
-        // Both known at once (nothing to look up, or a log in memory): no observable for the wait.
-        if (!isObservable(stale) && !isObservable(forgotten)) return checked(stale, forgotten);
-        return forkJoin([soon(stale), soon(forgotten)]).pipe(mergeMap(([s, f]) => checked(s, f)));
-      });
-
-    /** Dead-lettered at once, outside the lanes: it must not wait behind the updates it is shed for. */
-    const shedding = (envelope: Envelope): Observable<never> =>
-      defer(() =>
-        deadLetter(
-          envelope,
-          serializePayload(envelope.payload),
-          failed(Reasons.flowPaused, {
-            detail: 'this flow could not send and held its share of the shared feed already',
-            attempts: 0,
-          }),
-        ),
-      );
-
-    // `connect`: one subscription to the source, split in two. The stop is watched once, for `waitTurn`.
-    return defer(() => {
-      const stopWatch = context.stopping$?.subscribe(() => {
-        stopped = true;
-      });
-      return source.pipe(
-        connect((envelopes) =>
-          merge(
-            envelopes.pipe(
-              filter((envelope) => envelope.shed === true),
-              mergeMap(shedding),
-            ),
-            envelopes.pipe(
-              filter((envelope) => envelope.shed !== true),
-              laneMap(laneKeyOf, deliver, options.concurrency),
-            ),
           ),
-        ),
-        finalize(() => stopWatch?.unsubscribe()),
-      );
+        );
+
+      // `connect`: one subscription to the source, split in two. The stop is watched once, for `waitTurn`.
+      return new Observable<Envelope>((subscriber) => {
+        const stopWatch = context.stopping$?.subscribe(() => {
+          stopped = true;
+        });
+        const running = source
+          .pipe(
+            connect((envelopes) =>
+              merge(
+                envelopes.pipe(
+                  filter((envelope) => envelope.shed === true),
+                  mergeMap(shedding),
+                ),
+                envelopes.pipe(
+                  filter((envelope) => envelope.shed !== true),
+                  laneMap(laneKeyOf, deliver, options.concurrency),
+                ),
+              ),
+            ),
+          )
+          .subscribe(subscriber);
+        return () => {
+          // First, so that nothing torn down below lets another update go (the line serves no one).
+          stopped = true;
+          stopWatch?.unsubscribe();
+          running.unsubscribe();
+        };
+      });
     });
-  };
 
 export const emitOperator = defineOperator({
   name: 'emit',

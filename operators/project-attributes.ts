@@ -86,10 +86,15 @@ const placeAt = (payload: Record<string, Json>, segments: readonly string[], val
   for (const segment of segments.slice(0, -1)) {
     const existing = at[segment];
     const child: Record<string, Json> = isJsonObject(existing) ? { ...existing } : {};
-    at[segment] = child;
+    setOwn(at, segment, child);
     at = child;
   }
-  at[segments[segments.length - 1]!] = value;
+  setOwn(at, segments[segments.length - 1]!, value);
+};
+
+/** `target[key] = value` as an own key, whatever the key: `__proto__` would set the prototype instead. */
+const setOwn = (target: Record<string, Json>, key: string, value: Json): void => {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 };
 
 export const projectAttributesOperator = defineOperator({

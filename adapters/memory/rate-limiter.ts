@@ -1,4 +1,4 @@
-import { slowedFactor, windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
+import { onSchedule, slowedFactor, windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
 
 export interface MemoryRateLimiterOptions {
   readonly requests: number;
@@ -38,7 +38,7 @@ export class MemoryRateLimiter {
     if (wait > 0) return Math.ceil(wait);
     this.#grants.push(now);
     if (this.#grants.length > this.#plan.requests) this.#grants.shift();
-    this.#nextAt = Math.max(this.#nextAt, now) + interval;
+    this.#nextAt = onSchedule(this.#nextAt, now, interval) + interval;
     return 0;
   }
 

@@ -30,7 +30,11 @@ if paceWait > wait then wait = paceWait end
 if wait > 0 then return math.ceil(wait) end
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 redis.call('ZADD', KEYS[1], now, now .. '-' .. seq)
-redis.call('HSET', KEYS[2], 'tat', tostring(math.max(tat, now) + windowMs / limit))
+-- As onSchedule (rate-limit-plan.ts): a grant less than one interval late keeps the schedule.
+local interval = windowMs / limit
+local from = now
+if now - tat < interval then from = tat end
+redis.call('HSET', KEYS[2], 'tat', tostring(from + interval))
 redis.call('PEXPIRE', KEYS[1], math.ceil(windowMs * 2))
 redis.call('PEXPIRE', KEYS[2], math.ceil(windowMs * 2 + tonumber(ARGV[4]) * 10))
 return 0`;

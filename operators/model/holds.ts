@@ -1,25 +1,21 @@
 import { Observable, from, mergeMap, type OperatorFunction, type Subscription } from 'rxjs';
 import { isPromiseLike } from './ports.js';
 
-/** Lets go of one hold: ends what it held and, if it was the last, lets the stream complete. Idempotent. */
+/** Lets go of one hold: if it was the last, lets the stream complete. Idempotent. */
 export type LetGo = () => void;
 
-/** What an operator keeps running for a value it passed on, until that value is done with (settled). */
+/** How an operator keeps its stream open for a value it passed on, until that value is done with (settled). */
 export interface Holds {
-  /**
-   * Holds the stream open for a value passed on, and `running` (if given) with it: it ends when let go,
-   * or with the subscription at the latest.
-   */
-  take(running?: Subscription): LetGo;
+  take(): LetGo;
 }
 
 /**
  * `mergeMap(project)` for an operator whose work for a value goes on after it passed the value on (dedupe
- * renews a lease until the envelope settles downstream). What `project` holds through `holds` belongs to
- * the subscription: tearing it down (the consumer unsubscribed, or the source or a later operator failed)
- * ends every hold, and the stream completes only once the source did and every hold was let go. Were
- * it to complete earlier, a later teardown could no longer reach what it holds, which would then run on
- * with no pipeline left (an interval keeping the process alive).
+ * renews a lease and commits it once the envelope settles downstream): the stream completes only once
+ * the source did, every step under way ended, and every hold was let go. Were it to complete earlier,
+ * what the operator still does for a value would run on with no pipeline left. Tearing the stream down
+ * (the consumer unsubscribed, or the source or a later operator failed) ends every step under way; the
+ * operator ends what it runs itself (dedupe's renewal timer) when its stream finalizes.
  */
 export const mergeHolding =
   <T, R>(project: (value: T, holds: Holds) => Soon<R>): OperatorFunction<T, R> =>
@@ -27,25 +23,23 @@ export const mergeHolding =
     new Observable<R>((subscriber) => {
       let held = 0;
       let sourceDone = false;
-      // Promises and observables under way. A set, not the subscriber's own list of subscriptions (as
-      // `mergeMap` keeps them): with a page of a thousand updates waiting on one batch, removing each from
-      // a list cost a scan of the list.
-      let pending = 0;
+      // Observables under way, to end them at teardown. A set, not the subscriber's own list of
+      // subscriptions (as `mergeMap` keeps them): with a page of a thousand updates waiting on one batch,
+      // removing each from a list cost a scan of the list.
+      // Counted before they start, so that a hold let go while one starts does not complete the stream.
+      let running = 0;
       const inners = new Set<Subscription>();
       const completeIfDone = (): void => {
-        if (sourceDone && held === 0 && pending === 0 && inners.size === 0) subscriber.complete();
+        if (sourceDone && held === 0 && running === 0) subscriber.complete();
       };
       const holds: Holds = {
-        take: (running) => {
+        take: () => {
           held += 1;
-          // Unsubscribed with the subscriber; once ended first, it drops out of the subscriber by itself.
-          if (running) subscriber.add(running);
           let holding = true;
           return () => {
             if (!holding) return;
             holding = false;
             held -= 1;
-            running?.unsubscribe();
             completeIfDone();
           };
         },
@@ -55,16 +49,17 @@ export const mergeHolding =
         if (isArray(soon)) {
           for (const value of soon) subscriber.next(value);
         } else if (isPromiseLike(soon)) {
-          pending += 1;
+          running += 1;
           soon.then(
             (next) => {
-              pending -= 1;
               run(next);
+              running -= 1;
               completeIfDone();
             },
             (error: unknown) => subscriber.error(error),
           );
         } else {
+          running += 1;
           let done = false;
           let inner: Subscription | undefined;
           inner = soon.subscribe({
@@ -72,6 +67,7 @@ export const mergeHolding =
             error: (error: unknown) => subscriber.error(error),
             complete: () => {
               done = true;
+              running -= 1;
               // Undefined when it completed while subscribing: it was never added.
               if (inner) inners.delete(inner);
               completeIfDone();
@@ -105,8 +101,9 @@ export const mergeHolding =
 
 /**
  * What a step gives for a value: the values now (an array, often of one or none), a promise of what it
- * gives once a store answered (a continuation never runs once the stream is torn down), or an
- * observable for anything that waits (a pause, an outage, another update's outcome).
+ * gives once a store answered (passed on only while the stream is still subscribed; the step's own
+ * continuation runs regardless, so it must check itself whether it still should act), or an observable
+ * for anything that waits (a pause, an outage, another update's outcome).
  */
 export type Soon<R> = readonly R[] | Observable<R> | PromiseLike<Soon<R>>;
 

@@ -12,7 +12,8 @@ export const RESERVED_KEYS = ['identityMap', 'segmentMembership'] as const;
 export const serializePayload = (payload: JsonObject): string => {
   // A loop, not `{ identityMap, segmentMembership, ...attributes }`: rest and spread copy generically,
   // and this runs for every update sent.
-  const ordered: Record<string, Json | undefined> = {};
+  // No prototype: an own `__proto__` key (JSON.parse makes one) is copied as a key, not as a prototype.
+  const ordered: Record<string, Json | undefined> = Object.create(null);
   for (const key of Object.keys(payload))
     if (key !== 'identityMap' && key !== 'segmentMembership') ordered[key] = payload[key];
   ordered.identityMap = payload.identityMap;
@@ -25,7 +26,8 @@ const canonical = (value: Json): string => {
   if (typeof value !== 'object' || value === null) return JSON.stringify(value);
   if (Array.isArray(value)) {
     let text = '[';
-    for (let i = 0; i < value.length; i += 1) text += (i > 0 ? ',' : '') + canonical(value[i] as Json);
+    // An undefined element (or a hole) adds nothing between its commas, as `join` had it: same fingerprints.
+    for (let i = 0; i < value.length; i += 1) text += (i > 0 ? ',' : '') + (canonical(value[i] as Json) ?? '');
     return `${text}]`;
   }
   const object = value as JsonObject;

@@ -22,8 +22,15 @@ export class SlotLine {
   /** A wait ended without a slot: the pipeline is stopping, and no one is let go any more. */
   #stopped = false;
 
-  /** `slot()` waits for a slot: it emits when one is granted, and completes empty when the pipeline stops. */
-  constructor(private readonly slot: () => Observable<unknown>) {}
+  /**
+   * `slot()` waits for a slot: it emits when one is granted, and completes empty when the pipeline
+   * stops. `isStopping()` says the pipeline is stopping or torn down: from then on no one is served (an
+   * update released by the stop leaves the line, and the next must not be let go in its place).
+   */
+  constructor(
+    private readonly slot: () => Observable<unknown>,
+    private readonly isStopping: () => boolean,
+  ) {}
 
   /** Nobody is waiting or being served: an update may ask the limiter itself. */
   get isEmpty(): boolean {
@@ -59,7 +66,7 @@ export class SlotLine {
   }
 
   #serve(): void {
-    if (this.#asking || this.#stopped) return;
+    if (this.#asking || this.#stopped || this.isStopping()) return;
     const place = this.#line[0];
     if (!place) return;
     let granted = false;

@@ -83,17 +83,17 @@ export const askNow = <T>(call: () => MaybePromise<T>): Asked<T> => {
 };
 
 /** An answer known now, or an observable of it. */
-export type Later<T> = T | Observable<T>;
+export type NowOrLater<T> = T | Observable<T>;
 
 /** `value` as an observable: `of` it when it is known now. */
-export const soon = <T>(value: Later<T>): Observable<T> => (isObservable(value) ? value : of(value));
+export const observeNowOrLater = <T>(value: NowOrLater<T>): Observable<T> => (isObservable(value) ? value : of(value));
 
 /**
  * A safeguard's lookup (`call`), read by `read`: known now when the store answers at once, and
  * `fallback` when it fails. Unlike `untilAnswered`, it never waits out an outage: a safeguard must not
  * hold an update up.
  */
-export const answerOr = <A, T>(call: () => MaybePromise<A>, read: (answer: A) => T, fallback: T): Later<T> => {
+export const answerOr = <A, T>(call: () => MaybePromise<A>, read: (answer: A) => T, fallback: T): NowOrLater<T> => {
   const asked = askNow(call);
   if (!asked.now)
     return asked.later.pipe(

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { shareReplay, type Observable } from 'rxjs';
+import { NEVER, shareReplay, type Observable } from 'rxjs';
+import type { TestScheduler } from 'rxjs/testing';
 import { MemoryRateLimiter } from '../../adapters/memory/rate-limiter.js';
 import { emit, EmitOptions } from '../../operators/emit.js';
 import { DESTINATION_DOWN } from '../../operators/model/circuit-breaker.js';
@@ -10,6 +11,8 @@ import type { SendResult } from '../../operators/model/ports.js';
 import { STORE_UNAVAILABLE } from '../../operators/model/waits.js';
 import { testContext } from '../helpers/contexts.js';
 import { Books, profileEnvelope, profileOf, testScheduler } from '../helpers/marbles.js';
+
+type ColdOf = <T>(marbles: string, values?: Record<string, T>) => Observable<T>;
 
 const options = decodeOrThrow(EmitOptions, {
   concurrency: 4,
@@ -200,27 +203,57 @@ describe('emit under outages', () => {
       expect(books.ledger.counts()).to.include({ received: 1, released: 1, inFlight: 0 });
     });
 
-    it('releases every update waiting in line for a rate-limit slot, and sends none of them after the stop', () => {
+    /** Four people at one request a second: the first goes at 0, the next is due at 1,050 ms. */
+    const lineAtTheLimit = (scheduler: TestScheduler, books: Books, cold: ColdOf) => {
+      const rateLimiter = new MemoryRateLimiter({ requests: 1, perSeconds: 1, now: () => scheduler.now() });
+      const sent: string[] = [];
+      const sender = {
+        send: (body: string) => (
+          sent.push(`${scheduler.now()} ${JSON.parse(body).identityMap.Email[0].id}`), cold('-(r|)', { r: ok })
+        ),
+      };
+      const source = cold('(abcd|)', {
+        a: ready(books.ledger, '1-0', 'a@example.com'),
+        b: ready(books.ledger, '2-0', 'b@example.com'),
+        c: ready(books.ledger, '3-0', 'c@example.com'),
+        d: ready(books.ledger, '4-0', 'd@example.com'),
+      });
+      const four = decodeOrThrow(EmitOptions, { concurrency: 4 });
+      return {
+        sent,
+        source,
+        operator: (stopping$: Observable<unknown>) =>
+          emit(four, { ...testContext(scheduler, { rateLimiter }), sender, stopping$ }),
+      };
+    };
+
+    for (const stopAt of [500, 1050])
+      it(`releases every update waiting in line for a rate-limit slot, and lets none go after a stop (at ${stopAt} ms)`, () => {
+        const scheduler = testScheduler();
+        const books = new Books(scheduler);
+        let sent: string[] = [];
+        scheduler.run(({ cold, hot, expectObservable }) => {
+          const line = lineAtTheLimit(scheduler, books, cold);
+          sent = line.sent;
+          // At 1,050 ms the stop comes as the first in line's wait ends: the next must not go in its place.
+          const stopping$ = hot(`${stopAt}ms s`, { s: true }).pipe(shareReplay(1));
+          expectObservable(line.source.pipe(line.operator(stopping$))).toBe(`${stopAt}ms |`);
+        });
+        expect(sent).to.deep.equal(['0 a@example.com']);
+        expect(books.ledger.counts()).to.include({ received: 4, delivered: 1, released: 3, inFlight: 0 });
+      });
+
+    it('lets no one else go in the place of the first in line once torn down', () => {
       const scheduler = testScheduler();
       const books = new Books(scheduler);
-      const sent: number[] = [];
-      scheduler.run(({ cold, hot, expectObservable }) => {
-        // One request a second: the first goes at 0, the other three wait in line for a slot.
-        const rateLimiter = new MemoryRateLimiter({ requests: 1, perSeconds: 1, now: () => scheduler.now() });
-        const sender = { send: () => (sent.push(scheduler.now()), cold('-(r|)', { r: ok })) };
-        const stopping$ = hot('500ms s', { s: true }).pipe(shareReplay(1));
-        const source = cold('(abcd|)', {
-          a: ready(books.ledger, '1-0', 'a@example.com'),
-          b: ready(books.ledger, '2-0', 'b@example.com'),
-          c: ready(books.ledger, '3-0', 'c@example.com'),
-          d: ready(books.ledger, '4-0', 'd@example.com'),
-        });
-        const four = decodeOrThrow(EmitOptions, { concurrency: 4 });
-        const context = testContext(scheduler, { rateLimiter });
-        expectObservable(source.pipe(emit(four, { ...context, sender, stopping$ }))).toBe('500ms |');
+      let sent: string[] = [];
+      scheduler.run(({ cold, expectObservable }) => {
+        const line = lineAtTheLimit(scheduler, books, cold);
+        sent = line.sent;
+        expectObservable(line.source.pipe(line.operator(NEVER)), '1049ms !').toBe('');
       });
-      expect(sent).to.deep.equal([0]);
-      expect(books.ledger.counts()).to.include({ received: 4, delivered: 1, released: 3, inFlight: 0 });
+      // Torn down while b waits first in line: its wait ends with it, and c, d never get in its place.
+      expect(sent).to.deep.equal(['0 a@example.com']);
     });
 
     it('lets a request already on the wire finish and settle, and releases what waits behind it', () => {

@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { of } from 'rxjs';
+import type { Envelope } from '../../operators/model/envelope.js';
+import { serializePayload } from '../../operators/model/payload.js';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
 import { formatErrors } from '../../operators/model/decode-errors.js';
@@ -48,6 +51,24 @@ describe('projectAttributes', () => {
         },
       });
     });
+  });
+
+  it('writes a __proto__ target as a key of the payload, never as its prototype', () => {
+    const special = decodeOrThrow(ProjectAttributesOptions, {
+      attributes: [
+        { source: 'a', target: '__proto__' },
+        { source: 'b', target: 'nested.__proto__.value' },
+      ],
+    });
+    let sent: Envelope | undefined;
+    const books = new Books();
+    of(profileEnvelope(books.ledger, profileOf({ a: { polluted: true }, b: 2 })))
+      .pipe(projectAttributes(special))
+      .subscribe((envelope) => (sent = envelope));
+    expect(Object.getPrototypeOf(sent!.payload)).to.equal(Object.prototype);
+    expect(serializePayload(sent!.payload)).to.equal(
+      '{"__proto__":{"polluted":true},"nested":{"__proto__":{"value":2}}}',
+    );
   });
 
   it('leaves a missing source out, and sends null and objects as they are', () => {

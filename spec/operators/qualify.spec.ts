@@ -128,6 +128,7 @@ describe('qualify', () => {
     expect(detailOf({ [A1]: { status: 'a' }, [A2]: { status: 'b' } })).to.equal(
       'mapped audience aud-1 is a, aud-2 is b; only realized or exited is sent',
     );
+    // Asked again: the outcome kept from the first time says the same.
     expect(detailOf({ [A1]: { status: 'a' }, [A2]: { status: 'b' } })).to.equal(
       'mapped audience aud-1 is a, aud-2 is b; only realized or exited is sent',
     );

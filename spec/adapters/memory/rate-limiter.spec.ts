@@ -72,6 +72,22 @@ describe('MemoryRateLimiter', () => {
     expect(grants[grants.length - 1]! - grants[0]!).to.be.within(8_000, 11_000);
   });
 
+  it('makes up a grant that comes a little late instead of adding the lateness to every interval', () => {
+    const clock = { now: 0 };
+    const limiter = new MemoryRateLimiter({ requests: 50, perSeconds: 1, now: () => clock.now });
+    const interval = windowPlan(50, 1).windowMs / 50;
+    // Every wait overslept by 3 ms, as a timer that wakes late.
+    const grants: number[] = [];
+    while (grants.length < 200) {
+      const wait = limiter.reserve();
+      if (wait === 0) grants.push(clock.now);
+      else clock.now += wait + 3;
+    }
+    // On the pace (21 ms), not the pace plus the lateness (24 ms), and still never over the limit.
+    expect((grants[199]! - grants[0]!) / 199).to.be.closeTo(interval, 0.5);
+    expect(busiestWindow(grants, 999)).to.be.at.most(50);
+  });
+
   it('slows down after a 429 and recovers step by step', () => {
     const clock = { now: 0 };
     const limiter = new MemoryRateLimiter({ requests: 600, perSeconds: 60, now: () => clock.now });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import type { Json, JsonObject } from '../../../operators/model/json.js';
 import { getPath, setPath } from '../../../operators/model/paths.js';
 import { fingerprint, serializePayload } from '../../../operators/model/payload.js';
@@ -28,6 +29,16 @@ describe('payload', () => {
     expect(serializePayload(payload)).to.equal(
       '{"b":1,"a":2,"identityMap":{"Email":[]},"segmentMembership":{"ups":{}}}',
     );
+  });
+
+  it('keeps an own __proto__ key as a key, and fingerprints an undefined element or a hole as before', () => {
+    const parsed = JSON.parse('{"segmentMembership":{},"__proto__":{"x":1},"b":2}') as JsonObject;
+    expect(serializePayload(parsed)).to.equal('{"__proto__":{"x":1},"b":2,"segmentMembership":{}}');
+    // Dedupe keys already stored were made from `[1,,2]` (an element that is not JSON adds nothing).
+    const stored = createHash('sha256').update('{"a":[1,,2]}').digest('base64url');
+    expect(fingerprint({ a: [1, undefined, 2] } as unknown as JsonObject)).to.equal(stored);
+    // biome-ignore lint/suspicious/noSparseArray: the hole is what is tested
+    expect(fingerprint({ a: [1, , 2] } as unknown as JsonObject)).to.equal(stored);
   });
 
   it('fingerprints by content, whatever the key order', () => {
