@@ -34,8 +34,8 @@ const WINDOW = 256;
 
 /**
  * Compiles the baseline (with the product code it imports; packages stay imports) into one file under
- * dist/, with esbuild, the transpiler `npm run bench` runs on: started through tsx instead, it would
- * carry tsx's loader thread, about 28 MiB of resident memory the contender (plain JS from dist/) has not.
+ * dist/, with esbuild (tsx's transpiler, so no dependency of its own): started through tsx instead, it
+ * would carry tsx's loader thread, about 28 MiB of resident memory the contender (plain JS from dist/) has not.
  */
 export const buildBaseline = (): void => {
   execFileSync(

@@ -94,7 +94,9 @@ const placeAt = (payload: Record<string, Json>, segments: readonly string[], val
 
 /** `target[key] = value` as an own key, whatever the key: `__proto__` would set the prototype instead. */
 const setOwn = (target: Record<string, Json>, key: string, value: Json): void => {
-  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+  else target[key] = value;
 };
 
 export const projectAttributesOperator = defineOperator({
