@@ -246,7 +246,11 @@ export const dedupe =
         if (!asked.promise) return untilAcquired(asked.later);
         return Promise.resolve(asked.promise).then(
           (result): Soon<Envelope> => {
-            if (tornDown) return [];
+            if (tornDown) {
+              // Nobody will send it: let the lease go now rather than after `leaseSeconds`.
+              if (result === 'acquired') void record(key, token, false);
+              return [];
+            }
             valve.open(STORE_UNAVAILABLE);
             return acquired(envelope, key, token, lease, result, holds);
           },

@@ -126,15 +126,33 @@ export const emit =
         () => stopped,
       );
 
+      /**
+       * Waits in line (`first`: how, if it is first). An update that went into the line before the
+       * destination went down for everyone then waits for the breaker as well; one that holds the
+       * breaker's permit (the probe) does not ask for it again.
+       */
+      const behind = (envelope: Envelope, first: Observable<unknown> | undefined, permitted: boolean) =>
+        unlessStopped(envelope, line.take(first), context).pipe(
+          mergeMap(() => (permitted || !breaker.isOpen ? of(undefined) : withPermit(envelope))),
+        );
+
       /** An update told to wait `wait` ms: first in line with that wait, or behind those already there. */
-      const inLine = (envelope: Envelope, wait: number): Observable<unknown> =>
-        unlessStopped(envelope, line.isEmpty ? line.take(firstInLine(wait)) : line.take(), context);
+      const inLine = (envelope: Envelope, wait: number, permitted: boolean): Observable<unknown> =>
+        behind(envelope, line.isEmpty ? firstInLine(wait) : undefined, permitted);
 
       /** Asks the limiter (`first`: the ask already under way); told to wait, it gets in line. */
-      const ask = (envelope: Envelope, first?: Observable<number>): Observable<unknown> =>
+      const ask = (
+        envelope: Envelope,
+        first: Observable<number> | undefined,
+        permitted: boolean,
+      ): Observable<unknown> =>
         untilAnswered(envelope, 'the rate limiter', reserve, context, first).pipe(
-          mergeMap((wait) => (wait <= 0 ? of(undefined) : inLine(envelope, wait))),
+          mergeMap((wait) => (wait <= 0 ? of(undefined) : inLine(envelope, wait, permitted))),
         );
+
+      /** The breaker's permit (at once while it is closed), then a slot. */
+      const withPermit = (envelope: Envelope): Observable<unknown> =>
+        unlessStopped(envelope, breaker.permit(), context).pipe(mergeMap(() => ask(envelope, undefined, true)));
 
       /**
        * The breaker's permit, then a slot from the rate limiter: `undefined` when the attempt may go at
@@ -143,13 +161,12 @@ export const emit =
        * without asking; an ask still waiting for Redis does not hold the others up.
        */
       const waitTurn = (envelope: Envelope): Observable<unknown> | undefined => {
-        if (stopped || breaker.isOpen)
-          return unlessStopped(envelope, breaker.permit(), context).pipe(mergeMap(() => ask(envelope)));
-        if (!line.isEmpty) return unlessStopped(envelope, line.take(), context);
+        if (stopped || breaker.isOpen) return withPermit(envelope);
+        if (!line.isEmpty) return behind(envelope, undefined, false);
         const asked = askNow(reserve);
-        if (!asked.now) return ask(envelope, asked.later);
+        if (!asked.now) return ask(envelope, asked.later, false);
         valve.open(STORE_UNAVAILABLE);
-        return asked.answer <= 0 ? undefined : inLine(envelope, asked.answer);
+        return asked.answer <= 0 ? undefined : inLine(envelope, asked.answer, false);
       };
 
       const finish = (envelope: Envelope, outcome: Outcome): Observable<never> => {
@@ -288,9 +305,11 @@ export const emit =
         // The request itself is not raced with a stop: once sent, its answer is waited for. A turn that
         // came as the pipeline stopped (a grant from Redis already on its way) is not used.
         const afterTurn = (): Observable<AttemptResult> => {
-          if (!stopped) return send(body);
-          release(envelope);
-          return EMPTY;
+          if (stopped) {
+            release(envelope);
+            return EMPTY;
+          }
+          return send(body);
         };
         return (turn ? turn.pipe(mergeMap(afterTurn)) : send(body)).pipe(
           mergeMap((result) => {
@@ -383,10 +402,17 @@ export const emit =
 
       // `connect`: one subscription to the source, split in two. The stop is watched once, for `waitTurn`.
       return new Observable<Envelope>((subscriber) => {
-        const stopWatch = context.stopping$?.subscribe(() => {
+        // The subscriber's first teardown (they run in the order added), so that nothing torn down after
+        // it lets another update go: the line serves no one, and a turn that comes is not used.
+        subscriber.add(() => {
           stopped = true;
         });
-        const running = source
+        subscriber.add(
+          context.stopping$?.subscribe(() => {
+            stopped = true;
+          }),
+        );
+        source
           .pipe(
             connect((envelopes) =>
               merge(
@@ -402,12 +428,6 @@ export const emit =
             ),
           )
           .subscribe(subscriber);
-        return () => {
-          // First, so that nothing torn down below lets another update go (the line serves no one).
-          stopped = true;
-          stopWatch?.unsubscribe();
-          running.unsubscribe();
-        };
       });
     });
 

@@ -114,13 +114,13 @@ export class PipelineMetrics {
   });
   readonly rateLimitWaits = new Counter({
     name: `${PREFIX}rate_limit_waits_total`,
-    help: 'Times a request waited for the rate limit.',
+    help: 'Times the rate limit told a request to wait (updates queued behind it ask no one and are not counted).',
     labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly rateLimitWaitSeconds = new Counter({
     name: `${PREFIX}rate_limit_wait_seconds_total`,
-    help: 'Time requests were told to wait by the rate limit.',
+    help: 'Time the rate limit told requests to wait (updates queued behind the first in line are not counted).',
     labelNames: ['flow'],
     registers: [this.registry],
   });

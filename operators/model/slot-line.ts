@@ -1,4 +1,4 @@
-import { Observable, type Subscription } from 'rxjs';
+import { Observable, Subscription } from 'rxjs';
 
 /** One update's place in the line, and how to let it go. */
 interface Place {
@@ -71,6 +71,9 @@ export class SlotLine {
     if (!place) return;
     let granted = false;
     let done = false;
+    // Marked before subscribing: a `take` made while the wait starts must queue, not be served as well.
+    const asking = { place, subscription: new Subscription() };
+    this.#asking = asking;
     const subscription = (place.first ?? this.slot()).subscribe({
       next: () => {
         granted = true;
@@ -91,6 +94,6 @@ export class SlotLine {
         this.#serve();
       },
     });
-    if (!done) this.#asking = { place, subscription };
+    if (!done) asking.subscription.add(subscription);
   }
 }

@@ -325,12 +325,13 @@ describe('dedupe', () => {
   it('with a store that answers later, starts no renewal for an answer that comes after the pipeline was torn down', async () => {
     const books = new Books();
     const renewed: string[] = [];
+    const released: string[] = [];
     const answers: Array<(result: 'acquired') => void> = [];
     const later: DedupeStore = {
       acquire: () => new Promise((resolve) => answers.push(resolve)),
       renew: (key) => void renewed.push(key),
       commit: () => {},
-      release: () => {},
+      release: (key) => void released.push(key),
     };
     const context = { dedupeStore: later, valve: new IntakeValve() };
     const passed: string[] = [];
@@ -346,8 +347,10 @@ describe('dedupe', () => {
     await new Promise((resolve) => setTimeout(resolve, 450));
     kept.unsubscribe();
     expect(passed).to.deep.equal(['2']);
-    // Only the pipeline still running renews its lease.
+    // Only the pipeline still running renews its lease; the torn-down one let its lease go at once.
     expect(renewed).to.have.length(1);
+    expect(released).to.have.length(1);
+    expect(released[0]).to.not.equal(renewed[0]);
   });
 
   it('fails an envelope that reaches it without an identity (operators out of order)', () => {

@@ -46,6 +46,34 @@ const closedMessages = (context: ReturnType<typeof testContext>): string[] => {
 
 describe('emit under outages', () => {
   describe('a destination down for everyone (circuit breaker)', () => {
+    it('holds the updates waiting in line for a rate-limit slot once it opens: only probes go out', () => {
+      const scheduler = testScheduler();
+      const books = new Books(scheduler);
+      const sent: number[] = [];
+      scheduler.run(({ cold }) => {
+        // 10 a second (one every 105 ms): eight people in line; the destination is down until 3 s.
+        const rateLimiter = new MemoryRateLimiter({ requests: 10, perSeconds: 1, now: () => scheduler.now() });
+        const sender = {
+          send: () => (sent.push(scheduler.now()), cold('-(r|)', { r: scheduler.now() < 3000 ? down : ok })),
+        };
+        const people = 'abcdefgh'.split('');
+        const source = cold(`(${people.join('')}|)`, {
+          ...Object.fromEntries(people.map((p, i) => [p, ready(books.ledger, `${i + 1}-0`, `${p}@example.com`)])),
+        });
+        const eight = decodeOrThrow(EmitOptions, {
+          concurrency: 8,
+          retry: { maxAttempts: 3, baseMs: 100, maxMs: 1000, downAfter: 2 },
+        });
+        source.pipe(emit(eight, testContext(scheduler, { sender, rateLimiter }))).subscribe();
+      });
+      // a and b fail (two people in a row): the breaker opens at 106 ms. Those in line then wait for it:
+      // probes with growing backoff, not c to h at the limiter's pace (210, 315, ... 735 ms).
+      expect(sent.filter((frame) => frame < 1000).length).to.be.at.most(5);
+      expect(books.summary()).to.deep.equal(
+        Object.fromEntries('abcdefgh'.split('').map((_, i) => [`${i + 1}-0`, 'delivered'])),
+      );
+    });
+
     it('pauses the intake, stops spending attempts, probes one at a time, and delivers everything once it answers', () => {
       const scheduler = testScheduler();
       const books = new Books(scheduler);
@@ -250,7 +278,8 @@ describe('emit under outages', () => {
       scheduler.run(({ cold, expectObservable }) => {
         const line = lineAtTheLimit(scheduler, books, cold);
         sent = line.sent;
-        expectObservable(line.source.pipe(line.operator(NEVER)), '1049ms !').toBe('');
+        // At 1,050 ms, as b's slot comes due: b goes down with the pipeline, and no one is served after it.
+        expectObservable(line.source.pipe(line.operator(NEVER)), '1050ms !').toBe('');
       });
       // Torn down while b waits first in line: its wait ends with it, and c, d never get in its place.
       expect(sent).to.deep.equal(['0 a@example.com']);

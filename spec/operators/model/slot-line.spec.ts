@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Subject } from 'rxjs';
+import { defer, NEVER, Subject } from 'rxjs';
 import { SlotLine } from '../../../operators/model/slot-line.js';
 
 /** A line whose slots are granted by hand: `grant()` ends the wait of the first in line. */
@@ -51,6 +51,28 @@ describe('SlotLine', () => {
     second.unsubscribe();
     expect(waits).to.have.length(2);
     grant();
+    expect(gone).to.deep.equal([]);
+  });
+
+  it('queues a take made while the first in line starts waiting, instead of serving the first twice', () => {
+    const asks: string[] = [];
+    const gone: string[] = [];
+    let reentered = false;
+    const line: SlotLine = new SlotLine(
+      () =>
+        defer(() => {
+          asks.push('ask');
+          // Another update arrives while this wait starts (an intake reopening on the same turn).
+          if (!reentered) {
+            reentered = true;
+            line.take().subscribe(() => gone.push('b'));
+          }
+          return NEVER;
+        }),
+      () => false,
+    );
+    line.take().subscribe(() => gone.push('a'));
+    expect(asks).to.deep.equal(['ask']);
     expect(gone).to.deep.equal([]);
   });
 
