@@ -4,8 +4,8 @@ import { matching, refine, struct, withDefault, type Problem } from './model/cod
 import { defineOperator } from './model/define.js';
 import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
-import { isJsonObject, type Json } from './model/json.js';
-import { getSegments, overlaps, segmentsOf } from './model/paths.js';
+import type { Json } from './model/json.js';
+import { getSegments, overlaps, segmentsOf, setSegments } from './model/paths.js';
 import { RESERVED_KEYS } from './model/payload.js';
 
 export interface DottedPathBrand {
@@ -66,37 +66,13 @@ export const projectAttributes = (options: ProjectAttributesOptions): OperatorFu
     target: segmentsOf(target),
   }));
   return perEnvelope('projectAttributes', (envelope) => {
-    let payload: Record<string, Json> | undefined;
+    let payload = envelope.payload;
     for (const { source, target } of mappings) {
       const value = getSegments(envelope.profile, source);
-      if (value === undefined) continue;
-      payload ??= { ...envelope.payload };
-      placeAt(payload, target, value as Json);
+      if (value !== undefined) payload = setSegments(payload, target, value as Json);
     }
-    return payload ? { ...envelope, payload } : envelope;
+    return payload === envelope.payload ? envelope : { ...envelope, payload };
   });
-};
-
-/**
- * Puts `value` at `segments` in `payload`, a copy of this envelope's own: the objects on the way are
- * copied too (they may be shared with the envelope before this step) or created.
- */
-const placeAt = (payload: Record<string, Json>, segments: readonly string[], value: Json): void => {
-  let at = payload;
-  for (const segment of segments.slice(0, -1)) {
-    const existing = at[segment];
-    const child: Record<string, Json> = isJsonObject(existing) ? { ...existing } : {};
-    setOwn(at, segment, child);
-    at = child;
-  }
-  setOwn(at, segments[segments.length - 1]!, value);
-};
-
-/** `target[key] = value` as an own key, whatever the key: `__proto__` would set the prototype instead. */
-const setOwn = (target: Record<string, Json>, key: string, value: Json): void => {
-  if (key === '__proto__')
-    Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
-  else target[key] = value;
 };
 
 export const projectAttributesOperator = defineOperator({

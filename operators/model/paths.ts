@@ -1,4 +1,4 @@
-import type { Json, JsonObject } from './json.js';
+import { isJsonObject, type Json, type JsonObject } from './json.js';
 
 /**
  * Dotted paths (`person.name.firstName`) into profiles and payloads. A numeric segment indexes an array
@@ -28,12 +28,18 @@ export const getSegments = (value: unknown, segments: readonly string[]): unknow
 };
 
 /** A copy of `target` with `value` placed at `path`, creating the objects on the way. */
-export const setPath = (target: JsonObject, path: DottedPath, value: Json): JsonObject => {
-  const [head, ...rest] = segmentsOf(path);
+export const setPath = (target: JsonObject, path: DottedPath, value: Json): JsonObject =>
+  setSegments(target, segmentsOf(path), value);
+
+/**
+ * `setPath` with the path already split (`segmentsOf`), for a path written on every update. Computed
+ * keys make own properties, whatever the key (`__proto__` too).
+ */
+export const setSegments = (target: JsonObject, segments: readonly string[], value: Json, at = 0): JsonObject => {
+  const head = segments[at];
   if (head === undefined) return target;
-  if (rest.length === 0) return { ...target, [head]: value };
+  if (at === segments.length - 1) return { ...target, [head]: value };
   const existing = target[head];
-  const child: JsonObject =
-    typeof existing === 'object' && existing !== null && !Array.isArray(existing) ? (existing as JsonObject) : {};
-  return { ...target, [head]: setPath(child, rest.join('.'), value) };
+  const child: JsonObject = isJsonObject(existing) ? existing : {};
+  return { ...target, [head]: setSegments(child, segments, value, at + 1) };
 };
