@@ -19,11 +19,8 @@ export class SlotLine {
   readonly #line: Place[] = [];
   /** The wait for the first in line, while there is one. */
   #asking: { readonly place: Place; readonly subscription: Subscription } | undefined;
-  /** A wait ended without a slot: the pipeline is stopping, and no one is let go any more. */
-  #stopped = false;
-
   /**
-   * `slot()` waits for a slot: it emits when one is granted, and completes empty when the pipeline
+   * `slot()` waits for a slot: it emits when one is granted, and completes empty only when the pipeline
    * stops. `isStopping()` says the pipeline is stopping or torn down: from then on no one is served (an
    * update released by the stop leaves the line, and the next must not be let go in its place).
    */
@@ -66,7 +63,7 @@ export class SlotLine {
   }
 
   #serve(): void {
-    if (this.#asking || this.#stopped || this.isStopping()) return;
+    if (this.#asking || this.isStopping()) return;
     const place = this.#line[0];
     if (!place) return;
     let granted = false;
@@ -89,8 +86,8 @@ export class SlotLine {
         done = true;
         this.#asking = undefined;
         if (this.#line[0] === place) this.#line.shift();
-        if (!granted) this.#stopped = true;
-        else place.go();
+        // Not granted: the pipeline is stopping, and `#serve` lets no one else go either.
+        if (granted) place.go();
         this.#serve();
       },
     });

@@ -76,7 +76,15 @@ export type Asked<T> =
 export const askNow = <T>(call: () => MaybePromise<T>): Asked<T> => {
   try {
     const answer = call();
-    return isPromiseLike(answer) ? { now: false, later: from(answer), promise: answer } : { now: true, answer };
+    if (!isPromiseLike(answer)) return { now: true, answer };
+    // `later` made only for a caller that waits in an observable (dedupe waits on the promise itself).
+    return {
+      now: false,
+      promise: answer,
+      get later() {
+        return from(answer);
+      },
+    };
   } catch (error) {
     return { now: false, later: throwError(() => error) };
   }
