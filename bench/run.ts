@@ -79,6 +79,13 @@ const throughput = async (): Promise<void> => {
   );
 };
 
+/** Adds one round's result under `key`: each contender's results, in round order. */
+const addRound = <R>(results: Map<string, R[]>, key: string, result: R): void => {
+  const runs = results.get(key);
+  if (runs) runs.push(result);
+  else results.set(key, [result]);
+};
+
 const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -102,7 +109,7 @@ const flows = async (): Promise<void> => {
     for (const n of counts)
       for (const layout of layouts) {
         const result = await runFlows({ updates, flows: n, layout });
-        results.set(`${n} ${layout}`, [...(results.get(`${n} ${layout}`) ?? []), result]);
+        addRound(results, `${n} ${layout}`, result);
         console.log(
           `round ${round}  N=${String(n).padStart(2)}  ${layout.padEnd(16)}  ${result.seconds.toFixed(2)} s  ` +
             `cpu ${Math.round(result.cpuMs)} ms  rss ${Math.round(result.rssMiB)} MiB  ` +
@@ -198,7 +205,7 @@ const hotPath = async (): Promise<void> => {
     for (const work of works)
       for (const target of targets) {
         const r = await runHotPath(work, target, updates);
-        results.set(`${work} ${target}`, [...(results.get(`${work} ${target}`) ?? []), r]);
+        addRound(results, `${work} ${target}`, r);
         console.log(
           `round ${round}  ${work.padEnd(13)}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} updates/s  ` +
             `cpu ${r.cpuUsPerUpdate.toFixed(1)} us/update`,
@@ -272,7 +279,7 @@ const gotSettings = async (): Promise<void> => {
     for (let round = 1; round <= rounds; round++)
       for (const variant of GOT_VARIANTS) {
         const r = await runGot(variant, url, requests);
-        results.set(variant, [...(results.get(variant) ?? []), r]);
+        addRound(results, variant, r);
         console.log(
           `round ${round}  ${variant.padEnd(28)}  ${Math.round(r.perSecond)} req/s  cpu ${r.cpuUsPerRequest.toFixed(1)} us/req`,
         );
@@ -342,6 +349,12 @@ const endToEnd = async (): Promise<void> => {
   const ratioOf = <R>(a: readonly R[], b: readonly R[], of: (r: R) => number): string =>
     median(a.map((r, i) => of(r) / of(b[i]!))).toFixed(2);
   const mib = <R>(runs: readonly R[], of: (r: R) => number): string => Math.round(median(runs.map(of))).toString();
+  /** updates/s, CPU ms per update and peak RSS of one target: the throughput and streams tables' cells. */
+  const cells = (runs: ReadonlyArray<ThroughputResult | StreamResult>): string[] => [
+    Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
+    median(runs.map((r) => r.cpuMsPerUpdate)).toFixed(3),
+    mib(runs, (r) => r.peakRssMiB),
+  ];
   /** A percentile of every round's latencies together: a round has too few updates for its own p99. */
   const pooled = (runs: readonly PacedResult[], p: number): number => {
     const all = runs.flatMap((r) => r.latenciesMs).sort((x, y) => x - y);
@@ -355,7 +368,7 @@ const endToEnd = async (): Promise<void> => {
       for (const stores of storesOf)
         for (const target of targets) {
           const r = await runEndToEndThroughput(target, stores, updates, warmUp, redisUrl);
-          results.set(`${stores} ${target}`, [...(results.get(`${stores} ${target}`) ?? []), r]);
+          addRound(results, `${stores} ${target}`, r);
           console.log(
             `round ${round}  ${stores.padEnd(6)}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} updates/s  ` +
               `cpu ${r.cpuMsPerUpdate.toFixed(3)} ms/update  peak rss ${Math.round(r.peakRssMiB)} MiB` +
@@ -372,11 +385,6 @@ const endToEnd = async (): Promise<void> => {
     console.log('| - | -: | -: | -: | -: | -: | -: | -: | -: | -: | -: |');
     for (const stores of storesOf) {
       const [a, b] = [results.get(`${stores} contender`)!, results.get(`${stores} baseline`)!];
-      const cells = (runs: ThroughputResult[]) => [
-        Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
-        median(runs.map((r) => r.cpuMsPerUpdate)).toFixed(3),
-        mib(runs, (r) => r.peakRssMiB),
-      ];
       const redisCpu = (runs: ThroughputResult[]) => ms(median(runs.map((r) => r.redisCpuMsPerUpdate ?? NaN)), 3);
       console.log(
         `| ${stores} | ${[...cells(a), ...cells(b)].join(' | ')} | ${ratioOf(a, b, (r) => r.perSecond)} | ` +
@@ -397,7 +405,7 @@ const endToEnd = async (): Promise<void> => {
         const pair = await runPaced(stores, paced, redisUrl);
         for (const target of targets) {
           const r = pair[target];
-          results.set(`${stores} ${target}`, [...(results.get(`${stores} ${target}`) ?? []), r]);
+          addRound(results, `${stores} ${target}`, r);
           console.log(
             `round ${round}  ${stores.padEnd(6)}  ${target.padEnd(9)}  idle rss ${Math.round(r.idleRssMiB)} MiB  ` +
               `below: p50 ${r.p50Ms.toFixed(1)} p99 ${r.p99Ms.toFixed(1)} max ${r.maxMs.toFixed(1)} ms, ` +
@@ -474,7 +482,7 @@ const endToEnd = async (): Promise<void> => {
       for (const n of processCounts)
         for (const target of targets) {
           const r = await runStream(target, n, entries, { warmUp: streamWarmUp }, redisUrl);
-          results.set(`${n} ${target}`, [...(results.get(`${n} ${target}`) ?? []), r]);
+          addRound(results, `${n} ${target}`, r);
           console.log(
             `round ${round}  ${n} process${n > 1 ? 'es' : '  '}  ${target.padEnd(9)}  ${Math.round(r.perSecond)} updates/s  ` +
               `cpu ${r.cpuMsPerUpdate.toFixed(3)} ms/update  peak rss ${Math.round(r.peakRssMiB)} MiB  ` +
@@ -488,11 +496,6 @@ const endToEnd = async (): Promise<void> => {
     console.log('| -: | -: | -: | -: | -: | -: | -: | -: | -: | -: |');
     for (const n of processCounts) {
       const [a, b] = [results.get(`${n} contender`)!, results.get(`${n} baseline`)!];
-      const cells = (runs: StreamResult[]) => [
-        Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
-        median(runs.map((r) => r.cpuMsPerUpdate)).toFixed(3),
-        mib(runs, (r) => r.peakRssMiB),
-      ];
       console.log(
         `| ${n} | ${[...cells(a), ...cells(b)].join(' | ')} | ${ratioOf(a, b, (r) => r.perSecond)} | ` +
           `${ratioOf(a, b, (r) => r.cpuMsPerUpdate)} | ${ms(median(a.map((r) => r.redisCpuMsPerUpdate ?? NaN)), 3)} / ` +
