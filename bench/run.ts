@@ -530,7 +530,8 @@ const endToEnd = async (): Promise<void> => {
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
 //        npm run bench -- end-to-end [--updates N] [--rounds R] [--idle-seconds S] [--limit L] [--below-rate R]
 //               [--below-seconds S] [--at-seconds S] [--entries N] [--processes 1,2,3] [--backlogs 20000,200000]
-//               [--stream-warm-up N] [--parts throughput,paced,streams,backlog] [--cpu-prof DIR]   (after npm run build)
+//               [--stream-warm-up N] [--parts throughput,paced,streams,backlog] [--cpu-prof DIR]
+//               (after npm run build)
 const benches: Record<string, () => Promise<void>> = {
   backpressure,
   throughput,

@@ -112,7 +112,9 @@ export const watchFlow = (
   });
 };
 
-/** The config with every flow that breaks a data-usage policy turned off, each refusal logged; none left is an error. */
+/**
+ * The config with every flow that breaks a data-usage policy turned off, each refusal logged; none left is an error.
+ */
 const governed = (config: Config, logger: Logger): Config => {
   const { config: allowed, refused } = withoutRefusedFlows(config);
   for (const refusal of refused)

@@ -65,7 +65,9 @@ const embeddedIpv4Of = (address: string): string | undefined => {
   return undefined;
 };
 
-/** Whether `address` (an IP) is one a destination on the internet may have. One carrying an IPv4 counts as that IPv4. */
+/**
+ * Whether `address` (an IP) is one a destination on the internet may have. One carrying an IPv4 counts as that IPv4.
+ */
 export const isPublicAddress = (address: string): boolean => {
   const family = isIP(address);
   if (family === 0) return false;

@@ -159,7 +159,9 @@ export class FlowActions {
     return this.#record(running, by, 'enable', 'flow turned on at run time');
   }
 
-  /** Sends the chosen letters again through the running flow (its rate limit, dedupe, retries); their outcomes name who. */
+  /**
+   * Sends the chosen letters again through the running flow (its rate limit, dedupe, retries); their outcomes name who.
+   */
   async redrive(running: ConsoleFlow, by: Principal, choice: LetterChoice): Promise<string> {
     await this.#record(running, by, 'redrive', `redrive of ${describeChoice(choice)} started`);
     const ledger = new Ledger();

@@ -15,7 +15,9 @@ export const governanceRefusals = (config: Config): Refusal[] =>
     return problems.length === 0 ? [] : [{ flow, problems }];
   });
 
-/** The one message for a refused flow, whichever command would have sent through it (`run`, `replay`, `dlq redrive`). */
+/**
+ * The one message for a refused flow, whichever command would have sent through it (`run`, `replay`, `dlq redrive`).
+ */
 export const describeRefusal = ({ flow, problems }: Refusal): string =>
   `flow ${flow.name} not started: it breaks a data-usage policy: ${problems.join('; ')}`;
 

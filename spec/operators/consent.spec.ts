@@ -197,7 +197,10 @@ describe('consent with dedupe and the delivery log: consenting again, other audi
     ]);
   });
 
-  /** Delivers `given` then `withdrawn` through emit on `deliveryLog`, `between()` running in between; answers what was sent. */
+  /**
+   * Delivers `given` then `withdrawn` through emit on `deliveryLog`, `between()` running in between; answers what was
+   * sent.
+   */
   const realizedThenWithdrawn = async (deliveryLog: DeliveryLog, between: () => Promise<void>) => {
     const books = new Books();
     const sent: string[] = [];

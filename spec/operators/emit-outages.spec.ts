@@ -101,7 +101,8 @@ describe('emit under outages', () => {
       // Three different people failed in a row at frame 1: the breaker opened.
       expect(calls.slice(0, 3).map(([frame]) => frame)).to.deep.equal([0, 0, 0]);
       expect(downChanges[0]).to.deep.equal([1, 'closed']);
-      // While open, one probe at a time, with backoff (100, 200, 400, 800, then 1000 ms with the jitter at its longest).
+      // While open, one probe at a time, with backoff (100, 200, 400, 800, then 1000 ms with the jitter at its
+      // longest).
       const probes = calls.slice(3);
       const sentBefore5s = probes.filter(([frame]) => frame < 5000);
       for (let i = 1; i < sentBefore5s.length; i += 1)

@@ -36,7 +36,10 @@ consent: { path: consents.marketing.email.val, allow: [y] }
 `,
         {},
       );
-      /** Runs one process: sends `updates` in order, waits for their outcomes, stops; answers the reasons excluded (and duplicates). */
+      /**
+       * Runs one process: sends `updates` in order, waits for their outcomes, stops; answers the reasons excluded (and
+       * duplicates).
+       */
       let connections = 0;
       const runProcess = async (updates: string[]): Promise<Record<string, number>> => {
         const started = await startFromConfig(config, silentLogger());
@@ -66,7 +69,8 @@ consent: { path: consents.marketing.email.val, allow: [y] }
         // Restarted again: still silence.
         expect(await runProcess([update('n')])).to.deep.equal({ 'no-consent': 1 });
         expect(statuses()).to.deep.equal(['realized', 'exited']);
-        // Consent given again, the payload as before the withdrawal: sent again, and a later withdrawal exits once more.
+        // Consent given again, the payload as before the withdrawal: sent again, and a later withdrawal exits once
+        // more.
         expect(await runProcess([update('y'), update('n')])).to.deep.equal({});
         expect(statuses()).to.deep.equal(['realized', 'exited', 'realized', 'exited']);
         // And again, in a new process.

@@ -48,7 +48,10 @@ const everything = async (redis: Redis, prefix: string): Promise<{ names: string
   return { names, text: JSON.stringify(values) };
 };
 
-/** What both tests set up: a feed, a destination that accepts and one that refuses, a directory for the config and letters. */
+/**
+ * What both tests set up: a feed, a destination that accepts and one that refuses, a directory for the config and
+ * letters.
+ */
 const setUp = async (prefix: string) => {
   const feed = await TestWebSocketServer.start();
   const accepting = await QualtricsStandIn.start({ apiToken: 't' });
