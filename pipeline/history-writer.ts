@@ -4,6 +4,14 @@ import { Reasons } from '../operators/model/outcome.js';
 import { messageOf } from '../operators/model/errors.js';
 import { namedRunEntryOf, type RunEntry, runEntryOf } from './history.js';
 
+/**
+ * How long a batch gathers: a second, as log shippers flush (Vector's and Fluent Bit's default), so that
+ * updates settling one at a time share a write; what is on screen or in `history` is that much behind.
+ */
+const GATHER_MS = 1000;
+/** Written at once when this many entries wait: a burst does not hold more than this in memory for a write. */
+const MAX_BATCH = 1000;
+
 /** Whether an outcome is only counted in the history (see `HistoryWriter`), not given an entry of its own. */
 const countedOnly = ({ outcome }: Settlement): boolean =>
   outcome.kind === 'excluded' && outcome.reason === Reasons.notQualified;
@@ -14,11 +22,22 @@ type RunEntrySink = { addAll(entries: readonly RunEntry[]): void | Promise<void>
 /** The keyed hash of an identity key (see `IdentityHasher`), written as an entry's `person`. */
 type NameOf = (identityKey: string) => Promise<string>;
 
+export interface HistoryWriterOptions {
+  /** The keyed hash of an identity key, written as an entry's `person` so that `forget` finds it. */
+  readonly nameOf?: NameOf | undefined;
+  /** How long a batch gathers; 0: one turn of the event loop. */
+  readonly gatherMs?: number;
+  readonly maxBatch?: number;
+}
+
 /**
- * Writes a flow's run history in batches: the outcomes of every update settled in one turn of the event
- * loop go to the store in one write (one LMDB transaction, one Redis script), and while a write is under
+ * Writes a flow's run history in batches: the outcomes of every update settled within `gatherMs` of the
+ * first go to the store in one write (one LMDB transaction, one Redis script), and while a write is under
  * way the next batch gathers. Under load that makes history a small part of an update's cost, where a
- * write per update was the largest; an update settled alone is written alone, one turn later.
+ * write per update was the largest; paced updates, which settle one at a time, share a write too (at 20
+ * a second, one Redis script for 20 updates where it was one each: issue #13's goal of at most 3 commands
+ * per delivered update). The history is at most `gatherMs` behind the outcomes, as a log shipper's
+ * flush interval; `flush()` (a stop) writes at once, and so does a batch grown to `maxBatch`.
  *
  * Updates excluded as `not-qualified` (in none of the mapped audiences: most of a feed, as AEP sends
  * every change of a profile) are counted, not listed: a batch's are one entry, the last of them, with
@@ -33,13 +52,27 @@ export class HistoryWriter {
   /** The batch's last not-qualified update, how many there were, and where among the others it settled. */
   #counted: { last: Settlement; count: number; at: number } | undefined;
   #draining = false;
+  /** Ends the gathering wait under way, if any. */
+  #gathered: (() => void) | undefined;
+  readonly #nameOf: NameOf | undefined;
+  readonly #gatherMs: number;
+  readonly #maxBatch: number;
 
   constructor(
     private readonly store: RunEntrySink,
     /** A write that failed: its entries are lost to the history (never to delivery), and said so. */
     private readonly onError: (error: unknown) => void,
-    private readonly nameOf?: NameOf,
-  ) {}
+    { nameOf, gatherMs = GATHER_MS, maxBatch = MAX_BATCH }: HistoryWriterOptions = {},
+  ) {
+    this.#nameOf = nameOf;
+    this.#gatherMs = gatherMs;
+    this.#maxBatch = maxBatch;
+  }
+
+  /** Ends the wait for more outcomes: what was gathered is written now (when stopping). */
+  flush(): void {
+    this.#gathered?.();
+  }
 
   /**
    * Queues an outcome. Returns the promise of the write it starts, once everything queued until it ends
@@ -52,6 +85,7 @@ export class HistoryWriter {
       this.#counted.count += 1;
       this.#counted.at = this.#pending.length;
     } else this.#counted = { last: settlement, count: 1, at: this.#pending.length };
+    if (this.#pending.length >= this.#maxBatch) this.flush();
     if (this.#draining) return undefined;
     this.#draining = true;
     return this.#drain();
@@ -73,7 +107,7 @@ export class HistoryWriter {
   }
 
   async #entries(taken: ReadonlyArray<{ settlement: Settlement; count?: number }>): Promise<RunEntry[]> {
-    const { nameOf } = this;
+    const nameOf = this.#nameOf;
     const withCount = (entry: RunEntry, count: number | undefined): RunEntry =>
       count === undefined ? entry : { ...entry, count };
     if (!nameOf) return taken.map(({ settlement, count }) => withCount(runEntryOf(settlement), count));
@@ -90,8 +124,7 @@ export class HistoryWriter {
 
   async #drain(): Promise<void> {
     try {
-      // A turn later: what else settles in this turn joins the batch.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await this.#gather();
       for (let taken = this.#take(); taken.length > 0; taken = this.#take()) {
         let entries: RunEntry[] = [];
         try {
@@ -105,6 +138,26 @@ export class HistoryWriter {
       // Whatever went wrong, the next outcome starts a write again: history never stops for good.
       this.#draining = false;
     }
+  }
+
+  /** Waits `gatherMs` (0: a turn of the event loop) for what else settles to join the batch, or less if flushed. */
+  #gather(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let cancel: () => void;
+      const done = (): void => {
+        this.#gathered = undefined;
+        cancel();
+        resolve();
+      };
+      if (this.#gatherMs > 0) {
+        const timer = setTimeout(done, this.#gatherMs);
+        cancel = () => clearTimeout(timer);
+      } else {
+        const immediate = setImmediate(done);
+        cancel = () => clearImmediate(immediate);
+      }
+      this.#gathered = done;
+    });
   }
 
   /** One write, tried a second time if it fails (a store's moment of trouble costs no rows). */
@@ -136,17 +189,16 @@ const lostRows = (entries: readonly RunEntry[]): string => {
 
 /**
  * Records every outcome a ledger settles in `history` (as `run` and `replay` both do), in batches (see
- * `HistoryWriter`); `settled()` waits for the writes still under way, so the last outcomes reach the
- * history before a process exits.
+ * `HistoryWriter`); `settled()` writes what is gathering at once and waits for the writes still under
+ * way, so the last outcomes reach the history before a process exits.
  */
 export const recordHistory = (
   settlements$: Observable<Settlement>,
   history: RunEntrySink,
   onError: (error: unknown) => void,
-  /** The keyed hash of an identity key, written as the entry's `person` so `forget` can find it. */
-  nameOf?: NameOf,
+  options?: HistoryWriterOptions,
 ): { settled(): Promise<void> } => {
-  const writer = new HistoryWriter(history, onError, nameOf);
+  const writer = new HistoryWriter(history, onError, options);
   const writes = new Set<Promise<void>>();
   settlements$.subscribe((settlement) => {
     const write = writer.add(settlement);
@@ -154,5 +206,10 @@ export const recordHistory = (
     writes.add(write);
     void write.finally(() => writes.delete(write));
   });
-  return { settled: async () => void (await Promise.all(writes)) };
+  return {
+    settled: async () => {
+      writer.flush();
+      await Promise.all(writes);
+    },
+  };
 };

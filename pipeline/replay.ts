@@ -164,7 +164,7 @@ export const startReplay = async (
       core.history,
       (error) => logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
       // Rows name their person by keyed hash, as run's do: `forget` finds them.
-      (key) => core.identityHasher.hash(key),
+      { nameOf: (key) => core.identityHasher.hash(key) },
     ),
   );
   const pipelines = flows.map(({ chain }, index) =>

@@ -97,7 +97,7 @@ export const watchFlow = (
       ledger.settlements$,
       history,
       (error) => logger.warn({ error: messageOf(error) }, 'recording the run history failed'),
-      nameOf,
+      { nameOf },
     ),
   );
   ledger.hookErrors$.subscribe((error) =>

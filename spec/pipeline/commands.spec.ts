@@ -1,11 +1,13 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { keysFor } from '../../adapters/redis/connection.js';
 import { QualtricsStandIn } from '../../pipeline/demo/qualtrics-stand-in.js';
 import { CliProcesses } from '../helpers/cli.js';
 import { API_TOKEN, Harness, updateFor } from '../helpers/harness.js';
 import { REDIS_URL, RedisFixture } from '../helpers/redis.js';
 import { tempDir } from '../helpers/temp.js';
+import { eventually } from '../helpers/ws-server.js';
 
 describe('history, dead letters and send-test commands (real Redis, real endpoint)', function () {
   this.timeout(60_000);
@@ -34,6 +36,9 @@ describe('history, dead letters and send-test commands (real Redis, real endpoin
         segmentMembership: { ups: {} },
       });
       await harness.started.flows[0]!.pipeline.ledger.whenSettled(3);
+      // The history gathers for up to a second before it writes (see HistoryWriter).
+      const redis = fixture.connect();
+      await eventually(async () => (await redis.llen(keysFor(fixture.prefix).history)) === 3, 10_000, 'history');
       const badBody = harness.standIn.requests.find((r) => r.body.includes('bad@'))!.body.toString('utf8');
 
       // The CLI reads the same Redis: a config naming the same prefix.

@@ -38,6 +38,8 @@ const slowStore = () => {
     },
   };
 };
+/** Gathering for one turn of the event loop, as the tests of batching below need. */
+const aTurn = { gatherMs: 0 };
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('HistoryWriter', () => {
@@ -47,6 +49,7 @@ describe('HistoryWriter', () => {
     const writer = new HistoryWriter(
       { addAll: (entries) => (batches.push(entries.length), store.addAll(entries)) },
       () => {},
+      aTurn,
     );
     const write = writer.add(entry(1));
     expect(write).to.be.instanceOf(Promise);
@@ -60,7 +63,7 @@ describe('HistoryWriter', () => {
 
   it('gathers the next batch while a write is under way, one write at a time', async () => {
     const store = slowStore();
-    const writer = new HistoryWriter(store, () => {});
+    const writer = new HistoryWriter(store, () => {}, aTurn);
     const write = writer.add(entry(1));
     await nextTurn();
     expect(store.batches).to.deep.equal([[1]]);
@@ -82,7 +85,7 @@ describe('HistoryWriter', () => {
 
   it("lists every outcome but a batch's not-qualified updates, counted in one entry, the last of them", async () => {
     const store = new MemoryHistory<RunEntry>(10);
-    const writer = new HistoryWriter(store, () => {});
+    const writer = new HistoryWriter(store, () => {}, aTurn);
     const write = writer.add(notQualified(1));
     void writer.add(entry(2, excluded(Reasons.missingIdentity, 'no email')));
     void writer.add(notQualified(3));
@@ -111,6 +114,7 @@ describe('HistoryWriter', () => {
         },
       },
       (error) => errors.push(error),
+      aTurn,
     );
     // Fails, then the second try takes it: nothing lost, nothing said.
     await writer.add(entry(1));
@@ -140,6 +144,7 @@ describe('HistoryWriter', () => {
       () => {
         throw new Error('the logger failed too');
       },
+      aTurn,
     );
     await writer.add(entry(1));
     fail = false;
@@ -149,7 +154,7 @@ describe('HistoryWriter', () => {
 
   it('puts a counted entry where its last update settled among the others, keeping the order they came in', async () => {
     const store = new MemoryHistory<RunEntry>(10);
-    const writer = new HistoryWriter(store, () => {});
+    const writer = new HistoryWriter(store, () => {}, aTurn);
     const write = writer.add(notQualified(1));
     void writer.add(notQualified(2));
     void writer.add(entry(3));
@@ -164,14 +169,13 @@ describe('HistoryWriter', () => {
   it("names each entry's person with nameOf, a counted entry its last update's; an unnamed entry is left out, said so", async () => {
     const store = new MemoryHistory<RunEntry>(10);
     const errors: unknown[] = [];
-    const writer = new HistoryWriter(
-      store,
-      (error) => errors.push(error),
-      async (key) => {
+    const writer = new HistoryWriter(store, (error) => errors.push(error), {
+      ...aTurn,
+      nameOf: async (key) => {
         if (key.startsWith('email:eve')) throw new Error('no hashing key');
         return nameOf(key);
       },
-    );
+    });
     const write = writer.add(of('ann', notQualified(1)));
     void writer.add(of('bob', entry(2)));
     void writer.add(of('eve', entry(3)));
@@ -184,13 +188,56 @@ describe('HistoryWriter', () => {
     expect(errors.map((e) => (e as Error).message)).to.deep.equal(['no hashing key']);
   });
 
+  it('gathers outcomes settled over several turns for gatherMs into one write; flush() writes them at once', async () => {
+    const store = slowStore();
+    const writer = new HistoryWriter(store, () => {}, { gatherMs: 3_600_000 });
+    const write = writer.add(entry(1));
+    await nextTurn();
+    expect(writer.add(entry(2))).to.equal(undefined);
+    await nextTurn();
+    expect(store.batches).to.deep.equal([]);
+    writer.flush();
+    await nextTurn();
+    expect(store.batches).to.deep.equal([[1, 2]]);
+    store.answerNext();
+    await write;
+  });
+
+  it('writes when gatherMs is over, and a batch grown to maxBatch without waiting', async () => {
+    const timed = slowStore();
+    const gathering = new HistoryWriter(timed, () => {}, { gatherMs: 5 });
+    const write = gathering.add(entry(1));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(timed.batches).to.deep.equal([[1]]);
+    timed.answerNext();
+    await write;
+
+    const full = slowStore();
+    const writer = new HistoryWriter(full, () => {}, { gatherMs: 3_600_000, maxBatch: 3 });
+    const batch = writer.add(entry(1));
+    void writer.add(notQualified(2));
+    void writer.add(entry(3));
+    await nextTurn();
+    // A counted not-qualified update holds no entry of its own while it gathers.
+    expect(full.batches).to.deep.equal([]);
+    void writer.add(entry(4));
+    await nextTurn();
+    expect(full.batches).to.deep.equal([[1, 2, 3, 4]]);
+    full.answerNext();
+    await batch;
+  });
+
   it('recordHistory: forget finds the rows it wrote (a counted one too), and the console shows and filters a counted row', async () => {
     const dir = tempDir('qa-history-writer-');
     const state = openStateStore(dir);
     try {
       const history = new EmbeddedHistory<HistoryLine>(state, { size: 100, isEntry: HistoryLine.is });
       const settlements$ = new Subject<Settlement>();
-      const recorder = recordHistory(settlements$, history, (error) => expect.fail(String(error)), nameOf);
+      // Gathering for longer than the test may take: \`settled()\` must write what gathered at once.
+      const recorder = recordHistory(settlements$, history, (error) => expect.fail(String(error)), {
+        nameOf,
+        gatherMs: 3_600_000,
+      });
       for (const [n, person] of ['bob', 'ann', 'bob', 'ann'].entries())
         settlements$.next(of(person, notQualified(n + 1)));
       settlements$.next(of('bob', entry(5)));
