@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { connectRedis, deleteKeys, type Redis } from '../adapters/redis/connection.js';
 import { CHECKOUT, cpuMsOf, LOYALTY, rssMiBOf, updateOf } from './flows.js';
+import { commandLabel, commandsNaming, productScripts } from './redis-commands.js';
 
 /**
  * End to end (issue #13, goals 4 to 8): the real product (`qualtrics-automations run` from dist/, a process
@@ -555,6 +556,91 @@ export const runPaced = (stores: E2EStores, run: PacedRun, redisUrl: string): Pr
       }
     }),
   );
+
+export interface CommandsRun {
+  /** Updates delivered before counting starts: every script is loaded by then (no EVALSHA falling back to EVAL). */
+  readonly warmUp: number;
+  /** Below the limit: `below` updates at `belowRate` a second, each arriving alone. */
+  readonly below: number;
+  readonly belowRate: number;
+  /** At the limit: `backlog` updates sent at once to a destination limited to `limit` a second. */
+  readonly backlog: number;
+  readonly limit: number;
+}
+
+/** The Redis commands naming the run's prefix while `delivered` updates went through, by `commandLabel`. */
+export interface CommandCount {
+  readonly delivered: number;
+  readonly commands: ReadonlyMap<string, number>;
+}
+
+export type CommandsResult = Record<'below' | 'at', CommandCount>;
+
+/** After the last POST arrives, the target still commits its dedupe mark and writes its history: time for both. */
+const SETTLE_MS = 300;
+
+const tally = (labels: readonly string[]): Map<string, number> => {
+  const counts = new Map<string, number>();
+  for (const label of labels) counts.set(label, (counts.get(label) ?? 0) + 1);
+  return counts;
+};
+
+/**
+ * Goal 5's "at most 3 Redis commands per delivered update": one target with Redis stores, its commands
+ * counted with MONITOR (which slows Redis: so this runs on its own, outside every CPU figure) while
+ * updates go through below the limit (each alone) and at it (a backlog, batched where the target
+ * batches). A warm-up first loads the scripts; commands are counted until the last update settled.
+ */
+export const runCommands = (target: E2ETarget, run: CommandsRun, redisUrl: string): Promise<CommandsResult> =>
+  withRun(`${target}-commands`, redisUrl, async ({ endpoint, feed, dir, prefix, redis, name }) => {
+    const config = writeConfig(
+      name,
+      dir,
+      { websocket: { url: feed.url } },
+      endpoint.url,
+      { requests: run.limit, perSeconds: 1 },
+      { url: redisUrl, prefix },
+    );
+    const label = commandLabel(prefix, productScripts());
+    const proc = startTarget(target, config);
+    /** Sends `updates` updates from `from` (by `send`) and counts the commands until all arrived and settled. */
+    const counted = async (
+      from: number,
+      updates: number,
+      send: (messages: readonly string[]) => Promise<void>,
+      what: string,
+    ): Promise<CommandCount> => {
+      const posted = endpoint.arrivals.length;
+      const labels = await commandsNaming(
+        redis,
+        prefix,
+        async () => {
+          await send(messagesOf(from, updates));
+          await within(endpoint.until(from + updates), [proc], 60, `${target} ${what}`);
+          await sleep(SETTLE_MS);
+        },
+        label,
+      );
+      return { delivered: endpoint.arrivals.length - posted, commands: tally(labels) };
+    };
+    try {
+      await within(feed.connected, [proc], 30, `${target} connecting`);
+      await feed.flood(messagesOf(0, run.warmUp));
+      await within(endpoint.until(run.warmUp), [proc], 30, `${target} warm-up`);
+      await sleep(SETTLE_MS);
+      const sentAt = new Float64Array(run.below);
+      const below = await counted(
+        run.warmUp,
+        run.below,
+        (messages) => feed.paced(messages, run.belowRate, sentAt),
+        'below the limit',
+      );
+      const at = await counted(run.warmUp + run.below, run.backlog, (messages) => feed.flood(messages), 'at the limit');
+      return { below, at };
+    } finally {
+      await proc.stop();
+    }
+  });
 
 export interface StreamResult {
   readonly perSecond: number;

@@ -10,10 +10,13 @@ import { GOT_VARIANTS, type GotResult, runGot, startEndpoint } from './got-setti
 import { runThroughput } from './throughput.js';
 import {
   buildBaseline,
+  type CommandCount,
+  type CommandsResult,
   type E2EStores,
   profileInto,
   type E2ETarget,
   type PacedResult,
+  runCommands,
   runPaced,
   runStream,
   runThroughput as runEndToEndThroughput,
@@ -311,7 +314,8 @@ const listOption = (name: string, fallback: readonly number[]): number[] => {
  * pipeline of bench/end-to-end-baseline.ts, each a process of its own fed by this one (a WebSocket feed
  * or a Redis stream) and POSTing to an endpoint here answering 202. Parts: `throughput` (all qualified,
  * no effective rate limit; goal 4, peak RSS of goal 6), `paced` (idle RSS, then below the limit: latency;
- * then a backlog at the limit: CPU per delivered update, quota, busiest second; goals 5 to 7), `streams`
+ * then a backlog at the limit: CPU per delivered update, quota, busiest second; goals 5 to 7), `commands`
+ * (Redis commands per delivered update below and at the limit, by command; goal 5), `streams`
  * (1, 2, 3 processes in one consumer group draining a backlog; goal 8) and `backlog` (memory of one
  * contender against backlog size; goal 8). Rounds interleave contender and baseline; medians of rounds,
  * ratios are medians of each round's own ratio; latency percentiles pool every round's updates (so do
@@ -333,7 +337,9 @@ const endToEnd = async (): Promise<void> => {
   const processCounts = listOption('processes', [1, 2, 3]);
   const backlogs = listOption('backlogs', [20_000]);
   const partsAt = args.indexOf('--parts');
-  const parts = new Set(partsAt >= 0 ? args[partsAt + 1]!.split(',') : ['throughput', 'paced', 'streams', 'backlog']);
+  const parts = new Set(
+    partsAt >= 0 ? args[partsAt + 1]!.split(',') : ['throughput', 'paced', 'commands', 'streams', 'backlog'],
+  );
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const targets: E2ETarget[] = ['contender', 'baseline'];
   const storesOf: E2EStores[] = ['memory', 'redis'];
@@ -355,6 +361,14 @@ const endToEnd = async (): Promise<void> => {
     median(runs.map((r) => r.cpuMsPerUpdate)).toFixed(3),
     mib(runs, (r) => r.peakRssMiB),
   ];
+  const sum = (values: Iterable<number>): number => [...values].reduce((total, value) => total + value, 0);
+  /**
+   * Commands (labelled `label`, or all) per delivered update, every round's counts together: a count is a
+   * whole number of a few hundred at most, so a median of rounds would add little but rounding.
+   */
+  const perUpdate = (counts: readonly CommandCount[], label?: string): number =>
+    sum(counts.map((c) => (label === undefined ? sum(c.commands.values()) : (c.commands.get(label) ?? 0)))) /
+    sum(counts.map((c) => c.delivered));
   /** A percentile of every round's latencies together: a round has too few updates for its own p99. */
   const pooled = (runs: readonly PacedResult[], p: number): number => {
     const all = runs.flatMap((r) => r.latenciesMs).sort((x, y) => x - y);
@@ -473,6 +487,46 @@ const endToEnd = async (): Promise<void> => {
     }
   }
 
+  if (parts.has('commands')) {
+    // Below the limit at the paced part's rate; at it, a backlog of three seconds' worth.
+    const run = { warmUp: 10, below: 40, belowRate: paced.belowRate, backlog: 3 * paced.limit, limit: paced.limit };
+    const situations = [
+      ['below', `below the limit (${run.below} at ${run.belowRate}/s)`],
+      ['at', `at the limit (${run.backlog} at once, ${run.limit}/s)`],
+    ] as const;
+    console.log(
+      `\ncommands: Redis stores; commands naming the run's prefix, read with MONITOR (a script counts as one), ` +
+        `after ${run.warmUp} updates to warm up; below the limit each update arrives alone`,
+    );
+    const results: Record<E2ETarget, CommandsResult[]> = { contender: [], baseline: [] };
+    for (let round = 1; round <= rounds; round++) {
+      // Side by side: nothing here is timed or a CPU figure, and each target's commands name its own prefix.
+      const pair = await Promise.all(targets.map((target) => runCommands(target, run, redisUrl)));
+      for (const [i, target] of targets.entries()) {
+        const r = pair[i]!;
+        results[target].push(r);
+        console.log(
+          `round ${round}  ${target.padEnd(9)}  ` +
+            situations
+              .map(([at]) => `${at}: ${perUpdate([r[at]]).toFixed(2)} commands/update (${r[at].delivered} delivered)`)
+              .join('  '),
+        );
+      }
+    }
+    const columns = situations.flatMap(([at]) => targets.map((target) => results[target].map((r) => r[at])));
+    const labels = [...new Set(columns.flat().flatMap((count) => [...count.commands.keys()]))].sort();
+    console.log(
+      '\n| Redis commands per delivered update (goal 5: at most 3) | ' +
+        `${situations.flatMap(([, what]) => targets.map((target) => `${what}: ${target}`)).join(' | ')} |`,
+    );
+    console.log(`| - |${' -: |'.repeat(columns.length)}`);
+    for (const label of labels)
+      console.log(
+        `| \`${label}\` | ${columns.map((counts) => ms(perUpdate(counts, label) || undefined)).join(' | ')} |`,
+      );
+    console.log(`| all | ${columns.map((counts) => ms(perUpdate(counts))).join(' | ')} |`);
+  }
+
   if (parts.has('streams')) {
     console.log(
       `\nstreams: ${streamWarmUp} entries a process to warm up, then ${entries} appended at once and timed, Redis stores`,
@@ -530,7 +584,7 @@ const endToEnd = async (): Promise<void> => {
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
 //        npm run bench -- end-to-end [--updates N] [--rounds R] [--idle-seconds S] [--limit L] [--below-rate R]
 //               [--below-seconds S] [--at-seconds S] [--entries N] [--processes 1,2,3] [--backlogs 20000,200000]
-//               [--stream-warm-up N] [--parts throughput,paced,streams,backlog] [--cpu-prof DIR]
+//               [--stream-warm-up N] [--parts throughput,paced,commands,streams,backlog] [--cpu-prof DIR]
 //               (after npm run build)
 const benches: Record<string, () => Promise<void>> = {
   backpressure,
