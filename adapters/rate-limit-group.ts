@@ -1,4 +1,4 @@
-import type { MaybePromise, RateLimiter } from '../operators/model/ports.js';
+import { isPromiseLike, type MaybePromise, type RateLimiter, type Reservation } from '../operators/model/ports.js';
 
 /** How long a flow that was told to wait still counts as waiting, if it does not ask again. */
 const CONTENDING_MS = 5_000;
@@ -55,7 +55,7 @@ export class RateLimitGroup {
     };
   }
 
-  #reserve(member: Member): MaybePromise<number> {
+  #reserve(member: Member): MaybePromise<Reservation> {
     const now = this.#now();
     const contending = [...this.#members.values()].filter(
       (other) => other !== member && other.waiting && now - other.askedAt < CONTENDING_MS,
@@ -65,21 +65,22 @@ export class RateLimitGroup {
     member.askedAt = now;
     if (contending.some((other) => other.tag < member.tag)) return this.#wait(member, this.#turnMs);
     const answer = this.#limiter.reserve();
-    return typeof answer === 'number'
-      ? this.#answered(member, answer)
-      : answer.then((ms) => this.#answered(member, ms));
+    return isPromiseLike(answer)
+      ? Promise.resolve(answer).then((reservation) => this.#answered(member, reservation))
+      : this.#answered(member, answer);
   }
 
-  #answered(member: Member, waitMs: number): number {
-    if (waitMs > 0) return this.#wait(member, waitMs);
+  /** A booked slot is a grant (its flow moves on in the turn order); anything else a wait. */
+  #answered(member: Member, reservation: Reservation): Reservation {
+    if (!reservation.booked) return this.#wait(member, reservation.waitMs);
     this.#virtualTime = Math.max(this.#virtualTime, member.tag);
     member.tag += 1 / member.share;
     member.waiting = false;
-    return 0;
+    return reservation;
   }
 
-  #wait(member: Member, ms: number): number {
+  #wait(member: Member, ms: number): Reservation {
     member.waiting = true;
-    return ms;
+    return { booked: false, waitMs: ms };
   }
 }

@@ -12,6 +12,7 @@ import {
   merge,
   mergeMap,
   of,
+  timer,
   toArray,
   Observable,
   type OperatorFunction,
@@ -24,7 +25,7 @@ import { laneMap } from './model/lanes.js';
 import { compareStreamPositions, millisOf, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
 import { serializePayload } from './model/payload.js';
-import { fromMaybePromise } from './model/ports.js';
+import { fromMaybePromise, type Reservation } from './model/ports.js';
 import type { JsonObject } from './model/json.js';
 import { NOT_IN_AUDIENCES } from './consent.js';
 import { CircuitBreaker } from './model/circuit-breaker.js';
@@ -109,45 +110,59 @@ export const emit =
       let stopped = false;
       const reserve = () => rateLimiter.reserve();
 
-      /**
-       * How the first in line waits for its slot: it alone asks the limiter, and asks again only once the
-       * wait it was told is over. Names no envelope: each update in line is released by its own wait.
-       */
-      const firstInLine = (wait = 0): Observable<unknown> => {
-        const ask = (): Observable<unknown> =>
-          untilAnswered(undefined, 'the rate limiter', reserve, context).pipe(
-            mergeMap((next) => (next <= 0 ? of(undefined) : pause(undefined, next, context).pipe(mergeMap(ask)))),
-          );
-        return wait <= 0 ? ask() : pause(undefined, wait, context).pipe(mergeMap(ask));
-      };
-      // Updates told to wait for a slot queue here, served in arrival order (see `SlotLine`).
-      const line = new SlotLine(
-        () => firstInLine(),
-        () => stopped,
-      );
+      /** A slot booked for now: the update goes at once. */
+      const goesNow = ({ booked, waitMs }: Reservation): boolean => booked && waitMs <= 0;
 
       /**
-       * Waits in line (`first`: how, if it is first). An update that went into the line before the
-       * destination went down for everyone then waits for the breaker as well; one that holds the
-       * breaker's permit (the probe) does not ask for it again.
+       * Waits out what the limiter answered: a booked slot until its time; otherwise until it may ask
+       * again, then asks. Only the first in line waits this way, so it alone asks, and (booked the next
+       * slot when the one before it goes) once per send. Names no envelope: each update in line is
+       * released by its own wait.
        */
-      const behind = (envelope: Envelope, first: Observable<unknown> | undefined, permitted: boolean) =>
-        unlessStopped(envelope, line.take(first), context).pipe(
+      const toSlot = (reservation: Reservation): Observable<unknown> => {
+        if (goesNow(reservation)) return of(undefined);
+        const waited = pause(undefined, reservation.waitMs, context);
+        return reservation.booked ? waited : waited.pipe(mergeMap(askFirst));
+      };
+      const askFirst = (): Observable<unknown> =>
+        untilAnswered(undefined, 'the rate limiter', reserve, context).pipe(mergeMap(toSlot));
+      // Updates that must wait for a slot queue here, served in arrival order (see \`SlotLine\`).
+      const line = new SlotLine(askFirst, () => stopped);
+
+      /**
+       * After \`wait$\` (the envelope released if the pipeline stops first), the breaker's permit if the
+       * destination went down for everyone meanwhile; an update holding the breaker's permit (the probe)
+       * does not ask for it again.
+       */
+      const waited = (envelope: Envelope, wait$: Observable<unknown>, permitted: boolean) =>
+        unlessStopped(envelope, wait$, context).pipe(
           mergeMap(() => (permitted || !breaker.isOpen ? of(undefined) : withPermit(envelope))),
         );
 
-      /** An update told to wait `wait` ms: first in line with that wait, or behind those already there. */
-      const inLine = (envelope: Envelope, wait: number, permitted: boolean): Observable<unknown> =>
-        behind(envelope, line.isEmpty ? firstInLine(wait) : undefined, permitted);
+      /** Waits in line (\`first\`: how, if it is first). */
+      const behind = (envelope: Envelope, first: Observable<unknown> | undefined, permitted: boolean) =>
+        waited(envelope, line.take(first), permitted);
 
-      /** Asks the limiter (`first`: the ask already under way); told to wait, it gets in line. */
+      /**
+       * An update the limiter did not let go at once: first in line with its answer, or behind those
+       * already there. A slot booked while others got in line (their asks and this one crossed) is kept,
+       * waited for on its own, rather than given up to ask again.
+       */
+      const inLine = (envelope: Envelope, reservation: Reservation, permitted: boolean): Observable<unknown> => {
+        if (line.isEmpty) return behind(envelope, toSlot(reservation), permitted);
+        return reservation.booked
+          ? waited(envelope, timer(reservation.waitMs, scheduler), permitted)
+          : behind(envelope, undefined, permitted);
+      };
+
+      /** Asks the limiter (\`first\`: the ask already under way); not let go at once, it gets in line. */
       const ask = (
         envelope: Envelope,
-        first: Observable<number> | undefined,
+        first: Observable<Reservation> | undefined,
         permitted: boolean,
       ): Observable<unknown> =>
         untilAnswered(envelope, 'the rate limiter', reserve, context, first).pipe(
-          mergeMap((wait) => (wait <= 0 ? of(undefined) : inLine(envelope, wait, permitted))),
+          mergeMap((reservation) => (goesNow(reservation) ? of(undefined) : inLine(envelope, reservation, permitted))),
         );
 
       /** The breaker's permit (at once while it is closed), then a slot. */
@@ -155,7 +170,7 @@ export const emit =
         unlessStopped(envelope, breaker.permit(), context).pipe(mergeMap(() => ask(envelope, undefined, true)));
 
       /**
-       * The breaker's permit, then a slot from the rate limiter: `undefined` when the attempt may go at
+       * The breaker's permit, then a slot from the rate limiter: \`undefined\` when the attempt may go at
        * once, which is the common case (the breaker closed, the limiter answering at once with no wait)
        * and is then decided without an observable. While others wait in line, it waits behind them
        * without asking; an ask still waiting for Redis does not hold the others up.
@@ -166,7 +181,7 @@ export const emit =
         const asked = askNow(reserve);
         if (!asked.now) return ask(envelope, asked.later, false);
         valve.open(STORE_UNAVAILABLE);
-        return asked.answer <= 0 ? undefined : inLine(envelope, asked.answer, false);
+        return goesNow(asked.answer) ? undefined : inLine(envelope, asked.answer, false);
       };
 
       const finish = (envelope: Envelope, outcome: Outcome): Observable<never> => {

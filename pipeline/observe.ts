@@ -1,8 +1,14 @@
 import { messageOf } from '../operators/model/errors.js';
 import { performance } from 'node:perf_hooks';
 import { from, tap } from 'rxjs';
-import type { DeadLetter, DeadLetterStore, QualtricsSender, RateLimiter } from '../operators/model/ports.js';
-import { fromMaybePromise } from '../operators/model/ports.js';
+import type {
+  DeadLetter,
+  DeadLetterStore,
+  QualtricsSender,
+  RateLimiter,
+  Reservation,
+} from '../operators/model/ports.js';
+import { fromMaybePromise, isPromiseLike } from '../operators/model/ports.js';
 
 /** One request to the destination: its status (or the error instead) and how long it took. */
 export interface AttemptObserved {
@@ -28,7 +34,7 @@ export const observeSender = (
   },
 });
 
-/** A rate limiter that reports each wait it imposes (milliseconds) and each slowdown. */
+/** A rate limiter that reports each wait it imposes (milliseconds, for a booked slot or before asking again) and each slowdown. */
 export const observeRateLimiter = (
   limiter: RateLimiter,
   onWait: (ms: number) => void,
@@ -36,14 +42,11 @@ export const observeRateLimiter = (
 ): RateLimiter => ({
   reserve: () => {
     const answer = limiter.reserve();
-    if (typeof answer === 'number') {
-      if (answer > 0) onWait(answer);
-      return answer;
-    }
-    return Promise.resolve(answer).then((ms) => {
-      if (ms > 0) onWait(ms);
-      return ms;
-    });
+    const seen = (reservation: Reservation): Reservation => {
+      if (reservation.waitMs > 0) onWait(reservation.waitMs);
+      return reservation;
+    };
+    return isPromiseLike(answer) ? Promise.resolve(answer).then(seen) : seen(answer);
   },
   slowDown: () => {
     onSlowDown();

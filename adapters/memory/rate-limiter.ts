@@ -1,4 +1,5 @@
-import { onSchedule, slowedFactor, windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
+import { GRANTED_NOW, type Reservation } from '../../operators/model/ports.js';
+import { bookAheadMs, onSchedule, slowedFactor, windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
 
 export interface MemoryRateLimiterOptions {
   readonly requests: number;
@@ -10,7 +11,8 @@ export interface MemoryRateLimiterOptions {
  * The embedded rate limiter, for one process: a sliding log of the last grants (so no window of
  * `perSeconds` ever holds more than `requests`, measured with a small margin for network jitter),
  * plus an even pace (so the allowance is not spent in one burst), plus a slowdown after a 429 that
- * recovers step by step. `adapters/redis/rate-limiter.ts` does the same in one Lua script.
+ * recovers step by step. A slot up to `bookAheadMs` ahead is booked (logged at its time) rather than
+ * refused. `adapters/redis/rate-limiter.ts` does the same in one Lua script.
  */
 export class MemoryRateLimiter {
   readonly #plan: RateLimitPlan;
@@ -24,22 +26,31 @@ export class MemoryRateLimiter {
     this.#now = now;
   }
 
-  reserve(): number {
+  reserve(): Reservation {
     const now = this.#now();
-    const { windowMs, burst } = this.#plan;
-    const factor = this.#factor(now);
-    const limit = Math.max(1, Math.floor(this.#plan.requests * factor));
+    const { windowMs, burst, requests } = this.#plan;
+    const limit = Math.max(1, Math.floor(requests * this.#factor(now)));
     const interval = windowMs / limit;
-    while (this.#grants.length > 0 && this.#grants[0]! <= now - windowMs) this.#grants.shift();
-    const windowWait = this.#grants.length >= limit ? this.#grants[this.#grants.length - limit]! + windowMs - now : 0;
-    // The burst allowance is fixed by the full limit, so a slowdown does not free a burst.
-    const paceWait = this.#nextAt - (burst - 1) * (windowMs / this.#plan.requests) - now;
-    const wait = Math.max(windowWait, paceWait, 0);
-    if (wait > 0) return Math.ceil(wait);
-    this.#grants.push(now);
-    if (this.#grants.length > this.#plan.requests) this.#grants.shift();
-    this.#nextAt = onSchedule(this.#nextAt, now, interval) + interval;
-    return 0;
+    const grants = this.#grants;
+    while (grants.length > 0 && grants[0]! <= now - windowMs) grants.shift();
+    // The earliest slot: when the window ending there holds fewer than `limit` (the grant `limit` back
+    // has left it), the pace allows it (the burst allowance fixed by the full limit, so a slowdown does
+    // not free a burst), and not before a slot already booked, so the log stays in order.
+    const earliest = Math.max(
+      now,
+      grants.length >= limit ? grants[grants.length - limit]! + windowMs : now,
+      this.#nextAt - (burst - 1) * (windowMs / requests),
+      grants.length > 0 ? grants[grants.length - 1]! : now,
+    );
+    // Whole milliseconds, as the caller waits: the log holds when the request goes, not a fraction before.
+    const waitMs = Math.ceil(earliest - now);
+    const ahead = bookAheadMs(interval);
+    if (waitMs > ahead) return { booked: false, waitMs: Math.ceil(waitMs - ahead) };
+    const at = now + waitMs;
+    grants.push(at);
+    if (grants.length > requests) grants.shift();
+    this.#nextAt = onSchedule(this.#nextAt, at, interval) + interval;
+    return waitMs === 0 ? GRANTED_NOW : { booked: true, waitMs };
   }
 
   slowDown(): void {

@@ -1,5 +1,10 @@
-import { windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
+import * as t from 'io-ts';
+import { GRANTED_NOW, type Reservation } from '../../operators/model/ports.js';
+import { BOOK_AHEAD_INTERVALS, windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
 import { keysFor, luaScript, type Redis, IntegerReply } from './connection.js';
+
+/** What the reserve script answers: booked (1) or not (0), and the wait. */
+const ReserveReply = t.tuple([t.union([t.literal(0), t.literal(1)]), t.number]);
 
 // The same algorithm as adapters/memory/rate-limiter.ts, on the Redis server's clock (TIME), so every
 // process of a destination shares one window, one pace and one slowdown.
@@ -14,30 +19,38 @@ if slowAt then
   factor = math.min(1, tonumber(state[2]) + tonumber(ARGV[5]) * math.floor((now - slowAt) / tonumber(ARGV[4])))
 end`;
 
-// KEYS: log, state. ARGV: requests, windowMs, burst, recoveryMs, recoveryStep.
+// KEYS: log, state. ARGV: requests, windowMs, burst, recoveryMs, recoveryStep, bookAheadIntervals.
+// Answers {1, wait}: the slot \`wait\` ms from now is booked (logged at its time); or {0, wait}: ask again then.
 const RESERVE = `${NOW_AND_FACTOR}
 local requests, windowMs, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local limit = math.max(1, math.floor(requests * factor))
+local interval = windowMs / limit
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - windowMs)
 local count = redis.call('ZCARD', KEYS[1])
-local wait = 0
+-- The earliest slot, as in the memory limiter: the window, the pace, and not before a slot already booked.
+local at = now
 if count >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
-  wait = tonumber(oldest[2]) + windowMs - now
+  at = math.max(at, tonumber(oldest[2]) + windowMs)
 end
-local paceWait = tat - (burst - 1) * (windowMs / requests) - now
-if paceWait > wait then wait = paceWait end
-if wait > 0 then return math.ceil(wait) end
+at = math.max(at, tat - (burst - 1) * (windowMs / requests))
+if count > 0 then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  at = math.max(at, tonumber(last[2]))
+end
+-- Whole milliseconds, as the caller waits: the log holds when it goes, not a fraction before.
+at = now + math.ceil(at - now)
+local ahead = tonumber(ARGV[6]) * interval
+if at - now > ahead then return {0, math.ceil(at - now - ahead)} end
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-redis.call('ZADD', KEYS[1], now, now .. '-' .. seq)
+redis.call('ZADD', KEYS[1], at, at .. '-' .. seq)
 -- As onSchedule (rate-limit-plan.ts): a grant less than one interval late keeps the schedule.
-local interval = windowMs / limit
-local from = now
-if now - tat < interval then from = tat end
+local from = at
+if at - tat < interval then from = tat end
 redis.call('HSET', KEYS[2], 'tat', tostring(from + interval))
 redis.call('PEXPIRE', KEYS[1], math.ceil(windowMs * 2))
 redis.call('PEXPIRE', KEYS[2], math.ceil(windowMs * 2 + tonumber(ARGV[4]) * 10))
-return 0`;
+return {1, at - now}`;
 
 // KEYS: log, state. ARGV: (unused), windowMs, (unused), recoveryMs, recoveryStep, slowdownFactor, minFactor, everyMs.
 const SLOW_DOWN = `${NOW_AND_FACTOR}
@@ -54,7 +67,7 @@ export interface RedisRateLimiterOptions {
 /**
  * The rate limit shared through Redis by every process of a destination: a sliding log of grants in a
  * sorted set (no window of `perSeconds` ever holds more than `requests`), an even pace, and a shared
- * slowdown after a 429. Each call is one atomic script.
+ * slowdown after a 429. Each call is one atomic script; a slot up to `bookAheadMs` ahead is booked.
  */
 export class RedisRateLimiter {
   readonly #plan: RateLimitPlan;
@@ -65,13 +78,23 @@ export class RedisRateLimiter {
   constructor(redis: Redis, prefix: string, { requests, perSeconds }: RedisRateLimiterOptions) {
     this.#plan = windowPlan(requests, perSeconds);
     this.#keys = keysFor(prefix);
-    this.#reserve = luaScript(redis, 'qaRateReserve', 2, RESERVE, IntegerReply);
+    this.#reserve = luaScript(redis, 'qaRateReserve', 2, RESERVE, ReserveReply);
     this.#slowDown = luaScript(redis, 'qaRateSlowDown', 2, SLOW_DOWN, IntegerReply);
   }
 
-  reserve(): Promise<number> {
+  async reserve(): Promise<Reservation> {
     const { requests, windowMs, burst, recoveryMs, recoveryStep } = this.#plan;
-    return this.#reserve(this.#keys.rateLog, this.#keys.rateState, requests, windowMs, burst, recoveryMs, recoveryStep);
+    const [booked, waitMs] = await this.#reserve(
+      this.#keys.rateLog,
+      this.#keys.rateState,
+      requests,
+      windowMs,
+      burst,
+      recoveryMs,
+      recoveryStep,
+      BOOK_AHEAD_INTERVALS,
+    );
+    return booked === 1 && waitMs === 0 ? GRANTED_NOW : { booked: booked === 1, waitMs };
   }
 
   async slowDown(): Promise<void> {

@@ -61,11 +61,25 @@ export interface DeliveryLog {
 }
 
 /**
- * Paces requests to the destination. `reserve` either takes a slot now (answers 0) or answers how many
- * milliseconds to wait before asking again; it never lets a request through over the limit.
+ * A rate limiter's answer. Booked: the slot `waitMs` from now (0: now) is the caller's, who sends then
+ * without asking again. Not booked: the next free slot is further off than the limiter books ahead (see
+ * `bookAheadMs`): ask again in `waitMs`.
+ */
+export interface Reservation {
+  readonly booked: boolean;
+  readonly waitMs: number;
+}
+
+/** A slot taken now: the common answer below the limit, one object for all. */
+export const GRANTED_NOW: Reservation = Object.freeze({ booked: true, waitMs: 0 });
+
+/**
+ * Paces requests to the destination. `reserve` books a slot (now, or a little later) or says when to ask
+ * again; it never lets a request through over the limit. Booking the next slot ahead is what lets the
+ * first of many waiting updates ask once per send (not once to be told to wait, then again to be let go).
  */
 export interface RateLimiter {
-  reserve(): MaybePromise<number>;
+  reserve(): MaybePromise<Reservation>;
   /** The destination answered 429: lower the rate for a while (shared by every process using it). */
   slowDown(): MaybePromise<void>;
 }

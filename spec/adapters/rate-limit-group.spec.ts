@@ -1,15 +1,15 @@
 import { expect } from 'chai';
 import { RateLimitGroup } from '../../adapters/rate-limit-group.js';
-import type { RateLimiter } from '../../operators/model/ports.js';
+import { GRANTED_NOW, type RateLimiter, type Reservation } from '../../operators/model/ports.js';
 
 /** A limiter that grants one request per `everyMs` of the clock, and tells how long to wait otherwise. */
 const onePer = (everyMs: number, now: () => number): RateLimiter => {
   let next = 0;
   return {
     reserve: () => {
-      if (now() < next) return next - now();
+      if (now() < next) return { booked: false, waitMs: next - now() };
       next = now() + everyMs;
-      return 0;
+      return GRANTED_NOW;
     },
     slowDown: () => {},
   };
@@ -22,7 +22,7 @@ const run = (group: RateLimitGroup, asks: Array<[string, RateLimiter, number]>, 
   for (; clock.t < ms; clock.t += 1)
     for (const [name, limiter] of asks) {
       if ((left.get(name) ?? 0) === 0) continue;
-      if (limiter.reserve() === 0) {
+      if ((limiter.reserve() as Reservation).booked) {
         granted.push(name);
         left.set(name, left.get(name)! - 1);
       }

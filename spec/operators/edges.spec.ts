@@ -12,7 +12,7 @@ import { formatErrors } from '../../operators/model/decode-errors.js';
 import { settle, type Envelope } from '../../operators/model/envelope.js';
 import type { Ledger } from '../../operators/model/ledger.js';
 import { delivered, failed } from '../../operators/model/outcome.js';
-import type { DedupeStore, SendResult } from '../../operators/model/ports.js';
+import { type DedupeStore, GRANTED_NOW, type SendResult } from '../../operators/model/ports.js';
 import { projectAttributes, ProjectAttributesOptions } from '../../operators/project-attributes.js';
 import { qualify, QualifyOptions } from '../../operators/qualify.js';
 import { rejectionOf, selectIdentity, SelectIdentityOptions } from '../../operators/select-identity.js';
@@ -483,7 +483,7 @@ describe('emit at its edges', () => {
       reserve: () => {
         asked += 1;
         if (asked === 1) throw new Error('redis down');
-        return 0;
+        return GRANTED_NOW;
       },
       slowDown: () => {},
     };

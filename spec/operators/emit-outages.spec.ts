@@ -7,7 +7,7 @@ import { DESTINATION_DOWN } from '../../operators/model/circuit-breaker.js';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
 import type { Envelope } from '../../operators/model/envelope.js';
 import type { Ledger } from '../../operators/model/ledger.js';
-import type { SendResult } from '../../operators/model/ports.js';
+import { GRANTED_NOW, type SendResult } from '../../operators/model/ports.js';
 import { STORE_UNAVAILABLE } from '../../operators/model/waits.js';
 import { testContext } from '../helpers/contexts.js';
 import { Books, profileEnvelope, profileOf, testScheduler } from '../helpers/marbles.js';
@@ -187,7 +187,7 @@ describe('emit under outages', () => {
           reserve: () => {
             reserves += 1;
             if (reserves === 1) throw new Error('connection refused');
-            return 0;
+            return GRANTED_NOW;
           },
           slowDown: () => {},
         },
