@@ -12,7 +12,6 @@ import {
   merge,
   mergeMap,
   of,
-  timer,
   toArray,
   Observable,
   type OperatorFunction,
@@ -71,6 +70,12 @@ type EmitContext = Pick<
 >;
 
 /**
+ * How late a booked rate-limit slot may still be taken: half the smallest window margin (50 ms, see
+ * `windowPlan`), so that every send goes within its window's margin of the time the limiter logged.
+ */
+const LATE_FOR_SLOT_MS = 25;
+
+/**
  * The sink: posts each payload (serialized as on the connector page) to the Qualtrics JSON Event and
  * settles its envelope. Emits nothing: every envelope ends here.
  *
@@ -121,16 +126,29 @@ export const emit =
        */
       const toSlot = (reservation: Reservation): Observable<unknown> => {
         if (goesNow(reservation)) return of(undefined);
-        const waited = pause(undefined, reservation.waitMs, context);
-        return reservation.booked ? waited : waited.pipe(mergeMap(askFirst));
+        if (reservation.booked) return bookedSlot(reservation.waitMs);
+        return pause(undefined, reservation.waitMs, context).pipe(mergeMap(askFirst));
       };
+      /**
+       * Waits for a slot booked `waitMs` from now. Woken more than `LATE_FOR_SLOT_MS` after it (a busy
+       * event loop), it asks again rather than take it: the limiter logged the slot at its time, and a
+       * send that late could fall in one window with the sends booked after it. The slot is lost, never
+       * used twice.
+       */
+      const bookedSlot = (waitMs: number): Observable<unknown> =>
+        defer(() => {
+          const due = now() + waitMs;
+          return pause(undefined, waitMs, context).pipe(
+            mergeMap(() => (now() - due > LATE_FOR_SLOT_MS ? askFirst() : of(undefined))),
+          );
+        });
       const askFirst = (): Observable<unknown> =>
         untilAnswered(undefined, 'the rate limiter', reserve, context).pipe(mergeMap(toSlot));
-      // Updates that must wait for a slot queue here, served in arrival order (see \`SlotLine\`).
+      // Updates that must wait for a slot queue here, served in arrival order (see `SlotLine`).
       const line = new SlotLine(askFirst, () => stopped);
 
       /**
-       * After \`wait$\` (the envelope released if the pipeline stops first), the breaker's permit if the
+       * After `wait$` (the envelope released if the pipeline stops first), the breaker's permit if the
        * destination went down for everyone meanwhile; an update holding the breaker's permit (the probe)
        * does not ask for it again.
        */
@@ -139,7 +157,7 @@ export const emit =
           mergeMap(() => (permitted || !breaker.isOpen ? of(undefined) : withPermit(envelope))),
         );
 
-      /** Waits in line (\`first\`: how, if it is first). */
+      /** Waits in line (`first`: how, if it is first). */
       const behind = (envelope: Envelope, first: Observable<unknown> | undefined, permitted: boolean) =>
         waited(envelope, line.take(first), permitted);
 
@@ -151,11 +169,11 @@ export const emit =
       const inLine = (envelope: Envelope, reservation: Reservation, permitted: boolean): Observable<unknown> => {
         if (line.isEmpty) return behind(envelope, toSlot(reservation), permitted);
         return reservation.booked
-          ? waited(envelope, timer(reservation.waitMs, scheduler), permitted)
+          ? waited(envelope, bookedSlot(reservation.waitMs), permitted)
           : behind(envelope, undefined, permitted);
       };
 
-      /** Asks the limiter (\`first\`: the ask already under way); not let go at once, it gets in line. */
+      /** Asks the limiter (`first`: the ask already under way); not let go at once, it gets in line. */
       const ask = (
         envelope: Envelope,
         first: Observable<Reservation> | undefined,
@@ -170,7 +188,7 @@ export const emit =
         unlessStopped(envelope, breaker.permit(), context).pipe(mergeMap(() => ask(envelope, undefined, true)));
 
       /**
-       * The breaker's permit, then a slot from the rate limiter: \`undefined\` when the attempt may go at
+       * The breaker's permit, then a slot from the rate limiter: `undefined` when the attempt may go at
        * once, which is the common case (the breaker closed, the limiter answering at once with no wait)
        * and is then decided without an observable. While others wait in line, it waits behind them
        * without asking; an ask still waiting for Redis does not hold the others up.

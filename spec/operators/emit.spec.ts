@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Observable } from 'rxjs';
+import type { Observable, SchedulerAction, SchedulerLike } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { MemoryRateLimiter } from '../../adapters/memory/rate-limiter.js';
 import { DESTINATION_REJECTED, emit, EmitOptions } from '../../operators/emit.js';
@@ -7,7 +7,7 @@ import { decodeOrThrow } from '../../operators/model/codecs.js';
 import type { Envelope } from '../../operators/model/envelope.js';
 import type { Ledger } from '../../operators/model/ledger.js';
 import { serializePayload } from '../../operators/model/payload.js';
-import type { SendResult } from '../../operators/model/ports.js';
+import { GRANTED_NOW, type Reservation, type SendResult } from '../../operators/model/ports.js';
 import { testContext } from '../helpers/contexts.js';
 import { Books, profileEnvelope, profileOf, testScheduler } from '../helpers/marbles.js';
 import { behavesLikeAnOperator } from '../helpers/operator-contract.js';
@@ -460,6 +460,31 @@ describe('emit', () => {
     // One ask per send: the first in line asks when the slot before it comes and is booked the next one.
     // Eight lanes polling asked about eight times a send; a limiter that refused slots ahead, about twice.
     expect(reserves).to.equal(calls.length);
+  });
+
+  it('takes a booked slot it wakes to a little late, and asks again rather than take one it wakes to 25 ms late', () => {
+    /** When the limiter was asked and the update sent, with every timer firing `lateMs` late. */
+    const run = (lateMs: number) => {
+      const scheduler = testScheduler();
+      const books = new Books(scheduler);
+      const late = {
+        now: () => scheduler.now(),
+        schedule: (work: (this: SchedulerAction<unknown>, state?: unknown) => void, delay = 0, state?: unknown) =>
+          scheduler.schedule(work, delay > 0 ? delay + lateMs : 0, state),
+      } as SchedulerLike;
+      const answers: Reservation[] = [{ booked: true, waitMs: 100 }, GRANTED_NOW];
+      const [asked, sent]: [number[], number[]] = [[], []];
+      scheduler.run(({ cold }) => {
+        const rateLimiter = { reserve: () => (asked.push(scheduler.now()), answers.shift()!), slowDown: () => {} };
+        const sender = { send: () => (sent.push(scheduler.now()), [{ status: 202, body: '' }]) };
+        cold('a|', { a: ready(books.ledger, '1-0') })
+          .pipe(emit(options, testContext(late, { sender, rateLimiter })))
+          .subscribe();
+      });
+      return { asked, sent };
+    };
+    expect(run(25)).to.deep.equal({ asked: [0], sent: [125] });
+    expect(run(26)).to.deep.equal({ asked: [0, 126], sent: [126] });
   });
 
   it('rejects options outside their bounds', () => {
