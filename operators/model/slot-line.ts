@@ -10,10 +10,10 @@ interface Place {
 
 /**
  * The updates of one `emit` waiting for a rate-limit slot, served in arrival order: only the first in
- * line asks the limiter, and asks again only once the wait it was told is over, so there is one timer
- * and one wake-up per send however many updates wait. Every waiting update asking on a timer of its own
- * polled the limiter: about 17 reserve calls (each a Lua script in Redis) per update delivered at the
- * limit with 8 requests in flight (`npm run bench -- end-to-end`, issue #13).
+ * line asks the limiter (when the one before it goes, so that it is booked the next slot), so there is
+ * one ask, one timer and one wake-up per send however many updates wait. Every waiting update asking on
+ * a timer of its own polled the limiter: about 17 reserve calls (each a Lua script in Redis) per update
+ * delivered at the limit with 8 requests in flight (`npm run bench -- end-to-end`, issue #13).
  */
 export class SlotLine {
   readonly #line: Place[] = [];
@@ -36,7 +36,8 @@ export class SlotLine {
 
   /**
    * Emits once this update's slot is granted, then completes. `first`, for an update that already asked
-   * and was told to wait, is how it waits for its slot, so that the limiter is not asked twice.
+   * (and was booked a slot, or told when to ask again), is how it waits for its slot, so that the limiter
+   * is not asked twice.
    * Unsubscribing leaves the line.
    */
   take(first?: Observable<unknown>): Observable<void> {
