@@ -576,8 +576,11 @@ export interface CommandCount {
 
 export type CommandsResult = Record<'below' | 'at', CommandCount>;
 
-/** After the last POST arrives, the target still commits its dedupe mark and writes its history: time for both. */
-const SETTLE_MS = 300;
+/**
+ * After the last POST arrives, the target still commits its dedupe mark and writes its history, which
+ * gathers for up to a second (HistoryWriter): time for both.
+ */
+const SETTLE_MS = 1_300;
 
 const tally = (labels: readonly string[]): Map<string, number> => {
   const counts = new Map<string, number>();
