@@ -1,4 +1,4 @@
-import { isPromiseLike, type MaybePromise, type RateLimiter, type Reservation } from '../operators/model/ports.js';
+import { thenMaybe, type MaybePromise, type RateLimiter, type Reservation } from '../operators/model/ports.js';
 
 /** How long a flow that was told to wait still counts as waiting, if it does not ask again. */
 const CONTENDING_MS = 5_000;
@@ -64,15 +64,12 @@ export class RateLimitGroup {
     if (now - member.askedAt >= CONTENDING_MS) member.tag = Math.max(member.tag, this.#virtualTime);
     member.askedAt = now;
     if (contending.some((other) => other.tag < member.tag)) return this.#wait(member, this.#turnMs);
-    const answer = this.#limiter.reserve();
-    return isPromiseLike(answer)
-      ? Promise.resolve(answer).then((reservation) => this.#answered(member, reservation))
-      : this.#answered(member, answer);
+    return thenMaybe(this.#limiter.reserve(), (reservation) => this.#answered(member, reservation));
   }
 
-  /** A booked slot is a grant (its flow moves on in the turn order); anything else a wait. */
+  /** A grant moves its flow on in the turn order; anything else is a wait. */
   #answered(member: Member, reservation: Reservation): Reservation {
-    if (!reservation.booked) return this.#wait(member, reservation.waitMs);
+    if (!reservation.granted) return this.#wait(member, reservation.waitMs);
     this.#virtualTime = Math.max(this.#virtualTime, member.tag);
     member.tag += 1 / member.share;
     member.waiting = false;
@@ -81,6 +78,6 @@ export class RateLimitGroup {
 
   #wait(member: Member, ms: number): Reservation {
     member.waiting = true;
-    return { booked: false, waitMs: ms };
+    return { granted: false, waitMs: ms };
   }
 }

@@ -33,15 +33,6 @@ export const windowPlan = (requests: number, perSeconds: number): RateLimitPlan 
   };
 };
 
-/**
- * How far ahead a limiter books a slot: two pace intervals at the rate in use (`interval`). The first of
- * the updates waiting asks when the one before it goes and is booked the next slot, one interval on:
- * one ask per send. Two, so that another process asking at the same moment is booked the slot after
- * rather than told to ask again. After a 429 what was booked still goes: at most two sends a process.
- */
-export const BOOK_AHEAD_INTERVALS = 2;
-export const bookAheadMs = (interval: number): number => BOOK_AHEAD_INTERVALS * interval;
-
 /** The slowdown after a 429 at `now`, given the factor in use and when the last slowdown was. */
 export const slowedFactor = (
   current: number,

@@ -24,7 +24,7 @@ import { laneMap } from './model/lanes.js';
 import { compareStreamPositions, millisOf, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
 import { serializePayload } from './model/payload.js';
-import { fromMaybePromise, type Reservation } from './model/ports.js';
+import { fromMaybePromise, thenMaybe, type Reservation } from './model/ports.js';
 import type { JsonObject } from './model/json.js';
 import { NOT_IN_AUDIENCES } from './consent.js';
 import { CircuitBreaker } from './model/circuit-breaker.js';
@@ -70,12 +70,6 @@ type EmitContext = Pick<
 >;
 
 /**
- * How late a booked rate-limit slot may still be taken: half the smallest window margin (50 ms, see
- * `windowPlan`), so that every send goes within its window's margin of the time the limiter logged.
- */
-const LATE_FOR_SLOT_MS = 25;
-
-/**
  * The sink: posts each payload (serialized as on the connector page) to the Qualtrics JSON Event and
  * settles its envelope. Emits nothing: every envelope ends here.
  *
@@ -113,74 +107,51 @@ export const emit =
 
       // Whether the pipeline is stopping (or torn down), known without a subscription per update.
       let stopped = false;
-      const reserve = () => rateLimiter.reserve();
-
-      /** A slot booked for now: the update goes at once. */
-      const goesNow = ({ booked, waitMs }: Reservation): boolean => booked && waitMs <= 0;
-
-      /**
-       * Waits out what the limiter answered: a booked slot until its time; otherwise until it may ask
-       * again, then asks. Only the first in line waits this way, so it alone asks, and (booked the next
-       * slot when the one before it goes) once per send. Names no envelope: each update in line is
-       * released by its own wait.
-       */
-      const toSlot = (reservation: Reservation): Observable<unknown> => {
-        if (goesNow(reservation)) return of(undefined);
-        if (reservation.booked) return bookedSlot(reservation.waitMs);
-        return pause(undefined, reservation.waitMs, context).pipe(mergeMap(askFirst));
-      };
-      /**
-       * Waits for a slot booked `waitMs` from now. Woken more than `LATE_FOR_SLOT_MS` after it (a busy
-       * event loop), it asks again rather than take it: the limiter logged the slot at its time, and a
-       * send that late could fall in one window with the sends booked after it. The slot is lost, never
-       * used twice.
-       */
-      const bookedSlot = (waitMs: number): Observable<unknown> =>
-        defer(() => {
-          const due = now() + waitMs;
-          return pause(undefined, waitMs, context).pipe(
-            mergeMap(() => (now() - due > LATE_FOR_SLOT_MS ? askFirst() : of(undefined))),
-          );
+      // When the limiter expects the next slot (this process's clock), from its last answer: a grant says
+      // when the next one comes, a refusal when to ask again. Nobody here asks before then.
+      let nextSlotAt = Number.NEGATIVE_INFINITY;
+      const reserve = () =>
+        thenMaybe(rateLimiter.reserve(), (reservation) => {
+          nextSlotAt = now() + reservation.waitMs;
+          return reservation;
         });
+
+      /**
+       * How the first in line waits for its slot: until the limiter expects one, then it alone asks (and
+       * again, should another process have taken it). At the limit that is one ask and one wake-up per
+       * send. Names no envelope: each update in line is released by its own wait.
+       */
       const askFirst = (): Observable<unknown> =>
-        untilAnswered(undefined, 'the rate limiter', reserve, context).pipe(mergeMap(toSlot));
+        defer(() => {
+          const ask = untilAnswered(undefined, 'the rate limiter', reserve, context).pipe(
+            mergeMap(({ granted }) => (granted ? of(undefined) : askFirst())),
+          );
+          const waitMs = nextSlotAt - now();
+          if (waitMs <= 0) return ask;
+          rateLimiter.waiting?.(waitMs);
+          return pause(undefined, waitMs, context).pipe(mergeMap(() => ask));
+        });
       // Updates that must wait for a slot queue here, served in arrival order (see `SlotLine`).
       const line = new SlotLine(askFirst, () => stopped);
 
       /**
-       * After `wait$` (the envelope released if the pipeline stops first), the breaker's permit if the
-       * destination went down for everyone meanwhile; an update holding the breaker's permit (the probe)
-       * does not ask for it again.
+       * Waits in line (the envelope released if the pipeline stops first), then for the breaker's permit
+       * if the destination went down for everyone meanwhile; an update holding the breaker's permit (the
+       * probe) does not ask for it again.
        */
-      const waited = (envelope: Envelope, wait$: Observable<unknown>, permitted: boolean) =>
-        unlessStopped(envelope, wait$, context).pipe(
+      const behind = (envelope: Envelope, permitted: boolean) =>
+        unlessStopped(envelope, line.take(), context).pipe(
           mergeMap(() => (permitted || !breaker.isOpen ? of(undefined) : withPermit(envelope))),
         );
 
-      /** Waits in line (`first`: how, if it is first). */
-      const behind = (envelope: Envelope, first: Observable<unknown> | undefined, permitted: boolean) =>
-        waited(envelope, line.take(first), permitted);
-
-      /**
-       * An update the limiter did not let go at once: first in line with its answer, or behind those
-       * already there. A slot booked while others got in line (their asks and this one crossed) is kept,
-       * waited for on its own, rather than given up to ask again.
-       */
-      const inLine = (envelope: Envelope, reservation: Reservation, permitted: boolean): Observable<unknown> => {
-        if (line.isEmpty) return behind(envelope, toSlot(reservation), permitted);
-        return reservation.booked
-          ? waited(envelope, bookedSlot(reservation.waitMs), permitted)
-          : behind(envelope, undefined, permitted);
-      };
-
-      /** Asks the limiter (`first`: the ask already under way); not let go at once, it gets in line. */
+      /** Asks the limiter (`first`: the ask already under way); not granted, it gets in line. */
       const ask = (
         envelope: Envelope,
         first: Observable<Reservation> | undefined,
         permitted: boolean,
       ): Observable<unknown> =>
         untilAnswered(envelope, 'the rate limiter', reserve, context, first).pipe(
-          mergeMap((reservation) => (goesNow(reservation) ? of(undefined) : inLine(envelope, reservation, permitted))),
+          mergeMap(({ granted }) => (granted ? of(undefined) : behind(envelope, permitted))),
         );
 
       /** The breaker's permit (at once while it is closed), then a slot. */
@@ -190,16 +161,17 @@ export const emit =
       /**
        * The breaker's permit, then a slot from the rate limiter: `undefined` when the attempt may go at
        * once, which is the common case (the breaker closed, the limiter answering at once with no wait)
-       * and is then decided without an observable. While others wait in line, it waits behind them
-       * without asking; an ask still waiting for Redis does not hold the others up.
+       * and is then decided without an observable. While others wait in line, or before the slot the
+       * limiter announced, it waits in line without asking; an ask still waiting for Redis does not hold
+       * the others up.
        */
       const waitTurn = (envelope: Envelope): Observable<unknown> | undefined => {
         if (stopped || breaker.isOpen) return withPermit(envelope);
-        if (!line.isEmpty) return behind(envelope, undefined, false);
+        if (!line.isEmpty || now() < nextSlotAt) return behind(envelope, false);
         const asked = askNow(reserve);
         if (!asked.now) return ask(envelope, asked.later, false);
         valve.open(STORE_UNAVAILABLE);
-        return goesNow(asked.answer) ? undefined : inLine(envelope, asked.answer, false);
+        return asked.answer.granted ? undefined : behind(envelope, false);
       };
 
       const finish = (envelope: Envelope, outcome: Outcome): Observable<never> => {

@@ -150,7 +150,8 @@ export class HistoryWriter {
         resolve();
       };
       if (this.#gatherMs > 0) {
-        const timer = setTimeout(done, this.#gatherMs);
+        // Unref'd: gathering is no reason to keep a process alive; whoever stops one flushes first.
+        const timer = setTimeout(done, this.#gatherMs).unref();
         cancel = () => clearTimeout(timer);
       } else {
         const immediate = setImmediate(done);

@@ -114,13 +114,13 @@ export class PipelineMetrics {
   });
   readonly rateLimitWaits = new Counter({
     name: `${PREFIX}rate_limit_waits_total`,
-    help: 'Times the rate limit told a request to wait (updates queued behind it ask no one and are not counted).',
+    help: 'Times the first update in line waited for the rate limit (updates queued behind it are not counted).',
     labelNames: ['flow'],
     registers: [this.registry],
   });
   readonly rateLimitWaitSeconds = new Counter({
     name: `${PREFIX}rate_limit_wait_seconds_total`,
-    help: 'Time the rate limit told requests to wait (updates queued behind the first in line are not counted).',
+    help: 'Time the first update in line waited for the rate limit (updates queued behind it are not counted).',
     labelNames: ['flow'],
     registers: [this.registry],
   });

@@ -1,14 +1,8 @@
 import { messageOf } from '../operators/model/errors.js';
 import { performance } from 'node:perf_hooks';
 import { from, tap } from 'rxjs';
-import type {
-  DeadLetter,
-  DeadLetterStore,
-  QualtricsSender,
-  RateLimiter,
-  Reservation,
-} from '../operators/model/ports.js';
-import { fromMaybePromise, isPromiseLike } from '../operators/model/ports.js';
+import type { DeadLetter, DeadLetterStore, QualtricsSender, RateLimiter } from '../operators/model/ports.js';
+import { fromMaybePromise } from '../operators/model/ports.js';
 
 /** One request to the destination: its status (or the error instead) and how long it took. */
 export interface AttemptObserved {
@@ -34,19 +28,16 @@ export const observeSender = (
   },
 });
 
-/** A rate limiter that reports each wait it imposes (milliseconds, for a booked slot or before asking again) and each slowdown. */
+/** A rate limiter that reports each wait an update makes for it (milliseconds) and each slowdown. */
 export const observeRateLimiter = (
   limiter: RateLimiter,
   onWait: (ms: number) => void,
   onSlowDown: () => void,
 ): RateLimiter => ({
-  reserve: () => {
-    const answer = limiter.reserve();
-    const seen = (reservation: Reservation): Reservation => {
-      if (reservation.waitMs > 0) onWait(reservation.waitMs);
-      return reservation;
-    };
-    return isPromiseLike(answer) ? Promise.resolve(answer).then(seen) : seen(answer);
+  reserve: () => limiter.reserve(),
+  waiting: (ms) => {
+    onWait(ms);
+    limiter.waiting?.(ms);
   },
   slowDown: () => {
     onSlowDown();

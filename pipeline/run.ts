@@ -37,6 +37,8 @@ export interface Started {
    * sent finish, closes the adapters. Runs once; later calls share it.
    */
   stop(): Promise<Stopped>;
+  /** Writes the run history gathered so far (see `HistoryWriter`), as an exit that cannot wait for `stop` must. */
+  flushHistory(): Promise<void>;
 }
 
 /** How a process stopped: each flow's final counts, and what of them its source cannot give back. */
@@ -144,6 +146,8 @@ export const startFromConfig = async (
   const wiring = await wire(config, logger, books, (status) => metrics.intakeAnswered(status));
   metrics.watchIntake(wiring.intakePauses.changes$);
   const historyWrites: Array<{ settled(): Promise<void> }> = [];
+  const flushHistory = async (): Promise<void> =>
+    void (await Promise.all(historyWrites.map((recorder) => recorder.settled())));
   const pauseWords = pauseWordsOf(config);
   const running = wiring.flows.map((flowWiring, index): RunningFlow => {
     const { flow, ledger, metrics: flowMetrics } = books[index]!;
@@ -205,6 +209,7 @@ export const startFromConfig = async (
       }
       return checks;
     },
+    flushHistory,
     stop: () =>
       (stopping ??= (async () => {
         const lostInClosing = await wiring.closeIntake();
@@ -215,7 +220,7 @@ export const startFromConfig = async (
         const counts = await Promise.all(
           stopped.map((done, index) => done.catch(() => running[index]!.pipeline.ledger.counts())),
         );
-        await Promise.all(historyWrites.map((recorder) => recorder.settled()));
+        await flushHistory();
         await wiring.close();
         metrics.stop();
         return {

@@ -1,5 +1,5 @@
 import { GRANTED_NOW, type Reservation } from '../../operators/model/ports.js';
-import { bookAheadMs, onSchedule, slowedFactor, windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
+import { onSchedule, slowedFactor, windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
 
 export interface MemoryRateLimiterOptions {
   readonly requests: number;
@@ -11,8 +11,7 @@ export interface MemoryRateLimiterOptions {
  * The embedded rate limiter, for one process: a sliding log of the last grants (so no window of
  * `perSeconds` ever holds more than `requests`, measured with a small margin for network jitter),
  * plus an even pace (so the allowance is not spent in one burst), plus a slowdown after a 429 that
- * recovers step by step. A slot up to `bookAheadMs` ahead is booked (logged at its time) rather than
- * refused. `adapters/redis/rate-limiter.ts` does the same in one Lua script.
+ * recovers step by step. A grant says when the next slot comes. `adapters/redis/rate-limiter.ts` does the same in one Lua script.
  */
 export class MemoryRateLimiter {
   readonly #plan: RateLimitPlan;
@@ -28,29 +27,32 @@ export class MemoryRateLimiter {
 
   reserve(): Reservation {
     const now = this.#now();
-    const { windowMs, burst, requests } = this.#plan;
-    const limit = Math.max(1, Math.floor(requests * this.#factor(now)));
-    const interval = windowMs / limit;
+    const limit = Math.max(1, Math.floor(this.#plan.requests * this.#factor(now)));
     const grants = this.#grants;
-    while (grants.length > 0 && grants[0]! <= now - windowMs) grants.shift();
-    // The earliest slot: when the window ending there holds fewer than `limit` (the grant `limit` back
-    // has left it), the pace allows it (the burst allowance fixed by the full limit, so a slowdown does
-    // not free a burst), and not before a slot already booked, so the log stays in order.
-    const earliest = Math.max(
+    while (grants.length > 0 && grants[0]! <= now - this.#plan.windowMs) grants.shift();
+    const waitMs = Math.ceil(this.#earliest(now, limit) - now);
+    if (waitMs > 0) return { granted: false, waitMs };
+    grants.push(now);
+    if (grants.length > this.#plan.requests) grants.shift();
+    const interval = this.#plan.windowMs / limit;
+    this.#nextAt = onSchedule(this.#nextAt, now, interval) + interval;
+    const nextInMs = Math.ceil(this.#earliest(now, limit) - now);
+    return nextInMs > 0 ? { granted: true, waitMs: nextInMs } : GRANTED_NOW;
+  }
+
+  /**
+   * The earliest the next grant may be: when the window ending there holds fewer than `limit` (the grant
+   * `limit` back has left it) and the pace allows it (the burst allowance fixed by the full limit, so a
+   * slowdown does not free a burst).
+   */
+  #earliest(now: number, limit: number): number {
+    const { windowMs, burst, requests } = this.#plan;
+    const grants = this.#grants;
+    return Math.max(
       now,
       grants.length >= limit ? grants[grants.length - limit]! + windowMs : now,
       this.#nextAt - (burst - 1) * (windowMs / requests),
-      grants.length > 0 ? grants[grants.length - 1]! : now,
     );
-    // Whole milliseconds, as the caller waits: the log holds when the request goes, not a fraction before.
-    const waitMs = Math.ceil(earliest - now);
-    const ahead = bookAheadMs(interval);
-    if (waitMs > ahead) return { booked: false, waitMs: Math.ceil(waitMs - ahead) };
-    const at = now + waitMs;
-    grants.push(at);
-    if (grants.length > requests) grants.shift();
-    this.#nextAt = onSchedule(this.#nextAt, at, interval) + interval;
-    return waitMs === 0 ? GRANTED_NOW : { booked: true, waitMs };
   }
 
   slowDown(): void {

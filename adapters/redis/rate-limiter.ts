@@ -1,9 +1,9 @@
 import * as t from 'io-ts';
 import { GRANTED_NOW, type Reservation } from '../../operators/model/ports.js';
-import { BOOK_AHEAD_INTERVALS, windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
+import { windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
 import { keysFor, luaScript, type Redis, IntegerReply } from './connection.js';
 
-/** What the reserve script answers: booked (1) or not (0), and the wait. */
+/** What the reserve script answers: granted (1) or not (0), and the wait (to the next slot, or to ask again). */
 const ReserveReply = t.tuple([t.union([t.literal(0), t.literal(1)]), t.number]);
 
 // The same algorithm as adapters/memory/rate-limiter.ts, on the Redis server's clock (TIME), so every
@@ -19,38 +19,34 @@ if slowAt then
   factor = math.min(1, tonumber(state[2]) + tonumber(ARGV[5]) * math.floor((now - slowAt) / tonumber(ARGV[4])))
 end`;
 
-// KEYS: log, state. ARGV: requests, windowMs, burst, recoveryMs, recoveryStep, bookAheadIntervals.
-// Answers {1, wait}: the slot \`wait\` ms from now is booked (logged at its time); or {0, wait}: ask again then.
+// KEYS: log, state. ARGV: requests, windowMs, burst, recoveryMs, recoveryStep.
+// Answers {1, next}: granted now (logged now), the next slot `next` ms away; or {0, wait}: ask again then.
 const RESERVE = `${NOW_AND_FACTOR}
 local requests, windowMs, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local limit = math.max(1, math.floor(requests * factor))
 local interval = windowMs / limit
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - windowMs)
+-- The earliest the next grant may be, as in the memory limiter: the window and the pace.
+local function earliest(count, due)
+  local at = due - (burst - 1) * (windowMs / requests)
+  if count >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+    at = math.max(at, tonumber(oldest[2]) + windowMs)
+  end
+  return math.max(at, now)
+end
 local count = redis.call('ZCARD', KEYS[1])
--- The earliest slot, as in the memory limiter: the window, the pace, and not before a slot already booked.
-local at = now
-if count >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
-  at = math.max(at, tonumber(oldest[2]) + windowMs)
-end
-at = math.max(at, tat - (burst - 1) * (windowMs / requests))
-if count > 0 then
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  at = math.max(at, tonumber(last[2]))
-end
--- Whole milliseconds, as the caller waits: the log holds when it goes, not a fraction before.
-at = now + math.ceil(at - now)
-local ahead = tonumber(ARGV[6]) * interval
-if at - now > ahead then return {0, math.ceil(at - now - ahead)} end
+local wait = math.ceil(earliest(count, tat) - now)
+if wait > 0 then return {0, wait} end
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-redis.call('ZADD', KEYS[1], at, at .. '-' .. seq)
+redis.call('ZADD', KEYS[1], now, now .. '-' .. seq)
 -- As onSchedule (rate-limit-plan.ts): a grant less than one interval late keeps the schedule.
-local from = at
-if at - tat < interval then from = tat end
+local from = now
+if now - tat < interval then from = tat end
 redis.call('HSET', KEYS[2], 'tat', tostring(from + interval))
 redis.call('PEXPIRE', KEYS[1], math.ceil(windowMs * 2))
 redis.call('PEXPIRE', KEYS[2], math.ceil(windowMs * 2 + tonumber(ARGV[4]) * 10))
-return {1, at - now}`;
+return {1, math.ceil(earliest(count + 1, from + interval) - now)}`;
 
 // KEYS: log, state. ARGV: (unused), windowMs, (unused), recoveryMs, recoveryStep, slowdownFactor, minFactor, everyMs.
 const SLOW_DOWN = `${NOW_AND_FACTOR}
@@ -67,7 +63,7 @@ export interface RedisRateLimiterOptions {
 /**
  * The rate limit shared through Redis by every process of a destination: a sliding log of grants in a
  * sorted set (no window of `perSeconds` ever holds more than `requests`), an even pace, and a shared
- * slowdown after a 429. Each call is one atomic script; a slot up to `bookAheadMs` ahead is booked.
+ * slowdown after a 429. Each call is one atomic script; a grant says when the next slot comes.
  */
 export class RedisRateLimiter {
   readonly #plan: RateLimitPlan;
@@ -84,7 +80,7 @@ export class RedisRateLimiter {
 
   async reserve(): Promise<Reservation> {
     const { requests, windowMs, burst, recoveryMs, recoveryStep } = this.#plan;
-    const [booked, waitMs] = await this.#reserve(
+    const [granted, waitMs] = await this.#reserve(
       this.#keys.rateLog,
       this.#keys.rateState,
       requests,
@@ -92,9 +88,8 @@ export class RedisRateLimiter {
       burst,
       recoveryMs,
       recoveryStep,
-      BOOK_AHEAD_INTERVALS,
     );
-    return booked === 1 && waitMs === 0 ? GRANTED_NOW : { booked: booked === 1, waitMs };
+    return granted === 1 && waitMs === 0 ? GRANTED_NOW : { granted: granted === 1, waitMs };
   }
 
   async slowDown(): Promise<void> {

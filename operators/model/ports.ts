@@ -61,25 +61,27 @@ export interface DeliveryLog {
 }
 
 /**
- * A rate limiter's answer. Booked: the slot `waitMs` from now (0: now) is the caller's, who sends then
- * without asking again. Not booked: the next free slot is further off than the limiter books ahead (see
- * `bookAheadMs`): ask again in `waitMs`.
+ * A rate limiter's answer. Granted: the request goes now, and `waitMs` is how long until the limiter
+ * expects the next slot (0: one is free now), so that a caller with more to send asks once, then, rather
+ * than at once to be told to wait. Not granted: ask again in `waitMs`. A grant is logged at the moment
+ * it is made, never ahead: however late a caller's timers wake, no window holds more than the limit.
  */
 export interface Reservation {
-  readonly booked: boolean;
+  readonly granted: boolean;
   readonly waitMs: number;
 }
 
-/** A slot taken now: the common answer below the limit, one object for all. */
-export const GRANTED_NOW: Reservation = Object.freeze({ booked: true, waitMs: 0 });
+/** A slot taken now with another free at once: the common answer below the limit, one object for all. */
+export const GRANTED_NOW: Reservation = Object.freeze({ granted: true, waitMs: 0 });
 
 /**
- * Paces requests to the destination. `reserve` books a slot (now, or a little later) or says when to ask
- * again; it never lets a request through over the limit. Booking the next slot ahead is what lets the
- * first of many waiting updates ask once per send (not once to be told to wait, then again to be let go).
+ * Paces requests to the destination. `reserve` takes a slot now or says when to ask again, and with a
+ * grant says when the next slot comes; it never lets a request through over the limit.
  */
 export interface RateLimiter {
   reserve(): MaybePromise<Reservation>;
+  /** Told each time an update starts waiting `ms` for the limit (for metrics: what the limit costs). */
+  waiting?(ms: number): void;
   /** The destination answered 429: lower the rate for a while (shared by every process using it). */
   slowDown(): MaybePromise<void>;
 }
@@ -147,6 +149,10 @@ export interface QualtricsSender {
 
 export const isPromiseLike = <T>(value: MaybePromise<T>): value is PromiseLike<T> =>
   typeof (value as PromiseLike<T> | undefined)?.then === 'function';
+
+/** `then` for an answer that may have come at once (an in-memory store) or be on its way (Redis). */
+export const thenMaybe = <A, B>(value: MaybePromise<A>, then: (answer: A) => B): MaybePromise<B> =>
+  isPromiseLike(value) ? Promise.resolve(value).then(then) : then(value);
 
 /** A store answer as an observable: synchronous when the store answered synchronously (marble tests). */
 export const fromMaybePromise = <T>(value: MaybePromise<T>): Observable<T> =>

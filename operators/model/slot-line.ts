@@ -4,16 +4,14 @@ import { Observable, Subscription } from 'rxjs';
 interface Place {
   readonly go: () => void;
   readonly fail: (error: unknown) => void;
-  /** How to wait for this update's slot when it is first in line, if not the line's own way. */
-  readonly first: Observable<unknown> | undefined;
 }
 
 /**
  * The updates of one `emit` waiting for a rate-limit slot, served in arrival order: only the first in
- * line asks the limiter (when the one before it goes, so that it is booked the next slot), so there is
- * one ask, one timer and one wake-up per send however many updates wait. Every waiting update asking on
- * a timer of its own polled the limiter: about 17 reserve calls (each a Lua script in Redis) per update
- * delivered at the limit with 8 requests in flight (`npm run bench -- end-to-end`, issue #13).
+ * line waits for the slot and asks the limiter, so there is one timer and one wake-up per send however
+ * many updates wait. Every waiting update asking on a timer of its own polled the limiter: about 17
+ * reserve calls (each a Lua script in Redis) per update delivered at the limit with 8 requests in flight
+ * (`npm run bench -- end-to-end`, issue #13).
  */
 export class SlotLine {
   readonly #line: Place[] = [];
@@ -34,13 +32,8 @@ export class SlotLine {
     return this.#line.length === 0 && this.#asking === undefined;
   }
 
-  /**
-   * Emits once this update's slot is granted, then completes. `first`, for an update that already asked
-   * (and was booked a slot, or told when to ask again), is how it waits for its slot, so that the limiter
-   * is not asked twice.
-   * Unsubscribing leaves the line.
-   */
-  take(first?: Observable<unknown>): Observable<void> {
+  /** Emits once this update's slot is granted, then completes. Unsubscribing leaves the line. */
+  take(): Observable<void> {
     return new Observable<void>((subscriber) => {
       const place: Place = {
         go: () => {
@@ -48,7 +41,6 @@ export class SlotLine {
           subscriber.complete();
         },
         fail: (error) => subscriber.error(error),
-        first,
       };
       this.#line.push(place);
       this.#serve();
@@ -72,7 +64,7 @@ export class SlotLine {
     // Marked before subscribing: a `take` made while the wait starts must queue, not be served as well.
     const asking = { place, subscription: new Subscription() };
     this.#asking = asking;
-    const subscription = (place.first ?? this.slot()).subscribe({
+    const subscription = this.slot().subscribe({
       next: () => {
         granted = true;
       },

@@ -110,12 +110,17 @@ export const runUntilSignalled = async (config: Config, logger: Logger, baseDir 
   const counts = (): LedgerCounts => totalCounts(running.flows.map(({ pipeline }) => pipeline.ledger.counts()));
 
   /**
-   * Exits with `code` once the stores are closed, or after a few seconds at most. Exiting while the
-   * embedded store (LMDB) is writing can leave the process hanging for good, its main thread waiting on
-   * a worker that waits on it (lmdb-js issue #336): closing the store first lets its writes finish.
+   * Exits with `code` once the history gathered so far is written and the stores are closed, or after a
+   * few seconds at most. Exiting while the embedded store (LMDB) is writing can leave the process hanging
+   * for good, its main thread waiting on a worker that waits on it (lmdb-js issue #336): closing the
+   * store first lets its writes finish.
    */
   const exitWhenClosed = (code: number): void => {
-    const closed = running.wiring.close().catch(() => {});
+    const closed = running
+      .flushHistory()
+      .catch(() => {})
+      .then(() => running.wiring.close())
+      .catch(() => {});
     const atMost = new Promise((resolve) => setTimeout(resolve, 3_000));
     void Promise.race([closed, atMost]).then(() => process.exit(code));
   };

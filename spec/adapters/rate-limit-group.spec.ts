@@ -7,7 +7,7 @@ const onePer = (everyMs: number, now: () => number): RateLimiter => {
   let next = 0;
   return {
     reserve: () => {
-      if (now() < next) return { booked: false, waitMs: next - now() };
+      if (now() < next) return { granted: false, waitMs: next - now() };
       next = now() + everyMs;
       return GRANTED_NOW;
     },
@@ -22,7 +22,7 @@ const run = (group: RateLimitGroup, asks: Array<[string, RateLimiter, number]>, 
   for (; clock.t < ms; clock.t += 1)
     for (const [name, limiter] of asks) {
       if ((left.get(name) ?? 0) === 0) continue;
-      if ((limiter.reserve() as Reservation).booked) {
+      if ((limiter.reserve() as Reservation).granted) {
         granted.push(name);
         left.set(name, left.get(name)! - 1);
       }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { checkCounts, checkEnd, checkExit, checkStructuredLogs, Musts } from './helpers/checker.js';
-import type { CountingEndpoint } from './helpers/counting-endpoint.js';
+import { keysFor } from '../../adapters/redis/connection.js';
+import { ACCEPT, type CountingEndpoint } from './helpers/counting-endpoint.js';
 import { FaultRun, LEVEL } from './helpers/fault-run.js';
 import { distinctUpdates, xaddUpdates } from './helpers/producers.js';
 import { drained } from './helpers/private-redis.js';
@@ -84,6 +85,40 @@ describe('fault: stopping (issue #8 point 4, SIGTERM under load, SIGKILL with th
       musts.verify();
     },
   );
+
+  it('a second SIGTERM while a request is on the wire: exits 130 at once, the history holding every outcome settled before', async () => {
+    const musts = new Musts();
+    // Nine updates accepted at once; the tenth held on the wire far beyond the grace period.
+    const endpoint = await s.endpoint((arrival) =>
+      arrival.identity?.startsWith('held-') ? { status: 202, delayMs: 60_000 } : ACCEPT,
+    );
+    const redis = await s.redis();
+    const client = redis.client();
+    await redis.ready(client);
+    const stream = `${s.prefix}:updates`;
+    await xaddUpdates(client, stream, [...distinctUpdates(9, 'fast-'), ...distinctUpdates(1, 'held-')]);
+    const run = await FaultRun.start(streamConfig(stream, redis.url, endpoint, ['shutdownGraceMs: 15000']));
+    await until(
+      () => endpoint.accepted().length === 9 && endpoint.arrivals.length === 10,
+      20_000,
+      'nine delivered, the tenth on the wire',
+    );
+    // Within the second the history gathers for: what settled is not written yet, unless the exit flushes it.
+    run.signal('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const exit = await run.stopWith('SIGTERM', 20_000);
+    musts.check('exit 130: interrupted by the second signal', () => checkExit(run, exit, 130));
+    musts.check(`exits at once (under ${AT_ONCE_MS} ms), not after shutdownGraceMs`, () =>
+      expect(exit.ms).to.be.below(AT_ONCE_MS),
+    );
+    const rows = (await client.lrange(keysFor(s.prefix).history, 0, -1)).map(
+      (line) => JSON.parse(line) as { outcome: string },
+    );
+    musts.check('the history holds the nine delivered', () =>
+      expect(rows.filter((row) => row.outcome === 'delivered')).to.have.length(9),
+    );
+    musts.verify();
+  });
 
   it('SIGTERM during a Retry-After wait (stream source): the wait ends at once, exit 0, the next start delivers all', async () => {
     const musts = new Musts();

@@ -7,10 +7,11 @@ import { decodeOrThrow } from '../../operators/model/codecs.js';
 import type { Envelope } from '../../operators/model/envelope.js';
 import type { Ledger } from '../../operators/model/ledger.js';
 import { serializePayload } from '../../operators/model/payload.js';
-import { GRANTED_NOW, type Reservation, type SendResult } from '../../operators/model/ports.js';
+import type { SendResult } from '../../operators/model/ports.js';
 import { testContext } from '../helpers/contexts.js';
 import { Books, profileEnvelope, profileOf, testScheduler } from '../helpers/marbles.js';
 import { behavesLikeAnOperator } from '../helpers/operator-contract.js';
+import { busiestWindow } from '../helpers/windows.js';
 
 const options = decodeOrThrow(EmitOptions, { concurrency: 2, retry: { maxAttempts: 3, baseMs: 100, maxMs: 1000 } });
 
@@ -462,29 +463,88 @@ describe('emit', () => {
     expect(reserves).to.equal(calls.length);
   });
 
-  it('takes a booked slot it wakes to a little late, and asks again rather than take one it wakes to 25 ms late', () => {
-    /** When the limiter was asked and the update sent, with every timer firing `lateMs` late. */
-    const run = (lateMs: number) => {
-      const scheduler = testScheduler();
-      const books = new Books(scheduler);
-      const late = {
+  it('waits in line for the slot each grant announces, telling the limiter how long (for the wait metrics)', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const [sent, waits]: [number[], number[]] = [[], []];
+    scheduler.run(({ cold }) => {
+      const limiter = new MemoryRateLimiter({ requests: 2, perSeconds: 1, now: () => scheduler.now() });
+      const rateLimiter = {
+        reserve: () => limiter.reserve(),
+        waiting: (ms: number) => waits.push(ms),
+        slowDown: () => {},
+      };
+      const sender = { send: () => (sent.push(scheduler.now()), [ok]) };
+      cold('(abc|)', {
+        a: ready(books.ledger, '1-0', {}, 'a@example.com'),
+        b: ready(books.ledger, '2-0', {}, 'b@example.com'),
+        c: ready(books.ledger, '3-0', {}, 'c@example.com'),
+      })
+        .pipe(emit(options, testContext(scheduler, { sender, rateLimiter })))
+        .subscribe();
+    });
+    // 2 a second: a slot every 525 ms (the window's margin included).
+    expect(sent).to.deep.equal([0, 525, 1050]);
+    expect(waits).to.deep.equal([525, 525]);
+  });
+
+  describe('timers that wake late (a busy event loop) delay the asks, never a send after its grant', () => {
+    const eight = decodeOrThrow(EmitOptions, { concurrency: 8 });
+    /** A scheduler whose timers all fire `lateMs` late. */
+    const lateTimers = (scheduler: TestScheduler, lateMs: number) =>
+      ({
         now: () => scheduler.now(),
         schedule: (work: (this: SchedulerAction<unknown>, state?: unknown) => void, delay = 0, state?: unknown) =>
           scheduler.schedule(work, delay > 0 ? delay + lateMs : 0, state),
-      } as SchedulerLike;
-      const answers: Reservation[] = [{ booked: true, waitMs: 100 }, GRANTED_NOW];
-      const [asked, sent]: [number[], number[]] = [[], []];
-      scheduler.run(({ cold }) => {
-        const rateLimiter = { reserve: () => (asked.push(scheduler.now()), answers.shift()!), slowDown: () => {} };
-        const sender = { send: () => (sent.push(scheduler.now()), [{ status: 202, body: '' }]) };
-        cold('a|', { a: ready(books.ledger, '1-0') })
-          .pipe(emit(options, testContext(late, { sender, rateLimiter })))
-          .subscribe();
-      });
-      return { asked, sent };
+      }) as SchedulerLike;
+
+    /**
+     * One process sharing `limiter`: `count` updates at once, its timers `lateMs` late, and each request
+     * arriving `lagMs` after its grant (a slow reply from Redis). Records arrivals and asks.
+     */
+    const process = (
+      scheduler: TestScheduler,
+      cold: (marbles: string, values: Record<string, Envelope>) => Observable<Envelope>,
+      limiter: MemoryRateLimiter,
+      { name, count, lateMs, lagMs }: { name: string; count: number; lateMs: number; lagMs: number },
+      seen: { arrivals: number[]; asks: number },
+    ) => {
+      const books = new Books(scheduler);
+      const keys = 'abcdefghijklmnopqrst'.slice(0, count).split('');
+      const rateLimiter = { reserve: () => ((seen.asks += 1), limiter.reserve()), slowDown: () => {} };
+      const sender = { send: () => (seen.arrivals.push(scheduler.now() + lagMs), [ok]) };
+      cold(`(${keys.join('')}|)`, {
+        ...Object.fromEntries(
+          keys.map((k, n) => [k, ready(books.ledger, `${n + 1}-0`, {}, `${name}${n}@example.com`)]),
+        ),
+      })
+        .pipe(emit(eight, testContext(lateTimers(scheduler, lateMs), { sender, rateLimiter })))
+        .subscribe();
     };
-    expect(run(25)).to.deep.equal({ asked: [0], sent: [125] });
-    expect(run(26)).to.deep.equal({ asked: [0, 126], sent: [126] });
+
+    it('two processes on one limit, one slow to hear answers and to wake: no window holds more than the limit', () => {
+      const scheduler = testScheduler();
+      const seen = { arrivals: [] as number[], asks: 0 };
+      scheduler.run(({ cold }) => {
+        const shared = new MemoryRateLimiter({ requests: 10, perSeconds: 1, now: () => scheduler.now() });
+        process(scheduler, cold, shared, { name: 'busy', count: 12, lateMs: 24, lagMs: 30 }, seen);
+        process(scheduler, cold, shared, { name: 'idle', count: 12, lateMs: 0, lagMs: 0 }, seen);
+      });
+      expect(seen.arrivals).to.have.length(24);
+      expect(busiestWindow(seen.arrivals, 999)).to.be.at.most(10);
+    });
+
+    it('timers steadily 30 ms late: every update still goes, with about one ask each', () => {
+      const scheduler = testScheduler();
+      const seen = { arrivals: [] as number[], asks: 0 };
+      scheduler.run(({ cold }) => {
+        const limiter = new MemoryRateLimiter({ requests: 10, perSeconds: 1, now: () => scheduler.now() });
+        process(scheduler, cold, limiter, { name: 'late', count: 20, lateMs: 30, lagMs: 0 }, seen);
+      });
+      expect(seen.arrivals).to.have.length(20);
+      expect(seen.asks).to.be.at.most(21);
+      expect(busiestWindow(seen.arrivals, 999)).to.be.at.most(10);
+    });
   });
 
   it('rejects options outside their bounds', () => {

@@ -2,13 +2,10 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { MemoryRateLimiter } from '../../../adapters/memory/rate-limiter.js';
 import type { Reservation } from '../../../operators/model/ports.js';
-import { bookAheadMs, slowedFactor, windowPlan } from '../../../adapters/rate-limit-plan.js';
+import { slowedFactor, windowPlan } from '../../../adapters/rate-limit-plan.js';
 import { busiestWindow } from '../../helpers/windows.js';
 
-/**
- * Asks for `count` slots as fast as allowed, waiting exactly as told (for a booked slot, then asking for
- * the next: as the first in emit's line does); answers the grant times.
- */
+/** Asks for `count` slots as fast as allowed, waiting exactly as told; answers the grant times. */
 const drain = (
   limiter: { reserve(): Reservation },
   clock: { now: number },
@@ -18,9 +15,9 @@ const drain = (
   const grants: number[] = [];
   while (grants.length < count) {
     events[grants.length]?.();
-    const { booked, waitMs } = limiter.reserve();
-    clock.now += waitMs;
-    if (booked) grants.push(clock.now);
+    const { granted, waitMs } = limiter.reserve();
+    if (granted) grants.push(clock.now);
+    else clock.now += waitMs;
   }
   return grants;
 };
@@ -83,40 +80,32 @@ describe('MemoryRateLimiter', () => {
     // Every wait overslept by 3 ms, as a timer that wakes late.
     const grants: number[] = [];
     while (grants.length < 200) {
-      const { booked, waitMs } = limiter.reserve();
-      if (waitMs > 0) clock.now += waitMs + 3;
-      if (booked) grants.push(clock.now);
+      const { granted, waitMs } = limiter.reserve();
+      if (granted) grants.push(clock.now);
+      else clock.now += waitMs + 3;
     }
     // On the pace (21 ms), not the pace plus the lateness (24 ms), and still never over the limit.
     expect((grants[199]! - grants[0]!) / 199).to.be.closeTo(interval, 0.5);
     expect(busiestWindow(grants, 999)).to.be.at.most(50);
   });
 
-  it('books the next slot up to two intervals ahead, so that asking when a slot comes costs one ask per grant', () => {
+  it('says with each grant when the next slot comes: asked then, it grants, one ask per grant at the limit', () => {
     const clock = { now: 0 };
     const limiter = new MemoryRateLimiter({ requests: 50, perSeconds: 1, now: () => clock.now });
     const interval = windowPlan(50, 1).windowMs / 50;
-    // Asked at once, again and again: now, one interval on, two on; then no slot that near.
-    expect(limiter.reserve()).to.deep.equal({ booked: true, waitMs: 0 });
-    expect(limiter.reserve()).to.deep.equal({ booked: true, waitMs: Math.ceil(interval) });
-    const third = limiter.reserve();
-    expect(third.booked).to.equal(true);
-    expect(third.waitMs).to.be.at.most(bookAheadMs(interval));
-    const fourth = limiter.reserve();
-    expect(fourth.booked).to.equal(false);
-    // Asked again when told: booked then, not told to wait once more.
-    clock.now += fourth.waitMs;
-    expect(limiter.reserve().booked).to.equal(true);
+    expect(limiter.reserve()).to.deep.equal({ granted: true, waitMs: Math.ceil(interval) });
+    // Asked before then: not granted, and told the same time.
+    clock.now += 5;
+    expect(limiter.reserve()).to.deep.equal({ granted: false, waitMs: Math.ceil(interval) - 5 });
 
-    // At the limit, asking each time the slot booked comes: one ask per grant, on the pace.
-    clock.now += 10_000;
     let asks = 0;
     const grants: number[] = [];
+    clock.now += 10_000;
     while (grants.length < 100) {
       asks += 1;
-      const { booked, waitMs } = limiter.reserve();
+      const { granted, waitMs } = limiter.reserve();
+      if (granted) grants.push(clock.now);
       clock.now += waitMs;
-      if (booked) grants.push(clock.now);
     }
     expect(asks).to.equal(100);
     expect(busiestWindow(grants, 999)).to.be.at.most(50);
@@ -168,14 +157,14 @@ describe('MemoryRateLimiter', () => {
       // Idle long enough for pacing to give back its whole burst, not long enough to empty the window:
       // pacing alone would grant now, the log says wait for the oldest grant to leave.
       clock.now = first[0]! + plan.windowMs - 1;
-      expect(limiter.reserve()).to.deep.equal({ booked: true, waitMs: 1 });
+      expect(limiter.reserve()).to.deep.equal({ granted: false, waitMs: 1 });
       clock.now += 1;
-      const next = [clock.now, ...drain(limiter, clock, plan.burst - 1)];
+      const next = drain(limiter, clock, plan.burst);
       // The first burst leaves the window all at once; pacing would allow the same burst, so both agree here.
       expect(next.every((t) => t === first[0]! + plan.windowMs)).to.equal(true);
       // One more: the window holds 600 again, so it waits for the next grant to leave, not for the pace.
-      const { booked, waitMs } = limiter.reserve();
-      expect(booked).to.equal(true);
+      const { granted, waitMs } = limiter.reserve();
+      expect(granted).to.equal(false);
       expect(clock.now + waitMs).to.equal(first[plan.burst]! + plan.windowMs);
     });
 
@@ -186,13 +175,11 @@ describe('MemoryRateLimiter', () => {
       const grants = drain(limiter, clock, 600);
       const slowedAt = clock.now;
       limiter.slowDown();
-      const told = limiter.reserve();
+      const [next] = drain(limiter, clock, 1);
       // The limit is 420 now: the 181st grant must leave the window first (18 s later); pacing alone
-      // would have waited one slowed interval (146 ms). Too far to book: ask again that much before.
-      expect(told.booked).to.equal(false);
-      const slot = clock.now + told.waitMs + bookAheadMs(plan.windowMs / 420);
-      expect(slot).to.be.closeTo(grants[600 - 420]! + plan.windowMs, 1);
-      expect(slot - slowedAt).to.be.above(plan.recoveryMs);
+      // would have waited one slowed interval (146 ms).
+      expect(next).to.equal(grants[600 - 420]! + plan.windowMs);
+      expect(next! - slowedAt).to.be.above(plan.recoveryMs);
     });
 
     it('through idle gaps and repeated 429s, never more than `requests` in a window of its own (property)', () => {

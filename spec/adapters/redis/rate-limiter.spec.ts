@@ -2,20 +2,19 @@ import { expect } from 'chai';
 import { keysFor, type Redis } from '../../../adapters/redis/connection.js';
 import { RedisRateLimiter } from '../../../adapters/redis/rate-limiter.js';
 import { windowPlan } from '../../../adapters/rate-limit-plan.js';
-import { GRANTED_NOW } from '../../../operators/model/ports.js';
 import { RedisFixture } from '../../helpers/redis.js';
 import { busiestWindow } from '../../helpers/windows.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Takes `count` slots as fast as the limiter allows, waiting as told; calls `granted` after each. */
-const take = async (limiter: RedisRateLimiter, count: number, granted: () => Promise<void>): Promise<void> => {
+const take = async (limiter: RedisRateLimiter, count: number, onGrant: () => Promise<void>): Promise<void> => {
   for (let n = 0; n < count; ) {
-    const { booked, waitMs } = await limiter.reserve();
-    if (waitMs > 0) await sleep(waitMs);
-    if (booked) {
+    const { granted, waitMs } = await limiter.reserve();
+    if (!granted) await sleep(waitMs);
+    else {
       n += 1;
-      await granted();
+      await onGrant();
     }
   }
 };
@@ -71,25 +70,26 @@ describe('RedisRateLimiter (real Redis)', function () {
     const limiter = new RedisRateLimiter(fixture.connect(), fixture.prefix, { requests: 10, perSeconds: 1 });
     const grants: number[] = [];
     while (grants.length < 15) {
-      const { booked, waitMs } = await limiter.reserve();
-      if (waitMs > 0) await sleep(waitMs + 20);
-      if (booked) grants.push(Date.now());
+      const { granted, waitMs } = await limiter.reserve();
+      if (granted) grants.push(Date.now());
+      else await sleep(waitMs + 20);
     }
     // Made up: about 14 x 105 ms. Added to every interval it would be 14 x 125 = 1,750 ms or more.
     expect(grants[14]! - grants[0]!).to.be.below(1_650);
   });
 
-  it('books the next slot up to two intervals ahead, so that asking when a slot comes costs one ask per grant', async () => {
-    // 2 a second: one slot every 525 ms, booked up to 1,050 ms ahead.
+  it('says with each grant when the next slot comes, as the memory limiter does', async () => {
+    // 2 a second: one slot every 525 ms.
     const limiter = new RedisRateLimiter(fixture.connect(), fixture.prefix, { requests: 2, perSeconds: 1 });
-    const answers = [];
-    for (let n = 0; n < 4; n++) answers.push(await limiter.reserve());
-    // Now, one interval on, two on; then no slot that near.
-    expect(answers.map(({ booked }) => booked)).to.deep.equal([true, true, true, false]);
-    expect(answers[1]!.waitMs).to.be.within(400, 525);
-    // Asked again when told: booked then.
-    await sleep(answers[3]!.waitMs);
-    expect((await limiter.reserve()).booked).to.equal(true);
+    const first = await limiter.reserve();
+    expect(first.granted).to.equal(true);
+    expect(first.waitMs).to.be.within(1, 525);
+    const early = await limiter.reserve();
+    expect(early.granted).to.equal(false);
+    expect(early.waitMs).to.be.at.most(first.waitMs);
+    // Asked when it said: granted.
+    await sleep(early.waitMs);
+    expect(await limiter.reserve()).to.have.property('granted', true);
   });
 
   describe('the sliding log, with pacing out of the way', () => {
@@ -102,13 +102,12 @@ describe('RedisRateLimiter (real Redis)', function () {
       const redis = fixture.connect();
       const limiter = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
       await grantedElsewhere(redis, fixture.prefix, 119);
-      expect(await limiter.reserve()).to.equal(GRANTED_NOW);
+      expect(await limiter.reserve()).to.have.property('granted', true);
       // 120 in the window now; pacing would still allow the second request of its burst.
-      const { booked, waitMs } = await limiter.reserve();
-      // It waits for the oldest grant (a second old) to leave the window: about a window less a second,
-      // too far to book.
-      expect(booked).to.equal(false);
-      expect(waitMs)
+      const { granted, waitMs: wait } = await limiter.reserve();
+      expect(granted).to.equal(false);
+      // It waits for the oldest grant (a second old) to leave the window: about a window less a second.
+      expect(wait)
         .to.be.above(plan.windowMs / 2)
         .and.at.most(plan.windowMs - 1000);
       expect((await loggedGrants(redis, fixture.prefix)).size).to.equal(120);
@@ -121,10 +120,10 @@ describe('RedisRateLimiter (real Redis)', function () {
       await a.slowDown();
       // 70 % of 120 is 84: with 83 in the window b may send one, then no more.
       await grantedElsewhere(redis, fixture.prefix, 83);
-      expect(await b.reserve()).to.equal(GRANTED_NOW);
-      expect(await b.reserve())
-        .to.have.property('waitMs')
-        .above(plan.windowMs / 2);
+      expect(await b.reserve()).to.have.property('granted', true);
+      const refused = await b.reserve();
+      expect(refused.granted).to.equal(false);
+      expect(refused.waitMs).to.be.above(plan.windowMs / 2);
     });
 
     it('counts two 429s within a second as one', async () => {
@@ -134,15 +133,15 @@ describe('RedisRateLimiter (real Redis)', function () {
       await limiter.slowDown();
       // Still 84 (not 58): 83 in the window leave room for one.
       await grantedElsewhere(redis, fixture.prefix, 83);
-      expect(await limiter.reserve()).to.equal(GRANTED_NOW);
+      expect(await limiter.reserve()).to.have.property('granted', true);
     });
 
     it('without a 429, the same 84 in the window leave room', async () => {
       const redis = fixture.connect();
       const limiter = new RedisRateLimiter(fixture.connect(), fixture.prefix, options);
       await grantedElsewhere(redis, fixture.prefix, 84);
-      expect(await limiter.reserve()).to.equal(GRANTED_NOW);
-      expect(await limiter.reserve()).to.equal(GRANTED_NOW);
+      expect(await limiter.reserve()).to.have.property('granted', true);
+      expect(await limiter.reserve()).to.have.property('granted', true);
     });
   });
 });

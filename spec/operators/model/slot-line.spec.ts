@@ -75,15 +75,4 @@ describe('SlotLine', () => {
     expect(asks).to.deep.equal(['ask']);
     expect(gone).to.deep.equal([]);
   });
-
-  it('uses the wait it is given for an update that was already told how long to wait', () => {
-    const { line, waits } = handLine();
-    const own = new Subject<void>();
-    const gone: string[] = [];
-    line.take(own).subscribe(() => gone.push('a'));
-    expect(waits).to.have.length(0);
-    own.next();
-    own.complete();
-    expect(gone).to.deep.equal(['a']);
-  });
 });
