@@ -11,7 +11,8 @@ export interface MemoryRateLimiterOptions {
  * The embedded rate limiter, for one process: a sliding log of the last grants (so no window of
  * `perSeconds` ever holds more than `requests`, measured with a small margin for network jitter),
  * plus an even pace (so the allowance is not spent in one burst), plus a slowdown after a 429 that
- * recovers step by step. A grant says when the next slot comes. `adapters/redis/rate-limiter.ts` does the same in one Lua script.
+ * recovers step by step; a grant says when the next slot comes. `adapters/redis/rate-limiter.ts` does
+ * the same in one Lua script.
  */
 export class MemoryRateLimiter {
   readonly #plan: RateLimitPlan;
