@@ -107,14 +107,18 @@ export const emit =
 
       // Whether the pipeline is stopping (or torn down), known without a subscription per update.
       let stopped = false;
-      // When the limiter expects the next slot (this process's clock), from its last answer: a grant says
-      // when the next one comes, a refusal when to ask again. Nobody here asks before then.
+      // When the limiter expects the next slot, from its last answer: a grant says when the next one comes,
+      // a refusal when to ask again. Nobody here asks before then.
       let nextSlotAt = Number.NEGATIVE_INFINITY;
+      let announcedMs = 0;
       const reserve = () =>
         thenMaybe(rateLimiter.reserve(), (reservation) => {
           nextSlotAt = now() + reservation.waitMs;
+          announcedMs = reservation.waitMs;
           return reservation;
         });
+      // Never longer than the limiter said: a wall clock set back (an NTP step) must not hold the flow.
+      const untilNextSlot = (): number => Math.min(nextSlotAt - now(), announcedMs);
 
       /**
        * How the first in line waits for its slot: until the limiter expects one, then it alone asks (and
@@ -126,7 +130,7 @@ export const emit =
           const ask = untilAnswered(undefined, 'the rate limiter', reserve, context).pipe(
             mergeMap(({ granted }) => (granted ? of(undefined) : askFirst())),
           );
-          const waitMs = nextSlotAt - now();
+          const waitMs = untilNextSlot();
           if (waitMs <= 0) return ask;
           rateLimiter.waiting?.(waitMs);
           return pause(undefined, waitMs, context).pipe(mergeMap(() => ask));
@@ -167,7 +171,7 @@ export const emit =
        */
       const waitTurn = (envelope: Envelope): Observable<unknown> | undefined => {
         if (stopped || breaker.isOpen) return withPermit(envelope);
-        if (!line.isEmpty || now() < nextSlotAt) return behind(envelope, false);
+        if (!line.isEmpty || untilNextSlot() > 0) return behind(envelope, false);
         const asked = askNow(reserve);
         if (!asked.now) return ask(envelope, asked.later, false);
         valve.open(STORE_UNAVAILABLE);

@@ -488,6 +488,31 @@ describe('emit', () => {
     expect(waits).to.deep.equal([525, 525]);
   });
 
+  it('waits no longer than the limiter said when the wall clock is set back (an NTP step)', () => {
+    const scheduler = testScheduler();
+    const books = new Books(scheduler);
+    const sent: number[] = [];
+    // The process's clock is set back an hour at 100 ms; its timers, and the limiter's clock, are not.
+    const stepped = {
+      now: () => scheduler.now() - (scheduler.now() >= 100 ? 3_600_000 : 0),
+      schedule: (work: (this: SchedulerAction<unknown>, state?: unknown) => void, delay = 0, state?: unknown) =>
+        scheduler.schedule(work, delay, state),
+    } as SchedulerLike;
+    scheduler.run(({ cold }) => {
+      const limiter = new MemoryRateLimiter({ requests: 2, perSeconds: 1, now: () => scheduler.now() });
+      const rateLimiter = { reserve: () => limiter.reserve(), slowDown: () => {} };
+      const sender = { send: () => (sent.push(scheduler.now()), [ok]) };
+      cold('a 199ms b|', {
+        a: ready(books.ledger, '1-0', {}, 'a@example.com'),
+        b: ready(books.ledger, '2-0', {}, 'b@example.com'),
+      })
+        .pipe(emit(options, testContext(stepped, { sender, rateLimiter })))
+        .subscribe();
+    });
+    // 2 a second: the next slot 525 ms after the first; asked for at most that long after hearing of it.
+    expect(sent).to.deep.equal([0, 725]);
+  });
+
   describe('timers that wake late (a busy event loop) delay the asks, never a send after its grant', () => {
     const eight = decodeOrThrow(EmitOptions, { concurrency: 8 });
     /** A scheduler whose timers all fire `lateMs` late. */
