@@ -142,6 +142,7 @@ export class HistoryWriter {
 
   /** Waits `gatherMs` (0: a turn of the event loop) for what else settles to join the batch, or less if flushed. */
   #gather(): Promise<void> {
+    if (this.#pending.length >= this.#maxBatch) return Promise.resolve();
     return new Promise<void>((resolve) => {
       let cancel: () => void;
       const done = (): void => {

@@ -225,6 +225,15 @@ describe('HistoryWriter', () => {
     expect(full.batches).to.deep.equal([[1, 2, 3, 4]]);
     full.answerNext();
     await batch;
+
+    // Full with its first entry: no gathering at all.
+    const single = slowStore();
+    const one = new HistoryWriter(single, () => {}, { gatherMs: 3_600_000, maxBatch: 1 });
+    const written = one.add(entry(1));
+    await nextTurn();
+    expect(single.batches).to.deep.equal([[1]]);
+    single.answerNext();
+    await written;
   });
 
   it('recordHistory: forget finds the rows it wrote (a counted one too), and the console shows and filters a counted row', async () => {
