@@ -224,11 +224,8 @@ export const dedupe =
         const token = `${tokenPrefix}:${leases}`;
         const acquire = () => dedupeStore.acquire(key, token, leaseMs);
         // An in-memory store answers at once: no observable is made for the wait.
-        const asked = askNow(acquire);
-        if (asked.now) {
-          valve.open(STORE_UNAVAILABLE);
-          return acquired(envelope, key, token, lease, asked.answer, holds);
-        }
+        const asked = askNow(acquire, valve);
+        if (asked.now) return acquired(envelope, key, token, lease, asked.answer, holds);
         /** Asks until the store answers (an outage pauses the intake), `first` being the first attempt. */
         const untilAcquired = (first: Observable<LeaseResult>): Observable<Envelope> => {
           let answered = false;

@@ -36,7 +36,6 @@ import {
   type NowOrLater,
   pause,
   observeNowOrLater,
-  STORE_UNAVAILABLE,
   unlessStopped,
   untilAnswered,
 } from './model/waits.js';
@@ -172,9 +171,8 @@ export const emit =
       const waitTurn = (envelope: Envelope): Observable<unknown> | undefined => {
         if (stopped || breaker.isOpen) return withPermit(envelope);
         if (!line.isEmpty || untilNextSlot() > 0) return behind(envelope, false);
-        const asked = askNow(reserve);
+        const asked = askNow(reserve, valve);
         if (!asked.now) return ask(envelope, asked.later, false);
-        valve.open(STORE_UNAVAILABLE);
         return asked.answer.granted ? undefined : behind(envelope, false);
       };
 

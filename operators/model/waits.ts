@@ -72,11 +72,15 @@ export type Asked<T> =
  * Calls a store once, to learn whether it answered at once. An in-memory store does, on every update:
  * the caller goes on in the same step, without building the observables a wait needs. Anything else (a
  * promise, a throw) is handed to `untilAnswered` as its first attempt, so the store is not asked twice.
+ * With `valve`, an answer at once reopens the intake paused for the store, as `untilAnswered`'s does.
  */
-export const askNow = <T>(call: () => MaybePromise<T>): Asked<T> => {
+export const askNow = <T>(call: () => MaybePromise<T>, valve?: Valve): Asked<T> => {
   try {
     const answer = call();
-    if (!isPromiseLike(answer)) return { now: true, answer };
+    if (!isPromiseLike(answer)) {
+      valve?.open(STORE_UNAVAILABLE);
+      return { now: true, answer };
+    }
     // `later` made only for a caller that waits in an observable (dedupe waits on the promise itself).
     return {
       now: false,
