@@ -304,6 +304,24 @@ const gotSettings = async (): Promise<void> => {
 };
 
 /** `--name 1,2,3`: a list of numbers. */
+/**
+ * A table's rows for each kind of store: the contender's and the baseline's cells (from their rounds in
+ * `results`, keyed `<stores> <target>`), then the row of their ratios.
+ */
+const pairRows = <R>(
+  storesOf: readonly string[],
+  results: ReadonlyMap<string, R[]>,
+  cells: (runs: readonly R[]) => string,
+  ratios: (contender: readonly R[], baseline: readonly R[], stores: string) => string,
+): void => {
+  for (const stores of storesOf) {
+    const [a, b] = [results.get(`${stores} contender`)!, results.get(`${stores} baseline`)!];
+    console.log(`| ${stores}, contender | ${cells(a)} |`);
+    console.log(`| ${stores}, baseline | ${cells(b)} |`);
+    console.log(`| ${stores}, ratio | ${ratios(a, b, stores)} |`);
+  }
+};
+
 const listOption = (name: string, fallback: readonly number[]): number[] => {
   const index = args.indexOf(`--${name}`);
   return index >= 0 ? args[index + 1]!.split(',').map(Number) : [...fallback];
@@ -448,43 +466,31 @@ const endToEnd = async (): Promise<void> => {
         ' CPU ms/delivered update | Redis CPU ms/delivered update |',
     );
     console.log('| - | -: | -: | -: | -: |');
-    for (const stores of storesOf) {
-      const [a, b] = [results.get(`${stores} contender`)!, results.get(`${stores} baseline`)!];
-      for (const [label, runs] of [
-        ['contender', a],
-        ['baseline', b],
-      ] as const)
-        console.log(
-          `| ${stores}, ${label} | ${median(runs.map((r) => r.quota)).toFixed(3)} | ` +
-            `${Math.max(...runs.map((r) => r.busiestSecond))} | ${median(runs.map((r) => r.atCpuMsPerUpdate)).toFixed(2)} | ` +
-            `${ms(median(runs.map((r) => r.atRedisCpuMsPerUpdate ?? NaN)), 3)} |`,
-        );
-      console.log(
-        `| ${stores}, ratio | ${ratioOf(a, b, (r) => r.quota)} | | ${ratioOf(a, b, (r) => r.atCpuMsPerUpdate)} | ` +
-          `${stores === 'redis' ? ratioOf(a, b, (r) => r.atRedisCpuMsPerUpdate!) : ''} |`,
-      );
-    }
+    pairRows(
+      storesOf,
+      results,
+      (runs) =>
+        `${median(runs.map((r) => r.quota)).toFixed(3)} | ${Math.max(...runs.map((r) => r.busiestSecond))} | ` +
+        `${median(runs.map((r) => r.atCpuMsPerUpdate)).toFixed(2)} | ` +
+        `${ms(median(runs.map((r) => r.atRedisCpuMsPerUpdate ?? NaN)), 3)}`,
+      (a, b, stores) =>
+        `${ratioOf(a, b, (r) => r.quota)} | | ${ratioOf(a, b, (r) => r.atCpuMsPerUpdate)} | ` +
+        `${stores === 'redis' ? ratioOf(a, b, (r) => r.atRedisCpuMsPerUpdate!) : ''}`,
+    );
     console.log(
       `\n| below the limit (${paced.belowRate}/s), feed to endpoint | p50 ms | p99 ms | max ms | CPU ms/update |`,
     );
     console.log('| - | -: | -: | -: | -: |');
-    for (const stores of storesOf) {
-      const [a, b] = [results.get(`${stores} contender`)!, results.get(`${stores} baseline`)!];
-      for (const [label, runs] of [
-        ['contender', a],
-        ['baseline', b],
-      ] as const)
-        console.log(
-          `| ${stores}, ${label} | ${pooled(runs, 0.5).toFixed(1)} | ${pooled(runs, 0.99).toFixed(1)} | ` +
-            `${pooled(runs, 1).toFixed(1)} | ` +
-            `${median(runs.map((r) => r.belowCpuMsPerUpdate)).toFixed(2)} |`,
-        );
-      console.log(
-        `| ${stores}, ratio | ${(pooled(a, 0.5) / pooled(b, 0.5)).toFixed(2)} | ` +
-          `${(pooled(a, 0.99) / pooled(b, 0.99)).toFixed(2)} | | ` +
-          `${ratioOf(a, b, (r) => r.belowCpuMsPerUpdate)} |`,
-      );
-    }
+    pairRows(
+      storesOf,
+      results,
+      (runs) =>
+        `${pooled(runs, 0.5).toFixed(1)} | ${pooled(runs, 0.99).toFixed(1)} | ${pooled(runs, 1).toFixed(1)} | ` +
+        `${median(runs.map((r) => r.belowCpuMsPerUpdate)).toFixed(2)}`,
+      (a, b) =>
+        `${(pooled(a, 0.5) / pooled(b, 0.5)).toFixed(2)} | ${(pooled(a, 0.99) / pooled(b, 0.99)).toFixed(2)} | | ` +
+        `${ratioOf(a, b, (r) => r.belowCpuMsPerUpdate)}`,
+    );
   }
 
   if (parts.has('commands')) {
