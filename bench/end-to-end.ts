@@ -3,11 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { connectRedis, deleteKeys, type Redis } from '../adapters/redis/connection.js';
 import { CHECKOUT, cpuMsOf, LOYALTY, rssMiBOf, updateOf } from './flows.js';
+import { writeNodeRed } from './node-red.js';
 import { commandLabel, commandsNaming, productScripts } from './redis-commands.js';
 
 /**
@@ -19,6 +20,8 @@ import { commandLabel, commandsNaming, productScripts } from './redis-commands.j
  * /proc/<pid>/stat, every thread), never this process's feed and endpoint.
  */
 export type E2ETarget = 'contender' | 'baseline';
+/** The throughput part has a third contender when Node-RED is installed (bench/node-red.ts). */
+export type ThroughputTarget = E2ETarget | 'node-red';
 /** Without Redis (contender: its embedded LMDB state; baseline: a `Set`) or with Redis for dedupe and the rest. */
 export type E2EStores = 'memory' | 'redis';
 
@@ -215,18 +218,32 @@ interface Target {
   stop(): Promise<void>;
 }
 
+let nodeRed: string | undefined;
+/** Node-RED's start script (bench/node-red.ts `nodeRedMain`), for runs of the `node-red` target. */
+export const nodeRedFrom = (main: string): void => {
+  nodeRed = main;
+};
+
 let profileDir: string | undefined;
 /** Every target started from now on writes a CPU profile (`node --cpu-prof`) into `dir` when it exits. */
 export const profileInto = (dir: string): void => {
   profileDir = dir;
 };
 
-const startTarget = (target: E2ETarget, configFile: string): Target => {
+/** What each target is started with: all three read the same config file. */
+const argvOf = (target: ThroughputTarget, configFile: string): string[] => {
+  if (target === 'contender') return [CLI, 'run', '--config', configFile];
+  if (target === 'baseline') return [BASELINE_BUILT, configFile];
+  if (!nodeRed) throw new Error('Node-RED is not installed: `npm run bench:node-red`');
+  return writeNodeRed(nodeRed, dirname(configFile), JSON.parse(readFileSync(configFile, 'utf8')));
+};
+
+const startTarget = (target: ThroughputTarget, configFile: string): Target => {
   const argv = [
     ...(profileDir
       ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${target}-${Date.now()}.cpuprofile`]
       : []),
-    ...(target === 'contender' ? [CLI, 'run', '--config', configFile] : [BASELINE_BUILT, configFile]),
+    ...argvOf(target, configFile),
   ];
   const child: ChildProcess = spawn(process.execPath, argv, {
     env: { PATH: process.env.PATH, LOG_LEVEL: 'warn' },
@@ -372,7 +389,7 @@ export interface ThroughputResult {
  * received; CPU is the target's over that time.
  */
 export const runThroughput = (
-  target: E2ETarget,
+  target: ThroughputTarget,
   stores: E2EStores,
   updates: number,
   warmUp: number,

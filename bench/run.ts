@@ -20,9 +20,12 @@ import {
   runPaced,
   runStream,
   runThroughput as runEndToEndThroughput,
+  nodeRedFrom,
   type StreamResult,
   type ThroughputResult,
+  type ThroughputTarget,
 } from './end-to-end.js';
+import { NODE_RED_HOME, nodeRedMain } from './node-red.js';
 
 /**
  * `npm run bench [-- backpressure --updates N --rate R]`: runs a benchmark and prints its numbers.
@@ -322,6 +325,11 @@ const pairRows = <R>(
   }
 };
 
+const optionText = (name: string): string | undefined => {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 ? args[index + 1] : undefined;
+};
+
 const listOption = (name: string, fallback: readonly number[]): number[] => {
   const index = args.indexOf(`--${name}`);
   return index >= 0 ? args[index + 1]!.split(',').map(Number) : [...fallback];
@@ -394,11 +402,19 @@ const endToEnd = async (): Promise<void> => {
   };
 
   if (parts.has('throughput')) {
-    console.log(`\nthroughput: ${warmUp} updates to warm up, then ${updates} timed, as fast as each takes them`);
+    const nodeRed = nodeRedMain(optionText('node-red') ?? NODE_RED_HOME);
+    if (nodeRed) nodeRedFrom(nodeRed);
+    console.log(
+      `\nthroughput: ${warmUp} updates to warm up, then ${updates} timed, as fast as each takes them; ` +
+        (nodeRed ? `Node-RED from ${nodeRed}, in memory` : 'Node-RED not installed (`npm run bench:node-red`)'),
+    );
     const results = new Map<string, ThroughputResult[]>();
+    // Node-RED keeps its dedupe in the function node's memory: it has no Redis run.
+    const targetsOf = (stores: E2EStores): ThroughputTarget[] =>
+      nodeRed && stores === 'memory' ? [...targets, 'node-red'] : targets;
     for (let round = 1; round <= rounds; round++)
       for (const stores of storesOf)
-        for (const target of targets) {
+        for (const target of targetsOf(stores)) {
           const r = await runEndToEndThroughput(target, stores, updates, warmUp, redisUrl);
           addRound(results, `${stores} ${target}`, r);
           console.log(
@@ -422,6 +438,19 @@ const endToEnd = async (): Promise<void> => {
         `| ${stores} | ${[...cells(a), ...cells(b)].join(' | ')} | ${ratioOf(a, b, (r) => r.perSecond)} | ` +
           `${ratioOf(a, b, (r) => r.cpuMsPerUpdate)} | ${ratioOf(a, b, (r) => r.peakRssMiB)} | ` +
           `${stores === 'redis' ? `${redisCpu(a)} / ${redisCpu(b)}` : '–'} |`,
+      );
+    }
+    const red = results.get('memory node-red');
+    if (red) {
+      const a = results.get('memory contender')!;
+      console.log(
+        '\n| in memory | Node-RED updates/s | CPU ms/update | peak RSS MiB | contender / Node-RED updates/s |' +
+          ' CPU ratio | peak RSS ratio |',
+      );
+      console.log('| - | -: | -: | -: | -: | -: | -: |');
+      console.log(
+        `| Node-RED 4 | ${cells(red).join(' | ')} | ${ratioOf(a, red, (r) => r.perSecond)} | ` +
+          `${ratioOf(a, red, (r) => r.cpuMsPerUpdate)} | ${ratioOf(a, red, (r) => r.peakRssMiB)} |`,
       );
     }
   }
@@ -591,7 +620,8 @@ const endToEnd = async (): Promise<void> => {
 //        npm run bench -- end-to-end [--updates N] [--rounds R] [--idle-seconds S] [--limit L] [--below-rate R]
 //               [--below-seconds S] [--at-seconds S] [--entries N] [--processes 1,2,3] [--backlogs 20000,200000]
 //               [--stream-warm-up N] [--parts throughput,paced,commands,streams,backlog] [--cpu-prof DIR]
-//               (after npm run build)
+//               [--node-red DIR] (after npm run build; Node-RED joins the throughput part when
+//               `npm run bench:node-red` installed it, or DIR holds node_modules/node-red)
 const benches: Record<string, () => Promise<void>> = {
   backpressure,
   throughput,
