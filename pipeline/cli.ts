@@ -7,27 +7,18 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { ConfigError, configOf, readConfigInput } from './config/load.js';
-import { runDemo } from './demo/run-demo.js';
 import { createLogger } from './logger.js';
 import { runUntilSignalled, ExitCode } from './commands/run.js';
 import type { Config } from './config/codec.js';
-import { historyCommand } from './commands/history.js';
-import { dlqList, dlqRedrive } from './commands/dlq.js';
-import { sendTest } from './commands/send-test.js';
-import { forget, parsePerson, readPeople } from './commands/forget.js';
 import { loadChain } from './chain.js';
 import { chooseFlow, chooseFlows } from './config/flow-choice.js';
-import { validateCommand } from './commands/validate.js';
 import { WHOLE_CONFIG_VARIABLE } from './config/env-config.js';
-import { configSchema } from './config/config-schema.js';
-import { initCommand } from './commands/init.js';
 import { positiveInteger } from './commands/option-values.js';
 import { configFileWarnings } from './config/secret-files.js';
-import { mapOnce } from './map-message.js';
-import { formatResults, runTestFiles } from './commands/test-cases.js';
 import { offlineContext } from './wire.js';
-import { parseBound, startReplay } from './replay.js';
-import { showProgress } from './replay-progress.js';
+
+// Every command but `run` imports its module when it is chosen: a long-lived `run` does not hold the
+// others' code (and what they load: the demo, the progress bar, the schema generator) in its memory.
 
 const PackageJson = struct('package.json', { version: NonEmptyString }, {}, { open: true });
 
@@ -116,6 +107,7 @@ program
   .option('-c, --config <file>', CONFIG_HELP)
   .action(async ({ config: file }: { config?: string }) => {
     try {
+      const { validateCommand } = await import('./commands/validate.js');
       process.stdout.write(await validateCommand(file, process.env));
     } catch (error) {
       reportConfigError(error);
@@ -125,7 +117,8 @@ program
 program
   .command('schema')
   .description('print the JSON Schema of a config, for editors (generated from the codec that decodes it)')
-  .action(() => {
+  .action(async () => {
+    const { configSchema } = await import('./config/config-schema.js');
     process.stdout.write(`${JSON.stringify(configSchema(), null, 2)}\n`);
   });
 
@@ -137,6 +130,7 @@ program
   .option('--force', 'overwrite files that exist')
   .action(async (dir: string, options: { yes?: boolean; force?: boolean }) => {
     try {
+      const { initCommand } = await import('./commands/init.js');
       process.stdout.write(
         await initCommand(dir, {
           ask: options.yes !== true && process.stdin.isTTY === true,
@@ -166,6 +160,8 @@ program
         config,
         options: { config: string; stream: string; from?: string; to?: string; field?: string; flow?: string[] },
       ) => {
+        const { parseBound, startReplay } = await import('./replay.js');
+        const { showProgress } = await import('./replay-progress.js');
         const from = parseBound(options.from, 'from');
         const to = parseBound(options.to, 'to');
         const field = options.field ?? config.source.redisStream?.field ?? 'profile';
@@ -220,6 +216,7 @@ program
   .action(
     withConfig(async (config, options: { config: string; failed?: boolean; limit: number; flow?: string }) => {
       const flow = chooseFlow(config, options.flow, options.config);
+      const { historyCommand } = await import('./commands/history.js');
       process.stdout.write(
         await historyCommand(config, flow, { failed: options.failed === true, limit: options.limit }),
       );
@@ -240,6 +237,7 @@ dlq
       async (config, options: { config: string; flow?: string; reason?: string; limit?: number; json?: boolean }) => {
         const flow = chooseFlow(config, options.flow, options.config);
         const logger = createLogger({ name: config.name, level: 'warn' });
+        const { dlqList } = await import('./commands/dlq.js');
         process.stdout.write(await dlqList(config, flow, logger, options));
       },
     ),
@@ -254,6 +252,7 @@ dlq
   .option('--flow <name>', 'the flow (needed when the config has several)')
   .action(
     withConfig(async (config, options: { config: string; reason?: string; flow?: string }) => {
+      const { dlqRedrive } = await import('./commands/dlq.js');
       const { counts, removed } = await dlqRedrive(
         config,
         chooseFlow(config, options.flow, options.config),
@@ -278,6 +277,7 @@ program
   .option('--file <file>', 'a file of people, one <namespace>:<id> a line')
   .action(
     withConfig(async (config, options: { config: string; identity?: string[]; file?: string }) => {
+      const { forget, parsePerson, readPeople } = await import('./commands/forget.js');
       const people = [
         ...(options.identity ?? []).map((text) => parsePerson(text, '--identity')),
         ...(options.file ? await readPeople(options.file) : []),
@@ -300,6 +300,8 @@ program
     withConfig(async (config, options: { config: string; flow?: string }) => {
       const flow = chooseFlow(config, options.flow, options.config);
       const chain = await loadChain(flow, dirname(resolve(options.config)), options.config);
+      const { sendTest } = await import('./commands/send-test.js');
+      const { mapOnce } = await import('./map-message.js');
       const { ok, report } = await sendTest(flow, (profile) => mapOnce(chain, profile, offlineContext(config, flow)));
       process.stdout.write(report);
       if (!ok) process.exitCode = 1;
@@ -315,6 +317,7 @@ program
   .argument('<files...>', 'test files')
   .action(async (files: string[]) => {
     try {
+      const { formatResults, runTestFiles } = await import('./commands/test-cases.js');
       const results = await runTestFiles(files);
       process.stdout.write(formatResults(results));
       if (results.some((r) => !r.passed)) process.exitCode = 1;
@@ -327,6 +330,7 @@ program
   .command('demo')
   .description('run the embedded demo: a local feed, the pipeline, a local stand-in for a Qualtrics JSON Event')
   .action(async () => {
+    const { runDemo } = await import('./demo/run-demo.js');
     process.exitCode = await runDemo();
   });
 

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { sameSecret } from '../same-secret.js';
 import type { IncomingHttpHeaders } from 'node:http';
-import { errors, jwtVerify, SignJWT } from 'jose';
 import type { Redis } from '../redis/connection.js';
 import { BadSharedKey, SHARED_KEY_BYTES, sharedKey } from '../redis/shared-key.js';
+
+/** jose, loaded by the first token signed or checked: a process without an OAuth intake never loads it. */
+const jose = (): Promise<typeof import('jose')> => import('jose');
 
 export interface OAuthClientCredentials {
   readonly clientId: string;
@@ -279,6 +281,7 @@ export class TokenIssuer {
   async verify(token: string): Promise<TokenVerdict> {
     const key = await this.#signingKey();
     if (!key) return UNAVAILABLE;
+    const { errors, jwtVerify } = await jose();
     try {
       await jwtVerify(token, key, {
         algorithms: ['HS256'],
@@ -311,8 +314,9 @@ export class TokenIssuer {
     return { status: 200, headers: NOT_CACHED, body };
   }
 
-  #sign(key: Uint8Array): Promise<string> {
+  async #sign(key: Uint8Array): Promise<string> {
     const issuedAt = Math.floor(this.#now() / 1000);
+    const { SignJWT } = await jose();
     return new SignJWT()
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(this.#issuer)

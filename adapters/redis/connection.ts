@@ -1,9 +1,17 @@
 import * as t from 'io-ts';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
 import { decodeOrThrow } from '../../operators/model/codecs.js';
 import { RedisVersionError } from './errors.js';
 
 export type { Redis };
+
+/**
+ * ioredis, loaded by the first connection: a process without `redis:` never loads it, which keeps
+ * about 5 MiB off its resident memory (BENCHMARKS.md, "fourth session"). ioredis is CommonJS, so
+ * `require` loads it synchronously and `connectRedis` stays synchronous.
+ */
+const ioredis = (): typeof import('ioredis') => createRequire(import.meta.url)('ioredis');
 
 /**
  * A Redis connection for the pipeline's stores. Autopipelining batches the commands issued in the same
@@ -11,7 +19,7 @@ export type { Redis };
  * offline queue while the connection is down and fail after `maxRetriesPerRequest` reconnect attempts.
  */
 export const connectRedis = (url: string, connectionName = 'qualtrics-automations'): Redis =>
-  new Redis(url, {
+  new (ioredis().Redis)(url, {
     enableAutoPipelining: true,
     connectionName,
     maxRetriesPerRequest: 3,
