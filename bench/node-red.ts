@@ -1,5 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 /**
  * Node-RED as the end-to-end benchmark's third contender (issue #13, goal 4: at least 1.3x Node-RED),
@@ -12,8 +12,10 @@ import { join, resolve } from 'node:path';
  * where `--node-red <dir>` points (a folder holding node_modules/node-red).
  *
  * What it does not do, as a Node-RED flow would not without more nodes: validate the update against the
- * Profile codec (it checks only what it reads), hold the intake back (websocket-in has no backpressure:
- * every update is handed on as it arrives, every POST starts at once), retry, dead letters, order.
+ * Profile codec (so an update the other two refuse, a number where a time belongs or a blank id, can go
+ * out as it is; the bench feeds only valid updates), hold the intake back (websocket-in has no
+ * backpressure: every update is handed on as it arrives, every POST starts at once), retry, dead
+ * letters, order, durable dedupe.
  */
 export const NODE_RED_HOME = '.bench/node-red';
 
@@ -22,6 +24,10 @@ export const nodeRedMain = (home: string = NODE_RED_HOME): string | undefined =>
   const main = resolve(home, 'node_modules/node-red/red.js');
   return existsSync(main) ? main : undefined;
 };
+
+/** The version of the Node-RED whose start script is `main` (its package.json beside it). */
+export const nodeRedVersion = (main: string): string =>
+  (JSON.parse(readFileSync(join(dirname(main), 'package.json'), 'utf8')) as { version: string }).version;
 
 /** The part of the benchmark's config file (bench/end-to-end.ts `writeConfig`) the flow is built from. */
 export interface NodeRedConfig {

@@ -25,7 +25,7 @@ import {
   type ThroughputResult,
   type ThroughputTarget,
 } from './end-to-end.js';
-import { NODE_RED_HOME, nodeRedMain } from './node-red.js';
+import { NODE_RED_HOME, nodeRedMain, nodeRedVersion } from './node-red.js';
 
 /**
  * `npm run bench [-- backpressure --updates N --rate R]`: runs a benchmark and prints its numbers.
@@ -402,11 +402,17 @@ const endToEnd = async (): Promise<void> => {
   };
 
   if (parts.has('throughput')) {
-    const nodeRed = nodeRedMain(optionText('node-red') ?? NODE_RED_HOME);
+    const nodeRedHome = optionText('node-red');
+    const nodeRed = nodeRedMain(nodeRedHome ?? NODE_RED_HOME);
+    // Asked for by name and not there: an error, not a run quietly without it.
+    if (nodeRedHome !== undefined && !nodeRed)
+      throw new Error(`--node-red ${nodeRedHome}: no node_modules/node-red there`);
     if (nodeRed) nodeRedFrom(nodeRed);
     console.log(
       `\nthroughput: ${warmUp} updates to warm up, then ${updates} timed, as fast as each takes them; ` +
-        (nodeRed ? `Node-RED from ${nodeRed}, in memory` : 'Node-RED not installed (`npm run bench:node-red`)'),
+        (nodeRed
+          ? `Node-RED ${nodeRedVersion(nodeRed)} from ${nodeRed}, in memory`
+          : 'Node-RED not installed (`npm run bench:node-red`)'),
     );
     const results = new Map<string, ThroughputResult[]>();
     // Node-RED keeps its dedupe in the function node's memory: it has no Redis run.
@@ -441,7 +447,7 @@ const endToEnd = async (): Promise<void> => {
       );
     }
     const red = results.get('memory node-red');
-    if (red) {
+    if (red && nodeRed) {
       const a = results.get('memory contender')!;
       console.log(
         '\n| in memory | Node-RED updates/s | CPU ms/update | peak RSS MiB | contender / Node-RED updates/s |' +
@@ -449,7 +455,7 @@ const endToEnd = async (): Promise<void> => {
       );
       console.log('| - | -: | -: | -: | -: | -: | -: |');
       console.log(
-        `| Node-RED 4 | ${cells(red).join(' | ')} | ${ratioOf(a, red, (r) => r.perSecond)} | ` +
+        `| Node-RED ${nodeRedVersion(nodeRed)} | ${cells(red).join(' | ')} | ${ratioOf(a, red, (r) => r.perSecond)} | ` +
           `${ratioOf(a, red, (r) => r.cpuMsPerUpdate)} | ${ratioOf(a, red, (r) => r.peakRssMiB)} |`,
       );
     }

@@ -18,7 +18,7 @@ import { configFileWarnings } from './config/secret-files.js';
 import { offlineContext } from './wire.js';
 
 // Every command but `run` imports its module when it is chosen: a long-lived `run` does not hold the
-// others' code (and what they load: the demo, the progress bar, the schema generator) in its memory.
+// others' code (the demo and its stand-in, replay and its progress bar, init, test, forget...) in memory.
 
 const PackageJson = struct('package.json', { version: NonEmptyString }, {}, { open: true });
 

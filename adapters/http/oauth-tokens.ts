@@ -4,8 +4,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Redis } from '../redis/connection.js';
 import { BadSharedKey, SHARED_KEY_BYTES, sharedKey } from '../redis/shared-key.js';
 
-/** jose, loaded by the first token signed or checked: a process without an OAuth intake never loads it. */
-const jose = (): Promise<typeof import('jose')> => import('jose');
+/**
+ * jose, loaded when the first token issuer starts: a process without an OAuth intake never loads it. The
+ * promise is kept (each request awaits it, no import per request), and `start` awaits it, so a jose that
+ * cannot load stops the intake at start, not at its first request.
+ */
+let joseLoading: Promise<typeof import('jose')> | undefined;
+const jose = (): Promise<typeof import('jose')> => (joseLoading ??= import('jose'));
 
 export interface OAuthClientCredentials {
   readonly clientId: string;
@@ -241,6 +246,7 @@ export class TokenIssuer {
   static async start(options: TokenIssuerOptions): Promise<TokenIssuer> {
     checkOptions(options);
     const issuer = new TokenIssuer(options);
+    await jose();
     await issuer.#signingKey();
     return issuer;
   }

@@ -5,7 +5,11 @@
 import { appendFileSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
 
+const PROBE_END = '#exit';
 const file = process.env.MODULE_PROBE_FILE;
 if (!file) throw new Error('module-probe: set MODULE_PROBE_FILE');
 register('./module-probe-hooks.mjs', import.meta.url, { data: { file } });
-process.on('exit', () => appendFileSync(file, `${Object.keys(createRequire(import.meta.url).cache).join('\n')}\n`));
+// `#exit` last: a test can tell a complete list from one whose exit-time part was never written.
+process.on('exit', () =>
+  appendFileSync(file, `${Object.keys(createRequire(import.meta.url).cache).join('\n')}\n${PROBE_END}\n`),
+);
