@@ -7,9 +7,9 @@ import { RedisVersionError } from './errors.js';
 export type { Redis };
 
 /**
- * ioredis, loaded by the first connection: a process without `redis:` never loads it (about 6 MiB of
- * its idle resident memory; BENCHMARKS.md, "fourth session"). ioredis is CommonJS, so `require` loads
- * it synchronously and `connectRedis` stays synchronous.
+ * ioredis, loaded by the first connection: a process without `redis:` never holds it in memory
+ * (BENCHMARKS.md, "fourth session"). ioredis is CommonJS, so `require` loads it synchronously and
+ * `connectRedis` stays synchronous.
  */
 const ioredis = (): typeof import('ioredis') => createRequire(import.meta.url)('ioredis');
 
