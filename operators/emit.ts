@@ -14,6 +14,7 @@ import {
   of,
   toArray,
   Observable,
+  type ObservableInput,
   type OperatorFunction,
 } from 'rxjs';
 import { integerIn, struct, withDefault, withDefaults } from './model/codecs.js';
@@ -24,7 +25,14 @@ import { laneMap } from './model/lanes.js';
 import { compareStreamPositions, millisOf, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
 import { serializePayload } from './model/payload.js';
-import { fromMaybePromise, thenMaybe, type Reservation } from './model/ports.js';
+import {
+  fromMaybePromise,
+  isPromiseLike,
+  type MaybePromise,
+  type Reservation,
+  type SendResult,
+  thenMaybe,
+} from './model/ports.js';
 import type { JsonObject } from './model/json.js';
 import { NOT_IN_AUDIENCES } from './consent.js';
 import { CircuitBreaker } from './model/circuit-breaker.js';
@@ -293,18 +301,56 @@ export const emit =
         );
       };
 
+      const noAnswer = (error: unknown): AttemptResult => {
+        const misconfigured = misconfigurationOf(error);
+        return misconfigured === undefined
+          ? { kind: 'no-answer', error: messageOf(error) }
+          : { kind: 'misconfigured', message: misconfigured };
+      };
+      /**
+       * One POST's result. A sender answers with a promise (got) or an array (a stand-in): those are read
+       * here directly, one observable per send where `defer`, `from`, `map` and `catchError` made four
+       * (and their subscribers) for every update sent; any other observable input goes through `from`.
+       */
       const send = (body: string): Observable<AttemptResult> =>
-        defer(() => from(sender.send(body))).pipe(
-          map((answer): AttemptResult => ({ kind: 'answer', answer })),
-          catchError((error: unknown) => {
-            const misconfigured = misconfigurationOf(error);
-            return of<AttemptResult>(
-              misconfigured === undefined
-                ? { kind: 'no-answer', error: messageOf(error) }
-                : { kind: 'misconfigured', message: misconfigured },
-            );
-          }),
-        );
+        new Observable<AttemptResult>((subscriber) => {
+          const answered = (answer: SendResult): void => subscriber.next({ kind: 'answer', answer });
+          const unanswered = (error: unknown): void => {
+            subscriber.next(noAnswer(error));
+            subscriber.complete();
+          };
+          let sent: ObservableInput<SendResult>;
+          try {
+            sent = sender.send(body);
+          } catch (error) {
+            unanswered(error);
+            return undefined;
+          }
+          // A thenable is read as a promise, as `from` would (the check is only for `then`).
+          if (isPromiseLike(sent as MaybePromise<SendResult>)) {
+            (sent as PromiseLike<SendResult>).then((answer) => {
+              answered(answer);
+              subscriber.complete();
+            }, unanswered);
+            return undefined;
+          }
+          if (Array.isArray(sent)) {
+            for (const answer of sent as readonly SendResult[]) answered(answer);
+            subscriber.complete();
+            return undefined;
+          }
+          try {
+            return from(sent as ObservableInput<SendResult>).subscribe({
+              next: answered,
+              error: unanswered,
+              complete: () => subscriber.complete(),
+            });
+          } catch (error) {
+            // Not an observable input at all (`from` throws): no answer, as a rejected promise.
+            unanswered(error);
+            return undefined;
+          }
+        });
 
       /** Attempt number `total`; `counted` attempts count toward `maxAttempts` (paused ones do not). */
       const attempt = (envelope: Envelope, body: string, total: number, counted: number): Observable<never> => {

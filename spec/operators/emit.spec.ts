@@ -1,5 +1,13 @@
 import { expect } from 'chai';
-import type { Observable, SchedulerAction, SchedulerLike } from 'rxjs';
+import {
+  lastValueFrom,
+  type Observable,
+  type ObservableInput,
+  of,
+  type SchedulerAction,
+  type SchedulerLike,
+  throwError,
+} from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { MemoryRateLimiter } from '../../adapters/memory/rate-limiter.js';
 import { DESTINATION_REJECTED, emit, EmitOptions } from '../../operators/emit.js';
@@ -581,4 +589,51 @@ describe('emit', () => {
   });
 
   behavesLikeAnOperator(() => emit(options, testContext(undefined)));
+});
+
+describe('emit: however a sender answers', () => {
+  const quick = decodeOrThrow(EmitOptions, { concurrency: 2, retry: { maxAttempts: 2, baseMs: 1, maxMs: 1 } });
+
+  /** One update through emit on the real clock, its sender answering with what `answer` returns. */
+  const sendOnce = async (answer: () => unknown): Promise<{ outcome: unknown; calls: number }> => {
+    const books = new Books();
+    let calls = 0;
+    const sender = {
+      send: (): ObservableInput<SendResult> => {
+        calls += 1;
+        return answer() as ObservableInput<SendResult>;
+      },
+    };
+    const context = testContext(undefined, { sender });
+    await lastValueFrom(of(ready(books.ledger, '1-0')).pipe(emit(quick, context)), { defaultValue: undefined });
+    return { outcome: books.settled[0]?.outcome, calls };
+  };
+
+  it('takes the answer from a promise, an array or an observable', async () => {
+    for (const answer of [() => Promise.resolve(ok), () => [ok], () => of(ok)])
+      expect(await sendOnce(answer)).to.deep.equal({
+        outcome: { kind: 'delivered', status: 202, attempts: 1 },
+        calls: 1,
+      });
+  });
+
+  it('counts a rejection, a throw, an erroring observable and an answer that is none of these as no answer', async () => {
+    const cases: Array<[() => unknown, string]> = [
+      [() => Promise.reject(new Error('connect ECONNREFUSED')), 'connect ECONNREFUSED'],
+      [
+        () => {
+          throw new Error('socket hang up');
+        },
+        'socket hang up',
+      ],
+      [() => throwError(() => new Error('reset')), 'reset'],
+      [() => 42, 'You provided'],
+    ];
+    for (const [answer, said] of cases) {
+      const { outcome, calls } = await sendOnce(answer);
+      expect(calls, said).to.equal(2);
+      expect(outcome).to.deep.include({ kind: 'failed', reason: 'retries-exhausted', attempts: 2 });
+      expect((outcome as { detail: string }).detail).to.include(`no answer after 2 attempt(s): ${said}`);
+    }
+  });
 });
