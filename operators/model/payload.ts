@@ -21,6 +21,22 @@ export const serializePayload = (payload: JsonObject): string => {
   return JSON.stringify(ordered);
 };
 
+/**
+ * `keys` in code-unit order, as `keys.sort()` puts them (`<` compares strings by code units too), sorted
+ * in place by insertion: a payload's objects have a few keys each, and `sort` allocates a work area per
+ * call (a quarter of the bytes the qualified hot path allocated for fingerprints: BENCHMARKS.md, "fourth
+ * session"). The order must not change: stored dedupe keys were made with it.
+ */
+const sortedInPlace = (keys: string[]): string[] => {
+  for (let i = 1; i < keys.length; i += 1) {
+    const key = keys[i]!;
+    let at = i - 1;
+    for (; at >= 0 && keys[at]! > key; at -= 1) keys[at + 1] = keys[at]!;
+    keys[at + 1] = key;
+  }
+  return keys;
+};
+
 /** JSON text with every object's keys in code-unit order, so that key order makes no difference. */
 const canonical = (value: Json): string => {
   if (typeof value !== 'object' || value === null) return JSON.stringify(value);
@@ -31,7 +47,7 @@ const canonical = (value: Json): string => {
     return `${text}]`;
   }
   const object = value as JsonObject;
-  const keys = Object.keys(object).sort();
+  const keys = sortedInPlace(Object.keys(object));
   let text = '{';
   for (let i = 0; i < keys.length; i += 1) {
     const key = keys[i]!;

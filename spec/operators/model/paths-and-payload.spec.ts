@@ -41,6 +41,26 @@ describe('payload', () => {
     expect(fingerprint({ a: [1, , 2] } as unknown as JsonObject)).to.equal(stored);
   });
 
+  it('fingerprints as the canonical text with keys in `sort` order, as stored dedupe keys were made', () => {
+    // The reference: every object's keys by `Array.prototype.sort`, arrays' holes as nothing.
+    const reference = (value: unknown): string => {
+      if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+      if (Array.isArray(value)) return `[${value.map((item) => reference(item) ?? '').join(',')}]`;
+      const object = value as Record<string, unknown>;
+      const keys = Object.keys(object).sort();
+      return `{${keys.map((key) => `${JSON.stringify(key)}:${reference(object[key])}`).join(',')}}`;
+    };
+    const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
+    // Keys of any code units (surrogates alone or paired, digits that read as array indices first).
+    const key = fc.oneof(fc.string({ unit: 'binary' }), fc.nat({ max: 30 }).map(String), fc.string());
+    fc.assert(
+      fc.property(fc.dictionary(key, fc.jsonValue(), { maxKeys: 12 }), (object) => {
+        expect(fingerprint(object as JsonObject)).to.equal(sha256(reference(object)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('fingerprints by content, whatever the key order', () => {
     fc.assert(
       fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (object) => {
