@@ -25,14 +25,7 @@ import { laneMap } from './model/lanes.js';
 import { compareStreamPositions, millisOf, streamPositionOf } from './model/order.js';
 import { delivered, excluded, failed, Reasons, type Outcome } from './model/outcome.js';
 import { serializePayload } from './model/payload.js';
-import {
-  fromMaybePromise,
-  isPromiseLike,
-  type MaybePromise,
-  type Reservation,
-  type SendResult,
-  thenMaybe,
-} from './model/ports.js';
+import { fromMaybePromise, type Reservation, type SendResult, thenMaybe } from './model/ports.js';
 import type { JsonObject } from './model/json.js';
 import { NOT_IN_AUDIENCES } from './consent.js';
 import { CircuitBreaker } from './model/circuit-breaker.js';
@@ -307,16 +300,32 @@ export const emit =
           ? { kind: 'no-answer', error: messageOf(error) }
           : { kind: 'misconfigured', message: misconfigured };
       };
+      const answerOf = (answer: SendResult): AttemptResult => ({ kind: 'answer', answer });
+      /** Whatever `from` reads as a sender's answers, a failure (or no observable input) being no answer. */
+      const answersFrom = (sent: ObservableInput<SendResult>): Observable<AttemptResult> =>
+        defer(() => from(sent)).pipe(
+          map(answerOf),
+          catchError((error: unknown) => of(noAnswer(error))),
+        );
       /**
-       * One POST's result. A sender answers with a promise (got) or an array (a stand-in): those are read
-       * here directly, one observable per send where `defer`, `from`, `map` and `catchError` made four
-       * (and their subscribers) for every update sent; any other observable input goes through `from`.
+       * One POST's result. The product's sender answers with a native promise and a stand-in with an
+       * array: those two are read here directly, one observable per send where `defer`, `from`, `map` and
+       * `catchError` made four (and their subscribers) for every update sent. Anything else a plug-in's
+       * sender gives (an observable, a thenable, an iterable) goes through `answersFrom`, as before.
        */
       const send = (body: string): Observable<AttemptResult> =>
         new Observable<AttemptResult>((subscriber) => {
-          const answered = (answer: SendResult): void => subscriber.next({ kind: 'answer', answer });
+          // As `catchError` had it: a failure is no answer; a failure even to say so is the stream's error.
           const unanswered = (error: unknown): void => {
-            subscriber.next(noAnswer(error));
+            if (subscriber.closed) return;
+            let result: AttemptResult;
+            try {
+              result = noAnswer(error);
+            } catch (failure) {
+              subscriber.error(failure);
+              return;
+            }
+            subscriber.next(result);
             subscriber.complete();
           };
           let sent: ObservableInput<SendResult>;
@@ -326,30 +335,19 @@ export const emit =
             unanswered(error);
             return undefined;
           }
-          // A thenable is read as a promise, as `from` would (the check is only for `then`).
-          if (isPromiseLike(sent as MaybePromise<SendResult>)) {
-            (sent as PromiseLike<SendResult>).then((answer) => {
-              answered(answer);
+          if (sent instanceof Promise) {
+            sent.then((answer: SendResult) => {
+              subscriber.next(answerOf(answer));
               subscriber.complete();
             }, unanswered);
             return undefined;
           }
           if (Array.isArray(sent)) {
-            for (const answer of sent as readonly SendResult[]) answered(answer);
+            for (const answer of sent as readonly SendResult[]) subscriber.next(answerOf(answer));
             subscriber.complete();
             return undefined;
           }
-          try {
-            return from(sent as ObservableInput<SendResult>).subscribe({
-              next: answered,
-              error: unanswered,
-              complete: () => subscriber.complete(),
-            });
-          } catch (error) {
-            // Not an observable input at all (`from` throws): no answer, as a rejected promise.
-            unanswered(error);
-            return undefined;
-          }
+          return answersFrom(sent).subscribe(subscriber);
         });
 
       /** Attempt number `total`; `counted` attempts count toward `maxAttempts` (paused ones do not). */

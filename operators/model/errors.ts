@@ -1,5 +1,13 @@
 /** What went wrong, as one line for a log or an outcome's detail: an Error's message, else the value itself. */
-export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+export const messageOf = (error: unknown): string => {
+  if (error instanceof Error) return error.message;
+  try {
+    return String(error);
+  } catch {
+    // A thrown value that cannot be a string (no prototype, a throwing toString): its kind, never a throw.
+    return Object.prototype.toString.call(error);
+  }
+};
 
 /**
  * A send refused before any request, because the destination as configured may not be sent to (a host

@@ -21,13 +21,17 @@ export const serializePayload = (payload: JsonObject): string => {
   return JSON.stringify(ordered);
 };
 
+const INSERTION_SORT_MAX = 16;
+
 /**
- * `keys` in code-unit order, as `keys.sort()` puts them (`<` compares strings by code units too), sorted
- * in place by insertion: a payload's objects have a few keys each, and `sort` allocates a work area per
- * call (a quarter of the bytes the qualified hot path allocated for fingerprints: BENCHMARKS.md, "fourth
- * session"). The order must not change: stored dedupe keys were made with it.
+ * `keys` in code-unit order, as `keys.sort()` puts them (`<` compares strings by code units too). A few
+ * keys (a payload's objects have a few each) are sorted in place by insertion: `sort` allocates a work
+ * area per call, a quarter of the bytes the qualified hot path allocated for fingerprints (BENCHMARKS.md,
+ * "fourth session"). The order must not change: stored dedupe keys were made with it.
  */
 const sortedInPlace = (keys: string[]): string[] => {
+  // Insertion is quadratic: a large object (an attribute can map any JSON) gets `sort`, in the same order.
+  if (keys.length > INSERTION_SORT_MAX) return keys.sort();
   for (let i = 1; i < keys.length; i += 1) {
     const key = keys[i]!;
     let at = i - 1;

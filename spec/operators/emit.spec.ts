@@ -7,6 +7,8 @@ import {
   type SchedulerAction,
   type SchedulerLike,
   throwError,
+  map,
+  timer,
 } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { MemoryRateLimiter } from '../../adapters/memory/rate-limiter.js';
@@ -595,7 +597,7 @@ describe('emit: however a sender answers', () => {
   const quick = decodeOrThrow(EmitOptions, { concurrency: 2, retry: { maxAttempts: 2, baseMs: 1, maxMs: 1 } });
 
   /** One update through emit on the real clock, its sender answering with what `answer` returns. */
-  const sendOnce = async (answer: () => unknown): Promise<{ outcome: unknown; calls: number }> => {
+  const sendOnce = async (answer: () => unknown): Promise<{ outcome: unknown; calls: number; settled: number }> => {
     const books = new Books();
     let calls = 0;
     const sender = {
@@ -606,14 +608,29 @@ describe('emit: however a sender answers', () => {
     };
     const context = testContext(undefined, { sender });
     await lastValueFrom(of(ready(books.ledger, '1-0')).pipe(emit(quick, context)), { defaultValue: undefined });
-    return { outcome: books.settled[0]?.outcome, calls };
+    return { outcome: books.settled[0]?.outcome, calls, settled: books.settled.length };
   };
 
-  it('takes the answer from a promise, an array or an observable', async () => {
-    for (const answer of [() => Promise.resolve(ok), () => [ok], () => of(ok)])
+  it('takes the answer from a promise, an array, an observable, a thenable or an iterable', async () => {
+    // A thenable as promise libraries make them: `then` answers later and returns a thenable of its own.
+    const thenable = {
+      // biome-ignore lint/suspicious/noThenProperty: a thenable that is not a Promise is what is tested
+      then: (resolve: (answer: SendResult) => unknown) =>
+        new Promise((done) => setTimeout(done, 1)).then(() => resolve(ok)),
+    };
+    const answers = [
+      () => Promise.resolve(ok),
+      () => [ok],
+      () => of(ok),
+      () => timer(1).pipe(map(() => ok)),
+      () => thenable,
+      () => new Set([ok]),
+    ];
+    for (const answer of answers)
       expect(await sendOnce(answer)).to.deep.equal({
         outcome: { kind: 'delivered', status: 202, attempts: 1 },
         calls: 1,
+        settled: 1,
       });
   });
 
@@ -628,10 +645,22 @@ describe('emit: however a sender answers', () => {
       ],
       [() => throwError(() => new Error('reset')), 'reset'],
       [() => 42, 'You provided'],
+      [
+        () => ({
+          // biome-ignore lint/suspicious/noThenProperty: a thenable whose then throws is what is tested
+          then: () => {
+            throw new Error('then threw');
+          },
+        }),
+        'then threw',
+      ],
+      // A rejection with something that cannot be made a string is still no answer, never a crash.
+      [() => Promise.reject(Object.create(null)), '[object Object]'],
     ];
     for (const [answer, said] of cases) {
-      const { outcome, calls } = await sendOnce(answer);
+      const { outcome, calls, settled } = await sendOnce(answer);
       expect(calls, said).to.equal(2);
+      expect(settled, said).to.equal(1);
       expect(outcome).to.deep.include({ kind: 'failed', reason: 'retries-exhausted', attempts: 2 });
       expect((outcome as { detail: string }).detail).to.include(`no answer after 2 attempt(s): ${said}`);
     }

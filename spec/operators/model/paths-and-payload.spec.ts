@@ -51,14 +51,28 @@ describe('payload', () => {
       return `{${keys.map((key) => `${JSON.stringify(key)}:${reference(object[key])}`).join(',')}}`;
     };
     const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
-    // Keys of any code units (surrogates alone or paired, digits that read as array indices first).
-    const key = fc.oneof(fc.string({ unit: 'binary' }), fc.nat({ max: 30 }).map(String), fc.string());
+    // Keys of any code units: lone surrogates and the private-use range above them (where code-unit and
+    // code-point order part), astral characters, digits that read as array indices (listed first).
+    const codeUnit = fc.oneof(
+      fc.integer({ min: 0xd800, max: 0xdfff }),
+      fc.integer({ min: 0xe000, max: 0xffff }),
+      fc.integer({ min: 0, max: 0xffff }),
+    );
+    const key = fc.oneof(
+      fc.array(codeUnit, { maxLength: 4 }).map((units) => String.fromCharCode(...units)),
+      fc.string({ unit: 'binary' }),
+      fc.nat({ max: 30 }).map(String),
+    );
+    // Up to 40 keys: both the small objects sorted by insertion and the larger ones sorted by `sort`.
     fc.assert(
-      fc.property(fc.dictionary(key, fc.jsonValue(), { maxKeys: 12 }), (object) => {
+      fc.property(fc.dictionary(key, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 40 }), (object) => {
         expect(fingerprint(object as JsonObject)).to.equal(sha256(reference(object)));
       }),
       { numRuns: 300 },
     );
+    const fixed = ['\uE000', '\u{10000}', '\uD800', '\uDC00', '', '10', '9', 'a', 'B', '\uFFFF'];
+    const object = Object.fromEntries(fixed.map((k, i) => [k, i]));
+    expect(fingerprint(object)).to.equal(sha256(reference(object)));
   });
 
   it('fingerprints by content, whatever the key order', () => {
