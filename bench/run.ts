@@ -36,6 +36,11 @@ const option = (name: string, fallback: number): number => {
   const index = args.indexOf(`--${name}`);
   return index >= 0 ? Number(args[index + 1]) : fallback;
 };
+/** `--name text`: the text, or undefined when the option is not given. */
+const optionText = (name: string): string | undefined => {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 ? args[index + 1] : undefined;
+};
 
 const backpressure = async (): Promise<void> => {
   const updates = option('updates', 20_000);
@@ -306,7 +311,6 @@ const gotSettings = async (): Promise<void> => {
   }
 };
 
-/** `--name 1,2,3`: a list of numbers. */
 /**
  * A table's rows for each kind of store: the contender's and the baseline's cells (from their rounds in
  * `results`, keyed `<stores> <target>`), then the row of their ratios.
@@ -325,11 +329,7 @@ const pairRows = <R>(
   }
 };
 
-const optionText = (name: string): string | undefined => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 ? args[index + 1] : undefined;
-};
-
+/** `--name 1,2,3`: a list of numbers. */
 const listOption = (name: string, fallback: readonly number[]): number[] => {
   const index = args.indexOf(`--${name}`);
   return index >= 0 ? args[index + 1]!.split(',').map(Number) : [...fallback];
@@ -455,7 +455,8 @@ const endToEnd = async (): Promise<void> => {
       );
       console.log('| - | -: | -: | -: | -: | -: | -: |');
       console.log(
-        `| Node-RED ${nodeRedVersion(nodeRed)} | ${cells(red).join(' | ')} | ${ratioOf(a, red, (r) => r.perSecond)} | ` +
+        `| Node-RED ${nodeRedVersion(nodeRed)} | ${cells(red).join(' | ')} | ` +
+          `${ratioOf(a, red, (r) => r.perSecond)} | ` +
           `${ratioOf(a, red, (r) => r.cpuMsPerUpdate)} | ${ratioOf(a, red, (r) => r.peakRssMiB)} |`,
       );
     }

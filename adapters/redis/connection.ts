@@ -11,7 +11,8 @@ export type { Redis };
  * (BENCHMARKS.md, "fourth session"). ioredis is CommonJS, so `require` loads it synchronously and
  * `connectRedis` stays synchronous.
  */
-const ioredis = (): typeof import('ioredis') => createRequire(import.meta.url)('ioredis');
+const requireHere = createRequire(import.meta.url);
+const ioredis = (): typeof import('ioredis') => requireHere('ioredis');
 
 /**
  * A Redis connection for the pipeline's stores. Autopipelining batches the commands issued in the same
