@@ -302,6 +302,7 @@ const writeConfig = (
   endpoint: string,
   rateLimit: { readonly requests: number; readonly perSeconds: number },
   redis: { readonly url: string; readonly prefix: string } | undefined,
+  dedupe?: { readonly leaseSeconds: number },
 ): string => {
   const config = {
     name,
@@ -330,6 +331,7 @@ const writeConfig = (
     state: { dir: join(dir, 'state') },
     shutdownGraceMs: 1_000,
     ...(redis ? { redis } : {}),
+    ...(dedupe ? { dedupe } : {}),
   };
   const file = join(dir, 'config.yaml');
   // Owner-only: the contender warns about a readable file holding a token.
@@ -583,6 +585,12 @@ export interface CommandsRun {
   /** At the limit: `backlog` updates sent at once to a destination limited to `limit` a second. */
   readonly backlog: number;
   readonly limit: number;
+  /**
+   * The contender's dedupe lease, renewed every third of it while an update waits. Short here, so that a
+   * backlog of a few seconds sees the renewals that a real one (a thousand updates held at 30 a second,
+   * the default lease renewed every 20 s) sees over half a minute.
+   */
+  readonly leaseSeconds: number;
 }
 
 /** The Redis commands naming the run's prefix while `delivered` updates went through, by `commandLabel`. */
@@ -620,6 +628,7 @@ export const runCommands = (target: E2ETarget, run: CommandsRun, redisUrl: strin
       endpoint.url,
       { requests: run.limit, perSeconds: 1 },
       { url: redisUrl, prefix },
+      { leaseSeconds: run.leaseSeconds },
     );
     const label = commandLabel(prefix, productScripts());
     const proc = startTarget(target, config);

@@ -530,15 +530,24 @@ const endToEnd = async (): Promise<void> => {
   }
 
   if (parts.has('commands')) {
-    // Below the limit at the paced part's rate; at it, a backlog of three seconds' worth.
-    const run = { warmUp: 10, below: 40, belowRate: paced.belowRate, backlog: 3 * paced.limit, limit: paced.limit };
+    // Below the limit at the paced part's rate; at it, a backlog of three seconds' worth, held through
+    // renewals of the dedupe lease (every second with the default `--lease-seconds`).
+    const run = {
+      warmUp: 10,
+      below: 40,
+      belowRate: paced.belowRate,
+      backlog: 3 * paced.limit,
+      limit: paced.limit,
+      leaseSeconds: option('lease-seconds', 3),
+    };
     const situations = [
       ['below', `below the limit (${run.below} at ${run.belowRate}/s)`],
       ['at', `at the limit (${run.backlog} at once, ${run.limit}/s)`],
     ] as const;
     console.log(
       `\ncommands: Redis stores; commands naming the run's prefix, read with MONITOR (a script counts as one), ` +
-        `after ${run.warmUp} updates to warm up; below the limit each update arrives alone`,
+        `after ${run.warmUp} updates to warm up; below the limit each update arrives alone; ` +
+        `dedupe leases of ${run.leaseSeconds} s, renewed every ${run.leaseSeconds / 3} s`,
     );
     const results: Record<E2ETarget, CommandsResult[]> = { contender: [], baseline: [] };
     for (let round = 1; round <= rounds; round++) {
@@ -626,7 +635,8 @@ const endToEnd = async (): Promise<void> => {
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
 //        npm run bench -- end-to-end [--updates N] [--rounds R] [--idle-seconds S] [--limit L] [--below-rate R]
 //               [--below-seconds S] [--at-seconds S] [--entries N] [--processes 1,2,3] [--backlogs 20000,200000]
-//               [--stream-warm-up N] [--parts throughput,paced,commands,streams,backlog] [--cpu-prof DIR]
+//               [--stream-warm-up N] [--lease-seconds S] [--parts throughput,paced,commands,streams,backlog]
+//               [--cpu-prof DIR]
 //               [--node-red DIR] (after npm run build; Node-RED joins the throughput part when
 //               `npm run bench:node-red` installed it, or DIR holds node_modules/node-red)
 const benches: Record<string, () => Promise<void>> = {

@@ -27,13 +27,22 @@ const COMMIT = `
 for i, key in ipairs(KEYS) do redis.call('SET', key, 'committed', 'PX', ARGV[i]) end
 return #KEYS`;
 
+// Only the holder's leases, each key with its token: ARGV token, lease ms, ... (renew) or token, ... (release).
 const RENEW = `
-if redis.call('GET', KEYS[1]) == 'lease:' .. ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
+local renewed = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == 'lease:' .. ARGV[2 * i - 1] then
+    renewed = renewed + redis.call('PEXPIRE', key, ARGV[2 * i])
+  end
+end
+return renewed`;
 
 const RELEASE = `
-if redis.call('GET', KEYS[1]) == 'lease:' .. ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
+local released = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == 'lease:' .. ARGV[i] then released = released + redis.call('DEL', key) end
+end
+return released`;
 
 /** What the acquire script answers, checked: anything else is a script and a caller that disagree. */
 const LeaseReply = t.keyof({ acquired: null, committed: null, leased: null });
@@ -49,17 +58,18 @@ interface KeyCall {
 /**
  * Dedupe shared by every process of a destination. A key is `lease:<token>` while its payload is in
  * flight (expiring after the lease, so a crashed process cannot hold it) and `committed` for the TTL
- * once delivered. Each call is one script, atomic; acquires and commits made in one turn of the event loop
- * (a page of a replay, a burst of a feed) go as one script for all of their keys (`perTurn`): a replay
- * of already-delivered entries asks once per page, not once per entry. The keys of a destination share
+ * once delivered. Each call is one script, atomic; the calls of each kind made in one turn of the event
+ * loop (a page of a replay, a burst of a feed, a renewal of every held lease) go as one script for all
+ * of their keys (`perTurn`): a replay of already-delivered entries asks once per page, not once per
+ * entry. The keys of a destination share
  * a hash tag (its prefix), so a script over several of them is Cluster-safe.
  */
 export class RedisDedupeStore {
   readonly #keys;
   readonly #acquire: (call: KeyCall) => Promise<Lease>;
   readonly #commit: (call: KeyCall) => Promise<void>;
-  readonly #renew;
-  readonly #release;
+  readonly #renew: (call: KeyCall) => Promise<void>;
+  readonly #release: (call: KeyCall) => Promise<void>;
   readonly #name: (key: string) => Promise<string>;
 
   constructor(
@@ -75,14 +85,20 @@ export class RedisDedupeStore {
       return (calls: readonly KeyCall[]) =>
         run(calls.length, ...calls.map((call) => call.key), ...calls.flatMap((call) => call.args));
     };
+    /** A script whose reply is only a count: each call of the batch is answered when the script is. */
+    const perTurnScript = (name: string, lua: string): ((call: KeyCall) => Promise<void>) => {
+      const runAll = script(name, lua, IntegerReply);
+      return perTurn(async (calls: readonly KeyCall[]) => {
+        await runAll(calls);
+        return calls.map(() => undefined);
+      });
+    };
     this.#acquire = perTurn(script('qaDedupeAcquireAll', ACQUIRE, LeaseReplies));
-    const commitAll = script('qaDedupeCommitAll', COMMIT, IntegerReply);
-    this.#commit = perTurn(async (calls: readonly KeyCall[]) => {
-      await commitAll(calls);
-      return calls.map(() => undefined);
-    });
-    this.#renew = luaScript(redis, 'qaDedupeRenew', 1, RENEW, IntegerReply);
-    this.#release = luaScript(redis, 'qaDedupeRelease', 1, RELEASE, IntegerReply);
+    this.#commit = perTurnScript('qaDedupeCommitAll', COMMIT);
+    // The renewal timer renews every lease held in one turn, and a stop releases every waiting one in
+    // one: a backlog waiting at the rate limit costs one script a renewal, not one a lease.
+    this.#renew = perTurnScript('qaDedupeRenewAll', RENEW);
+    this.#release = perTurnScript('qaDedupeReleaseAll', RELEASE);
   }
 
   // The names are awaited before the batched calls: every name of a turn is ready in the same drain of
@@ -92,7 +108,7 @@ export class RedisDedupeStore {
   }
 
   async renew(key: string, token: string, leaseMs: number): Promise<void> {
-    await this.#renew(await this.#sent(key), token, Math.ceil(leaseMs));
+    return this.#renew({ key: await this.#sent(key), args: [token, Math.ceil(leaseMs)] });
   }
 
   async commit(key: string, _token: string, ttlMs: number): Promise<void> {
@@ -100,7 +116,7 @@ export class RedisDedupeStore {
   }
 
   async release(key: string, token: string): Promise<void> {
-    await this.#release(await this.#sent(key), token);
+    return this.#release({ key: await this.#sent(key), args: [token] });
   }
 
   async #sent(key: string): Promise<string> {

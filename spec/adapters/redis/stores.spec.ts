@@ -64,6 +64,31 @@ describe('Redis stores (real Redis)', () => {
       expect(ttl).to.be.within(10_001, 20_000);
     });
 
+    it("renews and releases what is asked in one turn with one command each, only the holder's leases", async () => {
+      // A backlog waiting at the rate limit holds a lease per update: the renewal timer renews them all in
+      // one turn, and a stop releases them all in one; one script for all, not one each.
+      const redis = fixture.connect();
+      const store = new RedisDedupeStore(redis, fixture.prefix);
+      const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
+      await Promise.all(keys.map((key) => store.acquire(key, 'mine', 20_000)));
+      await store.acquire('theirs', 'other', 20_000);
+      await store.renew('warm-up', 'x', 1_000); // loads the script
+      await store.release('warm-up', 'x');
+      const renewing = await commandsNaming(redis, fixture.prefix, () =>
+        Promise.all([...keys, 'theirs'].map((key) => store.renew(key, 'mine', 60_000))),
+      );
+      expect(renewing).to.deep.equal(['evalsha']);
+      expect(await redis.pttl(`${fixture.prefix}:sent:k49`)).to.be.above(30_000);
+      expect(await redis.pttl(`${fixture.prefix}:sent:theirs`)).to.be.at.most(20_000);
+      const releasing = await commandsNaming(redis, fixture.prefix, () =>
+        Promise.all([...keys.slice(0, 25), 'theirs'].map((key) => store.release(key, 'mine'))),
+      );
+      expect(releasing).to.deep.equal(['evalsha']);
+      expect(await store.acquire('k0', 'next', 1_000)).to.equal('acquired');
+      expect(await store.acquire('k25', 'next', 1_000)).to.equal('leased');
+      expect(await store.acquire('theirs', 'next', 1_000)).to.equal('leased');
+    });
+
     it('releases only its own lease, and never a commit', async () => {
       const store = new RedisDedupeStore(fixture.connect(), fixture.prefix);
       await store.acquire('k', 'mine', 10_000);
