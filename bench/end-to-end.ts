@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { connectRedis, deleteKeys, type Redis } from '../adapters/redis/connection.js';
-import { CHECKOUT, cpuMsOf, LOYALTY, rssMiBOf, updateOf } from './flows.js';
+import { CHECKOUT, cpuMsOf, LOYALTY, rssMiBOf, updateOf, wakeUpsOf } from './flows.js';
 import { writeNodeRed } from './node-red.js';
 import { commandLabel, commandsNaming, productScripts } from './redis-commands.js';
 
@@ -462,6 +462,8 @@ export interface PacedResult {
   /** The most POSTs that arrived within any one second (at the limit and below). */
   readonly busiestSecond: number;
   readonly atCpuMsPerUpdate: number;
+  /** At the limit: the main thread's wake-ups (`wakeUpsOf`) per delivered update. */
+  readonly atWakeUpsPerUpdate: number;
   readonly atRedisCpuMsPerUpdate: number | undefined;
 }
 
@@ -489,18 +491,24 @@ const pacedPhases = async (
   const latencies = [...latenciesMs].sort((a, b) => a - b);
 
   // At the limit: counted from the first POST of the backlog, over atSeconds.
-  let first: { at: number; cpu: number; redisCpu: Promise<number> } | undefined;
+  let first: { at: number; cpu: number; wakeUps: number; redisCpu: Promise<number> } | undefined;
   let firstSeen: () => void = () => {};
   const started = new Promise<void>((resolve) => (firstSeen = resolve));
   endpoint.onArrival((at, n) => {
     if (first || n < below) return;
-    first = { at, cpu: cpuMsOf(proc.pid), redisCpu: redis ? redisCpuMsOf(redis) : Promise.resolve(0) };
+    first = {
+      at,
+      cpu: cpuMsOf(proc.pid),
+      wakeUps: wakeUpsOf(proc.pid),
+      redisCpu: redis ? redisCpuMsOf(redis) : Promise.resolve(0),
+    };
     firstSeen();
   });
   void feed.flood(messagesOf(below, backlog));
   await within(started, [proc], 30, `${target} at the limit`);
   await sleep(first!.at + run.atSeconds * 1000 - performance.now());
   const atCpuMs = cpuMsOf(proc.pid) - first!.cpu;
+  const atWakeUps = wakeUpsOf(proc.pid) - first!.wakeUps;
   const atRedisCpuMs = redis ? (await redisCpuMsOf(redis)) - (await first!.redisCpu) : undefined;
   const end = first!.at + run.atSeconds * 1000;
   const delivered = endpoint.arrivals.filter((at) => at >= first!.at && at < end).length;
@@ -522,6 +530,7 @@ const pacedPhases = async (
     quota: delivered / (run.limit * run.atSeconds),
     busiestSecond,
     atCpuMsPerUpdate: atCpuMs / delivered,
+    atWakeUpsPerUpdate: atWakeUps / delivered,
     atRedisCpuMsPerUpdate: atRedisCpuMs === undefined ? undefined : atRedisCpuMs / delivered,
   };
 };

@@ -45,6 +45,14 @@ export const cpuMsOf = (pid: number): number => {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS; // fields 14 and 15 of proc(5)
 };
 
+/**
+ * How often a process's main thread has gone to sleep and been woken so far: its voluntary context
+ * switches (/proc/<pid>/task/<pid>/status), each an event-loop wait that ended (a timer, a socket, a
+ * worker's completion) or a wait on another thread. Goal 5's "one wake-up per send", counted.
+ */
+export const wakeUpsOf = (pid: number): number =>
+  Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+
 export const rssMiBOf = (pid: number): number =>
   Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 

@@ -478,7 +478,8 @@ const endToEnd = async (): Promise<void> => {
             `round ${round}  ${stores.padEnd(6)}  ${target.padEnd(9)}  idle rss ${Math.round(r.idleRssMiB)} MiB  ` +
               `below: p50 ${r.p50Ms.toFixed(1)} p99 ${r.p99Ms.toFixed(1)} max ${r.maxMs.toFixed(1)} ms, ` +
               `cpu ${r.belowCpuMsPerUpdate.toFixed(2)} ms/update  at limit: quota ${r.quota.toFixed(3)}, busiest ` +
-              `second ${r.busiestSecond}, cpu ${r.atCpuMsPerUpdate.toFixed(2)} ms/delivered` +
+              `second ${r.busiestSecond}, cpu ${r.atCpuMsPerUpdate.toFixed(2)} ms/delivered, ` +
+              `${r.atWakeUpsPerUpdate.toFixed(2)} wake-ups/delivered` +
               (r.atRedisCpuMsPerUpdate === undefined ? '' : `, redis cpu ${r.atRedisCpuMsPerUpdate.toFixed(3)}`) +
               `  idle cpu ${r.idleCpuMsPerSecond.toFixed(1)} ms/s`,
           );
@@ -499,18 +500,20 @@ const endToEnd = async (): Promise<void> => {
     }
     console.log(
       `\n| at the limit (${paced.limit}/s, a backlog waiting) | quota use | busiest second (most of any round) |` +
-        ' CPU ms/delivered update | Redis CPU ms/delivered update |',
+        ' CPU ms/delivered update | main-thread wake-ups/delivered update | Redis CPU ms/delivered update |',
     );
-    console.log('| - | -: | -: | -: | -: |');
+    console.log('| - | -: | -: | -: | -: | -: |');
     pairRows(
       storesOf,
       results,
       (runs) =>
         `${median(runs.map((r) => r.quota)).toFixed(3)} | ${Math.max(...runs.map((r) => r.busiestSecond))} | ` +
         `${median(runs.map((r) => r.atCpuMsPerUpdate)).toFixed(2)} | ` +
+        `${median(runs.map((r) => r.atWakeUpsPerUpdate)).toFixed(2)} | ` +
         `${ms(median(runs.map((r) => r.atRedisCpuMsPerUpdate ?? NaN)), 3)}`,
       (a, b, stores) =>
         `${ratioOf(a, b, (r) => r.quota)} | | ${ratioOf(a, b, (r) => r.atCpuMsPerUpdate)} | ` +
+        `${ratioOf(a, b, (r) => r.atWakeUpsPerUpdate)} | ` +
         `${stores === 'redis' ? ratioOf(a, b, (r) => r.atRedisCpuMsPerUpdate!) : ''}`,
     );
     console.log(

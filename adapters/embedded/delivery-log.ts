@@ -73,7 +73,7 @@ export class EmbeddedDeliveryLog {
       if (current === undefined || (this.#compare(current.position, position) ?? -1) <= 0) {
         const previous = expiresAtOf(this.#state.delivered.get(stored));
         const expiresAt = now + this.#ttlMs;
-        this.#index.put(stored, { position, expiresAt } satisfies Delivered, expiresAt, previous);
+        void this.#index.put(stored, { position, expiresAt } satisfies Delivered, expiresAt, previous);
       }
       this.#index.sweep(now, expiresAtOf);
     });

@@ -28,13 +28,22 @@ export class ExpiryIndex {
     private readonly index: Database<null, Key>,
   ) {}
 
-  /** Stores `value` under `key`, expiring at `expiresAt`; `previousExpiresAt` is the entry's old expiry. */
-  put(key: string, value: unknown, expiresAt: number, previousExpiresAt: number | undefined): void {
+  /**
+   * Stores `value` under `key`, expiring at `expiresAt`; `previousExpiresAt` is the entry's old expiry.
+   * Answers when the writes are committed: they are queued in one event turn, so LMDB commits them in
+   * one transaction (its `eventTurnBatching`), inside a transaction of the caller's or not.
+   */
+  put(key: string, value: unknown, expiresAt: number, previousExpiresAt: number | undefined): Promise<unknown> {
     if (previousExpiresAt !== undefined && previousExpiresAt !== expiresAt)
       void this.index.remove([previousExpiresAt, key]);
     void this.entries.put(key, value);
-    void this.index.put([expiresAt, key], null);
     if (expiresAt < this.#nextDue) this.#nextDue = expiresAt;
+    return this.index.put([expiresAt, key], null);
+  }
+
+  /** Whether a write's `sweep` at `now` could find something to remove. */
+  isDue(now: number): boolean {
+    return now >= this.#nextDue;
   }
 
   remove(key: string, expiresAt: number | undefined): void {
@@ -48,7 +57,7 @@ export class ExpiryIndex {
    * about as large as what is live, without a timer to stop.
    */
   sweep(now: number, expiresAtOf: (value: unknown) => number | undefined, limit = SWEEP_BATCH): number {
-    if (now < this.#nextDue) return 0;
+    if (!this.isDue(now)) return 0;
     const due: Key[] = [];
     let next = Number.POSITIVE_INFINITY;
     // Collected first: removing entries while a cursor walks them is not something to rely on.

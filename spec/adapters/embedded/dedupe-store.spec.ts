@@ -140,6 +140,38 @@ describe('EmbeddedDedupeStore (LMDB on disk)', () => {
     expect(s.size).to.equal(0);
   });
 
+  it('commits with plain writes while nothing is due, in a transaction with the sweep once something is', async () => {
+    // A transaction's callback costs the event loop several wake-ups a commit, plain writes one.
+    const s = store();
+    const transaction = state.dedupe.transaction.bind(state.dedupe);
+    let transactions = 0;
+    state.dedupe.transaction = ((...args: Parameters<typeof transaction>) => {
+      transactions += 1;
+      return transaction(...args);
+    }) as typeof state.dedupe.transaction;
+    const indexLines = () => [...state.dedupeExpiry.getKeys()];
+    await s.acquire('a', 't', 500);
+    await s.acquire('lapsing', 't', 100);
+    transactions = 0;
+    await s.commit('a', 't', 1_000);
+    expect(transactions).to.equal(0);
+    // The mark and its index line changed together: the lease's line is gone, the commit's is there.
+    expect(indexLines()).to.deep.equal([
+      [1_100, 'lapsing'],
+      [2_000, 'a'],
+    ]);
+    now += 100; // the lapsing lease is due: this commit sweeps it, in one transaction with its writes
+    await s.commit('b', 't', 1_000);
+    expect(transactions).to.equal(1);
+    expect(indexLines()).to.deep.equal([
+      [2_000, 'a'],
+      [2_100, 'b'],
+    ]);
+    expect(s.size).to.equal(2);
+    expect(await s.acquire('a', 'u', 100)).to.equal('committed');
+    expect(await s.acquire('b', 'u', 100)).to.equal('committed');
+  });
+
   it('treats an unreadable stored mark as no mark', async () => {
     await state.dedupe.put('k', { state: 'mystery' });
     expect(await store().acquire('k', 't', 100)).to.equal('acquired');

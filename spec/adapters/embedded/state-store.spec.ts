@@ -22,6 +22,26 @@ describe('openStateStore', () => {
     }
   });
 
+  it('resolves a write once it is on disk, not before (no overlapping sync)', async () => {
+    // With LMDB's overlapping sync a write resolves at commit and its flush comes later, from the writer
+    // thread (several more wake-ups of the event loop a write). Without it, the flush is part of the
+    // commit: once the write resolves, `flushed` has nothing left to wait for, and settles before even
+    // the next turn of the event loop (a flush to come would need one, and an fdatasync).
+    const state = openStateStore(join(parent, 'state'));
+    try {
+      for (let i = 0; i < 5; i += 1) {
+        await state.dedupe.put(`k${i}`, i);
+        const first = await Promise.race([
+          Promise.resolve(state.dedupe.flushed).then(() => 'flushed'),
+          new Promise((resolve) => setImmediate(resolve, 'next turn')),
+        ]);
+        expect(first).to.equal('flushed');
+      }
+    } finally {
+      await state.close();
+    }
+  });
+
   it('closes once, however often it is asked', async () => {
     const state = openStateStore(join(parent, 'state'));
     await Promise.all([state.close(), state.close()]);
