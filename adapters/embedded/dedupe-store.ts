@@ -60,8 +60,14 @@ export class EmbeddedDedupeStore {
 
   acquire(key: string, token: string, leaseMs: number): EmbeddedLeaseResult | Promise<EmbeddedLeaseResult> {
     const stored = storageKey(key);
-    const seen = this.#live(stored);
+    const now = this.#now();
+    const seen = this.#live(stored, now);
     if (seen) return seen.state;
+    // Nothing stored and no sweep due (a first send, the usual case): a write on the condition that
+    // nothing is stored yet, which LMDB's writer checks under its lock, in every process, with no
+    // callback into this thread (see `commit`).
+    if (this.#state.dedupe.get(stored) === undefined && !this.#index.isDue(now))
+      return this.#leaseIfNothingStored(key, token, leaseMs, now);
     return this.#write((now) => {
       // Read again inside the write transaction: the read above may be a moment old.
       const mark = this.#live(stored, now);
@@ -69,6 +75,14 @@ export class EmbeddedDedupeStore {
       void this.#put(stored, { state: 'leased', token, expiresAt: now + leaseMs });
       return 'acquired';
     });
+  }
+
+  async #leaseIfNothingStored(key: string, token: string, leaseMs: number, now: number): Promise<EmbeddedLeaseResult> {
+    const stored = storageKey(key);
+    const lease: DedupeMark = { state: 'leased', token, expiresAt: now + leaseMs };
+    if (await this.#state.dedupe.ifNoExists(stored, () => void this.#put(stored, lease))) return 'acquired';
+    // Another acquire (here or in another process) stored a mark first: that mark answers.
+    return this.acquire(key, token, leaseMs);
   }
 
   async renew(key: string, token: string, leaseMs: number): Promise<void> {

@@ -140,8 +140,8 @@ describe('EmbeddedDedupeStore (LMDB on disk)', () => {
     expect(s.size).to.equal(0);
   });
 
-  it('commits with plain writes while nothing is due, in a transaction with the sweep once something is', async () => {
-    // A transaction's callback costs the event loop several wake-ups a commit, plain writes one.
+  it('leases and commits without a transaction while nothing is due, in one with the sweep once something is', async () => {
+    // A transaction's callback costs the event loop several wake-ups a write; plain and conditional writes one.
     const s = store();
     const transaction = state.dedupe.transaction.bind(state.dedupe);
     let transactions = 0;
@@ -150,9 +150,19 @@ describe('EmbeddedDedupeStore (LMDB on disk)', () => {
       return transaction(...args);
     }) as typeof state.dedupe.transaction;
     const indexLines = () => [...state.dedupeExpiry.getKeys()];
-    await s.acquire('a', 't', 500);
-    await s.acquire('lapsing', 't', 100);
+    // A store's first write sweeps what an earlier run may have left, in a transaction.
+    expect(await s.acquire('lapsing', 't', 100)).to.equal('acquired');
+    expect(transactions).to.equal(1);
     transactions = 0;
+    // Two asking for one key at once: the condition (nothing stored yet) holds for the first only.
+    expect(await Promise.all([s.acquire('a', 't', 500), s.acquire('a', 'u', 500)])).to.deep.equal([
+      'acquired',
+      'leased',
+    ]);
+    expect(indexLines()).to.deep.equal([
+      [1_100, 'lapsing'],
+      [1_500, 'a'],
+    ]);
     await s.commit('a', 't', 1_000);
     expect(transactions).to.equal(0);
     // The mark and its index line changed together: the lease's line is gone, the commit's is there.
