@@ -40,14 +40,14 @@ describe('ExpiryIndex (LMDB on disk)', () => {
 
   it('skips the sweep of a write while nothing it holds is due, and sweeps once something is', async () => {
     const { walks, expiry } = counted();
-    await write(() => expiry.put('a', { expiresAt: 1_000 }, 1_000, undefined));
+    await write(() => void expiry.put('a', { expiresAt: 1_000 }, 1_000, undefined));
     // The first sweep looks (nothing known yet) and learns that the earliest is due at 1,000.
     expect(await write(() => expiry.sweep(10, expiresAtOf))).to.equal(0);
     expect(walks.count).to.equal(1);
     expect(await write(() => expiry.sweep(999, expiresAtOf))).to.equal(0);
     expect(walks.count).to.equal(1);
     // A put due sooner lowers it.
-    await write(() => expiry.put('b', { expiresAt: 500 }, 500, undefined));
+    await write(() => void expiry.put('b', { expiresAt: 500 }, 500, undefined));
     expect(await write(() => expiry.sweep(500, expiresAtOf))).to.equal(1);
     expect(walks.count).to.equal(2);
     expect(await write(() => expiry.sweep(999, expiresAtOf))).to.equal(0);
@@ -62,17 +62,17 @@ describe('ExpiryIndex (LMDB on disk)', () => {
   it('looks again at the next write after a full batch, and sweepAll finds what another process put', async () => {
     const { walks, expiry } = counted();
     await write(() => {
-      for (let i = 0; i < 5; i += 1) expiry.put(`k${i}`, { expiresAt: 100 }, 100, undefined);
+      for (let i = 0; i < 5; i += 1) void expiry.put(`k${i}`, { expiresAt: 100 }, 100, undefined);
     });
     expect(await write(() => expiry.sweep(100, expiresAtOf, 2))).to.equal(2);
     expect(await write(() => expiry.sweep(100, expiresAtOf, 2))).to.equal(2);
     expect(await write(() => expiry.sweep(100, expiresAtOf, 2))).to.equal(1);
     expect(walks.count).to.equal(3);
     // Another index on the same databases (another process) puts an entry due sooner than this one knows of.
-    await write(() => expiry.put('late', { expiresAt: 5_000 }, 5_000, undefined));
+    await write(() => void expiry.put('late', { expiresAt: 5_000 }, 5_000, undefined));
     expect(await write(() => expiry.sweep(200, expiresAtOf))).to.equal(0);
     const other = new ExpiryIndex(state.dedupe, state.dedupeExpiry);
-    await write(() => other.put('theirs', { expiresAt: 300 }, 300, undefined));
+    await write(() => void other.put('theirs', { expiresAt: 300 }, 300, undefined));
     expect(await write(() => expiry.sweep(400, expiresAtOf))).to.equal(0);
     expect(await write(() => expiry.sweepAll(400, expiresAtOf))).to.equal(1);
     expect(state.dedupe.get('theirs')).to.equal(undefined);
