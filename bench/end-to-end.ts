@@ -66,7 +66,7 @@ const peakRssMiBOf = (pid: number): number =>
  * redis-server's CPU so far (user + system, ms), from INFO cpu: getrusage's microseconds, where
  * /proc/<pid>/stat counts 10 ms ticks, too coarse for a few hundred paced updates at 50 us each.
  */
-const redisCpuMsOf = async (redis: Redis): Promise<number> => {
+export const redisCpuMsOf = async (redis: Redis): Promise<number> => {
   const info = await redis.info('cpu');
   const seconds = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
   return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000;
@@ -457,11 +457,15 @@ export interface PacedResult {
   readonly p99Ms: number;
   readonly maxMs: number;
   readonly belowCpuMsPerUpdate: number;
+  /** Below the limit: the main thread's wake-ups (`wakeUpsOf`) per update. */
+  readonly belowWakeUpsPerUpdate: number;
   /** At the limit: POSTs that arrived within `atSeconds` of the first, over what the limit allows then. */
   readonly quota: number;
   /** The most POSTs that arrived within any one second (at the limit and below). */
   readonly busiestSecond: number;
   readonly atCpuMsPerUpdate: number;
+  /** At the limit: the main thread's share of that CPU (the rest: V8's helpers, libuv's pool, LMDB's writer). */
+  readonly atMainCpuMsPerUpdate: number;
   /** At the limit: the main thread's wake-ups (`wakeUpsOf`) per delivered update. */
   readonly atWakeUpsPerUpdate: number;
   readonly atRedisCpuMsPerUpdate: number | undefined;
@@ -484,14 +488,16 @@ const pacedPhases = async (
 
   const sentAt = new Float64Array(below);
   const belowCpu = cpuMsOf(proc.pid);
+  const belowWakeUpsFrom = wakeUpsOf(proc.pid);
   await feed.paced(messagesOf(0, below), run.belowRate, sentAt);
   await within(endpoint.until(below), [proc], 30, `${target} below the limit`);
   const belowCpuMs = cpuMsOf(proc.pid) - belowCpu;
+  const belowWakeUps = wakeUpsOf(proc.pid) - belowWakeUpsFrom;
   const latenciesMs = endpoint.numbers.map((n, i) => endpoint.arrivals[i]! - sentAt[n]!);
   const latencies = [...latenciesMs].sort((a, b) => a - b);
 
   // At the limit: counted from the first POST of the backlog, over atSeconds.
-  let first: { at: number; cpu: number; wakeUps: number; redisCpu: Promise<number> } | undefined;
+  let first: { at: number; cpu: number; mainCpu: number; wakeUps: number; redisCpu: Promise<number> } | undefined;
   let firstSeen: () => void = () => {};
   const started = new Promise<void>((resolve) => (firstSeen = resolve));
   endpoint.onArrival((at, n) => {
@@ -499,6 +505,7 @@ const pacedPhases = async (
     first = {
       at,
       cpu: cpuMsOf(proc.pid),
+      mainCpu: cpuMsOf(proc.pid, proc.pid),
       wakeUps: wakeUpsOf(proc.pid),
       redisCpu: redis ? redisCpuMsOf(redis) : Promise.resolve(0),
     };
@@ -508,6 +515,7 @@ const pacedPhases = async (
   await within(started, [proc], 30, `${target} at the limit`);
   await sleep(first!.at + run.atSeconds * 1000 - performance.now());
   const atCpuMs = cpuMsOf(proc.pid) - first!.cpu;
+  const atMainCpuMs = cpuMsOf(proc.pid, proc.pid) - first!.mainCpu;
   const atWakeUps = wakeUpsOf(proc.pid) - first!.wakeUps;
   const atRedisCpuMs = redis ? (await redisCpuMsOf(redis)) - (await first!.redisCpu) : undefined;
   const end = first!.at + run.atSeconds * 1000;
@@ -527,9 +535,11 @@ const pacedPhases = async (
     p99Ms: percentile(latencies, 0.99),
     maxMs: latencies[latencies.length - 1] ?? Number.NaN,
     belowCpuMsPerUpdate: belowCpuMs / below,
+    belowWakeUpsPerUpdate: belowWakeUps / below,
     quota: delivered / (run.limit * run.atSeconds),
     busiestSecond,
     atCpuMsPerUpdate: atCpuMs / delivered,
+    atMainCpuMsPerUpdate: atMainCpuMs / delivered,
     atWakeUpsPerUpdate: atWakeUps / delivered,
     atRedisCpuMsPerUpdate: atRedisCpuMs === undefined ? undefined : atRedisCpuMs / delivered,
   };

@@ -37,10 +37,11 @@ export const LOYALTY = '9c2d4e6f-1a3b-4c5d-8e7f-0a1b2c3d4e5f';
 
 /**
  * CPU time of a process so far, ms: utime + stime from /proc/<pid>/stat, which cover all its threads
- * (libuv's pool, V8's GC helpers, LMDB), unlike anything the child could report about itself.
+ * (libuv's pool, V8's GC helpers, LMDB), unlike anything the child could report about itself. With
+ * `thread`, that thread's alone (the main thread's id is the process's).
  */
-export const cpuMsOf = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+export const cpuMsOf = (pid: number, thread?: number): number => {
+  const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the name may hold spaces
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS; // fields 14 and 15 of proc(5)
 };

@@ -6,6 +6,7 @@ import { type FlowsResult, type Layout, runFlows } from './flows.js';
 import { type IntakeResult, type IntakeTarget, runIntake } from './intake.js';
 import { type HotPathResult, type HotPathTarget, type HotPathWork, runHotPath } from './hot-path.js';
 import { type ReplayResult, type ReplayTarget, runReplay } from './replay.js';
+import { type RedisCostResult, runRedisCost } from './redis-cost.js';
 import { GOT_VARIANTS, type GotResult, runGot, startEndpoint } from './got-settings.js';
 import { runThroughput } from './throughput.js';
 import {
@@ -336,6 +337,35 @@ const listOption = (name: string, fallback: readonly number[]): number[] => {
 };
 
 /**
+ * What goal 5's Redis CPU is made of, command by command: redis-server's CPU per call of the contender's
+ * two scripts a delivered update at the limit and of the hand-written loop's SET NX, back to back and
+ * one every `--spacing-ms` (as at a limit of 1000 / spacing a second). Medians of rounds.
+ */
+const redisCost = async (): Promise<void> => {
+  const calls = option('calls', 150);
+  const spacingMs = option('spacing-ms', 20);
+  const rounds = option('rounds', 3);
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  console.log(`redis-cost: ${calls} calls of each, back to back, then one every ${spacingMs} ms; ${rounds} rounds`);
+  const results = new Map<string, RedisCostResult[]>();
+  for (let round = 1; round <= rounds; round++)
+    for (const r of await runRedisCost(redisUrl, calls, spacingMs)) {
+      addRound(results, r.command, r);
+      console.log(
+        `round ${round}  ${r.command.padEnd(28)}  back to back ${r.backToBackUs.toFixed(1)} us  ` +
+          `spaced ${r.spacedUs.toFixed(1)} us`,
+      );
+    }
+  console.log(`\n| command | Redis CPU us/call, back to back | one every ${spacingMs} ms (Redis idle between) |`);
+  console.log('| - | -: | -: |');
+  for (const [command, runs] of results)
+    console.log(
+      `| ${command} | ${median(runs.map((r) => r.backToBackUs)).toFixed(1)} | ` +
+        `${median(runs.map((r) => r.spacedUs)).toFixed(1)} |`,
+    );
+};
+
+/**
  * End to end (issue #13, goals 4 to 8): `qualtrics-automations run` (dist/) against the hand-written
  * pipeline of bench/end-to-end-baseline.ts, each a process of its own fed by this one (a WebSocket feed
  * or a Redis stream) and POSTing to an endpoint here answering 202. Parts: `throughput` (all qualified,
@@ -477,8 +507,9 @@ const endToEnd = async (): Promise<void> => {
           console.log(
             `round ${round}  ${stores.padEnd(6)}  ${target.padEnd(9)}  idle rss ${Math.round(r.idleRssMiB)} MiB  ` +
               `below: p50 ${r.p50Ms.toFixed(1)} p99 ${r.p99Ms.toFixed(1)} max ${r.maxMs.toFixed(1)} ms, ` +
-              `cpu ${r.belowCpuMsPerUpdate.toFixed(2)} ms/update  at limit: quota ${r.quota.toFixed(3)}, busiest ` +
-              `second ${r.busiestSecond}, cpu ${r.atCpuMsPerUpdate.toFixed(2)} ms/delivered, ` +
+              `cpu ${r.belowCpuMsPerUpdate.toFixed(2)} ms/update, ${r.belowWakeUpsPerUpdate.toFixed(2)} wake-ups/update` +
+              `  at limit: quota ${r.quota.toFixed(3)}, busiest second ${r.busiestSecond}, ` +
+              `cpu ${r.atCpuMsPerUpdate.toFixed(2)} ms/delivered (main thread ${r.atMainCpuMsPerUpdate.toFixed(2)}), ` +
               `${r.atWakeUpsPerUpdate.toFixed(2)} wake-ups/delivered` +
               (r.atRedisCpuMsPerUpdate === undefined ? '' : `, redis cpu ${r.atRedisCpuMsPerUpdate.toFixed(3)}`) +
               `  idle cpu ${r.idleCpuMsPerSecond.toFixed(1)} ms/s`,
@@ -500,35 +531,39 @@ const endToEnd = async (): Promise<void> => {
     }
     console.log(
       `\n| at the limit (${paced.limit}/s, a backlog waiting) | quota use | busiest second (most of any round) |` +
-        ' CPU ms/delivered update | main-thread wake-ups/delivered update | Redis CPU ms/delivered update |',
+        ' CPU ms/delivered update | main thread | main-thread wake-ups/delivered update |' +
+        ' Redis CPU ms/delivered update |',
     );
-    console.log('| - | -: | -: | -: | -: | -: |');
+    console.log('| - | -: | -: | -: | -: | -: | -: |');
     pairRows(
       storesOf,
       results,
       (runs) =>
         `${median(runs.map((r) => r.quota)).toFixed(3)} | ${Math.max(...runs.map((r) => r.busiestSecond))} | ` +
         `${median(runs.map((r) => r.atCpuMsPerUpdate)).toFixed(2)} | ` +
+        `${median(runs.map((r) => r.atMainCpuMsPerUpdate)).toFixed(2)} | ` +
         `${median(runs.map((r) => r.atWakeUpsPerUpdate)).toFixed(2)} | ` +
         `${ms(median(runs.map((r) => r.atRedisCpuMsPerUpdate ?? NaN)), 3)}`,
       (a, b, stores) =>
         `${ratioOf(a, b, (r) => r.quota)} | | ${ratioOf(a, b, (r) => r.atCpuMsPerUpdate)} | ` +
-        `${ratioOf(a, b, (r) => r.atWakeUpsPerUpdate)} | ` +
+        `${ratioOf(a, b, (r) => r.atMainCpuMsPerUpdate)} | ${ratioOf(a, b, (r) => r.atWakeUpsPerUpdate)} | ` +
         `${stores === 'redis' ? ratioOf(a, b, (r) => r.atRedisCpuMsPerUpdate!) : ''}`,
     );
     console.log(
-      `\n| below the limit (${paced.belowRate}/s), feed to endpoint | p50 ms | p99 ms | max ms | CPU ms/update |`,
+      `\n| below the limit (${paced.belowRate}/s), feed to endpoint | p50 ms | p99 ms | max ms | CPU ms/update |` +
+        ' main-thread wake-ups/update |',
     );
-    console.log('| - | -: | -: | -: | -: |');
+    console.log('| - | -: | -: | -: | -: | -: |');
     pairRows(
       storesOf,
       results,
       (runs) =>
         `${pooled(runs, 0.5).toFixed(1)} | ${pooled(runs, 0.99).toFixed(1)} | ${pooled(runs, 1).toFixed(1)} | ` +
-        `${median(runs.map((r) => r.belowCpuMsPerUpdate)).toFixed(2)}`,
+        `${median(runs.map((r) => r.belowCpuMsPerUpdate)).toFixed(2)} | ` +
+        `${median(runs.map((r) => r.belowWakeUpsPerUpdate)).toFixed(2)}`,
       (a, b) =>
         `${(pooled(a, 0.5) / pooled(b, 0.5)).toFixed(2)} | ${(pooled(a, 0.99) / pooled(b, 0.99)).toFixed(2)} | | ` +
-        `${ratioOf(a, b, (r) => r.belowCpuMsPerUpdate)}`,
+        `${ratioOf(a, b, (r) => r.belowCpuMsPerUpdate)} | ${ratioOf(a, b, (r) => r.belowWakeUpsPerUpdate)}`,
     );
   }
 
@@ -633,6 +668,7 @@ const endToEnd = async (): Promise<void> => {
 //        npm run bench -- hot-path [--updates N] [--rounds R]
 //        npm run bench -- replay [--entries N] [--delivered 0.95] [--rounds R]
 //        npm run bench -- got [--requests N] [--rounds R]
+//        npm run bench -- redis-cost [--calls N] [--spacing-ms MS] [--rounds R]
 //        npm run bench -- all [--quick]   (or just --quick): every figure; the full run writes BENCHMARKS.md
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
@@ -650,6 +686,7 @@ const benches: Record<string, () => Promise<void>> = {
   'hot-path': hotPath,
   replay,
   got: gotSettings,
+  'redis-cost': redisCost,
   'end-to-end': endToEnd,
 };
 /**
@@ -661,6 +698,7 @@ const SUITE: ReadonlyArray<{ readonly name: string; readonly full: string[]; rea
   { name: 'hot-path', full: ['--updates', '50000'], quick: ['--updates', '6000'] },
   { name: 'replay', full: ['--entries', '20000'], quick: ['--entries', '3000'] },
   { name: 'got', full: ['--requests', '20000'], quick: ['--requests', '3000'] },
+  { name: 'redis-cost', full: [], quick: ['--calls', '50', '--rounds', '1'] },
   { name: 'intake', full: ['--requests', '20000'], quick: ['--requests', '3000', '--rounds', '1'] },
   { name: 'flows', full: ['--updates', '2000'], quick: ['--updates', '300', '--rounds', '1'] },
   {
