@@ -12,6 +12,9 @@ const DedupeMark = t.union([
 ]);
 type DedupeMark = t.TypeOf<typeof DedupeMark>;
 
+const leaseMark = (token: string, expiresAt: number): DedupeMark => ({ state: 'leased', token, expiresAt });
+const commitMark = (expiresAt: number): DedupeMark => ({ state: 'committed', expiresAt });
+
 /** A stored mark, or undefined for nothing or something unreadable (then it is as if unmarked). */
 const markOf = (value: unknown): DedupeMark | undefined => (DedupeMark.is(value) ? value : undefined);
 const expiresAtOf = (value: unknown): number | undefined => markOf(value)?.expiresAt;
@@ -33,13 +36,17 @@ export interface EmbeddedDedupeStoreOptions {
  *
  * Answers and bounds:
  * - `acquire` answers `committed` / `leased` synchronously from a read (LMDB reads are a memory
- *   lookup): a repeat costs no write. Only taking a lease writes, in an asynchronous `transaction`: it
- *   reads the mark again under LMDB's single-writer lock, which every process of the directory shares,
- *   so two acquirers, here or elsewhere, never both get `acquired`. Asynchronous rather than
- *   `transactionSync`, because a synchronous commit waits for the disk on the event loop (about 4 ms
- *   each, measured), while the transactions of one event turn share one commit.
- * - Every write also removes up to 100 expired marks (oldest first, from an index by expiry time), so
- *   the store holds about what is live: no timer, and nothing grows without bound.
+ *   lookup): a repeat costs no write. Only taking a lease writes, checked under LMDB's single-writer
+ *   lock, which every process of the directory shares, so two acquirers, here or elsewhere, never both
+ *   get `acquired`: on a key with nothing stored, a write on the condition that nothing is stored yet
+ *   (`ifNoExists`); otherwise (an expired or unreadable mark) an asynchronous `transaction` that reads
+ *   the mark again. Asynchronous rather than `transactionSync`, because a synchronous commit waits for
+ *   the disk on the event loop (about 4 ms each, measured), while the writes of one event turn share
+ *   one commit. Conditional and plain writes (a first lease, a commit) run on LMDB's writer thread
+ *   alone; a transaction's callback is handed over to the event loop and back (several more wake-ups).
+ * - A write made while something this process stored is due to expire also removes up to 100 expired
+ *   marks (oldest first, from an index by expiry time), in a transaction, so the store holds about
+ *   what is live: no timer, and nothing grows without bound.
  * - An unreadable stored mark counts as no mark: at worst that payload is sent once more.
  */
 export class EmbeddedDedupeStore {
@@ -65,32 +72,42 @@ export class EmbeddedDedupeStore {
     if (seen) return seen.state;
     // Nothing stored and no sweep due (a first send, the usual case): a write on the condition that
     // nothing is stored yet, which LMDB's writer checks under its lock, in every process, with no
-    // callback into this thread (see `commit`).
-    if (this.#state.dedupe.get(stored) === undefined && !this.#index.isDue(now))
-      return this.#leaseIfNothingStored(key, token, leaseMs, now);
+    // callback into this thread (see `commit`). `doesExist` is the condition's own test: a value stored
+    // that reads as undefined exists for it, would fail the condition every time, and goes the
+    // transaction's way instead.
+    if (!this.#state.dedupe.doesExist(stored) && !this.#index.isDue(now))
+      return this.#leaseIfNothingStored(stored, token, leaseMs, now);
+    return this.#leaseInTransaction(stored, token, leaseMs);
+  }
+
+  async #leaseIfNothingStored(
+    stored: string,
+    token: string,
+    leaseMs: number,
+    now: number,
+  ): Promise<EmbeddedLeaseResult> {
+    const lease = leaseMark(token, now + leaseMs);
+    if (await this.#state.dedupe.ifNoExists(stored, () => void this.#put(stored, lease))) return 'acquired';
+    // Another acquire (here or in another process) stored a mark first: it answers, read now that it
+    // is committed; one already expired or unreadable is read again under the lock.
+    return this.#live(stored)?.state ?? this.#leaseInTransaction(stored, token, leaseMs);
+  }
+
+  #leaseInTransaction(stored: string, token: string, leaseMs: number): Promise<EmbeddedLeaseResult> {
     return this.#write((now) => {
       // Read again inside the write transaction: the read above may be a moment old.
       const mark = this.#live(stored, now);
       if (mark) return mark.state;
-      void this.#put(stored, { state: 'leased', token, expiresAt: now + leaseMs });
+      void this.#put(stored, leaseMark(token, now + leaseMs));
       return 'acquired';
     });
-  }
-
-  async #leaseIfNothingStored(key: string, token: string, leaseMs: number, now: number): Promise<EmbeddedLeaseResult> {
-    const stored = storageKey(key);
-    const lease: DedupeMark = { state: 'leased', token, expiresAt: now + leaseMs };
-    if (await this.#state.dedupe.ifNoExists(stored, () => void this.#put(stored, lease))) return 'acquired';
-    // Another acquire (here or in another process) stored a mark first: that mark answers.
-    return this.acquire(key, token, leaseMs);
   }
 
   async renew(key: string, token: string, leaseMs: number): Promise<void> {
     const stored = storageKey(key);
     await this.#write((now) => {
       const mark = this.#live(stored, now);
-      if (mark?.state === 'leased' && mark.token === token)
-        void this.#put(stored, { ...mark, expiresAt: now + leaseMs });
+      if (mark?.state === 'leased' && mark.token === token) void this.#put(stored, leaseMark(token, now + leaseMs));
     });
   }
 
@@ -102,8 +119,8 @@ export class EmbeddedDedupeStore {
     // a sweep drops: it keeps an entry that expires later than the line). With no sweep due either, it
     // is plain writes: LMDB's writer thread runs them without calling back into this one, which a
     // transaction's callback does (measured: about five wake-ups of the event loop a commit, not one).
-    if (!this.#index.isDue(now)) await this.#put(stored, { state: 'committed', expiresAt: now + ttlMs });
-    else await this.#write((at) => void this.#put(stored, { state: 'committed', expiresAt: at + ttlMs }));
+    if (!this.#index.isDue(now)) await this.#put(stored, commitMark(now + ttlMs));
+    else await this.#write((at) => void this.#put(stored, commitMark(at + ttlMs)));
   }
 
   async release(key: string, token: string): Promise<void> {

@@ -9,9 +9,10 @@ const isIndexKey = (key: unknown): key is [number, string] =>
 /**
  * Keeps a database of entries with an expiry time bounded: beside it, an index keyed `[expiresAt, key]`
  * (LMDB orders array keys element by element, so the index reads oldest first), and a sweep that
- * removes what has expired. Every method must run inside a write transaction of the same environment
- * (its writes are part of that transaction, whose promise the caller awaits: theirs are not awaited here):
- * the entry and its index line change together, in every process.
+ * removes what has expired. The sweeps and `remove` must run inside a write transaction of the same
+ * environment (their writes are part of it, whose promise the caller awaits: theirs are not awaited
+ * here); `put` may also run outside one, where it answers for its own writes. Either way the entry and
+ * its index line change together, in every process.
  */
 export class ExpiryIndex {
   /**
@@ -30,8 +31,10 @@ export class ExpiryIndex {
 
   /**
    * Stores `value` under `key`, expiring at `expiresAt`; `previousExpiresAt` is the entry's old expiry.
-   * Answers when the writes are committed: they are queued in one event turn, so LMDB commits them in
-   * one transaction (its `eventTurnBatching`), inside a transaction of the caller's or not.
+   * Outside a transaction, answers when the writes are committed: queued in one event turn, LMDB commits
+   * them in one transaction (its `eventTurnBatching`), or skips them all with the block of an
+   * `ifNoExists` they are queued in. Inside a transaction, what it answers is settled at once: the
+   * transaction's own promise tells when they are committed.
    */
   put(key: string, value: unknown, expiresAt: number, previousExpiresAt: number | undefined): Promise<unknown> {
     if (previousExpiresAt !== undefined && previousExpiresAt !== expiresAt)

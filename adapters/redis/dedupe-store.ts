@@ -44,6 +44,9 @@ for i, key in ipairs(KEYS) do
 end
 return released`;
 
+/** The most keys one script call takes (Redis serves no one else while a script runs). */
+const KEYS_PER_SCRIPT = 1000;
+
 /** What the acquire script answers, checked: anything else is a script and a caller that disagree. */
 const LeaseReply = t.keyof({ acquired: null, committed: null, leased: null });
 const LeaseReplies = t.array(LeaseReply);
@@ -61,8 +64,8 @@ interface KeyCall {
  * once delivered. Each call is one script, atomic; the calls of each kind made in one turn of the event
  * loop (a page of a replay, a burst of a feed, a renewal of every held lease) go as one script for all
  * of their keys (`perTurn`): a replay of already-delivered entries asks once per page, not once per
- * entry. The keys of a destination share
- * a hash tag (its prefix), so a script over several of them is Cluster-safe.
+ * entry; a batch of more than `KEYS_PER_SCRIPT` keys goes in slices. The keys of a destination share a
+ * hash tag (its prefix), so a script over several of them is Cluster-safe.
  */
 export class RedisDedupeStore {
   readonly #keys;
@@ -80,20 +83,34 @@ export class RedisDedupeStore {
   ) {
     this.#keys = keysFor(prefix);
     this.#name = name;
-    const script = <R>(name: string, lua: string, reply: t.Type<R, unknown>) => {
+    /**
+     * A script over a batch of keys, `KEYS_PER_SCRIPT` at most a call: a larger batch goes in slices,
+     * sent together (one round trip), each atomic, so that no one call holds Redis, which serves nobody
+     * else while a script runs, for long. `answers` reads one slice's reply as an answer per key.
+     */
+    const script = <R, A>(
+      name: string,
+      lua: string,
+      reply: t.Type<R, unknown>,
+      answers: (reply: R, keys: number) => A[],
+    ) => {
       const run = luaScript(redis, name, undefined, lua, reply);
-      return (calls: readonly KeyCall[]) =>
-        run(calls.length, ...calls.map((call) => call.key), ...calls.flatMap((call) => call.args));
+      const runSlice = async (calls: readonly KeyCall[]): Promise<A[]> =>
+        answers(
+          await run(calls.length, ...calls.map((call) => call.key), ...calls.flatMap((call) => call.args)),
+          calls.length,
+        );
+      return async (calls: readonly KeyCall[]): Promise<A[]> => {
+        const slices: Array<Promise<A[]>> = [];
+        for (let at = 0; at < calls.length; at += KEYS_PER_SCRIPT)
+          slices.push(runSlice(calls.slice(at, at + KEYS_PER_SCRIPT)));
+        return (await Promise.all(slices)).flat();
+      };
     };
-    /** A script whose reply is only a count: each call of the batch is answered when the script is. */
-    const perTurnScript = (name: string, lua: string): ((call: KeyCall) => Promise<void>) => {
-      const runAll = script(name, lua, IntegerReply);
-      return perTurn(async (calls: readonly KeyCall[]) => {
-        await runAll(calls);
-        return calls.map(() => undefined);
-      });
-    };
-    this.#acquire = perTurn(script('qaDedupeAcquireAll', ACQUIRE, LeaseReplies));
+    /** A script whose reply is only a count: each call of the batch is answered once the script ran. */
+    const perTurnScript = (name: string, lua: string): ((call: KeyCall) => Promise<void>) =>
+      perTurn(script(name, lua, IntegerReply, (_count, keys) => Array.from({ length: keys }, () => undefined)));
+    this.#acquire = perTurn(script('qaDedupeAcquireAll', ACQUIRE, LeaseReplies, (leases) => leases));
     this.#commit = perTurnScript('qaDedupeCommitAll', COMMIT);
     // The renewal timer renews every lease held in one turn, and a stop releases every waiting one in
     // one: a backlog waiting at the rate limit costs one script a renewal, not one a lease.

@@ -154,11 +154,13 @@ describe('EmbeddedDedupeStore (LMDB on disk)', () => {
     expect(await s.acquire('lapsing', 't', 100)).to.equal('acquired');
     expect(transactions).to.equal(1);
     transactions = 0;
-    // Two asking for one key at once: the condition (nothing stored yet) holds for the first only.
-    expect(await Promise.all([s.acquire('a', 't', 500), s.acquire('a', 'u', 500)])).to.deep.equal([
+    // Two asking for one key at once: the condition (nothing stored yet) holds for the first only, and
+    // nothing of the second's block is written (its own lease length would show in the index).
+    expect(await Promise.all([s.acquire('a', 't', 500), s.acquire('a', 'u', 700)])).to.deep.equal([
       'acquired',
       'leased',
     ]);
+    expect(state.dedupe.get('a')).to.deep.equal({ state: 'leased', token: 't', expiresAt: 1_500 });
     expect(indexLines()).to.deep.equal([
       [1_100, 'lapsing'],
       [1_500, 'a'],
@@ -184,7 +186,13 @@ describe('EmbeddedDedupeStore (LMDB on disk)', () => {
 
   it('treats an unreadable stored mark as no mark', async () => {
     await state.dedupe.put('k', { state: 'mystery' });
-    expect(await store().acquire('k', 't', 100)).to.equal('acquired');
+    await state.dedupe.put('reads-as-undefined', undefined);
+    const s = store();
+    expect(await s.acquire('k', 't', 100)).to.equal('acquired'); // its first write: nothing due after it
+    // Stored, though it reads as nothing: a write on the condition that nothing is stored would fail
+    // for ever; the transaction takes it.
+    expect(await s.acquire('reads-as-undefined', 't', 100)).to.equal('acquired');
+    expect(await s.acquire('reads-as-undefined', 'u', 100)).to.equal('leased');
   });
 
   it('gives each key to one process when two processes race for the same keys', async function () {

@@ -89,6 +89,28 @@ describe('Redis stores (real Redis)', () => {
       expect(await store.acquire('theirs', 'next', 1_000)).to.equal('leased');
     });
 
+    it('sends a batch of more than 1,000 keys in slices, each answered in order', async () => {
+      // One script call holds Redis for every other client while it runs: a turn's batch is sliced.
+      const redis = fixture.connect();
+      const store = new RedisDedupeStore(redis, fixture.prefix);
+      const keys = Array.from({ length: 2_500 }, (_, i) => `k${i}`);
+      await store.acquire('k1', 'early', 10_000);
+      await store.renew('warm-up', 'x', 1_000); // loads the scripts
+      let answers: string[] = [];
+      const acquiring = await commandsNaming(redis, fixture.prefix, async () => {
+        answers = await Promise.all(keys.map((key) => store.acquire(key, 'mine', 10_000)));
+      });
+      expect(acquiring).to.deep.equal(['evalsha', 'evalsha', 'evalsha']);
+      expect(answers.filter((answer) => answer === 'acquired')).to.have.length(2_499);
+      expect(answers[1]).to.equal('leased');
+      const renewing = await commandsNaming(redis, fixture.prefix, () =>
+        Promise.all(keys.map((key) => store.renew(key, 'mine', 60_000))),
+      );
+      expect(renewing).to.deep.equal(['evalsha', 'evalsha', 'evalsha']);
+      expect(await redis.pttl(`${fixture.prefix}:sent:k2499`)).to.be.above(30_000);
+      expect(await redis.pttl(`${fixture.prefix}:sent:k1`)).to.be.at.most(10_000);
+    });
+
     it('releases only its own lease, and never a commit', async () => {
       const store = new RedisDedupeStore(fixture.connect(), fixture.prefix);
       await store.acquire('k', 'mine', 10_000);
