@@ -39,8 +39,8 @@ export interface EmbeddedDedupeStoreOptions {
  *   lookup): a repeat costs no write. Only taking a lease writes, checked under LMDB's single-writer
  *   lock, which every process of the directory shares, so two acquirers, here or elsewhere, never both
  *   get `acquired`: on a key with nothing stored, a write on the condition that nothing is stored yet
- *   (`ifNoExists`); otherwise (an expired or unreadable mark) an asynchronous `transaction` that reads
- *   the mark again. Asynchronous rather than `transactionSync`, because a synchronous commit waits for
+ *   (`ifNoExists`); otherwise (an expired or unreadable mark, a sweep due, a conditional write lost to
+ *   a mark that has expired since) an asynchronous `transaction` that reads the mark again. Asynchronous rather than `transactionSync`, because a synchronous commit waits for
  *   the disk on the event loop (about 4 ms each, measured), while the writes of one event turn share
  *   one commit. Conditional and plain writes (a first lease, a commit) run on LMDB's writer thread
  *   alone; a transaction's callback is handed over to the event loop and back (several more wake-ups).
