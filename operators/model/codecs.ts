@@ -152,6 +152,12 @@ export const struct = <R extends t.Props, O extends t.Props = Record<never, neve
   { open = false }: { open?: boolean } = {},
 ): StructCodec<R, O> => {
   const known = new Set([...Object.keys(required), ...Object.keys(optional)]);
+  // Listed once, not on every value: `Object.entries` in `validate` was a tenth of the bytes that
+  // decoding a profile allocated (BENCHMARKS.md, "fifth session"). Required keys first, as reported.
+  const keys: ReadonlyArray<readonly [key: string, codec: t.Mixed, isRequired: boolean]> = [
+    ...Object.entries(required).map(([key, codec]) => [key, codec, true] as const),
+    ...Object.entries(optional).map(([key, codec]) => [key, codec, false] as const),
+  ];
   const validate = (u: unknown, c: t.Context): t.Validation<StructOf<R, O>> => {
     if (!t.UnknownRecord.is(u))
       return t.failure(
@@ -160,15 +166,19 @@ export const struct = <R extends t.Props, O extends t.Props = Record<never, neve
         u === undefined && c.length > 1 ? 'missing' : `expected an object (${name}), got ${describe(u)}`,
       );
     const errors: t.ValidationError[] = [];
-    const result: Record<string, unknown> = { ...u };
-    const check = (key: string, codec: t.Mixed, present: boolean): void => {
-      if (!present) return;
-      const decoded = codec.validate(u[key], t.appendContext(c, key, codec, u[key]));
+    // The value itself while every key decodes to what it holds (as io-ts' own `type` answers); a copy
+    // once one decodes to something else (a default filled in, a value converted).
+    let result: Record<string, unknown> = u;
+    for (const [key, codec, isRequired] of keys) {
+      const value = u[key];
+      if (!isRequired && value === undefined) continue;
+      const decoded = codec.validate(value, t.appendContext(c, key, codec, value));
       if (isLeft(decoded)) errors.push(...decoded.left);
-      else if (decoded.right !== undefined) result[key] = decoded.right;
-    };
-    for (const [key, codec] of Object.entries(required)) check(key, codec, true);
-    for (const [key, codec] of Object.entries(optional)) check(key, codec, u[key] !== undefined);
+      else if (decoded.right !== undefined && decoded.right !== value) {
+        if (result === u) result = { ...u };
+        result[key] = decoded.right;
+      }
+    }
     if (!open) {
       for (const key of Object.keys(u)) {
         if (known.has(key)) continue;

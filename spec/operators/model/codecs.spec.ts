@@ -36,6 +36,20 @@ describe('codecs and error paths', () => {
     expect(decodeOrThrow(Outer, { items: [{ id: 'x' }] })).to.deep.equal({ items: [{ id: 'x' }], mode: 'a' });
   });
 
+  it('answer the value itself when every key decodes to what it holds, and a copy, never a change, when one does not', () => {
+    // What a profile costs to decode: no copy of an object that decoding leaves as it is.
+    const Decoded = struct('Decoded', { id: t.string, mode: withDefault(t.string, 'a') }, { note: t.string });
+    const complete = { id: 'x', mode: 'b', note: 'n' };
+    expect(decodeOrThrow(Decoded, complete)).to.equal(complete);
+    const withoutMode = { id: 'x' };
+    const filled = decodeOrThrow(Decoded, withoutMode);
+    expect(filled).to.deep.equal({ id: 'x', mode: 'a' });
+    expect(withoutMode).to.deep.equal({ id: 'x' });
+    // Nested the same way: only the objects on the path to a change are copied.
+    const nested = { items: [{ id: 'x' }], mode: 'b' };
+    expect(decodeOrThrow(Outer, nested)).to.equal(nested);
+  });
+
   it('report unknown keys, missing keys and wrong types with their paths, all at once', () => {
     expect(
       problemsOf(Outer, {
