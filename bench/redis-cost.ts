@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connectRedis, deleteKeys } from '../adapters/redis/connection.js';
 import { RedisDedupeStore } from '../adapters/redis/dedupe-store.js';
 import { RedisRateLimiter } from '../adapters/redis/rate-limiter.js';
@@ -11,8 +12,6 @@ export interface RedisCostResult {
   /** Sent one every `spacingMs`, Redis idle between: what a paced send costs it, its wake-up included. */
   readonly spacedUs: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * What goal 5's Redis CPU is made of: redis-server's CPU (INFO cpu) per call of what the contender sends

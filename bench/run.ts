@@ -507,7 +507,8 @@ const endToEnd = async (): Promise<void> => {
           console.log(
             `round ${round}  ${stores.padEnd(6)}  ${target.padEnd(9)}  idle rss ${Math.round(r.idleRssMiB)} MiB  ` +
               `below: p50 ${r.p50Ms.toFixed(1)} p99 ${r.p99Ms.toFixed(1)} max ${r.maxMs.toFixed(1)} ms, ` +
-              `cpu ${r.belowCpuMsPerUpdate.toFixed(2)} ms/update, ${r.belowWakeUpsPerUpdate.toFixed(2)} wake-ups/update` +
+              `cpu ${r.belowCpuMsPerUpdate.toFixed(2)} ms/update, ` +
+              `${r.belowWakeUpsPerUpdate.toFixed(2)} wake-ups/update` +
               `  at limit: quota ${r.quota.toFixed(3)}, busiest second ${r.busiestSecond}, ` +
               `cpu ${r.atCpuMsPerUpdate.toFixed(2)} ms/delivered (main thread ${r.atMainCpuMsPerUpdate.toFixed(2)}), ` +
               `${r.atWakeUpsPerUpdate.toFixed(2)} wake-ups/delivered` +

@@ -40,10 +40,11 @@ export interface EmbeddedDedupeStoreOptions {
  *   lock, which every process of the directory shares, so two acquirers, here or elsewhere, never both
  *   get `acquired`: on a key with nothing stored, a write on the condition that nothing is stored yet
  *   (`ifNoExists`); otherwise (an expired or unreadable mark, a sweep due, a conditional write lost to
- *   a mark that has expired since) an asynchronous `transaction` that reads the mark again. Asynchronous rather than `transactionSync`, because a synchronous commit waits for
- *   the disk on the event loop (about 4 ms each, measured), while the writes of one event turn share
- *   one commit. Conditional and plain writes (a first lease, a commit) run on LMDB's writer thread
- *   alone; a transaction's callback is handed over to the event loop and back (several more wake-ups).
+ *   a mark that has expired since) an asynchronous `transaction` that reads the mark again.
+ *   Asynchronous rather than `transactionSync`, because a synchronous commit waits for the disk on the
+ *   event loop (about 4 ms each, measured), while the writes of one event turn share one commit.
+ *   Conditional and plain writes (a first lease, a commit) run on LMDB's writer thread alone; a
+ *   transaction's callback is handed over to the event loop and back (several more wake-ups).
  * - A write made while something this process stored is due to expire also removes up to 100 expired
  *   marks (oldest first, from an index by expiry time), in a transaction, so the store holds about
  *   what is live: no timer, and nothing grows without bound.
