@@ -634,7 +634,7 @@ describe('emit: however a sender answers', () => {
       });
   });
 
-  it('counts a rejection, a throw, an erroring observable and an answer that is none of these as no answer', async () => {
+  it('counts a rejection, a throw, an erroring observable and a non-observable answer as no answer', async () => {
     const cases: Array<[() => unknown, string]> = [
       [() => Promise.reject(new Error('connect ECONNREFUSED')), 'connect ECONNREFUSED'],
       [

@@ -140,7 +140,7 @@ describe('EmbeddedDedupeStore (LMDB on disk)', () => {
     expect(s.size).to.equal(0);
   });
 
-  it('leases and commits without a transaction while nothing is due, in one with the sweep once something is', async () => {
+  it('leases and commits without a transaction while nothing is due, in one with the sweep once it is', async () => {
     // A transaction's callback costs the event loop several wake-ups a write; plain and conditional writes one.
     const s = store();
     const transaction = state.dedupe.transaction.bind(state.dedupe);

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStateStore, storageKey } from '../../../adapters/embedded/state-store.js';
+import { wakeUpsOf } from '../../../bench/flows.js';
 import { tempDir } from '../../helpers/temp.js';
 
 describe('openStateStore', () => {
@@ -22,27 +23,23 @@ describe('openStateStore', () => {
     }
   });
 
-  it('wakes the event loop about once a write: the flush is part of the commit (no overlapping sync)', async function () {
+  it('wakes the event loop about once a write (no overlapping sync: the flush is in the commit)', async function () {
     // With LMDB's overlapping sync, a write resolves at commit and its flush comes after, from the
     // writer thread: the event loop woke two to six times a write here, where without it the one
     // wake-up is the commit's answer. Counted, not timed: the main thread's voluntary context switches
     // (each a wait of the event loop that ended), less the timer's own between writes.
     if (!existsSync(`/proc/self/task/${process.pid}/status`)) this.skip(); // Linux's count
     const state = openStateStore(join(parent, 'state'));
-    const wakeUps = () =>
-      Number(
-        /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/self/task/${process.pid}/status`, 'utf8'))![1],
-      );
     try {
       await state.dedupe.put('warm-up', 0);
       // Each write's wake-ups, with the timer's before it (a flush that comes late lands there); the
       // median, so that a collection of garbage or another timer in a few of them does not count.
       const counts: number[] = [];
       for (let i = 0; i < 15; i += 1) {
-        const before = wakeUps();
+        const before = wakeUpsOf(process.pid);
         await new Promise((resolve) => setTimeout(resolve, 20));
         await state.dedupe.put(`k${i}`, i);
-        counts.push(wakeUps() - before - 1);
+        counts.push(wakeUpsOf(process.pid) - before - 1);
       }
       // 1 here; 2 to 4 with overlapping sync.
       expect(counts.sort((a, b) => a - b)[7]).to.equal(1);

@@ -36,7 +36,7 @@ describe('codecs and error paths', () => {
     expect(decodeOrThrow(Outer, { items: [{ id: 'x' }] })).to.deep.equal({ items: [{ id: 'x' }], mode: 'a' });
   });
 
-  it('answer the value itself when every key decodes to what it holds, and a copy, never a change, when one does not', () => {
+  it('answer the value itself when every key decodes to what it holds, else a copy (the input unchanged)', () => {
     // What a profile costs to decode: no copy of an object that decoding leaves as it is.
     const Decoded = struct('Decoded', { id: t.string, mode: withDefault(t.string, 'a') }, { note: t.string });
     const complete = { id: 'x', mode: 'b', note: 'n' };
