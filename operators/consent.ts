@@ -1,6 +1,7 @@
 import * as t from 'io-ts';
 import type { OperatorFunction } from 'rxjs';
 import { nonEmptyArray, struct, withDefault } from './model/codecs.js';
+import { copyWith } from './model/copy-with.js';
 import { defineOperator } from './model/define.js';
 import type { Envelope } from './model/envelope.js';
 import type { JsonObject } from './model/json.js';
@@ -52,13 +53,13 @@ export const consent = (options: ConsentOptions): OperatorFunction<Envelope, Env
   const expected = options.allow.map((value) => JSON.stringify(value)).join(' or ');
   return perEnvelope('consent', (envelope) => {
     const value = getPath(envelope.profile, options.path);
-    if (allowed.has(value)) return { ...envelope, consent: 'given' };
+    if (allowed.has(value)) return copyWith(envelope, { consent: 'given' as const });
     if (options.onWithdraw === 'ignore')
       return excluded(
         Reasons.noConsent,
         `${options.path} is ${value === undefined ? 'missing' : JSON.stringify(value)}; consent is ${expected}`,
       );
-    return { ...envelope, payload: exitedAll(envelope.payload), consent: 'withdrawn' };
+    return copyWith(envelope, { payload: exitedAll(envelope.payload), consent: 'withdrawn' as const });
   });
 };
 

@@ -2,6 +2,7 @@ import { messageOf } from './model/errors.js';
 import type * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { Observable, type OperatorFunction } from 'rxjs';
+import { copyWith } from './model/copy-with.js';
 import { struct } from './model/codecs.js';
 import { formatErrors } from './model/decode-errors.js';
 import { defineOperator } from './model/define.js';
@@ -204,14 +205,13 @@ export const decode = (): OperatorFunction<Envelope, Envelope> => (source) =>
             : envelope.origin;
           const turn = turns?.[index] ?? undefined;
           // One copy per part (this runs for every update): the profile goes in with the rest.
-          const partEnvelope: Envelope = {
-            ...whole,
+          const partEnvelope: Envelope = copyWith(whole, {
             origin,
             ticket: tickets[index]!,
             message: undefined,
             ...(turn ? { turn } : {}),
             ...('profile' in part ? { profile: part.profile } : {}),
-          };
+          });
           if ('outcome' in part) settle(partEnvelope, part.outcome);
           else subscriber.next(partEnvelope);
         });

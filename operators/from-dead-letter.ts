@@ -4,6 +4,7 @@ import { isLeft } from 'fp-ts/lib/Either.js';
 import type { OperatorFunction } from 'rxjs';
 import { NonEmptyString, struct } from './model/codecs.js';
 import { formatErrors } from './model/decode-errors.js';
+import { copyWith } from './model/copy-with.js';
 import { defineOperator } from './model/define.js';
 import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
@@ -51,7 +52,7 @@ export const fromDeadLetter = (): OperatorFunction<Envelope, Envelope> =>
     // The letter's own source: its position is comparable with that stream's, so the stale rule applies.
     const { source } = decoded.right;
     const origin = source === undefined ? envelope.origin : { ...envelope.origin, source };
-    return { ...envelope, origin, message: undefined, payload, ...(identity ? { identity } : {}) };
+    return copyWith(envelope, { origin, message: undefined, payload, ...(identity ? { identity } : {}) });
   });
 
 export const fromDeadLetterOperator = defineOperator({

@@ -1,6 +1,7 @@
 import * as t from 'io-ts';
 import type { OperatorFunction } from 'rxjs';
 import { distinctBy, NonEmptyString, nonEmptyArray, refine, struct, withDefault } from './model/codecs.js';
+import { copyWith } from './model/copy-with.js';
 import { defineOperator } from './model/define.js';
 import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
@@ -54,7 +55,7 @@ export const qualify = (options: QualifyOptions): OperatorFunction<Envelope, Env
           : { lastQualificationTime: membership.lastQualificationTime, status: membership.status };
     }
     if (Object.keys(qualified).length === 0) return notQualified(ups);
-    return { ...envelope, payload: { ...envelope.payload, segmentMembership: { ups: qualified } } };
+    return copyWith(envelope, { payload: copyWith(envelope.payload, { segmentMembership: { ups: qualified } }) });
   });
 };
 

@@ -1,6 +1,7 @@
 import * as t from 'io-ts';
 import type { OperatorFunction } from 'rxjs';
 import { distinctBy, NonEmptyString, nonEmptyArray, refine, struct } from './model/codecs.js';
+import { copyWith } from './model/copy-with.js';
 import { defineOperator } from './model/define.js';
 import { perEnvelope } from './model/per-envelope.js';
 import type { Envelope } from './model/envelope.js';
@@ -105,7 +106,7 @@ export const selectIdentity = (options: SelectIdentityOptions): OperatorFunction
       const detail = rejected.length > 0 ? rejected.join('; ') : `the profile has no id in ${mapped}`;
       return excluded(Reasons.missingIdentity, detail);
     }
-    return { ...envelope, identity: chosen, payload: { ...envelope.payload, identityMap: sent } };
+    return copyWith(envelope, { identity: chosen, payload: copyWith(envelope.payload, { identityMap: sent }) });
   });
 
 export const selectIdentityOperator = defineOperator({

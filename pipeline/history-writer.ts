@@ -2,6 +2,7 @@ import type { Observable } from 'rxjs';
 import type { Settlement } from '../operators/model/ledger.js';
 import { Reasons } from '../operators/model/outcome.js';
 import { messageOf } from '../operators/model/errors.js';
+import { copyWith } from '../operators/model/copy-with.js';
 import { namedRunEntryOf, type RunEntry, runEntryOf } from './history.js';
 
 /**
@@ -109,7 +110,7 @@ export class HistoryWriter {
   async #entries(taken: ReadonlyArray<{ settlement: Settlement; count?: number }>): Promise<RunEntry[]> {
     const nameOf = this.#nameOf;
     const withCount = (entry: RunEntry, count: number | undefined): RunEntry =>
-      count === undefined ? entry : { ...entry, count };
+      count === undefined ? entry : copyWith(entry, { count });
     if (!nameOf) return taken.map(({ settlement, count }) => withCount(runEntryOf(settlement), count));
     const named = await Promise.allSettled(taken.map(({ settlement }) => namedRunEntryOf(settlement, nameOf)));
     const entries: RunEntry[] = [];

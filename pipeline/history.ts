@@ -4,6 +4,7 @@ import type { Settlement } from '../operators/model/ledger.js';
 import { maskIdentity } from './mask.js';
 import { formatTable } from './table.js';
 import { identityKey } from '../operators/model/envelope.js';
+import { copyWith } from '../operators/model/copy-with.js';
 
 /** One line of the run history: what became of one update. Decoded when read back from a store. */
 export const RunEntry = struct(
@@ -80,7 +81,7 @@ export const namedRunEntryOf = async (
 ): Promise<RunEntry> => {
   const entry = runEntryOf(settlement);
   const { identity } = settlement;
-  return nameOf && identity ? { ...entry, person: await nameOf(identityKey(identity)) } : entry;
+  return nameOf && identity ? copyWith(entry, { person: await nameOf(identityKey(identity)) }) : entry;
 };
 
 /** Newest first, only failures when asked (actions then left out), at most `limit`. */

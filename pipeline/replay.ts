@@ -11,6 +11,7 @@ import { type FlowCore, wireFlowCore, wireShared } from './wire.js';
 import { fanOut } from './intake/fan-out.js';
 import { recordHistory } from './history-writer.js';
 import { messageOf } from '../operators/model/errors.js';
+import { copyWith } from '../operators/model/copy-with.js';
 
 const STREAM_ID = /^\d+(-\d+)?$/;
 
@@ -153,7 +154,7 @@ export const startReplay = async (
     map((message) => {
       const id = message.position!;
       tracker.read(id);
-      return { ...message, ack: () => tracker.settled(id) };
+      return copyWith(message, { ack: () => tracker.settled(id) });
     }),
   );
   const outlets = fanOut(source, flows.length);

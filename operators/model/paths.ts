@@ -1,3 +1,4 @@
+import { copyWith } from './copy-with.js';
 import { isJsonObject, type Json, type JsonObject } from './json.js';
 
 /**
@@ -38,8 +39,8 @@ export const setPath = (target: JsonObject, path: DottedPath, value: Json): Json
 export const setSegments = (target: JsonObject, segments: readonly string[], value: Json, at = 0): JsonObject => {
   const head = segments[at];
   if (head === undefined) return target;
-  if (at === segments.length - 1) return { ...target, [head]: value };
+  if (at === segments.length - 1) return copyWith(target, { [head]: value });
   const existing = target[head];
   const child: JsonObject = isJsonObject(existing) ? existing : {};
-  return { ...target, [head]: setSegments(child, segments, value, at + 1) };
+  return copyWith(target, { [head]: setSegments(child, segments, value, at + 1) });
 };

@@ -1,5 +1,6 @@
 import { Observable, Subject, type Subscription } from 'rxjs';
 import type { InboundMessage } from '../../adapters/inbound-message.js';
+import { copyWith } from '../../operators/model/copy-with.js';
 import { positionCounter } from '../../operators/model/order.js';
 
 /**
@@ -24,8 +25,7 @@ export const fanOut = (
       next: (message) => {
         let waiting = count;
         const ack = message.ack;
-        const shared: InboundMessage = {
-          ...message,
+        const shared: InboundMessage = copyWith(message, {
           position: message.position ?? nextPosition(),
           ...(ack
             ? {
@@ -35,9 +35,9 @@ export const fanOut = (
                 },
               }
             : {}),
-        };
+        });
         for (const [index, outlet] of outlets.entries())
-          outlet.next(sheds[index]?.() ? { ...shared, shed: true } : shared);
+          outlet.next(sheds[index]?.() ? copyWith(shared, { shed: true }) : shared);
       },
       error: (error: unknown) => {
         for (const outlet of outlets) outlet.error(error);
