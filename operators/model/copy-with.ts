@@ -20,9 +20,12 @@ export const copyWith = <T extends object, A extends object>(object: T, addition
 };
 
 const copyInto = (copy: Record<string, unknown>, from: Record<string, unknown>): void => {
-  for (const key of Object.keys(from)) {
-    if (key === '__proto__')
-      Object.defineProperty(copy, key, { value: from[key], enumerable: true, writable: true, configurable: true });
-    else copy[key] = from[key];
-  }
+  for (const key of Object.keys(from)) setOwn(copy, key, from[key]);
+};
+
+/** `target[key] = value` as an own key whatever the key: `__proto__` too, never the prototype. */
+export const setOwn = (target: Record<string, unknown>, key: string, value: unknown): void => {
+  if (key === '__proto__')
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 };

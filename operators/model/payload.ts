@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setOwn } from './copy-with.js';
 import type { Json, JsonObject } from './json.js';
 
 /** Keys the pipeline itself fills; a mapped attribute may not land on them. */
@@ -11,11 +12,12 @@ export const RESERVED_KEYS = ['identityMap', 'segmentMembership'] as const;
  */
 export const serializePayload = (payload: JsonObject): string => {
   // A loop, not `{ identityMap, segmentMembership, ...attributes }`: rest and spread copy generically,
-  // and this runs for every update sent.
-  // No prototype: an own `__proto__` key (JSON.parse makes one) is copied as a key, not as a prototype.
-  const ordered: Record<string, Json | undefined> = Object.create(null);
+  // and this runs for every update sent. A plain object, not one without a prototype: V8 keeps those
+  // as dictionaries, which `JSON.stringify` walks slowly. An own `__proto__` key (JSON.parse makes one)
+  // is copied as a key (`setOwn`), not as a prototype.
+  const ordered: Record<string, Json | undefined> = {};
   for (const key of Object.keys(payload))
-    if (key !== 'identityMap' && key !== 'segmentMembership') ordered[key] = payload[key];
+    if (key !== 'identityMap' && key !== 'segmentMembership') setOwn(ordered, key, payload[key]);
   ordered.identityMap = payload.identityMap;
   ordered.segmentMembership = payload.segmentMembership;
   return JSON.stringify(ordered);
