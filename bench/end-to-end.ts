@@ -456,6 +456,11 @@ export interface PacedResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  /**
+   * The first update after the idle phase: its latency is the cold path's (code run for the first time,
+   * a new connection to the endpoint, the first store writes), which a p99 of few updates would be.
+   */
+  readonly firstMs: number;
   readonly belowCpuMsPerUpdate: number;
   /** Below the limit: the main thread's wake-ups (`wakeUpsOf`) per update. */
   readonly belowWakeUpsPerUpdate: number;
@@ -494,6 +499,7 @@ const pacedPhases = async (
   const belowCpuMs = cpuMsOf(proc.pid) - belowCpu;
   const belowWakeUps = wakeUpsOf(proc.pid) - belowWakeUpsFrom;
   const latenciesMs = endpoint.numbers.map((n, i) => endpoint.arrivals[i]! - sentAt[n]!);
+  const firstMs = latenciesMs[endpoint.numbers.indexOf(0)] ?? Number.NaN;
   const latencies = [...latenciesMs].sort((a, b) => a - b);
 
   // At the limit: counted from the first POST of the backlog, over atSeconds.
@@ -534,6 +540,7 @@ const pacedPhases = async (
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
     maxMs: latencies[latencies.length - 1] ?? Number.NaN,
+    firstMs,
     belowCpuMsPerUpdate: belowCpuMs / below,
     belowWakeUpsPerUpdate: belowWakeUps / below,
     quota: delivered / (run.limit * run.atSeconds),

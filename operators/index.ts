@@ -35,3 +35,4 @@ export {
   type Problem,
 } from './model/codecs.js';
 export { getPath, setPath } from './model/paths.js';
+export { copyWith } from './model/copy-with.js';

@@ -22,12 +22,16 @@ export class ExpiryIndex {
    * learned by every sweep. Another process's entries on the same directory do not lower it: that
    * process's own writes sweep them, and so does `sweepAll`.
    */
-  #nextDue = Number.NEGATIVE_INFINITY;
+  #nextDue: number;
 
   constructor(
     private readonly entries: Database<unknown, string>,
     private readonly index: Database<null, Key>,
-  ) {}
+  ) {
+    // Read once at open (what every process stored so far): a run's first write then sweeps only if
+    // something is due, instead of always, in a transaction on its first update's path.
+    this.#nextDue = this.#earliest();
+  }
 
   /**
    * Stores `value` under `key`, expiring at `expiresAt`; `previousExpiresAt` is the entry's old expiry.
@@ -42,6 +46,12 @@ export class ExpiryIndex {
     void this.entries.put(key, value);
     if (expiresAt < this.#nextDue) this.#nextDue = expiresAt;
     return this.index.put([expiresAt, key], null);
+  }
+
+  /** The earliest expiry in the index: none, none for ever; a line that is not an index key, at once. */
+  #earliest(): number {
+    for (const key of this.index.getKeys({ limit: 1 })) return isIndexKey(key) ? key[0] : Number.NEGATIVE_INFINITY;
+    return Number.POSITIVE_INFINITY;
   }
 
   /** Whether a write's `sweep` at `now` could find something to remove. */

@@ -10,6 +10,7 @@ const PUBLIC = [
   'DecodeError',
   'NonEmptyString',
   'Reasons',
+  'copyWith',
   'decodeOrThrow',
   'defineOperator',
   'delivered',

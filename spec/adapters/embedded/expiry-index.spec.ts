@@ -40,8 +40,9 @@ describe('ExpiryIndex (LMDB on disk)', () => {
 
   it('skips the sweep of a write while nothing it holds is due, and sweeps once something is', async () => {
     const { walks, expiry } = counted();
+    // Opening looked once (nothing stored: nothing due); the put says when the earliest is due.
+    expect(walks.count).to.equal(1);
     await write(() => void expiry.put('a', { expiresAt: 1_000 }, 1_000, undefined));
-    // The first sweep looks (nothing known yet) and learns that the earliest is due at 1,000.
     expect(await write(() => expiry.sweep(10, expiresAtOf))).to.equal(0);
     expect(walks.count).to.equal(1);
     expect(await write(() => expiry.sweep(999, expiresAtOf))).to.equal(0);
@@ -59,6 +60,23 @@ describe('ExpiryIndex (LMDB on disk)', () => {
     expect(walks.count).to.equal(3);
   });
 
+  it('knows at open when the earliest entry stored, by any process, is due', async () => {
+    const first = new ExpiryIndex(state.dedupe, state.dedupeExpiry);
+    await write(() => {
+      void first.put('later', { expiresAt: 900 }, 900, undefined);
+      void first.put('sooner', { expiresAt: 400 }, 400, undefined);
+    });
+    const { walks, expiry } = counted();
+    expect([expiry.isDue(399), expiry.isDue(400)]).to.deep.equal([false, true]);
+    expect(await write(() => expiry.sweep(399, expiresAtOf))).to.equal(0);
+    expect(walks.count).to.equal(1);
+    expect(await write(() => expiry.sweep(400, expiresAtOf))).to.equal(1);
+    // A line that is not an index key (written by something else) is due at once, so a sweep drops it.
+    await state.dedupeExpiry.remove([900, 'later']);
+    await state.dedupeExpiry.put('not an index key', null);
+    expect(new ExpiryIndex(state.dedupe, state.dedupeExpiry).isDue(0)).to.equal(true);
+  });
+
   it('looks again at the next write after a full batch, and sweepAll finds what another process put', async () => {
     const { walks, expiry } = counted();
     await write(() => {
@@ -67,7 +85,8 @@ describe('ExpiryIndex (LMDB on disk)', () => {
     expect(await write(() => expiry.sweep(100, expiresAtOf, 2))).to.equal(2);
     expect(await write(() => expiry.sweep(100, expiresAtOf, 2))).to.equal(2);
     expect(await write(() => expiry.sweep(100, expiresAtOf, 2))).to.equal(1);
-    expect(walks.count).to.equal(3);
+    // Opening's look, and one a sweep.
+    expect(walks.count).to.equal(4);
     // Another index on the same databases (another process) puts an entry due sooner than this one knows of.
     await write(() => void expiry.put('late', { expiresAt: 5_000 }, 5_000, undefined));
     expect(await write(() => expiry.sweep(200, expiresAtOf))).to.equal(0);
