@@ -45,9 +45,9 @@ export interface EmbeddedDedupeStoreOptions {
  *   event loop (about 4 ms each, measured), while the writes of one event turn share one commit.
  *   Conditional and plain writes (a first lease, a commit) run on LMDB's writer thread alone; a
  *   transaction's callback is handed over to the event loop and back (several more wake-ups).
- * - A write made while something this process stored is due to expire also removes up to 100 expired
- *   marks (oldest first, from an index by expiry time), in a transaction, so the store holds about
- *   what is live: no timer, and nothing grows without bound.
+ * - A write made while something is due to expire (stored before this store opened, or by it since)
+ *   also removes up to 100 expired marks (oldest first, from an index by expiry time), in a
+ *   transaction, so the store holds about what is live: no timer, and nothing grows without bound.
  * - An unreadable stored mark counts as no mark: at worst that payload is sent once more.
  */
 export class EmbeddedDedupeStore {

@@ -18,9 +18,10 @@ export class ExpiryIndex {
   /**
    * The earliest expiry the index may hold, as far as this process knows: until then a write's sweep
    * would find nothing due and is skipped (it walked a cursor on every write: at the rate limit, where
-   * writes come one at a time, about a twentieth of the embedded store's CPU). Lowered by every `put`,
-   * learned by every sweep. Another process's entries on the same directory do not lower it: that
-   * process's own writes sweep them, and so does `sweepAll`.
+   * writes come one at a time, about a twentieth of the embedded store's CPU). Read from the index at
+   * open (every process's entries so far), lowered by every `put`, learned by every sweep. Another
+   * process's entries put after this one opened do not lower it: that process's own writes sweep
+   * them, and so does `sweepAll`.
    */
   #nextDue: number;
 

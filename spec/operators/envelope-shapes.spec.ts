@@ -8,7 +8,7 @@ import { Ledger } from '../../operators/model/ledger.js';
 import { ProjectAttributesOptions, projectAttributes } from '../../operators/project-attributes.js';
 import { QualifyOptions, qualify } from '../../operators/qualify.js';
 import { SelectIdentityOptions, selectIdentity } from '../../operators/select-identity.js';
-import { sameHiddenClass } from '../helpers/hidden-class.js';
+import { hasFastProperties, sameHiddenClass } from '../helpers/hidden-class.js';
 import { messageEnvelope } from '../helpers/marbles.js';
 
 const AUDIENCE = 'a1b2c3d4-0000-4000-8000-000000000001';
@@ -71,9 +71,10 @@ describe('envelope shapes', () => {
       name,
       sameHiddenClass(before!, last!),
       sameHiddenClass(before!.payload, last!.payload),
+      hasFastProperties(last!) && hasFastProperties(last!.payload),
     ]);
     expect(shared).to.deep.equal(
-      ['decode', 'qualify', 'selectIdentity', 'projectAttributes', 'consent'].map((name) => [name, true, true]),
+      ['decode', 'qualify', 'selectIdentity', 'projectAttributes', 'consent'].map((name) => [name, true, true, true]),
     );
   });
 });

@@ -71,7 +71,8 @@ describe('ExpiryIndex (LMDB on disk)', () => {
     expect(await write(() => expiry.sweep(399, expiresAtOf))).to.equal(0);
     expect(walks.count).to.equal(1);
     expect(await write(() => expiry.sweep(400, expiresAtOf))).to.equal(1);
-    // A line that is not an index key (written by something else) is due at once, so a sweep drops it.
+    // A first line that is not an index key (written by something else) is due at once: the first
+    // write's sweep drops it.
     await state.dedupeExpiry.remove([900, 'later']);
     await state.dedupeExpiry.put('not an index key', null);
     expect(new ExpiryIndex(state.dedupe, state.dedupeExpiry).isDue(0)).to.equal(true);
