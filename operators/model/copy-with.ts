@@ -15,16 +15,17 @@
  */
 export const copyWith = <T extends object>(object: T, additions: Partial<NoInfer<T>>): T => {
   const keys = Object.keys(object);
+  const added = Object.keys(additions);
   // Set one by one past a couple of dozen keys, V8 may keep the copy as a dictionary (measured: from 28
   // keys, some sizes), slow to read and to serialize; a wide object keeps the spread's fast copy.
-  if (keys.length > KEY_BY_KEY_MAX) return { ...object, ...additions };
+  if (keys.length + added.length > KEY_BY_KEY_MAX) return { ...object, ...additions };
   const copy: Record<string, unknown> = {};
   for (const key of keys) setOwn(copy, key, (object as Record<string, unknown>)[key]);
-  for (const key of Object.keys(additions)) setOwn(copy, key, (additions as Record<string, unknown>)[key]);
+  for (const key of added) setOwn(copy, key, (additions as Record<string, unknown>)[key]);
   return copy as T;
 };
 
-/** The most keys `copyWith` copies one by one; a wider object is spread. */
+/** The most keys `copyWith` sets one by one (the object's and the additions'); past it, it spreads. */
 export const KEY_BY_KEY_MAX = 24;
 
 /** `target[key] = value` as an own key whatever the key: `__proto__` too, never the prototype. */
