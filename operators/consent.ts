@@ -53,13 +53,13 @@ export const consent = (options: ConsentOptions): OperatorFunction<Envelope, Env
   const expected = options.allow.map((value) => JSON.stringify(value)).join(' or ');
   return perEnvelope('consent', (envelope) => {
     const value = getPath(envelope.profile, options.path);
-    if (allowed.has(value)) return copyWith(envelope, { consent: 'given' as const });
+    if (allowed.has(value)) return copyWith(envelope, { consent: 'given' });
     if (options.onWithdraw === 'ignore')
       return excluded(
         Reasons.noConsent,
         `${options.path} is ${value === undefined ? 'missing' : JSON.stringify(value)}; consent is ${expected}`,
       );
-    return copyWith(envelope, { payload: exitedAll(envelope.payload), consent: 'withdrawn' as const });
+    return copyWith(envelope, { payload: exitedAll(envelope.payload), consent: 'withdrawn' });
   });
 };
 

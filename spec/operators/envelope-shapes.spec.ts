@@ -24,8 +24,8 @@ const updateOf = (n: number) =>
 describe('envelope shapes', () => {
   it('gives every update leaving the chain one hidden class for its envelope and one for its payload', async () => {
     // Each operator copies the envelope and its payload, adding keys. Made with the spread, each copy
-    // got a hidden class of its own in Node 20's V8 (a class allocated per update, every later read
-    // megamorphic); copies of the same shape share one.
+    // got a hidden class of its own in Node 20's V8 (a class allocated per update, and one more shape
+    // for every later read to meet); copies of the same shape share one.
     const ledger = new Ledger();
     // The last two envelopes each operator passed on.
     const lastTwo = new Map<string, Envelope[]>();
