@@ -437,6 +437,11 @@ export const runThroughput = (
 
 export interface PacedRun {
   readonly idleSeconds: number;
+  /**
+   * When, after connecting, resident memory is read again, still idle: once V8's memory reducer has run
+   * (some seconds after start-up's last collection), what a long-lived process holds. 0: not read.
+   */
+  readonly settledSeconds: number;
   /** The destination's limit: `limit` requests per second. */
   readonly limit: number;
   /** Below the limit: `belowRate` updates a second fed for `belowSeconds`. */
@@ -451,6 +456,8 @@ export interface PacedResult {
   readonly idleRssMiB: number;
   /** CPU over those seconds, per second: what it spends with nothing to do (timers, polling). */
   readonly idleCpuMsPerSecond: number;
+  /** VmRSS `settledSeconds` after the target connected, still idle; undefined when not read. */
+  readonly settledRssMiB: number | undefined;
   /** Below the limit: feed (send) to endpoint (arrival) of each update, ms, in arrival order. */
   readonly latenciesMs: readonly number[];
   readonly p50Ms: number;
@@ -486,7 +493,7 @@ const pacedPhases = async (
   { endpoint, feed }: RunContext,
   proc: Target,
   redis: Redis | undefined,
-): Promise<Omit<PacedResult, 'idleRssMiB' | 'idleCpuMsPerSecond'>> => {
+): Promise<Omit<PacedResult, 'idleRssMiB' | 'idleCpuMsPerSecond' | 'settledRssMiB'>> => {
   const below = Math.round(run.belowRate * run.belowSeconds);
   // A second more than the window takes: it waits throughout, and is all delivered soon after.
   const backlog = run.limit * (run.atSeconds + 1);
@@ -554,7 +561,8 @@ const pacedPhases = async (
 
 /**
  * Goals 5, 6 (idle) and 7, the destination limited to `limit` a second. Both targets start together,
- * each with its own feed and endpoint, and sit idle for `idleSeconds` (resident memory, CPU); then the
+ * each with its own feed and endpoint, and sit idle for `idleSeconds` (resident memory, CPU) and on to
+ * `settledSeconds` (resident memory once V8 has shrunk its heap after start-up); then the
  * contender, and after it the baseline, is fed below the limit at an even pace (receive-to-POST
  * latency, CPU per update), then a backlog as fast as it is taken (CPU per delivered update, quota use
  * and the busiest second at the endpoint). One target's measured phases never overlap the other's.
@@ -587,10 +595,14 @@ export const runPaced = (stores: E2EStores, run: PacedRun, redisUrl: string): Pr
           idleRssMiB: rssMiBOf(p.pid),
           idleCpuMsPerSecond: (cpuMsOf(p.pid) - cpu[i]!) / run.idleSeconds,
         }));
+        const settleMs = (run.settledSeconds - run.idleSeconds) * 1000;
+        if (settleMs > 0) await sleep(settleMs);
+        const settled = procs.map((p) => (settleMs > 0 ? rssMiBOf(p.pid) : undefined));
         const results: Partial<Record<E2ETarget, PacedResult>> = {};
         for (const [i, [target, side]] of sides.entries()) {
           results[target] = {
             ...idle[i]!,
+            settledRssMiB: settled[i],
             ...(await pacedPhases(target, run, side, procs[i]!, stores === 'redis' ? side.redis : undefined)),
           };
           await procs[i]!.stop();

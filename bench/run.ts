@@ -383,6 +383,8 @@ const endToEnd = async (): Promise<void> => {
   const rounds = option('rounds', 3);
   const paced = {
     idleSeconds: option('idle-seconds', 5),
+    // Past V8's memory reducer, which first runs about 8 s after start-up's last collection (0: not read).
+    settledSeconds: option('settled-seconds', 20),
     limit: option('limit', 50),
     belowRate: option('below-rate', 20),
     // 200 updates a round, so that the p99 is not simply the first update after idle (`firstMs`).
@@ -495,7 +497,8 @@ const endToEnd = async (): Promise<void> => {
 
   if (parts.has('paced')) {
     console.log(
-      `\npaced: destination limited to ${paced.limit}/s; idle ${paced.idleSeconds} s, then ${paced.belowRate} ` +
+      `\npaced: destination limited to ${paced.limit}/s; idle ${paced.idleSeconds} s` +
+        `${paced.settledSeconds > paced.idleSeconds ? ` (and on to ${paced.settledSeconds} s)` : ''}, then ${paced.belowRate} ` +
         `updates/s for ${paced.belowSeconds} s, then a backlog counted over ${paced.atSeconds} s`,
     );
     const results = new Map<string, PacedResult[]>();
@@ -506,7 +509,8 @@ const endToEnd = async (): Promise<void> => {
           const r = pair[target];
           addRound(results, `${stores} ${target}`, r);
           console.log(
-            `round ${round}  ${stores.padEnd(6)}  ${target.padEnd(9)}  idle rss ${Math.round(r.idleRssMiB)} MiB  ` +
+            `round ${round}  ${stores.padEnd(6)}  ${target.padEnd(9)}  idle rss ${Math.round(r.idleRssMiB)} MiB` +
+              `${r.settledRssMiB === undefined ? '' : `, settled ${Math.round(r.settledRssMiB)} MiB`}  ` +
               `below: p50 ${r.p50Ms.toFixed(1)} p99 ${r.p99Ms.toFixed(1)} max ${r.maxMs.toFixed(1)} ` +
               `first ${r.firstMs.toFixed(1)} ms, ` +
               `cpu ${r.belowCpuMsPerUpdate.toFixed(2)} ms/update, ` +
@@ -519,17 +523,21 @@ const endToEnd = async (): Promise<void> => {
           );
         }
       }
+    const settled = paced.settledSeconds > paced.idleSeconds;
     console.log(
       `\n| idle, ${paced.idleSeconds} s after connecting | contender RSS MiB | baseline RSS MiB | RSS ratio |` +
-        ' contender CPU ms/s | baseline CPU ms/s |',
+        ' contender CPU ms/s | baseline CPU ms/s |' +
+        (settled ? ` settled, ${paced.settledSeconds} s: contender RSS MiB | baseline RSS MiB | RSS ratio |` : ''),
     );
-    console.log('| - | -: | -: | -: | -: | -: |');
+    console.log(`| - | -: | -: | -: | -: | -: |${settled ? ' -: | -: | -: |' : ''}`);
     for (const stores of storesOf) {
       const [a, b] = [results.get(`${stores} contender`)!, results.get(`${stores} baseline`)!];
+      const settledRss = (r: PacedResult): number => r.settledRssMiB ?? Number.NaN;
       console.log(
         `| ${stores} | ${mib(a, (r) => r.idleRssMiB)} | ${mib(b, (r) => r.idleRssMiB)} | ` +
           `${ratioOf(a, b, (r) => r.idleRssMiB)} | ${median(a.map((r) => r.idleCpuMsPerSecond)).toFixed(1)} | ` +
-          `${median(b.map((r) => r.idleCpuMsPerSecond)).toFixed(1)} |`,
+          `${median(b.map((r) => r.idleCpuMsPerSecond)).toFixed(1)} |` +
+          (settled ? ` ${mib(a, settledRss)} | ${mib(b, settledRss)} | ${ratioOf(a, b, settledRss)} |` : ''),
       );
     }
     console.log(
@@ -677,7 +685,8 @@ const endToEnd = async (): Promise<void> => {
 //        npm run bench -- all [--quick]   (or just --quick): every figure; the full run writes BENCHMARKS.md
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
-//        npm run bench -- end-to-end [--updates N] [--rounds R] [--idle-seconds S] [--limit L] [--below-rate R]
+//        npm run bench -- end-to-end [--updates N] [--rounds R] [--idle-seconds S] [--settled-seconds S]
+//               [--limit L] [--below-rate R]
 //               [--below-seconds S] [--at-seconds S] [--entries N] [--processes 1,2,3] [--backlogs 20000,200000]
 //               [--stream-warm-up N] [--lease-seconds S] [--parts throughput,paced,commands,streams,backlog]
 //               [--cpu-prof DIR]
@@ -710,7 +719,7 @@ const SUITE: ReadonlyArray<{ readonly name: string; readonly full: string[]; rea
     name: 'end-to-end',
     full: [],
     quick: [
-      ...['--updates', '800', '--warm-up', '200', '--rounds', '1', '--idle-seconds', '2'],
+      ...['--updates', '800', '--warm-up', '200', '--rounds', '1', '--idle-seconds', '2', '--settled-seconds', '0'],
       ...[
         '--below-seconds',
         '3',
