@@ -439,7 +439,8 @@ export interface PacedRun {
   readonly idleSeconds: number;
   /**
    * When, after connecting, resident memory is read again, still idle: once V8's memory reducer has run
-   * (some seconds after start-up's last collection), what a long-lived process holds. 0: not read.
+   * (some seconds after start-up's last collection), what a long-lived process holds. Not past
+   * `idleSeconds` (0, say): not read.
    */
   readonly settledSeconds: number;
   /** The destination's limit: `limit` requests per second. */

@@ -383,7 +383,8 @@ const endToEnd = async (): Promise<void> => {
   const rounds = option('rounds', 3);
   const paced = {
     idleSeconds: option('idle-seconds', 5),
-    // Past V8's memory reducer, which first runs about 8 s after start-up's last collection (0: not read).
+    // Past V8's memory reducer, which first runs some seconds after start-up's last collection; not past
+    // --idle-seconds (0, say): not read.
     settledSeconds: option('settled-seconds', 20),
     limit: option('limit', 50),
     belowRate: option('below-rate', 20),
