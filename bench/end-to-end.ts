@@ -452,6 +452,9 @@ export interface PacedRun {
   readonly atSeconds: number;
 }
 
+/** Whether a paced run reads resident memory a second time (`settledSeconds` past `idleSeconds`). */
+export const readsSettled = (run: PacedRun): boolean => run.settledSeconds > run.idleSeconds;
+
 export interface PacedResult {
   /** VmRSS `idleSeconds` after the target connected, nothing sent yet. */
   readonly idleRssMiB: number;
@@ -596,9 +599,8 @@ export const runPaced = (stores: E2EStores, run: PacedRun, redisUrl: string): Pr
           idleRssMiB: rssMiBOf(p.pid),
           idleCpuMsPerSecond: (cpuMsOf(p.pid) - cpu[i]!) / run.idleSeconds,
         }));
-        const settleMs = (run.settledSeconds - run.idleSeconds) * 1000;
-        if (settleMs > 0) await sleep(settleMs);
-        const settled = procs.map((p) => (settleMs > 0 ? rssMiBOf(p.pid) : undefined));
+        if (readsSettled(run)) await sleep((run.settledSeconds - run.idleSeconds) * 1000);
+        const settled = procs.map((p) => (readsSettled(run) ? rssMiBOf(p.pid) : undefined));
         const results: Partial<Record<E2ETarget, PacedResult>> = {};
         for (const [i, [target, side]] of sides.entries()) {
           results[target] = {

@@ -17,6 +17,7 @@ import {
   profileInto,
   type E2ETarget,
   type PacedResult,
+  readsSettled,
   runCommands,
   runPaced,
   runStream,
@@ -497,9 +498,10 @@ const endToEnd = async (): Promise<void> => {
   }
 
   if (parts.has('paced')) {
+    const settled = readsSettled(paced);
     console.log(
       `\npaced: destination limited to ${paced.limit}/s; idle ${paced.idleSeconds} s` +
-        `${paced.settledSeconds > paced.idleSeconds ? ` (and on to ${paced.settledSeconds} s)` : ''}, then ${paced.belowRate} ` +
+        `${settled ? ` (and on to ${paced.settledSeconds} s)` : ''}, then ${paced.belowRate} ` +
         `updates/s for ${paced.belowSeconds} s, then a backlog counted over ${paced.atSeconds} s`,
     );
     const results = new Map<string, PacedResult[]>();
@@ -524,7 +526,6 @@ const endToEnd = async (): Promise<void> => {
           );
         }
       }
-    const settled = paced.settledSeconds > paced.idleSeconds;
     console.log(
       `\n| idle, ${paced.idleSeconds} s after connecting | contender RSS MiB | baseline RSS MiB | RSS ratio |` +
         ' contender CPU ms/s | baseline CPU ms/s |' +
@@ -687,8 +688,8 @@ const endToEnd = async (): Promise<void> => {
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
 //        npm run bench -- end-to-end [--updates N] [--rounds R] [--idle-seconds S] [--settled-seconds S]
-//               [--limit L] [--below-rate R]
-//               [--below-seconds S] [--at-seconds S] [--entries N] [--processes 1,2,3] [--backlogs 20000,200000]
+//               [--limit L] [--below-rate R] [--below-seconds S] [--at-seconds S] [--entries N]
+//               [--processes 1,2,3] [--backlogs 20000,200000]
 //               [--stream-warm-up N] [--lease-seconds S] [--parts throughput,paced,commands,streams,backlog]
 //               [--cpu-prof DIR]
 //               [--node-red DIR] (after npm run build; Node-RED joins the throughput part when
