@@ -36,6 +36,8 @@ export interface HotPathResult {
   /** Process CPU (user + system, every thread) over the run, in microseconds per update. */
   readonly cpuUsPerUpdate: number;
   readonly perSecond: number;
+  /** The body the first update was sent with (undefined if none was): both targets must send the same bytes. */
+  readonly firstBody: string | undefined;
 }
 
 /** The audience every update is `existing` in: mapped by the not-qualified flow, so it is read and excluded. */
@@ -55,7 +57,7 @@ attributes: [{ source: person.name.firstName, target: firstName }, { source: loy
 const CHUNK = 64;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-const measure = async (updates: number, run: () => Promise<void>): Promise<HotPathResult> => {
+const measure = async (updates: number, run: () => Promise<void>): Promise<Omit<HotPathResult, 'firstBody'>> => {
   const cpu = process.cpuUsage();
   const start = performance.now();
   await run();
@@ -73,11 +75,17 @@ const contender = async (work: HotPathWork, messages: readonly Buffer[]): Promis
   const flow = configOf(work).flows[0]!;
   const ledger = new Ledger();
   const valve = new IntakeValve();
+  let firstBody: string | undefined;
   const context: OperatorContext = {
     dedupeStore: new MemoryDedupeStore({ maxEntries: messages.length + 1 }),
     deliveryLog: new MemoryDeliveryLog({ compare: compareOrder, maxEntries: messages.length + 1 }),
     rateLimiter: new MemoryRateLimiter({ requests: 1_000_000_000, perSeconds: 1 }),
-    sender: { send: () => [{ status: 202, body: '' }] },
+    sender: {
+      send: (body) => {
+        firstBody ??= body;
+        return [{ status: 202, body: '' }];
+      },
+    },
     deadLetters: { add: () => {} },
     valve,
   };
@@ -112,7 +120,7 @@ const contender = async (work: HotPathWork, messages: readonly Buffer[]): Promis
   metrics.stop();
   alerts.stop();
   await state.close();
-  return result;
+  return { ...result, firstBody };
 };
 
 /**
@@ -126,6 +134,7 @@ const baseline = async (work: HotPathWork, messages: readonly Buffer[]): Promise
   const statuses = new Set(['realized', 'exited']);
   let excluded = 0;
   let bodies = 0;
+  let firstBody: string | undefined;
   const sent = new Set<string>();
   const result = await measure(messages.length, async () => {
     for (let at = 0; at < messages.length; at += CHUNK) {
@@ -140,11 +149,13 @@ const baseline = async (work: HotPathWork, messages: readonly Buffer[]): Promise
         }
         const person = profile as { person?: { name?: { firstName?: string } }; loyalty?: { tier?: string } };
         const email = profile.identityMap?.Email?.[0]?.id;
-        if (email === undefined) throw new Error('baseline: no email');
+        const ecid = profile.identityMap?.ECID?.[0]?.id;
+        if (email === undefined || ecid === undefined) throw new Error('baseline: no email or ECID');
+        // As the contender sends it: every mapped identity under its namespace, the attributes first.
         const payload = {
           firstName: person.person?.name?.firstName ?? null,
           loyaltyTier: person.loyalty?.tier ?? null,
-          identityMap: { email: [{ id: email }] },
+          identityMap: { Email: [{ id: email }], ECID: [{ id: ecid }] },
           segmentMembership: {
             ups: {
               [audience]: { lastQualificationTime: membership.lastQualificationTime!, status: membership.status },
@@ -155,14 +166,16 @@ const baseline = async (work: HotPathWork, messages: readonly Buffer[]): Promise
         if (sent.has(key)) continue;
         sent.add(key);
         // The body a POST would carry.
-        bodies += JSON.stringify(payload).length;
+        const body = JSON.stringify(payload);
+        firstBody ??= body;
+        bodies += body.length;
       }
       await turn();
     }
   });
   if (excluded + sent.size !== messages.length || (sent.size > 0 && bodies === 0))
     throw new Error('baseline lost updates');
-  return result;
+  return { ...result, firstBody };
 };
 
 /** One run of one contender on `updates` fresh messages (each a different person). */

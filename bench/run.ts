@@ -224,6 +224,14 @@ const hotPath = async (): Promise<void> => {
             `cpu ${r.cpuUsPerUpdate.toFixed(1)} us/update`,
         );
       }
+  // A baseline doing less than the contender would flatter it: both must send the same bytes.
+  const bodies = new Set(
+    results
+      .get('qualified contender')!
+      .concat(results.get('qualified baseline')!)
+      .map((r) => r.firstBody),
+  );
+  if (bodies.size !== 1) throw new Error(`the targets sent different bodies for one update: ${[...bodies].join('\n')}`);
   console.log('\n| work | contender updates/s | CPU us/update | baseline updates/s | CPU us/update | speed ratio |');
   console.log('| - | -: | -: | -: | -: | -: |');
   for (const work of works) {

@@ -149,6 +149,21 @@ describe('MemoryRateLimiter', () => {
       );
     });
 
+    it('keeps its window through many compactions of a long log (5,000 a second, 40,000 grants)', () => {
+      // The log forgets grants by moving an index and copies itself once most of it is forgotten: the
+      // window must read the same grants after each copy. Idle gaps shorter than the window give pacing
+      // its burst back, so that only the log holds each window to `requests`.
+      const plan = windowPlan(5000, 1);
+      const clock = { now: 0 };
+      const limiter = new MemoryRateLimiter({ requests: 5000, perSeconds: 1, now: () => clock.now });
+      const grants: number[] = [];
+      for (let round = 0; round < 4; round++) {
+        grants.push(...drain(limiter, clock, 10_000));
+        clock.now += plan.windowMs / 2;
+      }
+      expect(busiestIn(grants, plan.windowMs)).to.equal(5000);
+    });
+
     it('after an idle gap shorter than the window, grants only as many as have left the window', () => {
       const clock = { now: 0 };
       const limiter = new MemoryRateLimiter({ requests: 600, perSeconds: 60, now: () => clock.now });
