@@ -1,5 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { connectRedis, deleteKeys } from '../adapters/redis/connection.js';
 import { runBackpressure } from './backpressure.js';
 import { type FlowsResult, type Layout, runFlows } from './flows.js';
@@ -209,6 +211,8 @@ const intake = async (): Promise<void> => {
 const hotPath = async (): Promise<void> => {
   const updates = option('updates', 50_000);
   const rounds = option('rounds', 3);
+  const against = optionText('against');
+  if (against !== undefined) return hotPathAgainst(against, updates, rounds);
   const works: HotPathWork[] = ['not-qualified', 'qualified'];
   const targets: HotPathTarget[] = ['contender', 'baseline'];
   console.log(`hot-path: ${updates} updates (~650 bytes) in one process, ${rounds} rounds after a warm-up`);
@@ -243,6 +247,36 @@ const hotPath = async (): Promise<void> => {
     // Contender over baseline, by CPU per update (throughput on a shared machine is noisier).
     const ratio = median(a.map((r, i) => b[i]!.cpuUsPerUpdate / r.cpuUsPerUpdate));
     console.log(`| ${work} | ${[...cells(a), ...cells(b)].join(' | ')} | ${ratio.toFixed(2)}x |`);
+  }
+};
+
+/**
+ * `hot-path --against DIR`: this tree's contender against another tree's, DIR being that tree's compiled
+ * bench (`.bench` after `npx tsc -p tsconfig.bench.json` in a worktree of it), both loaded into this one
+ * process and run in turn, `rounds` pairs a work, the first of each pair alternating. Within one process
+ * the spread between runs of the same code is smaller than between processes (BENCHMARKS.md, "seventh
+ * session"): a change of some per cent shows in the medians and in how many pairs each side won.
+ */
+const hotPathAgainst = async (dir: string, updates: number, rounds: number): Promise<void> => {
+  const other = (await import(pathToFileURL(resolve(dir, 'bench/hot-path.js')).href)) as {
+    runHotPath: typeof runHotPath;
+  };
+  const sides = { before: other.runHotPath, after: runHotPath };
+  console.log(`hot-path: this tree (after) against ${dir} (before), ${rounds} pairs of ${updates} updates a work`);
+  console.log('\n| work | before: CPU us/update | after: CPU us/update | after / before | pairs after won |');
+  console.log('| - | -: | -: | -: | -: |');
+  for (const work of ['not-qualified', 'qualified'] as const) {
+    for (const run of Object.values(sides)) await run(work, 'contender', Math.min(updates, 10_000));
+    const cpu = { before: [] as number[], after: [] as number[] };
+    for (let pair = 0; pair < rounds; pair++) {
+      const order = pair % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const);
+      for (const side of order) cpu[side].push((await sides[side](work, 'contender', updates)).cpuUsPerUpdate);
+    }
+    const won = cpu.after.filter((after, i) => after < cpu.before[i]!).length;
+    const [before, after] = [median(cpu.before), median(cpu.after)];
+    console.log(
+      `| ${work} | ${before.toFixed(1)} | ${after.toFixed(1)} | ${(after / before).toFixed(2)} | ${won} of ${rounds} |`,
+    );
   }
 };
 
@@ -688,7 +722,7 @@ const endToEnd = async (): Promise<void> => {
 
 // Usage: npm run bench -- backpressure [--updates N] [--rate R] [--redis] [--max-heap MiB]
 //        npm run bench -- throughput [--updates N]
-//        npm run bench -- hot-path [--updates N] [--rounds R]
+//        npm run bench -- hot-path [--updates N] [--rounds R] [--against DIR]   (DIR: another tree's .bench)
 //        npm run bench -- replay [--entries N] [--delivered 0.95] [--rounds R]
 //        npm run bench -- got [--requests N] [--rounds R]
 //        npm run bench -- redis-cost [--calls N] [--spacing-ms MS] [--rounds R]
