@@ -9,6 +9,7 @@ import { type IntakeResult, type IntakeTarget, runIntake } from './intake.js';
 import { type HotPathResult, type HotPathTarget, type HotPathWork, runHotPath } from './hot-path.js';
 import { type ReplayResult, type ReplayTarget, runReplay } from './replay.js';
 import { type RedisCostResult, runRedisCost } from './redis-cost.js';
+import { type EmbeddedCostResult, runEmbeddedCost } from './embedded-cost.js';
 import { GOT_VARIANTS, type GotResult, runGot, startEndpoint } from './got-settings.js';
 import { runThroughput } from './throughput.js';
 import {
@@ -409,6 +410,27 @@ const redisCost = async (): Promise<void> => {
 };
 
 /**
+ * What goal 5's CPU without Redis is made of: the durable dedupe of a paced update (`EmbeddedDedupeStore`)
+ * against a `Set`, one update every `--spacing-ms`, process CPU per update beyond a bare timer's. Medians.
+ */
+const embeddedCost = async (): Promise<void> => {
+  const updates = option('updates', 300);
+  const spacingMs = option('spacing-ms', 20);
+  const rounds = option('rounds', 3);
+  console.log(`embedded-cost: ${updates} updates, one every ${spacingMs} ms, ${rounds} rounds`);
+  const results = new Map<string, EmbeddedCostResult[]>();
+  for (let round = 1; round <= rounds; round++)
+    for (const r of await runEmbeddedCost(updates, spacingMs)) {
+      addRound(results, r.work, r);
+      console.log(`round ${round}  ${r.work.padEnd(46)}  ${r.cpuUsPerUpdate.toFixed(0)} us/update`);
+    }
+  console.log(`\n| dedupe of one update every ${spacingMs} ms | process CPU us/update (beyond the timer's) |`);
+  console.log('| - | -: |');
+  for (const [work, runs] of results)
+    console.log(`| ${work} | ${median(runs.map((r) => r.cpuUsPerUpdate)).toFixed(0)} |`);
+};
+
+/**
  * End to end (issue #13, goals 4 to 8): `qualtrics-automations run` (dist/) against the hand-written
  * pipeline of bench/end-to-end-baseline.ts, each a process of its own fed by this one (a WebSocket feed
  * or a Redis stream) and POSTing to an endpoint here answering 202. Parts: `throughput` (all qualified,
@@ -726,6 +748,7 @@ const endToEnd = async (): Promise<void> => {
 //        npm run bench -- replay [--entries N] [--delivered 0.95] [--rounds R]
 //        npm run bench -- got [--requests N] [--rounds R]
 //        npm run bench -- redis-cost [--calls N] [--spacing-ms MS] [--rounds R]
+//        npm run bench -- embedded-cost [--updates N] [--spacing-ms MS] [--rounds R]
 //        npm run bench -- all [--quick]   (or just --quick): every figure; the full run writes BENCHMARKS.md
 //        npm run bench -- flows [--updates N] [--rounds R]   (after npm run build: it starts dist/)
 //        npm run bench -- intake [--requests N] [--concurrency C] [--rounds R]   (after npm run build too)
@@ -745,6 +768,7 @@ const benches: Record<string, () => Promise<void>> = {
   replay,
   got: gotSettings,
   'redis-cost': redisCost,
+  'embedded-cost': embeddedCost,
   'end-to-end': endToEnd,
 };
 /**
@@ -757,6 +781,7 @@ const SUITE: ReadonlyArray<{ readonly name: string; readonly full: string[]; rea
   { name: 'replay', full: ['--entries', '20000'], quick: ['--entries', '3000'] },
   { name: 'got', full: ['--requests', '20000'], quick: ['--requests', '3000'] },
   { name: 'redis-cost', full: [], quick: ['--calls', '50', '--rounds', '1'] },
+  { name: 'embedded-cost', full: [], quick: ['--updates', '50', '--rounds', '1'] },
   { name: 'intake', full: ['--requests', '20000'], quick: ['--requests', '3000', '--rounds', '1'] },
   { name: 'flows', full: ['--updates', '2000'], quick: ['--updates', '300', '--rounds', '1'] },
   {
