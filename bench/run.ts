@@ -47,6 +47,16 @@ const optionText = (name: string): string | undefined => {
   return index >= 0 ? args[index + 1] : undefined;
 };
 
+/**
+ * Throws unless every run sent a body and all sent the same one for the same update: a baseline that
+ * does less than the contender (or more) would make the ratio say something untrue.
+ */
+const sameBodies = (bodies: ReadonlyArray<string | undefined>): void => {
+  const distinct = new Set(bodies);
+  if (distinct.size !== 1 || distinct.has(undefined))
+    throw new Error(`the targets sent different bodies for one update (or none): ${[...distinct].join('\n')}`);
+};
+
 const backpressure = async (): Promise<void> => {
   const updates = option('updates', 20_000);
   const rate = option('rate', 1_000);
@@ -209,18 +219,21 @@ const intake = async (): Promise<void> => {
  * flow's outcomes), and qualified ones through the whole chain to a sender answering at once. Rounds
  * interleave contender and baseline; medians of rounds, ratios are medians of each round's own ratio.
  */
+const HOT_PATH_WORKS: readonly HotPathWork[] = ['not-qualified', 'qualified'];
+/** Updates each hot-path contender runs before it is measured: its code optimized, its caches warm. */
+const warmUpOf = (updates: number): number => Math.min(updates, 10_000);
+
 const hotPath = async (): Promise<void> => {
   const updates = option('updates', 50_000);
   const rounds = option('rounds', 3);
   const against = optionText('against');
   if (against !== undefined) return hotPathAgainst(against, updates, rounds);
-  const works: HotPathWork[] = ['not-qualified', 'qualified'];
   const targets: HotPathTarget[] = ['contender', 'baseline'];
   console.log(`hot-path: ${updates} updates (~650 bytes) in one process, ${rounds} rounds after a warm-up`);
-  for (const work of works) for (const target of targets) await runHotPath(work, target, Math.min(updates, 10_000));
+  for (const work of HOT_PATH_WORKS) for (const target of targets) await runHotPath(work, target, warmUpOf(updates));
   const results = new Map<string, HotPathResult[]>();
   for (let round = 1; round <= rounds; round++)
-    for (const work of works)
+    for (const work of HOT_PATH_WORKS)
       for (const target of targets) {
         const r = await runHotPath(work, target, updates);
         addRound(results, `${work} ${target}`, r);
@@ -229,17 +242,10 @@ const hotPath = async (): Promise<void> => {
             `cpu ${r.cpuUsPerUpdate.toFixed(1)} us/update`,
         );
       }
-  // A baseline doing less than the contender would flatter it: both must send the same bytes.
-  const bodies = new Set(
-    results
-      .get('qualified contender')!
-      .concat(results.get('qualified baseline')!)
-      .map((r) => r.firstBody),
-  );
-  if (bodies.size !== 1) throw new Error(`the targets sent different bodies for one update: ${[...bodies].join('\n')}`);
+  sameBodies([...results.get('qualified contender')!, ...results.get('qualified baseline')!].map((r) => r.firstBody));
   console.log('\n| work | contender updates/s | CPU us/update | baseline updates/s | CPU us/update | speed ratio |');
   console.log('| - | -: | -: | -: | -: | -: |');
-  for (const work of works) {
+  for (const work of HOT_PATH_WORKS) {
     const [a, b] = [results.get(`${work} contender`)!, results.get(`${work} baseline`)!];
     const cells = (runs: HotPathResult[]) => [
       Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
@@ -266,8 +272,8 @@ const hotPathAgainst = async (dir: string, updates: number, rounds: number): Pro
   console.log(`hot-path: this tree (after) against ${dir} (before), ${rounds} pairs of ${updates} updates a work`);
   console.log('\n| work | before: CPU us/update | after: CPU us/update | after / before | pairs after won |');
   console.log('| - | -: | -: | -: | -: |');
-  for (const work of ['not-qualified', 'qualified'] as const) {
-    for (const run of Object.values(sides)) await run(work, 'contender', Math.min(updates, 10_000));
+  for (const work of HOT_PATH_WORKS) {
+    for (const run of Object.values(sides)) await run(work, 'contender', warmUpOf(updates));
     const cpu = { before: [] as number[], after: [] as number[] };
     for (let pair = 0; pair < rounds; pair++) {
       const order = pair % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const);
@@ -528,9 +534,7 @@ const endToEnd = async (): Promise<void> => {
               (r.redisCpuMsPerUpdate === undefined ? '' : `  redis cpu ${r.redisCpuMsPerUpdate.toFixed(3)} ms/update`),
           );
         }
-    const bodies = new Set([...results.values()].flat().map((r) => r.sampleBody));
-    if (bodies.size !== 1)
-      throw new Error(`the targets sent different bodies for one update: ${[...bodies].join('\n')}`);
+    sameBodies([...results.values()].flat().map((r) => r.sampleBody));
     console.log(
       '\n| stores | contender updates/s | CPU ms/update | peak RSS MiB | baseline updates/s | CPU ms/update |' +
         ' peak RSS MiB | updates/s ratio | CPU ratio | peak RSS ratio | Redis CPU ms/update (contender / baseline) |',

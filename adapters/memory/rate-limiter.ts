@@ -20,9 +20,10 @@ export interface MemoryRateLimiterOptions {
 export class MemoryRateLimiter {
   readonly #plan: RateLimitPlan;
   readonly #now: () => number;
-  // The grants in the window, oldest first, from `#oldest` on. Grants leave by moving that index: `shift`
-  // on a log this long (a limit of thousands a second) copies the rest every time, and made each
-  // grant cost 3 us at 20,000 in the window, not 0.4 (BENCHMARKS.md, "eighth session").
+  // The grants in the window, oldest first, from `#oldest` on. Grants leave by moving that index: once
+  // the log is long (above about 10,000 grants in the window) V8 copies what is left on each `shift`,
+  // which made a grant cost 3 us at 21,000 in the window, 0.9 with the index (BENCHMARKS.md, "eighth
+  // session").
   #grants: number[] = [];
   #oldest = 0;
   #nextAt = 0;
@@ -51,7 +52,7 @@ export class MemoryRateLimiter {
     return this.#grants.length - this.#oldest;
   }
 
-  /** Forgets the grants made at `time` or before; the log is copied only once most of it is forgotten. */
+  /** Forgets the grants made at `time` or before; the log is copied only once half of it is forgotten. */
   #dropUpTo(time: number): void {
     const grants = this.#grants;
     while (this.#oldest < grants.length && grants[this.#oldest]! <= time) this.#oldest += 1;
