@@ -24,19 +24,38 @@ export interface ReplayResult {
   readonly commandsPerEntry: number;
   /** The same for the pass that delivered the first `delivered` share: commands per delivered update. */
   readonly commandsPerDelivered: number;
+  /** The body the stream's first entry was sent with: both targets must send the same bytes. */
+  readonly firstEntryBody: string | undefined;
 }
 
-const endpoint = async (): Promise<{ server: Server; url: string; requests: () => number }> => {
+/** Who the stream's first entry is about (`updateOf(0)`): its body is the one compared. */
+const FIRST_ENTRY_EMAIL = '"person0@example.com"';
+
+interface Endpoint {
+  readonly server: Server;
+  readonly url: string;
+  requests(): number;
+  /** The first entry's body, once it came; read only while `watching` (not in the timed replay). */
+  readonly seen: { watching: boolean; firstEntryBody?: string };
+}
+
+const endpoint = async (): Promise<Endpoint> => {
   let requests = 0;
+  const seen: Endpoint['seen'] = { watching: false };
   const server = createServer((request, response) => {
-    request.resume();
+    const chunks: Buffer[] = [];
+    if (seen.watching) request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    else request.resume();
     request.on('end', () => {
       requests += 1;
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (body.includes(FIRST_ENTRY_EMAIL)) seen.firstEntryBody = body;
       response.writeHead(202, { 'content-length': '0' }).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/event`, requests: () => requests };
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/event`;
+  return { server, url, requests: () => requests, seen };
 };
 
 /** POSTs in flight at once, for both: the contender's `destination.concurrency`, the baseline's own pool. */
@@ -142,7 +161,7 @@ export const runReplay = async (
 ): Promise<ReplayResult> => {
   const prefix = `qa-bench-replay:{${Date.now()}-${target}}`;
   const redis = connectRedis(redisUrl);
-  const { server, url, requests } = await endpoint();
+  const { server, url, requests, seen } = await endpoint();
   try {
     const stream = `${prefix}:updates`;
     const ids = await fill(redis, stream, entries);
@@ -153,7 +172,9 @@ export const runReplay = async (
         : handReplay(redis, prefix, stream, to, url);
     // Counted with MONITOR, which slows Redis: the delivering pass is not timed, the replay is timed and
     // then counted on a copy of its marks (a second replay would find everything delivered).
+    seen.watching = true;
     const delivering = await commandsNaming(redis, prefix, () => run(ids[before - 1]!));
+    seen.watching = false;
     const commandsPerDelivered = delivering.length / before;
     const sentBefore = requests();
     const startedAt = performance.now();
@@ -163,7 +184,16 @@ export const runReplay = async (
     const replaying = await commandsNaming(redis, prefix, () => run('+'));
     const commandsPerEntry = replaying.length / entries;
     if (sent !== entries - before) throw new Error(`${target}: sent ${sent}, expected ${entries - before}`);
-    return { entries, seconds, perSecond: entries / seconds, sent, commandsPerEntry, commandsPerDelivered };
+    const { firstEntryBody } = seen;
+    return {
+      entries,
+      seconds,
+      perSecond: entries / seconds,
+      sent,
+      commandsPerEntry,
+      commandsPerDelivered,
+      firstEntryBody,
+    };
   } finally {
     server.close();
     await deleteKeys(redis, prefix);

@@ -311,6 +311,7 @@ const replay = async (): Promise<void> => {
       );
     }
   const [a, b] = [results.contender, results.baseline];
+  sameBodies([...a, ...b].map((r) => r.firstEntryBody));
   const cells = (runs: ReplayResult[]) => [
     Math.round(median(runs.map((r) => r.perSecond))).toLocaleString('en'),
     median(runs.map((r) => r.commandsPerEntry)).toFixed(3),
