@@ -1,8 +1,6 @@
 import { GRANTED_NOW, type Reservation } from '../../operators/model/ports.js';
 import { onSchedule, slowedFactor, windowPlan, type RateLimitPlan } from '../rate-limit-plan.js';
-
-/** Grants forgotten before the log is copied without them: copies stay rare and the log stays small. */
-const COMPACT_AFTER = 1024;
+import { GrantLog } from './grant-log.js';
 
 export interface MemoryRateLimiterOptions {
   readonly requests: number;
@@ -20,12 +18,7 @@ export interface MemoryRateLimiterOptions {
 export class MemoryRateLimiter {
   readonly #plan: RateLimitPlan;
   readonly #now: () => number;
-  // The grants in the window, oldest first, from `#oldest` on. Grants leave by moving that index: once
-  // the log is long (above about 10,000 grants in the window) V8 copies what is left on each `shift`,
-  // which made a grant cost 3 us at 21,000 in the window, 0.9 with the index (BENCHMARKS.md, "eighth
-  // session").
-  #grants: number[] = [];
-  #oldest = 0;
+  readonly #grants = new GrantLog();
   #nextAt = 0;
   #slowdown = { factor: 1, at: -Infinity };
 
@@ -37,29 +30,15 @@ export class MemoryRateLimiter {
   reserve(): Reservation {
     const now = this.#now();
     const limit = Math.max(1, Math.floor(this.#plan.requests * this.#factor(now)));
-    this.#dropUpTo(now - this.#plan.windowMs);
+    this.#grants.dropUpTo(now - this.#plan.windowMs);
     const waitMs = Math.ceil(this.#earliest(now, limit) - now);
     if (waitMs > 0) return { granted: false, waitMs };
-    this.#grants.push(now);
-    if (this.#count > this.#plan.requests) this.#oldest += 1;
+    this.#grants.add(now);
+    if (this.#grants.size > this.#plan.requests) this.#grants.dropOldest();
     const interval = this.#plan.windowMs / limit;
     this.#nextAt = onSchedule(this.#nextAt, now, interval) + interval;
     const nextInMs = Math.ceil(this.#earliest(now, limit) - now);
     return nextInMs > 0 ? { granted: true, waitMs: nextInMs } : GRANTED_NOW;
-  }
-
-  get #count(): number {
-    return this.#grants.length - this.#oldest;
-  }
-
-  /** Forgets the grants made at `time` or before; the log is copied only once half of it is forgotten. */
-  #dropUpTo(time: number): void {
-    const grants = this.#grants;
-    while (this.#oldest < grants.length && grants[this.#oldest]! <= time) this.#oldest += 1;
-    if (this.#oldest >= COMPACT_AFTER && this.#oldest * 2 >= grants.length) {
-      this.#grants = grants.slice(this.#oldest);
-      this.#oldest = 0;
-    }
   }
 
   /**
@@ -72,7 +51,7 @@ export class MemoryRateLimiter {
     const grants = this.#grants;
     return Math.max(
       now,
-      this.#count >= limit ? grants[grants.length - limit]! + windowMs : now,
+      grants.size >= limit ? grants.fromNewest(limit) + windowMs : now,
       this.#nextAt - (burst - 1) * (windowMs / requests),
     );
   }

@@ -4,7 +4,6 @@ import { MemoryRateLimiter } from '../../../adapters/memory/rate-limiter.js';
 import type { Reservation } from '../../../operators/model/ports.js';
 import { slowedFactor, windowPlan } from '../../../adapters/rate-limit-plan.js';
 import { busiestWindow } from '../../helpers/windows.js';
-import { ShiftRateLimiter } from '../../helpers/shift-rate-limiter.js';
 
 /** Asks for `count` slots as fast as allowed, waiting exactly as told; answers the grant times. */
 const drain = (
@@ -147,42 +146,6 @@ describe('MemoryRateLimiter', () => {
           expect(busiestIn(grants, plan.windowMs)).to.equal(requests);
         }),
         { numRuns: 60 },
-      );
-    });
-
-    it('answers exactly as the shift-based log did, through compactions, idle gaps and 429s (property)', () => {
-      // The log forgets grants by moving an index and copies itself once half of it is forgotten: past
-      // 1,024 forgotten grants, so limits of thousands a second; every answer must be the old one's.
-      fc.assert(
-        fc.property(
-          fc.integer({ min: 1100, max: 3000 }),
-          fc.array(
-            fc.record({
-              idleMs: fc.nat({ max: 1500 }),
-              slowDown: fc.boolean(),
-              asks: fc.integer({ min: 1, max: 3000 }),
-            }),
-            { minLength: 1, maxLength: 8 },
-          ),
-          (requests, phases) => {
-            const clock = { now: 0 };
-            const limiter = new MemoryRateLimiter({ requests, perSeconds: 1, now: () => clock.now });
-            const oracle = new ShiftRateLimiter({ requests, perSeconds: 1, now: () => clock.now });
-            for (const { idleMs, slowDown, asks } of phases) {
-              clock.now += idleMs;
-              if (slowDown) {
-                limiter.slowDown();
-                oracle.slowDown();
-              }
-              for (let ask = 0; ask < asks; ask++) {
-                const answer = limiter.reserve();
-                expect(answer).to.deep.equal(oracle.reserve());
-                if (!answer.granted) clock.now += answer.waitMs;
-              }
-            }
-          },
-        ),
-        { numRuns: 25 },
       );
     });
 
